@@ -1,0 +1,41 @@
+"""The ``eventstudy`` command line: thin wrappers over library calls.
+
+User mistakes (any :class:`~eventstudy.errors.EventStudyError`) exit with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from eventstudy.errors import EventStudyError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EventStudyError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="eventstudy-lab")
+def main() -> None:
+    """Measure how news moves stock prices: abnormal returns, CARs and honest tests.
+
+    \b
+    Start with the shipped rare-earth study:
+      eventstudy run --events events.csv --prices ../shared/data/prices --market SPY --out runs/e09
+    """
+
+
+def _register() -> None:
+    from eventstudy.cli import run as _run
+
+    main.add_command(_run.run)
+
+
+_register()
