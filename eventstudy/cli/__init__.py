@@ -36,6 +36,9 @@ def _register() -> None:
     from eventstudy.cli import run as _run
 
     main.add_command(_run.run)
+    from eventstudy.cli import prices as _prices
+
+    main.add_command(_prices.prices)
 
 
 _register()
