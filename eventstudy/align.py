@@ -1,0 +1,103 @@
+"""Day 0: the first session of a ticker's own venue that could react to an announcement.
+
+Convention (DESIGN.md, "Event time"; see the note on intraday releases below):
+
+* An announcement with a time is an instant (its time zone converts it to UTC). Day 0 is the first session of
+  the venue whose **close** comes after that instant: a release before the open is day 0 that day; a release
+  during the session is also day 0 that day, because the session's closing price, from which the daily return
+  is computed, already reflects it; a release at or after the close rolls to the next session.
+* A date without a time means "before the open": day 0 is the session on that date, or the next session if the
+  venue is closed then (weekend, holiday).
+* On the pseudo-venue ``"data"`` (no session hours) the date rule applies to every event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from eventstudy.calendar import Venue
+
+ALIGNMENT_COLUMNS = (
+    "event_id",
+    "ticker",
+    "venue",
+    "announced_at_utc",
+    "announced_at_local",
+    "day0",
+    "reason",
+)
+
+
+def announcement_instants(events: pd.DataFrame) -> pd.Series:
+    """UTC instant of each row with a time (NaT for date-only rows)."""
+    out = pd.Series(pd.NaT, index=events.index, dtype="datetime64[ns, UTC]")
+    timed = events["time"] != ""
+    for zone, rows in events[timed].groupby("timezone"):
+        local = pd.to_datetime(rows["date"].dt.strftime("%Y-%m-%d") + " " + rows["time"], format="%Y-%m-%d %H:%M")
+        out.loc[rows.index] = local.dt.tz_localize(zone, ambiguous="raise", nonexistent="shift_forward").dt.tz_convert(
+            "UTC"
+        )
+    return out
+
+
+def align_events(events: pd.DataFrame, venue_of_ticker: Mapping[str, str], venues: Mapping[str, Venue]) -> pd.DataFrame:
+    """Day 0 for every (event, ticker) row of ``events`` on the ticker's venue.
+
+    Returns the alignment table (``ALIGNMENT_COLUMNS`` plus ``day0_index``, the position of day 0 in the venue's
+    sessions; -1 when the event lies after the last known session).
+    """
+    rows = events[["event_id", "ticker", "date", "time", "timezone"]].copy()
+    rows["venue"] = rows["ticker"].map(venue_of_ticker)
+    rows["instant"] = announcement_instants(rows)
+    parts = []
+    for name, part in rows.groupby("venue", sort=False):
+        parts.append(_align_on_venue(part, venues[name]))
+    out = pd.concat(parts).loc[rows.index]
+    return out[[*ALIGNMENT_COLUMNS, "day0_index"]].reset_index(drop=True)
+
+
+def _align_on_venue(part: pd.DataFrame, venue: Venue) -> pd.DataFrame:
+    sessions = venue.sessions
+    timed = part["instant"].notna().to_numpy() & (venue.closes is not None)
+    idx = np.searchsorted(sessions.values, part["date"].values, side="left")
+    if timed.any():
+        closes = venue.closes.tz_convert("UTC").values
+        instants = part["instant"].dt.tz_convert("UTC").dt.tz_localize(None).values.astype(closes.dtype)
+        idx[timed] = np.searchsorted(closes.astype("datetime64[ns]"), instants[timed], side="right")
+    idx = np.where(idx >= len(sessions), -1, idx)
+    out = part.copy()
+    out["day0_index"] = idx
+    out["day0"] = pd.DatetimeIndex([sessions[i] if i >= 0 else pd.NaT for i in idx])
+    local_tz = venue.tz or "UTC"
+    out["announced_at_utc"] = part["instant"].dt.strftime("%Y-%m-%d %H:%M UTC").where(part["instant"].notna(), "")
+    out["announced_at_local"] = np.where(
+        part["instant"].notna(),
+        part["instant"].dt.tz_convert(local_tz).dt.strftime("%Y-%m-%d %H:%M ") + local_tz,
+        part["date"].dt.strftime("%Y-%m-%d (date only)"),
+    )
+    out["reason"] = [_reason(row, venue, timed_row) for row, timed_row in zip(out.itertuples(), timed, strict=True)]
+    return out
+
+
+def _reason(row, venue: Venue, timed: bool) -> str:
+    if row.day0_index < 0:
+        return f"no {venue.name} session on or after the announcement in the calendar's range"
+    day0 = row.day0.date()
+    if not timed:
+        why = "date only, taken as before the open" if row.time == "" else f"{venue.name} has no session hours"
+        if row.date == row.day0:
+            return f"{why} -> day 0 is that session"
+        return f"{why}; {row.date.date()} is not a {venue.name} session -> next session {day0}"
+    i = row.day0_index
+    tz = venue.tz
+    local = row.instant.tz_convert(tz)
+    opens, closes = venue.opens[i].tz_convert(tz), venue.closes[i].tz_convert(tz)
+    said = f"{row.time} {row.timezone} = {local:%Y-%m-%d %H:%M} {tz}"
+    if local.normalize().tz_localize(None) == row.day0:
+        if local < opens:
+            return f"{said}, before the {opens:%H:%M} open -> day 0 is that session"
+        return f"{said}, during the session (close {closes:%H:%M}) -> day 0 is that session"
+    return f"{said}, outside {venue.name} hours; the next session opens {opens:%Y-%m-%d %H:%M} -> day 0 {day0}"

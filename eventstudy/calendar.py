@@ -1,0 +1,109 @@
+"""Venues and their trading sessions.
+
+A ticker's venue comes from its Yahoo suffix (``600111.SS`` -> XSHG, ``000831.SZ`` -> XSHE, ``LYC.AX`` ->
+XASX, ...); a plain symbol is a US listing on XNYS (NYSE and Nasdaq share one session calendar). Sessions come
+from exchange_calendars; the pseudo-venue ``"data"`` takes the dates present in the price data instead (for
+simulated data or venues without a calendar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import exchange_calendars as xcals
+import pandas as pd
+
+from eventstudy.errors import EventError
+
+DATA_VENUE = "data"
+
+SUFFIX_VENUES: dict[str, str] = {
+    "SS": "XSHG",
+    "SZ": "XSHE",
+    "AX": "XASX",
+    "HK": "XHKG",
+    "TO": "XTSE",
+    "V": "XTSE",
+    "L": "XLON",
+    "BR": "XBRU",
+    "AS": "XAMS",
+    "MI": "XMIL",
+    "T": "XTKS",
+    "PA": "XPAR",
+    "DE": "XETR",
+}
+US_VENUE = "XNYS"
+# Venues that keep another exchange's sessions and hours (exchange_calendars has no separate calendar for them).
+CALENDAR_OF = {"XSHE": "XSHG", "XNAS": "XNYS"}
+
+
+def venue_of(ticker: str, overrides: Mapping[str, str] | None = None, default: str = US_VENUE) -> str:
+    """The venue (exchange_calendars code, or ``"data"``) whose sessions a ticker trades on.
+
+    ``overrides`` (ticker -> venue) wins; then the Yahoo suffix; a symbol without suffix (or an index such as
+    ``^IRX``) gets ``default``.
+
+    Raises
+    ------
+    EventError
+        For a suffix with no known venue: pass the venue explicitly (``--venue TICKER=XCODE``).
+    """
+    if overrides and ticker in overrides:
+        return overrides[ticker]
+    if "." not in ticker or ticker.startswith("^"):
+        return default
+    suffix = ticker.rsplit(".", 1)[1].upper()
+    if suffix not in SUFFIX_VENUES:
+        raise EventError(
+            f"ticker {ticker}: no known venue for the exchange suffix .{suffix}; name it with "
+            f"--venue {ticker}=<exchange_calendars code> (e.g. XNYS, XSHG)"
+        )
+    return SUFFIX_VENUES[suffix]
+
+
+@dataclass(frozen=True)
+class Venue:
+    """A venue's sessions (tz-naive session dates) and, for real exchanges, their UTC open and close instants."""
+
+    name: str
+    sessions: pd.DatetimeIndex
+    opens: pd.DatetimeIndex | None = None
+    closes: pd.DatetimeIndex | None = None
+    tz: str | None = None
+
+    @classmethod
+    def from_calendar(cls, name: str, start: pd.Timestamp, end: pd.Timestamp) -> Venue:
+        """Sessions of an exchange_calendars calendar between ``start`` and ``end`` (inclusive)."""
+        cal = _calendar(CALENDAR_OF.get(name, name), pd.Timestamp(start).year)
+        lo = max(pd.Timestamp(start), cal.first_session)
+        hi = min(pd.Timestamp(end), cal.last_session)
+        sessions = cal.sessions_in_range(lo, hi)
+        schedule = cal.schedule.loc[sessions]
+        return cls(
+            name=name,
+            sessions=pd.DatetimeIndex(sessions),
+            opens=pd.DatetimeIndex(schedule["open"]),
+            closes=pd.DatetimeIndex(schedule["close"]),
+            tz=str(cal.tz),
+        )
+
+    @classmethod
+    def from_dates(cls, dates: Iterable[pd.Timestamp]) -> Venue:
+        """The pseudo-venue ``"data"``: the distinct dates present in the price data are the sessions."""
+        return cls(name=DATA_VENUE, sessions=pd.DatetimeIndex(sorted(set(dates))))
+
+
+@lru_cache(maxsize=32)
+def _calendar(name: str, first_year: int) -> xcals.ExchangeCalendar:
+    try:
+        try:
+            return xcals.get_calendar(name, start=f"{first_year - 1}-01-01")
+        except ValueError:  # the calendar's records start later than asked: take what it has
+            return xcals.get_calendar(name)
+    except xcals.errors.InvalidCalendarName:
+        raise EventError(
+            f"unknown exchange calendar {name!r}: use an exchange_calendars code such as XNYS, XSHG, XSHE, XASX, "
+            "or 'data' to take the sessions from the price data"
+        ) from None

@@ -1,0 +1,309 @@
+"""The event panel: every (event, ticker) pair's returns on one event-time grid.
+
+For P pairs and D relative days (from the estimation window's start to the last reported day) the panel holds
+arrays of shape (P, D): the ticker's returns, the regressors' returns (P, D, m), the session dates, and boolean
+masks for the estimation window (clean days only) and for days masked because another event or a confounder
+falls there. Returns are computed on each ticker's own venue calendar, and the market and factors are taken on
+that same calendar, so a regression never pairs returns of different days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from eventstudy.align import align_events
+from eventstudy.calendar import DATA_VENUE, Venue, venue_of
+from eventstudy.errors import EventError, PriceDataError, WindowError
+from eventstudy.events import EventSet
+from eventstudy.prices import price_matrix, returns_on_sessions
+
+Window = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Estimation window and event windows in event time (inclusive), validated."""
+
+    estimation: Window
+    events: tuple[Window, ...]
+
+    def __post_init__(self) -> None:
+        for name, (a, b) in [("estimation", self.estimation), *(("event", w) for w in self.events)]:
+            if a > b:
+                raise WindowError(f"{name} window [{a}, {b}] starts after it ends: give START <= END")
+        if not self.events:
+            raise WindowError("no event window given: pass at least one --window A B")
+        t0, t1 = self.estimation
+        for a, b in self.events:
+            if a <= t1 and b >= t0:
+                raise WindowError(
+                    f"event window [{a}, {b}] overlaps the estimation window [{t0}, {t1}]: end the estimation "
+                    f"window before day {a} (e.g. --estimation {t0} {a - 1})"
+                )
+        if min(a for a, _ in self.events) < t1:
+            raise WindowError(
+                "the estimation window must come before the event windows (post-event estimation is not supported)"
+            )
+
+    @property
+    def event_span(self) -> Window:
+        """The smallest interval holding every event window (masked around other events)."""
+        return min(a for a, _ in self.events), max(b for _, b in self.events)
+
+    @property
+    def report_span(self) -> Window:
+        """Days reported in AR/AAR tables: the event windows, widened to [-10, 10] where the estimation allows."""
+        lo, hi = self.event_span
+        return max(self.estimation[1] + 1, min(lo, -10)), max(hi, 10)
+
+    @staticmethod
+    def label(window: Window) -> str:
+        return f"{window[0]}..{window[1]}"
+
+
+@dataclass
+class EventPanel:
+    """Arrays of the study on one event-time grid; see the module docstring."""
+
+    pairs: pd.DataFrame  # one row per pair: event_id, ticker, venue, day0, status, reason, explicit, masked_days
+    alignment: pd.DataFrame
+    days: np.ndarray  # (D,) relative days
+    returns: np.ndarray  # (P, D)
+    regressors: np.ndarray  # (P, D, m): market first, then factors (m = 0 when no market is used)
+    regressor_names: tuple[str, ...]
+    dates: np.ndarray  # (P, D) datetime64[ns], NaT outside the calendar
+    estimation: np.ndarray  # (P, D) clean estimation days
+    masked: np.ndarray  # (P, D) days of other events / confounders
+    contamination: dict[Window, list[str]]  # per event window, one label string per pair ("" when clean)
+    windows: Windows
+    kind: str  # "simple" or "log"
+
+    def day_mask(self, window: Window) -> np.ndarray:
+        """(D,) mask of the relative days of ``window``."""
+        return (self.days >= window[0]) & (self.days <= window[1])
+
+
+def build_panel(
+    events: EventSet,
+    prices: pd.DataFrame,
+    windows: Windows,
+    *,
+    market: Mapping[str, str] | None,
+    factors: Sequence[str] = (),
+    calendar: str | None = None,
+    venues: Mapping[str, str] | None = None,
+    listed: Mapping[str, pd.Timestamp] | None = None,
+    kind: str = "simple",
+    mask_events: EventSet | None = None,
+    confounders: pd.DataFrame | None = None,
+) -> EventPanel:
+    """Align every pair to day 0 and gather its returns, regressors and masks.
+
+    Parameters
+    ----------
+    market
+        Benchmark per venue (``{"XNYS": "SPY", "XSHG": "000300.SS"}``; key ``"*"`` for any venue), or None for
+        models without a market (constant mean).
+    factors
+        Extra regressors (tickers in ``prices``) after the market, for the factor model.
+    calendar
+        None: each ticker on its own venue (from its suffix or ``venues``). An exchange_calendars code: every
+        ticker on that calendar. ``"data"``: the dates present in the price data are the sessions.
+    mask_events
+        Events whose event windows are masked out of every estimation window (default: ``events``).
+    confounders
+        ``date, ticker ('*' = all), label`` shocks masked out of estimation windows and flagged in event windows.
+    """
+    listed = dict(listed or {})
+    frame = events.frame
+    tickers = events.tickers
+    venue_map = {t: calendar or venue_of(t, venues) for t in tickers}
+    needed_venues = list(dict.fromkeys(venue_map.values()))
+    bench = {v: _benchmark(v, market) for v in needed_venues}
+    everything = list(dict.fromkeys([*tickers, *(b for b in bench.values() if b), *factors]))
+    wide = price_matrix(prices, everything)
+    first_date, last_date = wide.index.min(), wide.index.max()
+    span = {
+        v: (Venue.from_dates(wide.index) if v == DATA_VENUE else Venue.from_calendar(v, first_date, last_date))
+        for v in needed_venues
+    }
+    outside = frame[(frame["date"] > last_date) | (frame["date"] < first_date)]
+    if not outside.empty:
+        row = outside.iloc[0]
+        raise PriceDataError(
+            f"event {row.event_id} on {row.date.date()} is outside the price history "
+            f"({first_date.date()} to {last_date.date()}): extend the prices or drop the event"
+        )
+    alignment = align_events(frame, venue_map, span)
+    mask_alignment = (
+        alignment if mask_events is None else align_events(_restrict(mask_events, tickers).frame, venue_map, span)
+    )
+
+    t0 = windows.estimation[0]
+    hi = windows.report_span[1]
+    days = np.arange(t0, hi + 1)
+    n_pairs, n_days, n_reg = len(frame), len(days), (1 if any(bench.values()) else 0) + len(factors)
+    returns = np.full((n_pairs, n_days), np.nan)
+    regressors = np.full((n_pairs, n_days, n_reg), np.nan)
+    dates = np.full((n_pairs, n_days), np.datetime64("NaT"), dtype="datetime64[ns]")
+    masked = np.zeros((n_pairs, n_days), dtype=bool)
+    contamination = {w: [""] * n_pairs for w in windows.events}
+    for venue_name, rows in alignment.groupby("venue", sort=False):
+        venue = span[venue_name]
+        names = [t for t in tickers if venue_map[t] == venue_name]
+        regs = ([bench[venue_name]] if bench[venue_name] else []) + list(factors)
+        if n_reg and len(regs) != n_reg:
+            raise PriceDataError(f"no market benchmark for venue {venue_name}: pass --market {venue_name}=TICKER")
+        ret = returns_on_sessions(wide[list(dict.fromkeys(names + regs))], venue.sessions, listed, kind)
+        index = rows["day0_index"].to_numpy()[:, None] + days[None, :]
+        inside = (index >= 0) & (index < len(venue.sessions)) & (rows["day0_index"].to_numpy()[:, None] >= 0)
+        safe = np.where(inside, index, 0)
+        pos = rows.index.to_numpy()
+        cols = ret.columns.get_indexer(rows["ticker"])
+        values = ret.to_numpy()
+        returns[pos] = np.where(inside, values[safe, cols[:, None]], np.nan)
+        for j, reg in enumerate(regs):
+            regressors[pos, :, j] = np.where(inside, values[safe, ret.columns.get_loc(reg)], np.nan)
+        dates[pos] = np.where(inside, venue.sessions.values[safe], np.datetime64("NaT"))
+        columns = np.array([names.index(t) for t in rows["ticker"]])
+        blocked = _blocked_sessions(mask_alignment, confounders, venue, names, windows.event_span)
+        masked[pos] = inside & blocked[safe, columns[:, None]]
+        _flag_contamination(contamination, rows, mask_alignment, confounders, venue, windows)
+
+    est_days = (days >= windows.estimation[0]) & (days <= windows.estimation[1])
+    valid = ~np.isnan(returns) & ~np.isnan(regressors).any(axis=2)
+    estimation = est_days[None, :] & valid & ~masked
+    pairs = alignment[["event_id", "ticker", "venue", "day0"]].copy()
+    pairs["explicit"] = frame["explicit"].to_numpy()
+    pairs["masked_days"] = (masked & est_days[None, :]).sum(axis=1)
+    pairs["status"], pairs["reason"] = _pair_status(pairs, wide, listed)
+    return EventPanel(
+        pairs=pairs,
+        alignment=alignment,
+        days=days,
+        returns=returns,
+        regressors=regressors,
+        regressor_names=tuple((["market"] if n_reg > len(factors) else []) + list(factors)),
+        dates=dates,
+        estimation=estimation,
+        masked=masked,
+        contamination=contamination,
+        windows=windows,
+        kind=kind,
+    )
+
+
+def _benchmark(venue: str, market: Mapping[str, str] | None) -> str | None:
+    if market is None:
+        return None
+    if venue in market:
+        return market[venue]
+    if "*" in market:
+        return market["*"]
+    raise PriceDataError(f"no market benchmark for venue {venue}: pass --market {venue}=TICKER")
+
+
+def _restrict(events: EventSet, tickers: Sequence[str]) -> EventSet:
+    return EventSet(events.frame[events.frame["ticker"].isin(list(tickers))].reset_index(drop=True))
+
+
+def _session_index(venue: Venue, dates: pd.Series) -> np.ndarray:
+    """Position of each date's session, or of the next session when the venue is closed that day."""
+    return np.searchsorted(venue.sessions.values, pd.to_datetime(dates).values, side="left")
+
+
+def _blocked_sessions(
+    mask_alignment: pd.DataFrame,
+    confounders: pd.DataFrame | None,
+    venue: Venue,
+    names: list[str],
+    span: Window,
+) -> np.ndarray:
+    """(sessions, tickers) mask: each masking event's window span around its day 0, and each confounder's day."""
+    n_sessions = len(venue.sessions)
+    diff = np.zeros((n_sessions + 1, len(names)), dtype=np.int64)
+    rows = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
+    rows = rows[rows["ticker"].isin(names)]
+    cols = np.array([names.index(t) for t in rows["ticker"]], dtype=np.int64)
+    start = np.clip(rows["day0_index"].to_numpy() + span[0], 0, n_sessions)
+    stop = np.clip(rows["day0_index"].to_numpy() + span[1] + 1, 0, n_sessions)
+    np.add.at(diff, (start, cols), 1)
+    np.add.at(diff, (stop, cols), -1)
+    blocked = np.cumsum(diff, axis=0)[:n_sessions] > 0
+    if confounders is not None and not confounders.empty:
+        idx = _session_index(venue, confounders["date"])
+        for i, ticker in zip(idx, confounders["ticker"], strict=True):
+            if i < n_sessions:
+                if ticker == "*":
+                    blocked[i, :] = True
+                elif ticker in names:
+                    blocked[i, names.index(ticker)] = True
+    return blocked
+
+
+def _flag_contamination(
+    contamination: dict[Window, list[str]],
+    rows: pd.DataFrame,
+    mask_alignment: pd.DataFrame,
+    confounders: pd.DataFrame | None,
+    venue: Venue,
+    windows: Windows,
+) -> None:
+    """Label each pair's event windows that hold a confounder or another event's day 0."""
+    day0 = rows["day0_index"].to_numpy()
+    marks: list[tuple[np.ndarray, np.ndarray, str]] = []  # (session index, applies-to-row mask, label)
+    if confounders is not None and not confounders.empty:
+        for i, ticker, label in zip(
+            _session_index(venue, confounders["date"]),
+            confounders["ticker"],
+            confounders["label"],
+            strict=True,
+        ):
+            applies = np.ones(len(rows), bool) if ticker == "*" else (rows["ticker"] == ticker).to_numpy()
+            marks.append((np.full(len(rows), i), applies, str(label)))
+    others = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
+    for event_id, group in others.groupby("event_id", sort=False):
+        by_ticker = dict(zip(group["ticker"], group["day0_index"], strict=True))
+        idx = rows["ticker"].map(by_ticker).to_numpy(dtype=float)
+        applies = ~np.isnan(idx) & (rows["event_id"] != event_id).to_numpy()
+        marks.append((np.nan_to_num(idx, nan=-1).astype(np.int64), applies, f"event {event_id}"))
+    positions = rows.index.to_numpy()
+    for window in windows.events:
+        for idx, applies, label in marks:
+            hit = applies & (day0 >= 0) & (idx >= day0 + window[0]) & (idx <= day0 + window[1])
+            for p in positions[hit]:
+                current = contamination[window][p]
+                contamination[window][p] = f"{current}; {label}" if current else label
+
+
+def _pair_status(
+    pairs: pd.DataFrame, wide: pd.DataFrame, listed: Mapping[str, pd.Timestamp]
+) -> tuple[list[str], list[str]]:
+    """Status before estimation: ``ok``, or why the pair cannot be studied (an error for explicit pairs)."""
+    first = wide.apply(lambda s: s.first_valid_index())
+    last = wide.apply(lambda s: s.last_valid_index())
+    status, reason = [], []
+    for row in pairs.itertuples():
+        start = max(first[row.ticker], listed.get(row.ticker, first[row.ticker]))
+        if pd.isna(row.day0):
+            code, why = "no_session", f"no {row.venue} session on or after the event within the price history"
+        elif row.ticker in listed and row.day0 < listed[row.ticker]:
+            code, why = "not_listed", f"{row.ticker} is listed from {listed[row.ticker].date()}, after day 0"
+        elif row.day0 < start or row.day0 > last[row.ticker]:
+            code, why = (
+                "no_prices",
+                (
+                    f"{row.ticker} has prices from {start.date()} to {last[row.ticker].date()}, day 0 is {row.day0.date()}"
+                ),
+            )
+        else:
+            code, why = "ok", ""
+        if code != "ok" and row.explicit:
+            raise EventError(f"event {row.event_id}, ticker {row.ticker}: {why}; drop the row or fix the date")
+        status.append(code)
+        reason.append(why)
+    return status, reason

@@ -1,0 +1,191 @@
+"""Read price files into one validated long frame, and turn prices into returns on a session grid.
+
+The *long price frame* is the currency of the price layer: one row per (ticker, session) with columns
+``date`` (datetime64[ns], tz-naive midnight = session date), ``ticker`` (str) and the float columns
+``open, high, low, close, adj_close, volume`` (NaN where missing), sorted by ticker and date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eventstudy.errors import PriceDataError
+
+PRICE_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
+LONG_COLUMNS = ("date", "ticker", *PRICE_FIELDS)
+_ALIASES = {"adj close": "adj_close", "adjclose": "adj_close", "adj_close": "adj_close", "symbol": "ticker"}
+
+
+def read_prices(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+    """Read prices from files or folders into a validated long price frame.
+
+    Parameters
+    ----------
+    source
+        A folder of per-ticker CSVs (file stem = ticker, columns ``date,open,high,low,close,adj_close,volume``),
+        a long CSV/Parquet (``date,ticker,adj_close`` or ``close``, ...), a wide CSV/Parquet (``date,T1,T2,...``
+        holding adjusted prices), or several of these.
+
+    Raises
+    ------
+    PriceDataError
+        On a missing or empty file, unknown columns, unparseable dates, non-numeric, zero or negative prices,
+        or duplicate (ticker, date) rows. The message names the file, ticker and date.
+    """
+    paths = [Path(source)] if isinstance(source, str | Path) else [Path(p) for p in source]
+    if not paths:
+        raise PriceDataError("no price source given: pass a file or folder of prices")
+    frames: list[pd.DataFrame] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
+            if not files:
+                raise PriceDataError(f"{path}: folder holds no .csv or .parquet price files")
+            frames.extend(_read_ticker_file(p) for p in files)
+        elif path.is_file():
+            frames.append(_read_table_file(path))
+        else:
+            raise PriceDataError(f"{path}: no such price file or folder")
+    combined = pd.concat(frames, ignore_index=True)
+    dup = combined.duplicated(["ticker", "date"], keep=False)
+    if dup.any():
+        row = combined[dup].iloc[0]
+        raise PriceDataError(
+            f"ticker {row.ticker} has {int(dup.sum())} rows sharing a date (first {row.date.date()}) across "
+            f"{', '.join(str(p) for p in paths)}: keep one row per ticker and session"
+        )
+    return combined.sort_values(["ticker", "date"], ignore_index=True)
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise PriceDataError(f"{path}: cannot be read as a price table ({exc})") from exc
+    if frame.empty or len(frame.columns) < 2:
+        raise PriceDataError(f"{path}: empty price file (expected a header and at least one row)")
+    frame.columns = [_ALIASES.get(str(c).strip().lower(), str(c).strip().lower()) for c in frame.columns]
+    if "date" not in frame.columns:
+        raise PriceDataError(f"{path}: no 'date' column (columns are {', '.join(frame.columns)})")
+    return frame
+
+
+def _read_ticker_file(path: Path) -> pd.DataFrame:
+    frame = _read_raw(path)
+    price_cols = [c for c in frame.columns if c in PRICE_FIELDS]
+    if not {"adj_close", "close"} & set(price_cols):
+        raise PriceDataError(f"{path}: needs an 'adj_close' or 'close' column (columns are {list(frame.columns)})")
+    return _finish(frame[["date", *price_cols]].assign(ticker=path.stem), path)
+
+
+def _read_table_file(path: Path) -> pd.DataFrame:
+    frame = _read_raw(path)
+    if "ticker" in frame.columns:
+        keep = ["date", "ticker", *(c for c in frame.columns if c in PRICE_FIELDS)]
+        if not {"adj_close", "close"} & set(keep):
+            raise PriceDataError(f"{path}: a long price file needs 'adj_close' or 'close' beside 'date,ticker'")
+        return _finish(frame[keep], path)
+    unknown = [c for c in frame.columns if c in PRICE_FIELDS]
+    if unknown:
+        return _read_ticker_file(path)
+    wide = frame.set_index("date")
+    wide.columns = [str(c).strip() for c in frame.columns if c != "date"]
+    long = wide.reset_index().melt(id_vars="date", var_name="ticker", value_name="adj_close")
+    long = long[long["adj_close"].astype(str).str.strip() != ""]
+    return _finish(long, path)
+
+
+def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Parse dates and numbers, check positivity, return the frame with every long column."""
+    frame = frame.copy()
+    raw_dates = frame["date"].astype(str).str.strip()
+    dates = pd.to_datetime(raw_dates, format="ISO8601", errors="coerce")
+    if dates.isna().any():
+        i = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise PriceDataError(f"{path}: row {i + 2}: unparseable date {raw_dates.iloc[i]!r} (use YYYY-MM-DD)")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)
+    frame["date"] = dates.dt.normalize().astype("datetime64[ns]")
+    frame["ticker"] = frame["ticker"].astype(str).str.strip()
+    for col in PRICE_FIELDS:
+        if col not in frame.columns:
+            frame[col] = np.nan
+            continue
+        text = frame[col].astype(str).str.strip().replace({"": None, "nan": None, "NaN": None, "None": None})
+        values = pd.to_numeric(text, errors="coerce")
+        bad = values.isna() & text.notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise PriceDataError(
+                f"{path}: row {i + 2} ({frame['ticker'].iloc[i]} {frame['date'].iloc[i].date()}): "
+                f"non-numeric {col} {text.iloc[i]!r}"
+            )
+        frame[col] = values.astype("float64")
+        if col != "volume":
+            nonpos = values <= 0
+            if nonpos.any():
+                i = int(np.flatnonzero(nonpos.to_numpy())[0])
+                raise PriceDataError(
+                    f"{path}: row {i + 2} ({frame['ticker'].iloc[i]} {frame['date'].iloc[i].date()}): "
+                    f"{col} is {values.iloc[i]:g}; prices must be positive — fix or drop the row"
+                )
+    return frame[list(LONG_COLUMNS)]
+
+
+def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
+    """Prices as a (date x ticker) table: ``adj_close`` for a ticker that has any, else its raw ``close``.
+
+    Raises
+    ------
+    PriceDataError
+        If a ticker is absent from the frame.
+    """
+    tickers = list(dict.fromkeys(tickers))
+    missing = sorted(set(tickers) - set(frame["ticker"].unique()))
+    if missing:
+        raise PriceDataError(
+            f"ticker(s) {', '.join(missing)} not in the price data: add their prices (file or `eventstudy prices "
+            "import`) or remove them from the study"
+        )
+    rows = frame[frame["ticker"].isin(tickers)]
+    has_adj = rows.groupby("ticker")["adj_close"].transform(lambda s: s.notna().any())
+    value = rows["adj_close"].where(has_adj, rows["close"])
+    wide = pd.DataFrame({"date": rows["date"], "ticker": rows["ticker"], "price": value}).pivot(
+        index="date", columns="ticker", values="price"
+    )
+    return wide.reindex(columns=tickers)
+
+
+def returns_on_sessions(
+    prices: pd.DataFrame,
+    sessions: pd.DatetimeIndex,
+    listed: Mapping[str, pd.Timestamp] | None = None,
+    kind: str = "simple",
+) -> pd.DataFrame:
+    """Returns per ticker between consecutive sessions of one venue calendar.
+
+    ``prices`` is a (date x ticker) table from :func:`price_matrix`. Each column is placed on ``sessions``; the
+    return on session ``s`` is ``P_s / P_{s-1} - 1`` (``kind="simple"``) or ``log(P_s / P_{s-1})``
+    (``kind="log"``) and is NaN unless both sessions have a price: a missing session never shifts a return onto
+    another day. Prices before a ticker's listing date (``listed``) are dropped first, so no return mixes a
+    pre-listing shell price with the operating company's.
+
+    Returns
+    -------
+    DataFrame indexed by ``sessions`` with one column per ticker.
+    """
+    if kind not in ("simple", "log"):
+        raise PriceDataError(f"unknown return kind {kind!r}: use 'simple' or 'log'")
+    on_grid = prices.reindex(sessions)
+    for ticker, first in (listed or {}).items():
+        if ticker in on_grid.columns:
+            on_grid.loc[on_grid.index < pd.Timestamp(first), ticker] = np.nan
+    ratio = on_grid / on_grid.shift(1)
+    return np.log(ratio) if kind == "log" else ratio - 1.0
