@@ -73,12 +73,20 @@ def significance_stars(p: float) -> str:
     return "***" if p < 0.01 else "**" if p < 0.05 else "*" if p < 0.10 else ""
 
 
+_COLUMNS = {
+    "ar": ("event_id", "ticker", "day", "date", "ar"),
+    "car": ("event_id", "ticker", "window", "car", "car_se", "car_p"),
+    "parameters": ("event_id", "ticker", "day0_date"),
+}
+
+
 def _frame(results: Any, name: str) -> pd.DataFrame:
     frame = results if isinstance(results, pd.DataFrame) else getattr(results, name, None)
+    missing = [c for c in _COLUMNS[name] if c not in frame] if isinstance(frame, pd.DataFrame) else []
+    if missing:
+        raise InputError(f"the {name!r} frame lacks column(s) {missing}: pass the engine's results")
     if not isinstance(frame, pd.DataFrame):
-        raise InputError(
-            f"expected an EventStudyResults or its {name!r} DataFrame, got {type(results).__name__}"
-        )
+        raise InputError(f"expected an EventStudyResults or its {name!r} DataFrame, got {type(results).__name__}")
     return frame
 
 
@@ -93,9 +101,7 @@ def _select_group(frame: pd.DataFrame, group: str) -> pd.DataFrame:
         return frame
     selected = frame[frame["event_id"].astype(str) == str(group)]
     if selected.empty:
-        raise InputError(
-            f"event {group!r} is not in the results; known events: {sorted(frame['event_id'].unique())}"
-        )
+        raise InputError(f"event {group!r} is not in the results; known events: {sorted(frame['event_id'].unique())}")
     return selected
 
 
@@ -118,9 +124,7 @@ def _ar_wide(ar: pd.DataFrame, days: tuple[int, int], group: str) -> pd.DataFram
     if ar.empty:
         raise InputError(f"no abnormal returns between day {first} and day {last} for group {group!r}")
     first, last = max(first, int(ar["day"].min())), min(last, int(ar["day"].max()))
-    wide = ar.pivot_table(
-        index=["event_id", "ticker"], columns="day", values="ar", aggfunc="first", dropna=False
-    )
+    wide = ar.pivot_table(index=["event_id", "ticker"], columns="day", values="ar", aggfunc="first", dropna=False)
     wide = wide.reindex(columns=range(first, last + 1))
     wide = wide[wide.notna().any(axis=1)]
     if wide.empty:
@@ -241,9 +245,7 @@ def plot_car_bars(results: Any, *, window: str | Sequence[int] | None = None, gr
     key = default_window(car) if window is None else "{}..{}".format(*parse_window(window))
     rows = car[car["window"].astype(str) == key].dropna(subset=["car"])
     if rows.empty:
-        raise InputError(
-            f"no CAR for window {key!r}; windows in the results: {sorted(car['window'].unique())}"
-        )
+        raise InputError(f"no CAR for window {key!r}; windows in the results: {sorted(car['window'].unique())}")
     rows = rows.sort_values(["event_id", "ticker"])
     labels = _pair_labels(pd.MultiIndex.from_frame(rows[["event_id", "ticker"]]))
     values = rows["car"].to_numpy(dtype=float)
@@ -271,9 +273,7 @@ def plot_car_bars(results: Any, *, window: str | Sequence[int] | None = None, gr
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylabel(f"CAR{window_label(key)}")
     ax.set_title(f"CAR{window_label(key)} per ticker, +/-1.96 SE", fontsize=11)
-    ax.text(
-        1.0, 1.01, "* p<.10  ** p<.05  *** p<.01", transform=ax.transAxes, ha="right", va="bottom", fontsize=7
-    )
+    ax.text(1.0, 1.01, "* p<.10  ** p<.05  *** p<.01", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -304,9 +304,7 @@ def plot_prices(
         raise InputError("plot_prices needs the long price frame: pass prices=read_prices(...)")
     params = _frame(results, "parameters")
     ar = _frame(results, "ar")
-    names = (
-        list(dict.fromkeys(params["ticker"].astype(str))) if tickers is None else [str(t) for t in tickers]
-    )
+    names = list(dict.fromkeys(params["ticker"].astype(str))) if tickers is None else [str(t) for t in tickers]
     if not names:
         raise InputError("no tickers to draw")
     nrows = -(-len(names) // ncols)
