@@ -169,7 +169,7 @@ def _download_chunk(download, chunk, start, end, retries, backoff, sleep) -> pd.
         logger.addHandler(records)
         try:
             raw = download(
-                chunk if len(chunk) > 1 else chunk[0],
+                list(chunk),
                 start=f"{start:%Y-%m-%d}",
                 end=f"{end + pd.Timedelta(days=1):%Y-%m-%d}",  # yfinance's end is exclusive
                 auto_adjust=False,
