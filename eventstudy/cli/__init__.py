@@ -39,6 +39,9 @@ def _register() -> None:
     from eventstudy.cli import prices as _prices
 
     main.add_command(_prices.prices)
+    from eventstudy.cli import events as _events
+
+    main.add_command(_events.events)
 
 
 _register()
