@@ -1,0 +1,173 @@
+"""Normal-return models, estimated for all pairs at once by closed-form OLS on masked arrays.
+
+For pair i with estimation-window design rows x_t (t in the clean estimation days, L1_i of them):
+
+* constant mean:   x_t = (1,)                      AR_it = R_it - mean_i
+* market model:    x_t = (1, R_mt)                 AR_it = R_it - a_i - b_i R_mt
+* factor model:    x_t = (1, R_mt, F_1t, ..., F_mt) AR_it = R_it - x_t' beta_i
+* market-adjusted: nothing estimated               AR_it = R_it - R_mt
+
+``beta_i = (X_i'X_i)^-1 X_i'y_i`` is solved for every pair in one batched call; sigma_i^2 = SSR_i / (L1_i - k)
+with k the number of parameters (market-adjusted: the sample variance of AR with L1 - 1 degrees of freedom).
+The prediction-error factor of an out-of-sample day is C_it = 1 + x_t'(X_i'X_i)^-1 x_t (MacKinlay 1997,
+eq. 7-8 and 15-16; STATISTICS.md table), which is 1 + 1/L1 for the constant mean, 1 + 1/L1 + (R_mt - mean R_m)^2
+/ S_mm for the market model, and 1 for market-adjusted returns (nothing estimated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from eventstudy.errors import InputError
+
+MODELS = ("market", "market-adjusted", "constant-mean", "factor")
+
+
+@dataclass
+class ModelFit:
+    """Estimated normal-return model of every pair (arrays of length P, or shape (P, D[, k]))."""
+
+    model: np.ndarray  # (P,) model name used per pair (after any fallback)
+    params: np.ndarray  # (P, k) intercept first; NaN where not estimated
+    sigma: np.ndarray  # (P,) residual standard deviation
+    n_obs: np.ndarray  # (P,) L1: clean estimation returns used
+    dof: np.ndarray  # (P,) L1 - k
+    r2: np.ndarray  # (P,)
+    normal: np.ndarray  # (P, D) normal (expected) returns
+    ar: np.ndarray  # (P, D) abnormal returns
+    design: np.ndarray  # (P, D, k) regressors (zero where a pair has no estimated parameters)
+    xtx_inv: np.ndarray  # (P, k, k) (X'X)^-1 over the estimation window (zero where not estimated)
+    usable: np.ndarray  # (P,) bool: a normal-return model could be estimated
+
+    def prediction_factor(self) -> np.ndarray:
+        """C_it = 1 + x_t'(X'X)^-1 x_t for every pair and day (1 where nothing was estimated)."""
+        return 1.0 + np.einsum("pdk,pkl,pdl->pd", self.design, self.xtx_inv, self.design)
+
+
+def design_matrix(model: str, regressors: np.ndarray) -> np.ndarray:
+    """Design X (P, D, k) of a model from the panel's regressors (P, D, m): market first, then factors."""
+    n_pairs, n_days, n_reg = regressors.shape
+    ones = np.ones((n_pairs, n_days, 1))
+    if model == "constant-mean":
+        return ones
+    if model == "market":
+        if n_reg < 1:
+            raise InputError("the market model needs a market benchmark: pass --market TICKER")
+        return np.concatenate([ones, regressors[:, :, :1]], axis=2)
+    if model == "factor":
+        if n_reg < 1:
+            raise InputError("the factor model needs factor series: pass --factors T1,T2 (and --market)")
+        return np.concatenate([ones, regressors], axis=2)
+    if model == "market-adjusted":
+        return np.zeros((n_pairs, n_days, 0))
+    raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+
+
+def fit_ols(y: np.ndarray, design: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Batched OLS of ``y`` (P, D) on ``design`` (P, D, k) over the days where ``mask`` (P, D) holds.
+
+    Returns ``params (P, k), xtx_inv (P, k, k), ssr (P,), sst (P,), n (P,), full_rank (P,)``. Pairs whose X'X is
+    rank-deficient (e.g. too few days, or a constant regressor) get NaN parameters and ``full_rank`` False.
+    """
+    w = mask.astype(float)
+    y0 = np.where(mask, y, 0.0)
+    x0 = np.where(mask[:, :, None], design, 0.0)
+    xtx = np.einsum("pdk,pdl->pkl", x0, x0)
+    xty = np.einsum("pdk,pd->pk", x0, y0)
+    n = w.sum(axis=1)
+    k = design.shape[2]
+    full_rank = (np.linalg.matrix_rank(xtx) == k) & (n > k)
+    safe = np.where(full_rank[:, None, None], xtx, np.eye(k))
+    xtx_inv = np.linalg.inv(safe)
+    params = np.einsum("pkl,pl->pk", xtx_inv, xty)
+    resid = np.where(mask, y - np.einsum("pdk,pk->pd", design, params), 0.0)
+    ssr = (resid**2).sum(axis=1)
+    mean = y0.sum(axis=1) / np.maximum(n, 1)
+    sst = (np.where(mask, y - mean[:, None], 0.0) ** 2).sum(axis=1)
+    params[~full_rank] = np.nan
+    xtx_inv[~full_rank] = 0.0
+    return params, xtx_inv, ssr, sst, n, full_rank
+
+
+def fit_model(model: str, returns: np.ndarray, regressors: np.ndarray, estimation: np.ndarray) -> ModelFit:
+    """Fit ``model`` for every pair on its clean estimation days and compute normal and abnormal returns.
+
+    ``estimation`` (P, D) marks the clean estimation days (return and regressors present, not masked).
+    """
+    n_pairs = returns.shape[0]
+    design = design_matrix(model, regressors)
+    if model == "market-adjusted":
+        ar = returns - regressors[:, :, 0]
+        n = estimation.sum(axis=1)
+        mean = np.where(estimation, ar, 0.0).sum(axis=1) / np.maximum(n, 1)
+        ssr = (np.where(estimation, ar - mean[:, None], 0.0) ** 2).sum(axis=1)
+        dof = n - 1
+        usable = n >= 2
+        return ModelFit(
+            model=np.full(n_pairs, model, dtype=object),
+            params=np.empty((n_pairs, 0)),
+            sigma=np.where(usable, np.sqrt(ssr / np.maximum(dof, 1)), np.nan),
+            n_obs=n.astype(int),
+            dof=dof.astype(int),
+            r2=np.full(n_pairs, np.nan),
+            normal=regressors[:, :, 0].copy(),
+            ar=ar,
+            design=design,
+            xtx_inv=np.zeros((n_pairs, 0, 0)),
+            usable=usable,
+        )
+    params, xtx_inv, ssr, sst, n, full_rank = fit_ols(returns, design, estimation)
+    k = design.shape[2]
+    dof = n - k
+    sigma = np.where(full_rank, np.sqrt(ssr / np.maximum(dof, 1)), np.nan)
+    r2 = np.where(full_rank & (sst > 0), 1.0 - ssr / np.where(sst > 0, sst, 1.0), np.nan)
+    if model == "constant-mean":
+        r2 = np.where(full_rank, 0.0, np.nan)
+    normal = np.einsum("pdk,pk->pd", design, params)
+    return ModelFit(
+        model=np.full(n_pairs, model, dtype=object),
+        params=params,
+        sigma=sigma,
+        n_obs=n.astype(int),
+        dof=dof.astype(int),
+        r2=r2,
+        normal=normal,
+        ar=returns - normal,
+        design=np.where(full_rank[:, None, None], design, 0.0),
+        xtx_inv=xtx_inv,
+        usable=full_rank,
+    )
+
+
+def combine(primary: ModelFit, fallback: ModelFit, use_fallback: np.ndarray) -> ModelFit:
+    """Per pair, the primary fit, or the fallback fit where ``use_fallback`` holds (disclosed in ``model``).
+
+    The fallback is market-adjusted (no parameters), so a pair that uses it keeps NaN parameters and zero design
+    rows: its prediction-error factor is 1 and its CAR variance L2 sigma^2.
+    """
+    sel = use_fallback
+
+    def pick(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.where(sel.reshape(sel.shape + (1,) * (a.ndim - 1)), b, a)
+
+    params = primary.params.copy()
+    params[sel] = np.nan
+    design = primary.design.copy()
+    design[sel] = 0.0
+    xtx_inv = primary.xtx_inv.copy()
+    xtx_inv[sel] = 0.0
+    return ModelFit(
+        model=np.where(sel, fallback.model, primary.model),
+        params=params,
+        sigma=pick(primary.sigma, fallback.sigma),
+        n_obs=pick(primary.n_obs, fallback.n_obs),
+        dof=pick(primary.dof, fallback.dof),
+        r2=pick(primary.r2, fallback.r2),
+        normal=pick(primary.normal, fallback.normal),
+        ar=pick(primary.ar, fallback.ar),
+        design=design,
+        xtx_inv=xtx_inv,
+        usable=pick(primary.usable, fallback.usable),
+    )

@@ -1,0 +1,167 @@
+"""``EventStudyResults``: the tidy tables of a study, its summary, plots and files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eventstudy.errors import InputError
+from eventstudy.io import atomic_directory
+from eventstudy.statistics import ROBUST_TESTS
+
+TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
+_DATE_COLUMNS = {
+    "ar": ["date"],
+    "parameters": ["estimation_start", "estimation_end", "day0_date"],
+    "alignment": ["day0"],
+    "events": ["date"],
+    "prices": ["date"],
+}
+
+
+@dataclass
+class EventStudyResults:
+    """Results of :meth:`eventstudy.EventStudy.fit`; every table is a tidy DataFrame (one observation per row).
+
+    Attributes
+    ----------
+    ar : event_id, ticker, day, date, return, normal_return, ar, sar (days of the report span, studied pairs)
+    car : event_id, ticker, window, car, car_se, car_t, car_p, bhar, n_days, contaminated
+    parameters : event_id, ticker, model, status, reason, n_obs, alpha, beta, sigma, r2, estimation_start,
+        estimation_end, day0_date, masked_days, venue (every pair, including those not studied, with the reason)
+    aar : group, day, n, aar, caar (group = event_id or "all")
+    tests : group, window, test, statistic, p_value, n, rbar
+    alignment : event_id, ticker, venue, announced_at_utc, announced_at_local, day0, reason
+    events : the event table as read
+    prices : the long price frame of the tickers, market and factors over the study's dates
+    config : the run's settings
+    """
+
+    ar: pd.DataFrame
+    car: pd.DataFrame
+    parameters: pd.DataFrame
+    aar: pd.DataFrame
+    tests: pd.DataFrame
+    alignment: pd.DataFrame
+    events: pd.DataFrame
+    prices: pd.DataFrame
+    config: dict = field(default_factory=dict)
+
+    # ----------------------------------------------------------------------------------------- views
+    def test_table(self, group: str = "all", window: str | None = None) -> pd.DataFrame:
+        """Tests of one group as a (window x test) table of statistics, naive tests first, robust ones after."""
+        rows = self.tests[self.tests["group"] == group]
+        if window is not None:
+            rows = rows[rows["window"] == window]
+        order = [t for t in rows["test"].unique() if t not in ROBUST_TESTS] + [
+            t for t in rows["test"].unique() if t in ROBUST_TESTS
+        ]
+        table = rows.pivot(index="window", columns="test", values="statistic")
+        return table.reindex(columns=order, index=list(dict.fromkeys(rows["window"])))
+
+    def car_table(self, window: str | None = None) -> pd.DataFrame:
+        """CAR per pair (rows) and window (columns)."""
+        rows = self.car if window is None else self.car[self.car["window"] == window]
+        return rows.pivot_table(index=["event_id", "ticker"], columns="window", values="car", sort=False)
+
+    def summary(self) -> str:
+        """A plain-text summary: settings, pair statuses, CARs with t-values, and the pooled test battery."""
+        cfg = self.config
+        status = self.parameters["status"].value_counts().to_dict()
+        lines = [
+            "Event study results",
+            "=" * 78,
+            f"model: {cfg.get('model')}   market: {cfg.get('market')}   returns: {cfg.get('returns')}",
+            f"estimation window: {cfg.get('estimation')}   event windows: {cfg.get('windows')}",
+            f"events: {self.parameters['event_id'].nunique()}   pairs: {len(self.parameters)}   status: {status}",
+        ]
+        skipped = self.parameters[~self.parameters["status"].isin(["ok"])]
+        for row in skipped.itertuples():
+            lines.append(f"  {row.event_id} {row.ticker}: {row.status}: {row.reason}")
+        lines += ["", "CAR per pair (t in parentheses)", "-" * 78]
+        car = self.car.assign(cell=[_cell(c, t) for c, t in zip(self.car["car"], self.car["car_t"], strict=True)])
+        table = car.pivot_table(
+            index=["event_id", "ticker"], columns="window", values="cell", aggfunc="first", sort=False
+        )
+        lines.append(table.to_string())
+        pooled = self.tests[self.tests["group"] == "all"]
+        if not pooled.empty:
+            rbar = pooled.groupby("window", sort=False)["rbar"].first()
+            lines += ["", "Pooled tests (all pairs): statistic [p-value]", "-" * 78]
+            cells = pooled.assign(
+                cell=[_stat_cell(s, p) for s, p in zip(pooled["statistic"], pooled["p_value"], strict=True)]
+            )
+            table = cells.pivot(index="test", columns="window", values="cell").reindex(
+                index=list(dict.fromkeys(pooled["test"])), columns=list(dict.fromkeys(pooled["window"]))
+            )
+            lines.append(table.to_string())
+            lines.append(
+                "avg. pairwise AR correlation (rbar): "
+                + ", ".join(f"{w}: {r:.3f}" for w, r in rbar.items())
+                + f"   robust to cross-correlation: {', '.join(ROBUST_TESTS)}"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"<EventStudyResults: {self.parameters['event_id'].nunique()} events, {len(self.parameters)} pairs, "
+            f"model={self.config.get('model')}>"
+        )
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + _escape(self.summary()) + "</pre>"
+
+    def plot(self, **kwargs):
+        """CAR path per ticker and the CAAR with a 95% band (see :func:`eventstudy.plotting.plot_car_paths`)."""
+        from eventstudy.plotting import plot_car_paths
+
+        return plot_car_paths(self, **kwargs)
+
+    # ----------------------------------------------------------------------------------------- files
+    def to_dir(self, path: str | Path) -> Path:
+        """Write every table as CSV plus ``run.json`` into ``path``, atomically (all files or none)."""
+        with atomic_directory(path) as tmp:
+            for name in TABLES:
+                getattr(self, name).to_csv(tmp / f"{name}.csv", index=False, date_format="%Y-%m-%d")
+            (tmp / "run.json").write_text(json.dumps(self.config, indent=2, default=str) + "\n")
+        return Path(path)
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> EventStudyResults:
+        """Read results written by :meth:`to_dir` (or ``eventstudy run --out``)."""
+        path = Path(path)
+        missing = [n for n in TABLES if not (path / f"{n}.csv").is_file()]
+        if missing or not (path / "run.json").is_file():
+            raise InputError(
+                f"{path} is not a complete eventstudy run directory (missing {', '.join(missing) or 'run.json'}): "
+                "write one with `eventstudy run --out DIR`"
+            )
+        tables = {}
+        for name in TABLES:
+            frame = pd.read_csv(path / f"{name}.csv", keep_default_na=True)
+            for col in _DATE_COLUMNS.get(name, []):
+                if col in frame.columns:
+                    frame[col] = pd.to_datetime(frame[col])
+            for col in ("contaminated", "reason", "announced_at_utc"):
+                if col in frame.columns:
+                    frame[col] = frame[col].fillna("")
+            tables[name] = frame
+        return cls(**tables, config=json.loads((path / "run.json").read_text()))
+
+
+def _cell(car: float, t: float) -> str:
+    return "" if not np.isfinite(car) else f"{car:+.4f} ({t:+.2f})" if np.isfinite(t) else f"{car:+.4f}"
+
+
+def _stat_cell(stat: float, p: float) -> str:
+    return "n/a" if not np.isfinite(stat) else f"{stat:+.2f} [{p:.3f}]"
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)

@@ -1,0 +1,338 @@
+"""Abnormal-return statistics: per-pair CAR and BHAR, and the test battery for a group of pairs.
+
+Notation follows ``STATISTICS.md``: a pair i is one (event, ticker); the estimation window holds L1_i clean
+returns, an event window [t1, t2] holds L2 days; N is the number of pairs in the group. Every p-value is
+two-sided. Arrays are NaN where a pair has no return that day (such days are left out, never filled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+TEST_NAMES = (
+    "csect_t",
+    "time_series_t",
+    "patell_z",
+    "bmp_t",
+    "kp_bmp_t",
+    "corrado_rank",
+    "grank",
+    "sign",
+    "generalized_sign",
+    "wilcoxon",
+)
+ROBUST_TESTS = ("time_series_t", "kp_bmp_t", "corrado_rank", "grank", "generalized_sign")
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test's statistic, two-sided p-value and the number of pairs it used."""
+
+    statistic: float
+    p_value: float
+    n: int
+
+
+_NA = float("nan")
+
+
+def _t_p(t: float, dof: float) -> float:
+    return float(2 * stats.t.sf(abs(t), dof)) if np.isfinite(t) and dof > 0 else _NA
+
+
+def _z_p(z: float) -> float:
+    return float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else _NA
+
+
+# --------------------------------------------------------------------------------------------- per pair
+def car_table(
+    ar: np.ndarray,
+    returns: np.ndarray,
+    normal: np.ndarray,
+    design: np.ndarray,
+    xtx_inv: np.ndarray,
+    sigma: np.ndarray,
+    dof: np.ndarray,
+    window: np.ndarray,
+    kind: str = "simple",
+) -> dict[str, np.ndarray]:
+    """CAR, its standard error, t, p and BHAR for every pair over one window (``window``: (D,) day mask).
+
+    * CAR_i = sum of AR_it over the window's days with a return (L2_i of them).
+    * Var(CAR_i) = sigma_i^2 1'(I + X*(X'X)^-1 X*')1 = sigma_i^2 (L2_i + s_i'(X'X)^-1 s_i), s_i = sum of the
+      window's design rows (MacKinlay 1997, eq. 15-16: the variance includes the estimation error of the
+      parameters; for market-adjusted returns nothing is estimated and it is L2_i sigma_i^2).
+    * t = CAR / se with L1_i - k degrees of freedom.
+    * BHAR_i = prod(1 + R_it) - prod(1 + E[R_it]) over the window (gross returns exp(r) for log returns).
+    """
+    valid = window[None, :] & ~np.isnan(ar)
+    n_days = valid.sum(axis=1)
+    car = np.where(valid, ar, 0.0).sum(axis=1)
+    s = np.einsum("pdk,pd->pk", design, valid.astype(float))
+    quad = np.einsum("pk,pkl,pl->p", s, xtx_inv, s)
+    se = sigma * np.sqrt(n_days + quad)
+    has = (n_days > 0) & np.isfinite(se) & (se > 0)
+    car = np.where(n_days > 0, car, np.nan)
+    t = np.where(has, car / np.where(has, se, 1.0), np.nan)
+    p = np.where(has, 2 * stats.t.sf(np.abs(np.nan_to_num(t)), np.maximum(dof, 1)), np.nan)
+    gross = np.exp if kind == "log" else (lambda r: 1.0 + r)
+    real = np.where(valid, gross(np.where(valid, returns, 0.0)), 1.0).prod(axis=1)
+    expected = np.where(valid, gross(np.where(valid, normal, 0.0)), 1.0).prod(axis=1)
+    bhar = np.where(n_days > 0, real - expected, np.nan)
+    return {"car": car, "car_se": np.where(has, se, np.nan), "car_t": t, "car_p": p, "bhar": bhar, "n_days": n_days}
+
+
+def standardized_ar(ar: np.ndarray, sigma: np.ndarray, prediction_factor: np.ndarray, estimation_days: np.ndarray):
+    """SAR_it = AR_it / (sigma_i sqrt(C_it)) (Patell 1976).
+
+    Out of the estimation window C_it is the prediction-error factor of the model (1 + x_t'(X'X)^-1 x_t); on
+    estimation days AR_it is an in-sample residual and is divided by sigma_i alone (C = 1), the convention of
+    Kolari & Pynnönen (2011) for the rank tests.
+    """
+    c = np.where(estimation_days[None, :], 1.0, prediction_factor)
+    return ar / (sigma[:, None] * np.sqrt(c))
+
+
+def cumulative_sar(sar: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """CSAR_i = sum over the window of SAR_it / sqrt(L2_i) (Patell 1976; the convention used by BMP here)."""
+    valid = window[None, :] & ~np.isnan(sar)
+    n = valid.sum(axis=1)
+    return np.where(n > 0, np.where(valid, sar, 0.0).sum(axis=1) / np.sqrt(np.maximum(n, 1)), np.nan)
+
+
+# --------------------------------------------------------------------------------------------- tests
+def csect_t(car: np.ndarray) -> TestResult:
+    """Cross-sectional t: mean(CAR) / (sd(CAR) / sqrt(N)), t with N - 1 df (sd with ddof = 1).
+
+    Ignores estimation error and cross-correlation (Brown & Warner 1985; MacKinlay 1997, eq. 21 with the
+    cross-sectional variance).
+    """
+    x = car[np.isfinite(car)]
+    n = len(x)
+    if n < 2 or np.std(x, ddof=1) == 0:
+        return TestResult(_NA, _NA, n)
+    t = x.mean() / (x.std(ddof=1) / np.sqrt(n))
+    return TestResult(float(t), _t_p(t, n - 1), n)
+
+
+def time_series_t(ar_estimation: np.ndarray, ar_window: np.ndarray) -> TestResult:
+    """Brown & Warner (1985) portfolio time-series t ("crude dependence adjustment").
+
+    AAR_t = mean over pairs of AR_it on each relative day; S = sd(AAR_t) over the estimation days (ddof = 1);
+    statistic = CAAR / (sqrt(L2) S) with CAAR the sum of the window's AAR_t, t with L1 - 1 df (L1 = estimation
+    days with an AAR). Robust to cross-correlation because S is measured on the portfolio itself.
+    """
+    n = int(np.isfinite(ar_window).any(axis=1).sum())
+    aar_est = _nanmean_cols(ar_estimation)
+    aar_win = _nanmean_cols(ar_window)
+    aar_est, aar_win = aar_est[np.isfinite(aar_est)], aar_win[np.isfinite(aar_win)]
+    if len(aar_est) < 3 or len(aar_win) == 0:
+        return TestResult(_NA, _NA, n)
+    s = aar_est.std(ddof=1)
+    t = aar_win.sum() / (np.sqrt(len(aar_win)) * s)
+    return TestResult(float(t), _t_p(t, len(aar_est) - 1), n)
+
+
+def patell_z(csar: np.ndarray, dof: np.ndarray) -> TestResult:
+    """Patell (1976) Z = sum_i CSAR_i / sqrt(sum_i (L1_i - k) / (L1_i - k - 2)), N(0, 1).
+
+    Each SAR is t-distributed with L1_i - k df, whose variance is (L1_i - k) / (L1_i - k - 2). Pairs with
+    L1_i - k <= 2 are left out.
+    """
+    ok = np.isfinite(csar) & (dof > 2)
+    n = int(ok.sum())
+    if n == 0:
+        return TestResult(_NA, _NA, 0)
+    d = dof[ok].astype(float)
+    z = csar[ok].sum() / np.sqrt((d / (d - 2)).sum())
+    return TestResult(float(z), _z_p(z), n)
+
+
+def bmp_t(csar: np.ndarray) -> TestResult:
+    """Boehmer, Musumeci & Poulsen (1991): mean(CSAR) / (sd(CSAR) / sqrt(N)), t with N - 1 df.
+
+    The cross-sectional t of the standardized CARs: robust to event-induced variance.
+    """
+    return csect_t(csar)
+
+
+def kp_bmp_t(csar: np.ndarray, rbar: float) -> TestResult:
+    """Kolari & Pynnönen (2010) cross-correlation-adjusted BMP: bmp_t * sqrt((1 - rbar) / (1 + (N - 1) rbar)).
+
+    ``rbar`` is the average pairwise correlation of the pairs' abnormal returns (see
+    :func:`mean_pairwise_correlation`); t with N - 1 df.
+    """
+    base = bmp_t(csar)
+    n = base.n
+    denom = 1 + (n - 1) * rbar
+    if not np.isfinite(base.statistic) or not np.isfinite(rbar) or denom <= 0:
+        return TestResult(_NA, _NA, n)
+    t = base.statistic * np.sqrt((1 - rbar) / denom)
+    return TestResult(float(t), _t_p(t, n - 1), n)
+
+
+def corrado_rank(ar_sample: np.ndarray, window: np.ndarray) -> TestResult:
+    """Corrado (1989) rank test, with missing returns left out of the ranking (Corrado & Zivney 1992).
+
+    ``ar_sample`` (N, T): each pair's ARs over the ranking sample (estimation days and the event window);
+    ``window`` (T,) marks the event-window columns. Ranks are taken within each pair over its valid days
+    (ties get the average rank); U_it = rank_it / (1 + n_i) - 1/2. With Ubar_t the cross-sectional mean of U on
+    day t and S_U = sqrt(mean over the sample's days of Ubar_t^2) (E[U] = 0), the statistic is
+    sum over the window of Ubar_t / (sqrt(L2) S_U), N(0, 1).
+    """
+    valid = np.isfinite(ar_sample)
+    n = int((valid & window[None, :]).any(axis=1).sum())
+    ranks = stats.rankdata(np.where(valid, ar_sample, np.nan), axis=1, nan_policy="omit")
+    u = ranks / (1 + valid.sum(axis=1, keepdims=True)) - 0.5
+    ubar = _nanmean_cols(np.where(valid, u, np.nan))
+    have = np.isfinite(ubar)
+    win = window & have
+    if n == 0 or have.sum() < 3 or not win.any():
+        return TestResult(_NA, _NA, n)
+    s_u = np.sqrt(np.mean(ubar[have] ** 2))
+    z = ubar[win].sum() / (np.sqrt(win.sum()) * s_u)
+    return TestResult(float(z), _z_p(z), n)
+
+
+def grank(sar_estimation: np.ndarray, csar: np.ndarray) -> TestResult:
+    """Kolari & Pynnönen (2011) generalized rank test (GRANK-T) of a cumulative abnormal return.
+
+    The CAR is collapsed into one "cumulative day": GSAR_i = CSAR_i / sd(CSAR) (cross-sectional
+    re-standardization as in BMP). It is ranked among the pair's estimation-window SARs (L1_i + 1 values,
+    U = rank / (L1_i + 2) - 1/2). With Ubar_t the mean U over the n_t pairs present on day t, T the number of days
+    (estimation days + the cumulative day) and S_U = sqrt(sum_t (n_t / N) Ubar_t^2 / T), Z = Ubar_0 / S_U and
+    t_grank = Z sqrt((T - 2) / (T - 1 - Z^2)), t with T - 2 df (STATISTICS.md: L1 - 1).
+    """
+    ok = np.isfinite(csar)
+    n = int(ok.sum())
+    if n < 2:
+        return TestResult(_NA, _NA, n)
+    sd = np.std(csar[ok], ddof=1)
+    if sd == 0:
+        return TestResult(_NA, _NA, n)
+    sample = np.concatenate([sar_estimation[ok], (csar[ok] / sd)[:, None]], axis=1)
+    valid = np.isfinite(sample)
+    ranks = stats.rankdata(np.where(valid, sample, np.nan), axis=1, nan_policy="omit")
+    u = np.where(valid, ranks / (1 + valid.sum(axis=1, keepdims=True)) - 0.5, np.nan)
+    n_t = valid.sum(axis=0)
+    days = n_t > 0
+    ubar = _nanmean_cols(u)[days]
+    big_t = int(days.sum())
+    if big_t < 3:
+        return TestResult(_NA, _NA, n)
+    s_u = np.sqrt(np.sum(n_t[days] / n * ubar**2) / big_t)
+    z = ubar[-1] / s_u
+    if big_t - 1 - z**2 <= 0:
+        return TestResult(_NA, _NA, n)
+    t = z * np.sqrt((big_t - 2) / (big_t - 1 - z**2))
+    return TestResult(float(t), _t_p(t, big_t - 2), n)
+
+
+def sign_test(car: np.ndarray) -> TestResult:
+    """Sign test of the share of positive CARs against 1/2.
+
+    statistic: z = (w - n/2) / sqrt(n/4) (its sign shows the direction); p_value: the exact two-sided binomial
+    test (scipy.stats.binomtest). Zero CARs are left out (n counts the rest).
+    """
+    x = car[np.isfinite(car) & (car != 0)]
+    n = len(x)
+    if n == 0:
+        return TestResult(_NA, _NA, 0)
+    w = int((x > 0).sum())
+    z = (w - n / 2) / np.sqrt(n / 4)
+    return TestResult(float(z), float(stats.binomtest(w, n, 0.5).pvalue), n)
+
+
+def generalized_sign(car: np.ndarray, ar_estimation: np.ndarray) -> TestResult:
+    """Cowan (1992) generalized sign test.
+
+    p_hat = (1/N) sum_i (1/L1_i) sum_t 1[AR_it > 0] over each pair's estimation window (Cowan's eq.);
+    w = number of positive CARs; Z = (w - N p_hat) / sqrt(N p_hat (1 - p_hat)), N(0, 1), no continuity correction.
+    """
+    ok = np.isfinite(car) & np.isfinite(ar_estimation).any(axis=1)
+    n = int(ok.sum())
+    if n == 0:
+        return TestResult(_NA, _NA, 0)
+    est = ar_estimation[ok]
+    p_hat = float(np.mean((est > 0).sum(axis=1) / np.isfinite(est).sum(axis=1)))
+    if not 0 < p_hat < 1:
+        return TestResult(_NA, _NA, n)
+    w = int((car[ok] > 0).sum())
+    z = (w - n * p_hat) / np.sqrt(n * p_hat * (1 - p_hat))
+    return TestResult(float(z), _z_p(z), n)
+
+
+def wilcoxon_test(car: np.ndarray) -> TestResult:
+    """Wilcoxon signed-rank test of the CARs against 0.
+
+    statistic: z = (W+ - n(n+1)/4) / sqrt(n(n+1)(2n+1)/24), W+ the sum of the ranks of positive CARs (its sign
+    shows the direction); p_value: scipy.stats.wilcoxon, two-sided, method "auto" (exact distribution for
+    n <= 50 without ties or zeros, normal approximation otherwise). Zero CARs are dropped ("wilcox").
+    """
+    x = car[np.isfinite(car) & (car != 0)]
+    n = len(x)
+    if n == 0:
+        return TestResult(_NA, _NA, 0)
+    ranks = stats.rankdata(np.abs(x))
+    w_plus = ranks[x > 0].sum()
+    z = (w_plus - n * (n + 1) / 4) / np.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+    p = float(stats.wilcoxon(x, zero_method="wilcox", alternative="two-sided").pvalue)
+    return TestResult(float(z), p, n)
+
+
+# --------------------------------------------------------------------------------------------- correlation
+def mean_pairwise_correlation(
+    residuals: np.ndarray,
+    dates: np.ndarray,
+    window_start: np.ndarray,
+    window_end: np.ndarray,
+    min_shared: int = 20,
+) -> float:
+    """Average pairwise correlation rbar of the pairs' abnormal returns, for the Kolari-Pynnönen adjustment.
+
+    ``residuals`` (N, D) are the estimation-window abnormal returns, ``dates`` (N, D) their calendar dates;
+    ``window_start/end`` (N,) the calendar span of each pair's event window. Two pairs whose event windows
+    overlap in calendar time are correlated as much as their estimation residuals are over the dates they
+    share (pairwise-complete, at least ``min_shared`` days, else 0); pairs whose windows do not overlap have
+    independent CARs and count as 0. rbar = sum over pairs i < j of rho_ij / (N (N - 1) / 2). For N pairs on one
+    date this is the plain average pairwise residual correlation of Kolari & Pynnönen (2010).
+    """
+    n = len(residuals)
+    if n < 2:
+        return 0.0
+    order = np.argsort(window_start, kind="stable")
+    total = 0.0
+    cluster: list[int] = []
+    reach = None
+    for i in order:
+        if cluster and window_start[i] > reach:
+            total += _cluster_corr_sum(residuals, dates, cluster, min_shared)
+            cluster = []
+        cluster.append(i)
+        reach = window_end[i] if reach is None or len(cluster) == 1 else max(reach, window_end[i])
+    total += _cluster_corr_sum(residuals, dates, cluster, min_shared)
+    return float(total / (n * (n - 1) / 2))
+
+
+def _cluster_corr_sum(residuals: np.ndarray, dates: np.ndarray, members: list[int], min_shared: int) -> float:
+    if len(members) < 2:
+        return 0.0
+    res, day = residuals[members], dates[members]
+    ok = np.isfinite(res) & ~np.isnat(day)
+    grid = np.unique(day[ok])
+    table = np.full((len(members), len(grid)), np.nan)
+    rows, cols = np.nonzero(ok)
+    table[rows, np.searchsorted(grid, day[ok])] = res[ok]
+    corr = pd.DataFrame(table.T).corr(min_periods=min_shared).to_numpy()
+    upper = corr[np.triu_indices(len(members), k=1)]
+    return float(np.nansum(upper))
+
+
+def _nanmean_cols(a: np.ndarray) -> np.ndarray:
+    count = np.isfinite(a).sum(axis=0)
+    total = np.where(np.isfinite(a), a, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
