@@ -415,25 +415,35 @@ _SYM = "|".join(sorted(_BY_SYMBOL, key=len, reverse=True))
 # A run of at least two symbols ("Sm, Gd, Tb, Dy", "Nd/Pr", "Ga and Ge"): a list of symbols is unmistakable.
 _SYM_LIST_RE = re.compile(rf"(?<![\w-])(?:{_SYM})(?:\s*(?:,|/|&|\band\b)\s*(?:and\s+)?(?:{_SYM}))+(?![\w-])")
 _SYM_ONE_RE = re.compile(rf"(?:{_SYM})")
+# Symbols that are also words, names or abbreviations: a list of only two of them needs a slash ("Nd/Pr").
+_WORDLIKE_SYMBOLS = {"Y", "W", "In", "Co", "Li", "Mo", "La", "Ce", "Pr", "Er", "Ho", "Te", "Bi", "Sc"}
 # A symbol before a material word ("Dy oxide", "Nd metal"), or a magnet formula ("NdFeB", "SmCo", "NdPr").
 _SYM_MATERIAL_RE = re.compile(rf"(?<![\w-])({_SYM})(?=\s+(?:oxides?|metals?|magnets?|alloys?|concentrate)\b)")
 _FORMULA_RE = re.compile(r"(?<!\w)(?:(Nd)-?Fe-?B|(Sm)-?Co|(Nd)-?(Pr)|(Sm)Co5)(?!\w)")
 
 
 def find_elements(text: str) -> tuple[ElementMention, ...]:
-    """Element names anywhere; symbols only in a list of symbols, before a material word, or in a formula."""
+    """Element names anywhere; symbols only in a list of symbols, before a material word, or in a formula.
+
+    A list of two symbols that can also be ordinary words ("Li and Mo") counts only when slash-joined.
+    """
     out: list[ElementMention] = []
     for m in _NAME_RE.finditer(text):
         name = m.group(1).lower()
         sym, ree = _BY_NAME[name]
         out.append(ElementMention(name, sym, ree, Span(m.start(1), m.end(1), m.group(1)), 0.95))
     for m in _SYM_LIST_RE.finditer(text):
-        for s in _SYM_ONE_RE.finditer(m.group(0)):
-            start = m.start() + s.start()
-            # the alternation may match a prefix of a longer symbol; keep whole tokens only
-            end = start + len(s.group(0))
-            if end < len(text) and text[end].isalpha():
-                continue
+        # the alternation may match a prefix of a longer symbol; keep whole tokens only
+        symbols = [
+            s
+            for s in _SYM_ONE_RE.finditer(m.group(0))
+            if not (m.start() + s.end() < len(text) and text[m.start() + s.end()].isalpha())
+        ]
+        pair_of_words = len(symbols) == 2 and "/" not in m.group(0)
+        if pair_of_words and any(s.group(0) in _WORDLIKE_SYMBOLS for s in symbols):
+            continue  # "Li and Mo said": two surnames, not lithium and molybdenum
+        for s in symbols:
+            start, end = m.start() + s.start(), m.start() + s.end()
             name, ree = _BY_SYMBOL[s.group(0)]
             out.append(ElementMention(name, s.group(0), ree, Span(start, end, text[start:end]), 0.85))
     for m in _SYM_MATERIAL_RE.finditer(text):
