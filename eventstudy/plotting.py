@@ -198,11 +198,12 @@ def plot_ar_heatmap(results: Any, *, days: tuple[int, int] = (-10, 10), group: s
     """Abnormal returns as a pair x event-day heatmap, diverging colours centred at 0, cells in percent.
 
     Rows are tickers (``"event_id ticker"`` when several events are shown); grey cells have no AR (no trade or
-    outside the ticker's history). The colour scale is symmetric: +/- the largest absolute AR shown.
+    outside the ticker's history). The colour scale is symmetric, +/- the 95th percentile of the absolute ARs
+    shown, so that one extreme day does not wash out the rest; larger cells saturate and keep their labels.
     """
     wide = _ar_wide(_frame(results, "ar"), days, group)
     values = wide.to_numpy(dtype=float)
-    bound = float(np.nanmax(np.abs(values))) or 1e-6
+    bound = float(np.nanpercentile(np.abs(values), 95)) or 1e-6
     cmap = colormaps["RdBu_r"].with_extremes(bad="0.85")
     fig = _new_figure(max(8.0, 0.5 * values.shape[1] + 2.5), 1.2 + 0.38 * values.shape[0])
     ax: Axes = fig.add_subplot()
@@ -230,7 +231,7 @@ def plot_ar_heatmap(results: Any, *, days: tuple[int, int] = (-10, 10), group: s
                 )
     ax.set_xlabel("event day")
     ax.set_title("Abnormal returns by day (cell labels in %)")
-    colorbar = fig.colorbar(image, ax=ax, shrink=0.9, pad=0.01)
+    colorbar = fig.colorbar(image, ax=ax, shrink=0.9, pad=0.01, extend="both")
     colorbar.ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     colorbar.set_label("AR")
     return fig

@@ -168,11 +168,18 @@ def _implied_rbar(bmp: float, kp: float, n: int) -> float | None:
     return (1 - f2) / (1 + (n - 1) * f2)
 
 
+def _rbar(tests: pd.DataFrame, group: str, window: str) -> float | None:
+    """The average pairwise residual correlation the engine recorded for ``kp_bmp_t`` (``rbar`` column)."""
+    if "rbar" not in tests:
+        return None
+    rows = tests[(tests["group"].astype(str) == group) & (tests["window"].astype(str) == window)]
+    values = pd.to_numeric(rows["rbar"], errors="coerce").dropna()
+    return float(values.iloc[0]) if len(values) else None
+
+
 def _test_row(tests: pd.DataFrame, group: str, window: str, test: str) -> tuple[float, float, int]:
     rows = tests[
-        (tests["group"].astype(str) == group)
-        & (tests["window"].astype(str) == window)
-        & (tests["test"] == test)
+        (tests["group"].astype(str) == group) & (tests["window"].astype(str) == window) & (tests["test"] == test)
     ]
     if rows.empty:
         return float("nan"), float("nan"), 0
@@ -184,9 +191,9 @@ def _test_row(tests: pd.DataFrame, group: str, window: str, test: str) -> tuple[
 def reading(results: Any, window: str, group: str = "all", alpha: float = 0.05) -> str:
     """One plain-English line comparing the naive cross-sectional t with the KP-adjusted BMP t.
 
-    The average pairwise residual correlation is recovered from the two BMP statistics
-    (kp_bmp_t = bmp_t * sqrt((1 - r) / (1 + (N - 1) r)), Kolari & Pynnönen 2010), so the sentence only uses
-    numbers that are in ``results.tests``.
+    The average pairwise residual correlation is the ``rbar`` column of ``results.tests`` when present, else it
+    is recovered from the two BMP statistics (kp_bmp_t = bmp_t * sqrt((1 - r) / (1 + (N - 1) r)), Kolari &
+    Pynnönen 2010), so the sentence only uses numbers that are in ``results.tests``.
     """
     tests = _frame(results, "tests")
     car = _frame(results, "car")
@@ -203,7 +210,8 @@ def reading(results: Any, window: str, group: str = "all", alpha: float = 0.05) 
         return head + "The pooled tests are not available for this window."
     naive = f"the naive cross-sectional t is {naive_t:.1f} ({_p_phrase(naive_p)})"
     robust = f"the KP-adjusted BMP t is {kp_t:.1f} ({_p_phrase(kp_p)})"
-    rbar = _implied_rbar(bmp_t, kp_t, bmp_n or n)
+    rbar = _rbar(tests, group, window)
+    rbar = _implied_rbar(bmp_t, kp_t, bmp_n or n) if rbar is None else rbar
     params = _frame(results, "parameters")
     if group != "all" and "event_id" in params:
         params = params[params["event_id"].astype(str) == group]
@@ -216,17 +224,13 @@ def reading(results: Any, window: str, group: str = "all", alpha: float = 0.05) 
     naive_sig, robust_sig = naive_p < alpha, kp_p < alpha
     if naive_sig and not robust_sig:
         why = f": {corr} means" if corr else ": cross-correlation means"
-        return (
-            head
-            + f"{naive.capitalize()} but {robust}{why} the evidence is weaker than the naive test suggests."
-        )
+        return head + f"{naive.capitalize()} but {robust}{why} the evidence is weaker than the naive test suggests."
     if naive_sig and robust_sig:
         tail = f" after allowing for {corr}" if corr else ""
         return head + f"{naive.capitalize()} and {robust}: the effect survives the adjustment{tail}."
     if robust_sig:
         return (
-            head
-            + f"{robust.capitalize()} while {naive}: standardizing by each pair's own volatility reveals an "
+            head + f"{robust.capitalize()} while {naive}: standardizing by each pair's own volatility reveals an "
             "effect the raw CARs' dispersion hides."
         )
     tail = f" ({corr})" if corr else ""
@@ -285,9 +289,7 @@ def _studied(results: Any) -> Section:
 def _settings(results: Any) -> Section:
     config = getattr(results, "config", None) or {}
     rows = [[str(k), v if isinstance(v, str) else json.dumps(v, default=str)] for k, v in config.items()]
-    blocks: list = (
-        [Table(["setting", "value"], rows)] if rows else [Para("No run settings recorded.", "note")]
-    )
+    blocks: list = [Table(["setting", "value"], rows)] if rows else [Para("No run settings recorded.", "note")]
     return Section("settings", "Settings of the run", blocks)
 
 
@@ -341,9 +343,7 @@ def _diagnostics(results: Any) -> Section:
         "deviation; masked days = estimation days removed because they fall in another event's or a "
         "confounder's window."
     )
-    return Section(
-        "diagnostics", "Models and estimation diagnostics", [note, Table([s[0] for s in spec], rows)]
-    )
+    return Section("diagnostics", "Models and estimation diagnostics", [note, Table([s[0] for s in spec], rows)])
 
 
 def _car_section(results: Any) -> Section:
@@ -367,9 +367,7 @@ def _car_section(results: Any) -> Section:
     legend = "Cells: CAR (t, p) from each pair's model standard error; * p<0.10, ** p<0.05, *** p<0.01."
     if contaminated:
         legend += " † the window contains a declared confounder (see warnings)."
-    return Section(
-        "car", "CAR per ticker and window", [Para(legend, "note"), Table(columns, rows, numeric=True)]
-    )
+    return Section("car", "CAR per ticker and window", [Para(legend, "note"), Table(columns, rows, numeric=True)])
 
 
 def _tests_table(results: Any, groups: Sequence[str], windows: Sequence[str]) -> Table:
@@ -377,7 +375,7 @@ def _tests_table(results: Any, groups: Sequence[str], windows: Sequence[str]) ->
     rows = []
     for group in groups:
         for window in windows:
-            cells: list[Cell] = [group, window_label(window)]
+            cells: list[Cell] = [group, window_label(window).replace(" ", "\u00a0")]
             n = 0
             for test in (*NAIVE_TESTS, *ROBUST_TESTS):
                 stat, p, k = _test_row(tests, group, window, test)
@@ -386,7 +384,7 @@ def _tests_table(results: Any, groups: Sequence[str], windows: Sequence[str]) ->
             rows.append([*cells[:2], str(n), *cells[2:]])
     columns = ["group", "window", "N", *NAIVE_TESTS, *ROBUST_TESTS]
     groups_row = [("", 3), ("naive", len(NAIVE_TESTS)), ("cross-correlation-robust", len(ROBUST_TESTS))]
-    return Table(columns, rows, groups_row, numeric=True)
+    return Table(columns, rows, groups_row)
 
 
 def _tests_section(results: Any, main: str) -> Section:
@@ -504,9 +502,7 @@ def _title(results: Any) -> str:
     if len(events) == 1:
         ev = events[0]
         label = _text(ev.get("label")) or _text(ev.get("instrument"))
-        return (
-            f"Event study: {ev['event_id']}" + (f", {label}" if label else "") + f" ({_text(ev.get('date'))})"
-        )
+        return f"Event study: {ev['event_id']}" + (f", {label}" if label else "") + f" ({_text(ev.get('date'))})"
     return f"Event study: {len(events)} events"
 
 
@@ -517,9 +513,12 @@ def _lede(results: Any, main: str) -> str:
     parts = [f"{len(params)} event-ticker pairs over {len(tickers)} tickers ({', '.join(tickers)})"]
     if config.get("model"):
         parts.append(f"model: {config['model']}")
-    if config.get("market"):
-        market = config["market"]
-        parts.append("market: " + (market if isinstance(market, str) else json.dumps(market)))
+    market = config.get("market")
+    if isinstance(market, dict) and market:
+        names = [v if k == "*" else f"{v} ({k})" for k, v in market.items()]
+        parts.append("market: " + ", ".join(str(n) for n in names))
+    elif market:
+        parts.append(f"market: {market}")
     parts.append(f"main window: {window_label(main)}")
     return "; ".join(parts) + "."
 
@@ -528,14 +527,10 @@ def build_sections(results: Any, prices: pd.DataFrame | None = None) -> tuple[st
     """The report's title, sections and PNG figures (``{key: bytes}``), before rendering."""
     car = _frame(results, "car")
     if car.empty:
-        raise InputError(
-            "the results hold no CARs: nothing to report (did every pair fail? see parameters.csv)"
-        )
+        raise InputError("the results hold no CARs: nothing to report (did every pair fail? see parameters.csv)")
     main = default_window(car)
     images, figure_sections = _figures(results, prices, main)
-    headline = Section(
-        "headline", "Headline", [Para(_lede(results, main), "lede"), Para(reading(results, main))]
-    )
+    headline = Section("headline", "Headline", [Para(_lede(results, main), "lede"), Para(reading(results, main))])
     sections = [
         headline,
         _warnings(results),
@@ -606,14 +601,10 @@ def _html_block(block: Any, images: dict[str, bytes]) -> str:
         )
     head = ""
     if block.groups:
-        cells = "".join(
-            f'<th class="group" colspan="{span}">{html.escape(label)}</th>' for label, span in block.groups
-        )
+        cells = "".join(f'<th class="group" colspan="{span}">{html.escape(label)}</th>' for label, span in block.groups)
         head = f"<tr>{cells}</tr>"
     head += "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in block.columns) + "</tr>"
-    body = "\n".join(
-        "<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>" for row in block.rows
-    )
+    body = "\n".join("<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>" for row in block.rows)
     css = ' class="numeric"' if block.numeric else ""
     return f'<div class="scroll"><table{css}><thead>{head}</thead><tbody>\n{body}\n</tbody></table></div>'
 
@@ -669,9 +660,7 @@ def _md_block(block: Any, figure_dir: str) -> str:
     if isinstance(block, Quote):
         return f"> {md_escape(block.text)}\n>\n> — {md_escape(block.cite)}\n"
     if isinstance(block, Image):
-        return (
-            f"![{md_escape(block.caption)}]({figure_dir}/{block.key}.png)\n\n*{md_escape(block.caption)}*\n"
-        )
+        return f"![{md_escape(block.caption)}]({figure_dir}/{block.key}.png)\n\n*{md_escape(block.caption)}*\n"
     columns = block.columns
     if block.groups:
         labels = [label for label, span in block.groups for _ in range(span)]

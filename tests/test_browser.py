@@ -33,12 +33,8 @@ WIDTH = 1400
 
 if CHROMIUM is None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(
-            "chromium is not installed but CI is set: .ci/run must install the Debian package chromium"
-        )
-    pytestmark = pytest.mark.skip(
-        reason="chromium not installed (apt-get install chromium); required under CI"
-    )
+        pytest.fail("chromium is not installed but CI is set: .ci/run must install the Debian package chromium")
+    pytestmark = pytest.mark.skip(reason="chromium not installed (apt-get install chromium); required under CI")
 
 PROBE = """<script>
 window.addEventListener("load", function () {

@@ -50,9 +50,7 @@ def fake_results(label: str = EVIL, excerpt: str = "Shares <b>jumped</b> | 5% & 
             car = float(np.nansum(ars[lo + 10 : hi + 11]))
             se = 0.02 * np.sqrt(hi - lo + 1)
             p = float(2 * (1 - __import__("scipy").stats.norm.cdf(abs(car / se))))
-            car_rows.append(
-                ("E09", ticker, w, car, se, car / se, p, car * 1.01, "C01 tariff" if w == "0..5" else "")
-            )
+            car_rows.append(("E09", ticker, w, car, se, car / se, p, car * 1.01, "C01 tariff" if w == "0..5" else ""))
         n_obs = 150 if ticker == "CCC" else 240
         par_rows.append(
             (
@@ -80,9 +78,7 @@ def fake_results(label: str = EVIL, excerpt: str = "Shares <b>jumped</b> | 5% & 
         + (np.nan,) * 4
         + (pd.NaT, pd.NaT, day0, 0)
     )
-    ar = pd.DataFrame(
-        ar_rows, columns=["event_id", "ticker", "day", "date", "return", "normal_return", "ar", "sar"]
-    )
+    ar = pd.DataFrame(ar_rows, columns=["event_id", "ticker", "day", "date", "return", "normal_return", "ar", "sar"])
     car = pd.DataFrame(
         car_rows,
         columns=["event_id", "ticker", "window", "car", "car_se", "car_t", "car_p", "bhar", "contaminated"],
@@ -129,11 +125,7 @@ def fake_results(label: str = EVIL, excerpt: str = "Shares <b>jumped</b> | 5% & 
         }
     )
     prices = pd.DataFrame(
-        [
-            (d, t, 10 * (1 + 0.1 * k) * np.exp(0.001 * j))
-            for k, t in enumerate(TICKERS)
-            for j, d in enumerate(sessions)
-        ],
+        [(d, t, 10 * (1 + 0.1 * k) * np.exp(0.001 * j)) for k, t in enumerate(TICKERS) for j, d in enumerate(sessions)],
         columns=["date", "ticker", "adj_close"],
     )
     return SimpleNamespace(
