@@ -69,8 +69,14 @@ def list_(catalog: str, kind: str | None) -> None:
     frame = _read_catalog(Path(catalog))
     if kind is not None:
         frame = frame[frame["kind"] == kind]
+    if frame.empty:
+        click.echo(f"no event of kind {kind!r} in {catalog}")
+        return
     cols = [c for c in ("event_id", "date", "time", "timezone", "kind", "label") if c in frame.columns]
-    click.echo(frame[cols].to_string(index=False) if len(frame) else f"no event of kind {kind!r} in {catalog}")
+    rows = [cols, *frame[cols].itertuples(index=False, name=None)]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(cols))]
+    for row in rows:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _parse_published(value: str | None) -> dt.date | None:
