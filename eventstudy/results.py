@@ -125,10 +125,14 @@ class EventStudyResults:
     def to_dir(self, path: str | Path) -> Path:
         """Write every table as CSV plus ``run.json`` into ``path``, atomically (all files or none)."""
         with atomic_directory(path) as tmp:
-            for name in TABLES:
-                getattr(self, name).to_csv(tmp / f"{name}.csv", index=False, date_format="%Y-%m-%d")
-            (tmp / "run.json").write_text(json.dumps(self.config, indent=2, default=str) + "\n")
+            self.write_tables(tmp)
         return Path(path)
+
+    def write_tables(self, folder: Path) -> None:
+        """Write every table as CSV plus ``run.json`` into an existing ``folder`` (not atomic: see ``to_dir``)."""
+        for name in TABLES:
+            getattr(self, name).to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%d")
+        (folder / "run.json").write_text(json.dumps(self.config, indent=2, default=str) + "\n")
 
     @classmethod
     def from_dir(cls, path: str | Path) -> EventStudyResults:

@@ -318,18 +318,36 @@ def mean_pairwise_correlation(
     return float(total / (n * (n - 1) / 2))
 
 
+EXACT_CORRELATION_LIMIT = 600
+
+
 def _cluster_corr_sum(residuals: np.ndarray, dates: np.ndarray, members: list[int], min_shared: int) -> float:
+    """Sum of rho_ij over i < j within one cluster of pairs whose event windows overlap.
+
+    Up to ``EXACT_CORRELATION_LIMIT`` pairs: exact pairwise-complete Pearson correlations (pandas). Above it, in
+    O(N T): with z_it the residual standardized over the pair's own dates (0 where missing),
+    sum_{i<j} rho_ij = (||sum_i z_i||^2 - sum_i ||z_i||^2) / (2 T), exact when no residual is missing.
+    """
     if len(members) < 2:
         return 0.0
     res, day = residuals[members], dates[members]
     ok = np.isfinite(res) & ~np.isnat(day)
     grid = np.unique(day[ok])
     table = np.full((len(members), len(grid)), np.nan)
-    rows, cols = np.nonzero(ok)
+    rows, _ = np.nonzero(ok)
     table[rows, np.searchsorted(grid, day[ok])] = res[ok]
-    corr = pd.DataFrame(table.T).corr(min_periods=min_shared).to_numpy()
-    upper = corr[np.triu_indices(len(members), k=1)]
-    return float(np.nansum(upper))
+    if len(members) <= EXACT_CORRELATION_LIMIT:
+        corr = pd.DataFrame(table.T).corr(min_periods=min_shared).to_numpy()
+        return float(np.nansum(corr[np.triu_indices(len(members), k=1)]))
+    have = np.isfinite(table)
+    count = have.sum(axis=1)
+    usable = count >= min_shared
+    mean = np.nansum(table, axis=1) / np.maximum(count, 1)
+    sd = np.sqrt(np.nansum((table - mean[:, None]) ** 2, axis=1) / np.maximum(count, 1))
+    usable &= sd > 0
+    z = np.where(have & usable[:, None], (table - mean[:, None]) / np.where(sd > 0, sd, 1.0)[:, None], 0.0)
+    total = z.sum(axis=0)
+    return float((total @ total - (z * z).sum()) / (2 * len(grid)))
 
 
 def _nanmean_cols(a: np.ndarray) -> np.ndarray:

@@ -1,0 +1,216 @@
+"""``eventstudy run``: one event study from files (or the local price store) to a folder of tidy CSVs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from eventstudy.errors import InputError
+from eventstudy.events import read_events, read_listings
+from eventstudy.io import atomic_directory
+from eventstudy.prices import read_prices
+from eventstudy.study import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, EventStudy
+
+MODEL_CHOICES = ("market", "market-adjusted", "constant-mean", "factor")
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise InputError(
+                f"{what} {value!r} is not KEY=VALUE (e.g. {'USAR=2025-03-14' if what == '--listed' else 'XSHG=000300.SS'})"
+            )
+        out[key.strip()] = val.strip()
+    return out
+
+
+def _markets(values: tuple[str, ...]) -> dict[str, str] | None:
+    if not values:
+        return None
+    out = {}
+    for value in values:
+        if "=" in value:
+            out.update(_pairs((value,), "--market"))
+        else:
+            out["*"] = value.strip()
+    return out
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tickers: list[str], events) -> pd.DataFrame:
+    if prices:
+        return read_prices(list(prices))
+    from eventstudy.store import PriceStore
+
+    dates = events.frame["date"]
+    start = dates.min() - pd.Timedelta(days=420)
+    end = min(dates.max() + pd.Timedelta(days=60), pd.Timestamp.today().normalize())
+    price_store = PriceStore(store)
+    price_store.ensure(tickers, start, end, offline=offline, strict=False)
+    return price_store.load(tickers, start, end)
+
+
+@click.command()
+@click.option(
+    "--events",
+    "events_path",
+    type=click.Path(dir_okay=False),
+    help="Events CSV: event_id,ticker,date[,time,timezone,label] or event_id,date with --tickers.",
+)
+@click.option(
+    "--catalog",
+    type=click.Path(dir_okay=False),
+    help="Announcement catalog (e.g. seeds/events.csv): every selected event over --tickers; all its events are masked out of estimation windows.",
+)
+@click.option(
+    "--kind", help="With --catalog: only events of this kind (tightening, easing). Comma-separated for several."
+)
+@click.option(
+    "--prices",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Price file or folder (repeatable). Without it, the local price store is used.",
+)
+@click.option(
+    "--store", type=click.Path(dir_okay=False), help="Price store file (default $EVENTSTUDY_HOME/prices.duckdb)."
+)
+@click.option("--offline", is_flag=True, help="With the store: never download; fail with what is missing.")
+@click.option("--tickers", help="Tickers applied to every event (comma-separated).")
+@click.option(
+    "--market",
+    multiple=True,
+    help="Benchmark: TICKER for every venue, or VENUE=TICKER (e.g. XSHG=000300.SS); repeatable.",
+)
+@click.option("--model", type=click.Choice(MODEL_CHOICES), default="market", show_default=True)
+@click.option("--factors", help="Factor tickers for --model factor, after the market (comma-separated).")
+@click.option(
+    "--estimation",
+    nargs=2,
+    type=int,
+    default=DEFAULT_ESTIMATION,
+    show_default=True,
+    help="Estimation window A B in event time.",
+)
+@click.option(
+    "--window",
+    "windows",
+    nargs=2,
+    type=int,
+    multiple=True,
+    help="Event window A B (repeatable). Default: -1 1, 0 0, 0 5, -5 10.",
+)
+@click.option(
+    "--calendar",
+    help="Exchange calendar for every ticker (e.g. XNYS), or 'data' for the dates in the prices. Default: each ticker's own venue.",
+)
+@click.option(
+    "--venue", "venues", multiple=True, help="TICKER=VENUE for a ticker without a known exchange suffix (repeatable)."
+)
+@click.option("--listed", multiple=True, help="TICKER=YYYY-MM-DD first valid trading date (repeatable).")
+@click.option("--listings", type=click.Path(dir_okay=False), help="Listings CSV: ticker,first_valid_date.")
+@click.option("--confounders", type=click.Path(dir_okay=False), help="Confounders CSV: date,ticker('*' = all),label.")
+@click.option("--min-obs", default=60, show_default=True, help="Minimum clean estimation returns per pair.")
+@click.option(
+    "--on-insufficient",
+    type=click.Choice(["skip", "market-adjusted"]),
+    default="skip",
+    show_default=True,
+    help="Pairs below --min-obs: skip with a reason, or fall back to market-adjusted returns (disclosed).",
+)
+@click.option("--returns", "returns_kind", type=click.Choice(["simple", "log"]), default="simple", show_default=True)
+@click.option(
+    "--group-tests",
+    type=click.Choice(["event+all", "all"]),
+    default="event+all",
+    show_default=True,
+    help="Test battery per event and pooled, or pooled only.",
+)
+@click.option("--report", "with_report", is_flag=True, help="Also write report.html and report.md into --out.")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Output folder (replaced as a whole, atomically)."
+)
+def run(
+    events_path,
+    catalog,
+    kind,
+    prices,
+    store,
+    offline,
+    tickers,
+    market,
+    model,
+    factors,
+    estimation,
+    windows,
+    calendar,
+    venues,
+    listed,
+    listings,
+    confounders,
+    min_obs,
+    on_insufficient,
+    returns_kind,
+    group_tests,
+    with_report,
+    out,
+) -> None:
+    """Run an event study and write ar.csv, car.csv, parameters.csv, aar.csv, tests.csv, alignment.csv.
+
+    \b
+    Example (the 2025-10-09 rare-earth controls, four US names against SPY):
+      eventstudy run --catalog seeds/events.csv --kind tightening \\
+          --tickers MP,USAR,CRML,UUUU --market SPY --listings seeds/listings.csv \\
+          --prices ../shared/data/prices --out runs/tightening
+    """
+    if bool(events_path) == bool(catalog):
+        raise InputError("give exactly one of --events FILE or --catalog FILE")
+    ticker_list = _split(tickers)
+    if catalog:
+        full = read_events(catalog, ticker_list or None)
+        selected = full.select(kind=_split(kind)) if kind else full
+        mask_events = full
+    else:
+        if kind:
+            raise InputError("--kind selects from a --catalog; with --events, filter the file instead")
+        selected = read_events(events_path, ticker_list or None)
+        mask_events = None
+    listed_dates = read_listings(listings) if listings else {}
+    listed_dates.update(read_listings(_pairs(listed, "--listed")))
+    markets = _markets(market)
+    factor_list = _split(factors)
+    needed = list(dict.fromkeys([*selected.tickers, *(markets or {}).values(), *factor_list]))
+    frame = _load_prices(prices, store, offline, needed, selected)
+    study = EventStudy(
+        selected,
+        frame,
+        market=markets,
+        model=model,
+        factors=factor_list,
+        estimation=tuple(estimation),
+        windows=[tuple(w) for w in windows] or DEFAULT_WINDOWS,
+        calendar=calendar,
+        venues=_pairs(venues, "--venue"),
+        listed=listed_dates,
+        min_obs=min_obs,
+        on_insufficient=on_insufficient,
+        returns=returns_kind,
+        mask_events=mask_events,
+        confounders=confounders,
+        group_tests=group_tests,
+    )
+    results = study.fit()
+    with atomic_directory(out) as tmp:
+        results.write_tables(tmp)
+        if with_report:
+            from eventstudy.report import write_report
+
+            write_report(results, tmp)
+    click.echo(results.summary())
+    click.echo(f"\nwrote {', '.join(sorted(p.name for p in Path(out).iterdir()))} to {out}")
