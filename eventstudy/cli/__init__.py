@@ -42,6 +42,9 @@ def _register() -> None:
     from eventstudy.cli import events as _events
 
     main.add_command(_events.events)
+    from eventstudy.cli import report as _report
+
+    main.add_command(_report.report)
 
 
 _register()
