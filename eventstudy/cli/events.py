@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -13,6 +11,7 @@ import pandas as pd
 from eventstudy.errors import EventError, InputError
 from eventstudy.events import KINDS
 from eventstudy.extract import ExtractedEvent, extract_events
+from eventstudy.io import atomic_write_text
 
 
 @click.group()
@@ -57,7 +56,7 @@ def extract(files: tuple[str, ...], published: str | None, out: str | None) -> N
             )
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
-    _write_csv_atomic(table, Path(out))
+    atomic_write_text(out, table.to_csv(index=False, lineterminator="\n"))
     click.echo(f"wrote {len(table)} rows to {out}")
 
 
@@ -141,15 +140,3 @@ def _describe(path: Path, result: ExtractedEvent) -> str:
     more = f" (+{len(d.cues) - 4} more)" if len(d.cues) > 4 else ""
     lines.append(f"  direction:   {d.label} (score {d.score:+.2f}, confidence {d.confidence:.2f}): {cues}{more}")
     return "\n".join(lines)
-
-
-def _write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, lineterminator="\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
