@@ -159,9 +159,7 @@ def check_prices(
             for a, b in _runs(level, flat_run)
         ]
         issues += splits + flats
-        summary.append(
-            (ticker, v, len(g), dates[0], dates[-1], len(missing), len(off), len(splits), len(flats))
-        )
+        summary.append((ticker, v, len(g), dates[0], dates[-1], len(missing), len(off), len(splits), len(flats)))
     cols = ["ticker", "venue", "rows", "first", "last", "missing_sessions", "off_calendar"]
     return QualityReport(
         summary=pd.DataFrame(summary, columns=[*cols, "split_suspects", "flat_runs"]),

@@ -420,9 +420,7 @@ class PriceStore:
         if end is not None:
             where.append("date <= ?")
             args.append(pd.Timestamp(end).date())
-        sql = (
-            "SELECT CAST(date AS TIMESTAMP_NS) AS date, ticker, " + ", ".join(VALUE_COLUMNS) + " FROM prices"
-        )
+        sql = "SELECT CAST(date AS TIMESTAMP_NS) AS date, ticker, " + ", ".join(VALUE_COLUMNS) + " FROM prices"
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self._connect(write=False) as con:
@@ -476,8 +474,8 @@ class PriceStore:
         """Sessions in ``[start, end]`` that no batch vouches for, as ``{ticker: [(first, last), ...]}``.
 
         A range a batch covers (an imported file's first to last date, a fetched range) counts as known even
-        on sessions without a row (halts, holidays the calendar does not know). Tickers without gaps are
-        left out.
+        on sessions without a row (halts, holidays the calendar does not know). Sessions after yesterday
+        (UTC) are never missing. Tickers without gaps are left out.
         """
         with self._connect(write=False) as con:
             ranges = (
@@ -489,9 +487,12 @@ class PriceStore:
                 if con is not None
                 else pd.DataFrame(columns=["ticker", "start", "end"])
             )
+        # Today's session may still be trading (Yahoo then returns a live price): the last complete one is
+        # yesterday's at the latest, so later sessions are never missing.
+        last = min(pd.Timestamp(end), pd.Timestamp.now("UTC").tz_localize(None).normalize() - pd.Timedelta(days=1))
         out: Gaps = {}
         for t in dict.fromkeys(tickers):
-            wanted = sessions(venue(t), pd.Timestamp(start), pd.Timestamp(end))
+            wanted = sessions(venue(t), pd.Timestamp(start), last)
             keep = np.ones(len(wanted), dtype=bool)
             for a, b in ranges.loc[ranges["ticker"] == t, ["start", "end"]].itertuples(index=False):
                 keep &= ~((wanted >= a) & (wanted <= b))

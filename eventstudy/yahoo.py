@@ -25,17 +25,17 @@ from eventstudy.quality import VALUE_COLUMNS, exchange_calendar, venue_of
 
 FRAME_COLUMNS = ["date", "ticker", *VALUE_COLUMNS]
 _FIELDS = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close"}
-_NETWORK = (
+# No network at all: failing again in a few seconds would not help, so these fail at once.
+_OFFLINE = (
     "Could not resolve host",
     "DNSError",
-    "ConnectionError",
-    "Connection refused",
-    "Failed to perform",
-    "timed out",
-    "Timeout",
-    "Too Many Requests",
-    "Rate limited",
+    "Name or service not known",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "No route to host",
 )
+# Worth another try after a pause.
+_TRANSIENT = ("Failed to perform", "timed out", "Timeout", "Too Many Requests", "Rate limited", "Connection reset")
 _OFFLINE_HINT = (
     "Yahoo Finance cannot be reached (offline?). Import price files instead: "
     "eventstudy prices import PATH... (per-ticker CSVs date,open,high,low,close,adj_close,volume, "
@@ -52,13 +52,11 @@ class _Records(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _looks_offline(messages: Sequence[str]) -> bool:
-    return any(marker in m for m in messages for marker in _NETWORK)
+def _first_match(messages: Sequence[str], markers: Sequence[str]) -> str | None:
+    return next((m for m in messages if any(marker in m for marker in markers)), None)
 
 
-def to_long(
-    raw: pd.DataFrame | None, tickers: Sequence[str], venue: Callable[[str], str] = venue_of
-) -> pd.DataFrame:
+def to_long(raw: pd.DataFrame | None, tickers: Sequence[str], venue: Callable[[str], str] = venue_of) -> pd.DataFrame:
     """Turn a ``yfinance.download`` frame into a long price frame.
 
     Accepts MultiIndex columns in either order, (Price, Ticker) from ``group_by="column"`` or (Ticker, Price)
@@ -78,9 +76,7 @@ def to_long(
             elif len(tickers) == 1:
                 sub = raw
             else:
-                raise FetchError(
-                    f"cannot tell tickers apart in a flat yfinance frame for {', '.join(tickers)}"
-                )
+                raise FetchError(f"cannot tell tickers apart in a flat yfinance frame for {', '.join(tickers)}")
             adjusted_only |= "Adj Close" not in sub.columns and "Close" in sub.columns
             frames.append(_one(sub, ticker, venue(ticker)))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FRAME_COLUMNS)
@@ -160,8 +156,8 @@ def fetch(
 
 
 def _download_chunk(download, chunk, start, end, retries, backoff, sleep) -> pd.DataFrame:
+    """One ``download`` call with retries: transient failures are retried, no network fails at once."""
     logger = logging.getLogger("yfinance")
-    last = ""
     for attempt in range(retries + 1):
         if attempt:
             sleep(backoff * 2 ** (attempt - 1))
@@ -179,13 +175,17 @@ def _download_chunk(download, chunk, start, end, retries, backoff, sleep) -> pd.
                 ignore_tz=True,
                 progress=False,
             )
-        except Exception as exc:  # yfinance and its HTTP stack raise many types; all mean "try again"
-            last = f"{type(exc).__name__}: {exc}"
-            continue
+        except Exception as exc:  # yfinance and its HTTP stack raise many types
+            messages = [f"{type(exc).__name__}: {exc}"]
+        else:
+            long = to_long(raw, chunk)
+            messages = records.messages
+            if set(long["ticker"]) == set(chunk) or not _first_match(messages, _OFFLINE + _TRANSIENT):
+                return long
         finally:
             logger.removeHandler(records)
-        long = to_long(raw, chunk)
-        if set(long["ticker"]) == set(chunk) or not _looks_offline(records.messages):
-            return long
-        last = next(m for m in records.messages if _looks_offline([m]))
+        offline = _first_match(messages, _OFFLINE)
+        if offline:
+            raise FetchError(f"download of {', '.join(chunk)} failed ({offline}). {_OFFLINE_HINT}")
+        last = _first_match(messages, _TRANSIENT) or messages[0]
     raise FetchError(f"download of {', '.join(chunk)} failed {retries + 1} times ({last}). {_OFFLINE_HINT}")

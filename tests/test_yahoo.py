@@ -167,18 +167,35 @@ def test_batches_of_tickers():
     assert sorted(long["ticker"].unique()) == sorted(tickers)
 
 
-def test_no_network_retries_with_backoff_then_says_offline():
-    sleeps, calls = [], []
+def logging_download(message, calls):
+    """What yfinance does on a failed request: log on the "yfinance" logger, return empty columns."""
 
-    def download(tickers, **kwargs):  # what yfinance does offline: log, return empty columns
+    def download(tickers, **kwargs):
         calls.append(tickers)
-        logging.getLogger("yfinance").error(
-            "Failed to get ticker 'MP' reason: Failed to perform, curl: (6) Could not resolve host: "
-            "query2.finance.yahoo.com."
-        )
+        logging.getLogger("yfinance").error(message)
         return yf_frame(tickers, empty=tickers)
 
-    with pytest.raises(FetchError, match=r"failed 4 times .*Could not resolve host.*offline.*eventstudy prices import"):
+    return download
+
+
+def test_no_network_fails_at_once_saying_offline():
+    sleeps, calls = [], []
+    download = logging_download(
+        "Failed to get ticker 'MP' reason: Failed to perform, curl: (6) Could not resolve host: "
+        "query2.finance.yahoo.com.",
+        calls,
+    )
+    with pytest.raises(FetchError, match=r"failed \(.*Could not resolve host.*offline.*eventstudy prices import"):
+        fetch(["MP"], "2025-10-07", "2025-10-10", download=download, sleep=sleeps.append)
+    assert len(calls) == 1 and sleeps == []
+
+
+def test_rate_limit_is_retried_with_exponential_backoff():
+    sleeps, calls = [], []
+    download = logging_download(
+        "['MP']: YFRateLimitError('Too Many Requests. Rate limited. Try after a while.')", calls
+    )
+    with pytest.raises(FetchError, match=r"failed 4 times \(.*Too Many Requests"):
         fetch(["MP"], "2025-10-07", "2025-10-10", download=download, retries=3, backoff=1.5, sleep=sleeps.append)
     assert len(calls) == 4 and sleeps == [1.5, 3.0, 6.0]
 
@@ -197,8 +214,18 @@ def test_transient_exception_is_retried():
 
 
 def test_persistent_exception_is_a_fetch_error():
+    sleeps = []
+
     def download(tickers, **kwargs):
         raise ConnectionError("Network is unreachable")
 
     with pytest.raises(FetchError, match="ConnectionError: Network is unreachable.*offline"):
-        fetch(["SPY"], "2025-10-07", "2025-10-10", download=download, retries=1, sleep=lambda s: None)
+        fetch(["SPY"], "2025-10-07", "2025-10-10", download=download, sleep=sleeps.append)
+    assert sleeps == []  # no network: no point waiting
+
+    def flaky(tickers, **kwargs):
+        raise RuntimeError("HTTP 502 Bad Gateway")
+
+    with pytest.raises(FetchError, match="failed 2 times .RuntimeError: HTTP 502"):
+        fetch(["SPY"], "2025-10-07", "2025-10-10", download=flaky, retries=1, sleep=sleeps.append)
+    assert sleeps == [2.0]

@@ -44,9 +44,9 @@ def _table(frame: pd.DataFrame) -> str:
 
 def _show(report: ImportReport) -> None:
     click.echo(report.summary())
-    table = report.per_ticker.merge(
-        report.quality.summary.drop(columns=["rows"]), on="ticker", how="left"
-    ).rename(columns={"missing_sessions": "missing", "split_suspects": "splits?", "flat_runs": "flat"})
+    table = report.per_ticker.merge(report.quality.summary.drop(columns=["rows"]), on="ticker", how="left").rename(
+        columns={"missing_sessions": "missing", "split_suspects": "splits?", "flat_runs": "flat"}
+    )
     click.echo(_table(table))
     issues = report.quality.issues
     if len(issues):
@@ -116,9 +116,7 @@ def fetch(store: PriceStore, tickers: tuple[str, ...], start: str | None, end: s
     result = store.ensure(list(tickers), first, last)
     click.echo(f"store: {store.path}")
     if result.fetched is None:
-        click.echo(
-            f"nothing to fetch: the store holds {', '.join(tickers)} from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
-        )
+        click.echo(f"nothing to fetch: the store holds {', '.join(tickers)} from {first:%Y-%m-%d} to {last:%Y-%m-%d}")
         return
     _show(result.fetched)
     _finish(result.fetched)
@@ -131,9 +129,7 @@ def list_(store: PriceStore) -> None:
     between them, and the sources the rows came from."""
     cov = store.coverage()
     if cov.empty:
-        click.echo(
-            f"store {store.path} is empty: eventstudy prices import PATH or eventstudy prices fetch TICKER"
-        )
+        click.echo(f"store {store.path} is empty: eventstudy prices import PATH or eventstudy prices fetch TICKER")
         return
     click.echo(f"store: {store.path} ({store.path.stat().st_size / 1e6:.1f} MB)")
     click.echo(_table(cov.fillna({"currency": "-"})))
