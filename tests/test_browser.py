@@ -132,7 +132,8 @@ def screenshot(report: Path, probe: dict) -> tuple[np.ndarray, str]:
     png = tmp / "screenshot.png"
     done = _chromium(tmp, f"--window-size={WIDTH},{probe['height']}", f"--screenshot={png}", report.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
-    shutil.copy(png, Path(os.environ.get("EVENTSTUDY_SCREENSHOT", tmp / "kept.png")))
+    if os.environ.get("EVENTSTUDY_SCREENSHOT"):  # keep the screenshot for a person to look at
+        shutil.copy(png, os.environ["EVENTSTUDY_SCREENSHOT"])
     return np.asarray(Image.open(png).convert("RGB")), done.stderr
 
 
