@@ -103,10 +103,15 @@ class ImportReport:
 
 @dataclass
 class EnsureReport:
-    """Result of :meth:`PriceStore.ensure`: the fetches made and the gaps still open."""
+    """Result of :meth:`PriceStore.ensure`.
+
+    ``fetched`` reports what was downloaded and written (None if nothing), ``remaining`` the gaps still
+    open, and ``warning`` (non-strict only) why they are open, in words to show the user.
+    """
 
     fetched: ImportReport | None = None
     remaining: Gaps = field(default_factory=dict)
+    warning: str | None = None
 
 
 def _empty_frame() -> pd.DataFrame:
@@ -514,8 +519,11 @@ class PriceStore:
         Parameters
         ----------
         offline : bool
-            Never fetch. With ``strict`` a gap raises :class:`PriceDataError`; without, only tickers the
-            store does not hold at all raise, and the gaps are returned in ``remaining``.
+            Never fetch.
+        strict : bool
+            If True, any gap that cannot be filled (offline, or the download failed) raises. If False, only
+            tickers the store does not hold at all raise; partial gaps (such as dates before a listing) are
+            returned in ``remaining`` with a ``warning`` and the caller goes on with what is stored.
         fetcher : callable, optional
             ``fetcher(tickers, start, end) -> long price frame`` for an inclusive date range, leaving out
             tickers without data there; default :func:`eventstudy.yahoo.fetch` with ``on_empty="skip"``.
@@ -525,7 +533,8 @@ class PriceStore:
         PriceDataError
             Offline and prices are missing (message lists tickers and dates and how to import them).
         FetchError
-            A download failed (no network: the message lists what is missing and how to import it).
+            A download failed (no network: the message lists what is missing and how to import it), or a
+            ticker the store does not hold has no data on Yahoo.
         """
         gaps = self.missing(tickers, start, end)
         if not gaps:
@@ -535,7 +544,7 @@ class PriceStore:
         if offline:
             if strict or absent:
                 raise PriceDataError(_missing_message(gaps if strict else {t: gaps[t] for t in absent}))
-            return EnsureReport(remaining=gaps)
+            return EnsureReport(remaining=gaps, warning=f"offline: {_missing_message(gaps)}")
         if fetcher is None:
             from eventstudy import yahoo
 
@@ -551,7 +560,9 @@ class PriceStore:
             try:
                 got = fetcher(tks, a, b)
             except FetchError as exc:
-                raise FetchError(f"{exc}\n{_missing_message(gaps)}") from None
+                if strict or absent:
+                    raise FetchError(f"{exc}\n{_missing_message(gaps)}") from None
+                return EnsureReport(remaining=gaps, warning=f"{exc}\nusing what is stored; {_missing_message(gaps)}")
             frames.append(got)
             for t in tks:
                 if t in held or (len(got) and (got["ticker"] == t).any()):

@@ -353,6 +353,14 @@ def test_ensure_without_network_fails_fast_with_the_missing_list(store):
 
     with pytest.raises(FetchError, match=r"offline.*\n.*BBB 2024-01-02\.\.2024-01-31.*eventstudy prices import"):
         store.ensure(["BBB"], "2024-01-02", "2024-01-31", fetcher=down)
+    store.import_frame(make_frame(["AAA"], start="2024-01-10", end="2024-01-31"), source="listed Jan 10")
+    with pytest.raises(FetchError, match="AAA 2024-01-02..2024-01-09"):
+        store.ensure(["AAA"], "2024-01-02", "2024-01-31", fetcher=down)
+    lenient = store.ensure(["AAA"], "2024-01-02", "2024-01-31", fetcher=down, strict=False)
+    assert lenient.remaining == {"AAA": [(pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-09"))]}
+    assert "offline" in lenient.warning and "using what is stored" in lenient.warning
+    with pytest.raises(FetchError, match="BBB 2024-01-02"):
+        store.ensure(["AAA", "BBB"], "2024-01-02", "2024-01-31", fetcher=down, strict=False)
 
 
 def test_export_round_trips_through_read_prices(store, tmp_path):
