@@ -72,7 +72,7 @@ def car_table(
     valid = window[None, :] & ~np.isnan(ar)
     n_days = valid.sum(axis=1)
     car = np.where(valid, ar, 0.0).sum(axis=1)
-    s = np.einsum("pdk,pd->pk", design, valid.astype(float))
+    s = np.where(valid[:, :, None], design, 0.0).sum(axis=1)
     quad = np.einsum("pk,pkl,pl->p", s, xtx_inv, s)
     se = sigma * np.sqrt(n_days + quad)
     has = (n_days > 0) & np.isfinite(se) & (se > 0)
