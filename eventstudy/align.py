@@ -64,9 +64,9 @@ def _align_on_venue(part: pd.DataFrame, venue: Venue) -> pd.DataFrame:
     timed = part["instant"].notna().to_numpy() & (venue.closes is not None)
     idx = np.searchsorted(sessions.values, part["date"].values, side="left")
     if timed.any():
-        closes = venue.closes.tz_convert("UTC").values
-        instants = part["instant"].dt.tz_convert("UTC").dt.tz_localize(None).values.astype(closes.dtype)
-        idx[timed] = np.searchsorted(closes.astype("datetime64[ns]"), instants[timed], side="right")
+        closes = venue.closes.tz_convert(None).to_numpy().astype("datetime64[ns]")
+        instants = part["instant"].dt.tz_convert(None).to_numpy().astype("datetime64[ns]")
+        idx[timed] = np.searchsorted(closes, instants[timed], side="right")
     idx = np.where(idx >= len(sessions), -1, idx)
     out = part.copy()
     out["day0_index"] = idx

@@ -139,6 +139,7 @@ def build_panel(
             f"({first_date.date()} to {last_date.date()}): extend the prices or drop the event"
         )
     alignment = align_events(frame, venue_map, span)
+    _check_history(alignment, frame["explicit"].to_numpy(), windows, span)
     mask_alignment = (
         alignment if mask_events is None else align_events(_restrict(mask_events, tickers).frame, venue_map, span)
     )
@@ -195,6 +196,21 @@ def build_panel(
         windows=windows,
         kind=kind,
     )
+
+
+def _check_history(alignment: pd.DataFrame, explicit: np.ndarray, windows: Windows, span: Mapping[str, Venue]) -> None:
+    """An explicitly requested pair whose estimation window starts before the price data is a user error."""
+    t0 = windows.estimation[0]
+    short = explicit & (alignment["day0_index"].to_numpy() >= 0) & (alignment["day0_index"].to_numpy() + t0 < 0)
+    if short.any():
+        row = alignment[short].iloc[0]
+        first = span[row.venue].sessions[0]
+        raise WindowError(
+            f"event {row.event_id}, ticker {row.ticker}: the estimation window {list(windows.estimation)} starts "
+            f"{-t0} sessions before day 0 {row.day0.date()}, but the price data begin {first.date()}, "
+            f"{row.day0_index} sessions earlier: load more history or shorten it (--estimation "
+            f"{-row.day0_index} {windows.estimation[1]})"
+        )
 
 
 def _benchmark(venue: str, market: Mapping[str, str] | None) -> str | None:
