@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -53,7 +54,8 @@ class _Records(logging.Handler):
 
 
 def _first_match(messages: Sequence[str], markers: Sequence[str]) -> str | None:
-    return next((m for m in messages if any(marker in m for marker in markers)), None)
+    """The first message holding the earliest-listed marker (markers go from most to least telling)."""
+    return next((m for marker in markers for m in messages if marker in m), None)
 
 
 def to_long(raw: pd.DataFrame | None, tickers: Sequence[str], venue: Callable[[str], str] = venue_of) -> pd.DataFrame:
@@ -164,17 +166,19 @@ def _download_chunk(download, chunk, start, end, retries, backoff, sleep) -> pd.
         records = _Records()
         logger.addHandler(records)
         try:
-            raw = download(
-                list(chunk),
-                start=f"{start:%Y-%m-%d}",
-                end=f"{end + pd.Timedelta(days=1):%Y-%m-%d}",  # yfinance's end is exclusive
-                auto_adjust=False,
-                actions=False,
-                group_by="column",
-                multi_level_index=True,
-                ignore_tz=True,
-                progress=False,
-            )
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", module="yfinance")  # its pandas deprecations are not the user's
+                raw = download(
+                    list(chunk),
+                    start=f"{start:%Y-%m-%d}",
+                    end=f"{end + pd.Timedelta(days=1):%Y-%m-%d}",  # yfinance's end is exclusive
+                    auto_adjust=False,
+                    actions=False,
+                    group_by="column",
+                    multi_level_index=True,
+                    ignore_tz=True,
+                    progress=False,
+                )
         except Exception as exc:  # yfinance and its HTTP stack raise many types
             messages = [f"{type(exc).__name__}: {exc}"]
         else:
