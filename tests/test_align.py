@@ -1,0 +1,83 @@
+"""Day 0 on each ticker's own venue, from the shipped catalog's timestamps (issue 4's required cases)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from eventstudy.align import align_events
+from eventstudy.calendar import Venue, venue_of
+from eventstudy.events import read_events
+
+
+@pytest.fixture(scope="module")
+def alignment(repo_root):
+    events = read_events(repo_root / "seeds" / "events.csv", tickers=["MP", "600111.SS", "000831.SZ"])
+    venue_map = {t: venue_of(t) for t in events.tickers}
+    venues = {v: Venue.from_calendar(v, "2021-01-04", "2026-07-13") for v in set(venue_map.values())}
+    table = align_events(events.frame, venue_map, venues)
+    return table.set_index(["event_id", "ticker"])
+
+
+@pytest.mark.parametrize(
+    ("event", "us", "shanghai"),
+    [
+        ("E09", "2025-10-09", "2025-10-09"),  # morning Beijing: before both opens
+        ("E07", "2025-04-04", "2025-04-07"),  # evening Beijing on a Chinese holiday
+        ("E11", "2025-11-07", "2025-11-10"),  # Friday evening Beijing: before the US open, after the SSE close
+        ("E12", "2025-11-10", "2025-11-10"),  # Sunday, date only
+        ("E10", "2025-10-30", "2025-10-30"),  # during the Shanghai session: that session's close reflects it
+    ],
+)
+def test_required_day0(alignment, event, us, shanghai):
+    assert alignment.loc[(event, "MP"), "day0"] == pd.Timestamp(us)
+    assert alignment.loc[(event, "600111.SS"), "day0"] == pd.Timestamp(shanghai)
+    assert alignment.loc[(event, "000831.SZ"), "day0"] == pd.Timestamp(shanghai)  # Shenzhen keeps SSE sessions
+    assert alignment.loc[(event, "MP"), "venue"] == "XNYS"
+    assert alignment.loc[(event, "000831.SZ"), "venue"] == "XSHE"
+
+
+def test_alignment_explains_itself(alignment):
+    row = alignment.loc[("E07", "600111.SS")]
+    assert row["announced_at_utc"] == "2025-04-04 10:40 UTC"
+    assert row["announced_at_local"] == "2025-04-04 18:40 Asia/Shanghai"
+    assert "next session opens 2025-04-07" in row["reason"]
+    us = alignment.loc[("E07", "MP")]
+    assert us["announced_at_local"] == "2025-04-04 06:40 America/New_York"
+    assert "before the 09:30 open" in us["reason"]
+    assert "date only" in alignment.loc[("E12", "MP"), "reason"]
+
+
+def test_release_at_the_close_rolls_to_the_next_session():
+    frame = pd.DataFrame(
+        {
+            "event_id": ["A", "B", "C"],
+            "date": ["2025-10-08"] * 3,
+            "time": ["15:59", "16:00", "16:01"],
+            "timezone": ["America/New_York"] * 3,
+        }
+    )
+    events = read_events(frame, tickers=["MP"])
+    venue = Venue.from_calendar("XNYS", "2025-01-01", "2025-12-31")
+    table = align_events(events.frame, {"MP": "XNYS"}, {"XNYS": venue}).set_index("event_id")
+    assert table.loc["A", "day0"] == pd.Timestamp("2025-10-08")
+    assert table.loc["B", "day0"] == pd.Timestamp("2025-10-09")
+    assert table.loc["C", "day0"] == pd.Timestamp("2025-10-09")
+
+
+def test_half_day_close_and_dst():
+    """2023-07-03 is an NYSE half day (close 13:00 ET); summer time shifts the UTC instant."""
+    frame = pd.DataFrame(
+        {
+            "event_id": ["half", "late"],
+            "date": ["2023-07-03"] * 2,
+            "time": ["12:30", "13:30"],
+            "timezone": ["America/New_York"] * 2,
+        }
+    )
+    events = read_events(frame, tickers=["MP"])
+    venue = Venue.from_calendar("XNYS", "2023-01-01", "2023-12-31")
+    table = align_events(events.frame, {"MP": "XNYS"}, {"XNYS": venue}).set_index("event_id")
+    assert table.loc["half", "day0"] == pd.Timestamp("2023-07-03")
+    assert table.loc["late", "day0"] == pd.Timestamp("2023-07-05")  # 07-04 closed
+    assert table.loc["half", "announced_at_utc"] == "2023-07-03 16:30 UTC"
