@@ -76,14 +76,12 @@ class Venue:
     @classmethod
     def from_calendar(cls, name: str, start: pd.Timestamp, end: pd.Timestamp) -> Venue:
         """Sessions of an exchange_calendars calendar between ``start`` and ``end`` (inclusive)."""
-        cal = _calendar(CALENDAR_OF.get(name, name), pd.Timestamp(start).year)
-        lo = max(pd.Timestamp(start), cal.first_session)
-        hi = min(pd.Timestamp(end), cal.last_session)
-        sessions = cal.sessions_in_range(lo, hi)
-        schedule = cal.schedule.loc[sessions]
+        cal = exchange_calendar(name)
+        found = sessions(name, start, end)
+        schedule = cal.schedule.loc[found]
         return cls(
             name=name,
-            sessions=pd.DatetimeIndex(sessions),
+            sessions=found,
             opens=pd.DatetimeIndex(schedule["open"]),
             closes=pd.DatetimeIndex(schedule["close"]),
             tz=str(cal.tz),
@@ -96,14 +94,25 @@ class Venue:
 
 
 @lru_cache(maxsize=32)
-def _calendar(name: str, first_year: int) -> xcals.ExchangeCalendar:
+def exchange_calendar(venue: str) -> xcals.ExchangeCalendar:
+    """The exchange_calendars calendar of a venue (XSHE -> XSHG's), from 1990 or its first recorded year."""
+    name = CALENDAR_OF.get(venue, venue)
     try:
         try:
-            return xcals.get_calendar(name, start=f"{first_year - 1}-01-01")
-        except ValueError:  # the calendar's records start later than asked: take what it has
+            return xcals.get_calendar(name, start="1990-01-01")
+        except ValueError:  # holidays recorded from a later year (XSHG: 1991, XTKS: 1997)
             return xcals.get_calendar(name)
     except xcals.errors.InvalidCalendarName:
         raise EventError(
-            f"unknown exchange calendar {name!r}: use an exchange_calendars code such as XNYS, XSHG, XSHE, XASX, "
-            "or 'data' to take the sessions from the price data"
+            f"unknown exchange calendar {venue!r}: use an exchange_calendars code such as XNYS, XSHG, XSHE, "
+            "XASX, or 'data' to take the sessions from the price data"
         ) from None
+
+
+def sessions(venue: str, start: pd.Timestamp | str, end: pd.Timestamp | str) -> pd.DatetimeIndex:
+    """Sessions of ``venue`` in ``[start, end]`` (tz-naive midnight, ns), clipped to the calendar's bounds."""
+    cal = exchange_calendar(venue)
+    lo, hi = max(pd.Timestamp(start), cal.first_session), min(pd.Timestamp(end), cal.last_session)
+    if lo > hi:
+        return pd.DatetimeIndex([], dtype="datetime64[ns]")
+    return pd.DatetimeIndex(cal.sessions_in_range(lo, hi)).as_unit("ns")

@@ -312,9 +312,7 @@ def _pair_status(
         elif row.day0 < start or row.day0 > last[row.ticker]:
             code, why = (
                 "no_prices",
-                (
-                    f"{row.ticker} has prices from {start.date()} to {last[row.ticker].date()}, day 0 is {row.day0.date()}"
-                ),
+                f"{row.ticker} has prices from {start.date()} to {last[row.ticker].date()}, day 0 is {row.day0.date()}",
             )
         else:
             code, why = "ok", ""

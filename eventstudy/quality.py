@@ -13,29 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
-import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
+from eventstudy.calendar import sessions, venue_of
 from eventstudy.errors import PriceDataError
 
 PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close"]
 VALUE_COLUMNS = [*PRICE_COLUMNS, "volume"]
 
-# Yahoo symbol suffix -> exchange_calendars calendar. Shenzhen has no calendar of its own in
-# exchange_calendars; it keeps the Shanghai holiday schedule, so .SZ maps to XSHG.
-_SUFFIX_VENUE = {".SS": "XSHG", ".SZ": "XSHG", ".AX": "XASX", ".TO": "XTSE", ".HK": "XHKG"}
-_VENUE_CURRENCY = {"XNYS": "USD", "XSHG": "CNY", "XASX": "AUD", "XTSE": "CAD", "XHKG": "HKD"}
-
-
-def venue_of(ticker: str) -> str:
-    """Calendar name of a Yahoo ticker's listing venue: XNYS unless the suffix says otherwise."""
-    for suffix, venue in _SUFFIX_VENUE.items():
-        if ticker.upper().endswith(suffix):
-            return venue
-    return "XNYS"
+_VENUE_CURRENCY = {"XNYS": "USD", "XSHG": "CNY", "XSHE": "CNY", "XASX": "AUD", "XTSE": "CAD", "XHKG": "HKD"}
 
 
 def currency_of(ticker: str, venue: Callable[[str], str] = venue_of) -> str | None:
@@ -43,24 +31,6 @@ def currency_of(ticker: str, venue: Callable[[str], str] = venue_of) -> str | No
     if ticker.startswith("^"):
         return None
     return _VENUE_CURRENCY.get(venue(ticker))
-
-
-@lru_cache(maxsize=16)
-def exchange_calendar(name: str) -> xcals.ExchangeCalendar:
-    """The exchange_calendars calendar ``name`` from 1990 (or its first recorded year), cached."""
-    try:
-        return xcals.get_calendar(name, start="1990-01-01")
-    except ValueError:  # calendars whose holidays are recorded from a later year (XSHG: 1991)
-        return xcals.get_calendar(name)
-
-
-def sessions(venue: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
-    """Sessions of ``venue`` in ``[start, end]`` (tz-naive midnight), clipped to the calendar's bounds."""
-    cal = exchange_calendar(venue)
-    lo, hi = max(pd.Timestamp(start), cal.first_session), min(pd.Timestamp(end), cal.last_session)
-    if lo > hi:
-        return pd.DatetimeIndex([], dtype="datetime64[ns]")
-    return cal.sessions_in_range(lo, hi).as_unit("ns")
 
 
 @dataclass(frozen=True)

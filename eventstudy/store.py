@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 import platformdirs
 
+from eventstudy.calendar import sessions, venue_of
 from eventstudy.errors import FetchError, PriceDataError, StoreError
-from eventstudy.quality import VALUE_COLUMNS, QualityReport, check_prices, currency_of, sessions, venue_of
+from eventstudy.quality import VALUE_COLUMNS, QualityReport, check_prices, currency_of
 
 FRAME_COLUMNS = ["date", "ticker", *VALUE_COLUMNS]
 Gaps = dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]

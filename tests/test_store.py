@@ -184,7 +184,7 @@ def test_chinese_tickers_are_checked_on_the_shanghai_calendar():
     frame = make_frame(["600111.SS", "000831.SZ"], start="2024-09-25", end="2024-10-15", venue="XSHG")
     report = check_prices(frame)
     assert report.issues.empty  # the Golden Week holiday (Oct 1-7) is not a missing session
-    assert set(report.summary["venue"]) == {"XSHG"}
+    assert report.summary.set_index("ticker")["venue"].to_dict() == {"600111.SS": "XSHG", "000831.SZ": "XSHE"}
 
 
 CHILD = textwrap.dedent(

@@ -21,9 +21,8 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     for value in values:
         key, sep, val = value.partition("=")
         if not sep or not key.strip() or not val.strip():
-            raise InputError(
-                f"{what} {value!r} is not KEY=VALUE (e.g. {'USAR=2025-03-14' if what == '--listed' else 'XSHG=000300.SS'})"
-            )
+            example = "USAR=2025-03-14" if what == "--listed" else "XSHG=000300.SS"
+            raise InputError(f"{what} {value!r} is not KEY=VALUE (e.g. {example})")
         out[key.strip()] = val.strip()
     return out
 
@@ -53,7 +52,9 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     start = dates.min() - pd.Timedelta(days=420)
     end = min(dates.max() + pd.Timedelta(days=60), pd.Timestamp.today().normalize())
     price_store = PriceStore(store)
-    price_store.ensure(tickers, start, end, offline=offline, strict=False)
+    report = price_store.ensure(tickers, start, end, offline=offline, strict=False)
+    if report.warning:
+        click.echo(f"warning: {report.warning}", err=True)
     return price_store.load(tickers, start, end)
 
 
@@ -67,7 +68,8 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
 @click.option(
     "--catalog",
     type=click.Path(dir_okay=False),
-    help="Announcement catalog (e.g. seeds/events.csv): every selected event over --tickers; all its events are masked out of estimation windows.",
+    help="Announcement catalog (e.g. seeds/events.csv): every selected event over --tickers; "
+    "all its events are masked out of estimation windows.",
 )
 @click.option(
     "--kind", help="With --catalog: only events of this kind (tightening, easing). Comma-separated for several."
@@ -108,7 +110,8 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
 )
 @click.option(
     "--calendar",
-    help="Exchange calendar for every ticker (e.g. XNYS), or 'data' for the dates in the prices. Default: each ticker's own venue.",
+    help="Exchange calendar for every ticker (e.g. XNYS), or 'data' for the dates in the prices. "
+    "Default: each ticker's own venue.",
 )
 @click.option(
     "--venue", "venues", multiple=True, help="TICKER=VENUE for a ticker without a known exchange suffix (repeatable)."
