@@ -82,6 +82,11 @@ class EventStudyResults:
         skipped = self.parameters[~self.parameters["status"].isin(["ok"])]
         for row in skipped.itertuples():
             lines.append(f"  {row.event_id} {row.ticker}: {row.status}: {row.reason}")
+        flagged = self.car[self.car["contaminated"].fillna("") != ""] if "contaminated" in self.car else self.car[:0]
+        for (event_id, what), rows in flagged.groupby(["event_id", "contaminated"], sort=False):
+            tickers = ", ".join(dict.fromkeys(rows["ticker"]))
+            windows = ", ".join(dict.fromkeys(rows["window"]))
+            lines.append(f"  warning: {event_id} windows {windows} of {tickers} contain: {what}")
         lines += ["", "CAR per pair (t in parentheses)", "-" * 78]
         car = self.car.assign(cell=[_cell(c, t) for c, t in zip(self.car["car"], self.car["car_t"], strict=True)])
         table = car.pivot_table(

@@ -71,6 +71,7 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     help="Announcement catalog (e.g. seeds/events.csv): every selected event over --tickers; "
     "all its events are masked out of estimation windows.",
 )
+@click.option("--event", "event_ids", multiple=True, help="With --catalog: only this event id (repeatable).")
 @click.option(
     "--kind", help="With --catalog: only events of this kind (tightening, easing). Comma-separated for several."
 )
@@ -142,6 +143,7 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
 def run(
     events_path,
     catalog,
+    event_ids,
     kind,
     prices,
     store,
@@ -177,11 +179,11 @@ def run(
     ticker_list = _split(tickers)
     if catalog:
         full = read_events(catalog, ticker_list or None)
-        selected = full.select(kind=_split(kind)) if kind else full
+        selected = full.select(kind=_split(kind) or None, event_ids=list(event_ids) or None)
         mask_events = full
     else:
-        if kind:
-            raise InputError("--kind selects from a --catalog; with --events, filter the file instead")
+        if kind or event_ids:
+            raise InputError("--kind and --event select from a --catalog; with --events, filter the file instead")
         selected = read_events(events_path, ticker_list or None)
         mask_events = None
     listed_dates = read_listings(listings) if listings else {}
