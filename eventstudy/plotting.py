@@ -220,10 +220,11 @@ def plot_ar_heatmap(results: Any, *, days: tuple[int, int] = (-10, 10), group: s
         for (row, col), value in np.ndenumerate(values):
             if np.isfinite(value):
                 dark = abs(value) > 0.6 * bound
+                label = f"{100 * value:.0f}"
                 ax.text(
                     col,
                     row,
-                    f"{100 * value:.0f}",
+                    "0" if label == "-0" else label,
                     ha="center",
                     va="center",
                     fontsize=6.5,

@@ -434,7 +434,8 @@ def _warnings(results: Any) -> Section:
                 "its sigma and beta are less precise."
             )
     if "contaminated" in car:
-        flagged = car.assign(what=car["contaminated"].map(_text))
+        labels = car["contaminated"].map(lambda v: "; ".join(dict.fromkeys(_text(v).split("; "))))  # dedupe
+        flagged = car.assign(what=labels)
         flagged = flagged[~flagged["what"].str.lower().isin(["", "false", "0", "nan"])]
         for (event_id, window, what), rows in flagged.groupby(["event_id", "window", "what"], sort=True):
             tickers = ", ".join(dict.fromkeys(rows["ticker"].astype(str)))
