@@ -1,10 +1,11 @@
 """Open a real report in headless Chromium: it loads without errors and every figure has rendered.
 
-A report is produced from a real run (the 2025-10-09 export-control event over eight US rare-earth and
-critical-minerals stocks, market SPY, on ``../shared/data/prices``). Chromium runs twice with network name
-resolution disabled: once on a copy of the page with a probe script appended, which dumps the DOM with each
-image's box, decode state and the list of fetched resources; once on the report itself for a full-page
-screenshot. Each image's box in the screenshot must hold non-blank pixels that match the embedded PNG.
+The report comes from the README's quickstart run (the 2025-10-09 export-control event E09 from the shipped
+catalog over eight US rare-earth and critical-minerals stocks, market SPY, on ``../shared/data/prices``).
+Chromium runs twice with network name resolution disabled: once on a copy of the page with a probe script
+appended, which dumps the DOM with each image's box, decode state and the list of fetched resources; once on the
+report itself for a full-page screenshot. Each image's box in the screenshot must hold non-blank pixels that
+match the embedded PNG.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from eventstudy.cli import main  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TICKERS = ["MP", "USAR", "CRML", "UUUU", "NAK", "TMQ", "LAC", "TMC"]
-LABEL = "MOFCOM Nos. 61/62 <script>alert(1)</script> & rare-earth technology controls"
 WIDTH = 1400
 
 if CHROMIUM is None:
@@ -83,31 +83,22 @@ def _console(stderr: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory, prices_dir) -> Path:
-    out = tmp_path_factory.mktemp("browser")
-    events = out / "events.csv"
-    events.write_text(
-        "event_id,ticker,date,time,timezone,label\n"
-        + "".join(f'E09,{t},2025-10-09,09:00,Asia/Shanghai,"{LABEL}"\n' for t in TICKERS),
-        encoding="utf-8",
-    )
-    run_dir = out / "run"
-    runner = CliRunner()
-    args = [
-        "run",
-        "--events",
-        str(events),
-        "--prices",
-        str(prices_dir),
+def report(tmp_path_factory, prices_dir, repo_root) -> Path:
+    """The README's quickstart run (catalog event E09, eight US names, SPY, listings, confounders, --report)."""
+    run_dir = tmp_path_factory.mktemp("browser") / "e09"
+    seeds = repo_root / "seeds"
+    args = ["run", "--catalog", str(seeds / "events.csv"), "--event", "E09", "--tickers", ",".join(TICKERS)]
+    args += [
         "--market",
         "SPY",
-        "--out",
-        str(run_dir),
+        "--listings",
+        str(seeds / "listings.csv"),
+        "--confounders",
+        str(seeds / "confounders.csv"),
     ]
-    args += ["--listed", "USAR=2025-03-14", "--listed", "CRML=2024-02-28", "--listed", "LAC=2023-10-02"]
-    result = runner.invoke(main, args)
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(main, ["report", str(run_dir), "--format", "html"])
+    args += ["--window", "0", "1", "--window", "-1", "1", "--window", "0", "5", "--window", "-5", "10"]
+    args += ["--prices", str(prices_dir), "--report", "--out", str(run_dir)]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return run_dir / "report.html"
 
@@ -154,9 +145,10 @@ def test_page_loads_without_errors(probe, screenshot):
     ):
         assert section in probe["sections"]
     dom = probe["dom"]
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # the label is text, not a tag
     for ticker in TICKERS:
         assert f"<td>{ticker}</td>" in dom
+    assert "contains a confounder (C01: Trump threatens 100% tariffs" in dom  # the catalog's confounder is flagged
+    assert 'href="https://' in dom  # the catalog's source links
 
 
 def test_every_figure_rendered(report, probe, screenshot):
