@@ -43,7 +43,7 @@ __all__ = ["NAIVE_TESTS", "ROBUST_TESTS", "reading", "write_report"]
 NAIVE_TESTS = ("csect_t", "patell_z", "bmp_t", "sign", "wilcoxon")
 ROBUST_TESTS = ("kp_bmp_t", "time_series_t", "grank", "corrado_rank", "generalized_sign")
 FORMATS = ("html", "md")
-_SHORT_SHARE = 0.75  # a pair with fewer clean estimation returns than this share of the window is "short"
+_SHORT_SHARE = 0.5  # a pair with fewer clean estimation returns than this share of the window is "short"
 
 
 # --------------------------------------------------------------------------------------------- content model
@@ -437,11 +437,15 @@ def _warnings(results: Any) -> Section:
         labels = car["contaminated"].map(lambda v: "; ".join(dict.fromkeys(_text(v).split("; "))))  # dedupe
         flagged = car.assign(what=labels)
         flagged = flagged[~flagged["what"].str.lower().isin(["", "false", "0", "nan"])]
-        for (event_id, window, what), rows in flagged.groupby(["event_id", "window", "what"], sort=True):
-            tickers = ", ".join(dict.fromkeys(rows["ticker"].astype(str)))
+        tickers = flagged.groupby(["event_id", "window", "what"], sort=False)["ticker"].agg(
+            lambda t: ", ".join(dict.fromkeys(t.astype(str)))
+        )
+        windows = tickers.reset_index().groupby(["event_id", "what", "ticker"], sort=True)["window"].agg(list)
+        for (event_id, what, names), spans in windows.items():
+            spans = ", ".join(f"CAR{window_label(str(w))}" for w in sorted(spans, key=parse_window))
             items.append(
-                f"{_text(event_id)} CAR{window_label(str(window))} contains a confounder ({what}) for "
-                f"{tickers}: that window's CAR mixes the event with the confounder."
+                f"{_text(event_id)} {spans}: the window contains a confounder ({what}) for {names}; "
+                "that CAR mixes the event with the confounder."
             )
     dates = pd.to_datetime(params.get("day0_date", pd.Series(dtype=str)), errors="coerce").dropna()
     if len(dates) > 1 and dates.nunique() == 1:

@@ -50,8 +50,10 @@ def fake_results(label: str = EVIL, excerpt: str = "Shares <b>jumped</b> | 5% & 
             car = float(np.nansum(ars[lo + 10 : hi + 11]))
             se = 0.02 * np.sqrt(hi - lo + 1)
             p = float(2 * (1 - __import__("scipy").stats.norm.cdf(abs(car / se))))
-            car_rows.append(("E09", ticker, w, car, se, car / se, p, car * 1.01, "C01 tariff" if w == "0..5" else ""))
-        n_obs = 150 if ticker == "CCC" else 240
+            car_rows.append(
+                ("E09", ticker, w, car, se, car / se, p, car * 1.01, "C01 tariff" if w in ("0..5", "-5..10") else "")
+            )
+        n_obs = 110 if ticker == "CCC" else 240
         par_rows.append(
             (
                 "E09",
@@ -258,9 +260,9 @@ def test_car_table_marks_and_warnings(report):
     results = fake_results()
     row = results.car[(results.car["ticker"] == "DDD") & (results.car["window"] == "0..0")].iloc[0]
     assert f"{row['car']:+.2%}" in page
-    assert "CCC: short estimation window, 150 clean returns of 240" in page
+    assert "CCC: short estimation window, 110 clean returns of 240" in page
     assert "E09 EEE: status insufficient_data" in page
-    assert "E09 CAR[0, +5] contains a confounder (C01 tariff) for AAA, BBB, CCC, DDD" in page
+    assert "E09 CAR[-5, +10], CAR[0, +5]: the window contains a confounder (C01 tariff) for AAA, BBB, CCC, DDD" in page
     assert "All 5 pairs share day 0 (2025-10-09)" in page
     assert "†" in page
 
