@@ -170,7 +170,7 @@ def build_panel(
         for j, reg in enumerate(regs):
             regressors[pos, :, j] = np.where(inside, values[safe, ret.columns.get_loc(reg)], np.nan)
         dates[pos] = np.where(inside, venue.sessions.values[safe], np.datetime64("NaT"))
-        columns = np.array([names.index(t) for t in rows["ticker"]])
+        columns = pd.Index(names).get_indexer(rows["ticker"])
         blocked = _blocked_sessions(mask_alignment, confounders, venue, names, windows.event_span)
         masked[pos] = inside & blocked[safe, columns[:, None]]
         _flag_contamination(contamination, rows, mask_alignment, confounders, venue, windows)
@@ -244,7 +244,7 @@ def _blocked_sessions(
     diff = np.zeros((n_sessions + 1, len(names)), dtype=np.int64)
     rows = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
     rows = rows[rows["ticker"].isin(names)]
-    cols = np.array([names.index(t) for t in rows["ticker"]], dtype=np.int64)
+    cols = pd.Index(names).get_indexer(rows["ticker"]).astype(np.int64)
     start = np.clip(rows["day0_index"].to_numpy() + span[0], 0, n_sessions)
     stop = np.clip(rows["day0_index"].to_numpy() + span[1] + 1, 0, n_sessions)
     np.add.at(diff, (start, cols), 1)
@@ -270,54 +270,71 @@ def _flag_contamination(
     windows: Windows,
 ) -> None:
     """Label each pair's event windows that hold a confounder or another event's day 0."""
-    day0 = rows["day0_index"].to_numpy()
-    marks: list[tuple[np.ndarray, np.ndarray, str]] = []  # (session index, applies-to-row mask, label)
+    marks = [
+        mask_alignment.loc[
+            (mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0),
+            ["ticker", "day0_index", "event_id"],
+        ].rename(columns={"day0_index": "at", "event_id": "other"})
+    ]
+    marks[0]["label"] = "event " + marks[0]["other"]
     if confounders is not None and not confounders.empty:
-        for i, ticker, label in zip(
-            _session_index(venue, confounders["date"]),
-            confounders["ticker"],
-            confounders["label"],
-            strict=True,
-        ):
-            applies = np.ones(len(rows), bool) if ticker == "*" else (rows["ticker"] == ticker).to_numpy()
-            marks.append((np.full(len(rows), i), applies, str(label)))
-    others = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
-    for event_id, group in others.groupby("event_id", sort=False):
-        by_ticker = dict(zip(group["ticker"], group["day0_index"], strict=True))
-        idx = rows["ticker"].map(by_ticker).to_numpy(dtype=float)
-        applies = ~np.isnan(idx) & (rows["event_id"] != event_id).to_numpy()
-        marks.append((np.nan_to_num(idx, nan=-1).astype(np.int64), applies, f"event {event_id}"))
-    positions = rows.index.to_numpy()
+        marks.append(
+            pd.DataFrame(
+                {
+                    "ticker": confounders["ticker"].to_numpy(),
+                    "at": _session_index(venue, confounders["date"]),
+                    "other": "",
+                    "label": confounders["label"].astype(str).to_numpy(),
+                }
+            )
+        )
+    marks = pd.concat(marks, ignore_index=True)
+    pairs = rows[["event_id", "ticker", "day0_index"]].rename_axis("pos").reset_index()
+    pairs = pairs[pairs["day0_index"] >= 0]
+    hits = pd.concat(
+        [
+            pairs.merge(marks[marks["ticker"] != "*"], on="ticker"),
+            pairs.merge(marks[marks["ticker"] == "*"].drop(columns="ticker"), how="cross"),
+        ],
+        ignore_index=True,
+    )
+    hits = hits[hits["other"] != hits["event_id"]]
     for window in windows.events:
-        for idx, applies, label in marks:
-            hit = applies & (day0 >= 0) & (idx >= day0 + window[0]) & (idx <= day0 + window[1])
-            for p in positions[hit]:
-                current = contamination[window][p]
-                contamination[window][p] = f"{current}; {label}" if current else label
+        inside = hits[(hits["at"] >= hits["day0_index"] + window[0]) & (hits["at"] <= hits["day0_index"] + window[1])]
+        labels = inside.groupby("pos", sort=False)["label"].agg(lambda s: "; ".join(dict.fromkeys(s)))
+        for p, text in labels.items():
+            contamination[window][p] = text
 
 
 def _pair_status(
     pairs: pd.DataFrame, wide: pd.DataFrame, listed: Mapping[str, pd.Timestamp]
-) -> tuple[list[str], list[str]]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Status before estimation: ``ok``, or why the pair cannot be studied (an error for explicit pairs)."""
-    first = wide.apply(lambda s: s.first_valid_index())
-    last = wide.apply(lambda s: s.last_valid_index())
-    status, reason = [], []
-    for row in pairs.itertuples():
-        start = max(first[row.ticker], listed.get(row.ticker, first[row.ticker]))
-        if pd.isna(row.day0):
-            code, why = "no_session", f"no {row.venue} session on or after the event within the price history"
-        elif row.ticker in listed and row.day0 < listed[row.ticker]:
-            code, why = "not_listed", f"{row.ticker} is listed from {listed[row.ticker].date()}, after day 0"
-        elif row.day0 < start or row.day0 > last[row.ticker]:
-            code, why = (
-                "no_prices",
-                f"{row.ticker} has prices from {start.date()} to {last[row.ticker].date()}, day 0 is {row.day0.date()}",
-            )
+    valid = wide.notna().to_numpy()
+    dates = wide.index.to_numpy()
+    first = pd.Series(dates[valid.argmax(axis=0)], index=wide.columns)
+    last = pd.Series(dates[len(dates) - 1 - valid[::-1].argmax(axis=0)], index=wide.columns)
+    day0 = pairs["day0"].to_numpy(dtype="datetime64[ns]")
+    listing = pairs["ticker"].map(listed).to_numpy(dtype="datetime64[ns]")
+    start = np.fmax(first[pairs["ticker"]].to_numpy(), listing)
+    end = last[pairs["ticker"]].to_numpy()
+    no_session = np.isnat(day0)
+    not_listed = ~no_session & ~np.isnat(listing) & (day0 < listing)
+    no_prices = ~no_session & ~not_listed & ((day0 < start) | (day0 > end))
+    status = np.select([no_session, not_listed, no_prices], ["no_session", "not_listed", "no_prices"], "ok")
+    reason = np.full(len(pairs), "", dtype=object)
+    for i in np.flatnonzero(status != "ok"):
+        row = pairs.iloc[i]
+        if no_session[i]:
+            why = f"no {row.venue} session on or after the event within the price history"
+        elif not_listed[i]:
+            why = f"{row.ticker} is listed from {pd.Timestamp(listing[i]).date()}, after day 0"
         else:
-            code, why = "ok", ""
-        if code != "ok" and row.explicit:
+            why = (
+                f"{row.ticker} has prices from {pd.Timestamp(start[i]).date()} to {pd.Timestamp(end[i]).date()}, "
+                f"day 0 is {row.day0.date()}"
+            )
+        if row.explicit:
             raise EventError(f"event {row.event_id}, ticker {row.ticker}: {why}; drop the row or fix the date")
-        status.append(code)
-        reason.append(why)
-    return status, reason
+        reason[i] = why
+    return status.astype(object), reason

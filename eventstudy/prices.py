@@ -155,7 +155,7 @@ def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
             "import`) or remove them from the study"
         )
     rows = frame[frame["ticker"].isin(tickers)]
-    has_adj = rows.groupby("ticker")["adj_close"].transform(lambda s: s.notna().any())
+    has_adj = rows["adj_close"].notna().groupby(rows["ticker"]).transform("any")
     value = rows["adj_close"].where(has_adj, rows["close"])
     wide = pd.DataFrame({"date": rows["date"], "ticker": rows["ticker"], "price": value}).pivot(
         index="date", columns="ticker", values="price"
