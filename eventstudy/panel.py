@@ -270,15 +270,14 @@ def _flag_contamination(
     windows: Windows,
 ) -> None:
     """Label each pair's event windows that hold a confounder or another event's day 0."""
-    marks = [
-        mask_alignment.loc[
-            (mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0),
-            ["ticker", "day0_index", "event_id"],
-        ].rename(columns={"day0_index": "at", "event_id": "other"})
-    ]
-    marks[0]["label"] = "event " + marks[0]["other"]
+    events = mask_alignment.loc[
+        (mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0),
+        ["ticker", "day0_index", "event_id"],
+    ].rename(columns={"day0_index": "at", "event_id": "other"})
+    marks = [events.assign(label="event " + events["other"])]
     if confounders is not None and not confounders.empty:
-        marks.append(
+        marks.insert(
+            0,
             pd.DataFrame(
                 {
                     "ticker": confounders["ticker"].to_numpy(),
@@ -286,9 +285,9 @@ def _flag_contamination(
                     "other": "",
                     "label": confounders["label"].astype(str).to_numpy(),
                 }
-            )
+            ),
         )
-    marks = pd.concat(marks, ignore_index=True)
+    marks = pd.concat(marks, ignore_index=True).rename_axis("order").reset_index()
     pairs = rows[["event_id", "ticker", "day0_index"]].rename_axis("pos").reset_index()
     pairs = pairs[pairs["day0_index"] >= 0]
     hits = pd.concat(
@@ -298,7 +297,7 @@ def _flag_contamination(
         ],
         ignore_index=True,
     )
-    hits = hits[hits["other"] != hits["event_id"]]
+    hits = hits[hits["other"] != hits["event_id"]].sort_values(["pos", "order"])
     for window in windows.events:
         inside = hits[(hits["at"] >= hits["day0_index"] + window[0]) & (hits["at"] <= hits["day0_index"] + window[1])]
         labels = inside.groupby("pos", sort=False)["label"].agg(lambda s: "; ".join(dict.fromkeys(s)))
