@@ -287,3 +287,59 @@ def test_catalog_without_date_and_duplicate_ids(tmp_path, prices_dir):
         )
         assert result.exit_code == 2 and expect in result.output, result.output
         assert not (tmp_path / "o").exists()
+
+
+def test_run_from_the_store_reproduces_the_file_run(e09_run, prices_dir, tmp_path):
+    """Issue 5: `prices import` then `run` without --prices gives the same files, to the last digit."""
+    store = tmp_path / "prices.duckdb"
+    imported = CliRunner().invoke(main, ["prices", "--store", str(store), "import", str(prices_dir)])
+    assert imported.exit_code == 0, imported.output
+    events = e09_run.parent / "events.csv"
+    out = tmp_path / "from_store"
+    result = _run(
+        [
+            "--events",
+            str(events),
+            "--tickers",
+            SEED_TICKERS,
+            "--market",
+            "SPY",
+            "--store",
+            str(store),
+            "--offline",
+            *LISTED,
+            "--window",
+            "0",
+            "1",
+            "--window",
+            "-1",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("ar", "car", "parameters", "aar", "tests", "alignment"):
+        assert (out / f"{name}.csv").read_bytes() == (e09_run / f"{name}.csv").read_bytes(), name
+
+
+def test_offline_run_names_what_the_store_lacks(tmp_path, e09):
+    store = tmp_path / "empty.duckdb"
+    result = _run(
+        [
+            "--events",
+            str(e09),
+            "--tickers",
+            "MP",
+            "--market",
+            "SPY",
+            "--store",
+            str(store),
+            "--offline",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert result.exit_code == 2
+    assert "MP" in result.output and "eventstudy prices import" in result.output
+    assert not (tmp_path / "o").exists()
