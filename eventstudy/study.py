@@ -189,7 +189,7 @@ class EventStudy:
             aar=_aar_frame(panel, ar, pairs, active, self.group_tests),
             tests=self._tests(panel, fit, ar, sar, cars, pairs, active, est_days),
             alignment=panel.alignment.drop(columns="day0_index"),
-            events=self.events.frame,
+            events=self.events.frame.drop(columns="explicit"),
             prices=self._used_prices(panel),
             config=self.config(),
         )

@@ -106,15 +106,28 @@ def test_bhar_hand_worked():
     ret = np.array([[0.10, -0.05]])
     normal = np.array([[0.01, 0.02]])
     table = car_table(
-        ret - normal, ret, normal, np.zeros((1, 2, 0)), np.zeros((1, 0, 0)), np.array([0.01]), np.array([50]),
+        ret - normal,
+        ret,
+        normal,
+        np.zeros((1, 2, 0)),
+        np.zeros((1, 0, 0)),
+        np.array([0.01]),
+        np.array([50]),
         np.array([True, True]),
     )
     assert table["bhar"][0] == pytest.approx(1.1 * 0.95 - 1.01 * 1.02)
     assert table["car"][0] == pytest.approx(0.09 - 0.07)
     assert table["car_se"][0] == pytest.approx(0.01 * np.sqrt(2))
     log = car_table(
-        ret - normal, ret, normal, np.zeros((1, 2, 0)), np.zeros((1, 0, 0)), np.array([0.01]), np.array([50]),
-        np.array([True, True]), kind="log",
+        ret - normal,
+        ret,
+        normal,
+        np.zeros((1, 2, 0)),
+        np.zeros((1, 0, 0)),
+        np.array([0.01]),
+        np.array([50]),
+        np.array([True, True]),
+        kind="log",
     )
     assert log["bhar"][0] == pytest.approx(np.exp(0.05) - np.exp(0.03))
 
