@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,7 @@ class EventStudyResults:
         )
 
     def _repr_html_(self) -> str:
-        return "<pre>" + _escape(self.summary()) + "</pre>"
+        return "<pre>" + html.escape(self.summary()) + "</pre>"
 
     def plot(self, **kwargs):
         """CAR path per ticker and the CAAR with a 95% band (see :func:`eventstudy.plotting.plot_car_paths`)."""
@@ -168,9 +169,3 @@ def _cell(car: float, t: float) -> str:
 
 def _stat_cell(stat: float, p: float) -> str:
     return "n/a" if not np.isfinite(stat) else f"{stat:+.2f} [{p:.3f}]"
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)

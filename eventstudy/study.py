@@ -120,13 +120,7 @@ class EventStudy:
         self.on_insufficient = on_insufficient
         self.returns = returns
         self.mask_events = mask_events
-        self.confounders = (
-            None
-            if confounders is None
-            else confounders
-            if isinstance(confounders, pd.DataFrame) and list(confounders.columns) == ["date", "ticker", "label"]
-            else read_confounders(confounders)
-        )
+        self.confounders = None if confounders is None else read_confounders(confounders)
         self.group_tests = group_tests
 
     def config(self) -> dict:

@@ -14,6 +14,7 @@ from eventstudy.cli import main
 
 SEED_TICKERS = "MP,USAR,CRML,UUUU"
 LISTED = ["--listed", "USAR=2025-03-14", "--listed", "CRML=2024-02-28"]
+STUDY = ["--tickers", SEED_TICKERS, "--market", "SPY", *LISTED, "--window", "0", "1", "--window", "-1", "1"]
 
 
 def _run(args: list[str]):
@@ -37,19 +38,9 @@ def e09_run(tmp_path_factory, prices_dir) -> Path:
         [
             "--events",
             str(events),
-            "--tickers",
-            SEED_TICKERS,
-            "--market",
-            "SPY",
+            *STUDY,
             "--prices",
             str(prices_dir),
-            *LISTED,
-            "--window",
-            "0",
-            "1",
-            "--window",
-            "-1",
-            "1",
             "--out",
             str(out),
         ]
@@ -300,20 +291,10 @@ def test_run_from_the_store_reproduces_the_file_run(e09_run, prices_dir, tmp_pat
         [
             "--events",
             str(events),
-            "--tickers",
-            SEED_TICKERS,
-            "--market",
-            "SPY",
+            *STUDY,
             "--store",
             str(store),
             "--offline",
-            *LISTED,
-            "--window",
-            "0",
-            "1",
-            "--window",
-            "-1",
-            "1",
             "--out",
             str(out),
         ]

@@ -105,30 +105,12 @@ def test_bhar_hand_worked():
     """Two days: returns +10%, -5%; normal returns 1%, 2%: BHAR = 1.1*0.95 - 1.01*1.02 = 0.0148."""
     ret = np.array([[0.10, -0.05]])
     normal = np.array([[0.01, 0.02]])
-    table = car_table(
-        ret - normal,
-        ret,
-        normal,
-        np.zeros((1, 2, 0)),
-        np.zeros((1, 0, 0)),
-        np.array([0.01]),
-        np.array([50]),
-        np.array([True, True]),
-    )
+    no_params = (np.zeros((1, 2, 0)), np.zeros((1, 0, 0)), np.array([0.01]), np.array([50]), np.array([True, True]))
+    table = car_table(ret - normal, ret, normal, *no_params)
     assert table["bhar"][0] == pytest.approx(1.1 * 0.95 - 1.01 * 1.02)
     assert table["car"][0] == pytest.approx(0.09 - 0.07)
     assert table["car_se"][0] == pytest.approx(0.01 * np.sqrt(2))
-    log = car_table(
-        ret - normal,
-        ret,
-        normal,
-        np.zeros((1, 2, 0)),
-        np.zeros((1, 0, 0)),
-        np.array([0.01]),
-        np.array([50]),
-        np.array([True, True]),
-        kind="log",
-    )
+    log = car_table(ret - normal, ret, normal, *no_params, kind="log")
     assert log["bhar"][0] == pytest.approx(np.exp(0.05) - np.exp(0.03))
 
 
