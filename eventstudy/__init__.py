@@ -1,10 +1,10 @@
 """eventstudy: measure how news moves stock prices, with honest statistics."""
 
+from eventstudy.engine.study import EventStudy
 from eventstudy.errors import EventStudyError
-from eventstudy.events import EventSet, read_confounders, read_events, read_listings
-from eventstudy.prices import read_prices
+from eventstudy.events.catalog import EventSet, read_confounders, read_events, read_listings
+from eventstudy.prices.files import read_prices
 from eventstudy.results import EventStudyResults
-from eventstudy.study import EventStudy
 
 __all__ = [
     "EventSet",

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from eventstudy.errors import InputError
+from eventstudy.inference import ROBUST_TESTS
 from eventstudy.io import atomic_directory
-from eventstudy.statistics import ROBUST_TESTS
 
 TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
 _DATE_COLUMNS = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from eventstudy.align import align_events
-from eventstudy.calendar import Venue, venue_of
-from eventstudy.events import read_events
+from eventstudy.events.catalog import read_events
+from eventstudy.timing.align import align_events
+from eventstudy.timing.venues import Venue, venue_of
 
 
 @pytest.fixture(scope="module")

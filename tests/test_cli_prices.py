@@ -11,8 +11,8 @@ import yfinance
 from click.testing import CliRunner
 
 from eventstudy.cli import main
-from eventstudy.prices import read_prices
-from eventstudy.store import PriceStore
+from eventstudy.prices.files import read_prices
+from eventstudy.prices.store import PriceStore
 
 
 @pytest.fixture

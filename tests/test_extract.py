@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from eventstudy.aliases import ALIAS_TYPES, load_aliases
 from eventstudy.errors import InputError
-from eventstudy.extract import EVENT_COLUMNS, extract_events, find_dates, find_direction
+from eventstudy.events.aliases import ALIAS_TYPES, load_aliases
+from eventstudy.events.extract import EVENT_COLUMNS, extract_events, find_dates, find_direction
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 ARTICLES = sorted(SEEDS.glob("*.txt"))
@@ -247,7 +247,7 @@ def test_direction_negation_and_neutral_text():
 
 
 def test_to_frame_is_in_the_events_format_the_engine_reads(tmp_path):
-    from eventstudy.events import read_events
+    from eventstudy.events.catalog import read_events
 
     frame = _extract("000_731229d5f8524b38.txt", published="2025-10-09").to_frame("A000")
     assert list(frame.columns) == EVENT_COLUMNS

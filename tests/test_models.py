@@ -7,8 +7,8 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from eventstudy.models import fit_model
-from eventstudy.statistics import car_table, standardized_ar
+from eventstudy.engine.models import fit_model
+from eventstudy.engine.statistics import car_table, standardized_ar
 
 
 @pytest.fixture

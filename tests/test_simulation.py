@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from eventstudy import EventStudy
+from eventstudy.engine.statistics import TEST_NAMES
 from eventstudy.simulate import simulate_study
-from eventstudy.statistics import TEST_NAMES
 
 
 def _fit(sim, **kwargs):

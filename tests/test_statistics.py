@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from eventstudy import statistics as st
+from eventstudy.engine import statistics as st
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from eventstudy.errors import FetchError, PriceDataError, StoreError
-from eventstudy.prices import read_prices
-from eventstudy.quality import check_prices, sessions
-from eventstudy.store import PriceStore, default_path
+from eventstudy.prices.files import read_prices
+from eventstudy.prices.quality import check_prices, sessions
+from eventstudy.prices.store import PriceStore, default_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,7 +192,7 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import numpy as np, pandas as pd
-    from eventstudy.store import PriceStore
+    from eventstudy.prices.store import PriceStore
 
     path, marker, hold = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
     n_tickers = int(sys.argv[4])

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from eventstudy.errors import FetchError
-from eventstudy.yahoo import fetch, to_long
+from eventstudy.prices.yahoo import fetch, to_long
 
 TZ = {"MP": "America/New_York", "SPY": "America/New_York", "600111.SS": "Asia/Shanghai"}
 DAYS = {

@@ -9,8 +9,8 @@ import click
 import pandas as pd
 
 from eventstudy.errors import EventError, InputError
-from eventstudy.events import KINDS
-from eventstudy.extract import ExtractedEvent, extract_events
+from eventstudy.events.catalog import KINDS
+from eventstudy.events.extract import ExtractedEvent, extract_events
 from eventstudy.io import atomic_write_text
 
 

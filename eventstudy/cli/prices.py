@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from eventstudy.store import ImportReport, PriceStore
+from eventstudy.prices.store import ImportReport, PriceStore
 
 _MAX_LINES = 20
 

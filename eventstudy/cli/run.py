@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from eventstudy.engine.study import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, EventStudy
 from eventstudy.errors import InputError
-from eventstudy.events import read_events, read_listings
+from eventstudy.events.catalog import read_events, read_listings
 from eventstudy.io import atomic_directory
-from eventstudy.prices import read_prices
-from eventstudy.study import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, EventStudy
+from eventstudy.prices.files import read_prices
 
 MODEL_CHOICES = ("market", "market-adjusted", "constant-mean", "factor")
 
@@ -46,7 +46,7 @@ def _split(value: str | None) -> list[str]:
 def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tickers: list[str], events) -> pd.DataFrame:
     if prices:
         return read_prices(list(prices))
-    from eventstudy.store import PriceStore
+    from eventstudy.prices.store import PriceStore
 
     dates = events.frame["date"]
     start = dates.min() - pd.Timedelta(days=420)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from eventstudy.align import align_events
-from eventstudy.calendar import DATA_VENUE, Venue, venue_of
 from eventstudy.errors import EventError, PriceDataError, WindowError
-from eventstudy.events import EventSet
-from eventstudy.prices import price_matrix, returns_on_sessions
+from eventstudy.events.catalog import EventSet
+from eventstudy.prices.files import price_matrix, returns_on_sessions
+from eventstudy.timing.align import align_events
+from eventstudy.timing.venues import DATA_VENUE, Venue, venue_of
 
 Window = tuple[int, int]
 

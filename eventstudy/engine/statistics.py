@@ -25,7 +25,6 @@ TEST_NAMES = (
     "generalized_sign",
     "wilcoxon",
 )
-ROBUST_TESTS = ("time_series_t", "kp_bmp_t", "corrado_rank", "grank", "generalized_sign")
 
 
 @dataclass(frozen=True)

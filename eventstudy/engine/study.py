@@ -8,13 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eventstudy.errors import InputError
-from eventstudy.events import EventSet, read_confounders, read_events
-from eventstudy.models import MODELS, combine, fit_model
-from eventstudy.panel import EventPanel, Window, Windows, build_panel
-from eventstudy.prices import LONG_COLUMNS, read_prices
-from eventstudy.results import EventStudyResults
-from eventstudy.statistics import (
+from eventstudy.engine.models import MODELS, combine, fit_model
+from eventstudy.engine.panel import EventPanel, Window, Windows, build_panel
+from eventstudy.engine.statistics import (
     bmp_t,
     car_table,
     corrado_rank,
@@ -30,6 +26,10 @@ from eventstudy.statistics import (
     time_series_t,
     wilcoxon_test,
 )
+from eventstudy.errors import InputError
+from eventstudy.events.catalog import EventSet, read_confounders, read_events
+from eventstudy.prices.files import LONG_COLUMNS, read_prices
+from eventstudy.results import EventStudyResults
 
 DEFAULT_ESTIMATION: Window = (-250, -11)
 DEFAULT_WINDOWS: tuple[Window, ...] = ((-1, 1), (0, 0), (0, 5), (-5, 10))

@@ -1,6 +1,6 @@
 """The company alias table shipped with the package: names, former names and ticker spellings per ticker.
 
-``eventstudy/data/aliases.csv`` has one row per alias: ``ticker, company, alias, exchange, country, alias_type,
+``eventstudy/events/data/aliases.csv`` has one row per alias: ``ticker, company, alias, exchange, country, alias_type,
 ticker_verified, note``. ``alias_type`` says how much an alias proves on its own and how it may be matched:
 
 ==================  =====================================================================================
@@ -60,7 +60,7 @@ class Alias:
 
 
 def load_aliases(path: str | Path | None = None) -> tuple[Alias, ...]:
-    """Read an alias table (default: the one shipped in ``eventstudy/data/aliases.csv``).
+    """Read an alias table (default: the one shipped in ``eventstudy/events/data/aliases.csv``).
 
     Raises
     ------

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from eventstudy.calendar import sessions, venue_of
 from eventstudy.errors import PriceDataError
+from eventstudy.timing.venues import sessions, venue_of
 
 PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close"]
 VALUE_COLUMNS = [*PRICE_COLUMNS, "volume"]

@@ -14,136 +14,34 @@ on some sessions of a range is not fetched again for them).
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import shutil
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
-import platformdirs
 
-from eventstudy.calendar import sessions, venue_of
 from eventstudy.errors import FetchError, PriceDataError, StoreError
-from eventstudy.quality import VALUE_COLUMNS, QualityReport, check_prices, currency_of
+from eventstudy.prices.batches import (
+    FRAME_COLUMNS,
+    EnsureReport,
+    Gaps,
+    ImportReport,
+    content_hash,
+    empty_frame,
+    missing_message,
+    normalize,
+    session_runs,
+)
+from eventstudy.prices.database import connect, default_path
+from eventstudy.prices.quality import VALUE_COLUMNS, check_prices, currency_of
+from eventstudy.timing.venues import sessions, venue_of
 
-FRAME_COLUMNS = ["date", "ticker", *VALUE_COLUMNS]
-Gaps = dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]
 Progress = Callable[[int, int], None]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    batch_id INTEGER PRIMARY KEY, kind VARCHAR NOT NULL, source VARCHAR NOT NULL,
-    created_at TIMESTAMP NOT NULL, content_hash VARCHAR NOT NULL, rows BIGINT NOT NULL,
-    new BIGINT NOT NULL, filled BIGINT NOT NULL, replaced BIGINT NOT NULL, detail VARCHAR);
-CREATE TABLE IF NOT EXISTS prices (
-    ticker VARCHAR NOT NULL, date DATE NOT NULL, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE,
-    adj_close DOUBLE, volume DOUBLE, currency VARCHAR, batch_id INTEGER NOT NULL,
-    PRIMARY KEY (ticker, date));
-CREATE TABLE IF NOT EXISTS ranges (
-    ticker VARCHAR NOT NULL, start DATE NOT NULL, "end" DATE NOT NULL, batch_id INTEGER NOT NULL,
-    PRIMARY KEY (ticker, start, "end"));
-"""
-_DAMAGE = ("not a valid DuckDB database", "Could not read enough bytes", "Corrupt database", "checksum")
 _CHUNK = 50_000
-
-
-def default_path() -> Path:
-    """``$EVENTSTUDY_HOME/prices.duckdb``, else ``prices.duckdb`` in the platform's user cache directory."""
-    home = os.environ.get("EVENTSTUDY_HOME")
-    base = Path(home) if home else Path(platformdirs.user_cache_dir("eventstudy"))
-    return base / "prices.duckdb"
-
-
-@dataclass
-class ImportReport:
-    """What one import or fetch did.
-
-    ``batch_id`` is None when nothing was written (all rows already stored, or only conflicts).
-    ``per_ticker`` has ``ticker, rows, new, filled, replaced, unchanged, conflicts``; ``conflicts`` has
-    ``ticker, date, column, stored, incoming``; ``quality`` holds the data checks.
-    """
-
-    source: str
-    content_hash: str
-    rows: int
-    new: int
-    filled: int
-    replaced: int
-    unchanged: int
-    conflicts: pd.DataFrame
-    per_ticker: pd.DataFrame
-    quality: QualityReport
-    batch_id: int | None = None
-    replace: bool = False
-
-    @property
-    def changed(self) -> bool:
-        return self.batch_id is not None
-
-    def summary(self) -> str:
-        head = f"{self.source}: {self.rows} rows of {len(self.per_ticker)} tickers"
-        if not self.changed and not len(self.conflicts):
-            return f"{head}; nothing new, all rows already in the store"
-        parts = [f"{self.new} new", f"{self.filled} filled in", f"{self.unchanged} unchanged"]
-        if self.replace:
-            parts.append(f"{self.replaced} replaced")
-        elif len(self.conflicts):
-            rows = self.conflicts[["ticker", "date"]].drop_duplicates().shape[0]
-            parts.append(f"{rows} conflicting rows kept as stored (use --replace to overwrite)")
-        batch = f" (batch {self.batch_id})" if self.changed else ""
-        return f"{head}; " + ", ".join(parts) + batch
-
-
-@dataclass
-class EnsureReport:
-    """Result of :meth:`PriceStore.ensure`.
-
-    ``fetched`` reports what was downloaded and written (None if nothing), ``remaining`` the gaps still
-    open, and ``warning`` (non-strict only) why they are open, in words to show the user.
-    """
-
-    fetched: ImportReport | None = None
-    remaining: Gaps = field(default_factory=dict)
-    warning: str | None = None
-
-
-def _empty_frame() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in FRAME_COLUMNS})
-    frame["date"] = pd.Series(dtype="datetime64[ns]")
-    frame["ticker"] = pd.Series(dtype="str")
-    return frame
-
-
-def normalize(frame: pd.DataFrame) -> pd.DataFrame:
-    """A long price frame in the contract's columns and dtypes, sorted, rows without any value dropped."""
-    missing = {"date", "ticker"} - set(frame.columns)
-    if missing or not {"close", "adj_close"} & set(frame.columns):
-        raise PriceDataError(
-            f"price frame needs columns date, ticker and close or adj_close; has {list(frame.columns)}"
-        )
-    out = pd.DataFrame(
-        {
-            "date": pd.to_datetime(frame["date"]).dt.normalize().astype("datetime64[ns]"),
-            "ticker": frame["ticker"].astype("str"),
-        }
-    )
-    for col in VALUE_COLUMNS:
-        out[col] = frame[col].astype("float64") if col in frame.columns else np.nan
-    out = out[out[VALUE_COLUMNS].notna().any(axis=1)]
-    return out.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
-
-
-def content_hash(frame: pd.DataFrame) -> str:
-    """sha256 of the normalized frame written as CSV (stable across runs and machines)."""
-    return hashlib.sha256(frame[FRAME_COLUMNS].to_csv(index=False).encode()).hexdigest()
 
 
 class PriceStore:
@@ -163,65 +61,6 @@ class PriceStore:
 
     def __repr__(self) -> str:
         return f"PriceStore({str(self.path)!r})"
-
-    # -- connections -------------------------------------------------------------------------------------
-
-    def _damaged(self, exc: Exception) -> StoreError:
-        reason = str(exc).splitlines()[0]
-        return StoreError(
-            f"store {self.path} is damaged ({reason}); move it aside and rebuild it: "
-            f"eventstudy prices --store {self.path} rebuild --from PATH... "
-            "(then fetch any Yahoo-only tickers again with eventstudy prices fetch)"
-        )
-
-    @contextmanager
-    def _connect(self, write: bool) -> Iterator[duckdb.DuckDBPyConnection | None]:
-        """A connection for one operation; None for a read of a store that does not exist yet."""
-        if not write and not self.path.exists():
-            yield None
-            return
-        if write:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=not write)
-                break
-            except duckdb.Error as exc:
-                msg = str(exc)
-                if "Could not set lock" in msg:
-                    if time.monotonic() < deadline:
-                        time.sleep(0.2)
-                        continue
-                    pid = re.search(r"PID (\d+)", msg)
-                    who = f" (pid {pid.group(1)})" if pid else ""
-                    raise StoreError(
-                        f"store {self.path} is locked by another eventstudy process{who}; "
-                        f"waited {self.lock_timeout:g} s. Wait for it to finish or use --store PATH"
-                    ) from None
-                if any(s in msg for s in _DAMAGE):
-                    raise self._damaged(exc) from None
-                if "version number" in msg:
-                    raise StoreError(
-                        f"store {self.path} was written by another duckdb version ({msg.splitlines()[0]}); "
-                        f"install duckdb {duckdb.__version__}'s counterpart or rebuild it with "
-                        f"eventstudy prices --store {self.path} rebuild --from PATH..."
-                    ) from None
-                raise StoreError(f"cannot open store {self.path}: {msg.splitlines()[0]}") from None
-        try:
-            if write:
-                con.execute(_SCHEMA)
-            elif not _has_schema(con):
-                con.close()
-                yield None
-                return
-            yield con
-        except duckdb.Error as exc:
-            if any(s in str(exc) for s in _DAMAGE):
-                raise self._damaged(exc) from None
-            raise
-        finally:
-            con.close()
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -262,7 +101,7 @@ class PriceStore:
         digest = content_hash(data)
         if covers is None:
             covers = [(t, g["date"].iloc[0], g["date"].iloc[-1]) for t, g in data.groupby("ticker")]
-        with self._connect(write=True) as con:
+        with connect(self.path, lock_timeout=self.lock_timeout, write=True) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 report = self._write(con, data, source, digest, replace, kind, covers, quality, progress)
@@ -376,7 +215,7 @@ class PriceStore:
         self, paths: Sequence[str | os.PathLike], replace: bool = False, progress: Progress | None = None
     ) -> ImportReport:
         """Read files or folders with :func:`eventstudy.prices.read_prices` and import them as one batch."""
-        from eventstudy.prices import read_prices
+        from eventstudy.prices.files import read_prices
 
         paths = [Path(p) for p in paths]
         frame = read_prices(paths[0] if len(paths) == 1 else paths)
@@ -401,7 +240,7 @@ class PriceStore:
     # -- reading -----------------------------------------------------------------------------------------
 
     def tickers(self) -> list[str]:
-        with self._connect(write=False) as con:
+        with connect(self.path, lock_timeout=self.lock_timeout, write=False) as con:
             if con is None:
                 return []
             return [r[0] for r in con.execute("SELECT DISTINCT ticker FROM prices ORDER BY 1").fetchall()]
@@ -429,9 +268,9 @@ class PriceStore:
         sql = "SELECT CAST(date AS TIMESTAMP_NS) AS date, ticker, " + ", ".join(VALUE_COLUMNS) + " FROM prices"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        with self._connect(write=False) as con:
+        with connect(self.path, lock_timeout=self.lock_timeout, write=False) as con:
             if con is None:
-                return _empty_frame()
+                return empty_frame()
             frame = con.execute(sql + " ORDER BY ticker, date", args).df()
         frame["date"] = frame["date"].astype("datetime64[ns]")
         frame["ticker"] = frame["ticker"].astype("str")
@@ -439,7 +278,7 @@ class PriceStore:
 
     def batches(self) -> pd.DataFrame:
         """The provenance table: one row per import or fetch that changed the store."""
-        with self._connect(write=False) as con:
+        with connect(self.path, lock_timeout=self.lock_timeout, write=False) as con:
             if con is None:
                 return pd.DataFrame(columns=["batch_id", "kind", "source", "created_at", "content_hash"])
             return con.execute("SELECT * FROM batches ORDER BY batch_id").df()
@@ -451,7 +290,7 @@ class PriceStore:
         ``source`` lists the sources of the batches the rows came from.
         """
         cols = ["ticker", "venue", "currency", "first", "last", "sessions", "missing", "source"]
-        with self._connect(write=False) as con:
+        with connect(self.path, lock_timeout=self.lock_timeout, write=False) as con:
             if con is None:
                 return pd.DataFrame(columns=cols)
             per = con.execute(
@@ -483,7 +322,7 @@ class PriceStore:
         on sessions without a row (halts, holidays the calendar does not know). Sessions after yesterday
         (UTC) are never missing. Tickers without gaps are left out.
         """
-        with self._connect(write=False) as con:
+        with connect(self.path, lock_timeout=self.lock_timeout, write=False) as con:
             ranges = (
                 con.execute(
                     "SELECT ticker, CAST(start AS TIMESTAMP_NS) AS start, "
@@ -503,7 +342,7 @@ class PriceStore:
             for a, b in ranges.loc[ranges["ticker"] == t, ["start", "end"]].itertuples(index=False):
                 keep &= ~((wanted >= a) & (wanted <= b))
             if keep.any():
-                out[t] = _session_runs(wanted, keep)
+                out[t] = session_runs(wanted, keep)
         return out
 
     def ensure(
@@ -527,7 +366,7 @@ class PriceStore:
             returned in ``remaining`` with a ``warning`` and the caller goes on with what is stored.
         fetcher : callable, optional
             ``fetcher(tickers, start, end) -> long price frame`` for an inclusive date range, leaving out
-            tickers without data there; default :func:`eventstudy.yahoo.fetch` with ``on_empty="skip"``.
+            tickers without data there; default :func:`eventstudy.prices.yahoo.fetch` with ``on_empty="skip"``.
 
         Raises
         ------
@@ -544,10 +383,10 @@ class PriceStore:
         absent = [t for t in gaps if t not in held]
         if offline:
             if strict or absent:
-                raise PriceDataError(_missing_message(gaps if strict else {t: gaps[t] for t in absent}))
-            return EnsureReport(remaining=gaps, warning=f"offline: {_missing_message(gaps)}")
+                raise PriceDataError(missing_message(gaps if strict else {t: gaps[t] for t in absent}))
+            return EnsureReport(remaining=gaps, warning=f"offline: {missing_message(gaps)}")
         if fetcher is None:
-            from eventstudy import yahoo
+            from eventstudy.prices import yahoo
 
             def fetcher(tks, a, b):
                 return yahoo.fetch(tks, a, b, on_empty="skip")
@@ -562,8 +401,8 @@ class PriceStore:
                 got = fetcher(tks, a, b)
             except FetchError as exc:
                 if strict or absent:
-                    raise FetchError(f"{exc}\n{_missing_message(gaps)}") from None
-                return EnsureReport(remaining=gaps, warning=f"{exc}\nusing what is stored; {_missing_message(gaps)}")
+                    raise FetchError(f"{exc}\n{missing_message(gaps)}") from None
+                return EnsureReport(remaining=gaps, warning=f"{exc}\nusing what is stored; {missing_message(gaps)}")
             frames.append(got)
             for t in tks:
                 if t in held or (len(got) and (got["ticker"] == t).any()):
@@ -575,7 +414,7 @@ class PriceStore:
                 f"{pd.Timestamp(end):%Y-%m-%d}: unknown or delisted ticker? Check the symbol (A-shares "
                 "need .SS or .SZ) or import a file with: eventstudy prices import PATH"
             )
-        frame = pd.concat([f for f in frames if len(f)]) if any(len(f) for f in frames) else _empty_frame()
+        frame = pd.concat([f for f in frames if len(f)]) if any(len(f) for f in frames) else empty_frame()
         report = self.import_frame(frame, source="yahoo", kind="fetch", covers=covers)
         return EnsureReport(fetched=report, remaining=self.missing(tickers, start, end))
 
@@ -595,28 +434,3 @@ class PriceStore:
         finally:
             tmp.unlink(missing_ok=True)
         return len(frame)
-
-
-def _has_schema(con: duckdb.DuckDBPyConnection) -> bool:
-    names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    return {"prices", "batches", "ranges"} <= names
-
-
-def _session_runs(wanted: pd.DatetimeIndex, keep: np.ndarray) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Runs of consecutive kept sessions (consecutive in ``wanted``) as (first, last) pairs."""
-    idx = np.flatnonzero(keep)
-    breaks = np.flatnonzero(np.diff(idx) > 1) + 1
-    return [(wanted[run[0]], wanted[run[-1]]) for run in np.split(idx, breaks)]
-
-
-def _missing_message(gaps: Gaps) -> str:
-    parts = []
-    for t, runs in list(gaps.items())[:10]:
-        spans = ", ".join(f"{a:%Y-%m-%d}..{b:%Y-%m-%d}" for a, b in runs[:3])
-        parts.append(f"{t} {spans}" + (f" (+{len(runs) - 3} more)" if len(runs) > 3 else ""))
-    more = f" and {len(gaps) - 10} more tickers" if len(gaps) > 10 else ""
-    tickers = " ".join(list(gaps)[:10])
-    return (
-        f"prices missing from the store: {'; '.join(parts)}{more}. Import files with "
-        f"`eventstudy prices import PATH...` or, with network, `eventstudy prices fetch {tickers}`"
-    )

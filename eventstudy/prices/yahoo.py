@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from eventstudy.calendar import exchange_calendar, venue_of
 from eventstudy.errors import FetchError
-from eventstudy.quality import VALUE_COLUMNS
+from eventstudy.prices.quality import VALUE_COLUMNS
+from eventstudy.timing.venues import exchange_calendar, venue_of
 
 FRAME_COLUMNS = ["date", "ticker", *VALUE_COLUMNS]
 _FIELDS = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close"}

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from eventstudy.calendar import Venue
+from eventstudy.timing.venues import Venue
 
 ALIGNMENT_COLUMNS = (
     "event_id",
