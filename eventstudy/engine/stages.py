@@ -1,0 +1,235 @@
+"""The two stages of a study: per-pair work (panel, model, AR, CAR) and per-group work (AAR, test battery).
+
+``finish(study, run_pairs(study, study.events, study.prices))`` is the whole study. The pair stage of any subset
+of the study's pairs can be computed on its own (another process, another machine) and the stages concatenated
+with :func:`concat` into exactly the in-process arrays, in the study's pair order: every pair carries its
+position in ``study.events.frame`` (its canonical index). Masking and contamination always use the study's full
+``mask_events`` (default: all its events) and confounders, so a subset holding every event of its tickers gives
+exactly the per-pair numbers of the full run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from eventstudy.engine.models import combine, fit_model
+from eventstudy.engine.panel import EventPanel, Window, build_panel
+from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
+from eventstudy.engine.tables import ar_frame, car_frame, parameter_frame, tests_frame
+from eventstudy.events.catalog import EventSet
+from eventstudy.results import EventStudyResults
+
+FALLBACK_MIN_OBS = 20
+ACTIVE = ("ok", "fallback")
+
+
+@dataclass
+class PairStage:
+    """Everything computed per (event, ticker) pair; arrays are (P,), (P, D) or (P, k), one row per pair.
+
+    ``index`` is each pair's position in the study's events frame; :func:`concat` orders by it.
+    """
+
+    index: np.ndarray  # (P,) canonical pair position
+    days: np.ndarray  # (D,) relative days (shared by every pair)
+    regressor_names: tuple[str, ...]
+    pairs: pd.DataFrame  # event_id, ticker, venue, day0, explicit, masked_days, status, reason
+    alignment: pd.DataFrame  # the alignment table rows of the pairs (without day0_index)
+    model: np.ndarray  # (P,) model used per pair
+    params: np.ndarray  # (P, k)
+    sigma: np.ndarray
+    n_obs: np.ndarray
+    dof: np.ndarray
+    r2: np.ndarray
+    estimation_start: np.ndarray  # (P,) datetime64[ns], first clean estimation date (NaT if none)
+    estimation_end: np.ndarray
+    active: np.ndarray  # (P,) bool: status ok or fallback
+    dates: np.ndarray  # (P, D) datetime64[ns] session dates, NaT outside the calendar
+    estimation: np.ndarray  # (P, D) clean estimation days
+    returns: np.ndarray  # (P, D) returns
+    normal: np.ndarray  # (P, D) normal returns
+    ar: np.ndarray  # (P, D) abnormal returns, NaN for pairs not studied
+    sar: np.ndarray  # (P, D) standardized abnormal returns
+    cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days
+    csar: dict[Window, np.ndarray]  # per window: cumulative SAR
+    contamination: dict[Window, np.ndarray]  # per window: label string per pair ("" when clean)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
+    """The pair stage of ``events``, a subset of ``study.events`` (rows of its frame with their index labels).
+
+    ``prices`` must hold the subset's tickers, the market and the factors (with ``calendar="data"`` their dates
+    are the sessions: give the same dates as the full run).
+    """
+    frame = events.frame
+    index = frame.index.to_numpy()
+    full = len(frame) == len(study.events) and np.array_equal(index, np.arange(len(frame)))
+    mask_events = study.mask_events if study.mask_events is not None or full else study.events
+    panel = build_panel(
+        EventSet(frame.reset_index(drop=True)),
+        prices,
+        study.windows,
+        market=study.market,
+        factors=study.factors,
+        calendar=study.calendar,
+        venues=study.venues,
+        listed=study.listed,
+        kind=study.returns,
+        mask_events=mask_events,
+        confounders=study.confounders,
+    )
+    fit, status, reason = _estimate(study, panel)
+    active = np.isin(status, ACTIVE)
+    est_days = (panel.days >= study.windows.estimation[0]) & (panel.days <= study.windows.estimation[1])
+    ar = np.where(active[:, None], fit.ar, np.nan)
+    sar = standardized_ar(ar, fit.sigma, fit.prediction_factor(), est_days)
+    cars = {
+        w: car_table(
+            ar,
+            panel.returns,
+            fit.normal,
+            fit.design,
+            fit.xtx_inv,
+            fit.sigma,
+            fit.dof,
+            panel.day_mask(w),
+            study.returns,
+        )
+        for w in study.windows.events
+    }
+    est = panel.estimation
+    has = est.any(axis=1)
+    first = panel.dates.min(axis=1, initial=np.datetime64("2262-01-01"), where=est)
+    last = panel.dates.max(axis=1, initial=np.datetime64("1678-01-01"), where=est)
+    nat = np.datetime64("NaT")
+    return PairStage(
+        index=index,
+        days=panel.days,
+        regressor_names=panel.regressor_names,
+        pairs=panel.pairs.assign(status=status, reason=reason),
+        alignment=panel.alignment.drop(columns="day0_index"),
+        model=fit.model,
+        params=fit.params,
+        sigma=fit.sigma,
+        n_obs=fit.n_obs,
+        dof=fit.dof,
+        r2=fit.r2,
+        estimation_start=np.where(has, first, nat),
+        estimation_end=np.where(has, last, nat),
+        active=active,
+        dates=panel.dates,
+        estimation=est,
+        returns=panel.returns,
+        normal=fit.normal,
+        ar=ar,
+        sar=sar,
+        cars=cars,
+        csar={w: cumulative_sar(sar, panel.day_mask(w)) for w in study.windows.events},
+        contamination={w: np.asarray(v, dtype=object) for w, v in panel.contamination.items()},
+    )
+
+
+def concat(stages: list[PairStage]) -> PairStage:
+    """Concatenate pair stages of disjoint subsets, ordered by the canonical pair index."""
+    if len(stages) == 1:
+        return stages[0]
+    index = np.concatenate([s.index for s in stages])
+    order = np.argsort(index, kind="stable")
+    out = {}
+    for f in fields(PairStage):
+        values = [getattr(s, f.name) for s in stages]
+        first = values[0]
+        if f.name in ("days", "regressor_names"):
+            out[f.name] = first
+        elif isinstance(first, pd.DataFrame):
+            out[f.name] = pd.concat(values, ignore_index=True).iloc[order].reset_index(drop=True)
+        elif isinstance(first, dict):
+            out[f.name] = {w: _concat_values([v[w] for v in values], order) for w in first}
+        else:
+            out[f.name] = np.concatenate(values)[order]
+    return PairStage(**out)
+
+
+def _concat_values(values: list, order: np.ndarray):
+    if isinstance(values[0], dict):
+        return {k: np.concatenate([v[k] for v in values])[order] for k in values[0]}
+    return np.concatenate(values)[order]
+
+
+def finish(study, stage: PairStage) -> EventStudyResults:
+    """The group stage: AAR/CAAR, the test battery per group, and the tidy tables."""
+    return EventStudyResults(
+        ar=ar_frame(stage, study.windows),
+        car=car_frame(stage),
+        parameters=parameter_frame(stage),
+        aar=_aar_frame(study, stage),
+        tests=tests_frame(stage, study.windows, _groups(study, stage)),
+        alignment=stage.alignment,
+        events=study.events.frame.drop(columns="explicit"),
+        prices=_used_prices(study, stage),
+        config=study.config(),
+    )
+
+
+# --------------------------------------------------------------------------------------------- pair stage
+def _estimate(study, panel: EventPanel):
+    fit = fit_model(study.model, panel.returns, panel.regressors, panel.estimation)
+    status = panel.pairs["status"].to_numpy(dtype=object).copy()
+    reason = panel.pairs["reason"].to_numpy(dtype=object).copy()
+    ok = status == "ok"
+    short = ok & ((fit.n_obs < study.min_obs) | ~fit.usable)
+    for i in np.flatnonzero(short):
+        why = (
+            f"{fit.n_obs[i]} clean estimation returns, below the minimum of {study.min_obs}"
+            if fit.n_obs[i] < study.min_obs
+            else "the estimation regressors are degenerate (X'X is singular)"
+        )
+        status[i], reason[i] = "insufficient", why
+    if study.on_insufficient == "market-adjusted" and short.any():
+        fallback = fit_model("market-adjusted", panel.returns, panel.regressors[:, :, :1], panel.estimation)
+        use = short & (fallback.n_obs >= FALLBACK_MIN_OBS)
+        for i in np.flatnonzero(use):
+            status[i] = "fallback"
+            reason[i] = f"{reason[i]}; used market-adjusted returns (sigma from {fallback.n_obs[i]} returns)"
+        for i in np.flatnonzero(short & ~use):
+            reason[i] = f"{reason[i]}; too few for the market-adjusted fallback (needs {FALLBACK_MIN_OBS})"
+        fit = combine(fit, fallback, use)
+    return fit, status, reason
+
+
+# --------------------------------------------------------------------------------------------- group stage
+def _groups(study, stage: PairStage) -> list[tuple[str, np.ndarray]]:
+    groups = [("all", stage.active)]
+    if study.group_tests == "event+all":
+        event_ids = stage.pairs["event_id"]
+        groups += [(e, stage.active & (event_ids == e).to_numpy()) for e in event_ids.unique()]
+    return groups
+
+
+def _aar_frame(study, stage: PairStage) -> pd.DataFrame:
+    lo, hi = study.windows.report_span
+    days = (stage.days >= lo) & (stage.days <= hi)
+    parts = []
+    for group, members in _groups(study, stage):
+        block = stage.ar[members][:, days]
+        n = np.isfinite(block).sum(axis=0)
+        aar = np.where(n > 0, np.where(np.isfinite(block), block, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
+        parts.append(
+            pd.DataFrame({"group": group, "day": stage.days[days], "n": n, "aar": aar, "caar": np.nancumsum(aar)})
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _used_prices(study, stage: PairStage) -> pd.DataFrame:
+    dates = stage.dates[~np.isnat(stage.dates)]
+    if dates.size == 0:
+        return study.prices.iloc[0:0]
+    used = set(stage.pairs["ticker"]) | set((study.market or {}).values()) | set(study.factors)
+    keep = study.prices["ticker"].isin(used) & study.prices["date"].between(dates.min(), dates.max())
+    return study.prices[keep].reset_index(drop=True)
