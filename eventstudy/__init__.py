@@ -3,6 +3,7 @@
 from eventstudy.engine.study import EventStudy
 from eventstudy.errors import EventStudyError
 from eventstudy.events.catalog import EventSet, read_confounders, read_events, read_listings
+from eventstudy.prices.factors import read_factors
 from eventstudy.prices.files import read_prices
 from eventstudy.results import EventStudyResults
 
@@ -13,6 +14,7 @@ __all__ = [
     "EventStudyResults",
     "read_confounders",
     "read_events",
+    "read_factors",
     "read_listings",
     "read_prices",
 ]

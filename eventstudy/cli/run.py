@@ -7,13 +7,12 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from eventstudy.engine.normal import ALL_MODELS
 from eventstudy.engine.study import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, EventStudy
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import read_events, read_listings
 from eventstudy.io import atomic_directory
 from eventstudy.prices.files import read_prices
-
-MODEL_CHOICES = ("market", "market-adjusted", "constant-mean", "factor")
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -91,8 +90,24 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     multiple=True,
     help="Benchmark: TICKER for every venue, or VENUE=TICKER (e.g. XSHG=000300.SS); repeatable.",
 )
-@click.option("--model", type=click.Choice(MODEL_CHOICES), default="market", show_default=True)
+@click.option("--model", type=click.Choice(ALL_MODELS), default="market", show_default=True)
 @click.option("--factors", help="Factor tickers for --model factor, after the market (comma-separated).")
+@click.option(
+    "--factors-file",
+    "factors_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Daily factor file for --model ff3|ff5|carhart: Ken French daily CSV as distributed, or "
+    "date,Mkt-RF,SMB,HML,RF,... in decimals (repeatable: e.g. the momentum file too).",
+)
+@click.option(
+    "--beta",
+    type=click.Choice(["ols", "dimson", "scholes-williams"]),
+    default="ols",
+    show_default=True,
+    help="Market-model beta: OLS, or robust to thin trading (Dimson 1979, Scholes-Williams 1977).",
+)
+@click.option("--jobs", default=1, show_default=True, help="Processes for the per-pair GARCH fits (--model garch).")
 @click.option(
     "--estimation",
     nargs=2,
@@ -152,6 +167,9 @@ def run(
     market,
     model,
     factors,
+    factors_files,
+    beta,
+    jobs,
     estimation,
     windows,
     calendar,
@@ -209,6 +227,9 @@ def run(
         mask_events=mask_events,
         confounders=confounders,
         group_tests=group_tests,
+        factors_file=list(factors_files) or None,
+        beta=beta,
+        jobs=jobs,
     )
     results = study.fit()
     with atomic_directory(out) as tmp:

@@ -16,7 +16,7 @@ eq. 7-8 and 15-16; STATISTICS.md table), which is 1 + 1/L1 for the constant mean
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,10 +40,19 @@ class ModelFit:
     design: np.ndarray  # (P, D, k) regressors (zero where a pair has no estimated parameters)
     xtx_inv: np.ndarray  # (P, k, k) (X'X)^-1 over the estimation window (zero where not estimated)
     usable: np.ndarray  # (P,) bool: a normal-return model could be estimated
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # more parameters.csv columns, (P,) each
+    variance: np.ndarray | None = None  # (P, D) conditional variance of AR (GARCH), NaN where not modelled
 
     def prediction_factor(self) -> np.ndarray:
-        """C_it = 1 + x_t'(X'X)^-1 x_t for every pair and day (1 where nothing was estimated)."""
-        return 1.0 + np.einsum("pdk,pkl,pdl->pd", self.design, self.xtx_inv, self.design)
+        """C_it = 1 + x_t'(X'X)^-1 x_t for every pair and day (1 where nothing was estimated).
+
+        Where a conditional variance h_it is modelled (GARCH), C_it = h_it / sigma_i^2, so that
+        sigma_i sqrt(C_it) = sqrt(h_it).
+        """
+        c = 1.0 + np.einsum("pdk,pkl,pdl->pd", self.design, self.xtx_inv, self.design)
+        if self.variance is None:
+            return c
+        return np.where(np.isfinite(self.variance), self.variance / self.sigma[:, None] ** 2, c)
 
 
 def design_matrix(model: str, regressors: np.ndarray) -> np.ndarray:
@@ -170,4 +179,6 @@ def combine(primary: ModelFit, fallback: ModelFit, use_fallback: np.ndarray) -> 
         design=design,
         xtx_inv=xtx_inv,
         usable=pick(primary.usable, fallback.usable),
+        extra={k: np.where(sel, np.nan if v.dtype.kind == "f" else "", v) for k, v in primary.extra.items()},
+        variance=None if primary.variance is None else np.where(sel[:, None], np.nan, primary.variance),
     )

@@ -15,7 +15,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from eventstudy.engine.garch import conditional_car
 from eventstudy.engine.models import combine, fit_model
+from eventstudy.engine.normal import estimate_normal
 from eventstudy.engine.panel import EventPanel, Window, build_panel
 from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
 from eventstudy.engine.tables import ar_frame, car_frame, parameter_frame, tests_frame
@@ -56,6 +58,7 @@ class PairStage:
     cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days
     csar: dict[Window, np.ndarray]  # per window: cumulative SAR
     contamination: dict[Window, np.ndarray]  # per window: label string per pair ("" when clean)
+    extra: dict[str, np.ndarray]  # model-specific parameters.csv columns (GARCH, factor loadings, thin trading)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -90,16 +93,20 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
     ar = np.where(active[:, None], fit.ar, np.nan)
     sar = standardized_ar(ar, fit.sigma, fit.prediction_factor(), est_days)
     cars = {
-        w: car_table(
-            ar,
-            panel.returns,
-            fit.normal,
-            fit.design,
-            fit.xtx_inv,
-            fit.sigma,
-            fit.dof,
+        w: conditional_car(
+            car_table(
+                ar,
+                panel.returns,
+                fit.normal,
+                fit.design,
+                fit.xtx_inv,
+                fit.sigma,
+                fit.dof,
+                panel.day_mask(w),
+                study.returns,
+            ),
+            fit,
             panel.day_mask(w),
-            study.returns,
         )
         for w in study.windows.events
     }
@@ -132,6 +139,7 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         cars=cars,
         csar={w: cumulative_sar(sar, panel.day_mask(w)) for w in study.windows.events},
         contamination={w: np.asarray(v, dtype=object) for w, v in panel.contamination.items()},
+        extra=fit.extra,
     )
 
 
@@ -179,10 +187,17 @@ def finish(study, stage: PairStage) -> EventStudyResults:
 
 # --------------------------------------------------------------------------------------------- pair stage
 def _estimate(study, panel: EventPanel):
-    fit = fit_model(study.model, panel.returns, panel.regressors, panel.estimation)
     status = panel.pairs["status"].to_numpy(dtype=object).copy()
     reason = panel.pairs["reason"].to_numpy(dtype=object).copy()
     ok = status == "ok"
+    fit, notes = estimate_normal(
+        study.model,
+        panel,
+        todo=ok & (panel.estimation.sum(axis=1) >= study.min_obs),
+        factor_table=study.factor_table,
+        beta=study.beta,
+        jobs=study.jobs,
+    )
     short = ok & ((fit.n_obs < study.min_obs) | ~fit.usable)
     for i in np.flatnonzero(short):
         why = (
@@ -191,6 +206,8 @@ def _estimate(study, panel: EventPanel):
             else "the estimation regressors are degenerate (X'X is singular)"
         )
         status[i], reason[i] = "insufficient", why
+    for i in np.flatnonzero(ok & ~short & (notes != "")):
+        status[i], reason[i] = "fallback", notes[i]
     if study.on_insufficient == "market-adjusted" and short.any():
         fallback = fit_model("market-adjusted", panel.returns, panel.regressors[:, :, :1], panel.estimation)
         use = short & (fallback.n_obs >= FALLBACK_MIN_OBS)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from eventstudy.engine.models import MODELS
+from eventstudy.engine.normal import check_model_options
 from eventstudy.engine.panel import Window, Windows
 from eventstudy.engine.stages import finish, run_pairs
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import EventSet, read_confounders, read_events
+from eventstudy.prices.factors import read_factors
 from eventstudy.prices.files import LONG_COLUMNS, read_prices
 from eventstudy.results import EventStudyResults
 
@@ -33,8 +34,16 @@ class EventStudy:
         Benchmark ticker, or ``{venue: ticker}`` (e.g. ``{"XNYS": "SPY", "XSHG": "000300.SS"}``; ``"*"`` for any
         other venue). Not needed for the constant-mean model.
     model
-        ``"market"`` (OLS alpha, beta), ``"market-adjusted"``, ``"constant-mean"`` or ``"factor"`` (OLS on the
-        market and ``factors``).
+        ``"market"`` (OLS alpha, beta), ``"market-adjusted"``, ``"constant-mean"``, ``"factor"`` (OLS on the
+        market and ``factors``), ``"ff3"``, ``"ff5"``, ``"carhart"`` (OLS of R - RF on the factors of
+        ``factors_file``) or ``"garch"`` (market model with GARCH(1,1) errors).
+    factors_file
+        Daily factor returns for the ff3/ff5/carhart models: path(s) read with
+        :func:`~eventstudy.prices.read_factors` (Ken French daily CSVs or plain CSVs), or such a table.
+    beta
+        ``"ols"``, or a thin-trading beta for the market model: ``"dimson"`` or ``"scholes-williams"``.
+    jobs
+        Processes for the per-pair GARCH fits.
     estimation, windows
         Estimation window and event windows in event time, inclusive.
     calendar
@@ -73,11 +82,17 @@ class EventStudy:
         mask_events: EventSet | None = None,
         confounders: pd.DataFrame | str | Path | None = None,
         group_tests: str = "event+all",
+        factors_file: str | Path | Sequence[str | Path] | pd.DataFrame | None = None,
+        beta: str = "ols",
+        jobs: int = 1,
     ) -> None:
-        if model not in MODELS:
-            raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
-        if model != "constant-mean" and market is None:
-            raise InputError(f"the {model} model needs a market benchmark: pass market= (CLI: --market TICKER)")
+        if factors_file is None or isinstance(factors_file, pd.DataFrame):
+            self.factor_table, self.factor_files = factors_file, None
+        else:
+            self.factor_table = read_factors(factors_file)
+            paths = [factors_file] if isinstance(factors_file, str | Path) else list(factors_file)
+            self.factor_files = [str(p) for p in paths]
+        check_model_options(model, market, self.factor_table, beta, returns)
         if on_insufficient not in ("skip", "market-adjusted"):
             raise InputError("on_insufficient must be 'skip' or 'market-adjusted'")
         if on_insufficient == "market-adjusted" and market is None:
@@ -106,6 +121,8 @@ class EventStudy:
         self.mask_events = mask_events
         self.confounders = None if confounders is None else read_confounders(confounders)
         self.group_tests = group_tests
+        self.beta = beta
+        self.jobs = int(jobs)
 
     def config(self) -> dict:
         """The run's settings, as written to ``run.json``."""
@@ -123,6 +140,8 @@ class EventStudy:
             "returns": self.returns,
             "group_tests": self.group_tests,
             "confounders": 0 if self.confounders is None else len(self.confounders),
+            "beta": self.beta,
+            "factors_file": self.factor_files,
         }
 
     def fit(self) -> EventStudyResults:

@@ -84,8 +84,10 @@ def parameter_frame(stage) -> pd.DataFrame:
     for j, name in enumerate(stage.regressor_names[1:], start=2):
         if j < k:
             out[f"beta_{name}"] = stage.params[:, j]
-    inactive = ~stage.active
-    out.loc[inactive, ["sigma", "r2", "alpha", "beta"]] = np.nan
+    for name, values in stage.extra.items():
+        out[name] = values
+    numeric = [name for name, values in stage.extra.items() if values.dtype.kind == "f"]
+    out.loc[~stage.active, ["sigma", "r2", "alpha", "beta", *numeric]] = np.nan
     return out
 
 
