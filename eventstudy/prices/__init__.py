@@ -1,8 +1,8 @@
 """Prices layer: where prices come from and whether they can be trusted.
 
-Reads user files (per-ticker folders, long or wide CSV/Parquet), keeps the DuckDB price store (with the yfinance
-adapter behind it), reads daily factor files (Fama-French, momentum), and checks the data. Hands on one validated long price frame (date, ticker, prices) to
-the engine.
+Reads user files (per-ticker folders, long or wide CSV/Parquet) and daily factor files (Fama-French, momentum),
+keeps the DuckDB price store (with the yfinance adapter behind it), and checks the data. Hands on one validated
+long price frame (date, ticker, prices) to the engine.
 """
 
 from eventstudy.prices.factors import read_factors
