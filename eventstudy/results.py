@@ -31,7 +31,7 @@ class EventStudyResults:
     Attributes
     ----------
     ar : event_id, ticker, day, date, return, normal_return, ar, sar (days of the report span, studied pairs)
-    car : event_id, ticker, window, car, car_se, car_t, car_p, bhar, n_days, contaminated
+    car : event_id, ticker, window, car, car_se, car_t, car_p, bhar, n_days, contaminated, complete
     parameters : event_id, ticker, model, status, reason, n_obs, alpha, beta, sigma, r2, estimation_start,
         estimation_end, day0_date, masked_days, venue (every pair, including those not studied, with the reason)
     aar : group, day, n, aar, caar (group = event_id or "all")
@@ -88,8 +88,11 @@ class EventStudyResults:
             tickers = ", ".join(dict.fromkeys(rows["ticker"]))
             windows = ", ".join(dict.fromkeys(rows["window"]))
             lines.append(f"  warning: {event_id} windows {windows} of {tickers} contain: {what}")
+        lines += [f"  warning: {line}" for line in window_warnings(self.car)]
         lines += ["", "CAR per pair (t in parentheses)", "-" * 78]
-        car = self.car.assign(cell=[_cell(c, t) for c, t in zip(self.car["car"], self.car["car_t"], strict=True)])
+        whole = self.car["complete"] if "complete" in self.car else pd.Series(True, index=self.car.index)
+        cells = zip(self.car["car"], self.car["car_t"], whole.astype(str).str.lower() != "false", strict=True)
+        car = self.car.assign(cell=[_cell(c, t) + ("" if w else " incomplete") for c, t, w in cells])
         table = car.pivot_table(
             index=["event_id", "ticker"], columns="window", values="cell", aggfunc="first", sort=False
         )
@@ -161,6 +164,35 @@ class EventStudyResults:
                     frame[col] = frame[col].fillna("")
             tables[name] = frame
         return cls(**tables, config=json.loads((path / "run.json").read_text()))
+
+
+def window_warnings(car: pd.DataFrame) -> list[str]:
+    """One line per (event, window) with days lacking a price: incomplete (``complete`` False) or bridged.
+
+    A window is bridged when it is complete but some of its days have no price: the trade-to-trade return of the
+    first session after the gap carries their move (``n_days`` counts the days with a price).
+    """
+    if "complete" not in car or "n_days" not in car:
+        return []
+    complete = ~car["complete"].astype(str).str.lower().isin(["false", "0"])
+    bounds = car["window"].astype(str).str.split("..", regex=False, expand=True).astype(int)
+    length = bounds[1] - bounds[0] + 1
+    lines = []
+    for (event_id, window, whole), rows in car[~complete | (car["n_days"] < length)].groupby(
+        ["event_id", "window", complete], sort=False
+    ):
+        days = ", ".join(
+            f"{t} ({int(n)} of {length[i]} days)"
+            for i, t, n in zip(rows.index, rows["ticker"], rows["n_days"], strict=True)
+        )
+        lines.append(
+            f"{event_id} window {window}: {days} with a price; the returns after each gap span the missing sessions "
+            "(trade-to-trade)"
+            if whole
+            else f"{event_id} window {window} is incomplete for {days} with a price: its last days have no price "
+            "or lie past the data, or its first return reaches back before it; this CAR is not that window's CAR"
+        )
+    return lines
 
 
 def _cell(car: float, t: float) -> str:

@@ -63,20 +63,28 @@ def test_clustered_dates_naive_t_over_rejects_kp_does_not():
     assert rbar.mean() == pytest.approx(0.3, abs=0.03)
 
 
-def test_missing_prices_never_shift_returns():
-    """Dropping one session of one firm removes that day's and the next day's return, nothing else."""
+def test_missing_price_gives_a_trade_to_trade_return_after_the_gap():
+    """Dropping day 0 of one firm: day 0 has no return, day 1 carries the two-session return, nothing else moves."""
     sim = simulate_study(n_events=1, n_firms=3, effect=0.05, seed=5)
     day0 = sim.events["date"].iloc[0]
     prices = sim.prices[~((sim.prices["ticker"] == "S00000") & (sim.prices["date"] == day0))]
     full = _fit(sim, windows=[(0, 0), (0, 1)])
     gap = EventStudy(sim.events, prices, market=sim.market, calendar="data", windows=[(0, 0), (0, 1)]).fit()
-    a = full.ar.set_index(["ticker", "day"])["return"]
-    b = gap.ar.set_index(["ticker", "day"])["return"]
-    assert np.isnan(b[("S00000", 0)]) and np.isnan(b[("S00000", 1)])
-    assert b[("S00000", 2)] == pytest.approx(a[("S00000", 2)])
-    assert b[("S00001", 0)] == pytest.approx(a[("S00001", 0)])
+    a = full.ar.set_index(["ticker", "day"])
+    b = gap.ar.set_index(["ticker", "day"])
+    assert np.isnan(b.loc[("S00000", 0), "return"]) and b.loc[("S00000", 0), "span"] == 0
+    two_day = (1 + a.loc[("S00000", 0), "return"]) * (1 + a.loc[("S00000", 1), "return"]) - 1
+    assert b.loc[("S00000", 1), "return"] == pytest.approx(two_day, rel=1e-12)
+    assert b.loc[("S00000", 1), "span"] == 2
+    # its normal return is the model's expectation summed over both sessions
+    normal = a.loc[("S00000", 0), "normal_return"] + a.loc[("S00000", 1), "normal_return"]
+    assert b.loc[("S00000", 1), "normal_return"] == pytest.approx(normal, rel=1e-12)
+    assert b.loc[("S00000", 2), "return"] == pytest.approx(a.loc[("S00000", 2), "return"])
+    assert b.loc[("S00001", 0), "return"] == pytest.approx(a.loc[("S00001", 0), "return"])
     car = gap.car.set_index(["ticker", "window"])
-    assert car.loc[("S00000", "0..1"), "n_days"] == 0 and np.isnan(car.loc[("S00000", "0..1"), "car"])
+    assert car.loc[("S00000", "0..1"), "n_days"] == 1 and bool(car.loc[("S00000", "0..1"), "complete"])
+    assert car.loc[("S00000", "0..1"), "car"] == pytest.approx(b.loc[("S00000", 1), "ar"])
+    assert not bool(car.loc[("S00000", "0..0"), "complete"]) and np.isnan(car.loc[("S00000", "0..0"), "car"])
 
 
 def test_short_history_is_reported_and_fallback_is_disclosed():

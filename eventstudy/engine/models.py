@@ -42,14 +42,15 @@ class ModelFit:
     usable: np.ndarray  # (P,) bool: a normal-return model could be estimated
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # more parameters.csv columns, (P,) each
     variance: np.ndarray | None = None  # (P, D) conditional variance of AR (GARCH), NaN where not modelled
+    span: np.ndarray | float = 1.0  # (P, D) sessions each return spans (engine.gaps.bridge_gaps), else 1
 
     def prediction_factor(self) -> np.ndarray:
-        """C_it = 1 + x_t'(X'X)^-1 x_t for every pair and day (1 where nothing was estimated).
+        """C_it = k_it + x_t'(X'X)^-1 x_t for every pair and day (k_it sessions spanned by the return, 1 normally).
 
         Where a conditional variance h_it is modelled (GARCH), C_it = h_it / sigma_i^2, so that
         sigma_i sqrt(C_it) = sqrt(h_it).
         """
-        c = 1.0 + np.einsum("pdk,pkl,pdl->pd", self.design, self.xtx_inv, self.design)
+        c = self.span + np.einsum("pdk,pkl,pdl->pd", self.design, self.xtx_inv, self.design)
         if self.variance is None:
             return c
         return np.where(np.isfinite(self.variance), self.variance / self.sigma[:, None] ** 2, c)

@@ -72,8 +72,9 @@ class EventPanel:
     pairs: pd.DataFrame  # one row per pair: event_id, ticker, venue, day0, status, reason, explicit, masked_days
     alignment: pd.DataFrame
     days: np.ndarray  # (D,) relative days
-    returns: np.ndarray  # (P, D)
-    regressors: np.ndarray  # (P, D, m): market first, then factors (m = 0 when no market is used)
+    returns: np.ndarray  # (P, D) trade-to-trade returns (see prices.files.returns_on_sessions)
+    span: np.ndarray  # (P, D) int: sessions each return spans (1 normally, k after k - 1 missing, 0 = no return)
+    regressors: np.ndarray  # (P, D, m): market first, then factors (one-session returns)
     regressor_names: tuple[str, ...]
     dates: np.ndarray  # (P, D) datetime64[ns], NaT outside the calendar
     estimation: np.ndarray  # (P, D) clean estimation days
@@ -149,6 +150,7 @@ def build_panel(
     days = np.arange(t0, hi + 1)
     n_pairs, n_days, n_reg = len(frame), len(days), (1 if any(bench.values()) else 0) + len(factors)
     returns = np.full((n_pairs, n_days), np.nan)
+    spans = np.zeros((n_pairs, n_days), dtype=np.int64)
     regressors = np.full((n_pairs, n_days, n_reg), np.nan)
     dates = np.full((n_pairs, n_days), np.datetime64("NaT"), dtype="datetime64[ns]")
     masked = np.zeros((n_pairs, n_days), dtype=bool)
@@ -159,7 +161,7 @@ def build_panel(
         regs = ([bench[venue_name]] if bench[venue_name] else []) + list(factors)
         if n_reg and len(regs) != n_reg:
             raise PriceDataError(f"no market benchmark for venue {venue_name}: pass --market {venue_name}=TICKER")
-        ret = returns_on_sessions(wide[list(dict.fromkeys(names + regs))], venue.sessions, listed, kind)
+        ret, ret_span = returns_on_sessions(wide[list(dict.fromkeys(names + regs))], venue.sessions, listed, kind)
         index = rows["day0_index"].to_numpy()[:, None] + days[None, :]
         inside = (index >= 0) & (index < len(venue.sessions)) & (rows["day0_index"].to_numpy()[:, None] >= 0)
         safe = np.where(inside, index, 0)
@@ -167,8 +169,10 @@ def build_panel(
         cols = ret.columns.get_indexer(rows["ticker"])
         values = ret.to_numpy()
         returns[pos] = np.where(inside, values[safe, cols[:, None]], np.nan)
+        spans[pos] = np.where(inside, ret_span.to_numpy()[safe, cols[:, None]], 0)
+        one_session = np.where(ret_span.to_numpy() == 1, values, np.nan)  # regressors: both sessions priced
         for j, reg in enumerate(regs):
-            regressors[pos, :, j] = np.where(inside, values[safe, ret.columns.get_loc(reg)], np.nan)
+            regressors[pos, :, j] = np.where(inside, one_session[safe, ret.columns.get_loc(reg)], np.nan)
         dates[pos] = np.where(inside, venue.sessions.values[safe], np.datetime64("NaT"))
         columns = pd.Index(names).get_indexer(rows["ticker"])
         blocked = _blocked_sessions(mask_alignment, confounders, venue, names, windows.event_span)
@@ -177,7 +181,7 @@ def build_panel(
 
     est_days = (days >= windows.estimation[0]) & (days <= windows.estimation[1])
     valid = ~np.isnan(returns) & ~np.isnan(regressors).any(axis=2)
-    estimation = est_days[None, :] & valid & ~masked
+    estimation = est_days[None, :] & valid & ~masked & (spans == 1)
     pairs = alignment[["event_id", "ticker", "venue", "day0"]].copy()
     pairs["explicit"] = frame["explicit"].to_numpy()
     pairs["masked_days"] = (masked & est_days[None, :]).sum(axis=1)
@@ -187,6 +191,7 @@ def build_panel(
         alignment=alignment,
         days=days,
         returns=returns,
+        span=spans,
         regressors=regressors,
         regressor_names=tuple((["market"] if n_reg > len(factors) else []) + list(factors)),
         dates=dates,

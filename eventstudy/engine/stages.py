@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from eventstudy.engine.gaps import bridge_gaps
 from eventstudy.engine.garch import conditional_car
 from eventstudy.engine.models import combine, fit_model
 from eventstudy.engine.normal import estimate_normal
@@ -52,10 +53,11 @@ class PairStage:
     dates: np.ndarray  # (P, D) datetime64[ns] session dates, NaT outside the calendar
     estimation: np.ndarray  # (P, D) clean estimation days
     returns: np.ndarray  # (P, D) returns
+    span: np.ndarray  # (P, D) sessions each return spans (trade-to-trade; 0 = no price)
     normal: np.ndarray  # (P, D) normal returns
     ar: np.ndarray  # (P, D) abnormal returns, NaN for pairs not studied
     sar: np.ndarray  # (P, D) standardized abnormal returns
-    cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days
+    cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days, complete
     csar: dict[Window, np.ndarray]  # per window: cumulative SAR
     contamination: dict[Window, np.ndarray]  # per window: label string per pair ("" when clean)
     extra: dict[str, np.ndarray]  # model-specific parameters.csv columns (GARCH, factor loadings, thin trading)
@@ -104,10 +106,12 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
                 fit.dof,
                 panel.day_mask(w),
                 study.returns,
+                panel.span,
             ),
             fit,
             panel.day_mask(w),
         )
+        | {"complete": window_complete(ar, panel.span, panel.day_mask(w))}
         for w in study.windows.events
     }
     est = panel.estimation
@@ -133,6 +137,7 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         dates=panel.dates,
         estimation=est,
         returns=panel.returns,
+        span=panel.span,
         normal=fit.normal,
         ar=ar,
         sar=sar,
@@ -217,7 +222,21 @@ def _estimate(study, panel: EventPanel):
         for i in np.flatnonzero(short & ~use):
             reason[i] = f"{reason[i]}; too few for the market-adjusted fallback (needs {FALLBACK_MIN_OBS})"
         fit = combine(fit, fallback, use)
-    return fit, status, reason
+    return bridge_gaps(fit, panel.returns, panel.span), status, reason
+
+
+def window_complete(ar: np.ndarray, span: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """(P,) whether the returns summed into each CAR cover exactly the window's sessions.
+
+    The window's returns cover the sessions (u - k_u, u] for each day u with an abnormal return spanning k_u
+    sessions; these intervals are contiguous, so they cover exactly [t1, t2] iff the last day t2 has a return and
+    the spans add up to the window's length L2. False when a day at the window's end has no price or lies past the
+    data, or when the first return reaches back before t1 (its day t1 - 1 has no price).
+    """
+    valid = window[None, :] & np.isfinite(ar)
+    last = np.flatnonzero(window)[-1]
+    sessions = np.where(valid, span, 0).sum(axis=1)
+    return valid[:, last] & (sessions == window.sum())
 
 
 # --------------------------------------------------------------------------------------------- group stage

@@ -58,6 +58,7 @@ def car_table(
     dof: np.ndarray,
     window: np.ndarray,
     kind: str = "simple",
+    span: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """CAR, its standard error, t, p and BHAR for every pair over one window (``window``: (D,) day mask).
 
@@ -65,6 +66,8 @@ def car_table(
     * Var(CAR_i) = sigma_i^2 1'(I + X*(X'X)^-1 X*')1 = sigma_i^2 (L2_i + s_i'(X'X)^-1 s_i), s_i = sum of the
       window's design rows (MacKinlay 1997, eq. 15-16: the variance includes the estimation error of the
       parameters; for market-adjusted returns nothing is estimated and it is L2_i sigma_i^2).
+      With trade-to-trade returns (``span`` (P, D): sessions each return spans, Maynes & Rumsey 1993) L2_i is the
+      number of sessions the window's returns span, sum of k_it, and s_i sums the span-summed design rows.
     * t = CAR / se with L1_i - k degrees of freedom.
     * BHAR_i = prod(1 + R_it) - prod(1 + E[R_it]) over the window (gross returns exp(r) for log returns).
     """
@@ -73,7 +76,8 @@ def car_table(
     car = np.where(valid, ar, 0.0).sum(axis=1)
     s = np.where(valid[:, :, None], design, 0.0).sum(axis=1)
     quad = np.einsum("pk,pkl,pl->p", s, xtx_inv, s)
-    se = sigma * np.sqrt(n_days + quad)
+    sessions = n_days if span is None else np.where(valid, np.maximum(span, 1), 0).sum(axis=1)
+    se = sigma * np.sqrt(sessions + quad)
     has = (n_days > 0) & np.isfinite(se) & (se > 0)
     car = np.where(n_days > 0, car, np.nan)
     t = np.where(has, car / np.where(has, se, 1.0), np.nan)

@@ -45,6 +45,7 @@ def ar_frame(stage, windows: Windows) -> pd.DataFrame:
             "normal_return": stage.normal[idx][:, days].ravel(),
             "ar": stage.ar[idx][:, days].ravel(),
             "sar": stage.sar[idx][:, days].ravel(),
+            "span": stage.span[idx][:, days].ravel(),
         }
     )
 
@@ -59,6 +60,7 @@ def car_frame(stage) -> pd.DataFrame:
         for col in ("car", "car_se", "car_t", "car_p", "bhar", "n_days"):
             part[col] = table[col][idx]
         part["contaminated"] = stage.contamination[window][idx]
+        part["complete"] = table["complete"][idx]
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 

@@ -8,6 +8,7 @@ The *long price frame* is the currency of the price layer: one row per (ticker, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -168,18 +169,20 @@ def returns_on_sessions(
     sessions: pd.DatetimeIndex,
     listed: Mapping[str, pd.Timestamp] | None = None,
     kind: str = "simple",
-) -> pd.DataFrame:
-    """Returns per ticker between consecutive sessions of one venue calendar.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Trade-to-trade returns per ticker on the sessions of one venue calendar, and the sessions each spans.
 
     ``prices`` is a (date x ticker) table from :func:`price_matrix`. Each column is placed on ``sessions``; the
-    return on session ``s`` is ``P_s / P_{s-1} - 1`` (``kind="simple"``) or ``log(P_s / P_{s-1})``
-    (``kind="log"``) and is NaN unless both sessions have a price: a missing session never shifts a return onto
-    another day. Prices before a ticker's listing date (``listed``) are dropped first, so no return mixes a
-    pre-listing shell price with the operating company's.
+    return on a session ``s`` with a price is ``P_s / P_p - 1`` (``kind="simple"``) or ``log(P_s / P_p)``
+    (``kind="log"``), ``p`` the last earlier session with a price, and it spans ``k = s - p`` sessions: 1 normally,
+    more after sessions without a price (a halt, a gap in the data). Such a return is kept, on the first session
+    after the gap, never shifted onto another day nor dropped (Maynes & Rumsey 1993, "trade-to-trade" returns).
+    Sessions without a price have a NaN return and span 0. Prices before a ticker's listing date (``listed``) are
+    dropped first, so no return mixes a pre-listing shell price with the operating company's.
 
     Returns
     -------
-    DataFrame indexed by ``sessions`` with one column per ticker.
+    (returns, span): two DataFrames indexed by ``sessions`` with one column per ticker; ``span`` is int64.
     """
     if kind not in ("simple", "log"):
         raise PriceDataError(f"unknown return kind {kind!r}: use 'simple' or 'log'")
@@ -187,5 +190,16 @@ def returns_on_sessions(
     for ticker, first in (listed or {}).items():
         if ticker in on_grid.columns:
             on_grid.loc[on_grid.index < pd.Timestamp(first), ticker] = np.nan
-    ratio = on_grid / on_grid.shift(1)
-    return np.log(ratio) if kind == "log" else ratio - 1.0
+    values = on_grid.to_numpy(dtype="float64")
+    n_sessions = len(values)
+    have = ~np.isnan(values)
+    position = np.where(have, np.arange(n_sessions)[:, None], -1)
+    last = np.maximum.accumulate(position, axis=0) if n_sessions else position
+    previous = np.vstack([np.full((1, values.shape[1]), -1), last[:-1]])
+    valid = have & (previous >= 0)
+    before = np.take_along_axis(values, np.maximum(previous, 0), axis=0)
+    ratio = np.where(valid, values / np.where(valid, before, 1.0), np.nan)
+    span = np.where(valid, np.arange(n_sessions)[:, None] - previous, 0)
+    out = np.log(ratio) if kind == "log" else ratio - 1.0
+    frame = partial(pd.DataFrame, index=on_grid.index, columns=on_grid.columns)
+    return frame(out), frame(span.astype(np.int64))

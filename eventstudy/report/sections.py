@@ -39,6 +39,7 @@ from eventstudy.report.document import (
     windows_of,
 )
 from eventstudy.report.reading import reading, test_row
+from eventstudy.results import window_warnings
 
 FORMATS = ("html", "md")
 _SHORT_SHARE = 0.5  # a pair with fewer clean estimation returns than this share of the window is "short"
@@ -251,6 +252,7 @@ def _warnings(results: Any) -> Section:
                 f"{cell_text(event_id)} {spans}: the window contains a confounder ({what}) for {names}; "
                 "that CAR mixes the event with the confounder."
             )
+    items += [f"{line}." for line in window_warnings(car)]
     dates = pd.to_datetime(params.get("day0_date", pd.Series(dtype=str)), errors="coerce").dropna()
     if len(dates) > 1 and dates.nunique() == 1:
         items.append(

@@ -1,0 +1,5 @@
+"""``python -m eventstudy.cli``: the same command line as ``eventstudy``."""
+
+from eventstudy.cli import main
+
+main()
