@@ -1,4 +1,5 @@
-"""``eventstudy prices``: the local price store (import files, fetch from Yahoo, list coverage, export)."""
+"""``eventstudy prices``: the local price store (import files, fetch from Yahoo, list coverage, export) and the
+Parquet dataset partitioned by ticker."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from eventstudy.cli.progress import terminal_progress
+from eventstudy.errors import PriceDataError
+from eventstudy.prices.dataset import write_price_dataset
+from eventstudy.prices.files import read_prices
 from eventstudy.prices.store import ImportReport, PriceStore
 
 _MAX_LINES = 20
@@ -30,6 +35,7 @@ def prices(ctx: click.Context, store_path: Path | None) -> None:
     eventstudy prices fetch MP USAR --start 2023-01-01 from Yahoo Finance, only what is missing
     eventstudy prices list                             coverage per ticker
     eventstudy prices export prices.parquet --tickers MP,SPY
+    eventstudy prices dataset prices_ds --from ../shared/data/prices   Parquet dataset partitioned by ticker
     """
     ctx.obj = PriceStore(store_path)
 
@@ -79,20 +85,8 @@ def import_(store: PriceStore, paths: tuple[Path, ...], replace: bool) -> None:
     Re-importing the same data changes nothing. A value that differs from the stored one is reported with
     both values and kept as stored unless --replace; the exit status is then 1.
     """
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="writing", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
+    with terminal_progress("writing") as progress:
         report = store.import_paths(list(paths), replace=replace, progress=progress)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
     click.echo(f"store: {store.path}")
     _show(report)
     _finish(report)
@@ -144,6 +138,33 @@ def export(store: PriceStore, out: Path, tickers: str | None) -> None:
     names = [t.strip().upper() for t in tickers.split(",") if t.strip()] if tickers else None
     rows = store.export(out, names)
     click.echo(f"wrote {rows} rows to {out}")
+
+
+@prices.command("dataset")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--from",
+    "sources",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Price file or folder to read (repeatable); default: the store.",
+)
+@click.option("--tickers", default=None, help="Comma-separated tickers (default: all).")
+@click.pass_obj
+def dataset(store: PriceStore, out: Path, sources: tuple[Path, ...], tickers: str | None) -> None:
+    """Write prices as a Parquet dataset partitioned by ticker (OUT/ticker=T/part-0.parquet).
+
+    It is what `eventstudy run --scheduler` tasks read best: each opens only its tickers' files. `--prices OUT`
+    reads it like any other price source.
+    """
+    names = [t.strip() for t in tickers.split(",") if t.strip()] if tickers else None
+    frame = read_prices(list(sources)) if sources else store.load(names)
+    if names is not None:
+        frame = frame[frame["ticker"].isin(names)]
+    if frame.empty:
+        raise PriceDataError(f"no prices to write to {out}: import some first or pass --from PATH")
+    write_price_dataset(frame, out)
+    click.echo(f"wrote {len(frame)} rows of {frame['ticker'].nunique()} tickers to {out}")
 
 
 @prices.command("rebuild")

@@ -28,6 +28,7 @@ def read_prices(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     ----------
     source
         A folder of per-ticker CSVs (file stem = ticker, columns ``date,open,high,low,close,adj_close,volume``),
+        a Parquet dataset partitioned by ticker (:func:`~eventstudy.prices.dataset.write_price_dataset`),
         a long CSV/Parquet (``date,ticker,adj_close`` or ``close``, ...), a wide CSV/Parquet (``date,T1,T2,...``
         holding adjusted prices), or several of these.
 
@@ -37,12 +38,16 @@ def read_prices(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
         On a missing or empty file, unknown columns, unparseable dates, non-numeric, zero or negative prices,
         or duplicate (ticker, date) rows. The message names the file, ticker and date.
     """
+    from eventstudy.prices.dataset import is_price_dataset, read_price_dataset  # it builds on this module
+
     paths = [Path(source)] if isinstance(source, str | Path) else [Path(p) for p in source]
     if not paths:
         raise PriceDataError("no price source given: pass a file or folder of prices")
     frames: list[pd.DataFrame] = []
     for path in paths:
-        if path.is_dir():
+        if is_price_dataset(path):
+            frames.append(read_price_dataset(path))
+        elif path.is_dir():
             files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
             if not files:
                 raise PriceDataError(f"{path}: folder holds no .csv or .parquet price files")
