@@ -33,3 +33,7 @@ class StoreError(EventStudyError):
 
 class FetchError(EventStudyError):
     """Prices could not be downloaded (no network, unknown or delisted ticker)."""
+
+
+class ClusterError(EventStudyError):
+    """The Dask scheduler cannot be reached, or the cluster lost a task more often than it may retry."""

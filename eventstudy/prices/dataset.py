@@ -53,7 +53,9 @@ def write_price_dataset(prices: pd.DataFrame, directory: str | Path) -> Path:
     missing = set(LONG_COLUMNS) - set(prices.columns)
     if missing:
         raise PriceDataError(f"the price frame lacks columns {sorted(missing)}: build it with read_prices()")
-    if directory.exists() and (not directory.is_dir() or (any(directory.iterdir()) and not is_price_dataset(directory))):
+    if directory.exists() and (
+        not directory.is_dir() or (any(directory.iterdir()) and not is_price_dataset(directory))
+    ):
         raise PriceDataError(
             f"{directory} exists and is not a price dataset written by eventstudy: choose a new or empty folder"
         )
