@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from eventstudy.cli.progress import terminal_progress
 from eventstudy.engine.normal import ALL_MODELS
 from eventstudy.engine.study import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, EventStudy
 from eventstudy.errors import InputError
@@ -42,9 +43,10 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tickers: list[str], events) -> pd.DataFrame:
+def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tickers: list[str], events, lazy: bool):
+    """The study's prices: a frame, or (``lazy``, for --scheduler) what the Dask tasks read by ticker."""
     if prices:
-        return read_prices(list(prices))
+        return list(prices) if lazy else read_prices(list(prices))
     from eventstudy.prices.store import PriceStore
 
     dates = events.frame["date"]
@@ -54,6 +56,10 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     report = price_store.ensure(tickers, start, end, offline=offline, strict=False)
     if report.warning:
         click.echo(f"warning: {report.warning}", err=True)
+    if lazy:
+        from eventstudy.scale.sources import StorePrices
+
+        return StorePrices(str(price_store.path), start, end)
     return price_store.load(tickers, start, end)
 
 
@@ -151,6 +157,16 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     show_default=True,
     help="Test battery per event and pooled, or pooled only.",
 )
+@click.option(
+    "--scheduler",
+    help="Run on Dask: 'local' (a cluster of this machine's cores) or a scheduler address tcp://HOST:PORT. "
+    "Same results as without it; tasks read only their tickers' prices.",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    help="With --scheduler: number of tasks (ticker groups). Default: one per 20,000 pairs, at least two per worker.",
+)
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html and report.md into --out.")
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False), help="Output folder (replaced as a whole, atomically)."
@@ -181,6 +197,8 @@ def run(
     on_insufficient,
     returns_kind,
     group_tests,
+    scheduler,
+    partitions,
     with_report,
     out,
 ) -> None:
@@ -209,10 +227,10 @@ def run(
     markets = _markets(market)
     factor_list = _split(factors)
     needed = list(dict.fromkeys([*selected.tickers, *(markets or {}).values(), *factor_list]))
-    frame = _load_prices(prices, store, offline, needed, selected)
-    study = EventStudy(
-        selected,
-        frame,
+    if partitions and not scheduler:
+        raise InputError("--partitions splits a --scheduler run: add --scheduler local or tcp://HOST:PORT")
+    frame = _load_prices(prices, store, offline, needed, selected, lazy=bool(scheduler))
+    options = dict(
         market=markets,
         model=model,
         factors=factor_list,
@@ -231,7 +249,15 @@ def run(
         beta=beta,
         jobs=jobs,
     )
-    results = study.fit()
+    if scheduler:
+        from eventstudy.scale import fit_distributed
+
+        with terminal_progress("partitions") as progress:
+            results = fit_distributed(
+                selected, frame, scheduler=scheduler, partitions=partitions, progress=progress, **options
+            )
+    else:
+        results = EventStudy(selected, frame, **options).fit()
     with atomic_directory(out) as tmp:
         results.write_tables(tmp)
         if with_report:

@@ -14,6 +14,14 @@ LOCAL = "local"
 CONNECT_TIMEOUT = "20s"
 
 
+def check_scheduler(scheduler: str | Client) -> None:
+    """Refuse anything but ``"local"``, an address ``PROTOCOL://HOST:PORT`` or a client, before any work starts."""
+    if isinstance(scheduler, Client) or scheduler == LOCAL:
+        return
+    if not isinstance(scheduler, str) or "://" not in scheduler:
+        raise InputError(f"--scheduler {scheduler!r}: use 'local' or a scheduler address such as tcp://10.0.0.5:8786")
+
+
 @contextmanager
 def dask_client(scheduler: str | Client = LOCAL) -> Iterator[Client]:
     """Yield a client for ``scheduler`` and close what this call opened.
@@ -33,6 +41,7 @@ def dask_client(scheduler: str | Client = LOCAL) -> Iterator[Client]:
     ClusterError
         When the scheduler cannot be reached within 20 s.
     """
+    check_scheduler(scheduler)
     if isinstance(scheduler, Client):
         yield scheduler
         return
@@ -49,8 +58,6 @@ def dask_client(scheduler: str | Client = LOCAL) -> Iterator[Client]:
         ):
             yield client
         return
-    if not isinstance(scheduler, str) or "://" not in scheduler:
-        raise InputError(f"--scheduler {scheduler!r}: use 'local' or a scheduler address such as tcp://10.0.0.5:8786")
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as exc:

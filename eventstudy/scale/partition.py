@@ -14,8 +14,6 @@ import pandas as pd
 
 from eventstudy.events.catalog import EventSet
 
-DEFAULT_PAIRS_PER_PARTITION = 20_000
-
 
 @dataclass(frozen=True)
 class Partition:
@@ -30,15 +28,12 @@ class Partition:
         return EventSet(events.frame.iloc[self.positions])
 
 
-def partition_by_ticker(
-    events: EventSet, partitions: int | None = None, pairs_per_partition: int = DEFAULT_PAIRS_PER_PARTITION
-) -> list[Partition]:
-    """Group the tickers of ``events`` into contiguous, pair-balanced partitions.
+def partition_by_ticker(events: EventSet, partitions: int) -> list[Partition]:
+    """Group the tickers of ``events`` into at most ``partitions`` contiguous, pair-balanced partitions.
 
     Tickers are taken in sorted order and cut where the running count of pairs crosses a multiple of
     (pairs / partitions), so each partition holds about the same number of pairs (within one ticker's count) and
-    a ticker is never split. ``partitions`` defaults to ceil(pairs / ``pairs_per_partition``); it is capped by the
-    number of tickers. Empty partitions are dropped.
+    a ticker is never split. The count is capped by the number of tickers; empty partitions are dropped.
     """
     frame = events.frame
     if frame.empty:
@@ -46,8 +41,7 @@ def partition_by_ticker(
     codes, names = pd.factorize(frame["ticker"], sort=True)
     counts = np.bincount(codes, minlength=len(names))
     n_pairs = int(counts.sum())
-    wanted = partitions if partitions is not None else -(-n_pairs // max(int(pairs_per_partition), 1))
-    wanted = int(min(max(wanted, 1), len(names)))
+    wanted = int(min(max(partitions, 1), len(names)))
     before = np.cumsum(counts) - counts  # pairs of the tickers sorted before each ticker
     group = (before * wanted) // n_pairs  # partition of each ticker, non-decreasing
     pair_group = group[codes]

@@ -36,16 +36,17 @@ from eventstudy.events.catalog import EventSet
 from eventstudy.prices.batches import empty_frame
 from eventstudy.prices.store import PriceStore
 from eventstudy.results import EventStudyResults
-from eventstudy.scale.cluster import LOCAL, dask_client
-from eventstudy.scale.partition import DEFAULT_PAIRS_PER_PARTITION, Partition, partition_by_ticker
+from eventstudy.scale.cluster import LOCAL, check_scheduler, dask_client
+from eventstudy.scale.partition import Partition, partition_by_ticker
 from eventstudy.scale.sources import PriceSource, price_source
 
 Progress = Callable[[int, int], None]
+DEFAULT_PAIRS_PER_PARTITION = 20_000
 
 
 def fit_distributed(
     events: EventSet | str | Path | pd.DataFrame,
-    prices: pd.DataFrame | str | Path | PriceStore | Sequence[str | Path],
+    prices: pd.DataFrame | str | Path | PriceStore | PriceSource | Sequence[str | Path],
     *,
     scheduler: str | Client = LOCAL,
     partitions: int | None = None,
@@ -68,8 +69,8 @@ def fit_distributed(
         ``"local"`` (a cluster of this machine's cores, started and stopped here), a scheduler address
         ``"tcp://HOST:PORT"``, or a ``distributed.Client``.
     partitions, pairs_per_partition
-        How many tasks to split the pairs into (default: one per ``pairs_per_partition`` pairs, at most one per
-        ticker). A ticker's pairs are never split.
+        How many tasks to split the pairs into (default: one per ``pairs_per_partition`` pairs and at least two per
+        worker; at most one per ticker). A ticker's pairs are never split.
     progress
         Called as ``progress(done, total)`` as partitions finish (the CLI draws a bar with it on a terminal).
 
@@ -78,17 +79,21 @@ def fit_distributed(
     ClusterError
         When the scheduler cannot be reached, or a task killed its worker more often than Dask retries.
     """
+    check_scheduler(scheduler)
     source = price_source(prices)
     local_frame = isinstance(source, pd.DataFrame)
     study = EventStudy(events, source if local_frame else empty_frame(), **options)
-    parts = partition_by_ticker(study.events, partitions, pairs_per_partition)
     with dask_client(scheduler) as client:
+        if partitions is None:  # at least two tasks per worker, so a slow one does not hold up the rest
+            workers = len(client.scheduler_info()["workers"])
+            partitions = max(-(-len(study.events) // max(pairs_per_partition, 1)), 2 * workers)
+        parts = partition_by_ticker(study.events, partitions)
         try:
             stage, used = _compute(client, study, source, parts, progress)
         except KilledWorker as exc:
             raise ClusterError(
                 f"a task kept killing its Dask worker ({exc}); the workers may lack memory: give them more, or "
-                "use smaller partitions (pairs_per_partition / --partition-pairs)"
+                "use more, smaller partitions (partitions= / --partitions)"
             ) from None
     return finish(study if local_frame else _with(study, prices=used), stage)
 
@@ -112,10 +117,13 @@ def _compute(client: Client, study: EventStudy, source, parts: list[Partition], 
             [client.submit(_dates, f, key=f"eventstudy-dates-{i}-{run}") for i, f in enumerate(loads)]
         )
         grid = np.unique(np.concatenate(dates)) if dates else np.array([], dtype="datetime64[ns]")
+        # jobs=1: a Dask worker may not start processes of its own; the cluster is the parallelism
         stages = [
             client.submit(
                 _pair_stage,
-                _with(study, events=p.events(study.events), mask_events=_restrict(mask, p.tickers), prices=None),
+                _with(
+                    study, events=p.events(study.events), mask_events=_restrict(mask, p.tickers), prices=None, jobs=1
+                ),
                 p.events(study.events),
                 load,
                 grid,
@@ -125,7 +133,7 @@ def _compute(client: Client, study: EventStudy, source, parts: list[Partition], 
             for p, load in zip(parts, loads, strict=True)
         ]
         futures += stages
-        for done, _ in enumerate(as_completed(stages), start=1):
+        for done, _ in enumerate(as_completed(stages, loop=client.loop), start=1):
             if progress is not None:
                 progress(done, len(stages))
         stage = concat(client.gather(stages))

@@ -65,13 +65,15 @@ class StorePrices:
 PriceSource = DatasetPrices | FolderPrices | StorePrices
 
 
-def price_source(prices: pd.DataFrame | str | Path | PriceStore | Iterable[str | Path]) -> PriceSource | pd.DataFrame:
+def price_source(
+    prices: pd.DataFrame | PriceSource | str | Path | PriceStore | Iterable[str | Path],
+) -> PriceSource | pd.DataFrame:
     """What the tasks read: a source for a dataset, a per-ticker folder or a store; a frame for anything else.
 
     Single long or wide files (and several sources given together) cannot be read by ticker: they are read once
     on the driver into a long price frame, and each task receives its rows.
     """
-    if isinstance(prices, pd.DataFrame):
+    if isinstance(prices, pd.DataFrame | DatasetPrices | FolderPrices | StorePrices):
         return prices
     if isinstance(prices, PriceStore):
         return StorePrices(str(prices.path))
