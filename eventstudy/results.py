@@ -15,8 +15,10 @@ from eventstudy.inference import ROBUST_TESTS
 from eventstudy.io import atomic_directory
 
 TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
+OPTIONAL_TABLES = ("av", "cav")  # abnormal volume, when the study asked for it
 _DATE_COLUMNS = {
     "ar": ["date"],
+    "av": ["date"],
     "parameters": ["estimation_start", "estimation_end", "day0_date"],
     "alignment": ["day0"],
     "events": ["date"],
@@ -35,11 +37,13 @@ class EventStudyResults:
     parameters : event_id, ticker, model, status, reason, n_obs, alpha, beta, sigma, r2, estimation_start,
         estimation_end, day0_date, masked_days, venue (every pair, including those not studied, with the reason)
     aar : group, day, n, aar, caar (group = event_id or "all")
-    tests : group, window, test, statistic, p_value, n, rbar
+    tests : measure, group, window, test, statistic, p_value, n, rbar (measure: return, volatility, volume)
     alignment : event_id, ticker, venue, announced_at_utc, announced_at_local, day0, reason
     events : the event table as read
     prices : the long price frame of the tickers, market and factors over the study's dates
     config : the run's settings
+    av : event_id, ticker, day, date, volume, abnormal_log_volume, sav (None unless the study asked for volume)
+    cav : event_id, ticker, window, cav, cav_se, cav_t, cav_p, n_days, n_obs (idem)
     """
 
     ar: pd.DataFrame
@@ -51,11 +55,14 @@ class EventStudyResults:
     events: pd.DataFrame
     prices: pd.DataFrame
     config: dict = field(default_factory=dict)
+    av: pd.DataFrame | None = None
+    cav: pd.DataFrame | None = None
 
     # ----------------------------------------------------------------------------------------- views
-    def test_table(self, group: str = "all", window: str | None = None) -> pd.DataFrame:
-        """Tests of one group as a (window x test) table of statistics, naive tests first, robust ones after."""
-        rows = self.tests[self.tests["group"] == group]
+    def test_table(self, group: str = "all", window: str | None = None, measure: str = "return") -> pd.DataFrame:
+        """Tests of one group and measure as a (window x test) table of statistics, naive tests first, robust ones
+        after."""
+        rows = self.tests[(self.tests["group"] == group) & (self.tests["measure"] == measure)]
         if window is not None:
             rows = rows[rows["window"] == window]
         order = [t for t in rows["test"].unique() if t not in ROBUST_TESTS] + [
@@ -97,10 +104,16 @@ class EventStudyResults:
             index=["event_id", "ticker"], columns="window", values="cell", aggfunc="first", sort=False
         )
         lines.append(table.to_string())
-        pooled = self.tests[self.tests["group"] == "all"]
-        if not pooled.empty:
-            rbar = pooled.groupby("window", sort=False)["rbar"].first()
-            lines += ["", "Pooled tests (all pairs): statistic [p-value]", "-" * 78]
+        titles = {
+            "return": "Pooled tests (all pairs)",
+            "volatility": "Abnormal volatility",
+            "volume": "Abnormal volume",
+        }
+        for measure, title in titles.items():
+            pooled = self.tests[(self.tests["group"] == "all") & (self.tests["measure"] == measure)]
+            if pooled.empty:
+                continue
+            lines += ["", f"{title}: statistic [p-value]", "-" * 78]
             cells = pooled.assign(
                 cell=[_stat_cell(s, p) for s, p in zip(pooled["statistic"], pooled["p_value"], strict=True)]
             )
@@ -108,11 +121,13 @@ class EventStudyResults:
                 index=list(dict.fromkeys(pooled["test"])), columns=list(dict.fromkeys(pooled["window"]))
             )
             lines.append(table.to_string())
-            lines.append(
-                "avg. pairwise AR correlation (rbar): "
-                + ", ".join(f"{w}: {r:.3f}" for w, r in rbar.items())
-                + f"   robust to cross-correlation: {', '.join(ROBUST_TESTS)}"
-            )
+            if measure == "return":
+                rbar = pooled.groupby("window", sort=False)["rbar"].first()
+                lines.append(
+                    "avg. pairwise AR correlation (rbar): "
+                    + ", ".join(f"{w}: {r:.3f}" for w, r in rbar.items())
+                    + f"   robust to cross-correlation: {', '.join(ROBUST_TESTS)}"
+                )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -139,7 +154,7 @@ class EventStudyResults:
 
     def write_tables(self, folder: Path) -> None:
         """Write every table as CSV plus ``run.json`` into an existing ``folder`` (not atomic: see ``to_dir``)."""
-        for name in TABLES:
+        for name in (*TABLES, *(n for n in OPTIONAL_TABLES if getattr(self, n) is not None)):
             getattr(self, name).to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%d")
         (folder / "run.json").write_text(json.dumps(self.config, indent=2, default=str) + "\n")
 
@@ -154,7 +169,7 @@ class EventStudyResults:
                 "write one with `eventstudy run --out DIR`"
             )
         tables = {}
-        for name in TABLES:
+        for name in (*TABLES, *(n for n in OPTIONAL_TABLES if (path / f"{n}.csv").is_file())):
             frame = pd.read_csv(path / f"{name}.csv", keep_default_na=True)
             for col in _DATE_COLUMNS.get(name, []):
                 if col in frame.columns:
@@ -163,6 +178,8 @@ class EventStudyResults:
                 if col in frame.columns:
                     frame[col] = frame[col].fillna("")
             tables[name] = frame
+        if "measure" not in tables["tests"]:  # runs written before volume and volatility tests
+            tables["tests"].insert(0, "measure", "return")
         return cls(**tables, config=json.loads((path / "run.json").read_text()))
 
 

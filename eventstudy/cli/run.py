@@ -113,6 +113,12 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     show_default=True,
     help="Market-model beta: OLS, or robust to thin trading (Dimson 1979, Scholes-Williams 1977).",
 )
+@click.option(
+    "--volume",
+    type=click.Choice(["mean", "market"]),
+    help="Also abnormal volume (av.csv, cav.csv, tests.csv measure=volume): log(1 + volume) against its "
+    "estimation-window mean, or a market model on the benchmark's log volume.",
+)
 @click.option("--jobs", default=1, show_default=True, help="Processes for the per-pair GARCH fits (--model garch).")
 @click.option(
     "--estimation",
@@ -186,6 +192,7 @@ def run(
     factors_files,
     beta,
     jobs,
+    volume,
     estimation,
     windows,
     calendar,
@@ -248,6 +255,7 @@ def run(
         factors_file=list(factors_files) or None,
         beta=beta,
         jobs=jobs,
+        volume=volume,
     )
     if scheduler:
         from eventstudy.scale import fit_distributed

@@ -21,7 +21,9 @@ from eventstudy.engine.models import combine, fit_model
 from eventstudy.engine.normal import estimate_normal
 from eventstudy.engine.panel import EventPanel, Window, build_panel
 from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
-from eventstudy.engine.tables import ar_frame, car_frame, parameter_frame, tests_frame
+from eventstudy.engine.tables import TESTS_COLUMNS, ar_frame, car_frame, parameter_frame, tests_frame
+from eventstudy.engine.volatility import volatility_rows
+from eventstudy.engine.volume import av_frame, cav_frame, volume_stage
 from eventstudy.events.catalog import EventSet
 from eventstudy.results import EventStudyResults
 
@@ -61,6 +63,7 @@ class PairStage:
     csar: dict[Window, np.ndarray]  # per window: cumulative SAR
     contamination: dict[Window, np.ndarray]  # per window: label string per pair ("" when clean)
     extra: dict[str, np.ndarray]  # model-specific parameters.csv columns (GARCH, factor loadings, thin trading)
+    volume: PairStage | None = None  # abnormal volume as a stage of its own (``volume=``)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -119,7 +122,7 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
     first = panel.dates.min(axis=1, initial=np.datetime64("2262-01-01"), where=est)
     last = panel.dates.max(axis=1, initial=np.datetime64("1678-01-01"), where=est)
     nat = np.datetime64("NaT")
-    return PairStage(
+    stage = PairStage(
         index=index,
         days=panel.days,
         regressor_names=panel.regressor_names,
@@ -146,6 +149,11 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         contamination={w: np.asarray(v, dtype=object) for w, v in panel.contamination.items()},
         extra=fit.extra,
     )
+    if study.volume:
+        venues = panel.pairs["venue"].to_numpy()
+        market = None if study.market is None else [study.market.get(v, study.market.get("*")) for v in venues]
+        stage.volume = volume_stage(stage, panel, prices, study.volume, market, study.windows, study.min_obs)
+    return stage
 
 
 def concat(stages: list[PairStage]) -> PairStage:
@@ -160,6 +168,8 @@ def concat(stages: list[PairStage]) -> PairStage:
         first = values[0]
         if f.name in ("days", "regressor_names"):
             out[f.name] = first
+        elif f.name == "volume":
+            out[f.name] = None if first is None else concat(values)
         elif isinstance(first, pd.DataFrame):
             out[f.name] = pd.concat(values, ignore_index=True).iloc[order].reset_index(drop=True)
         elif isinstance(first, dict):
@@ -182,12 +192,27 @@ def finish(study, stage: PairStage) -> EventStudyResults:
         car=car_frame(stage),
         parameters=parameter_frame(stage),
         aar=_aar_frame(study, stage),
-        tests=tests_frame(stage, study.windows, _groups(study, stage)),
+        tests=_tests(study, stage),
         alignment=stage.alignment,
         events=study.events.frame.drop(columns="explicit"),
         prices=_used_prices(study, stage),
         config=study.config(),
+        av=None if stage.volume is None else av_frame(stage.volume, study.windows),
+        cav=None if stage.volume is None else cav_frame(stage.volume),
     )
+
+
+def _tests(study, stage: PairStage) -> pd.DataFrame:
+    """The battery on returns, the volatility tests, and the battery on abnormal volume, with a ``measure``."""
+    groups = _groups(study, stage)
+    parts = [
+        tests_frame(stage, study.windows, groups).assign(measure="return"),
+        pd.DataFrame(volatility_rows(stage, study.windows, groups), columns=TESTS_COLUMNS).assign(measure="volatility"),
+    ]
+    if stage.volume is not None:
+        parts.append(tests_frame(stage.volume, study.windows, groups).assign(measure="volume"))
+    tests = pd.concat(parts, ignore_index=True)
+    return tests[["measure", *tests.columns.drop("measure")]]
 
 
 # --------------------------------------------------------------------------------------------- pair stage

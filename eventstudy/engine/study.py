@@ -10,6 +10,7 @@ import pandas as pd
 from eventstudy.engine.normal import check_model_options
 from eventstudy.engine.panel import Window, Windows
 from eventstudy.engine.stages import finish, run_pairs
+from eventstudy.engine.volume import VOLUME_MODELS
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import EventSet, read_confounders, read_events
 from eventstudy.prices.factors import read_factors
@@ -44,6 +45,10 @@ class EventStudy:
         ``"ols"``, or a thin-trading beta for the market model: ``"dimson"`` or ``"scholes-williams"``.
     jobs
         Processes for the per-pair GARCH fits.
+    volume
+        None, or abnormal volume (Campbell & Wasley 1996) against the estimation-window ``"mean"`` of log(1 + V) or
+        a ``"market"`` model of it on the benchmark's log volume: adds ``av`` and ``cav`` tables and
+        ``measure == "volume"`` rows to ``tests``.
     estimation, windows
         Estimation window and event windows in event time, inclusive.
     calendar
@@ -85,7 +90,12 @@ class EventStudy:
         factors_file: str | Path | Sequence[str | Path] | pd.DataFrame | None = None,
         beta: str = "ols",
         jobs: int = 1,
+        volume: str | None = None,
     ) -> None:
+        if volume not in (None, *VOLUME_MODELS):
+            raise InputError(f"unknown volume model {volume!r}: choose one of {', '.join(VOLUME_MODELS)}")
+        if volume == "market" and market is None:
+            raise InputError("the market volume model needs a market benchmark with volume: pass --market TICKER")
         if factors_file is None or isinstance(factors_file, pd.DataFrame):
             self.factor_table, self.factor_files = factors_file, None
         else:
@@ -123,6 +133,7 @@ class EventStudy:
         self.group_tests = group_tests
         self.beta = beta
         self.jobs = int(jobs)
+        self.volume = volume
 
     def config(self) -> dict:
         """The run's settings, as written to ``run.json``."""
@@ -142,6 +153,7 @@ class EventStudy:
             "confounders": 0 if self.confounders is None else len(self.confounders),
             "beta": self.beta,
             "factors_file": self.factor_files,
+            "volume": self.volume,
         }
 
     def fit(self) -> EventStudyResults:

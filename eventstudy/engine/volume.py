@@ -1,0 +1,120 @@
+"""Abnormal trading volume (Campbell & Wasley 1996), as a second "measure" of every pair on the return grid.
+
+With v_it = log(1 + V_it), V_it the share volume on the pair's session t:
+
+* ``mean`` model: AV_it = v_it - mean_i(v) over the clean estimation days (Campbell & Wasley 1996, eq. 2; the
+  constant-mean model on log volume), sigma_i = sd_i(v) with L1 - 1 degrees of freedom;
+* ``market`` model: AV_it = v_it - a_i - b_i v_mt with v_mt = log(1 + V_mt) of the market benchmark (Campbell &
+  Wasley 1996, eq. 3), by OLS.
+
+SAV_it = AV_it / (sigma_i sqrt(C_it)) and CAV = sum of AV over a window, exactly as for returns (the linear models
+of :mod:`eventstudy.engine.models`), so the same test battery applies. Clean estimation days: the estimation
+window's days that are not masked (other events, confounders) and have a volume, a return (so no volume from
+before a ticker's ``listed`` date) and, for the market model, a market volume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from eventstudy.engine.models import fit_model
+from eventstudy.engine.panel import Windows
+from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
+
+VOLUME_MODELS = ("mean", "market")
+
+
+def volume_matrix(prices: pd.DataFrame, tickers: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """(P, D) share volume of each pair's ticker on its session dates (NaN where absent or NaT)."""
+    rows = prices.dropna(subset=["volume"])
+    wide = rows.pivot_table(index="date", columns="ticker", values="volume", aggfunc="first")
+    day = wide.index.get_indexer(pd.DatetimeIndex(dates.ravel())).reshape(dates.shape)
+    col = wide.columns.get_indexer(pd.Index(tickers))
+    values = wide.to_numpy(dtype=float)
+    ok = (day >= 0) & (col[:, None] >= 0)
+    return np.where(ok, values[np.maximum(day, 0), np.maximum(col, 0)[:, None]], np.nan)
+
+
+def volume_stage(stage, panel, prices: pd.DataFrame, model: str, market: list | None, windows, min_obs: int):
+    """The volume measure of a pair stage: a copy of ``stage`` whose ``returns`` are log(1 + V), ``ar`` AV,
+    ``sar`` SAV and ``cars`` CAV (and ``volume`` the raw volume), ready for the same tests and tables.
+
+    ``market`` is the benchmark ticker of each pair (for the ``market`` model). Pairs studied for returns with
+    fewer than ``min_obs`` clean estimation volumes are left out (NaN). Only sessions with a valid return count.
+    """
+    tickers = panel.pairs["ticker"].to_numpy()
+    volume = volume_matrix(prices, tickers, panel.dates)
+    # only sessions with a valid return: never the volume of a pre-listing shell (``listed``) or a stale price
+    volume = np.where(np.isfinite(panel.returns), volume, np.nan)
+    logv = np.log1p(volume)
+    est_days = (panel.days >= windows.estimation[0]) & (panel.days <= windows.estimation[1])
+    estimation = est_days[None, :] & ~panel.masked & np.isfinite(logv)
+    if model == "market":
+        mv = np.log1p(volume_matrix(prices, np.asarray(market, dtype=object), panel.dates))
+        estimation &= np.isfinite(mv)
+        fit = fit_model("market", logv, mv[:, :, None], estimation)
+    else:
+        fit = fit_model("constant-mean", logv, np.zeros((*logv.shape, 0)), estimation)
+    active = stage.active & fit.usable & (fit.n_obs >= min_obs)
+    av = np.where(active[:, None], fit.ar, np.nan)
+    sav = standardized_ar(av, fit.sigma, fit.prediction_factor(), est_days)
+    cavs = {
+        w: car_table(av, logv, fit.normal, fit.design, fit.xtx_inv, fit.sigma, fit.dof, panel.day_mask(w))
+        for w in windows.events
+    }
+    return replace(
+        stage,
+        model=np.full(len(tickers), f"volume-{model}", dtype=object),
+        params=fit.params,
+        sigma=fit.sigma,
+        n_obs=fit.n_obs,
+        dof=fit.dof,
+        r2=fit.r2,
+        active=active,
+        estimation=estimation,
+        returns=logv,
+        normal=fit.normal,
+        ar=av,
+        sar=sav,
+        cars=cavs,
+        csar={w: cumulative_sar(sav, panel.day_mask(w)) for w in windows.events},
+        extra={"volume": volume},
+        volume=None,
+    )
+
+
+def av_frame(vstage, windows) -> pd.DataFrame:
+    """``av.csv``: event_id, ticker, day, date, volume, abnormal_log_volume, sav (report days, pairs with AV)."""
+    lo, hi = windows.report_span
+    days = (vstage.days >= lo) & (vstage.days <= hi)
+    idx = np.flatnonzero(vstage.active)
+    n_days = int(days.sum())
+    pairs = vstage.pairs.iloc[idx]
+    return pd.DataFrame(
+        {
+            "event_id": np.repeat(pairs["event_id"].to_numpy(), n_days),
+            "ticker": np.repeat(pairs["ticker"].to_numpy(), n_days),
+            "day": np.tile(vstage.days[days], len(idx)),
+            "date": vstage.dates[idx][:, days].ravel(),
+            "volume": vstage.extra["volume"][idx][:, days].ravel(),
+            "abnormal_log_volume": vstage.ar[idx][:, days].ravel(),
+            "sav": vstage.sar[idx][:, days].ravel(),
+        }
+    )
+
+
+def cav_frame(vstage) -> pd.DataFrame:
+    """``cav.csv``: event_id, ticker, window, cav, cav_se, cav_t, cav_p, n_days, n_obs (pairs with AV)."""
+    idx = np.flatnonzero(vstage.active)
+    parts = []
+    for window, table in vstage.cars.items():
+        part = vstage.pairs.iloc[idx][["event_id", "ticker"]].copy()
+        part.insert(2, "window", Windows.label(window))
+        for col in ("car", "car_se", "car_t", "car_p", "n_days"):
+            part[col.replace("car", "cav")] = table[col][idx]
+        part["n_obs"] = vstage.n_obs[idx]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
