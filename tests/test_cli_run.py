@@ -69,13 +69,15 @@ def test_run_writes_the_five_files_with_the_public_columns(e09_run: Path):
             "day0_date",
         ],
         "aar": ["group", "day", "n", "aar", "caar"],
-        "tests": ["group", "window", "test", "statistic", "p_value", "n"],
+        "tests": ["measure", "group", "window", "test", "statistic", "p_value", "n"],
         "alignment": ["event_id", "ticker", "venue", "announced_at_utc", "announced_at_local", "day0", "reason"],
     }
     for name, cols in columns.items():
         frame = pd.read_csv(e09_run / f"{name}.csv")
         assert list(frame.columns[: len(cols)]) == cols, name
     tests = pd.read_csv(e09_run / "tests.csv")
+    assert set(tests.loc[tests["measure"] == "volatility", "test"]) == {"variance_ratio", "csect_variance"}
+    tests = tests[tests["measure"] == "return"]
     assert set(tests["test"]) == {
         "csect_t",
         "time_series_t",

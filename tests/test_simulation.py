@@ -19,8 +19,10 @@ def _fit(sim, **kwargs):
     return EventStudy(sim.events, sim.prices, market=sim.market, calendar="data", **kwargs).fit()
 
 
-def _rejection_rates(res) -> pd.Series:
-    rows = res.tests[res.tests["group"] != "all"]
+def _rejection_rates(res, measure: str = "return", window: str = "0..0") -> pd.Series:
+    rows = res.tests[
+        (res.tests["group"] != "all") & (res.tests["measure"] == measure) & (res.tests["window"] == window)
+    ]
     return (rows["p_value"] < 0.05).groupby(rows["test"]).mean()
 
 
@@ -34,7 +36,8 @@ def test_planted_effect_is_recovered():
     assert bhar == pytest.approx(0.06, abs=0.01)
     aar = res.aar[res.aar["group"] == "all"].set_index("day")["aar"]
     assert aar[0] == pytest.approx(0.03, abs=0.003) and aar[1] == pytest.approx(0.03, abs=0.003)
-    pooled = res.tests[(res.tests["group"] == "all") & (res.tests["window"] == "0..1")].set_index("test")
+    tests = res.tests[res.tests["measure"] == "return"]
+    pooled = tests[(tests["group"] == "all") & (tests["window"] == "0..1")].set_index("test")
     assert (pooled["p_value"] < 1e-4).all(), pooled
     params = res.parameters
     assert (params["status"] == "ok").all() and (params["n_obs"] == 240).all()
@@ -42,13 +45,18 @@ def test_planted_effect_is_recovered():
 
 def test_size_is_about_five_percent_on_noise():
     sim = simulate_study(n_events=300, n_firms=20, effect=0.0, rho=0.0, seed=3)
-    rates = _rejection_rates(_fit(sim, windows=[(0, 0)]))
+    res = _fit(sim, windows=[(0, 0), (0, 4)])
+    rates = _rejection_rates(res)
     # 300 independent samples: a 5% test rejects within about 2-9% (binomial sd 1.3 pp)
     assert set(rates.index) == set(TEST_NAMES)
     for test in set(TEST_NAMES) - {"sign"}:
         assert 0.02 <= rates[test] <= 0.09, (test, rates[test])
     # the exact binomial sign test with N = 20 is conservative (its true size is 4.1%)
     assert rates["sign"] <= 0.07
+    # the volatility tests hold their size too: the BMP cross-sectional variance test on day 0, the pooled
+    # variance-ratio F test on a five-day window
+    assert 0.02 <= _rejection_rates(res, "volatility")["csect_variance"] <= 0.09
+    assert 0.02 <= _rejection_rates(res, "volatility", "0..4")["variance_ratio"] <= 0.09
 
 
 def test_clustered_dates_naive_t_over_rejects_kp_does_not():
@@ -59,7 +67,7 @@ def test_clustered_dates_naive_t_over_rejects_kp_does_not():
     assert rates["bmp_t"] > 0.25
     assert rates["kp_bmp_t"] <= 0.09  # the Kolari-Pynnönen adjustment restores the size
     assert rates["time_series_t"] <= 0.09
-    rbar = res.tests[res.tests["group"] != "all"]["rbar"]
+    rbar = res.tests[(res.tests["group"] != "all") & (res.tests["measure"] == "return")]["rbar"]
     assert rbar.mean() == pytest.approx(0.3, abs=0.03)
 
 
