@@ -43,7 +43,7 @@ class EventStudyResults:
     prices : the long price frame of the tickers, market and factors over the study's dates
     config : the run's settings
     av : event_id, ticker, day, date, volume, abnormal_log_volume, sav (None unless the study asked for volume)
-    cav : event_id, ticker, window, cav, cav_se, cav_t, cav_p, n_days, n_obs (idem)
+    cav : event_id, ticker, window, cav, cav_se, cav_t, cav_p, n_days, contaminated, complete, n_obs (idem)
     """
 
     ar: pd.DataFrame

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from eventstudy.engine.models import fit_model
-from eventstudy.engine.panel import Windows
 from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
+from eventstudy.engine.tables import ar_frame, car_frame
 
 VOLUME_MODELS = ("mean", "market")
 
@@ -39,8 +39,8 @@ def volume_matrix(prices: pd.DataFrame, tickers: np.ndarray, dates: np.ndarray) 
 
 
 def volume_stage(stage, panel, prices: pd.DataFrame, model: str, market: list | None, windows, min_obs: int):
-    """The volume measure of a pair stage: a copy of ``stage`` whose ``returns`` are log(1 + V), ``ar`` AV,
-    ``sar`` SAV and ``cars`` CAV (and ``volume`` the raw volume), ready for the same tests and tables.
+    """The volume measure of a pair stage: a copy of ``stage`` whose ``returns`` are the volumes V, ``ar`` AV (of
+    log(1 + V)), ``sar`` SAV and ``cars`` CAV, ready for the same tests and tables.
 
     ``market`` is the benchmark ticker of each pair (for the ``market`` model). Pairs studied for returns with
     fewer than ``min_obs`` clean estimation volumes are left out (NaN). Only sessions with a valid return count.
@@ -61,10 +61,11 @@ def volume_stage(stage, panel, prices: pd.DataFrame, model: str, market: list | 
     active = stage.active & fit.usable & (fit.n_obs >= min_obs)
     av = np.where(active[:, None], fit.ar, np.nan)
     sav = standardized_ar(av, fit.sigma, fit.prediction_factor(), est_days)
-    cavs = {
-        w: car_table(av, logv, fit.normal, fit.design, fit.xtx_inv, fit.sigma, fit.dof, panel.day_mask(w))
-        for w in windows.events
-    }
+    cavs = {}
+    for w in windows.events:
+        mask = panel.day_mask(w)
+        cavs[w] = car_table(av, logv, fit.normal, fit.design, fit.xtx_inv, fit.sigma, fit.dof, mask)
+        cavs[w]["complete"] = cavs[w]["n_days"] == mask.sum()  # a volume on every day of the window
     return replace(
         stage,
         model=np.full(len(tickers), f"volume-{model}", dtype=object),
@@ -75,46 +76,25 @@ def volume_stage(stage, panel, prices: pd.DataFrame, model: str, market: list | 
         r2=fit.r2,
         active=active,
         estimation=estimation,
-        returns=logv,
+        returns=volume,  # the raw measure (av.csv's volume); AV is of log(1 + volume)
         normal=fit.normal,
         ar=av,
         sar=sav,
         cars=cavs,
         csar={w: cumulative_sar(sav, panel.day_mask(w)) for w in windows.events},
-        extra={"volume": volume},
+        extra={},
         volume=None,
     )
 
 
 def av_frame(vstage, windows) -> pd.DataFrame:
     """``av.csv``: event_id, ticker, day, date, volume, abnormal_log_volume, sav (report days, pairs with AV)."""
-    lo, hi = windows.report_span
-    days = (vstage.days >= lo) & (vstage.days <= hi)
-    idx = np.flatnonzero(vstage.active)
-    n_days = int(days.sum())
-    pairs = vstage.pairs.iloc[idx]
-    return pd.DataFrame(
-        {
-            "event_id": np.repeat(pairs["event_id"].to_numpy(), n_days),
-            "ticker": np.repeat(pairs["ticker"].to_numpy(), n_days),
-            "day": np.tile(vstage.days[days], len(idx)),
-            "date": vstage.dates[idx][:, days].ravel(),
-            "volume": vstage.extra["volume"][idx][:, days].ravel(),
-            "abnormal_log_volume": vstage.ar[idx][:, days].ravel(),
-            "sav": vstage.sar[idx][:, days].ravel(),
-        }
-    )
+    frame = ar_frame(vstage, windows).rename(columns={"return": "volume", "ar": "abnormal_log_volume", "sar": "sav"})
+    return frame[["event_id", "ticker", "day", "date", "volume", "abnormal_log_volume", "sav"]]
 
 
 def cav_frame(vstage) -> pd.DataFrame:
-    """``cav.csv``: event_id, ticker, window, cav, cav_se, cav_t, cav_p, n_days, n_obs (pairs with AV)."""
-    idx = np.flatnonzero(vstage.active)
-    parts = []
-    for window, table in vstage.cars.items():
-        part = vstage.pairs.iloc[idx][["event_id", "ticker"]].copy()
-        part.insert(2, "window", Windows.label(window))
-        for col in ("car", "car_se", "car_t", "car_p", "n_days"):
-            part[col.replace("car", "cav")] = table[col][idx]
-        part["n_obs"] = vstage.n_obs[idx]
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    """``cav.csv``: event_id, ticker, window, cav, cav_se, cav_t, cav_p, n_days, contaminated, complete, n_obs."""
+    frame = car_frame(vstage).drop(columns="bhar")
+    frame = frame.rename(columns={c: c.replace("car", "cav") for c in ("car", "car_se", "car_t", "car_p")})
+    return frame.assign(n_obs=np.tile(vstage.n_obs[vstage.active], len(vstage.cars)))
