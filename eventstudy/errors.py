@@ -37,3 +37,7 @@ class FetchError(EventStudyError):
 
 class ClusterError(EventStudyError):
     """The Dask scheduler cannot be reached, or the cluster lost a task more often than it may retry."""
+
+
+class OutputError(EventStudyError):
+    """Outputs cannot be written where asked (a folder holding other files, permissions, full disk)."""

@@ -1,57 +1,207 @@
-"""Writing outputs safely: a file or a whole directory appears complete or not at all."""
+"""Writing outputs safely: a file appears complete or not at all, and an output folder never loses what the toolkit
+did not write there.
+
+An output folder is a *run directory* once it holds ``run.json``; ``.eventstudy-outputs`` beside it lists the files
+the toolkit wrote there (one relative path a line), so a rerun replaces exactly those and removes the ones it no
+longer writes. Every failure to write (permissions, full disk, a file where a folder should be) becomes an
+:class:`~eventstudy.errors.OutputError` with one line naming the path, and leaves no temporary file behind.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place."""
+from eventstudy.errors import OutputError
+
+RUN_MARKER = "run.json"
+MANIFEST = ".eventstudy-outputs"
+_TMP_PREFIX = ".eventstudy-"
+
+
+def _ordinary(path: Path, directory: bool = False) -> None:
+    """Give a file (0666) or folder (0777) the permissions the user's umask gives new files, as ``open`` would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+
+
+def write_failure(path: Path, exc: OSError) -> OutputError:
+    """One-line :class:`OutputError` for an ``OSError`` met while writing ``path``."""
+    reason = exc.strerror or str(exc)
+    hint = {
+        errno.ENOSPC: "free some space or write elsewhere",
+        errno.EDQUOT: "free some space or write elsewhere",
+        errno.EACCES: "check the folder's permissions or write elsewhere",
+        errno.EPERM: "check the folder's permissions or write elsewhere",
+        errno.EROFS: "the file system is read-only: write elsewhere",
+        errno.ENOTDIR: "a file stands where a folder is needed: choose another path",
+    }.get(exc.errno or 0, "check the path, its permissions and the free space")
+    return OutputError(f"cannot write {path}: {reason}: {hint}")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder (flushed to disk), then rename it.
+
+    The file gets ordinary permissions (0666 less the umask). On any failure the temporary file is removed, an
+    existing ``path`` is left as it was, and an ``OSError`` is raised as :class:`OutputError`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _ordinary(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise write_failure(path, exc) from exc
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Text version of :func:`atomic_write_bytes` (UTF-8)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-@contextmanager
-def atomic_directory(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``path`` only when the block finishes without error.
+def check_output_folder(path: str | os.PathLike, force: bool = False, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Refuse an output folder that would put the user's files at risk; return its resolved path.
 
-    On an exception the temporary directory is removed and ``path`` is left as it was. An existing ``path`` is
-    replaced as a whole (moved aside, then deleted) so a rerun never mixes old and new files.
+    Refused: a path that is a file; a folder that holds an input (a ``--prices`` folder, the folder of an events
+    file); a non-empty folder that is not a run directory (no ``run.json``), unless ``force``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    given = Path(path)
+    out = given.resolve()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {given} is a file, not a folder: choose a folder name")
+    for source in inputs:
+        src = Path(source).resolve()
+        if src == out or (src.parent == out and src.is_file()):
+            raise OutputError(
+                f"--out {given} holds the input {source}: write the results to a folder of their own (e.g. runs/NAME)"
+            )
+    if out.is_dir() and not force and not (out / RUN_MARKER).is_file():
+        try:
+            entries = sorted(p.name for p in out.iterdir())
+        except OSError as exc:
+            raise write_failure(out, exc) from exc
+        if entries:
+            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+            raise OutputError(
+                f"--out {given} already holds files that are not an eventstudy run ({shown}): choose a new folder, "
+                "or pass --force to write the run's files beside them (nothing else is touched)"
+            )
+    return out
+
+
+@contextmanager
+def atomic_directory(
+    path: str | os.PathLike, force: bool = False, inputs: Iterable[str | os.PathLike] = ()
+) -> Iterator[Path]:
+    """Yield a temporary folder whose files are published into ``path`` when the block finishes without error.
+
+    ``path`` is checked first with :func:`check_output_folder`. A new ``path`` appears whole (one rename). Into an
+    existing folder each file is renamed into place, ``run.json`` last, and the files a previous run wrote there but
+    this one did not are removed; nothing else in the folder is touched. On an exception the temporary folder is
+    removed and ``path`` is left as it was; an ``OSError`` is raised as :class:`OutputError`.
+    """
+    out = check_output_folder(path, force, inputs)
+    given = Path(path)
+    exists = out.is_dir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, suffix=".tmp", dir=out if exists else out.parent))
+        _ordinary(tmp, directory=True)
+    except OSError as exc:
+        raise write_failure(given, exc) from exc
     try:
         yield tmp
-    except BaseException:
+        written = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        (tmp / MANIFEST).write_text("".join(f"{name}\n" for name in written))
+        if exists:
+            _publish(tmp, out, written)
+        else:
+            os.replace(tmp, out)
+    except OSError as exc:
+        raise write_failure(given, exc) from exc
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+
+
+def _publish(tmp: Path, out: Path, written: list[str]) -> None:
+    """Rename the files of ``tmp`` into the existing folder ``out`` (``run.json`` last); drop a previous run's rest."""
+    previous = read_manifest(out)
+    for name in sorted(written, key=lambda n: n == RUN_MARKER):
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / name, target)
+    for name in sorted(set(previous) - set(written)):
+        stale = out / name
+        if stale.is_file():
+            stale.unlink()
+            if stale.parent != out and not any(stale.parent.iterdir()):
+                stale.parent.rmdir()
+    os.replace(tmp / MANIFEST, out / MANIFEST)
+
+
+def read_manifest(folder: Path) -> list[str]:
+    """The files the toolkit wrote into ``folder`` (empty when it has no manifest)."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return []
+    names = [line.strip() for line in manifest.read_text().splitlines() if line.strip()]
+    return [n for n in names if not Path(n).is_absolute() and ".." not in Path(n).parts]
+
+
+def record_outputs(folder: str | os.PathLike, paths: Iterable[str | os.PathLike]) -> None:
+    """Add ``paths`` (files written into ``folder``) to its manifest, so a later run may replace them."""
+    folder = Path(folder)
+    names = dict.fromkeys(read_manifest(folder))
+    names.update(dict.fromkeys(str(Path(p).resolve().relative_to(folder.resolve())) for p in paths))
+    atomic_write_text(folder / MANIFEST, "".join(f"{name}\n" for name in names))
+
+
+# ------------------------------------------------------------------------------------------ spreadsheet safety
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_HARMLESS = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|-?\d+\.\.-?\d+")  # a number, a window a..b
+
+
+def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells a spreadsheet would evaluate start with a single quote.
+
+    The OWASP rule for CSV injection: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return is prefixed with ``'``, so Excel, LibreOffice and Google Sheets show it as text instead of running it.
+    Plain numbers and window labels (``-1..1``) are left alone. :func:`restore_formulas` undoes it on reading.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
+            out[col] = out[col].map(_neutral)
+    return out
+
+
+def _neutral(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _HARMLESS.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def restore_formulas(values: pd.Series) -> pd.Series:
+    """Undo :func:`neutralize_formulas` on a text column read back from a CSV the toolkit wrote."""
+    text = values.astype(str)
+    quoted = text.str.startswith("'") & text.str[1:2].isin(list(FORMULA_START))
+    return values.where(~quoted, text.str[1:])

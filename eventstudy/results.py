@@ -12,10 +12,37 @@ import pandas as pd
 
 from eventstudy.errors import InputError
 from eventstudy.inference import ROBUST_TESTS
-from eventstudy.io import atomic_directory
+from eventstudy.io import atomic_directory, neutralize_formulas, restore_formulas
 
 TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
 OPTIONAL_TABLES = ("av", "cav")  # abnormal volume, when the study asked for it
+_TEXT_COLUMNS = {
+    "event_id",
+    "ticker",
+    "group",
+    "window",
+    "test",
+    "model",
+    "status",
+    "reason",
+    "contaminated",
+    "venue",
+    "label",
+    "announced_at_utc",
+    "announced_at_local",
+    "beta_method",
+    "measure",
+}
+_REQUIRED = {
+    "ar": ("event_id", "ticker", "day", "ar"),
+    "car": ("event_id", "ticker", "window", "car"),
+    "parameters": ("event_id", "ticker", "status"),
+    "aar": ("group", "day", "aar"),
+    "tests": ("group", "window", "test", "statistic", "p_value"),
+    "alignment": ("event_id", "ticker", "day0"),
+    "events": ("event_id", "date"),
+    "prices": ("date", "ticker"),
+}
 _DATE_COLUMNS = {
     "ar": ["date"],
     "av": ["date"],
@@ -146,21 +173,33 @@ class EventStudyResults:
         return plot_car_paths(self, **kwargs)
 
     # ----------------------------------------------------------------------------------------- files
-    def to_dir(self, path: str | Path) -> Path:
-        """Write every table as CSV plus ``run.json`` into ``path``, atomically (all files or none)."""
-        with atomic_directory(path) as tmp:
+    def to_dir(self, path: str | Path, force: bool = False) -> Path:
+        """Write every table as CSV plus ``run.json`` into ``path`` (see :func:`eventstudy.io.atomic_directory`).
+
+        ``path`` is a new folder or a previous run's; a folder holding other files is refused unless ``force``
+        (then only the run's own files are written into it).
+        """
+        with atomic_directory(path, force) as tmp:
             self.write_tables(tmp)
         return Path(path)
 
     def write_tables(self, folder: Path) -> None:
-        """Write every table as CSV plus ``run.json`` into an existing ``folder`` (not atomic: see ``to_dir``)."""
+        """Write every table as CSV plus ``run.json`` into an existing ``folder`` (not atomic: see ``to_dir``).
+
+        Text a spreadsheet would run as a formula is neutralised (:func:`eventstudy.io.neutralize_formulas`).
+        """
         for name in (*TABLES, *(n for n in OPTIONAL_TABLES if getattr(self, n) is not None)):
-            getattr(self, name).to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%d")
+            table = neutralize_formulas(getattr(self, name))
+            table.to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%d")
         (folder / "run.json").write_text(json.dumps(self.config, indent=2, default=str) + "\n")
 
     @classmethod
     def from_dir(cls, path: str | Path) -> EventStudyResults:
-        """Read results written by :meth:`to_dir` (or ``eventstudy run --out``)."""
+        """Read results written by :meth:`to_dir` (or ``eventstudy run --out``).
+
+        Identifiers and labels (event ids, tickers, groups, windows, reasons) are read as text exactly as written,
+        so ``007`` stays ``007``. A missing, damaged or foreign file raises :class:`InputError` naming it.
+        """
         path = Path(path)
         missing = [n for n in TABLES if not (path / f"{n}.csv").is_file()]
         if missing or not (path / "run.json").is_file():
@@ -168,19 +207,53 @@ class EventStudyResults:
                 f"{path} is not a complete eventstudy run directory (missing {', '.join(missing) or 'run.json'}): "
                 "write one with `eventstudy run --out DIR`"
             )
-        tables = {}
-        for name in (*TABLES, *(n for n in OPTIONAL_TABLES if (path / f"{n}.csv").is_file())):
-            frame = pd.read_csv(path / f"{name}.csv", keep_default_na=True)
-            for col in _DATE_COLUMNS.get(name, []):
-                if col in frame.columns:
-                    frame[col] = pd.to_datetime(frame[col])
-            for col in ("contaminated", "reason", "announced_at_utc"):
-                if col in frame.columns:
-                    frame[col] = frame[col].fillna("")
-            tables[name] = frame
+        names = (*TABLES, *(n for n in OPTIONAL_TABLES if (path / f"{n}.csv").is_file()))
+        tables = {name: _read_table(path / f"{name}.csv", name) for name in names}
         if "measure" not in tables["tests"]:  # runs written before volume and volatility tests
             tables["tests"].insert(0, "measure", "return")
-        return cls(**tables, config=json.loads((path / "run.json").read_text()))
+        try:
+            config = json.loads((path / "run.json").read_text())
+        except (ValueError, OSError) as exc:
+            raise InputError(f"{path / 'run.json'} is damaged ({exc}): rerun `eventstudy run --out {path}`") from exc
+        if not isinstance(config, dict):
+            raise InputError(f"{path / 'run.json'} is damaged (not a JSON object): rerun `eventstudy run --out {path}`")
+        return cls(**tables, config=config)
+
+
+def _read_table(file: Path, name: str) -> pd.DataFrame:
+    """One table of a run directory: text columns as text, the others numeric, boolean or dates."""
+    rerun = f"rerun `eventstudy run --out {file.parent}`"
+    try:
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{file} is damaged ({reason}): {rerun}") from exc
+    absent = [c for c in _REQUIRED.get(name, ()) if c not in frame.columns]
+    if absent:
+        raise InputError(f"{file} is damaged or not an eventstudy table (no column {', '.join(absent)}): {rerun}")
+    for col in frame.columns:
+        if col in _DATE_COLUMNS.get(name, []):
+            dates = pd.to_datetime(frame[col].replace("", None), format="ISO8601", errors="coerce")
+            bad = dates.isna() & (frame[col] != "")
+            if bad.any():
+                _refuse(file, frame[col], bad, "is not a date", rerun)
+            frame[col] = dates
+        elif name == "events" or col in _TEXT_COLUMNS:
+            frame[col] = restore_formulas(frame[col])
+        elif frame[col].isin(["True", "False"]).all() and len(frame):
+            frame[col] = frame[col] == "True"
+        else:
+            numbers = pd.to_numeric(frame[col].replace("", None), errors="coerce")
+            bad = numbers.isna() & (frame[col] != "")
+            if bad.any():
+                _refuse(file, frame[col], bad, "is not a number", rerun)
+            frame[col] = numbers
+    return frame
+
+
+def _refuse(file: Path, column: pd.Series, bad: pd.Series, what: str, rerun: str) -> None:
+    row = int(bad.to_numpy().argmax())
+    raise InputError(f"{file}: row {row + 2}: {column.name} {column.iloc[row]!r} {what}: {rerun}")
 
 
 def window_warnings(car: pd.DataFrame) -> list[str]:

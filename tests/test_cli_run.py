@@ -108,7 +108,7 @@ def test_e09_numbers_match_the_published_moves(e09_run: Path):
     assert car.loc[("CRML", "0..1"), "car"] == pytest.approx(day0 + day1)
 
 
-def test_run_is_deterministic_and_replaces_the_folder(e09, prices_dir, tmp_path):
+def test_run_is_deterministic_and_replaces_its_own_files(e09, prices_dir, tmp_path):
     out = tmp_path / "out"
     args = [
         "--events",
@@ -125,10 +125,10 @@ def test_run_is_deterministic_and_replaces_the_folder(e09, prices_dir, tmp_path)
     ]
     assert _run(args).exit_code == 0
     first = (out / "car.csv").read_bytes()
-    (out / "stale.csv").write_text("old")
+    (out / "notes.csv").write_text("mine")
     assert _run(args).exit_code == 0
     assert (out / "car.csv").read_bytes() == first
-    assert not (out / "stale.csv").exists()
+    assert (out / "notes.csv").read_text() == "mine"  # a rerun replaces its own files, never the user's (issue 11)
 
 
 @pytest.fixture

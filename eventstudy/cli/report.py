@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from eventstudy.io import record_outputs
 from eventstudy.report import write_report
 from eventstudy.results import EventStudyResults
 
@@ -32,5 +33,8 @@ def report(run_dir: Path, fmt: str) -> None:
       eventstudy report runs/e09 --format html
     """
     results = EventStudyResults.from_dir(run_dir)
-    for path in write_report(results, run_dir, formats=_FORMATS[fmt]).values():
+    written = write_report(results, run_dir, formats=_FORMATS[fmt])
+    figures = [run_dir / "figures" / p.name for p in (run_dir / "figures").glob("*.png")] if "md" in written else []
+    record_outputs(run_dir, [*written.values(), *figures])
+    for path in written.values():
         click.echo(f"wrote {path}")

@@ -12,7 +12,7 @@ from eventstudy.engine.normal import ALL_MODELS
 from eventstudy.engine.study import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, EventStudy
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import read_events, read_listings
-from eventstudy.io import atomic_directory
+from eventstudy.io import atomic_directory, check_output_folder, read_manifest
 from eventstudy.prices.files import read_prices
 
 
@@ -175,7 +175,13 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
 )
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html and report.md into --out.")
 @click.option(
-    "--out", required=True, type=click.Path(file_okay=False), help="Output folder (replaced as a whole, atomically)."
+    "--out",
+    required=True,
+    type=click.Path(),
+    help="Output folder: a new folder, or a previous run's (its files are replaced). Never one holding other files.",
+)
+@click.option(
+    "--force", is_flag=True, help="Write into a --out folder that holds other files (only the run's own files change)."
 )
 def run(
     events_path,
@@ -208,6 +214,7 @@ def run(
     partitions,
     with_report,
     out,
+    force,
 ) -> None:
     """Run an event study and write ar.csv, car.csv, parameters.csv, aar.csv, tests.csv, alignment.csv.
 
@@ -219,6 +226,8 @@ def run(
     """
     if bool(events_path) == bool(catalog):
         raise InputError("give exactly one of --events FILE or --catalog FILE")
+    inputs = [p for p in (events_path, catalog, listings, confounders, *prices, *factors_files) if p]
+    check_output_folder(out, force, inputs)  # before the work, so a refused --out costs nothing
     ticker_list = _split(tickers)
     if catalog:
         full = read_events(catalog, ticker_list or None)
@@ -266,11 +275,12 @@ def run(
             )
     else:
         results = EventStudy(selected, frame, **options).fit()
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, force, inputs) as tmp:
         results.write_tables(tmp)
         if with_report:
             from eventstudy.report import write_report
 
             write_report(results, tmp)
     click.echo(results.summary())
-    click.echo(f"\nwrote {', '.join(sorted(p.name for p in Path(out).iterdir()))} to {out}")
+    written = sorted(n for n in read_manifest(Path(out)) if "/" not in n) + (["figures/"] if with_report else [])
+    click.echo(f"\nwrote {', '.join(written)} to {out}")

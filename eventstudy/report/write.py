@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,27 +10,12 @@ from typing import Any
 import pandas as pd
 
 from eventstudy.errors import InputError
+from eventstudy.io import atomic_write_bytes
 from eventstudy.report.document import (
     frame_of,
 )
 from eventstudy.report.render import render_html, render_markdown
 from eventstudy.report.sections import FORMATS, build_sections
-
-
-# ------------------------------------------------------------------------------------------------- writing
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _prices_of(results: Any) -> pd.DataFrame | None:
@@ -78,10 +62,10 @@ def write_report(
     written: dict[str, Path] = {}
     if "md" in formats:
         for key, data in images.items():
-            _atomic_write(out / "figures" / f"{key}.png", data)
+            atomic_write_bytes(out / "figures" / f"{key}.png", data)
         written["md"] = out / "report.md"
-        _atomic_write(written["md"], render_markdown(title, sections).encode("utf-8"))
+        atomic_write_bytes(written["md"], render_markdown(title, sections).encode("utf-8"))
     if "html" in formats:
         written["html"] = out / "report.html"
-        _atomic_write(written["html"], render_html(title, sections, images).encode("utf-8"))
+        atomic_write_bytes(written["html"], render_html(title, sections, images).encode("utf-8"))
     return written

@@ -1,0 +1,146 @@
+"""Issue 11, data loss: ``--out`` never deletes what the toolkit did not write; failures leave nothing behind."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from eventstudy.cli import main
+
+EVENTS = "event_id,date,time,timezone\nE09,2025-10-09,09:00,Asia/Shanghai\n"
+
+
+@pytest.fixture
+def study(tmp_path: Path, prices_dir: Path):
+    """A small MP-vs-SPY run; returns a function taking the --out value and extra flags."""
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    for ticker in ("MP", "SPY"):
+        shutil.copy(prices_dir / f"{ticker}.csv", prices)
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+
+    def run(out: str | Path, *extra: str):
+        args = ["run", "--events", str(events), "--tickers", "MP", "--market", "SPY", "--window", "-1", "1"]
+        return CliRunner().invoke(main, [*args, "--prices", str(prices), "--out", str(out), *extra])
+
+    run.prices = prices
+    return run
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if ".tmp" in p.name or ".old-" in p.name]
+
+
+def _one_line_error(result, *needles: str) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
+def test_out_folder_with_user_files_is_refused_then_force_writes_beside_them(study, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.docx").write_text("two years of work")
+    _one_line_error(study(mine), str(mine), "thesis.docx", "--force")
+    assert [p.name for p in mine.iterdir()] == ["thesis.docx"]
+    result = study(mine, "--force")
+    assert result.exit_code == 0, result.output
+    assert (mine / "thesis.docx").read_text() == "two years of work" and (mine / "car.csv").is_file()
+    assert _leftovers(tmp_path) == []
+
+
+def test_out_seeds_folder_is_refused(study, tmp_path, repo_root):
+    seeds = tmp_path / "seeds"
+    shutil.copytree(repo_root / "seeds", seeds)
+    before = sorted(p.name for p in seeds.iterdir())
+    _one_line_error(study(seeds), "not an eventstudy run")
+    assert sorted(p.name for p in seeds.iterdir()) == before
+
+
+def test_out_set_to_the_prices_folder_is_refused_even_with_force(study):
+    before = sorted(p.name for p in study.prices.iterdir())
+    for extra in ((), ("--force",)):
+        _one_line_error(study(study.prices, *extra), "holds the input")
+    assert sorted(p.name for p in study.prices.iterdir()) == before
+
+
+@pytest.mark.parametrize("out", [".", ".."])
+def test_out_dot_and_dotdot_are_refused_without_a_trace(study, tmp_path, monkeypatch, out):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    monkeypatch.chdir(work)
+    _one_line_error(study(out), f"--out {out}")
+    assert _leftovers(tmp_path) == []
+    assert sorted(p.name for p in work.iterdir()) == ["notes.txt"]
+
+
+def test_rerun_replaces_only_its_own_files(study, tmp_path):
+    out = tmp_path / "run"
+    assert study(out, "--report").exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    result = study(out)
+    assert result.exit_code == 0, result.output
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not (out / "report.html").exists()  # the previous run's report no longer matches its tables
+    assert _leftovers(tmp_path) == []
+
+
+def test_full_disk_during_a_run_exits_2_and_leaves_the_previous_run(study, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert study(out).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    _one_line_error(study(out), "No space left on device", str(out))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    _one_line_error(study(tmp_path / "new"), "No space left on device")
+    assert not (tmp_path / "new").exists() and _leftovers(tmp_path) == []
+
+
+def test_read_only_folder_exits_2_without_a_trace(study, tmp_path, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkdtemp", denied)
+    _one_line_error(study(tmp_path / "ro" / "run"), "Permission denied", "permissions")
+    assert _leftovers(tmp_path) == []
+
+
+def test_report_on_a_full_disk_exits_2_and_leaves_no_temporary_file(study, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert study(out).exit_code == 0
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", full)
+    result = CliRunner().invoke(main, ["report", str(out), "--format", "html"])
+    _one_line_error(result, "report.html", "No space left on device")
+    assert not (out / "report.html").exists() and _leftovers(tmp_path) == []
+
+
+def test_report_files_get_ordinary_permissions(study, tmp_path):
+    out = tmp_path / "run"
+    assert study(out).exit_code == 0
+    assert CliRunner().invoke(main, ["report", str(out), "--format", "html"]).exit_code == 0
+    assert (out / "report.html").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
