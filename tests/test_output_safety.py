@@ -144,3 +144,63 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# ------------------------------------------------------------------------------------------ reading a run back
+def _two_events(tmp_path: Path, study_events: str) -> Path:
+    path = tmp_path / "ids.csv"
+    path.write_text(study_events)
+    return path
+
+
+def test_report_reads_event_ids_as_text(tmp_path, prices_dir):
+    events = _two_events(tmp_path, "event_id,date,label\n007,2025-10-09,first\n7,2025-04-04,second\n")
+    out = tmp_path / "run"
+    args = ["run", "--events", str(events), "--tickers", "MP", "--market", "SPY", "--window", "0", "1"]
+    assert CliRunner().invoke(main, [*args, "--prices", str(prices_dir), "--out", str(out)]).exit_code == 0
+    result = CliRunner().invoke(main, ["report", str(out), "--format", "md"])
+    assert result.exit_code == 0, result.output
+    from eventstudy.results import EventStudyResults
+
+    back = EventStudyResults.from_dir(out)
+    assert set(back.car["event_id"]) == {"007", "7"} and set(back.tests["group"]) == {"all", "007", "7"}
+    assert "| 007 |" in (out / "report.md").read_text()
+
+
+def test_text_that_a_spreadsheet_would_run_is_neutralised(tmp_path, prices_dir):
+    events = _two_events(
+        tmp_path,
+        'event_id,date,label\n@E1,2025-10-09,"=HYPERLINK(""http://x"",""click"")"\n-E2,2025-04-04,+1+1\n',
+    )
+    out = tmp_path / "run"
+    args = ["run", "--events", str(events), "--tickers", "MP", "--market", "SPY", "--window", "-1", "1"]
+    assert CliRunner().invoke(main, [*args, "--prices", str(prices_dir), "--out", str(out)]).exit_code == 0
+    for file in out.glob("*.csv"):
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+        for col in frame.columns:
+            risky = frame[col][frame[col].str.match(r"[=+@\t\r]|-[^0-9]")]
+            assert risky.empty, (file.name, col, list(risky))
+    text = (out / "events.csv").read_text()
+    assert "'=HYPERLINK" in text and "'@E1" in text and "'-E2" in text and "'+1+1" in text
+    assert "-1..1" in (out / "car.csv").read_text()  # window labels and numbers are not text formulas
+    from eventstudy.results import EventStudyResults
+
+    back = EventStudyResults.from_dir(out)
+    assert set(back.car["event_id"]) == {"@E1", "-E2"}
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "needle"),
+    [
+        ("run.json", "{not json", "run.json is damaged"),
+        ("run.json", "[1, 2]", "run.json is damaged"),
+        ("ar.csv", "\x00\x01garbage\n\x02", "ar.csv is damaged"),
+        ("ar.csv", 'event_id,ticker,day,ar\nE09,MP,"0\n', "ar.csv is damaged"),
+        ("car.csv", "event_id,ticker,window,car\nE09,MP,0..1,abc\n", "car 'abc' is not a number"),
+    ],
+)
+def test_report_on_a_damaged_run_exits_2_in_one_line(study, tmp_path, name, damage, needle):
+    out = tmp_path / "run"
+    assert study(out).exit_code == 0
+    (out / name).write_text(damage)
+    _one_line_error(CliRunner().invoke(main, ["report", str(out)]), needle, "rerun")
