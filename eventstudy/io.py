@@ -78,11 +78,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def check_output_folder(path: str | os.PathLike, force: bool = False, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+def check_output_folder(
+    path: str | os.PathLike,
+    force: bool = False,
+    inputs: Iterable[str | os.PathLike] = (),
+    marker: str = RUN_MARKER,
+) -> Path:
     """Refuse an output folder that would put the user's files at risk; return its resolved path.
 
     Refused: a path that is a file; a folder that holds an input (a ``--prices`` folder, the folder of an events
-    file); a non-empty folder that is not a run directory (no ``run.json``), unless ``force``.
+    file); a non-empty folder that is not the toolkit's (no ``marker`` file, ``run.json`` for a run), unless
+    ``force``.
     """
     given = Path(path)
     out = given.resolve()
@@ -94,7 +100,7 @@ def check_output_folder(path: str | os.PathLike, force: bool = False, inputs: It
             raise OutputError(
                 f"--out {given} holds the input {source}: write the results to a folder of their own (e.g. runs/NAME)"
             )
-    if out.is_dir() and not force and not (out / RUN_MARKER).is_file():
+    if out.is_dir() and not force and not (out / marker).is_file():
         try:
             entries = sorted(p.name for p in out.iterdir())
         except OSError as exc:
@@ -110,16 +116,20 @@ def check_output_folder(path: str | os.PathLike, force: bool = False, inputs: It
 
 @contextmanager
 def atomic_directory(
-    path: str | os.PathLike, force: bool = False, inputs: Iterable[str | os.PathLike] = ()
+    path: str | os.PathLike,
+    force: bool = False,
+    inputs: Iterable[str | os.PathLike] = (),
+    marker: str = RUN_MARKER,
 ) -> Iterator[Path]:
     """Yield a temporary folder whose files are published into ``path`` when the block finishes without error.
 
     ``path`` is checked first with :func:`check_output_folder`. A new ``path`` appears whole (one rename). Into an
-    existing folder each file is renamed into place, ``run.json`` last, and the files a previous run wrote there but
-    this one did not are removed; nothing else in the folder is touched. On an exception the temporary folder is
-    removed and ``path`` is left as it was; an ``OSError`` is raised as :class:`OutputError`.
+    existing folder each file is renamed into place, the ``marker`` file (``run.json``) last, and the files a
+    previous run wrote there but this one did not are removed; nothing else in the folder is touched. On an
+    exception the temporary folder is removed and ``path`` is left as it was; an ``OSError`` is raised as
+    :class:`OutputError`.
     """
-    out = check_output_folder(path, force, inputs)
+    out = check_output_folder(path, force, inputs, marker)
     given = Path(path)
     exists = out.is_dir()
     try:
@@ -133,7 +143,7 @@ def atomic_directory(
         written = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         (tmp / MANIFEST).write_text("".join(f"{name}\n" for name in written))
         if exists:
-            _publish(tmp, out, written)
+            _publish(tmp, out, written, marker)
         else:
             os.replace(tmp, out)
     except OSError as exc:
@@ -142,10 +152,10 @@ def atomic_directory(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _publish(tmp: Path, out: Path, written: list[str]) -> None:
-    """Rename the files of ``tmp`` into the existing folder ``out`` (``run.json`` last); drop a previous run's rest."""
+def _publish(tmp: Path, out: Path, written: list[str], marker: str) -> None:
+    """Rename the files of ``tmp`` into the existing folder ``out`` (``marker`` last); drop a previous run's rest."""
     previous = read_manifest(out)
-    for name in sorted(written, key=lambda n: n == RUN_MARKER):
+    for name in sorted(written, key=lambda n: n == marker):
         target = out / name
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp / name, target)

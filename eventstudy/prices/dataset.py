@@ -69,7 +69,7 @@ def write_price_dataset(prices: pd.DataFrame, directory: str | Path) -> Path:
         "tickers": int(frame["ticker"].nunique()),
         "rows": len(frame),
     }
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, marker=MARKER) as tmp:
         pads.write_dataset(
             table,
             tmp,
