@@ -12,6 +12,7 @@ import pandas as pd
 
 from eventstudy.errors import InputError
 from eventstudy.inference import ROBUST_TESTS
+from eventstudy.inference.regression import read_characteristics, regress_car
 from eventstudy.io import atomic_directory, neutralize_formulas, restore_formulas
 
 TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
@@ -156,6 +157,25 @@ class EventStudyResults:
                     + f"   robust to cross-correlation: {', '.join(ROBUST_TESTS)}"
                 )
         return "\n".join(lines)
+
+    def regress(
+        self, characteristics: str | Path | pd.DataFrame, window: str | tuple[int, int], cov: str = "hc3"
+    ) -> pd.DataFrame:
+        """Second stage: OLS of each pair's CAR over ``window`` on firm ``characteristics``.
+
+        ``characteristics`` is a CSV path or frame keyed by ``ticker`` or ``event_id,ticker`` with numeric columns;
+        ``cov`` is ``"hc3"`` or ``"cluster-date"`` (clustered by day 0). Returns the ``regression.csv`` table
+        ``term, coef, se, t, p_value, cov_type, n, r2`` (see :mod:`eventstudy.inference.regression`).
+        """
+        label = window if isinstance(window, str) else f"{window[0]}..{window[1]}"
+        rows = self.car[self.car["window"].astype(str) == label]
+        if rows.empty:
+            have = ", ".join(dict.fromkeys(self.car["window"].astype(str)))
+            raise InputError(f"the run has no CARs for window {label} (it has {have}): pick one of those")
+        day0 = self.parameters[["event_id", "ticker", "day0_date"]].astype({"event_id": str, "ticker": str})
+        rows = rows[["event_id", "ticker", "car"]].astype({"event_id": str, "ticker": str})
+        dates = rows.merge(day0, on=["event_id", "ticker"], how="left")["day0_date"]
+        return regress_car(rows.reset_index(drop=True), read_characteristics(characteristics), cov, dates)
 
     def __repr__(self) -> str:
         return (

@@ -45,6 +45,9 @@ def _register() -> None:
     from eventstudy.cli import report as _report
 
     main.add_command(_report.report)
+    from eventstudy.cli import regress as _regress
+
+    main.add_command(_regress.regress)
 
 
 _register()
