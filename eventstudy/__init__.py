@@ -1,5 +1,6 @@
 """eventstudy: measure how news moves stock prices, with honest statistics."""
 
+from eventstudy.engine.robustness import robustness
 from eventstudy.engine.study import EventStudy
 from eventstudy.errors import EventStudyError
 from eventstudy.events.catalog import EventSet, read_confounders, read_events, read_listings
@@ -17,5 +18,6 @@ __all__ = [
     "read_factors",
     "read_listings",
     "read_prices",
+    "robustness",
 ]
 __version__ = "0.1.0"

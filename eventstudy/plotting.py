@@ -32,6 +32,7 @@ __all__ = [
     "plot_car_bars",
     "plot_car_paths",
     "plot_prices",
+    "plot_robustness",
     "significance_stars",
 ]
 
@@ -352,3 +353,48 @@ def _draw_price_panel(
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.grid(alpha=0.3)
+
+
+def plot_robustness(table: pd.DataFrame, *, windows: Sequence[str] | None = None) -> Figure:
+    """Heatmap of a robustness grid (:func:`eventstudy.robustness`): one row per specification (model, benchmark,
+    estimation window), one column per ticker and event window; colour = CAR, label = CAR in % and its p-value.
+
+    A result that survives every row keeps its colour and small p down its column.
+    """
+    needed = ["model", "benchmark", "estimation", "ticker", "window", "car", "car_p"]
+    missing = [c for c in needed if c not in table]
+    if missing:
+        raise InputError(f"the robustness table lacks column(s) {missing}: pass eventstudy.robustness(...)")
+    rows = table if windows is None else table[table["window"].astype(str).isin([str(w) for w in windows])]
+    if rows.empty:
+        raise InputError(f"no robustness rows for windows {list(windows or [])}")
+    rows = rows.assign(
+        spec=rows["model"] + " | " + rows["benchmark"] + " | est " + rows["estimation"],
+        column=rows["ticker"] + " " + rows["window"].map(window_label),
+    )
+    car = rows.pivot_table(index="spec", columns="column", values="car", sort=False)
+    p = rows.pivot_table(index="spec", columns="column", values="car_p", sort=False).reindex_like(car)
+    values = car.to_numpy(dtype=float)
+    bound = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1e-6
+    fig = _new_figure(max(7.0, 1.1 * values.shape[1] + 3.5), 1.3 + 0.45 * values.shape[0])
+    ax: Axes = fig.add_subplot()
+    image = ax.imshow(
+        np.ma.masked_invalid(values),
+        aspect="auto",
+        cmap=colormaps["RdBu_r"].with_extremes(bad="0.85"),
+        norm=TwoSlopeNorm(vcenter=0.0, vmin=-bound or -1e-6, vmax=bound or 1e-6),
+        interpolation="nearest",
+    )
+    ax.set_xticks(range(values.shape[1]), list(car.columns), rotation=30, ha="right")
+    ax.set_yticks(range(values.shape[0]), list(car.index))
+    for (row, col), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            pv = p.to_numpy()[row, col]
+            text = f"{100 * value:+.1f}%\np={pv:.2f}" if np.isfinite(pv) else f"{100 * value:+.1f}%"
+            color = "white" if abs(value) > 0.6 * bound else "0.15"
+            ax.text(col, row, text, ha="center", va="center", fontsize=6.5, color=color)
+    ax.set_title("CAR under each specification (model | benchmark | estimation window)")
+    colorbar = fig.colorbar(image, ax=ax, shrink=0.9, pad=0.01)
+    colorbar.ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    colorbar.set_label("CAR")
+    return fig

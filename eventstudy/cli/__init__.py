@@ -48,6 +48,9 @@ def _register() -> None:
     from eventstudy.cli import regress as _regress
 
     main.add_command(_regress.regress)
+    from eventstudy.cli import robustness as _robustness
+
+    main.add_command(_robustness.robustness_command)
 
 
 _register()

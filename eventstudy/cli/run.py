@@ -43,6 +43,17 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
+def select_events(events_path, catalog, kind, event_ids, tickers) -> tuple:
+    """The events studied and the events masked (the whole catalog; None = the studied ones)."""
+    ticker_list = _split(tickers)
+    if catalog:
+        full = read_events(catalog, ticker_list or None)
+        return full.select(kind=_split(kind) or None, event_ids=list(event_ids) or None), full
+    if kind or event_ids:
+        raise InputError("--kind and --event select from a --catalog; with --events, filter the file instead")
+    return read_events(events_path, ticker_list or None), None
+
+
 def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tickers: list[str], events, lazy: bool):
     """The study's prices: a frame, or (``lazy``, for --scheduler) what the Dask tasks read by ticker."""
     if prices:
@@ -228,16 +239,7 @@ def run(
         raise InputError("give exactly one of --events FILE or --catalog FILE")
     inputs = [p for p in (events_path, catalog, listings, confounders, *prices, *factors_files) if p]
     check_output_folder(out, force, inputs)  # before the work, so a refused --out costs nothing
-    ticker_list = _split(tickers)
-    if catalog:
-        full = read_events(catalog, ticker_list or None)
-        selected = full.select(kind=_split(kind) or None, event_ids=list(event_ids) or None)
-        mask_events = full
-    else:
-        if kind or event_ids:
-            raise InputError("--kind and --event select from a --catalog; with --events, filter the file instead")
-        selected = read_events(events_path, ticker_list or None)
-        mask_events = None
+    selected, mask_events = select_events(events_path, catalog, kind, event_ids, tickers)
     listed_dates = read_listings(listings) if listings else {}
     listed_dates.update(read_listings(_pairs(listed, "--listed")))
     markets = _markets(market)

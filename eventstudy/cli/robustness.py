@@ -1,0 +1,97 @@
+"""``eventstudy robustness``: the study across models, benchmarks and estimation windows, as a table and heatmap."""
+
+from __future__ import annotations
+
+import click
+
+from eventstudy.cli.run import _load_prices, _split, select_events
+from eventstudy.engine.robustness import GRID_MODELS, robustness
+from eventstudy.engine.study import DEFAULT_WINDOWS
+from eventstudy.errors import InputError
+from eventstudy.events.catalog import read_listings
+from eventstudy.io import atomic_directory, check_output_folder, neutralize_formulas
+from eventstudy.plotting import plot_robustness
+
+
+@click.command(name="robustness")
+@click.option("--events", "events_path", type=click.Path(dir_okay=False), help="Events CSV (as for run).")
+@click.option("--catalog", type=click.Path(dir_okay=False), help="Announcement catalog; all its events are masked.")
+@click.option("--event", "event_ids", multiple=True, help="With --catalog: only this event id (repeatable).")
+@click.option("--kind", help="With --catalog: only events of this kind.")
+@click.option("--tickers", help="Tickers applied to every event (comma-separated).")
+@click.option("--prices", multiple=True, type=click.Path(exists=True), help="Price file or folder (repeatable).")
+@click.option("--store", type=click.Path(dir_okay=False), help="Price store file (without --prices).")
+@click.option("--offline", is_flag=True, help="With the store: never download.")
+@click.option(
+    "--models",
+    default="market,market-adjusted,factor",
+    show_default=True,
+    help=f"Comma-separated, from {', '.join(GRID_MODELS)}.",
+)
+@click.option("--benchmarks", default="SPY,IWM,REMX", show_default=True, help="Market benchmarks (comma-separated).")
+@click.option("--factor", default="REMX", show_default=True, help="The extra factor of the 'factor' model.")
+@click.option("--factors-file", "factors_files", multiple=True, type=click.Path(dir_okay=False), help="For ff3.")
+@click.option(
+    "--estimation", "estimations", nargs=2, type=int, multiple=True, help="Estimation window A B (repeatable)."
+)
+@click.option("--window", "windows", nargs=2, type=int, multiple=True, help="Event window A B (repeatable).")
+@click.option("--listings", type=click.Path(dir_okay=False), help="Listings CSV: ticker,first_valid_date.")
+@click.option("--confounders", type=click.Path(dir_okay=False), help="Confounders CSV: date,ticker,label.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--force", is_flag=True, help="Write into an existing folder of other files.")
+def robustness_command(
+    events_path,
+    catalog,
+    event_ids,
+    kind,
+    tickers,
+    prices,
+    store,
+    offline,
+    models,
+    benchmarks,
+    factor,
+    factors_files,
+    estimations,
+    windows,
+    listings,
+    confounders,
+    out,
+    force,
+) -> None:
+    """Run the study under every model x benchmark x estimation window; write robustness.csv and robustness.png.
+
+    \b
+    Example (2025-10-09):
+      eventstudy robustness --catalog seeds/events.csv --event E09 --tickers MP,USAR,CRML,UUUU \\
+          --listings seeds/listings.csv --prices ../shared/data/prices --window 0 1 --out runs/robust
+    """
+    if bool(events_path) == bool(catalog):
+        raise InputError("give exactly one of --events FILE or --catalog FILE")
+    inputs = [p for p in (events_path, catalog, listings, confounders, *prices, *factors_files) if p]
+    check_output_folder(out, force, inputs)
+    selected, mask_events = select_events(events_path, catalog, kind, event_ids, tickers)
+    bench = _split(benchmarks)
+    frame = _load_prices(prices, store, offline, [*selected.tickers, *bench, factor], selected, lazy=False)
+    table = robustness(
+        selected,
+        frame,
+        models=_split(models),
+        benchmarks=bench,
+        estimations=[tuple(e) for e in estimations] or [(-250, -11), (-120, -11)],
+        windows=[tuple(w) for w in windows] or DEFAULT_WINDOWS,
+        factor=factor,
+        factors_file=list(factors_files) or None,
+        listed=read_listings(listings) if listings else None,
+        mask_events=mask_events,
+        confounders=confounders,
+    )
+    with atomic_directory(out, force, inputs) as tmp:
+        neutralize_formulas(table).to_csv(tmp / "robustness.csv", index=False)
+        plot_robustness(table).savefig(tmp / "robustness.png", dpi=120)
+    click.echo(
+        table.pivot_table(index=["model", "benchmark", "estimation"], columns=["ticker", "window"], values="car")
+        .round(4)
+        .to_string()
+    )
+    click.echo(f"\nwrote robustness.csv, robustness.png to {out}")
