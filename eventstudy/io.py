@@ -9,18 +9,20 @@ longer writes. Every failure to write (permissions, full disk, a file where a fo
 
 from __future__ import annotations
 
+import csv
 import errno
 import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from eventstudy.errors import OutputError
+from eventstudy.errors import EventStudyError, InputError, OutputError
 
 RUN_MARKER = "run.json"
 MANIFEST = ".eventstudy-outputs"
@@ -183,6 +185,64 @@ def record_outputs(folder: str | os.PathLike, paths: Iterable[str | os.PathLike]
     names = dict.fromkeys(read_manifest(folder))
     names.update(dict.fromkeys(str(Path(p).resolve().relative_to(folder.resolve())) for p in paths))
     atomic_write_text(folder / MANIFEST, "".join(f"{name}\n" for name in names))
+
+
+# ------------------------------------------------------------------------------------------ reading user CSVs
+def read_csv_text(
+    path: Path, error: type[EventStudyError] = InputError, skip_initial_space: bool = False
+) -> pd.DataFrame:
+    """A user's CSV file as a frame of text cells (no value turned into a number or NaN), checked for shape.
+
+    Raises ``error`` with one line naming the file for: a missing file, an empty file, a file separated by
+    semicolons or tabs, a row with more fields than the header (named by its line), an undecodable file.
+    """
+    if not path.is_file():
+        raise error(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path, dtype=str, keep_default_na=False, index_col=False, skipinitialspace=skip_initial_space
+            )
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise error(_shape_problem(path) or f"{path}: not a readable CSV ({_last_line(exc)})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise error(f"{path}: the file is empty (expected a header line and rows)") from exc
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not a UTF-8 text file ({exc.reason}): save it as CSV UTF-8") from exc
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    problem = _shape_problem(path) if len(frame.columns) == 1 else None
+    if problem:
+        raise error(problem)
+    if frame.empty:
+        raise error(f"{path}: no rows below the header")
+    return frame
+
+
+def _last_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+def _shape_problem(path: Path) -> str | None:
+    """What is wrong with the file's shape: another separator, or the first row with more fields than the header."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, [])
+        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+            if len(header) == 1 and sep in header[0]:
+                return (
+                    f"{path}: the columns are separated by {name} (header {header[0]!r}): save it comma-separated "
+                    "(in a spreadsheet: CSV UTF-8, comma-delimited)"
+                )
+        for row in rows:
+            if len(row) > len(header):
+                return (
+                    f"{path}: line {rows.line_num} has {len(row)} fields but the header has {len(header)} "
+                    f"({', '.join(header)}): remove the extra field, or quote a value that contains a comma"
+                )
+    return None
 
 
 # ------------------------------------------------------------------------------------------ spreadsheet safety

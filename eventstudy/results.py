@@ -282,7 +282,7 @@ def window_warnings(car: pd.DataFrame) -> list[str]:
     A window is bridged when it is complete but some of its days have no price: the trade-to-trade return of the
     first session after the gap carries their move (``n_days`` counts the days with a price).
     """
-    if "complete" not in car or "n_days" not in car:
+    if "complete" not in car or "n_days" not in car or car.empty:
         return []
     complete = ~car["complete"].astype(str).str.lower().isin(["false", "0"])
     bounds = car["window"].astype(str).str.split("..", regex=False, expand=True).astype(int)

@@ -27,8 +27,10 @@ def main() -> None:
     """Measure how news moves stock prices: abnormal returns, CARs and honest tests.
 
     \b
-    Start with the shipped rare-earth study:
-      eventstudy run --events events.csv --prices ../shared/data/prices --market SPY --out runs/e09
+    Start with the shipped rare-earth study (from the repository root):
+      eventstudy run --catalog seeds/events.csv --event E09 --tickers MP,USAR,CRML,UUUU \\
+          --market SPY --listings seeds/listings.csv --prices ../shared/data/prices --out runs/e09
+      eventstudy report runs/e09
     """
 
 

@@ -13,7 +13,7 @@ from eventstudy.engine.study import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, EventSt
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import read_events, read_listings
 from eventstudy.io import atomic_directory, check_output_folder, read_manifest
-from eventstudy.prices.files import read_prices
+from eventstudy.prices.files import MAX_MOVE, read_prices
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -23,6 +23,8 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
         if not sep or not key.strip() or not val.strip():
             example = "USAR=2025-03-14" if what == "--listed" else "XSHG=000300.SS"
             raise InputError(f"{what} {value!r} is not KEY=VALUE (e.g. {example})")
+        if key.strip() in out:
+            raise InputError(f"{what} names {key.strip()} twice ({out[key.strip()]}, {val.strip()}): give it once")
         out[key.strip()] = val.strip()
     return out
 
@@ -130,6 +132,14 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     help="Also abnormal volume (av.csv, cav.csv, tests.csv measure=volume): log(1 + volume) against its "
     "estimation-window mean, or a market model on the benchmark's log volume.",
 )
+@click.option(
+    "--max-move",
+    type=float,
+    default=MAX_MOVE,
+    show_default=True,
+    help="Largest plausible one-day price factor: a price above FACTOR times (or below 1/FACTOR of) the previous "
+    "session's is a data error, not a return.",
+)
 @click.option("--jobs", default=1, show_default=True, help="Processes for the per-pair GARCH fits (--model garch).")
 @click.option(
     "--estimation",
@@ -208,6 +218,7 @@ def run(
     factors,
     factors_files,
     beta,
+    max_move,
     jobs,
     volume,
     estimation,
@@ -266,6 +277,7 @@ def run(
         factors_file=list(factors_files) or None,
         beta=beta,
         jobs=jobs,
+        max_move=max_move,
         volume=volume,
     )
     if scheduler:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from eventstudy.errors import EventError, PriceDataError, WindowError
 from eventstudy.events.catalog import EventSet
-from eventstudy.prices.files import price_matrix, returns_on_sessions
+from eventstudy.prices.files import MAX_MOVE, price_matrix, returns_on_sessions
 from eventstudy.timing.align import align_events
 from eventstudy.timing.venues import DATA_VENUE, Venue, venue_of
 
@@ -101,6 +101,7 @@ def build_panel(
     kind: str = "simple",
     mask_events: EventSet | None = None,
     confounders: pd.DataFrame | None = None,
+    max_move: float = MAX_MOVE,
 ) -> EventPanel:
     """Align every pair to day 0 and gather its returns, regressors and masks.
 
@@ -118,6 +119,8 @@ def build_panel(
         Events whose event windows are masked out of every estimation window (default: ``events``).
     confounders
         ``date, ticker ('*' = all), label`` shocks masked out of estimation windows and flagged in event windows.
+    max_move
+        Largest plausible one-day price factor (see :func:`~eventstudy.prices.files.returns_on_sessions`).
     """
     listed = dict(listed or {})
     frame = events.frame
@@ -161,7 +164,9 @@ def build_panel(
         regs = ([bench[venue_name]] if bench[venue_name] else []) + list(factors)
         if n_reg and len(regs) != n_reg:
             raise PriceDataError(f"no market benchmark for venue {venue_name}: pass --market {venue_name}=TICKER")
-        ret, ret_span = returns_on_sessions(wide[list(dict.fromkeys(names + regs))], venue.sessions, listed, kind)
+        ret, ret_span = returns_on_sessions(
+            wide[list(dict.fromkeys(names + regs))], venue.sessions, listed, kind, max_move
+        )
         index = rows["day0_index"].to_numpy()[:, None] + days[None, :]
         inside = (index >= 0) & (index < len(venue.sessions)) & (rows["day0_index"].to_numpy()[:, None] >= 0)
         safe = np.where(inside, index, 0)

@@ -91,6 +91,7 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         kind=study.returns,
         mask_events=mask_events,
         confounders=study.confounders,
+        max_move=study.max_move,
     )
     fit, status, reason = _estimate(study, panel)
     active = np.isin(status, ACTIVE)
@@ -236,6 +237,16 @@ def _estimate(study, panel: EventPanel):
             else "the estimation regressors are degenerate (X'X is singular)"
         )
         status[i], reason[i] = "insufficient", why
+    flat = ok & ~short & ~(fit.sigma > 0)
+    for i in np.flatnonzero(flat):
+        est = panel.returns[i][panel.estimation[i]]
+        why = (
+            f"its price never moves over the estimation window ({est.size} returns, all {est[0]:g})"
+            if est.size and np.all(est == est[0])
+            else f"the {fit.model[i]} model fits the estimation returns exactly (sigma {fit.sigma[i]:g})"
+        )
+        status[i], reason[i] = "insufficient", f"{why}: no variance to test an abnormal return against"
+    short |= flat
     for i in np.flatnonzero(ok & ~short & (notes != "")):
         status[i], reason[i] = "fallback", notes[i]
     if study.on_insufficient == "market-adjusted" and short.any():

@@ -14,7 +14,7 @@ from eventstudy.engine.volume import VOLUME_MODELS
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import EventSet, read_confounders, read_events
 from eventstudy.prices.factors import read_factors
-from eventstudy.prices.files import LONG_COLUMNS, read_prices
+from eventstudy.prices.files import LONG_COLUMNS, MAX_MOVE, read_prices
 from eventstudy.results import EventStudyResults
 
 DEFAULT_ESTIMATION: Window = (-250, -11)
@@ -45,6 +45,9 @@ class EventStudy:
         ``"ols"``, or a thin-trading beta for the market model: ``"dimson"`` or ``"scholes-williams"``.
     jobs
         Processes for the per-pair GARCH fits.
+    max_move
+        A session's price above ``max_move`` times (or below 1 / ``max_move`` of) the previous one is a data error,
+        not a return (default 10).
     volume
         None, or abnormal volume (Campbell & Wasley 1996) against the estimation-window ``"mean"`` of log(1 + V) or
         a ``"market"`` model of it on the benchmark's log volume: adds ``av`` and ``cav`` tables and
@@ -91,6 +94,7 @@ class EventStudy:
         beta: str = "ols",
         jobs: int = 1,
         volume: str | None = None,
+        max_move: float = MAX_MOVE,
     ) -> None:
         if volume not in (None, *VOLUME_MODELS):
             raise InputError(f"unknown volume model {volume!r}: choose one of {', '.join(VOLUME_MODELS)}")
@@ -109,6 +113,8 @@ class EventStudy:
             raise InputError("the market-adjusted fallback needs a market benchmark")
         if group_tests not in ("event+all", "all"):
             raise InputError("group_tests must be 'event+all' or 'all'")
+        if not max_move > 1:
+            raise InputError(f"max_move={max_move} must be above 1 (a factor such as 10 for a tenfold one-day move)")
         if min_obs < 3:
             raise InputError(f"min_obs={min_obs} is too small to estimate a variance: use at least 3")
         self.events = events if isinstance(events, EventSet) else read_events(events, tickers)
@@ -134,6 +140,7 @@ class EventStudy:
         self.beta = beta
         self.jobs = int(jobs)
         self.volume = volume
+        self.max_move = float(max_move)
 
     def config(self) -> dict:
         """The run's settings, as written to ``run.json``."""
@@ -154,6 +161,7 @@ class EventStudy:
             "beta": self.beta,
             "factors_file": self.factor_files,
             "volume": self.volume,
+            "max_move": self.max_move,
         }
 
     def fit(self) -> EventStudyResults:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from eventstudy.errors import EventError, InputError
+from eventstudy.io import read_csv_text
 
 KINDS = ("tightening", "easing", "confounder")
 
@@ -79,9 +80,11 @@ def read_events(source: str | Path | pd.DataFrame, tickers: Iterable[str] | None
         if col not in frame.columns:
             raise EventError(f"{name}: no '{col}' column (columns are {', '.join(frame.columns)})")
     frame = frame.astype({c: str for c in frame.columns if c != "date"}).fillna("")
+    frame.index = pd.RangeIndex(2, len(frame) + 2)  # file lines, for messages naming rows
     frame["event_id"] = frame["event_id"].str.strip()
     if (frame["event_id"] == "").any():
         raise EventError(f"{name}: row {_row(frame, frame['event_id'] == '')}: empty event_id")
+    _split_clock_times(frame, name)
     frame["date"] = _parse_dates(frame["date"], name)
     _check_times(frame, name)
     if "kind" in frame.columns:
@@ -91,6 +94,9 @@ def read_events(source: str | Path | pd.DataFrame, tickers: Iterable[str] | None
                 f"{name}: row {_row(frame, bad)}: kind {frame['kind'][bad].iloc[0]!r} is not one of {KINDS}"
             )
     tickers = None if tickers is None else [t.strip() for t in tickers if t.strip()]
+    twice = [t for t in dict.fromkeys(tickers or []) if (tickers or []).count(t) > 1]
+    if twice:
+        raise EventError(f"the tickers given (--tickers) name {', '.join(twice)} twice: list each ticker once")
     if "ticker" in frame.columns:
         frame["ticker"] = frame["ticker"].str.strip()
         if (frame["ticker"] == "").any():
@@ -101,22 +107,12 @@ def read_events(source: str | Path | pd.DataFrame, tickers: Iterable[str] | None
             if frame.empty:
                 raise EventError(f"{name}: no row concerns the tickers {', '.join(tickers)}")
     else:
-        dup = frame["event_id"].duplicated(keep=False)
-        if dup.any():
-            raise EventError(
-                f"{name}: event_id {frame['event_id'][dup].iloc[0]!r} appears {int(dup.sum())} times: "
-                "event ids must be unique in a file without a ticker column (a catalog)"
-            )
+        _refuse_duplicates(frame, ["event_id"], name, "event ids must be unique in a file without a ticker column")
         if not tickers:
             raise EventError(f"{name} has no 'ticker' column: name the tickers (--tickers T1,T2)")
         frame = frame.merge(pd.DataFrame({"ticker": tickers}), how="cross")
         frame["explicit"] = False
-    dup = frame.duplicated(["event_id", "ticker"], keep=False)
-    if dup.any():
-        row = frame[dup].iloc[0]
-        raise EventError(
-            f"{name}: event {row.event_id} lists ticker {row.ticker} {int(dup.sum())} times: remove the duplicate"
-        )
+    _refuse_duplicates(frame, ["event_id", "ticker"], name, "one row per event and ticker")
     if "time" not in frame.columns:
         frame["time"] = ""
     if "timezone" not in frame.columns:
@@ -140,11 +136,18 @@ def read_listings(source: str | Path | Mapping[str, str]) -> dict[str, pd.Timest
             raise InputError(f"{name}: a listings file needs columns 'ticker,first_valid_date'")
         items = zip(frame["ticker"].astype(str).str.strip(), frame[date_col].astype(str), strict=True)
     out: dict[str, pd.Timestamp] = {}
-    for ticker, value in items:
+    rows: dict[str, int] = {}
+    for line, (ticker, value) in enumerate(items, start=2):
+        ticker = str(ticker).strip()
         date = pd.to_datetime(str(value).strip(), format="ISO8601", errors="coerce")
         if pd.isna(date):
             raise InputError(f"{name}: ticker {ticker}: unparseable listing date {value!r} (use YYYY-MM-DD)")
-        out[str(ticker).strip()] = pd.Timestamp(date).normalize()
+        if ticker in out:
+            raise InputError(
+                f"{name}: ticker {ticker} appears on rows {rows[ticker]} and {line} ({out[ticker].date()}, "
+                f"{pd.Timestamp(date).date()}): keep one listing date per ticker"
+            )
+        out[ticker], rows[ticker] = pd.Timestamp(date).normalize(), line
     return out
 
 
@@ -159,8 +162,12 @@ def read_confounders(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     if "date" not in frame.columns:
         raise InputError(f"{name}: a confounders file needs a 'date' column")
     frame = frame.astype({c: str for c in frame.columns if c != "date"})
+    frame.index = pd.RangeIndex(2, len(frame) + 2)
     frame["date"] = _parse_dates(frame["date"], name)
     frame["ticker"] = frame["ticker"].str.strip().replace("", "*") if "ticker" in frame.columns else "*"
+    if "confounder_id" in frame.columns:
+        _refuse_duplicates(frame, ["confounder_id"], name, "confounder ids must be unique", InputError)
+    _refuse_duplicates(frame, ["date", "ticker"], name, "put both labels in one row", InputError)
     if "label" not in frame.columns:
         ids = frame["confounder_id"] if "confounder_id" in frame.columns else pd.Series("confounder", frame.index)
         frame["label"] = ids
@@ -169,20 +176,25 @@ def read_confounders(source: str | Path | pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV ({str(exc).strip().splitlines()[-1]})") from exc
-    if frame.empty:
-        raise InputError(f"{path}: no rows below the header")
-    return frame
+    return read_csv_text(path, InputError, skip_initial_space=True)
 
 
 def _row(frame: pd.DataFrame, mask: pd.Series) -> int:
-    """1-based file line of the first row where ``mask`` holds (header is line 1)."""
-    return int(np.flatnonzero(np.asarray(mask))[0]) + 2
+    """File line of the first row where ``mask`` holds (the frame's index holds file lines; header is line 1)."""
+    return int(frame.index[np.flatnonzero(np.asarray(mask))[0]])
+
+
+def _refuse_duplicates(
+    frame: pd.DataFrame, key: list[str], name: str, rule: str, error: type[InputError] = EventError
+) -> None:
+    """Raise ``error`` naming the file lines of the first two rows that share ``key``."""
+    dup = frame.duplicated(key, keep=False)
+    if not dup.any():
+        return
+    first = frame[dup].iloc[0]
+    same = frame[dup & (frame[key] == first[key]).all(axis=1)]
+    what = ", ".join(f"{k} {first[k].date() if k == 'date' else first[k]}" for k in key)
+    raise error(f"{name}: rows {same.index[0]} and {same.index[1]} repeat {what}: {rule}")
 
 
 def _parse_dates(values: pd.Series, name: str) -> pd.Series:
@@ -193,6 +205,56 @@ def _parse_dates(values: pd.Series, name: str) -> pd.Series:
         what = "missing date" if text[bad].iloc[0] in ("", "nan") else f"unparseable date {text[bad].iloc[0]!r}"
         raise EventError(f"{name}: row {_row(values, bad)}: {what} (use YYYY-MM-DD)")
     return dates.dt.normalize().astype("datetime64[ns]")
+
+
+_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)$"
+
+
+def _split_clock_times(frame: pd.DataFrame, name: str) -> None:
+    """Move a clock time written in ``date`` (``2025-10-09 21:00``, ``2025-10-09T21:00:00-04:00``) into ``time``.
+
+    A value with a UTC offset is converted to the row's ``timezone`` (UTC when none is given); a value without an
+    offset needs the row's ``timezone``. A row with a time in both ``date`` and ``time`` is refused. The time is
+    kept to the minute (a venue's close is on a whole minute, so day 0 does not change).
+    """
+    text = frame["date"].astype(str).str.strip()
+    timed = text.str.match(r"\d{4}-\d{2}-\d{2}[ T]\d")
+    if not timed.any():
+        return
+    for col in ("time", "timezone"):
+        if col not in frame.columns:
+            frame[col] = ""
+    both = timed & (frame["time"].str.strip() != "")
+    if both.any():
+        raise EventError(
+            f"{name}: row {_row(frame, both)}: date {text[both].iloc[0]!r} carries a time and the 'time' column "
+            "another: give the time once"
+        )
+    zones = frame["timezone"].str.strip()
+    aware = timed & text.str.contains(_OFFSET)
+    unplaced = timed & ~aware & (zones == "")
+    if unplaced.any():
+        raise EventError(
+            f"{name}: row {_row(frame, unplaced)}: date {text[unplaced].iloc[0]!r} has a clock time but no time "
+            "zone: add a 'timezone' column (IANA name such as America/New_York) or write the UTC offset "
+            "(2025-10-09T21:00-04:00)"
+        )
+    stamps = pd.to_datetime(text.where(timed), format="ISO8601", errors="coerce", utc=True)
+    naive = pd.to_datetime(text.where(timed & ~aware), format="ISO8601", errors="coerce")
+    bad = timed & (stamps.isna() | (naive.isna() & ~aware))
+    if bad.any():
+        raise EventError(f"{name}: row {_row(frame, bad)}: unparseable date {text[bad].iloc[0]!r} (use YYYY-MM-DD)")
+    frame.loc[aware & (zones == ""), "timezone"] = "UTC"
+    for zone in frame.loc[aware, "timezone"].unique():
+        rows = aware & (frame["timezone"] == zone)
+        try:
+            naive[rows] = stamps[rows].dt.tz_convert(ZoneInfo(zone)).dt.tz_localize(None)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise EventError(
+                f"{name}: row {_row(frame, rows)}: unknown time zone {zone!r} (use an IANA name such as Asia/Shanghai)"
+            ) from None
+    frame.loc[timed, "date"] = naive[timed].dt.strftime("%Y-%m-%d")
+    frame.loc[timed, "time"] = naive[timed].dt.strftime("%H:%M")
 
 
 def _check_times(frame: pd.DataFrame, name: str) -> None:

@@ -48,12 +48,29 @@ def damaged(path: Path, exc: Exception) -> StoreError:
     )
 
 
+def refuse_foreign_file(path: Path) -> None:
+    """Refuse a file that is not a DuckDB database (DuckDB would try to download an extension to read SQLite)."""
+    if not path.is_file():
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        raise StoreError(f"store {path} cannot be read ({exc.strerror or exc}): check its permissions") from exc
+    if head.startswith(b"SQLite format 3"):
+        raise StoreError(
+            f"store {path} is a SQLite database, not an eventstudy price store (DuckDB): give a new file name with "
+            "--store, or export the SQLite prices to CSV and run eventstudy prices import"
+        )
+
+
 @contextmanager
 def connect(path: Path, write: bool, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """A connection for one operation; None for a read of a store that does not exist yet."""
     if not write and not path.exists():
         yield None
         return
+    refuse_foreign_file(path)
     if write:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout

@@ -15,9 +15,12 @@ import numpy as np
 import pandas as pd
 
 from eventstudy.errors import PriceDataError
+from eventstudy.io import read_csv_text
 
 PRICE_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
 LONG_COLUMNS = ("date", "ticker", *PRICE_FIELDS)
+MAX_PRICE = 1e12  # no security trades above this in any currency: a larger value is a data error
+MAX_MOVE = 10.0  # default: a session's price above 10x or below 1/10 of the previous one is a data error
 _ALIASES = {"adj close": "adj_close", "adjclose": "adj_close", "adj_close": "adj_close", "symbol": "ticker"}
 
 
@@ -57,6 +60,7 @@ def read_prices(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
         else:
             raise PriceDataError(f"{path}: no such price file or folder")
     combined = pd.concat(frames, ignore_index=True)
+    refuse_two_spellings(combined["ticker"].unique(), f"the price data ({', '.join(str(p) for p in paths)})")
     dup = combined.duplicated(["ticker", "date"], keep=False)
     if dup.any():
         row = combined[dup].iloc[0]
@@ -67,20 +71,43 @@ def read_prices(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     return combined.sort_values(["ticker", "date"], ignore_index=True)
 
 
+def refuse_two_spellings(tickers: Iterable[str], where: str) -> None:
+    """Raise :class:`PriceDataError` when one ticker is written two ways (``MP`` and ``mp``) in ``where``."""
+    seen: dict[str, str] = {}
+    for ticker in tickers:
+        other = seen.setdefault(ticker.upper(), ticker)
+        if other != ticker:
+            raise PriceDataError(
+                f"{where} holds ticker {other} also written {ticker}: tickers are kept exactly as written, so "
+                "spell it one way everywhere (rename the file or column)"
+            )
+
+
 def _read_raw(path: Path) -> pd.DataFrame:
-    try:
-        if path.suffix.lower() == ".parquet":
+    if path.suffix.lower() == ".parquet":
+        try:
             frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise PriceDataError(f"{path}: cannot be read as a price table ({exc})") from exc
-    if frame.empty or len(frame.columns) < 2:
-        raise PriceDataError(f"{path}: empty price file (expected a header and at least one row)")
-    frame.columns = [_ALIASES.get(str(c).strip().lower(), str(c).strip().lower()) for c in frame.columns]
+        except (OSError, ValueError) as exc:
+            raise PriceDataError(f"{path}: cannot be read as a Parquet price table ({exc})") from exc
+        if frame.empty:
+            raise PriceDataError(f"{path}: empty price file (expected at least one row)")
+    else:
+        frame = read_csv_text(path, PriceDataError)
+    if len(frame.columns) < 2:
+        raise PriceDataError(f"{path}: one column only ({frame.columns[0]!r}): expected date and prices")
+    frame.columns = [_column_name(c) for c in frame.columns]
     if "date" not in frame.columns:
         raise PriceDataError(f"{path}: no 'date' column (columns are {', '.join(frame.columns)})")
     return frame
+
+
+def _column_name(column: object) -> str:
+    """Known column names case-insensitively (``Date``, ``Adj Close``); any other (a ticker) exactly as written."""
+    name = str(column).strip()
+    key = name.lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    return key if key in ("date", "ticker", *PRICE_FIELDS) else name
 
 
 def _read_ticker_file(path: Path) -> pd.DataFrame:
@@ -134,13 +161,15 @@ def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
                 f"non-numeric {col} {text.iloc[i]!r}"
             )
         frame[col] = values.astype("float64")
+        checks = [(~np.isfinite(values) & values.notna(), "is not a finite number")]
         if col != "volume":
-            nonpos = values <= 0
-            if nonpos.any():
-                i = int(np.flatnonzero(nonpos.to_numpy())[0])
+            checks += [(values <= 0, "must be positive"), (values > MAX_PRICE, f"is above {MAX_PRICE:g}, not a price")]
+        for wrong, what in checks:
+            if wrong.any():
+                i = int(np.flatnonzero(wrong.to_numpy())[0])
                 raise PriceDataError(
                     f"{path}: row {i + 2} ({frame['ticker'].iloc[i]} {frame['date'].iloc[i].date()}): "
-                    f"{col} is {values.iloc[i]:g}; prices must be positive — fix or drop the row"
+                    f"{col} {values.iloc[i]:g} {what}: fix or drop the row"
                 )
     return frame[list(LONG_COLUMNS)]
 
@@ -174,6 +203,7 @@ def returns_on_sessions(
     sessions: pd.DatetimeIndex,
     listed: Mapping[str, pd.Timestamp] | None = None,
     kind: str = "simple",
+    max_move: float = MAX_MOVE,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Trade-to-trade returns per ticker on the sessions of one venue calendar, and the sessions each spans.
 
@@ -184,6 +214,9 @@ def returns_on_sessions(
     after the gap, never shifted onto another day nor dropped (Maynes & Rumsey 1993, "trade-to-trade" returns).
     Sessions without a price have a NaN return and span 0. Prices before a ticker's listing date (``listed``) are
     dropped first, so no return mixes a pre-listing shell price with the operating company's.
+
+    A price more than ``max_move`` times, or less than 1 / ``max_move`` of, the previous one is a data error (a bad
+    print, a missed split), raised as :class:`PriceDataError` naming the ticker and both sessions.
 
     Returns
     -------
@@ -204,6 +237,15 @@ def returns_on_sessions(
     valid = have & (previous >= 0)
     before = np.take_along_axis(values, np.maximum(previous, 0), axis=0)
     ratio = np.where(valid, values / np.where(valid, before, 1.0), np.nan)
+    jump = valid & ((ratio > max_move) | (ratio * max_move < 1))
+    if jump.any():
+        s, t = np.argwhere(jump)[0]
+        p = previous[s, t]
+        raise PriceDataError(
+            f"{on_grid.columns[t]}: price {values[s, t]:g} on {on_grid.index[s]:%Y-%m-%d} is {ratio[s, t]:.3g} times "
+            f"{values[p, t]:g} on {on_grid.index[p]:%Y-%m-%d}, beyond the plausible one-day move of {max_move:g}x: "
+            "fix the data (a bad print or a missed split), or allow it with --max-move"
+        )
     span = np.where(valid, np.arange(n_sessions)[:, None] - previous, 0)
     out = np.log(ratio) if kind == "log" else ratio - 1.0
     frame = partial(pd.DataFrame, index=on_grid.index, columns=on_grid.columns)

@@ -1,6 +1,7 @@
 """Data checks on prices before they enter the store: refuse what is wrong, report what is suspicious.
 
-Refused (:class:`~eventstudy.errors.PriceDataError`): non-positive prices and duplicate sessions.
+Refused (:class:`~eventstudy.errors.PriceDataError`): non-positive, infinite or implausible prices (above
+``MAX_PRICE``) and duplicate sessions.
 Reported per ticker, never silently fixed: sessions missing against the venue calendar, dates that are not
 sessions, one-day moves above 50% where ``close`` and ``adj_close`` disagree (a likely split or adjustment
 problem), and stale runs of identical closes.
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from eventstudy.errors import PriceDataError
+from eventstudy.prices.files import MAX_PRICE
 from eventstudy.timing.venues import sessions, venue_of
 
 PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close"]
@@ -67,7 +69,18 @@ def refuse_invalid(frame: pd.DataFrame) -> None:
         raise PriceDataError(
             f"{int(dup.sum())} rows share a (ticker, session): {where}; keep one row per ticker and date"
         )
-    prices = frame[PRICE_COLUMNS].to_numpy(dtype="float64")
+    values = frame[VALUE_COLUMNS].to_numpy(dtype="float64")
+    unreal = np.isinf(values) | (np.abs(np.nan_to_num(values)) > MAX_PRICE) & (
+        np.arange(len(VALUE_COLUMNS)) < len(PRICE_COLUMNS)
+    )
+    if unreal.any():
+        i, j = np.argwhere(unreal)[0]
+        raise PriceDataError(
+            f"{int(unreal.any(axis=1).sum())} rows have infinite or implausible values, first "
+            f"{frame['ticker'].iloc[i]} {frame['date'].iloc[i]:%Y-%m-%d} {VALUE_COLUMNS[j]}={values[i, j]:g}; "
+            "fix or drop them before importing"
+        )
+    prices = values[:, : len(PRICE_COLUMNS)]
     bad = (prices <= 0) & ~frame["ticker"].str.startswith("^").to_numpy()[:, None]
     if bad.any():
         i, j = np.argwhere(bad)[0]

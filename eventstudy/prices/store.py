@@ -36,6 +36,7 @@ from eventstudy.prices.batches import (
     session_runs,
 )
 from eventstudy.prices.database import connect, default_path
+from eventstudy.prices.files import refuse_two_spellings
 from eventstudy.prices.quality import VALUE_COLUMNS, check_prices, currency_of
 from eventstudy.timing.venues import sessions, venue_of
 
@@ -98,6 +99,7 @@ class PriceStore:
         """
         data = normalize(frame)
         quality = check_prices(data)
+        refuse_two_spellings([*self.tickers(), *data["ticker"].unique()], f"store {self.path} with this import")
         digest = content_hash(data)
         if covers is None:
             covers = [(t, g["date"].iloc[0], g["date"].iloc[-1]) for t, g in data.groupby("ticker")]
