@@ -260,7 +260,7 @@ def test_ticker_without_known_venue(bad):
 def test_catalog_without_date_and_duplicate_ids(tmp_path, prices_dir):
     for text, expect in [
         ("event_id,date,kind\nE1,2025-10-09,tightening\nE2,,tightening\n", "missing date"),
-        ("event_id,date,kind\nE1,2025-10-09,tightening\nE1,2025-10-10,tightening\n", "appears 2 times"),
+        ("event_id,date,kind\nE1,2025-10-09,tightening\nE1,2025-10-10,tightening\n", "rows 2 and 3 repeat event_id E1"),
     ]:
         catalog = tmp_path / "catalog.csv"
         catalog.write_text(text)
