@@ -1,6 +1,6 @@
 """The same study on a Dask cluster (a ``distributed.LocalCluster`` on 127.0.0.1 with two worker processes): every
 table equals the in-process one (numbers to 1e-12 relative; in practice identical), also when a worker dies in the
-middle of the run, and on the real seed data through ``eventstudy run --scheduler``."""
+middle of the run, and on the real seed data through ``eventstudy run --scheduler tcp://...``."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from distributed import Client, LocalCluster
 import eventstudy.scale.cluster as cluster_module
 from eventstudy import EventStudy
 from eventstudy.cli import main
-from eventstudy.errors import ClusterError, InputError
+from eventstudy.errors import ClusterError, InputError, PriceDataError
 from eventstudy.prices.dataset import write_price_dataset
+from eventstudy.prices.files import read_prices
 from eventstudy.results import TABLES
 from eventstudy.scale import fit_distributed
 from eventstudy.scale.sources import DatasetPrices
@@ -40,6 +41,7 @@ def client():
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # health routes: any free port
             memory_limit="1GiB",
             silence_logs=logging.CRITICAL,
         ) as cluster,
@@ -55,11 +57,18 @@ def universe(tmp_path_factory):
     sim = simulate_study(n_events=24, n_firms=4, effect=0.01, rho=0.3, same_date=False, seed=11)
     early = sim.events.assign(event_id=sim.events["event_id"] + "x", date=sim.events["date"] - pd.Timedelta(days=3))
     events = pd.concat([sim.events, early], ignore_index=True)
-    dataset = write_price_dataset(sim.prices, tmp_path_factory.mktemp("sim") / "prices")
+    prices = sim.prices.astype({"date": "datetime64[ns]"}).sort_values(["ticker", "date"], ignore_index=True)
+    # gaps: 1% of rows missing, and one session only S00000 traded (so a partition's own dates are
+    # not the study's date grid, and trade-to-trade returns span the gaps)
+    lone_session = (prices["date"] == prices["date"].unique()[150]) & (prices["ticker"] != "S00000")
+    random_gaps = (np.random.default_rng(2).random(len(prices)) < 0.01) & (prices["ticker"] != sim.market)
+    prices = prices[~(lone_session | random_gaps)].reset_index(drop=True)
+    dataset = write_price_dataset(prices, tmp_path_factory.mktemp("sim") / "prices")
+    pd.testing.assert_frame_equal(read_prices(dataset), prices)
     options = {"market": sim.market, "calendar": "data", "group_tests": "event+all", "windows": [(0, 1), (-2, 5)]}
-    expected = EventStudy(events, dataset, **options).fit()
+    expected = EventStudy(events, prices, **options).fit()
     assert (expected.car["contaminated"] != "").any()
-    return events, dataset, options, expected
+    return events, dataset, prices, options, expected
 
 
 def assert_same_results(got, expected) -> None:
@@ -69,16 +78,15 @@ def assert_same_results(got, expected) -> None:
 
 
 def test_simulated_universe_equals_the_in_process_study(client, universe):
-    events, dataset, options, expected = universe
+    events, dataset, prices, options, expected = universe
     seen = []
     got = fit_distributed(
         events, dataset, scheduler=client, partitions=5, progress=lambda d, n: seen.append((d, n)), **options
     )
     assert_same_results(got, expected)
     assert seen == [(i, 5) for i in range(1, 6)]
-    from_frame = fit_distributed(events, expected.prices, scheduler=client, partitions=3, **options)
-    in_process = EventStudy(events, expected.prices, **options).fit()
-    assert_same_results(from_frame, in_process)
+    address = client.scheduler.address  # tcp://127.0.0.1:PORT, as a user would pass it
+    assert_same_results(fit_distributed(events, prices, scheduler=address, partitions=3, **options), expected)
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,7 @@ class KillOnce(DatasetPrices):
 
 
 def test_a_worker_killed_mid_run_is_replaced_and_the_result_is_identical(client, universe, tmp_path):
-    events, dataset, options, expected = universe
+    events, dataset, prices, options, expected = universe
     before = set(client.run(os.getpid).values())
     victim = sorted(events["ticker"].unique())[-1]  # in the last partition: others are done or running by then
     source = KillOnce(str(dataset), flag=str(tmp_path / "killed"), victim=victim)
@@ -149,8 +157,10 @@ def test_cli_on_the_real_seed_data_writes_the_same_files(client, prices_dir, tmp
     assert np.isfinite(tests.loc[tests["test"] == "kp_bmp_t", "statistic"]).all()
 
 
-def test_scheduler_mistakes_are_one_line_errors(universe, monkeypatch):
-    events, dataset, options, _ = universe
+def test_scheduler_mistakes_are_one_line_errors(client, universe, monkeypatch):
+    events, dataset, _, options, _ = universe
+    with pytest.raises(PriceDataError, match="ticker\\(s\\) NOPE not in the price data"):  # raised in a task
+        fit_distributed(events, dataset, scheduler=client, **{**options, "market": "NOPE"})
     with pytest.raises(InputError, match="use 'local' or a scheduler address"):
         fit_distributed(events, dataset, scheduler="127.0.0.1:8786", **options)
     monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT", "1s")

@@ -52,7 +52,8 @@ def dask_client(scheduler: str | Client = LOCAL) -> Iterator[Client]:
                 threads_per_worker=1,
                 host="127.0.0.1",
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # health routes: any free port
+                silence_logs=logging.CRITICAL,  # task errors reach the user once, as the run's error
             ) as cluster,
             Client(cluster, set_as_default=False) as client,
         ):
