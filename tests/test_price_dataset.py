@@ -61,6 +61,11 @@ def test_bad_rows_are_named(real_prices, tmp_path):
     day = bad["date"].iloc[5].date()
     with pytest.raises(PriceDataError, match=f"ticker MP on {day} has a zero or negative price"):
         read_price_dataset(ds)
+    spy = real_prices[real_prices["ticker"] == "SPY"]
+    ds = write_price_dataset(pd.concat([spy, spy.iloc[[7]]], ignore_index=True), tmp_path / "ds")
+    row = spy.iloc[7]
+    with pytest.raises(PriceDataError, match=f"ticker {row.ticker} on {row.date.date()} has a second row"):
+        read_price_dataset(ds)
 
 
 def test_cli_writes_from_files_and_from_the_store(real_prices, prices_dir, tmp_path):

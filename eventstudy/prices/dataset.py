@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from eventstudy.errors import PriceDataError
@@ -102,11 +103,11 @@ def read_price_dataset(directory: str | Path, tickers: Sequence[str] | None = No
     data = _open(directory)
     flt = None if tickers is None else pads.field("ticker").isin(list(dict.fromkeys(tickers)))
     table = data.to_table(columns=list(LONG_COLUMNS), filter=flt)
+    table = table.sort_by([("ticker", "ascending"), ("date", "ascending")])  # UTF-8 byte order = str order
+    _check(table, Path(directory))
     frame = table.to_pandas().astype({c: "float64" for c in PRICE_FIELDS})
     frame["date"] = frame["date"].astype("datetime64[ns]")
     frame["ticker"] = frame["ticker"].astype(str)
-    frame = frame.sort_values(["ticker", "date"], ignore_index=True, kind="stable")
-    _check(frame, Path(directory))
     return frame
 
 
@@ -120,15 +121,22 @@ def _open(directory: str | Path) -> pads.Dataset:
     return pads.dataset(directory, schema=_SCHEMA, format="parquet", partitioning=_PARTITIONING)
 
 
-def _check(frame: pd.DataFrame, directory: Path) -> None:
-    """Duplicate (ticker, date) rows and non-positive prices are refused, naming the ticker and date."""
-    dup = frame.duplicated(["ticker", "date"]).to_numpy()
-    values = frame[[c for c in PRICE_FIELDS if c != "volume"]].to_numpy()
-    bad = (values <= 0).any(axis=1)
+def _check(table: pa.Table, directory: Path) -> None:
+    """Duplicate (ticker, date) rows and non-positive prices are refused, naming the ticker and date.
+
+    ``table`` is sorted by ticker and date, so a duplicate is a row equal to the one before it.
+    """
+    codes = pc.dictionary_encode(table["ticker"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    dates = table["date"].to_numpy()
+    dup = np.r_[False, (codes[1:] == codes[:-1]) & (dates[1:] == dates[:-1])]
+    bad = np.zeros(table.num_rows, dtype=bool)
+    for col in PRICE_FIELDS:
+        if col != "volume":
+            bad |= table[col].to_numpy(zero_copy_only=False) <= 0
     for mask, what in ((dup, "a second row for the same date"), (bad, "a zero or negative price")):
         if mask.any():
-            row = frame.iloc[int(np.flatnonzero(mask)[0])]
+            i = int(np.flatnonzero(mask)[0])
             raise PriceDataError(
-                f"{directory}: ticker {row.ticker} on {row.date.date()} has {what}: rewrite the dataset from "
-                "clean prices (eventstudy prices dataset)"
+                f"{directory}: ticker {table['ticker'][i]} on {pd.Timestamp(dates[i]).date()} has {what}: rewrite "
+                "the dataset from clean prices (eventstudy prices dataset)"
             )
