@@ -90,15 +90,19 @@ def test_simulated_universe_equals_the_in_process_study(client, universe):
 
 
 @dataclass(frozen=True)
-class KillOnce(DatasetPrices):
-    """Reads like a dataset, but the first task that loads ``victim`` kills its worker process (flag file)."""
+class Killing(DatasetPrices):
+    """Reads like a dataset, but a task that loads ``victim`` kills its worker process, the first ``times`` times
+    (each kill appends the worker's pid to the ``flag`` file)."""
 
     flag: str = ""
     victim: str = ""
+    times: int = 1
 
     def load(self, tickers):
-        if self.victim in tickers and not os.path.exists(self.flag):
-            Path(self.flag).write_text(str(os.getpid()))
+        flag = Path(self.flag)
+        if self.victim in tickers and (not flag.exists() or len(flag.read_text().split()) < self.times):
+            with flag.open("a") as fh:
+                fh.write(f"{os.getpid()}\n")
             os._exit(1)
         return super().load(tickers)
 
@@ -107,10 +111,10 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_result_is_identical(client,
     events, dataset, prices, options, expected = universe
     before = set(client.run(os.getpid).values())
     victim = sorted(events["ticker"].unique())[-1]  # in the last partition: others are done or running by then
-    source = KillOnce(str(dataset), flag=str(tmp_path / "killed"), victim=victim)
+    source = Killing(str(dataset), flag=str(tmp_path / "killed"), victim=victim)
     got = fit_distributed(events, source, scheduler=client, partitions=4, **options)
     assert_same_results(got, expected)
-    killed = int((tmp_path / "killed").read_text())
+    (killed,) = map(int, (tmp_path / "killed").read_text().split())
     assert killed in before
     client.wait_for_workers(2, timeout=60)
     assert killed not in set(client.run(os.getpid).values())  # the nanny started a new worker process
@@ -168,3 +172,20 @@ def test_scheduler_mistakes_are_one_line_errors(client, universe, monkeypatch):
         fit_distributed(events, dataset, scheduler="tcp://127.0.0.1:9", **options)
     result = CliRunner().invoke(main, ["run", "--events", "x.csv", "--partitions", "2", "--out", "o"])
     assert result.exit_code == 2
+
+
+def _allow_failures(n: int, dask_scheduler=None) -> int:
+    before, dask_scheduler.allowed_failures = dask_scheduler.allowed_failures, n
+    return before
+
+
+def test_a_task_that_keeps_killing_workers_ends_the_run_with_one_error(client, universe, tmp_path):
+    events, dataset, _, options, _ = universe
+    before = client.run_on_scheduler(_allow_failures, 0)  # give up at the first lost worker (default: 3 retries)
+    try:
+        source = Killing(str(dataset), flag=str(tmp_path / "killed"), victim="S00000", times=10**6)
+        with pytest.raises(ClusterError, match="a task kept killing its Dask worker"):
+            fit_distributed(events, source, scheduler=client, partitions=2, **options)
+    finally:
+        client.run_on_scheduler(_allow_failures, before)
+        client.wait_for_workers(2, timeout=60)
