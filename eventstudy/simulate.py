@@ -88,3 +88,81 @@ def simulate_study(
         }
     )
     return SimulatedStudy(frame, events, "MKT", effect, tuple(effect_days))
+
+
+@dataclass(frozen=True)
+class SimulatedUniverse:
+    """A (sessions x tickers) price matrix with a market column, and events of ``tickers_per_event`` tickers."""
+
+    dates: pd.DatetimeIndex
+    tickers: list[str]  # stock tickers; the market is ``market`` (last column of ``prices``)
+    prices: np.ndarray  # (sessions + 1, tickers + 1) adjusted prices, market last
+    market: str
+    events: pd.DataFrame  # event_id, ticker, date
+    effect: float
+
+    def long_prices(self) -> pd.DataFrame:
+        """The prices as a long frame ``date, ticker, adj_close`` (ticker-major)."""
+        names = [*self.tickers, self.market]
+        return pd.DataFrame(
+            {
+                "date": np.tile(self.dates.values, len(names)),
+                "ticker": pd.Categorical.from_codes(np.repeat(np.arange(len(names)), len(self.dates)), names),
+                "adj_close": self.prices.T.ravel(),
+            }
+        )
+
+
+def simulate_universe(
+    n_tickers: int = 2000,
+    n_sessions: int = 2000,
+    n_events: int = 100,
+    tickers_per_event: int = 10,
+    *,
+    effect: float = 0.01,
+    n_sectors: int = 20,
+    rho: float = 0.2,
+    sigma_e: float = 0.02,
+    sigma_m: float = 0.01,
+    first_day0: int = 260,
+    seed: int | None = 0,
+) -> SimulatedUniverse:
+    """A backtest universe: market model returns with sector-correlated noise and planted effects.
+
+    R_it = alpha_i + beta_i R_mt + sigma_e (sqrt(rho) s_{g(i)t} + sqrt(1 - rho) u_it), with s_gt a shock common to
+    sector g (``n_sectors`` sectors, so residuals of a sector are correlated ``rho``). Each event has a day 0 drawn
+    from the sessions leaving ``first_day0`` sessions before and 20 after, and ``tickers_per_event`` distinct
+    tickers, each of which gets ``effect`` added to its return on day 0.
+    """
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2010-01-04", periods=n_sessions + 1)
+    market = rng.normal(0.0003, sigma_m, n_sessions)
+    sector = rng.integers(0, n_sectors, n_tickers)
+    shocks = rng.normal(0.0, 1.0, (n_sessions, n_sectors)).astype(np.float64)
+    noise = rng.standard_normal((n_sessions, n_tickers))
+    noise *= np.sqrt(1 - rho)
+    noise += np.sqrt(rho) * shocks[:, sector]
+    noise *= sigma_e
+    returns = noise
+    returns += rng.normal(0.0, 0.0005, n_tickers)[None, :]
+    returns += rng.uniform(0.5, 1.5, n_tickers)[None, :] * market[:, None]
+    day0 = rng.integers(first_day0, n_sessions - 20, n_events)
+    k = min(tickers_per_event, n_tickers)
+    stride = n_tickers // k
+    offsets = np.arange(k) * stride + rng.integers(0, stride, (n_events, 1))
+    members = (rng.integers(0, n_tickers, (n_events, 1)) + offsets) % n_tickers  # k distinct tickers per event
+    np.add.at(returns, (np.repeat(day0, k) - 1, members.ravel()), effect)
+    prices = np.empty((n_sessions + 1, n_tickers + 1))
+    prices[0] = 100.0
+    np.cumprod(1 + returns, axis=0, out=prices[1:, :n_tickers])
+    prices[1:, :n_tickers] *= 100.0
+    prices[1:, n_tickers] = 100.0 * np.cumprod(1 + market)
+    tickers = [f"S{i:05d}" for i in range(n_tickers)]
+    events = pd.DataFrame(
+        {
+            "event_id": np.repeat(np.char.add("E", np.char.zfill(np.arange(n_events).astype(str), 7)), k).astype(object),
+            "ticker": np.asarray(tickers, dtype=object)[members.ravel()],
+            "date": np.repeat(dates.values[day0], k),
+        }
+    )
+    return SimulatedUniverse(dates, tickers, prices, "MKT", events, effect)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pandas.api.types import union_categoricals
 
 from eventstudy.errors import PriceDataError
 from eventstudy.io import read_csv_text
@@ -24,7 +27,7 @@ MAX_MOVE = 10.0  # default: a session's price above 10x or below 1/10 of the pre
 _ALIASES = {"adj close": "adj_close", "adjclose": "adj_close", "adj_close": "adj_close", "symbol": "ticker"}
 
 
-def read_prices(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+def read_prices(source: str | Path | Iterable[str | Path], tickers: Iterable[str] | None = None) -> pd.DataFrame:
     """Read prices from files or folders into a validated long price frame.
 
     Parameters
@@ -34,6 +37,9 @@ def read_prices(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
         a Parquet dataset partitioned by ticker (:func:`~eventstudy.prices.dataset.write_price_dataset`),
         a long CSV/Parquet (``date,ticker,adj_close`` or ``close``, ...), a wide CSV/Parquet (``date,T1,T2,...``
         holding adjusted prices), or several of these.
+    tickers
+        Only these tickers (None: all). A long Parquet file is then read only for them (row filters), and only
+        its date, ticker and price columns are read. Parquet numbers and timestamps go straight into numpy.
 
     Raises
     ------
@@ -46,29 +52,38 @@ def read_prices(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     paths = [Path(source)] if isinstance(source, str | Path) else [Path(p) for p in source]
     if not paths:
         raise PriceDataError("no price source given: pass a file or folder of prices")
+    wanted = None if tickers is None else list(dict.fromkeys(tickers))
     frames: list[pd.DataFrame] = []
     for path in paths:
         if is_price_dataset(path):
-            frames.append(read_price_dataset(path))
+            frames.append(read_price_dataset(path, wanted))
         elif path.is_dir():
             files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
             if not files:
                 raise PriceDataError(f"{path}: folder holds no .csv or .parquet price files")
-            frames.extend(_read_ticker_file(p) for p in files)
+            frames.extend(_read_ticker_file(p) for p in files if wanted is None or p.stem in wanted)
         elif path.is_file():
-            frames.append(_read_table_file(path))
+            frames.append(_read_table_file(path, wanted))
         else:
             raise PriceDataError(f"{path}: no such price file or folder")
-    combined = pd.concat(frames, ignore_index=True)
-    refuse_two_spellings(combined["ticker"].unique(), f"the price data ({', '.join(str(p) for p in paths)})")
-    dup = combined.duplicated(["ticker", "date"], keep=False)
-    if dup.any():
-        row = combined[dup].iloc[0]
+    ticker = union_categoricals([_ticker_codes(f["ticker"]) for f in frames])
+    refuse_two_spellings(ticker.categories, f"the price data ({', '.join(str(p) for p in paths)})")
+    rest = pd.concat([f.drop(columns="ticker") for f in frames], ignore_index=True)
+    if wanted is not None:
+        keep = ticker.isin(wanted)
+        if not keep.all():
+            ticker, rest = ticker[keep], rest[keep].reset_index(drop=True)
+    order, dup = _order_and_duplicates(ticker, rest["date"].to_numpy())
+    if dup is not None:
         raise PriceDataError(
-            f"ticker {row.ticker} has {int(dup.sum())} rows sharing a date (first {row.date.date()}) across "
-            f"{', '.join(str(p) for p in paths)}: keep one row per ticker and session"
+            f"ticker {ticker[dup[0]]} has {len(dup)} rows sharing a date (first "
+            f"{pd.Timestamp(rest['date'].iloc[dup[0]]).date()}) across {', '.join(str(p) for p in paths)}: keep one "
+            "row per ticker and session"
         )
-    return combined.sort_values(["ticker", "date"], ignore_index=True)
+    if order is not None:
+        ticker, rest = ticker.take(order), rest.take(order).reset_index(drop=True)
+    rest.insert(1, "ticker", _as_text(ticker))
+    return rest[list(LONG_COLUMNS)]
 
 
 def refuse_two_spellings(tickers: Iterable[str], where: str) -> None:
@@ -83,13 +98,39 @@ def refuse_two_spellings(tickers: Iterable[str], where: str) -> None:
             )
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+def _order_and_duplicates(ticker: pd.Categorical, dates: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The (ticker, date) sort order (None when already sorted) and the rows sharing a (ticker, date) (or None).
+
+    Works on integer codes: the rank of each ticker among the sorted tickers, and the dates as integers.
+    """
+    rank = np.argsort(np.argsort(ticker.categories.to_numpy(dtype=object), kind="stable"))
+    key_t = rank[ticker.codes].astype(np.int64)
+    key_d = dates.astype("datetime64[ns]").view(np.int64)
+    step_t, step_d = np.diff(key_t), np.diff(key_d)
+    ordered = bool(((step_t > 0) | ((step_t == 0) & (step_d >= 0))).all())
+    order = None if ordered else np.lexsort((key_d, key_t))
+    if order is not None:
+        step_t, step_d = np.diff(key_t[order]), np.diff(key_d[order])
+    same = (step_t == 0) & (step_d == 0)
+    if not same.any():
+        return order, None
+    in_group = np.r_[same, False] | np.r_[False, same]
+    rows = np.flatnonzero(in_group) if order is None else order[in_group]
+    return order, np.sort(rows)
+
+
+def _as_text(ticker: pd.Categorical) -> pd.Series:
+    """A categorical ticker column as the frame's text column (one take from the categories, no per-row work)."""
+    return pd.Series(ticker.categories.astype(str).array.take(ticker.codes), name="ticker")
+
+
+def _read_raw(path: Path, tickers: list[str] | None = None) -> pd.DataFrame:
     if path.suffix.lower() == ".parquet":
         try:
-            frame = pd.read_parquet(path)
-        except (OSError, ValueError) as exc:
+            frame = _read_parquet(path, tickers)
+        except (OSError, ValueError, pa.ArrowException) as exc:
             raise PriceDataError(f"{path}: cannot be read as a Parquet price table ({exc})") from exc
-        if frame.empty:
+        if frame.empty and tickers is None:
             raise PriceDataError(f"{path}: empty price file (expected at least one row)")
     else:
         frame = read_csv_text(path, PriceDataError)
@@ -110,6 +151,23 @@ def _column_name(column: object) -> str:
     return key if key in ("date", "ticker", *PRICE_FIELDS) else name
 
 
+def _read_parquet(path: Path, tickers: list[str] | None) -> pd.DataFrame:
+    """A Parquet price table with pyarrow: for a long table only its date, ticker and price columns (and the rows
+    of ``tickers``, matched after stripping); numbers and timestamps stay typed (no text round trip)."""
+    names = pq.read_schema(path).names
+    known = {_column_name(n): n for n in names}
+    filters = None
+    if "ticker" in known:
+        names = [known[c] for c in ("date", "ticker", *PRICE_FIELDS) if c in known]
+        if tickers is not None:
+            raw = pq.read_table(path, columns=[known["ticker"]]).column(0)
+            raw = pa.chunked_array(raw.chunks, raw.type).combine_chunks()
+            values = (raw.dictionary if pa.types.is_dictionary(raw.type) else raw.unique()).to_pylist()
+            wanted = set(tickers)
+            filters = [(known["ticker"], "in", [v for v in values if v is not None and str(v).strip() in wanted])]
+    return pq.read_table(path, columns=names, filters=filters).to_pandas(ignore_metadata=True)
+
+
 def _read_ticker_file(path: Path) -> pd.DataFrame:
     frame = _read_raw(path)
     price_cols = [c for c in frame.columns if c in PRICE_FIELDS]
@@ -118,8 +176,8 @@ def _read_ticker_file(path: Path) -> pd.DataFrame:
     return _finish(frame[["date", *price_cols]].assign(ticker=path.stem), path)
 
 
-def _read_table_file(path: Path) -> pd.DataFrame:
-    frame = _read_raw(path)
+def _read_table_file(path: Path, tickers: list[str] | None = None) -> pd.DataFrame:
+    frame = _read_raw(path, tickers)
     if "ticker" in frame.columns:
         keep = ["date", "ticker", *(c for c in frame.columns if c in PRICE_FIELDS)]
         if not {"adj_close", "close"} & set(keep):
@@ -136,46 +194,84 @@ def _read_table_file(path: Path) -> pd.DataFrame:
 
 
 def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Parse dates and numbers, check positivity, return the frame with every long column."""
-    frame = frame.copy()
-    raw_dates = frame["date"].astype(str).str.strip()
-    dates = pd.to_datetime(raw_dates, format="ISO8601", errors="coerce")
-    if dates.isna().any():
-        i = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise PriceDataError(f"{path}: row {i + 2}: unparseable date {raw_dates.iloc[i]!r} (use YYYY-MM-DD)")
+    """Parse dates and numbers, check them, return the frame with every long column (ticker categorical).
+
+    Typed columns (Parquet timestamps and floats) are taken as they are; text is parsed.
+    """
+    if pd.api.types.is_datetime64_any_dtype(frame["date"]):
+        dates = frame["date"]
+        if dates.isna().any():
+            i = int(np.flatnonzero(dates.isna().to_numpy())[0])
+            raise PriceDataError(f"{path}: row {i + 2}: missing date")
+    else:
+        raw_dates = frame["date"].astype(str).str.strip()
+        dates = pd.to_datetime(raw_dates, format="ISO8601", errors="coerce")
+        if dates.isna().any():
+            i = int(np.flatnonzero(dates.isna().to_numpy())[0])
+            raise PriceDataError(f"{path}: row {i + 2}: unparseable date {raw_dates.iloc[i]!r} (use YYYY-MM-DD)")
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
-    frame["date"] = dates.dt.normalize().astype("datetime64[ns]")
-    frame["ticker"] = frame["ticker"].astype(str).str.strip()
+    out = {"date": dates.dt.normalize().astype("datetime64[ns]").to_numpy(), "ticker": _ticker_codes(frame["ticker"])}
     for col in PRICE_FIELDS:
         if col not in frame.columns:
-            frame[col] = np.nan
+            out[col] = np.full(len(frame), np.nan)
             continue
-        text = frame[col].astype(str).str.strip().replace({"": None, "nan": None, "NaN": None, "None": None})
-        values = pd.to_numeric(text, errors="coerce")
-        bad = values.isna() & text.notna()
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise PriceDataError(
-                f"{path}: row {i + 2} ({frame['ticker'].iloc[i]} {frame['date'].iloc[i].date()}): "
-                f"non-numeric {col} {text.iloc[i]!r}"
-            )
-        frame[col] = values.astype("float64")
-        checks = [(~np.isfinite(values) & values.notna(), "is not a finite number")]
-        if col != "volume":
-            checks += [(values <= 0, "must be positive"), (values > MAX_PRICE, f"is above {MAX_PRICE:g}, not a price")]
+        if pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col]):
+            values = frame[col].to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            values = _parse_numbers(frame[col], out, col, path)
+        out[col] = values
+        with np.errstate(invalid="ignore"):
+            checks = [(~np.isfinite(values) & ~np.isnan(values), "is not a finite number")]
+            if col != "volume":
+                checks += [
+                    (values <= 0, "must be positive"),
+                    (values > MAX_PRICE, f"is above {MAX_PRICE:g}, not a price"),
+                ]
         for wrong, what in checks:
             if wrong.any():
-                i = int(np.flatnonzero(wrong.to_numpy())[0])
+                i = int(np.flatnonzero(wrong)[0])
                 raise PriceDataError(
-                    f"{path}: row {i + 2} ({frame['ticker'].iloc[i]} {frame['date'].iloc[i].date()}): "
-                    f"{col} {values.iloc[i]:g} {what}: fix or drop the row"
+                    f"{path}: row {i + 2} ({out['ticker'][i]} {pd.Timestamp(out['date'][i]).date()}): "
+                    f"{col} {values[i]:g} {what}: fix or drop the row"
                 )
-    return frame[list(LONG_COLUMNS)]
+    return pd.DataFrame(out, columns=list(LONG_COLUMNS))
+
+
+def _ticker_codes(ticker: pd.Series) -> pd.Categorical:
+    """Tickers as a categorical of their stripped text (hashing with Arrow; per-ticker, not per-row, string work)."""
+    if isinstance(ticker.dtype, pd.CategoricalDtype):
+        codes, names = ticker.cat.codes.to_numpy(), ticker.cat.categories.astype(str)
+    else:
+        text = ticker if pd.api.types.is_string_dtype(ticker) else ticker.astype(str)
+        encoded = pa.chunked_array([pa.array(text, from_pandas=True)]).combine_chunks().dictionary_encode()
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        names = pd.Index(encoded.dictionary.to_pylist(), dtype=object).astype(str)
+    stripped = names.str.strip()
+    if not stripped.is_unique:
+        remap, stripped = pd.factorize(stripped)
+        codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(stripped, dtype=object))
+
+
+def _parse_numbers(column: pd.Series, out: dict, col: str, path: Path) -> np.ndarray:
+    """A text column of prices as float64 (empty, 'nan', 'None' are missing); the first non-number is an error."""
+    text = column.astype(str).str.strip().replace({"": None, "nan": None, "NaN": None, "None": None})
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & text.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise PriceDataError(
+            f"{path}: row {i + 2} ({out['ticker'][i]} {pd.Timestamp(out['date'][i]).date()}): "
+            f"non-numeric {col} {text.iloc[i]!r}"
+        )
+    return values.to_numpy(dtype="float64", na_value=np.nan)
 
 
 def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
     """Prices as a (date x ticker) table: ``adj_close`` for a ticker that has any, else its raw ``close``.
+
+    One scatter of the rows of ``tickers`` into the table (tickers hashed once with Arrow).
 
     Raises
     ------
@@ -183,19 +279,29 @@ def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
         If a ticker is absent from the frame.
     """
     tickers = list(dict.fromkeys(tickers))
-    missing = sorted(set(tickers) - set(frame["ticker"].unique()))
+    names = _ticker_codes(frame["ticker"])
+    column_of = np.full(len(names.categories) + 1, -1)
+    found = names.categories.get_indexer(tickers)
+    missing = sorted(t for t, i in zip(tickers, found, strict=True) if i < 0)
     if missing:
         raise PriceDataError(
             f"ticker(s) {', '.join(missing)} not in the price data: add their prices (file or `eventstudy prices "
             "import`) or remove them from the study"
         )
-    rows = frame[frame["ticker"].isin(tickers)]
-    has_adj = rows["adj_close"].notna().groupby(rows["ticker"]).transform("any")
-    value = rows["adj_close"].where(has_adj, rows["close"])
-    wide = pd.DataFrame({"date": rows["date"], "ticker": rows["ticker"], "price": value}).pivot(
-        index="date", columns="ticker", values="price"
+    column_of[found] = np.arange(len(tickers))
+    column = column_of[names.codes]
+    rows = np.flatnonzero(column >= 0)
+    column = column[rows]
+    adj = frame["adj_close"].to_numpy(dtype="float64")[rows]
+    close = frame["close"].to_numpy(dtype="float64")[rows]
+    has_adj = np.zeros(len(tickers), dtype=bool)
+    has_adj[column[~np.isnan(adj)]] = True
+    dates, row = np.unique(frame["date"].to_numpy()[rows], return_inverse=True)
+    wide = np.full((len(dates), len(tickers)), np.nan)
+    wide[row, column] = np.where(has_adj[column], adj, close)
+    return pd.DataFrame(
+        wide, index=pd.DatetimeIndex(dates, name="date"), columns=pd.Index(tickers, dtype=object, name="ticker")
     )
-    return wide.reindex(columns=tickers)
 
 
 def returns_on_sessions(
