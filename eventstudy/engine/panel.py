@@ -79,7 +79,7 @@ class EventPanel:
     dates: np.ndarray  # (P, D) datetime64[ns], NaT outside the calendar
     estimation: np.ndarray  # (P, D) clean estimation days
     masked: np.ndarray  # (P, D) days of other events / confounders
-    contamination: dict[Window, list[str]]  # per event window, one label string per pair ("" when clean)
+    contamination: dict[Window, np.ndarray]  # per event window, one label string per pair ("" when clean)
     windows: Windows
     kind: str  # "simple" or "log"
 
@@ -157,7 +157,7 @@ def build_panel(
     regressors = np.full((n_pairs, n_days, n_reg), np.nan)
     dates = np.full((n_pairs, n_days), np.datetime64("NaT"), dtype="datetime64[ns]")
     masked = np.zeros((n_pairs, n_days), dtype=bool)
-    contamination = {w: [""] * n_pairs for w in windows.events}
+    contamination = {w: np.full(n_pairs, "", dtype=object) for w in windows.events}
     for venue_name, rows in alignment.groupby("venue", sort=False):
         venue = span[venue_name]
         names = [t for t in tickers if venue_map[t] == venue_name]
@@ -272,47 +272,75 @@ def _blocked_sessions(
 
 
 def _flag_contamination(
-    contamination: dict[Window, list[str]],
+    contamination: dict[Window, np.ndarray],
     rows: pd.DataFrame,
     mask_alignment: pd.DataFrame,
     confounders: pd.DataFrame | None,
     venue: Venue,
     windows: Windows,
 ) -> None:
-    """Label each pair's event windows that hold a confounder or another event's day 0."""
-    events = mask_alignment.loc[
-        (mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0),
-        ["ticker", "day0_index", "event_id"],
-    ].rename(columns={"day0_index": "at", "event_id": "other"})
-    marks = [events.assign(label="event " + events["other"])]
+    """Label each pair's event windows that hold a confounder or another event's day 0.
+
+    Marks (confounders in file order, then the masking events) are sorted by (ticker, session); each pair finds
+    the marks of its ticker inside a window by binary search, so the work grows with pairs + hits, never with
+    (events per ticker)^2. A window's label joins the distinct labels of its marks in mark order.
+    """
+    events = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
+    m_ticker = [events["ticker"].to_numpy(dtype=object)]
+    m_at = [events["day0_index"].to_numpy(dtype=np.int64)]
+    m_other = [events["event_id"].to_numpy(dtype=object)]
+    m_label = [("event " + events["event_id"].astype(str)).to_numpy(dtype=object)]
     if confounders is not None and not confounders.empty:
-        marks.insert(
-            0,
-            pd.DataFrame(
-                {
-                    "ticker": confounders["ticker"].to_numpy(),
-                    "at": _session_index(venue, confounders["date"]),
-                    "other": "",
-                    "label": confounders["label"].astype(str).to_numpy(),
-                }
-            ),
-        )
-    marks = pd.concat(marks, ignore_index=True).rename_axis("order").reset_index()
-    pairs = rows[["event_id", "ticker", "day0_index"]].rename_axis("pos").reset_index()
-    pairs = pairs[pairs["day0_index"] >= 0]
-    hits = pd.concat(
-        [
-            pairs.merge(marks[marks["ticker"] != "*"], on="ticker"),
-            pairs.merge(marks[marks["ticker"] == "*"].drop(columns="ticker"), how="cross"),
-        ],
-        ignore_index=True,
-    )
-    hits = hits[hits["other"] != hits["event_id"]].sort_values(["pos", "order"])
+        m_ticker.insert(0, confounders["ticker"].to_numpy(dtype=object))
+        m_at.insert(0, _session_index(venue, confounders["date"]).astype(np.int64))
+        m_other.insert(0, np.full(len(confounders), "", dtype=object))
+        m_label.insert(0, confounders["label"].astype(str).to_numpy(dtype=object))
+    m_ticker, m_at, m_other, m_label = (np.concatenate(x) for x in (m_ticker, m_at, m_other, m_label))
+    pos = rows.index.to_numpy()[rows["day0_index"].to_numpy() >= 0]
+    if len(pos) == 0 or len(m_at) == 0:
+        return
+    day0 = rows.loc[pos, "day0_index"].to_numpy(dtype=np.int64)
+    codes, _ = pd.factorize(np.concatenate([rows.loc[pos, "ticker"].to_numpy(dtype=object), m_ticker]))
+    p_code, m_code = codes[: len(pos)], codes[len(pos) :]
+    ids, _ = pd.factorize(np.concatenate([rows.loc[pos, "event_id"].to_numpy(dtype=object), m_other]))
+    p_id, m_id = ids[: len(pos)], ids[len(pos) :]
+    wild = m_ticker == "*"
+    span = len(venue.sessions) + 1  # a mark's session lies in [0, sessions]
+    specific = np.flatnonzero(~wild)
+    specific = specific[np.argsort(m_code[specific] * span + m_at[specific], kind="stable")]
+    s_key = m_code[specific] * span + m_at[specific]
+    anywhere = np.flatnonzero(wild)
+    anywhere = anywhere[np.argsort(m_at[anywhere], kind="stable")]
     for window in windows.events:
-        inside = hits[(hits["at"] >= hits["day0_index"] + window[0]) & (hits["at"] <= hits["day0_index"] + window[1])]
-        labels = inside.groupby("pos", sort=False)["label"].agg(lambda s: "; ".join(dict.fromkeys(s)))
-        for p, text in labels.items():
-            contamination[window][p] = text
+        lo_at = np.maximum(day0 + window[0], 0)
+        hi_at = np.minimum(day0 + window[1], span - 1)
+        found = [
+            _ranges(specific, s_key, p_code * span + lo_at, p_code * span + hi_at),
+            _ranges(anywhere, m_at[anywhere], lo_at, hi_at),
+        ]
+        pair = np.concatenate([f[0] for f in found])
+        mark = np.concatenate([f[1] for f in found])
+        keep = m_id[mark] != p_id[pair]
+        pair, mark = pair[keep], mark[keep]
+        order = np.lexsort((mark, pair))
+        pair, mark = pair[order], mark[order]
+        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else np.array([], int)
+        bounds = np.r_[starts, len(pair)]
+        labels = m_label[mark]
+        out = contamination[window]
+        single = np.diff(bounds) == 1
+        out[pos[pair[starts[single]]]] = labels[starts[single]]
+        for start, stop in zip(starts[~single], bounds[1:][~single], strict=True):
+            out[pos[pair[start]]] = "; ".join(dict.fromkeys(labels[start:stop]))
+
+
+def _ranges(marks: np.ndarray, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pair, mark) of every mark whose key lies in [lo_p, hi_p], for sorted ``keys`` of ``marks``."""
+    first = np.searchsorted(keys, lo, side="left")
+    count = np.maximum(np.searchsorted(keys, hi, side="right") - first, 0)
+    pair = np.repeat(np.arange(len(lo)), count)
+    offset = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
+    return pair, marks[np.repeat(first, count) + offset]
 
 
 def _pair_status(
@@ -321,12 +349,13 @@ def _pair_status(
     """Status before estimation: ``ok``, or why the pair cannot be studied (an error for explicit pairs)."""
     valid = wide.notna().to_numpy()
     dates = wide.index.to_numpy()
-    first = pd.Series(dates[valid.argmax(axis=0)], index=wide.columns)
-    last = pd.Series(dates[len(dates) - 1 - valid[::-1].argmax(axis=0)], index=wide.columns)
+    column = wide.columns.get_indexer(pairs["ticker"])
+    first = dates[valid.argmax(axis=0)][column]
+    last = dates[len(dates) - 1 - valid[::-1].argmax(axis=0)][column]
     day0 = pairs["day0"].to_numpy(dtype="datetime64[ns]")
     listing = pairs["ticker"].map(listed).to_numpy(dtype="datetime64[ns]")
-    start = np.fmax(first[pairs["ticker"]].to_numpy(), listing)
-    end = last[pairs["ticker"]].to_numpy()
+    start = np.fmax(first, listing)
+    end = last
     no_session = np.isnat(day0)
     not_listed = ~no_session & ~np.isnat(listing) & (day0 < listing)
     no_prices = ~no_session & ~not_listed & ((day0 < start) | (day0 > end))

@@ -70,16 +70,41 @@ def _align_on_venue(part: pd.DataFrame, venue: Venue) -> pd.DataFrame:
     idx = np.where(idx >= len(sessions), -1, idx)
     out = part.copy()
     out["day0_index"] = idx
-    out["day0"] = pd.DatetimeIndex([sessions[i] if i >= 0 else pd.NaT for i in idx])
+    out["day0"] = pd.DatetimeIndex(np.where(idx >= 0, sessions.values[np.maximum(idx, 0)], np.datetime64("NaT")))
     local_tz = venue.tz or "UTC"
-    out["announced_at_utc"] = part["instant"].dt.strftime("%Y-%m-%d %H:%M UTC").where(part["instant"].notna(), "")
-    out["announced_at_local"] = np.where(
-        part["instant"].notna(),
-        part["instant"].dt.tz_convert(local_tz).dt.strftime("%Y-%m-%d %H:%M ") + local_tz,
-        part["date"].dt.strftime("%Y-%m-%d (date only)"),
-    )
-    out["reason"] = [_reason(row, venue, timed_row) for row, timed_row in zip(out.itertuples(), timed, strict=True)]
+    out["announced_at_utc"] = ""
+    out["announced_at_local"] = _format_dates(part["date"], "%Y-%m-%d (date only)")
+    out["reason"] = ""
+    has_instant = part["instant"].notna().to_numpy()
+    if has_instant.any():
+        instant = part["instant"][has_instant]
+        out.loc[has_instant, "announced_at_utc"] = instant.dt.strftime("%Y-%m-%d %H:%M UTC")
+        out.loc[has_instant, "announced_at_local"] = instant.dt.tz_convert(local_tz).dt.strftime("%Y-%m-%d %H:%M ") + (
+            local_tz
+        )
+    plain = ~timed & (idx >= 0)
+    out.loc[plain, "reason"] = _date_only_reasons(out[plain], venue)
+    for i in np.flatnonzero(~plain):
+        out.iloc[i, out.columns.get_loc("reason")] = _reason(next(out.iloc[i : i + 1].itertuples()), venue, timed[i])
     return out
+
+
+def _format_dates(dates: pd.Series, fmt: str) -> np.ndarray:
+    """``dates`` formatted with ``fmt``, each distinct date formatted once."""
+    codes, uniques = pd.factorize(dates)
+    return (
+        np.asarray(pd.DatetimeIndex(uniques).strftime(fmt), dtype=object)[codes] if len(codes) else np.array([], object)
+    )
+
+
+def _date_only_reasons(rows: pd.DataFrame, venue: Venue) -> np.ndarray:
+    """:func:`_reason` of date-only rows with a day 0, built per distinct (date, day 0, time) and gathered."""
+    key = rows[["date", "day0", "time"]]
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(key)) if len(rows) else (np.array([], int), [])
+    texts = [
+        _reason(pd.Series({"day0_index": 0, "date": d, "day0": d0, "time": t}), venue, False) for d, d0, t in uniques
+    ]
+    return np.asarray(texts, dtype=object)[codes]
 
 
 def _reason(row, venue: Venue, timed: bool) -> str:
