@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from eventstudy.inference import ROBUST_TESTS
 from eventstudy.inference.regression import read_characteristics, regress_car
 from eventstudy.io import atomic_directory, neutralize_formulas, restore_formulas
 
+SUMMARY_PAIRS = 50  # the summary lists at most this many pairs, warnings and CARs (the tables hold all)
 TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
 OPTIONAL_TABLES = ("av", "cav")  # abnormal volume, when the study asked for it
 _TEXT_COLUMNS = {
@@ -85,6 +87,7 @@ class EventStudyResults:
     config: dict = field(default_factory=dict)
     av: pd.DataFrame | None = None
     cav: pd.DataFrame | None = None
+    timings: dict = field(default_factory=dict)  # seconds per phase of the run (not written)
 
     # ----------------------------------------------------------------------------------------- views
     def test_table(self, group: str = "all", window: str | None = None, measure: str = "return") -> pd.DataFrame:
@@ -115,23 +118,35 @@ class EventStudyResults:
             f"estimation window: {cfg.get('estimation')}   event windows: {cfg.get('windows')}",
             f"events: {self.parameters['event_id'].nunique()}   pairs: {len(self.parameters)}   status: {status}",
         ]
+        if "insufficient_by_masking" in cfg:
+            lines.append(
+                f"masking ({cfg.get('mask')}): {cfg['insufficient_by_masking']} pairs insufficient only because masked "
+                "event days took their clean estimation returns below --min-obs"
+            )
         skipped = self.parameters[~self.parameters["status"].isin(["ok"])]
-        for row in skipped.itertuples():
+        for row in skipped.head(SUMMARY_PAIRS).itertuples():
             lines.append(f"  {row.event_id} {row.ticker}: {row.status}: {row.reason}")
+        lines += _more(len(skipped), "pairs not studied (see parameters)")
         flagged = self.car[self.car["contaminated"].fillna("") != ""] if "contaminated" in self.car else self.car[:0]
-        for (event_id, what), rows in flagged.groupby(["event_id", "contaminated"], sort=False):
+        groups = flagged.groupby(["event_id", "contaminated"], sort=False)
+        for (event_id, what), rows in itertools.islice(groups, SUMMARY_PAIRS):
             tickers = ", ".join(dict.fromkeys(rows["ticker"]))
             windows = ", ".join(dict.fromkeys(rows["window"]))
             lines.append(f"  warning: {event_id} windows {windows} of {tickers} contain: {what}")
-        lines += [f"  warning: {line}" for line in window_warnings(self.car)]
+        lines += _more(groups.ngroups if len(flagged) else 0, "contamination warnings (see car: contaminated)")
+        notes = window_warnings(self.car)
+        lines += [f"  warning: {line}" for line in notes[:SUMMARY_PAIRS]] + _more(len(notes), "window warnings")
         lines += ["", "CAR per pair (t in parentheses)", "-" * 78]
-        whole = self.car["complete"] if "complete" in self.car else pd.Series(True, index=self.car.index)
-        cells = zip(self.car["car"], self.car["car_t"], whole.astype(str).str.lower() != "false", strict=True)
-        car = self.car.assign(cell=[_cell(c, t) + ("" if w else " incomplete") for c, t, w in cells])
+        pairs = self.car.drop_duplicates(["event_id", "ticker"]).head(SUMMARY_PAIRS)[["event_id", "ticker"]]
+        shown = self.car.merge(pairs, on=["event_id", "ticker"]) if len(pairs) < len(self.parameters) else self.car
+        whole = shown["complete"] if "complete" in shown else pd.Series(True, index=shown.index)
+        cells = zip(shown["car"], shown["car_t"], whole.astype(str).str.lower() != "false", strict=True)
+        car = shown.assign(cell=[_cell(c, t) + ("" if w else " incomplete") for c, t, w in cells])
         table = car.pivot_table(
             index=["event_id", "ticker"], columns="window", values="cell", aggfunc="first", sort=False
         )
         lines.append(table.to_string())
+        lines += _more(self.car[["event_id", "ticker"]].drop_duplicates().shape[0], "pairs (see car)")
         titles = {
             "return": "Pooled tests (all pairs)",
             "volatility": "Abnormal volatility",
@@ -193,42 +208,45 @@ class EventStudyResults:
         return plot_car_paths(self, **kwargs)
 
     # ----------------------------------------------------------------------------------------- files
-    def to_dir(self, path: str | Path, force: bool = False) -> Path:
-        """Write every table as CSV plus ``run.json`` into ``path`` (see :func:`eventstudy.io.atomic_directory`).
+    def to_dir(self, path: str | Path, force: bool = False, fmt: str = "csv") -> Path:
+        """Write every table (``fmt``: ``"csv"`` or ``"parquet"``) plus ``run.json`` into ``path`` (see
+        :func:`eventstudy.io.atomic_directory`).
 
         ``path`` is a new folder or a previous run's; a folder holding other files is refused unless ``force``
         (then only the run's own files are written into it).
         """
         with atomic_directory(path, force) as tmp:
-            self.write_tables(tmp)
+            self.write_tables(tmp, fmt)
         return Path(path)
 
-    def write_tables(self, folder: Path) -> None:
-        """Write every table as CSV plus ``run.json`` into an existing ``folder`` (not atomic: see ``to_dir``).
-
-        Text a spreadsheet would run as a formula is neutralised (:func:`eventstudy.io.neutralize_formulas`).
-        """
-        for name in (*TABLES, *(n for n in OPTIONAL_TABLES if getattr(self, n) is not None)):
-            table = neutralize_formulas(getattr(self, name))
-            table.to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%d")
-        (folder / "run.json").write_text(json.dumps(self.config, indent=2, default=str) + "\n")
+    def write_tables(self, folder: Path, fmt: str = "csv", tables: tuple[str, ...] = TABLES) -> None:
+        """Write ``tables`` (default all; plus av and cav when computed) and ``run.json`` into an existing ``folder``
+        (not atomic: see ``to_dir``), each through :func:`write_table`."""
+        for name in (*tables, *(n for n in OPTIONAL_TABLES if getattr(self, n) is not None)):
+            write_table(getattr(self, name), Path(folder) / name, fmt)
+        (Path(folder) / "run.json").write_text(json.dumps(self.config, indent=2, default=str) + "\n")
 
     @classmethod
     def from_dir(cls, path: str | Path) -> EventStudyResults:
-        """Read results written by :meth:`to_dir` (or ``eventstudy run --out``).
+        """Read results written by :meth:`to_dir` (or ``eventstudy run --out``), as CSV or Parquet.
 
         Identifiers and labels (event ids, tickers, groups, windows, reasons) are read as text exactly as written,
         so ``007`` stays ``007``. A missing, damaged or foreign file raises :class:`InputError` naming it.
+        ``prices`` may be absent (``eventstudy run`` writes it only with ``--report``): it is then empty.
         """
         path = Path(path)
-        missing = [n for n in TABLES if not (path / f"{n}.csv").is_file()]
+        found = {name: _table_file(path, name) for name in TABLES}
+        missing = [n for n, f in found.items() if f is None and n != "prices"]
         if missing or not (path / "run.json").is_file():
             raise InputError(
                 f"{path} is not a complete eventstudy run directory (missing {', '.join(missing) or 'run.json'}): "
                 "write one with `eventstudy run --out DIR`"
             )
-        names = (*TABLES, *(n for n in OPTIONAL_TABLES if (path / f"{n}.csv").is_file()))
-        tables = {name: _read_table(path / f"{name}.csv", name) for name in names}
+        optional = {n: _table_file(path, n) for n in OPTIONAL_TABLES}
+        tables = {
+            name: _read_table(file, name) if file is not None else pd.DataFrame(columns=["date", "ticker", "adj_close"])
+            for name, file in {**found, **{n: f for n, f in optional.items() if f is not None}}.items()
+        }
         if "measure" not in tables["tests"]:  # runs written before volume and volatility tests
             tables["tests"].insert(0, "measure", "return")
         try:
@@ -243,6 +261,11 @@ class EventStudyResults:
 def _read_table(file: Path, name: str) -> pd.DataFrame:
     """One table of a run directory: text columns as text, the others numeric, boolean or dates."""
     rerun = f"rerun `eventstudy run --out {file.parent}`"
+    if file.suffix == ".parquet":
+        try:
+            return pd.read_parquet(file)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"{file} is damaged ({exc}): {rerun}") from exc
     try:
         frame = pd.read_csv(file, dtype=str, keep_default_na=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
@@ -303,6 +326,33 @@ def window_warnings(car: pd.DataFrame) -> list[str]:
             "or lie past the data, or its first return reaches back before it; this CAR is not that window's CAR"
         )
     return lines
+
+
+FORMATS = ("csv", "parquet")
+
+
+def write_table(frame: pd.DataFrame, stem: Path, fmt: str = "csv") -> Path:
+    """Write one tidy table to ``stem`` + ``.csv`` (dates ``YYYY-MM-DD``; text a spreadsheet would run as a formula
+    neutralised, :func:`eventstudy.io.neutralize_formulas`) or ``.parquet``; every table goes here."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown table format {fmt!r}: use csv or parquet")
+    target = Path(f"{stem}.{fmt}")
+    if fmt == "parquet":
+        frame.to_parquet(target, index=False)
+    else:
+        neutralize_formulas(frame).to_csv(target, index=False, date_format="%Y-%m-%d")
+    return target
+
+
+def _table_file(folder: Path, name: str) -> Path | None:
+    for fmt in FORMATS:
+        if (folder / f"{name}.{fmt}").is_file():
+            return folder / f"{name}.{fmt}"
+    return None
+
+
+def _more(total: int, what: str) -> list[str]:
+    return [f"  ... {total - SUMMARY_PAIRS} more {what}"] if total > SUMMARY_PAIRS else []
 
 
 def _cell(car: float, t: float) -> str:

@@ -160,7 +160,9 @@ def simulate_universe(
     tickers = [f"S{i:05d}" for i in range(n_tickers)]
     events = pd.DataFrame(
         {
-            "event_id": np.repeat(np.char.add("E", np.char.zfill(np.arange(n_events).astype(str), 7)), k).astype(object),
+            "event_id": np.repeat(np.char.add("E", np.char.zfill(np.arange(n_events).astype(str), 7)), k).astype(
+                object
+            ),
             "ticker": np.asarray(tickers, dtype=object)[members.ravel()],
             "date": np.repeat(dates.values[day0], k),
         }

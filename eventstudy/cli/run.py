@@ -14,6 +14,7 @@ from eventstudy.errors import InputError
 from eventstudy.events.catalog import read_events, read_listings
 from eventstudy.io import atomic_directory, check_output_folder, read_manifest
 from eventstudy.prices.files import MAX_MOVE, read_prices
+from eventstudy.results import TABLES
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -59,7 +60,7 @@ def select_events(events_path, catalog, kind, event_ids, tickers) -> tuple:
 def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tickers: list[str], events, lazy: bool):
     """The study's prices: a frame, or (``lazy``, for --scheduler) what the Dask tasks read by ticker."""
     if prices:
-        return list(prices) if lazy else read_prices(list(prices))
+        return list(prices) if lazy else read_prices(list(prices), tickers)
     from eventstudy.prices.store import PriceStore
 
     dates = events.frame["date"]
@@ -194,7 +195,23 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     type=click.IntRange(min=1),
     help="With --scheduler: number of tasks (ticker groups). Default: one per 20,000 pairs, at least two per worker.",
 )
-@click.option("--report", "with_report", is_flag=True, help="Also write report.html and report.md into --out.")
+@click.option(
+    "--mask",
+    type=click.Choice(["catalog", "events", "none"]),
+    help="Events whose windows are masked out of estimation windows: every catalogued event (default with "
+    "--catalog), the studied events (default with --events), or none (backtests with many events per ticker).",
+)
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="File format of the tables.",
+)
+@click.option(
+    "--report", "with_report", is_flag=True, help="Also write report.html and report.md (and prices.csv) into --out."
+)
 @click.option(
     "--out",
     required=True,
@@ -234,6 +251,8 @@ def run(
     group_tests,
     scheduler,
     partitions,
+    mask,
+    table_format,
     with_report,
     out,
     force,
@@ -251,6 +270,8 @@ def run(
     inputs = [p for p in (events_path, catalog, listings, confounders, *prices, *factors_files) if p]
     check_output_folder(out, force, inputs)  # before the work, so a refused --out costs nothing
     selected, mask_events = select_events(events_path, catalog, kind, event_ids, tickers)
+    if mask == "catalog" and mask_events is None:
+        raise InputError("--mask catalog masks the events of a --catalog; with --events use --mask events or none")
     listed_dates = read_listings(listings) if listings else {}
     listed_dates.update(read_listings(_pairs(listed, "--listed")))
     markets = _markets(market)
@@ -279,6 +300,7 @@ def run(
         jobs=jobs,
         max_move=max_move,
         volume=volume,
+        mask=mask,
     )
     if scheduler:
         from eventstudy.scale import fit_distributed
@@ -289,8 +311,11 @@ def run(
             )
     else:
         results = EventStudy(selected, frame, **options).fit()
+    if prices:
+        results.config["prices"] = [str(Path(p).resolve()) for p in prices]
+    tables = TABLES if with_report else tuple(t for t in TABLES if t != "prices")
     with atomic_directory(out, force, inputs) as tmp:
-        results.write_tables(tmp)
+        results.write_tables(tmp, table_format, tables)
         if with_report:
             from eventstudy.report import write_report
 

@@ -102,6 +102,7 @@ def build_panel(
     mask_events: EventSet | None = None,
     confounders: pd.DataFrame | None = None,
     max_move: float = MAX_MOVE,
+    block_events: EventSet | str | None = "mask",
 ) -> EventPanel:
     """Align every pair to day 0 and gather its returns, regressors and masks.
 
@@ -121,6 +122,10 @@ def build_panel(
         ``date, ticker ('*' = all), label`` shocks masked out of estimation windows and flagged in event windows.
     max_move
         Largest plausible one-day price factor (see :func:`~eventstudy.prices.files.returns_on_sessions`).
+    block_events
+        Events whose event-window span is masked out of estimation windows: ``"mask"`` (default) the
+        ``mask_events``; None: none (``mask_events`` are still flagged in event windows); or another EventSet.
+        Confounders are masked either way.
     """
     listed = dict(listed or {})
     frame = events.frame
@@ -148,6 +153,12 @@ def build_panel(
         alignment if mask_events is None else align_events(_restrict(mask_events, tickers).frame, venue_map, span)
     )
 
+    if isinstance(block_events, str):
+        block_alignment = mask_alignment
+    elif block_events is None:
+        block_alignment = mask_alignment.iloc[0:0]
+    else:
+        block_alignment = align_events(_restrict(block_events, tickers).frame, venue_map, span)
     t0 = windows.estimation[0]
     hi = windows.report_span[1]
     days = np.arange(t0, hi + 1)
@@ -180,7 +191,7 @@ def build_panel(
             regressors[pos, :, j] = np.where(inside, one_session[safe, ret.columns.get_loc(reg)], np.nan)
         dates[pos] = np.where(inside, venue.sessions.values[safe], np.datetime64("NaT"))
         columns = pd.Index(names).get_indexer(rows["ticker"])
-        blocked = _blocked_sessions(mask_alignment, confounders, venue, names, windows.event_span)
+        blocked = _blocked_sessions(block_alignment, confounders, venue, names, windows.event_span)
         masked[pos] = inside & blocked[safe, columns[:, None]]
         _flag_contamination(contamination, rows, mask_alignment, confounders, venue, windows)
 
@@ -190,6 +201,7 @@ def build_panel(
     pairs = alignment[["event_id", "ticker", "venue", "day0"]].copy()
     pairs["explicit"] = frame["explicit"].to_numpy()
     pairs["masked_days"] = (masked & est_days[None, :]).sum(axis=1)
+    pairs["unmasked_obs"] = (est_days[None, :] & valid).sum(axis=1)  # clean estimation returns without any masking
     pairs["status"], pairs["reason"] = _pair_status(pairs, wide, listed)
     return EventPanel(
         pairs=pairs,

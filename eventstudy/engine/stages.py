@@ -10,7 +10,8 @@ exactly the per-pair numbers of the full run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import time
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,7 @@ class PairStage:
     contamination: dict[Window, np.ndarray]  # per window: label string per pair ("" when clean)
     extra: dict[str, np.ndarray]  # model-specific parameters.csv columns (GARCH, factor loadings, thin trading)
     volume: PairStage | None = None  # abnormal volume as a stage of its own (``volume=``)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (summed over subsets)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -75,10 +77,17 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
     ``prices`` must hold the subset's tickers, the market and the factors (with ``calendar="data"`` their dates
     are the sessions: give the same dates as the full run).
     """
+    clock = Stopwatch()
     frame = events.frame
     index = frame.index.to_numpy()
     full = len(frame) == len(study.events) and np.array_equal(index, np.arange(len(frame)))
     mask_events = study.mask_events if study.mask_events is not None or full else study.events
+    if study.mask == "none":
+        block = None
+    elif study.mask == "catalog" or study.mask_events is None:
+        block = "mask"
+    else:
+        block = study.events
     panel = build_panel(
         EventSet(frame.reset_index(drop=True)),
         prices,
@@ -92,8 +101,11 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         mask_events=mask_events,
         confounders=study.confounders,
         max_move=study.max_move,
+        block_events=block,
     )
+    clock.lap("panel")
     fit, status, reason = _estimate(study, panel)
+    clock.lap("model")
     active = np.isin(status, ACTIVE)
     est_days = (panel.days >= study.windows.estimation[0]) & (panel.days <= study.windows.estimation[1])
     ar = np.where(active[:, None], fit.ar, np.nan)
@@ -123,6 +135,8 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
     first = panel.dates.min(axis=1, initial=np.datetime64("2262-01-01"), where=est)
     last = panel.dates.max(axis=1, initial=np.datetime64("1678-01-01"), where=est)
     nat = np.datetime64("NaT")
+    csar = {w: cumulative_sar(sar, panel.day_mask(w)) for w in study.windows.events}
+    clock.lap("statistics")
     stage = PairStage(
         index=index,
         days=panel.days,
@@ -146,9 +160,10 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         ar=ar,
         sar=sar,
         cars=cars,
-        csar={w: cumulative_sar(sar, panel.day_mask(w)) for w in study.windows.events},
-        contamination={w: np.asarray(v, dtype=object) for w, v in panel.contamination.items()},
+        csar=csar,
+        contamination=panel.contamination,
         extra=fit.extra,
+        timings=clock.times,
     )
     if study.volume:
         venues = panel.pairs["venue"].to_numpy()
@@ -171,6 +186,8 @@ def concat(stages: list[PairStage]) -> PairStage:
             out[f.name] = first
         elif f.name == "volume":
             out[f.name] = None if first is None else concat(values)
+        elif f.name == "timings":
+            out[f.name] = {k: sum(v.get(k, 0.0) for v in values) for k in dict.fromkeys(k for v in values for k in v)}
         elif isinstance(first, pd.DataFrame):
             out[f.name] = pd.concat(values, ignore_index=True).iloc[order].reset_index(drop=True)
         elif isinstance(first, dict):
@@ -188,30 +205,54 @@ def _concat_values(values: list, order: np.ndarray):
 
 def finish(study, stage: PairStage) -> EventStudyResults:
     """The group stage: AAR/CAAR, the test battery per group, and the tidy tables."""
-    return EventStudyResults(
-        ar=ar_frame(stage, study.windows),
-        car=car_frame(stage),
-        parameters=parameter_frame(stage),
-        aar=_aar_frame(study, stage),
-        tests=_tests(study, stage),
-        alignment=stage.alignment,
-        events=study.events.frame.drop(columns="explicit"),
-        prices=_used_prices(study, stage),
-        config=study.config(),
-        av=None if stage.volume is None else av_frame(stage.volume, study.windows),
-        cav=None if stage.volume is None else cav_frame(stage.volume),
-    )
-
-
-def _tests(study, stage: PairStage) -> pd.DataFrame:
-    """The battery on returns, the volatility tests, and the battery on abnormal volume, with a ``measure``."""
+    clock = Stopwatch()
     groups = _groups(study, stage)
+    aar = _aar_frame(study, stage, groups)
+    tests = _tests(study, stage, groups, clock)
+    tables = {
+        "ar": ar_frame(stage, study.windows),
+        "car": car_frame(stage),
+        "parameters": parameter_frame(stage),
+        "alignment": stage.alignment,
+        "events": study.events.frame.drop(columns="explicit"),
+        "prices": _used_prices(study, stage),
+        "av": None if stage.volume is None else av_frame(stage.volume, study.windows),
+        "cav": None if stage.volume is None else cav_frame(stage.volume),
+    }
+    clock.lap("tables")
+    config = study.config()
+    config["insufficient_by_masking"] = masking_cost(stage, study.min_obs)
+    return EventStudyResults(**tables, aar=aar, tests=tests, config=config, timings={**stage.timings, **clock.times})
+
+
+class Stopwatch:
+    """Seconds per phase: ``lap(name)`` adds the time since the previous lap to ``times[name]``."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.times[phase] = self.times.get(phase, 0.0) + now - self._last
+        self._last = now
+
+
+def masking_cost(stage: PairStage, min_obs: int) -> int:
+    """Pairs left ``insufficient`` only because masked event days took their estimation returns below min_obs."""
+    status = stage.pairs["status"].to_numpy()
+    unmasked = stage.pairs["unmasked_obs"].to_numpy()
+    return int(((status == "insufficient") & (stage.n_obs < min_obs) & (unmasked >= min_obs)).sum())
+
+
+def _tests(study, stage: PairStage, groups: list[tuple[str, np.ndarray]], clock: Stopwatch) -> pd.DataFrame:
+    """The battery on returns, the volatility tests, and the battery on abnormal volume, with a ``measure``."""
     parts = [
-        tests_frame(stage, study.windows, groups).assign(measure="return"),
+        tests_frame(stage, study.windows, groups, clock).assign(measure="return"),
         pd.DataFrame(volatility_rows(stage, study.windows, groups), columns=TESTS_COLUMNS).assign(measure="volatility"),
     ]
     if stage.volume is not None:
-        parts.append(tests_frame(stage.volume, study.windows, groups).assign(measure="volume"))
+        parts.append(tests_frame(stage.volume, study.windows, groups, clock).assign(measure="volume"))
     tests = pd.concat(parts, ignore_index=True)
     return tests[["measure", *tests.columns.drop("measure")]]
 
@@ -284,11 +325,11 @@ def _groups(study, stage: PairStage) -> list[tuple[str, np.ndarray]]:
     return groups
 
 
-def _aar_frame(study, stage: PairStage) -> pd.DataFrame:
+def _aar_frame(study, stage: PairStage, groups: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
     lo, hi = study.windows.report_span
     days = (stage.days >= lo) & (stage.days <= hi)
     parts = []
-    for group, members in _groups(study, stage):
+    for group, members in groups:
         block = stage.ar[members][:, days]
         n = np.isfinite(block).sum(axis=0)
         aar = np.where(n > 0, np.where(np.isfinite(block), block, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)

@@ -19,6 +19,7 @@ from eventstudy.results import EventStudyResults
 
 DEFAULT_ESTIMATION: Window = (-250, -11)
 DEFAULT_WINDOWS: tuple[Window, ...] = ((-1, 1), (0, 0), (0, 5), (-5, 10))
+MASK_POLICIES = ("catalog", "events", "none")
 
 
 class EventStudy:
@@ -68,6 +69,10 @@ class EventStudy:
         event windows (default: the study's own events).
     group_tests
         ``"event+all"``: the battery per event and pooled; ``"all"``: pooled only (fast for large backtests).
+    mask
+        Which events' windows are masked out of estimation windows: ``"catalog"`` the ``mask_events`` (default
+        when they are given), ``"events"`` the study's own events (default otherwise), ``"none"`` no event
+        (backtests with many events per ticker). Confounders are masked and other events flagged either way.
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class EventStudy:
         jobs: int = 1,
         volume: str | None = None,
         max_move: float = MAX_MOVE,
+        mask: str | None = None,
     ) -> None:
         if volume not in (None, *VOLUME_MODELS):
             raise InputError(f"unknown volume model {volume!r}: choose one of {', '.join(VOLUME_MODELS)}")
@@ -115,6 +121,11 @@ class EventStudy:
             raise InputError("group_tests must be 'event+all' or 'all'")
         if not max_move > 1:
             raise InputError(f"max_move={max_move} must be above 1 (a factor such as 10 for a tenfold one-day move)")
+        mask = mask or ("catalog" if mask_events is not None else "events")
+        if mask not in MASK_POLICIES:
+            raise InputError(f"mask must be one of {', '.join(MASK_POLICIES)}, not {mask!r}")
+        if mask == "catalog" and mask_events is None:
+            raise InputError("mask='catalog' masks the catalog's events: pass mask_events= (CLI: --catalog FILE)")
         if min_obs < 3:
             raise InputError(f"min_obs={min_obs} is too small to estimate a variance: use at least 3")
         self.events = events if isinstance(events, EventSet) else read_events(events, tickers)
@@ -141,6 +152,7 @@ class EventStudy:
         self.jobs = int(jobs)
         self.volume = volume
         self.max_move = float(max_move)
+        self.mask = mask
 
     def config(self) -> dict:
         """The run's settings, as written to ``run.json``."""
@@ -157,6 +169,7 @@ class EventStudy:
             "on_insufficient": self.on_insufficient,
             "returns": self.returns,
             "group_tests": self.group_tests,
+            "mask": self.mask,
             "confounders": 0 if self.confounders is None else len(self.confounders),
             "beta": self.beta,
             "factors_file": self.factor_files,

@@ -93,8 +93,13 @@ def parameter_frame(stage) -> pd.DataFrame:
     return out
 
 
-def tests_frame(stage, windows: Windows, groups: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
-    """The test battery of every group (``(label, member mask)``) and event window."""
+def tests_frame(stage, windows: Windows, groups: list[tuple[str, np.ndarray]], clock=None) -> pd.DataFrame:
+    """The test battery of every group (``(label, member mask)``) and event window.
+
+    ``clock`` (a :class:`~eventstudy.engine.stages.Stopwatch`) gets the phases "tests" (parametric tests and
+    rbar) and "rank tests" (Corrado, GRANK, sign, generalized sign, Wilcoxon).
+    """
+    lap = clock.lap if clock is not None else (lambda phase: None)
     est_days = (stage.days >= windows.estimation[0]) & (stage.days <= windows.estimation[1])
     ar, sar = stage.ar, stage.sar
     ar_est = np.where(stage.estimation, ar, np.nan)[:, est_days]
@@ -115,18 +120,24 @@ def tests_frame(stage, windows: Windows, groups: list[tuple[str, np.ndarray]]) -
             members = members & np.isfinite(car)
             idx = np.flatnonzero(members)
             rbar = mean_pairwise_correlation(ar_est[idx], dates_est[idx], start[idx], end[idx])
-            battery = {
+            lap("tests")
+            parametric = {
                 "csect_t": csect_t(car[idx]),
                 "time_series_t": time_series_t(ar_est[idx], ar[idx][:, wmask]),
                 "patell_z": patell_z(csar[idx], stage.dof[idx]),
                 "bmp_t": bmp_t(csar[idx]),
                 "kp_bmp_t": kp_bmp_t(csar[idx], rbar),
+            }
+            lap("tests")
+            battery = {
+                **parametric,
                 "corrado_rank": corrado_rank(sample[idx], sample_window),
                 "grank": grank(sar_est[idx], csar[idx]),
                 "sign": sign_test(car[idx]),
                 "generalized_sign": generalized_sign(car[idx], ar_est[idx]),
                 "wilcoxon": wilcoxon_test(car[idx]),
             }
+            lap("rank tests")
             for name, res in battery.items():
                 rows.append((group, Windows.label(window), name, res.statistic, res.p_value, res.n, rbar))
     return pd.DataFrame(rows, columns=TESTS_COLUMNS)
