@@ -1,48 +1,266 @@
-"""Throughput benchmark: event-firm pairs per second and peak memory of ``EventStudy.fit`` on simulated markets.
+"""Backtest benchmark: pairs per second, peak memory and the phase breakdown, against the memory-read limit and
+the PyPI peer ``eventstudy`` 0.1a12, on a simulated universe read from Parquet.
 
-Run ``python benchmarks/run.py`` (``--quick`` for a smaller grid). Prints one line per size; not a test. Each size
-runs in a fresh process: ``seconds`` times ``fit()`` alone (panel, models, statistics, tidy tables), ``peak RSS``
-is that process's high-water mark including the simulated prices.
+    python benchmarks/run.py                      # 1k, 10k, 100k and 1M pairs
+    python benchmarks/run.py --max-pairs 100000   # stop after 100k
+    python benchmarks/run.py --make-peer-venv     # first create the peer's virtualenv (../peer-venv)
+
+The universe (``eventstudy.simulate.simulate_universe``: 2,000 tickers x 2,000 sessions, market factor, sector-
+correlated noise, +1% planted on day 0; events of 10 tickers each) is written once as Parquet into ``--data``.
+Every size runs in a fresh process: ``library`` reads the prices (only the study's tickers) and events, runs
+``EventStudy(..., market model, --group-tests all, mask none).fit()`` and writes the tables as Parquet; ``cli`` is
+the whole ``eventstudy run`` process. The memory-read limit is a numpy pass over an array of the bytes a pair
+needs (stock and market returns over 261 days), measured in the same process. The peer runs in its own
+virtualenv (the import names clash) on the same pairs, computing what it computes (market-model AR, CAR and its
+t over [-10, 10]); at the smallest size its numbers are checked against ours. Not a test: prints a table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
-from eventstudy import EventStudy
-from eventstudy.simulate import simulate_study
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = (1_000, 10_000, 100_000, 1_000_000)
+TICKERS, SESSIONS, PER_EVENT = 2000, 2000, 10
+DAYS = 261  # relative days -250 .. 10 of every pair
+PHASES = ("read", "panel", "model", "statistics", "tests", "rank tests", "tables", "write")
 
 
-def measure(n_events: int, n_firms: int, group_tests: str) -> dict:
-    sim = simulate_study(n_events=n_events, n_firms=n_firms, effect=0.01, rho=0.1, same_date=False, seed=1)
-    study = EventStudy(sim.events, sim.prices, market=sim.market, calendar="data", group_tests=group_tests)
+# --------------------------------------------------------------------------------------------- data
+def ensure_universe(data: Path, pairs: int) -> None:
+    """Write the universe's prices and events as Parquet unless ``data`` already holds enough pairs."""
+    meta = data / "universe.json"
+    if meta.is_file() and json.loads(meta.read_text())["pairs"] >= pairs:
+        return
+    from eventstudy.simulate import simulate_universe
+
+    data.mkdir(parents=True, exist_ok=True)
+    for old in data.glob("events_*.csv"):
+        old.unlink()
+    universe = simulate_universe(TICKERS, SESSIONS, -(-pairs // PER_EVENT), PER_EVENT, seed=1)
+    universe.long_prices().to_parquet(data / "prices.parquet", index=False)
+    universe.events.to_parquet(data / "events.parquet", index=False)
+    meta.write_text(json.dumps({"pairs": len(universe.events), "tickers": TICKERS, "sessions": SESSIONS}))
+
+
+def events_file(data: Path, pairs: int) -> Path:
+    """The first ``pairs`` pairs of the universe as an events CSV (event_id, ticker, date)."""
+    path = data / f"events_{pairs}.csv"
+    if not path.is_file():
+        pd.read_parquet(data / "events.parquet").iloc[:pairs].to_csv(path, index=False)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- children
+def child_library(data: Path, pairs: int) -> dict:
+    """One in-library run (this process): read, fit, write; phases, peak RSS and the memory-read limit."""
     start = time.perf_counter()
+    from eventstudy import EventStudy
+    from eventstudy.prices.files import read_prices
+    from eventstudy.results import TABLES
+
+    events = pd.read_csv(events_file(data, pairs), dtype=str)
+    prices = read_prices(data / "prices.parquet", [*dict.fromkeys(events["ticker"]), "MKT"])
+    study = EventStudy(events, prices, market="MKT", calendar="data", group_tests="all", mask="none")
+    read = time.perf_counter() - start
     results = study.fit()
-    seconds = time.perf_counter() - start
+    fit = time.perf_counter() - start - read
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = time.perf_counter()
+        results.write_tables(Path(tmp), "parquet", tuple(t for t in TABLES if t != "prices"))
+        write = time.perf_counter() - clock
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    pairs = len(results.parameters)
-    return {"pairs": pairs, "seconds": seconds, "pairs_per_s": pairs / seconds, "peak_mb": peak}
+    return {
+        "pairs": len(results.parameters),
+        "studied": int((results.parameters["status"] == "ok").sum()),
+        "fit": fit,
+        "wall": read + fit + write,
+        "phases": {"read": read, **results.timings, "write": write},
+        "peak_mb": peak,
+        "read_gbs": memory_read_bandwidth(pairs),
+    }
+
+
+def memory_read_bandwidth(pairs: int) -> float:
+    """GB/s of a numpy sum over an array of the bytes ``pairs`` pairs need (capped at 256 MB), best of 3."""
+    values = np.ones(min(pairs * DAYS * 2, 32 * 2**20))
+    best = np.inf
+    for _ in range(3):
+        clock = time.perf_counter()
+        values.sum()
+        best = min(best, time.perf_counter() - clock)
+    return values.nbytes / best / 1e9
+
+
+def run_process(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, float, str]:
+    """Run ``cmd`` as a fresh process: (wall seconds, its peak RSS in MB, its stdout)."""
+    clock = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - clock
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{err.read().decode()[-3000:]}")
+        return wall, usage.ru_maxrss / 1024, out.read().decode()
+
+
+def our_env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def measure_library(data: Path, pairs: int) -> dict:
+    script = [sys.executable, str(Path(__file__).resolve()), "--child", str(pairs), "--data", str(data)]
+    _, _, out = run_process(script, env=our_env())
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure_cli(data: Path, pairs: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "eventstudy.cli", "run", "--events", str(events_file(data, pairs))]
+        cmd += ["--prices", str(data / "prices.parquet"), "--market", "MKT", "--calendar", "data"]
+        cmd += ["--group-tests", "all", "--mask", "none", "--format", "parquet", "--out", str(Path(tmp) / "run")]
+        wall, peak, _ = run_process(cmd, env=our_env())
+    return wall, peak
+
+
+# --------------------------------------------------------------------------------------------- the peer
+def make_peer_venv(venv: Path) -> None:
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "eventstudy==0.1a12", "pandas<3"], check=True)
+
+
+def measure_peer(venv: Path, data: Path, pairs: int) -> dict | None:
+    """The peer's whole process and its compute time on the same pairs (None without its virtualenv)."""
+    python = venv / "bin" / "python"
+    if not python.is_file():
+        return None
+    events = pd.read_csv(events_file(data, pairs))
+    tickers = [*dict.fromkeys(events["ticker"]), "MKT"]
+    wide_csv, events_csv, out = (data / f"peer_{pairs}_{name}" for name in ("returns.csv", "events.csv", "ar.npz"))
+    if not wide_csv.is_file():
+        long = pd.read_parquet(data / "prices.parquet", filters=[("ticker", "in", tickers)])
+        wide = long.pivot(index="date", columns="ticker", values="adj_close").reindex(columns=tickers)
+        # returns, not prices: the peer's own price-to-return step divides by the later price (P_t - P_t-1) / P_t
+        wide.pct_change().iloc[1:].to_csv(wide_csv, date_format="%Y-%m-%d")
+        events[["ticker", "date"]].to_csv(events_csv, index=False)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    cmd = [str(python), str(ROOT / "benchmarks" / "peer.py"), str(wide_csv), str(events_csv), str(out)]
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, peak, stdout = run_process(cmd, env=env, cwd=Path(tmp))
+    return {**json.loads(stdout.strip().splitlines()[-1]), "wall": wall, "peak_mb": peak, "npz": str(out)}
+
+
+def check_against_peer(data: Path, pairs: int, npz: str) -> str:
+    """Our AR, CAR[-10..10] and the peer's t (from our sigma) against the peer's numbers on the same pairs."""
+    from eventstudy import EventStudy
+    from eventstudy.prices.files import read_prices
+
+    events = pd.read_csv(events_file(data, pairs), dtype=str)
+    prices = read_prices(data / "prices.parquet", [*dict.fromkeys(events["ticker"]), "MKT"])
+    res = EventStudy(
+        events, prices, market="MKT", calendar="data", windows=[(-10, 10)], group_tests="all", mask="none"
+    ).fit()
+    peer = np.load(npz)
+    pairs_index = pd.MultiIndex.from_frame(events[["event_id", "ticker"]])
+    ar = res.ar.pivot_table(index=["event_id", "ticker"], columns="day", values="ar", sort=False)
+    ar = ar.reindex(pairs_index).to_numpy()
+    car = res.car.set_index(["event_id", "ticker"])["car"].reindex(pairs_index).to_numpy()
+    par = res.parameters.set_index(["event_id", "ticker"]).reindex(pairs_index)
+    n = par["n_obs"].to_numpy()
+    # the peer's t: CAR / sqrt(L2 * var) with var the residual variance over L1 (ddof 0) = sigma^2 (L1 - 2) / L1
+    t_peer_convention = car / np.sqrt(21 * par["sigma"].to_numpy() ** 2 * (n - 2) / n)
+    rel = np.abs(t_peer_convention - peer["t"]) / np.abs(peer["t"])
+    return (
+        f"agreement with the peer on {pairs} pairs: max |AR diff| {np.nanmax(np.abs(ar - peer['ar'])):.1e}, "
+        f"max |CAR diff| {np.nanmax(np.abs(car - peer['car'])):.1e}, max rel. diff of t (peer's convention: "
+        f"var ddof 0, no estimation error) {np.nanmax(rel):.1e}"
+    )
+
+
+# --------------------------------------------------------------------------------------------- report
+def fmt_rate(x: float) -> str:
+    return f"{x:,.0f}" if np.isfinite(x) else "-"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max-pairs", type=int, default=SIZES[-1], help="largest size to run")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "eventstudy-bench", help="universe folder")
+    parser.add_argument("--peer-venv", type=Path, default=ROOT.parent / "peer-venv", help="the peer's virtualenv")
+    parser.add_argument("--make-peer-venv", action="store_true", help="create the peer's virtualenv first")
+    parser.add_argument("--peer-max", type=int, default=100_000, help="largest size the peer runs")
+    parser.add_argument("--no-cli", action="store_true", help="skip the whole-process runs")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sizes = [(100, 10), (500, 10)] if args.quick else [(100, 10), (1000, 10), (2000, 10), (5000, 4)]
-    print(f"{'events':>7} {'firms':>6} {'pairs':>7} {'tests':>10} {'seconds':>8} {'pairs/s':>9} {'peak RSS MB':>12}")
-    for n_events, n_firms in sizes:
-        for group_tests in ("all", "event+all"):
-            if group_tests == "event+all" and n_events > 1000:
-                continue
-            with ProcessPoolExecutor(max_workers=1) as pool:
-                m = pool.submit(measure, n_events, n_firms, group_tests).result()
-            print(
-                f"{n_events:>7} {n_firms:>6} {m['pairs']:>7} {group_tests:>10} {m['seconds']:>8.2f} "
-                f"{m['pairs_per_s']:>9.0f} {m['peak_mb']:>12.0f}"
-            )
+    if args.child:
+        print(json.dumps(child_library(args.data, args.child)))
+        return
+    sizes = [s for s in SIZES if s <= args.max_pairs] or [args.max_pairs]
+    if args.make_peer_venv and not (args.peer_venv / "bin" / "python").is_file():
+        make_peer_venv(args.peer_venv)
+    if not (args.peer_venv / "bin" / "python").is_file():
+        print(f"no peer virtualenv at {args.peer_venv} (pass --make-peer-venv): the peer ratio is skipped")
+    ensure_universe(args.data, sizes[-1])
+    print(f"universe: {TICKERS} tickers x {SESSIONS} sessions (Parquet, {args.data}); machine: {os.cpu_count()} cores")
+    rows, check = [], None
+    for pairs in sizes:
+        lib = measure_library(args.data, pairs)
+        cli = (np.nan, np.nan) if args.no_cli else measure_cli(args.data, pairs)
+        peer = measure_peer(args.peer_venv, args.data, pairs) if pairs <= args.peer_max else None
+        if peer and check is None:
+            check = check_against_peer(args.data, pairs, peer["npz"])
+        rows.append(summarise(pairs, lib, cli, peer))
+        print_row(rows[-1], header=len(rows) == 1)
+    if check:
+        print(check)
+
+
+def summarise(pairs: int, lib: dict, cli: tuple[float, float], peer: dict | None) -> dict:
+    ph = lib["phases"]
+    pair_stage = ph["panel"] + ph["model"] + ph["statistics"]
+    parametric = pair_stage + ph["tests"]
+    limit = lib["read_gbs"] * 1e9 / (DAYS * 2 * 8)
+    peer_rate = pairs / peer["compute"] if peer else np.nan
+    return {
+        "pairs": pairs,
+        "wall": lib["wall"],
+        "fit/s": pairs / lib["fit"],
+        "AR..param/s": pairs / parametric,
+        "AR,CAR,t/s": pairs / pair_stage,
+        "peak MB": lib["peak_mb"],
+        **{p: ph.get(p, 0.0) for p in PHASES},
+        "limit/s": limit,
+        "cli s": cli[0],
+        "cli MB": cli[1],
+        "peer/s": peer_rate,
+        "x peer lib": pairs / pair_stage / peer_rate if peer else np.nan,
+        "peer proc s": peer["wall"] if peer else np.nan,
+        "x peer proc": peer["wall"] / cli[0] if peer else np.nan,
+    }
+
+
+def print_row(row: dict, header: bool) -> None:
+    widths = {k: max(len(k), 9) for k in row}
+    if header:
+        print(" ".join(k.rjust(widths[k]) for k in row))
+    cells = []
+    for k, v in row.items():
+        text = f"{v:,}" if k == "pairs" else fmt_rate(v) if k.endswith("/s") or "MB" in k else f"{v:.2f}"
+        cells.append(text.rjust(widths[k]))
+    print(" ".join(cells), flush=True)
 
 
 if __name__ == "__main__":
