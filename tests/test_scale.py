@@ -155,6 +155,9 @@ def test_cli_on_the_real_seed_data_writes_the_same_files(client, prices_dir, tmp
     for name in [*TABLES, "run"]:
         suffix = ".json" if name == "run" else ".csv"
         a, b = tmp_path / "alone" / f"{name}{suffix}", tmp_path / "dask" / f"{name}{suffix}"
+        if not a.exists():  # prices.csv is written only with --report
+            assert name == "prices" and not b.exists()
+            continue
         if a.read_bytes() != b.read_bytes():  # identical in practice; the contract is 1e-12 relative
             pd.testing.assert_frame_equal(pd.read_csv(b), pd.read_csv(a), check_exact=False, rtol=RTOL, atol=0)
     tests = pd.read_csv(tmp_path / "dask" / "tests.csv")
