@@ -11,7 +11,7 @@ import pandas as pd
 from eventstudy.errors import EventError, InputError
 from eventstudy.events.catalog import KINDS
 from eventstudy.events.extract import ExtractedEvent, extract_events
-from eventstudy.io import atomic_write_text
+from eventstudy.io import atomic_write_text, neutralize_formulas
 
 
 @click.group()
@@ -25,7 +25,7 @@ def events() -> None:
     "--published",
     metavar="YYYY-MM-DD",
     help="Publication date of the articles: resolves 'on Thursday', 'last week' and dates without a year, "
-    "and is the fallback event date.",
+    "and is the fallback event date. Default: each article's own 'Published: YYYY-MM-DD' line or dateline.",
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the proposals as an events CSV here.")
 def extract(files: tuple[str, ...], published: str | None, out: str | None) -> None:
@@ -51,11 +51,11 @@ def extract(files: tuple[str, ...], published: str | None, out: str | None) -> N
         frame = result.to_frame(event_id=path.stem)
         if (frame["date"] == "").any():
             raise EventError(
-                f"{path}: no date could be proposed (the text gives none): pass --published YYYY-MM-DD, "
-                "the article's publication date"
+                f"{path}: no date could be proposed (the text states neither its publication date nor the "
+                "event's): pass --published YYYY-MM-DD, the article's publication date"
             )
         frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
+    table = neutralize_formulas(pd.concat(frames, ignore_index=True))
     atomic_write_text(out, table.to_csv(index=False, lineterminator="\n"))
     click.echo(f"wrote {len(table)} rows to {out}")
 
@@ -129,12 +129,16 @@ def _describe(path: Path, result: ExtractedEvent) -> str:
     lines.append("  instruments: " + (", ".join(instruments) or "-"))
     dates = [f"{d.span.matched!r} -> {d.date or '?'} ({d.precision}, {d.confidence:.2f})" for d in result.dates]
     lines.append("  dates:       " + (", ".join(dates) or "-"))
+    if result.publication is not None:
+        lines.append(
+            f"  published:   {result.published} ({result.publication.confidence:.2f}, {result.publication.span})"
+        )
     proposed = result.proposed_date
     if proposed is None:
         lines.append("  event date:  none (pass --published YYYY-MM-DD)")
     else:
         where = str(proposed.span) if proposed.span else "publication date"
-        lines.append(f"  event date:  {proposed.date} ({proposed.confidence:.2f}, {where})")
+        lines.append(f"  event date:  {proposed.date} ({proposed.basis}, {proposed.confidence:.2f}, {where})")
     d = result.direction
     cues = ", ".join(f"{c.span.matched!r} {c.weight:+.1f}" for c in d.cues[:4])
     more = f" (+{len(d.cues) - 4} more)" if len(d.cues) > 4 else ""

@@ -1,5 +1,5 @@
-"""Dates in an article: absolute ones, and relative ones ("on Thursday", "last week") resolved against the
-publication date."""
+"""Dates in an article: its publication date (a ``Published:`` line or a dateline), absolute dates, and relative
+ones ("on Thursday", "last week") resolved against the publication date."""
 
 from __future__ import annotations
 
@@ -143,3 +143,38 @@ def _nearest_year(month: int, day: int, published: dt.date | None) -> dt.date | 
         except ValueError:
             continue
     return min(options, key=lambda d: abs((d - published).days)) if options else None
+
+
+_DATE_VALUE = (
+    r"(?P<value>\d{4}-\d{2}-\d{2}|"
+    + _MONTH.replace("?P<mon>", "?:")
+    + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2}|\d{1,2}\s+"
+    + _MONTH.replace("?P<mon>", "?:")
+    + r",?\s+(?:19|20)\d{2})"
+)
+_PUBLISHED_LINE = re.compile(
+    r"(?im)^[ \t]*(?:published|publication date|posted|first published)(?:\s+on)?\s*:?\s*" + _DATE_VALUE
+)
+_DATELINE = re.compile(
+    r"(?m)^[ \t]*[A-Z][A-Z.'\u2019-]+(?:\s[A-Z][A-Z.'\u2019-]+)*(?:,\s[A-Z][A-Za-z.]+)?,\s+"
+    + _DATE_VALUE
+    + r"\s*(?:\([^)\n]{1,40}\)\s*)?[-\u2013\u2014]"
+)
+
+
+def find_publication(text: str) -> DateMention | None:
+    """The article's publication date, when the text states it; None otherwise.
+
+    A ``Published: 2025-10-10`` line (also ``Publication date``, ``Posted``, any date format with a year;
+    confidence 0.95), else a news dateline at the start of a line, ``BEIJING, Oct. 10, 2025 (Reuters) -``
+    (confidence 0.9). The span is the whole line's lead, the evidence for the date. A dateline without a year
+    ("BEIJING, Oct 10 (Reuters) -") is not enough to place the article and gives None.
+    """
+    for regex, confidence in ((_PUBLISHED_LINE, 0.95), (_DATELINE, 0.9)):
+        m = regex.search(text)
+        if m is None:
+            continue
+        (mention,) = find_dates(m.group("value")) or (None,)
+        if mention is not None and mention.date is not None:
+            return DateMention(mention.date, "day", "absolute", Span(m.start(), m.end(), m.group(0)), confidence)
+    return None

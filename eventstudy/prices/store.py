@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from eventstudy.errors import FetchError, PriceDataError, StoreError
+from eventstudy.io import neutralize_formulas
 from eventstudy.prices.batches import (
     FRAME_COLUMNS,
     EnsureReport,
@@ -429,7 +430,7 @@ class PriceStore:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             if path.suffix.lower() == ".csv":
-                frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).to_csv(tmp, index=False)
+                neutralize_formulas(frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d"))).to_csv(tmp, index=False)
             else:
                 frame.to_parquet(tmp, index=False)
             os.replace(tmp, path)
