@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 TICKERS, SESSIONS, PER_EVENT = 2000, 2000, 10
 DAYS = 261  # relative days -250 .. 10 of every pair
-PHASES = ("read", "panel", "model", "statistics", "tests", "rank tests", "tables", "write")
+PHASES = ("import", "read", "panel", "model", "statistics", "tests", "rank tests", "tables", "write")
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -46,7 +46,7 @@ def ensure_universe(data: Path, pairs: int) -> None:
     from eventstudy.simulate import simulate_universe
 
     data.mkdir(parents=True, exist_ok=True)
-    for old in data.glob("events_*.csv"):
+    for old in [*data.glob("events_*.csv"), *data.glob("peer_*")]:
         old.unlink()
     universe = simulate_universe(TICKERS, SESSIONS, -(-pairs // PER_EVENT), PER_EVENT, seed=1)
     universe.long_prices().to_parquet(data / "prices.parquet", index=False)
@@ -70,12 +70,13 @@ def child_library(data: Path, pairs: int) -> dict:
     from eventstudy.prices.files import read_prices
     from eventstudy.results import TABLES
 
+    imported = time.perf_counter() - start
     events = pd.read_csv(events_file(data, pairs), dtype=str)
     prices = read_prices(data / "prices.parquet", [*dict.fromkeys(events["ticker"]), "MKT"])
     study = EventStudy(events, prices, market="MKT", calendar="data", group_tests="all", mask="none")
-    read = time.perf_counter() - start
+    read = time.perf_counter() - start - imported
     results = study.fit()
-    fit = time.perf_counter() - start - read
+    fit = time.perf_counter() - start - imported - read
     with tempfile.TemporaryDirectory() as tmp:
         clock = time.perf_counter()
         results.write_tables(Path(tmp), "parquet", tuple(t for t in TABLES if t != "prices"))
@@ -85,8 +86,8 @@ def child_library(data: Path, pairs: int) -> dict:
         "pairs": len(results.parameters),
         "studied": int((results.parameters["status"] == "ok").sum()),
         "fit": fit,
-        "wall": read + fit + write,
-        "phases": {"read": read, **results.timings, "write": write},
+        "wall": imported + read + fit + write,
+        "phases": {"import": imported, "read": read, **results.timings, "write": write},
         "peak_mb": peak,
         "read_gbs": memory_read_bandwidth(pairs),
     }
@@ -103,11 +104,18 @@ def memory_read_bandwidth(pairs: int) -> float:
     return values.nbytes / best / 1e9
 
 
-def run_process(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, float, str]:
-    """Run ``cmd`` as a fresh process: (wall seconds, its peak RSS in MB, its stdout)."""
+def run_process(
+    cmd: list[str], env: dict | None = None, cwd: Path | None = None, limit_gb: float | None = None
+) -> tuple[float, float, str]:
+    """Run ``cmd`` as a fresh process (address space capped at ``limit_gb``): (wall seconds, peak RSS MB, stdout)."""
+
+    def cap() -> None:
+        if limit_gb:
+            resource.setrlimit(resource.RLIMIT_AS, (int(limit_gb * 2**30),) * 2)
+
     clock = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd, preexec_fn=cap)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - clock
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -121,18 +129,18 @@ def our_env() -> dict:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def measure_library(data: Path, pairs: int) -> dict:
+def measure_library(data: Path, pairs: int, limit_gb: float) -> dict:
     script = [sys.executable, str(Path(__file__).resolve()), "--child", str(pairs), "--data", str(data)]
-    _, _, out = run_process(script, env=our_env())
+    _, _, out = run_process(script, env=our_env(), limit_gb=limit_gb)
     return json.loads(out.strip().splitlines()[-1])
 
 
-def measure_cli(data: Path, pairs: int) -> tuple[float, float]:
+def measure_cli(data: Path, pairs: int, limit_gb: float) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "eventstudy.cli", "run", "--events", str(events_file(data, pairs))]
         cmd += ["--prices", str(data / "prices.parquet"), "--market", "MKT", "--calendar", "data"]
         cmd += ["--group-tests", "all", "--mask", "none", "--format", "parquet", "--out", str(Path(tmp) / "run")]
-        wall, peak, _ = run_process(cmd, env=our_env())
+        wall, peak, _ = run_process(cmd, env=our_env(), limit_gb=limit_gb)
     return wall, peak
 
 
@@ -203,6 +211,9 @@ def main() -> None:
     parser.add_argument("--make-peer-venv", action="store_true", help="create the peer's virtualenv first")
     parser.add_argument("--peer-max", type=int, default=100_000, help="largest size the peer runs")
     parser.add_argument("--no-cli", action="store_true", help="skip the whole-process runs")
+    parser.add_argument(
+        "--memory-limit", type=float, default=16.0, help="GB of address space a run may take (MemoryError beyond)"
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -217,8 +228,13 @@ def main() -> None:
     print(f"universe: {TICKERS} tickers x {SESSIONS} sessions (Parquet, {args.data}); machine: {os.cpu_count()} cores")
     rows, check = [], None
     for pairs in sizes:
-        lib = measure_library(args.data, pairs)
-        cli = (np.nan, np.nan) if args.no_cli else measure_cli(args.data, pairs)
+        try:
+            lib = measure_library(args.data, pairs, args.memory_limit)
+        except RuntimeError as exc:
+            reason = "out of memory" if "MemoryError" in str(exc) else str(exc).strip().splitlines()[-1]
+            print(f"{pairs:,} pairs: in-library run failed ({reason}, limit {args.memory_limit:g} GB)", flush=True)
+            continue
+        cli = (np.nan, np.nan) if args.no_cli else measure_cli(args.data, pairs, args.memory_limit)
         peer = measure_peer(args.peer_venv, args.data, pairs) if pairs <= args.peer_max else None
         if peer and check is None:
             check = check_against_peer(args.data, pairs, peer["npz"])

@@ -110,32 +110,34 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
     est_days = (panel.days >= study.windows.estimation[0]) & (panel.days <= study.windows.estimation[1])
     ar = np.where(active[:, None], fit.ar, np.nan)
     sar = standardized_ar(ar, fit.sigma, fit.prediction_factor(), est_days)
-    cars = {
-        w: conditional_car(
-            car_table(
-                ar,
-                panel.returns,
-                fit.normal,
-                fit.design,
-                fit.xtx_inv,
-                fit.sigma,
-                fit.dof,
-                panel.day_mask(w),
-                study.returns,
-                panel.span,
-            ),
-            fit,
-            panel.day_mask(w),
+    cars = {}
+    for w in study.windows.events:
+        cols = _columns(panel.day_mask(w))  # the window's contiguous days: work on them only
+        whole = np.ones(cols.stop - cols.start, dtype=bool)
+        table = car_table(
+            ar[:, cols],
+            panel.returns[:, cols],
+            fit.normal[:, cols],
+            fit.design[:, cols],
+            fit.xtx_inv,
+            fit.sigma,
+            fit.dof,
+            whole,
+            study.returns,
+            panel.span[:, cols],
         )
-        | {"complete": window_complete(ar, panel.span, panel.day_mask(w))}
-        for w in study.windows.events
-    }
+        cars[w] = conditional_car(table, fit, panel.day_mask(w)) | {
+            "complete": window_complete(ar[:, cols], panel.span[:, cols], whole)
+        }
     est = panel.estimation
     has = est.any(axis=1)
     first = panel.dates.min(axis=1, initial=np.datetime64("2262-01-01"), where=est)
     last = panel.dates.max(axis=1, initial=np.datetime64("1678-01-01"), where=est)
     nat = np.datetime64("NaT")
-    csar = {w: cumulative_sar(sar, panel.day_mask(w)) for w in study.windows.events}
+    csar = {}
+    for w in study.windows.events:
+        cols = _columns(panel.day_mask(w))
+        csar[w] = cumulative_sar(sar[:, cols], np.ones(cols.stop - cols.start, dtype=bool))
     clock.lap("statistics")
     stage = PairStage(
         index=index,
@@ -302,6 +304,12 @@ def _estimate(study, panel: EventPanel):
     return bridge_gaps(fit, panel.returns, panel.span), status, reason
 
 
+def _columns(day_mask: np.ndarray) -> slice:
+    """The slice of the (contiguous) days of an event window."""
+    days = np.flatnonzero(day_mask)
+    return slice(int(days[0]), int(days[-1]) + 1)
+
+
 def window_complete(ar: np.ndarray, span: np.ndarray, window: np.ndarray) -> np.ndarray:
     """(P,) whether the returns summed into each CAR cover exactly the window's sessions.
 
@@ -340,9 +348,11 @@ def _aar_frame(study, stage: PairStage, groups: list[tuple[str, np.ndarray]]) ->
 
 
 def _used_prices(study, stage: PairStage) -> pd.DataFrame:
-    dates = stage.dates[~np.isnat(stage.dates)]
-    if dates.size == 0:
+    valid = ~np.isnat(stage.dates)
+    if not valid.any():
         return study.prices.iloc[0:0]
+    first = stage.dates.min(initial=np.datetime64("2262-01-01"), where=valid)
+    last = stage.dates.max(initial=np.datetime64("1678-01-01"), where=valid)
     used = set(stage.pairs["ticker"]) | set((study.market or {}).values()) | set(study.factors)
-    keep = study.prices["ticker"].isin(used) & study.prices["date"].between(dates.min(), dates.max())
-    return study.prices[keep].reset_index(drop=True)
+    keep = study.prices["ticker"].isin(used).to_numpy() & study.prices["date"].between(first, last).to_numpy()
+    return study.prices if keep.all() else study.prices[keep].reset_index(drop=True)
