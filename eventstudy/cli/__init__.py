@@ -5,14 +5,35 @@ User mistakes (any :class:`~eventstudy.errors.EventStudyError`) exit with status
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from eventstudy.errors import EventStudyError
 
+# subcommand -> (module, attribute): imported only when used, so `eventstudy run` never loads the report,
+# plotting (matplotlib) or price-store (DuckDB) modules it does not need
+_COMMANDS = {
+    "run": ("eventstudy.cli.run", "run"),
+    "prices": ("eventstudy.cli.prices", "prices"),
+    "events": ("eventstudy.cli.events", "events"),
+    "report": ("eventstudy.cli.report", "report"),
+    "regress": ("eventstudy.cli.regress", "regress"),
+    "robustness": ("eventstudy.cli.robustness", "robustness_command"),
+}
+
 
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _COMMANDS and name not in self.commands:
+            module, attribute = _COMMANDS[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -32,27 +53,3 @@ def main() -> None:
           --market SPY --listings seeds/listings.csv --prices ../shared/data/prices --out runs/e09
       eventstudy report runs/e09
     """
-
-
-def _register() -> None:
-    from eventstudy.cli import run as _run
-
-    main.add_command(_run.run)
-    from eventstudy.cli import prices as _prices
-
-    main.add_command(_prices.prices)
-    from eventstudy.cli import events as _events
-
-    main.add_command(_events.events)
-    from eventstudy.cli import report as _report
-
-    main.add_command(_report.report)
-    from eventstudy.cli import regress as _regress
-
-    main.add_command(_regress.regress)
-    from eventstudy.cli import robustness as _robustness
-
-    main.add_command(_robustness.robustness_command)
-
-
-_register()
