@@ -92,3 +92,6 @@ def test_window_past_the_data_is_flagged_incomplete(tmp_path, prices_dir):
     assert car.loc["-1..1", "complete"]
     assert "LATE window 0..5 is incomplete for MP (3 of 6 days)" in text
     assert "incomplete" in text.split("CAR per pair")[1]
+    report = CliRunner().invoke(main, ["report", str(out), "--format", "md"])
+    assert report.exit_code == 0, report.output
+    assert "LATE window 0..5 is incomplete for MP (3 of 6 days)" in (out / "report.md").read_text()
