@@ -22,6 +22,7 @@ from eventstudy.cli import main
 from eventstudy.errors import ClusterError, InputError, PriceDataError
 from eventstudy.prices.dataset import write_price_dataset
 from eventstudy.prices.files import read_prices
+from eventstudy.prices.store import PriceStore
 from eventstudy.results import TABLES
 from eventstudy.scale import fit_distributed
 from eventstudy.scale.sources import DatasetPrices
@@ -84,7 +85,7 @@ def test_simulated_universe_equals_the_in_process_study(client, universe):
         events, dataset, scheduler=client, partitions=5, progress=lambda d, n: seen.append((d, n)), **options
     )
     assert_same_results(got, expected)
-    assert seen == [(i, 5) for i in range(1, 6)]
+    assert seen == [(i, 5) for i in range(6)]
     address = client.scheduler.address  # tcp://127.0.0.1:PORT, as a user would pass it
     assert_same_results(fit_distributed(events, prices, scheduler=address, partitions=3, **options), expected)
 
@@ -120,12 +121,22 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_result_is_identical(client,
     assert killed not in set(client.run(os.getpid).values())  # the nanny started a new worker process
 
 
-def test_cli_on_the_real_seed_data_writes_the_same_files(client, prices_dir, tmp_path):
+SEED_TICKERS = ["MP", "USAR", "CRML", "UUUU", "NAK", "TMQ", "LAC", "TMC"]
+
+
+@pytest.mark.parametrize("source", ["folder", "store"])
+def test_cli_on_the_real_seed_data_writes_the_same_files(client, prices_dir, tmp_path, source):
+    if source == "folder":  # tasks read their tickers' CSV files
+        prices = ["--prices", str(prices_dir)]
+    else:  # no --prices: the DuckDB store, which tasks open read-only
+        store = tmp_path / "prices.duckdb"
+        PriceStore(store).import_paths([prices_dir / f"{t}.csv" for t in [*SEED_TICKERS, "SPY"]])
+        prices = ["--store", str(store), "--offline"]
     study = [
         *("--catalog", "seeds/events.csv", "--kind", "tightening"),
-        *("--tickers", "MP,USAR,CRML,UUUU,NAK,TMQ,LAC,TMC", "--market", "SPY"),
+        *("--tickers", ",".join(SEED_TICKERS), "--market", "SPY"),
         *("--listings", "seeds/listings.csv", "--confounders", "seeds/confounders.csv"),
-        *("--window", "0", "1", "--window", "-1", "1", "--prices", str(prices_dir)),
+        *("--window", "0", "1", "--window", "-1", "1", *prices),
     ]
     root = Path(__file__).resolve().parents[1]
     runner = CliRunner()

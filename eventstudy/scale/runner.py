@@ -112,6 +112,8 @@ def _compute(client: Client, study: EventStudy, source, parts: list[Partition], 
         for p in parts
     ]
     futures: list[Future] = list(loads)
+    if progress is not None:
+        progress(0, len(parts))
     try:
         dates = client.gather(
             [client.submit(_dates, f, key=f"eventstudy-dates-{i}-{run}") for i, f in enumerate(loads)]
