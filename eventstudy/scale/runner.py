@@ -119,14 +119,10 @@ def _compute(client: Client, study: EventStudy, source, parts: list[Partition], 
             [client.submit(_dates, f, key=f"eventstudy-dates-{i}-{run}") for i, f in enumerate(loads)]
         )
         grid = np.unique(np.concatenate(dates)) if dates else np.array([], dtype="datetime64[ns]")
-        # jobs=1: a Dask worker may not start processes of its own; the cluster is the parallelism
         stages = [
             client.submit(
                 _pair_stage,
-                _with(
-                    study, events=p.events(study.events), mask_events=_restrict(mask, p.tickers), prices=None, jobs=1
-                ),
-                p.events(study.events),
+                *_task_inputs(study, mask, p),
                 load,
                 grid,
                 p.tickers[0],
@@ -184,6 +180,13 @@ def _used_rows(prices: pd.DataFrame, tickers: list[str], lo, hi) -> pd.DataFrame
 
 
 # --------------------------------------------------------------------------------------------- helpers
+def _task_inputs(study: EventStudy, mask: EventSet, part: Partition) -> tuple[EventStudy, EventSet]:
+    """The study as a task sees it: its own pairs and masking events, no prices, and ``jobs=1`` (a Dask worker may
+    not start processes of its own; the cluster is the parallelism)."""
+    events = part.events(study.events)
+    return _with(study, events=events, mask_events=_restrict(mask, part.tickers), prices=None, jobs=1), events
+
+
 def _rows(frame: pd.DataFrame, tickers: list[str]) -> pd.DataFrame:
     return frame[frame["ticker"].isin(tickers)].reset_index(drop=True)
 
