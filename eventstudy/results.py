@@ -18,7 +18,7 @@ from eventstudy.io import atomic_directory, neutralize_formulas, restore_formula
 
 SUMMARY_PAIRS = 50  # the summary lists at most this many pairs, warnings and CARs (the tables hold all)
 TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
-OPTIONAL_TABLES = ("av", "cav")  # abnormal volume, when the study asked for it
+OPTIONAL_TABLES = ("av", "cav", "placebo")  # abnormal volume and placebo draws, when the study asked for them
 _TEXT_COLUMNS = {
     "event_id",
     "ticker",
@@ -53,6 +53,7 @@ _DATE_COLUMNS = {
     "alignment": ["day0"],
     "events": ["date"],
     "prices": ["date"],
+    "placebo": ["pseudo_day0"],
 }
 
 
@@ -67,13 +68,15 @@ class EventStudyResults:
     parameters : event_id, ticker, model, status, reason, n_obs, alpha, beta, sigma, r2, estimation_start,
         estimation_end, day0_date, masked_days, venue (every pair, including those not studied, with the reason)
     aar : group, day, n, aar, caar (group = event_id or "all")
-    tests : measure, group, window, test, statistic, p_value, n, rbar (measure: return, volatility, volume)
+    tests : measure, group, window, test, statistic, p_value, n, rbar, p_holm, p_bh, p_placebo (measure: return,
+        volatility, volume; Holm and Benjamini-Hochberg adjusted p; the placebo p where placebo draws ran)
     alignment : event_id, ticker, venue, announced_at_utc, announced_at_local, day0, reason
     events : the event table as read
     prices : the long price frame of the tickers, market and factors over the study's dates
     config : the run's settings
     av : event_id, ticker, day, date, volume, abnormal_log_volume, sav (None unless the study asked for volume)
     cav : event_id, ticker, window, cav, cav_se, cav_t, cav_p, n_days, contaminated, complete, n_obs (idem)
+    placebo : group, window, draw, shift, pseudo_day0, test, statistic (None unless placebo draws ran)
     """
 
     ar: pd.DataFrame
@@ -88,6 +91,7 @@ class EventStudyResults:
     av: pd.DataFrame | None = None
     cav: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)  # seconds per phase of the run (not written)
+    placebo: pd.DataFrame | None = None
 
     # ----------------------------------------------------------------------------------------- views
     def test_table(self, group: str = "all", window: str | None = None, measure: str = "return") -> pd.DataFrame:
@@ -171,6 +175,7 @@ class EventStudyResults:
                     + ", ".join(f"{w}: {r:.3f}" for w, r in rbar.items())
                     + f"   robust to cross-correlation: {', '.join(ROBUST_TESTS)}"
                 )
+        lines += _shared_date_lines(self.tests, self.placebo)
         return "\n".join(lines)
 
     def regress(
@@ -353,6 +358,50 @@ def _table_file(folder: Path, name: str) -> Path | None:
 
 def _more(total: int, what: str) -> list[str]:
     return [f"  ... {total - SUMMARY_PAIRS} more {what}"] if total > SUMMARY_PAIRS else []
+
+
+_SIDE_BY_SIDE = {
+    "csect_t": "naive csect_t",
+    "kp_bmp_t": "Kolari-Pynnonen BMP",
+    "placebo_caar": "placebo CAAR",
+    "binder_caar_z": "Binder CAAR",
+    "binder_wald": "Binder joint",
+    "calendar_time_z": "calendar-time z",
+    "calendar_time_nw": "calendar-time NW",
+}
+
+
+def _shared_date_lines(tests: pd.DataFrame, placebo: pd.DataFrame | None) -> list[str]:
+    """The pooled p-values of the tests for shared dates and overlapping windows, with Holm and BH beside them."""
+    returns = tests["measure"] == "return" if "measure" in tests else True
+    pooled = tests[returns & (tests["group"] == "all") & tests["test"].isin(list(_SIDE_BY_SIDE))]
+    if pooled.empty or "p_holm" not in pooled:
+        return []
+    cells = pooled.assign(
+        cell=[
+            "n/a" if not np.isfinite(p) else f"{p:.3f} [{h:.3f}, {b:.3f}]"
+            for p, h, b in zip(pooled["p_value"], pooled["p_holm"], pooled["p_bh"], strict=True)
+        ],
+        name=pooled["test"].map(_SIDE_BY_SIDE),
+    )
+    table = cells.pivot(index="name", columns="window", values="cell").reindex(
+        index=[v for k, v in _SIDE_BY_SIDE.items() if k in set(pooled["test"])],
+        columns=list(dict.fromkeys(pooled["window"])),
+    )
+    null = placebo if placebo is not None and not placebo.empty else None
+    draws = None if null is None else null[null["test"] == "caar"].groupby("window")["draw"].nunique()
+    note = (
+        "placebo: " + ", ".join(f"{w}: {n} draws" for w, n in draws.items())
+        if draws is not None and len(draws)
+        else "placebo: not run (placebo_draws = 0)"
+    )
+    return [
+        "",
+        "Shared dates and overlapping windows (all pairs): p [Holm, BH over events x windows]",
+        "-" * 78,
+        table.rename_axis(index=None, columns=None).to_string(),
+        f"{note}; Binder needs one shared day 0; calendar-time NW needs 10+ calendar dates",
+    ]
 
 
 def _cell(car: float, t: float) -> str:

@@ -13,7 +13,7 @@ from eventstudy.inference.bhar import bhar_skew_t
 from eventstudy.inference.binder import binder_sur
 from eventstudy.inference.calendar_time import calendar_time_nw, calendar_time_z, portfolio_series
 from eventstudy.inference.daily import daily_aar_t
-from eventstudy.inference.multitest import adjust_p_values
+from eventstudy.inference.multitest import adjust_p_values, benjamini_hochberg, holm
 from eventstudy.inference.randomization import admissible_shifts, draw_shifts, empirical_p
 
 SESSIONS = pd.bdate_range("2023-01-02", periods=400).values
@@ -176,6 +176,15 @@ def test_holm_and_bh_by_hand():
     assert out["p_holm"].iloc[4] == pytest.approx(0.02) and np.isnan(out["p_bh"].iloc[5])
 
 
+def test_holm_and_bh_match_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.random.default_rng(9).uniform(0, 0.2, 40) ** 2
+    p[[3, 7]] = p[5]  # ties
+    assert holm(p) == pytest.approx(multipletests(p, method="holm")[1])
+    assert benjamini_hochberg(p) == pytest.approx(multipletests(p, method="fdr_bh")[1])
+
+
 def test_admissible_shifts_brute_force():
     rng = np.random.default_rng(11)
     n_grid, span, reach = 300, (-2, 3), (-60, 10)
@@ -193,6 +202,8 @@ def test_admissible_shifts_brute_force():
             expected.append(k)
     got = admissible_shifts(n_grid, positions, events, confounders, span, reach)
     assert got.tolist() == expected and len(expected) > 10
+    later = admissible_shifts(n_grid, positions, events, confounders, span, reach, lowest=np.array([200, 0]))
+    assert later.tolist() == [k for k in expected if positions[0] + k >= 200]
     a, b = draw_shifts(got, 5, seed=3), draw_shifts(got, 5, seed=3)
     assert np.array_equal(a, b) and len(set(a)) == 5 and set(a) <= set(got)
 

@@ -213,6 +213,16 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     "--report", "with_report", is_flag=True, help="Also write report.html and report.md (and prices.csv) into --out."
 )
 @click.option(
+    "--placebo",
+    "placebo_draws",
+    type=click.IntRange(min=0),
+    default=None,
+    help="In-time placebo draws (pseudo-event dates of the same tickers); 0 = off. "
+    "Default: 99 for the pooled group when that is at most 20,000 pseudo pairs, else off.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the placebo draws (same seed, same draws).")
+@click.option("--report", "with_report", is_flag=True, help="Also write report.html and report.md into --out.")
+@click.option(
     "--out",
     required=True,
     type=click.Path(),
@@ -253,6 +263,8 @@ def run(
     partitions,
     mask,
     table_format,
+    placebo_draws,
+    seed,
     with_report,
     out,
     force,
@@ -301,6 +313,8 @@ def run(
         max_move=max_move,
         volume=volume,
         mask=mask,
+        placebo_draws=placebo_draws,
+        seed=seed,
     )
     if scheduler:
         from eventstudy.scale import fit_distributed

@@ -21,11 +21,20 @@ from eventstudy.engine.garch import conditional_car
 from eventstudy.engine.models import combine, fit_model
 from eventstudy.engine.normal import estimate_normal
 from eventstudy.engine.panel import EventPanel, Window, build_panel
+from eventstudy.engine.placebo import (
+    chunks,
+    null_draws,
+    placebo_groups,
+    placebo_plan,
+    placebo_tests,
+)
 from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
 from eventstudy.engine.tables import TESTS_COLUMNS, ar_frame, car_frame, parameter_frame, tests_frame
 from eventstudy.engine.volatility import volatility_rows
 from eventstudy.engine.volume import av_frame, cav_frame, volume_stage
 from eventstudy.events.catalog import EventSet
+from eventstudy.inference.daily import daily_aar_t
+from eventstudy.inference.multitest import adjust_p_values
 from eventstudy.results import EventStudyResults
 
 FALLBACK_MIN_OBS = 20
@@ -58,6 +67,7 @@ class PairStage:
     returns: np.ndarray  # (P, D) returns
     span: np.ndarray  # (P, D) sessions each return spans (trade-to-trade; 0 = no price)
     normal: np.ndarray  # (P, D) normal returns
+    design: np.ndarray  # (P, D, k) the model's regressors (zero where a pair has no estimated parameters)
     ar: np.ndarray  # (P, D) abnormal returns, NaN for pairs not studied
     sar: np.ndarray  # (P, D) standardized abnormal returns
     cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days, complete
@@ -159,6 +169,7 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         returns=panel.returns,
         span=panel.span,
         normal=fit.normal,
+        design=fit.design,
         ar=ar,
         sar=sar,
         cars=cars,
@@ -210,7 +221,8 @@ def finish(study, stage: PairStage) -> EventStudyResults:
     clock = Stopwatch()
     groups = _groups(study, stage)
     aar = _aar_frame(study, stage, groups)
-    tests = _tests(study, stage, groups, clock)
+    tests, placebo = _placebo(study, stage, groups, _tests(study, stage, groups, clock))
+    clock.lap("placebo")
     tables = {
         "ar": ar_frame(stage, study.windows),
         "car": car_frame(stage),
@@ -224,7 +236,28 @@ def finish(study, stage: PairStage) -> EventStudyResults:
     clock.lap("tables")
     config = study.config()
     config["insufficient_by_masking"] = masking_cost(stage, study.min_obs)
-    return EventStudyResults(**tables, aar=aar, tests=tests, config=config, timings={**stage.timings, **clock.times})
+    return EventStudyResults(
+        **tables,
+        aar=aar,
+        tests=adjust_p_values(tests),
+        placebo=placebo,
+        config=config,
+        timings={**stage.timings, **clock.times},
+    )
+
+
+def _placebo(study, stage: PairStage, groups: list, tests: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The tests with their placebo p-values and the placebo draws (:mod:`eventstudy.engine.placebo`), if any."""
+    plan = placebo_plan(study, stage)
+    if plan is None:
+        return tests, None
+    chosen = placebo_groups(study, groups)
+    taken: dict = {}
+    parts = [
+        null_draws(study, stage, run_pairs(plan.study, part, study.prices), first, chosen, plan, taken)
+        for first, part in chunks(plan)
+    ]
+    return placebo_tests(study, stage, plan, tests, chosen, parts)
 
 
 class Stopwatch:
@@ -336,13 +369,29 @@ def _groups(study, stage: PairStage) -> list[tuple[str, np.ndarray]]:
 def _aar_frame(study, stage: PairStage, groups: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
     lo, hi = study.windows.report_span
     days = (stage.days >= lo) & (stage.days <= hi)
+    est_days = (stage.days >= study.windows.estimation[0]) & (stage.days <= study.windows.estimation[1])
+    ar_est = np.where(stage.estimation, stage.ar, np.nan)[:, est_days]
     parts = []
     for group, members in groups:
         block = stage.ar[members][:, days]
         n = np.isfinite(block).sum(axis=0)
         aar = np.where(n > 0, np.where(np.isfinite(block), block, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
+        est = ar_est[members]
+        count = np.isfinite(est).sum(axis=0)
+        aar_est = np.where(count > 0, np.nansum(est, axis=0) / np.maximum(count, 1), np.nan)
+        aar_t, aar_p = daily_aar_t(aar, aar_est)
         parts.append(
-            pd.DataFrame({"group": group, "day": stage.days[days], "n": n, "aar": aar, "caar": np.nancumsum(aar)})
+            pd.DataFrame(
+                {
+                    "group": group,
+                    "day": stage.days[days],
+                    "n": n,
+                    "aar": aar,
+                    "caar": np.nancumsum(aar),
+                    "aar_t": aar_t,
+                    "aar_p": aar_p,
+                }
+            )
         )
     return pd.concat(parts, ignore_index=True)
 

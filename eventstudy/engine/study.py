@@ -73,6 +73,9 @@ class EventStudy:
         Which events' windows are masked out of estimation windows: ``"catalog"`` the ``mask_events`` (default
         when they are given), ``"events"`` the study's own events (default otherwise), ``"none"`` no event
         (backtests with many events per ticker). Confounders are masked and other events flagged either way.
+    placebo_draws, seed
+        In-time placebo inference (:mod:`eventstudy.engine.placebo`): the number of pseudo-event draws (0: off;
+        None: 99 draws when that is at most 50,000 pseudo pairs, else off) and the seed that reproduces them.
     """
 
     def __init__(
@@ -101,6 +104,8 @@ class EventStudy:
         volume: str | None = None,
         max_move: float = MAX_MOVE,
         mask: str | None = None,
+        placebo_draws: int | None = None,
+        seed: int = 0,
     ) -> None:
         if volume not in (None, *VOLUME_MODELS):
             raise InputError(f"unknown volume model {volume!r}: choose one of {', '.join(VOLUME_MODELS)}")
@@ -126,6 +131,8 @@ class EventStudy:
             raise InputError(f"mask must be one of {', '.join(MASK_POLICIES)}, not {mask!r}")
         if mask == "catalog" and mask_events is None:
             raise InputError("mask='catalog' masks the catalog's events: pass mask_events= (CLI: --catalog FILE)")
+        if placebo_draws is not None and placebo_draws < 0:
+            raise InputError(f"placebo_draws={placebo_draws} must be 0 (off) or a positive number of draws")
         if min_obs < 3:
             raise InputError(f"min_obs={min_obs} is too small to estimate a variance: use at least 3")
         self.events = events if isinstance(events, EventSet) else read_events(events, tickers)
@@ -153,6 +160,8 @@ class EventStudy:
         self.volume = volume
         self.max_move = float(max_move)
         self.mask = mask
+        self.placebo_draws = placebo_draws
+        self.seed = int(seed)
 
     def config(self) -> dict:
         """The run's settings, as written to ``run.json``."""
@@ -175,6 +184,8 @@ class EventStudy:
             "factors_file": self.factor_files,
             "volume": self.volume,
             "max_move": self.max_move,
+            "placebo_draws": "auto" if self.placebo_draws is None else self.placebo_draws,
+            "seed": self.seed,
         }
 
     def fit(self) -> EventStudyResults:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from eventstudy.engine.group_tests import group_battery
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.statistics import (
     bmp_t,
@@ -136,6 +137,7 @@ def tests_frame(stage, windows: Windows, groups: list[tuple[str, np.ndarray]], c
                 "sign": sign_test(car[idx]),
                 "generalized_sign": generalized_sign(car[idx], ar_est[idx]),
                 "wilcoxon": wilcoxon_test(car[idx]),
+                **group_battery(stage, window, wmask, idx),
             }
             lap("rank tests")
             for name, res in battery.items():

@@ -28,13 +28,15 @@ def admissible_shifts(
     confounder_positions: np.ndarray,
     span: tuple[int, int],
     reach: tuple[int, int],
+    lowest: np.ndarray | None = None,
 ) -> np.ndarray:
     """Shifts k (in grid sessions, k != 0) that put every event's pseudo window on clean days (module docstring).
 
     ``positions`` (E,) are the study's events' day-0 positions on the reference grid of ``n_grid`` sessions;
     ``event_positions`` and ``confounder_positions`` the grid positions of catalogued events and confounders;
     ``span`` = (a, b) the union of the event windows; ``reach`` = (first, last) relative days a pseudo event
-    needs inside the grid (the estimation window's start and the last reported day).
+    needs inside the grid (the estimation window's start and the last reported day); ``lowest`` (E,) the
+    earliest admissible pseudo day-0 position of each event (e.g. enough history after its tickers' listings).
     """
     a, b = span
     first, last = reach
@@ -48,6 +50,8 @@ def admissible_shifts(
     shifts = np.arange(-n_grid, n_grid)
     target = positions[None, :] + shifts[:, None]
     inside = (target + first >= 0) & (target + last < n_grid)
+    if lowest is not None:
+        inside &= target >= np.asarray(lowest)[None, :]
     ok = inside.all(axis=1)
     ok[ok] = clean[target[ok]].all(axis=1)
     return shifts[ok & (shifts != 0)]

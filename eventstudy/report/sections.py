@@ -19,6 +19,7 @@ from eventstudy.plotting import (
     plot_ar_heatmap,
     plot_car_bars,
     plot_car_paths,
+    plot_placebo,
     plot_prices,
     significance_stars,
     window_label,
@@ -39,6 +40,7 @@ from eventstudy.report.document import (
     windows_of,
 )
 from eventstudy.report.reading import reading, test_row
+from eventstudy.report.robust import robust_blocks
 from eventstudy.results import window_warnings
 
 FORMATS = ("html", "md")
@@ -213,6 +215,14 @@ def _tests_section(results: Any, main: str) -> Section:
     return Section("tests", "Pooled tests: naive and cross-correlation-robust", blocks)
 
 
+def _robust_section(results: Any, main: str, placebo_figure: Section) -> list[Section]:
+    blocks = robust_blocks(results, main)
+    if not blocks:
+        return []
+    title = "Shared dates and overlapping windows: placebo, Binder, calendar-time, multiple testing"
+    return [Section("robust", title, blocks), placebo_figure]
+
+
 def _warnings(results: Any) -> Section:
     params = frame_of(results, "parameters")
     car = frame_of(results, "car")
@@ -284,6 +294,14 @@ def _figures(results: Any, prices: pd.DataFrame | None, main: str) -> tuple[dict
             "Abnormal return per ticker and event day, in percent; grey = no trade.",
         ),
         (
+            "placebo",
+            f"Placebo distribution of the CAAR{window_label(main)}",
+            lambda: plot_placebo(results, window=main),
+            "CAAR on pseudo-event dates of the same tickers (every event moved by one common number of sessions to "
+            "clean dates), with the observed CAAR in red and its mirror image dotted: the two-sided placebo p is "
+            "the share of draws outside them.",
+        ),
+        (
             "prices",
             "Prices and event days",
             lambda: plot_prices(results, prices),
@@ -350,8 +368,9 @@ def build_sections(results: Any, prices: pd.DataFrame | None = None) -> tuple[st
         figure_sections[1],
         _car_section(results),
         _tests_section(results, main),
+        *_robust_section(results, main, figure_sections[3]),
         figure_sections[2],
-        figure_sections[3],
+        figure_sections[4],
         _alignment(results),
         _diagnostics(results),
         _settings(results),

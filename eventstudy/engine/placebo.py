@@ -1,0 +1,251 @@
+"""In-time placebo (randomization) inference: the study re-run on pseudo-event dates of the same tickers.
+
+:func:`placebo_plan` draws B common shifts of all the study's events to clean pseudo dates (see
+:mod:`eventstudy.inference.randomization`: the same pseudo date for every ticker of an event, so the
+cross-correlation is intact) and builds the pseudo pairs of every draw as one event set. The pair stage runs on
+them like on any pairs (all draws at once, in chunks of at most ``CHUNK_PAIRS`` pseudo pairs), and
+:func:`placebo_tests` runs the test battery of the pooled group of every draw and adds to the real test table:
+
+* ``p_placebo``: the empirical two-sided p-value of each statistic among its B placebo values, per group (the
+  pooled ``all`` and each event) and window;
+* a row ``placebo_caar`` per group and window: the observed CAAR (mean CAR) with its empirical p-value.
+
+A draw counts for a window only when its pseudo windows are clean for that window and every pair studied in the
+real run is studied in the draw (enough clean estimation returns at the pseudo date): the null distribution is
+always of the same tickers. The placebo values are returned as the ``placebo`` table.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from eventstudy.engine.panel import Windows
+from eventstudy.engine.tables import tests_frame
+from eventstudy.events.catalog import EventSet
+from eventstudy.inference.randomization import admissible_shifts, draw_shifts, empirical_p
+
+AUTO_DRAWS = 99
+AUTO_BUDGET = 20_000  # pseudo pairs the default (placebo_draws=None) allows; beyond it placebo is off
+CHUNK_PAIRS = 20_000
+OVERSAMPLE = 1.25  # draws run per requested draw, to replace those that lose a ticker
+PLACEBO_COLUMNS = ["group", "window", "draw", "shift", "pseudo_day0", "test", "statistic"]
+
+
+@dataclass
+class PlaceboPlan:
+    """The pseudo study, its event set (event ids ``<event>@<draw>``) and which draws serve which window."""
+
+    study: object
+    events: EventSet
+    shifts: np.ndarray  # (R,) sessions moved, per run draw
+    dates: np.ndarray  # (R,) pseudo day 0 of the first event, per run draw
+    usable: dict  # window -> (R,) bool: the draw is clean for that window
+    draws: int  # B requested per window
+
+
+def placebo_groups(study, groups: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+    """The groups that get a placebo distribution: all of them when ``placebo_draws`` is set; by default the
+    pooled group ``all`` and any group with the same pairs (the event of a one-event study)."""
+    if study.placebo_draws is not None:
+        return groups
+    pooled = groups[0][1]
+    return [(g, m) for g, m in groups if np.array_equal(m, pooled)]
+
+
+def draws_for(study, n_pairs: int) -> int:
+    """Placebo draws of a study: ``placebo_draws``, or ``AUTO_DRAWS`` within ``AUTO_BUDGET`` pseudo pairs."""
+    if study.placebo_draws is not None:
+        return int(study.placebo_draws)
+    return AUTO_DRAWS if n_pairs * AUTO_DRAWS <= AUTO_BUDGET else 0
+
+
+def placebo_plan(study, stage) -> PlaceboPlan | None:
+    """Draw the shifts and build the pseudo pairs (module docstring); None when no placebo is run."""
+    active = stage.active
+    draws = draws_for(study, int(active.sum()))
+    if draws <= 0 or not active.any():
+        return None
+    real = study.events.frame.loc[stage.index[active]]
+    tickers = list(dict.fromkeys(real["ticker"]))
+    grid = np.unique(study.prices.loc[study.prices["ticker"].isin(tickers), "date"].to_numpy(dtype="datetime64[ns]"))
+    day0 = stage.pairs["day0"].to_numpy(dtype="datetime64[ns]")[active]
+    first_day0 = pd.Series(day0).groupby(real["event_id"].to_numpy(), sort=False).min()
+    positions = np.searchsorted(grid, first_day0.to_numpy())
+    masks = _mask_events(study).frame
+    marks = pd.concat([masks[["ticker", "date"]], real[["ticker", "date"]]])
+    event_pos = np.searchsorted(grid, marks.loc[marks["ticker"].isin(tickers), "date"].to_numpy(dtype="datetime64[ns]"))
+    conf = study.confounders if study.confounders is not None else pd.DataFrame(columns=["ticker", "date"])
+    conf = conf[conf["ticker"].isin([*tickers, "*"])]
+    conf_pos = np.searchsorted(grid, conf["date"].to_numpy(dtype="datetime64[ns]"))
+    reach = (study.windows.estimation[0], study.windows.report_span[1])
+    lowest = _lowest(study, real, grid, first_day0.index)
+    allowed = {
+        w: admissible_shifts(len(grid), positions, event_pos, conf_pos, w, reach, lowest) for w in study.windows.events
+    }
+    order = draw_shifts(np.unique(np.concatenate(list(allowed.values()))), len(grid) * 2, study.seed)
+    take = int(np.ceil(draws * OVERSAMPLE)) + 5
+    chosen = np.zeros(len(order), dtype=bool)
+    for shifts in allowed.values():
+        chosen |= np.isin(order, order[np.isin(order, shifts)][:take])
+    shifts = order[chosen]
+    if len(shifts) == 0:
+        return None
+    event_index = pd.Index(first_day0.index).get_indexer(real["event_id"])
+    pseudo_pos = positions[event_index][None, :] + shifts[:, None]  # (R, pairs)
+    frame = pd.concat([real] * len(shifts), ignore_index=True)
+    frame["event_id"] = np.repeat([f"@{j}" for j in range(len(shifts))], len(real))
+    frame["event_id"] = np.tile(real["event_id"].to_numpy(dtype=object), len(shifts)) + frame["event_id"]
+    frame["date"] = grid[pseudo_pos.ravel()]
+    frame["time"], frame["timezone"], frame["explicit"] = "", "", False
+    pseudo = copy.copy(study)
+    pseudo.events = EventSet(frame)
+    pseudo.mask_events = _mask_events(study)
+    return PlaceboPlan(
+        study=pseudo,
+        events=pseudo.events,
+        shifts=shifts,
+        dates=grid[positions[0] + shifts],
+        usable={w: np.isin(shifts, allowed[w]) for w in study.windows.events},
+        draws=draws,
+    )
+
+
+def _lowest(study, real: pd.DataFrame, grid: np.ndarray, events: pd.Index) -> np.ndarray:
+    """Earliest pseudo day-0 position per event: every ticker has ``min_obs`` sessions of history before the
+    estimation window's end, counted from its first price or its listing date (masked days may still fail it)."""
+    prices = study.prices[study.prices[["adj_close", "close"]].notna().any(axis=1)]
+    first = prices.groupby("ticker")["date"].min()
+    listed = pd.Series(study.listed, dtype="datetime64[ns]")
+    start = pd.concat([first, listed.reindex(first.index)], axis=1).max(axis=1)
+    ticker_pos = np.searchsorted(grid, start.reindex(real["ticker"]).to_numpy(dtype="datetime64[ns]"))
+    need = ticker_pos + study.min_obs - study.windows.estimation[1] - 1
+    return pd.Series(need).groupby(real["event_id"].to_numpy()).max().reindex(events).to_numpy()
+
+
+def _mask_events(study) -> EventSet:
+    return study.events if study.mask_events is None else study.mask_events
+
+
+def chunks(plan: PlaceboPlan) -> list[tuple[int, EventSet]]:
+    """``(first draw, pseudo pairs)`` in chunks of whole draws, at most ``CHUNK_PAIRS`` pairs each."""
+    frame = plan.events.frame
+    per_draw = len(frame) // len(plan.shifts)
+    draws = max(1, CHUNK_PAIRS // max(per_draw, 1))
+    return [
+        (first, EventSet(frame.iloc[first * per_draw : (first + draws) * per_draw]))
+        for first in range(0, len(plan.shifts), draws)
+    ]
+
+
+def null_draws(
+    study, stage, pseudo, first: int, groups: list[tuple[str, np.ndarray]], plan: PlaceboPlan, taken: dict
+) -> pd.DataFrame:
+    """Placebo statistics (``group, window, draw, test, statistic``) of one chunk's draws.
+
+    ``pseudo`` is the pair stage of the chunk's pseudo pairs (draws ``first``, ``first + 1``, ...). A draw serves
+    a window when it is clean for it and complete (every pair studied in the real run is studied in it), until
+    the window has ``plan.draws`` of them (``taken`` counts them across chunks); ``test == "caar"`` is the mean
+    CAR. Groups with the same members as an earlier group are computed once (see :func:`placebo_tests`).
+    """
+    active = stage.active
+    per_draw = int(active.sum())
+    n_run = len(pseudo.pairs) // per_draw
+    draw = np.repeat(np.arange(n_run), per_draw)
+    complete = np.bincount(draw, weights=pseudo.active, minlength=n_run) == per_draw
+    aliases = _aliases(groups)
+    member = {g: np.tile(m[active], n_run) for g, m in groups if g not in aliases}
+    out = []
+    for window in study.windows.events:
+        use = np.flatnonzero(complete & plan.usable[window][first : first + n_run])
+        use = use[: max(plan.draws - taken.get(window, 0), 0)]
+        taken[window] = taken.get(window, 0) + len(use)
+        if not len(use):
+            continue
+        one = Windows(study.windows.estimation, (window,))
+        null = tests_frame(pseudo, one, [(f"{g}@{j}", (draw == j) & m) for g, m in member.items() for j in use])
+        parts = null["group"].str.rsplit("@", n=1)
+        null["group"], null["draw"] = parts.str[0], parts.str[1].astype(int)
+        car = pseudo.cars[window]["car"]
+        for group, m in member.items():
+            ok = np.isfinite(car) & m
+            total = np.bincount(draw[ok], weights=car[ok], minlength=n_run)
+            mean = total / np.maximum(np.bincount(draw[ok], minlength=n_run), 1)
+            out.append(
+                pd.DataFrame(
+                    {
+                        "group": group,
+                        "window": Windows.label(window),
+                        "draw": use,
+                        "test": "caar",
+                        "statistic": mean[use],
+                    }
+                )
+            )
+        out.append(null[["group", "window", "draw", "test", "statistic"]])
+    frame = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["group", "window", "draw", "test"])
+    frame["draw"] = frame["draw"].astype(int) + first
+    return frame
+
+
+def placebo_tests(
+    study, stage, plan: PlaceboPlan, tests: pd.DataFrame, groups: list[tuple[str, np.ndarray]], parts: list
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``tests`` with ``p_placebo`` and ``placebo_caar`` rows, and the placebo table (module docstring).
+
+    ``parts`` are the :func:`null_draws` of every chunk.
+    """
+    null = pd.concat(parts, ignore_index=True)
+    null = pd.concat([null, *(null[null["group"] == src].assign(group=dst) for dst, src in _aliases(groups).items())])
+    null.insert(3, "shift", plan.shifts[null["draw"].to_numpy(dtype=int)])
+    null.insert(4, "pseudo_day0", plan.dates[null["draw"].to_numpy(dtype=int)])
+    null = null.sort_values(["group", "window", "test", "draw"], kind="stable").reset_index(drop=True)
+    return _with_p(study, stage, tests, null, groups), null[PLACEBO_COLUMNS]
+
+
+def _aliases(groups: list[tuple[str, np.ndarray]]) -> dict[str, str]:
+    """Groups with the same members as an earlier one (a study of one event: the event is ``all``) -> that one."""
+    seen: dict[bytes, str] = {}
+    alias = {}
+    for label, members in groups:
+        key = np.packbits(members).tobytes()
+        if key in seen:
+            alias[label] = seen[key]
+        else:
+            seen[key] = label
+    return alias
+
+
+def _with_p(study, stage, tests: pd.DataFrame, null: pd.DataFrame, groups) -> pd.DataFrame:
+    rows = []
+    for window in study.windows.events:
+        label = Windows.label(window)
+        car = stage.cars[window]["car"]
+        for group, members in groups:
+            values = car[members & np.isfinite(car)]
+            first = tests[(tests["group"] == group) & (tests["window"] == label)].iloc[0]
+            rows.append(
+                {
+                    "group": group,
+                    "window": label,
+                    "test": "placebo_caar",
+                    "statistic": values.mean() if len(values) else np.nan,
+                    "n": len(values),
+                    "rbar": first["rbar"],
+                }
+            )
+    out = pd.concat([tests, pd.DataFrame(rows)], ignore_index=True)
+    table = null.groupby(["group", "window", "test"])["statistic"].agg(list)
+    keys = zip(out["group"], out["window"], out["test"].replace({"placebo_caar": "caar"}), strict=True)
+    width = max((len(v) for v in table), default=1)
+    values = np.full((len(out), width), np.nan)
+    for i, key in enumerate(keys):
+        if key in table.index:
+            values[i, : len(table[key])] = table[key]
+    out["p_placebo"] = empirical_p(out["statistic"].to_numpy(dtype=float), values)
+    is_caar = (out["test"] == "placebo_caar").to_numpy()
+    out.loc[is_caar, "p_value"] = out.loc[is_caar, "p_placebo"]
+    return out
