@@ -282,8 +282,10 @@ def plot_car_bars(results: Any, *, window: str | Sequence[int] | None = None, gr
     return fig
 
 
-def plot_placebo(results: Any, *, window: str | Sequence[int] | None = None, test: str = "caar") -> Figure:
-    """The placebo null distribution of one pooled statistic (default the CAAR) with the observed value marked.
+def plot_placebo(
+    results: Any, *, window: str | Sequence[int] | None = None, test: str = "caar", group: str = "all"
+) -> Figure:
+    """The placebo null distribution of one statistic (default the CAAR) of a group, with the observed value.
 
     Reads ``results.placebo`` (one row per draw, window and test) and the observed value from ``results.tests``
     (``placebo_caar`` for the CAAR); the title gives the empirical two-sided p-value and the number of draws.
@@ -293,11 +295,12 @@ def plot_placebo(results: Any, *, window: str | Sequence[int] | None = None, tes
     if not isinstance(null, pd.DataFrame) or null.empty or not isinstance(tests, pd.DataFrame):
         raise InputError("the results hold no placebo draws: run the study with placebo_draws > 0 (CLI: --placebo N)")
     key = default_window(null) if window is None else "{}..{}".format(*parse_window(window))
-    values = null.loc[(null["window"].astype(str) == key) & (null["test"] == test), "statistic"].dropna()
+    mine = (null["group"].astype(str) == str(group)) & (null["window"].astype(str) == key) & (null["test"] == test)
+    values = null.loc[mine, "statistic"].dropna()
     name = "placebo_caar" if test == "caar" else test
-    row = tests[(tests["group"] == "all") & (tests["window"].astype(str) == key) & (tests["test"] == name)]
+    row = tests[(tests["group"] == group) & (tests["window"].astype(str) == key) & (tests["test"] == name)]
     if values.empty or row.empty:
-        raise InputError(f"no placebo draws of {test!r} for window {key!r}")
+        raise InputError(f"no placebo draws of {test!r} for group {group!r} and window {key!r}")
     observed = float(row["statistic"].iloc[0])
     p = float(row["p_placebo"].iloc[0]) if "p_placebo" in row else float("nan")
     fig = _new_figure(6.4, 3.8)

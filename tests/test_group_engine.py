@@ -143,3 +143,16 @@ def test_cli_placebo_and_seed_flags(tmp_path, repo_root, prices_dir):
     assert off.exit_code == 0 and pd.read_csv(tmp_path / "b" / "placebo.csv").empty
     bad = CliRunner().invoke(main, [*args, "--placebo", "-3", "--out", str(tmp_path / "c")])
     assert bad.exit_code == 2 and not (tmp_path / "c").exists()
+
+
+def test_placebo_figure_marks_the_observed_caar(e09):
+    from eventstudy.plotting import plot_placebo
+
+    _, res, _ = e09
+    fig = plot_placebo(res, window="0..1")
+    ax = fig.axes[0]
+    draws = res.placebo[(res.placebo["group"] == "all") & (res.placebo["window"] == "0..1")]["draw"].nunique()
+    assert f"over {draws} draws" in ax.get_title()
+    observed = _row(res, "placebo_caar", "0..1")["statistic"]
+    assert ax.lines[0].get_xdata()[0] == pytest.approx(observed)
+    assert sum(p.get_height() for p in ax.patches) == draws
