@@ -156,7 +156,7 @@ def test_every_figure_rendered(report, probe, screenshot):
     shot, _ = screenshot
     page = report.read_text(encoding="utf-8")
     sources = dict(re.findall(r'<img id="([^"]+)" alt="[^"]*" src="data:image/png;base64,([^"]+)"', page))
-    assert len(probe["images"]) == len(sources) == 4
+    assert len(probe["images"]) == len(sources) == 5  # CAR paths, CAR bars, placebo, AR heatmap, prices
     assert shot.shape[1] == WIDTH and shot.shape[0] >= probe["height"] - 2
     for image in probe["images"]:
         assert image["complete"] and image["naturalWidth"] > 0, f"{image['id']} did not decode"

@@ -116,11 +116,13 @@ def test_binder_closed_form_matches_linearmodels_sur():
     r_joint[np.arange(len(names)), where] = 1.0
     r_mean = np.zeros((1, len(b)))
     r_mean[0, where] = 1.0 / n
-    for r, result in ((r_joint, fit.joint), (r_mean, fit.average)):
-        wald = float((r @ b) @ np.linalg.solve(r @ cov @ r.T, r @ b))
-        stat = result.statistic if len(r) > 1 else result.statistic**2
-        assert stat == pytest.approx(wald, rel=1e-9)
-        assert result.p_value == pytest.approx(stats.chi2.sf(wald, len(r)), rel=1e-9)
+    wald = [float((r @ b) @ np.linalg.solve(r @ cov @ r.T, r @ b)) for r in (r_joint, r_mean)]
+    nu = l1 - 2
+    f = wald[0] * (nu - n + 1) / (nu * n * l2)  # Hotelling's F of the joint Wald statistic
+    assert fit.joint.statistic == pytest.approx(f, rel=1e-9)
+    assert fit.joint.p_value == pytest.approx(stats.f.sf(f, n * l2, nu - n + 1), rel=1e-9)
+    assert fit.average.statistic**2 == pytest.approx(wald[1], rel=1e-9)
+    assert fit.average.p_value == pytest.approx(stats.chi2.sf(wald[1], 1), rel=1e-9)
     assert fit.n_obs == l1 and fit.joint.n == n
 
 
@@ -188,21 +190,32 @@ def test_holm_and_bh_match_statsmodels():
 def test_admissible_shifts_brute_force():
     rng = np.random.default_rng(11)
     n_grid, span, reach = 300, (-2, 3), (-60, 10)
-    positions = np.array([150, 170])
-    events = np.r_[positions, rng.integers(0, n_grid, 4)]
-    confounders = rng.integers(0, n_grid, 6)
+    positions, columns = np.array([150, 150, 170]), np.array([0, 1, 0])  # two events, ticker 0 in both
+    events = (np.r_[positions, rng.integers(0, n_grid, 4)], np.r_[columns, 0, 1, 1, 1])
+    confounders = (rng.integers(0, n_grid, 6), np.array([-1, -1, 0, 1, 1, 2]))  # -1: every ticker
     expected = []
     for k in range(-n_grid, n_grid):
         targets = positions + k
         if k == 0 or (targets + reach[0] < 0).any() or (targets + reach[1] >= n_grid).any():
             continue
-        near_event = any(abs(c - x) <= span[1] - span[0] + 1 for c in targets for x in events)
-        near_conf = any(c + span[0] - 1 <= x <= c + span[1] + 1 for c in targets for x in confounders)
+        near_event = any(
+            abs(c - x) <= span[1] - span[0] + 1
+            for c, col in zip(targets, columns, strict=True)
+            for x, xc in zip(*events, strict=True)
+            if xc == col
+        )
+        near_conf = any(
+            c + span[0] - 1 <= x <= c + span[1] + 1
+            for c, col in zip(targets, columns, strict=True)
+            for x, xc in zip(*confounders, strict=True)
+            if xc in (col, -1)
+        )
         if not (near_event or near_conf):
             expected.append(k)
-    got = admissible_shifts(n_grid, positions, events, confounders, span, reach)
+    got = admissible_shifts(n_grid, positions, columns, events, confounders, span, reach)
     assert got.tolist() == expected and len(expected) > 10
-    later = admissible_shifts(n_grid, positions, events, confounders, span, reach, lowest=np.array([200, 0]))
+    lowest = np.array([200, 0, 0])
+    later = admissible_shifts(n_grid, positions, columns, events, confounders, span, reach, lowest)
     assert later.tolist() == [k for k in expected if positions[0] + k >= 200]
     a, b = draw_shifts(got, 5, seed=3), draw_shifts(got, 5, seed=3)
     assert np.array_equal(a, b) and len(set(a)) == 5 and set(a) <= set(got)

@@ -38,7 +38,7 @@ def test_planted_effect_is_recovered():
     assert aar[0] == pytest.approx(0.03, abs=0.003) and aar[1] == pytest.approx(0.03, abs=0.003)
     tests = res.tests[res.tests["measure"] == "return"]
     pooled = tests[(tests["group"] == "all") & (tests["window"] == "0..1")].set_index("test")
-    assert (pooled["p_value"] < 1e-4).all(), pooled
+    assert (pooled.loc[list(TEST_NAMES), "p_value"] < 1e-4).all(), pooled
     params = res.parameters
     assert (params["status"] == "ok").all() and (params["n_obs"] == 240).all()
 
@@ -48,7 +48,7 @@ def test_size_is_about_five_percent_on_noise():
     res = _fit(sim, windows=[(0, 0), (0, 4)])
     rates = _rejection_rates(res)
     # 300 independent samples: a 5% test rejects within about 2-9% (binomial sd 1.3 pp)
-    assert set(rates.index) == set(TEST_NAMES)
+    assert set(TEST_NAMES) <= set(rates.index)
     for test in set(TEST_NAMES) - {"sign"}:
         assert 0.02 <= rates[test] <= 0.09, (test, rates[test])
     # the exact binomial sign test with N = 20 is conservative (its true size is 4.1%)

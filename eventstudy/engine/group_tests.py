@@ -8,7 +8,7 @@ For one group of pairs and one event window, hands the pair stage's arrays to th
   :mod:`eventstudy.inference.binder`. Computed only when the group's pairs share one day 0 on one venue, are
   distinct tickers and use one model (then every equation has the same regressors); otherwise n/a (NaN). The
   system is estimated on the estimation days where every ticker has a clean return and on the window days where
-  every ticker trades;
+  every ticker trades (one-session returns only: a trade-to-trade return after a gap leaves that day out);
 * ``bhar_skew_t``: Lyon, Barber & Tsai's (1999) skewness-adjusted t of the mean BHAR.
 """
 
@@ -49,7 +49,7 @@ def _binder(stage, wmask: np.ndarray, idx: np.ndarray) -> tuple[TestResult, Test
     # the model's expectation that is not a regression on the design (market-adjusted: the market itself)
     offset = stage.normal[idx] - np.einsum("pdk,pk->pd", design, np.nan_to_num(stage.params[idx]))
     y = stage.returns[idx] - offset
-    have = np.isfinite(y) & np.isfinite(design).all(axis=2)
+    have = np.isfinite(y) & np.isfinite(design).all(axis=2) & (stage.span[idx] == 1)  # no trade-to-trade returns
     est = stage.estimation[idx].all(axis=0) & have.all(axis=0)
     win = wmask & have.all(axis=0)
     x = design[0]

@@ -75,16 +75,27 @@ def placebo_plan(study, stage) -> PlaceboPlan | None:
     day0 = stage.pairs["day0"].to_numpy(dtype="datetime64[ns]")[active]
     first_day0 = pd.Series(day0).groupby(real["event_id"].to_numpy(), sort=False).min()
     positions = np.searchsorted(grid, first_day0.to_numpy())
+    codes = pd.Index(tickers)
+    pair_pos = positions[pd.Index(first_day0.index).get_indexer(real["event_id"])]
+    pair_col = codes.get_indexer(real["ticker"])
     masks = _mask_events(study).frame
     marks = pd.concat([masks[["ticker", "date"]], real[["ticker", "date"]]])
-    event_pos = np.searchsorted(grid, marks.loc[marks["ticker"].isin(tickers), "date"].to_numpy(dtype="datetime64[ns]"))
+    marks = marks[marks["ticker"].isin(tickers)]
+    event_marks = (
+        np.searchsorted(grid, marks["date"].to_numpy(dtype="datetime64[ns]")),
+        codes.get_indexer(marks["ticker"]),
+    )
     conf = study.confounders if study.confounders is not None else pd.DataFrame(columns=["ticker", "date"])
     conf = conf[conf["ticker"].isin([*tickers, "*"])]
-    conf_pos = np.searchsorted(grid, conf["date"].to_numpy(dtype="datetime64[ns]"))
+    conf_marks = (
+        np.searchsorted(grid, conf["date"].to_numpy(dtype="datetime64[ns]")),
+        codes.get_indexer(conf["ticker"]),
+    )
     reach = (study.windows.estimation[0], study.windows.report_span[1])
-    lowest = _lowest(study, real, grid, first_day0.index)
+    lowest = _lowest(study, real, grid)
     allowed = {
-        w: admissible_shifts(len(grid), positions, event_pos, conf_pos, w, reach, lowest) for w in study.windows.events
+        w: admissible_shifts(len(grid), pair_pos, pair_col, event_marks, conf_marks, w, reach, lowest)
+        for w in study.windows.events
     }
     order = draw_shifts(np.unique(np.concatenate(list(allowed.values()))), len(grid) * 2, study.seed)
     take = int(np.ceil(draws * OVERSAMPLE)) + 5
@@ -94,8 +105,7 @@ def placebo_plan(study, stage) -> PlaceboPlan | None:
     shifts = order[chosen]
     if len(shifts) == 0:
         return None
-    event_index = pd.Index(first_day0.index).get_indexer(real["event_id"])
-    pseudo_pos = positions[event_index][None, :] + shifts[:, None]  # (R, pairs)
+    pseudo_pos = pair_pos[None, :] + shifts[:, None]  # (R, pairs)
     frame = pd.concat([real] * len(shifts), ignore_index=True)
     frame["event_id"] = np.repeat([f"@{j}" for j in range(len(shifts))], len(real))
     frame["event_id"] = np.tile(real["event_id"].to_numpy(dtype=object), len(shifts)) + frame["event_id"]
@@ -114,16 +124,15 @@ def placebo_plan(study, stage) -> PlaceboPlan | None:
     )
 
 
-def _lowest(study, real: pd.DataFrame, grid: np.ndarray, events: pd.Index) -> np.ndarray:
-    """Earliest pseudo day-0 position per event: every ticker has ``min_obs`` sessions of history before the
+def _lowest(study, real: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
+    """Earliest pseudo day-0 position per pair: its ticker has ``min_obs`` sessions of history before the
     estimation window's end, counted from its first price or its listing date (masked days may still fail it)."""
     prices = study.prices[study.prices[["adj_close", "close"]].notna().any(axis=1)]
     first = prices.groupby("ticker")["date"].min()
     listed = pd.Series(study.listed, dtype="datetime64[ns]")
     start = pd.concat([first, listed.reindex(first.index)], axis=1).max(axis=1)
     ticker_pos = np.searchsorted(grid, start.reindex(real["ticker"]).to_numpy(dtype="datetime64[ns]"))
-    need = ticker_pos + study.min_obs - study.windows.estimation[1] - 1
-    return pd.Series(need).groupby(real["event_id"].to_numpy()).max().reindex(events).to_numpy()
+    return ticker_pos + study.min_obs - study.windows.estimation[1] - 1
 
 
 def _mask_events(study) -> EventSet:
