@@ -29,12 +29,14 @@ def group_battery(stage, window, wmask: np.ndarray, idx: np.ndarray) -> dict[str
     ar, dates = stage.ar[idx], stage.dates[idx]
     ar_est = np.where(stage.estimation[idx], ar, np.nan)
     joint, average = _binder(stage, wmask, idx)
+    volume = str(stage.model[idx[0]]).startswith("volume-") if len(idx) else False
     return {
         "calendar_time_z": calendar_time_z(ar[:, wmask], dates[:, wmask], ar_est, dates),
         "calendar_time_nw": calendar_time_nw(ar[:, wmask], dates[:, wmask], lags=int(wmask.sum()) - 1),
         "binder_wald": joint,
         "binder_caar_z": average,
-        "bhar_skew_t": bhar_skew_t(stage.cars[window]["bhar"][idx]),
+        # a buy-and-hold return has no meaning for abnormal log volume
+        "bhar_skew_t": TestResult(NA, NA, len(idx)) if volume else bhar_skew_t(stage.cars[window]["bhar"][idx]),
     }
 
 

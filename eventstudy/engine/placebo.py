@@ -114,6 +114,7 @@ def placebo_plan(study, stage) -> PlaceboPlan | None:
     pseudo = copy.copy(study)
     pseudo.events = EventSet(frame)
     pseudo.mask_events = _mask_events(study)
+    pseudo.volume = None  # the placebo is of the return tests
     return PlaceboPlan(
         study=pseudo,
         events=pseudo.events,
@@ -229,15 +230,19 @@ def _aliases(groups: list[tuple[str, np.ndarray]]) -> dict[str, str]:
 
 
 def _with_p(study, stage, tests: pd.DataFrame, null: pd.DataFrame, groups) -> pd.DataFrame:
+    returns = (tests["measure"] == "return").to_numpy() if "measure" in tests else np.ones(len(tests), bool)
     rows = []
     for window in study.windows.events:
         label = Windows.label(window)
         car = stage.cars[window]["car"]
         for group, members in groups:
             values = car[members & np.isfinite(car)]
-            first = tests[(tests["group"] == group) & (tests["window"] == label)].iloc[0]
+            first = tests[returns & (tests["group"] == group).to_numpy() & (tests["window"] == label).to_numpy()].iloc[
+                0
+            ]
             rows.append(
                 {
+                    **({"measure": "return"} if "measure" in tests else {}),
                     "group": group,
                     "window": label,
                     "test": "placebo_caar",
@@ -254,7 +259,8 @@ def _with_p(study, stage, tests: pd.DataFrame, null: pd.DataFrame, groups) -> pd
     for i, key in enumerate(keys):
         if key in table.index:
             values[i, : len(table[key])] = table[key]
-    out["p_placebo"] = empirical_p(out["statistic"].to_numpy(dtype=float), values)
+    returns = np.r_[returns, np.ones(len(rows), bool)]
+    out["p_placebo"] = np.where(returns, empirical_p(out["statistic"].to_numpy(dtype=float), values), np.nan)
     is_caar = (out["test"] == "placebo_caar").to_numpy()
     out.loc[is_caar, "p_value"] = out.loc[is_caar, "p_placebo"]
     return out

@@ -78,6 +78,7 @@ def volume_stage(stage, panel, prices: pd.DataFrame, model: str, market: list | 
         estimation=estimation,
         returns=volume,  # the raw measure (av.csv's volume); AV is of log(1 + volume)
         normal=fit.normal,
+        design=fit.design,
         ar=av,
         sar=sav,
         cars=cavs,

@@ -1,8 +1,8 @@
 """Multiple-testing adjustment of the test table: Holm (1979) and Benjamini & Hochberg (1995).
 
-A study with E events and W windows runs each test E x W times; some reject by chance. For each test and level
-(the per-event rows, or the pooled ``all`` rows) the family is that test's rows over all events x windows, and
-the p-values are adjusted within it. With the m p-values sorted, p_(1) <= ... <= p_(m):
+A study with E events and W windows runs each test E x W times; some reject by chance. For each measure (returns,
+volume, ...), test and level (the per-event rows, or the pooled ``all`` rows) the family is that test's rows over
+all events x windows, and the p-values are adjusted within it. With the m p-values sorted, p_(1) <= ... <= p_(m):
 
 * ``p_holm`` (Holm 1979, step-down; controls the family-wise error rate):
   p~_(i) = min(1, max_{j <= i} (m - j + 1) p_(j));
@@ -48,7 +48,8 @@ def adjust_p_values(tests: pd.DataFrame) -> pd.DataFrame:
     p_holm, p_bh = np.full(len(out), np.nan), np.full(len(out), np.nan)
     if len(out):
         level = np.where(out["group"].astype(str) == "all", "all", "event")
-        for idx in out.groupby([out["test"].to_numpy(), level], sort=False).indices.values():
+        measure = out["measure"].to_numpy() if "measure" in out else np.full(len(out), "")
+        for idx in out.groupby([measure, out["test"].to_numpy(), level], sort=False).indices.values():
             keep = idx[np.isfinite(p[idx])]
             if len(keep):
                 p_holm[keep], p_bh[keep] = holm(p[keep]), benjamini_hochberg(p[keep])

@@ -48,7 +48,8 @@ def robust_blocks(results: Any, main: str) -> list:
     tests = frame_of(results, "tests")
     if tests.empty or "binder_wald" not in set(tests["test"]):
         return []
-    pooled = tests[tests["group"].astype(str) == "all"]
+    returns = tests["measure"].astype(str) == "return" if "measure" in tests else True
+    pooled = tests[returns & (tests["group"].astype(str) == "all")]
     windows = list(dict.fromkeys(pooled["window"].astype(str)))
     rows = [[window_label(w), *[_cell(pooled, w, t) for t, _ in SIDE_BY_SIDE]] for w in windows]
     draws = frame_of(results, "placebo")
