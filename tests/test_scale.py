@@ -66,7 +66,13 @@ def universe(tmp_path_factory):
     prices = prices[~(lone_session | random_gaps)].reset_index(drop=True)
     dataset = write_price_dataset(prices, tmp_path_factory.mktemp("sim") / "prices")
     pd.testing.assert_frame_equal(read_prices(dataset), prices)
-    options = {"market": sim.market, "calendar": "data", "group_tests": "event+all", "windows": [(0, 1), (-2, 5)]}
+    options = {
+        "market": sim.market,
+        "calendar": "data",
+        "group_tests": "event+all",
+        "windows": [(0, 1), (-2, 5)],
+        "placebo_draws": 0,  # placebo draws run in-process only
+    }
     expected = EventStudy(events, prices, **options).fit()
     assert (expected.car["contaminated"] != "").any()
     return events, dataset, prices, options, expected
@@ -137,6 +143,7 @@ def test_cli_on_the_real_seed_data_writes_the_same_files(client, prices_dir, tmp
         *("--tickers", ",".join(SEED_TICKERS), "--market", "SPY"),
         *("--listings", "seeds/listings.csv", "--confounders", "seeds/confounders.csv"),
         *("--window", "0", "1", "--window", "-1", "1", *prices),
+        *("--placebo", "0"),  # placebo draws run in-process only
     ]
     root = Path(__file__).resolve().parents[1]
     runner = CliRunner()

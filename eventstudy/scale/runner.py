@@ -31,7 +31,7 @@ from distributed import Client, Future, KilledWorker, as_completed
 
 from eventstudy.engine.stages import PairStage, concat, finish, run_pairs
 from eventstudy.engine.study import EventStudy
-from eventstudy.errors import ClusterError
+from eventstudy.errors import ClusterError, InputError
 from eventstudy.events.catalog import EventSet
 from eventstudy.prices.batches import empty_frame
 from eventstudy.prices.store import PriceStore
@@ -82,6 +82,12 @@ def fit_distributed(
     check_scheduler(scheduler)
     source = price_source(prices)
     local_frame = isinstance(source, pd.DataFrame)
+    if options.get("placebo_draws"):
+        raise InputError(
+            "placebo draws re-run the study on pseudo dates over the whole price history, on one machine: run them "
+            "without --scheduler, or pass --placebo 0"
+        )
+    options["placebo_draws"] = 0  # the default (auto) placebo would need every ticker's full history here
     study = EventStudy(events, source if local_frame else empty_frame(), **options)
     with dask_client(scheduler) as client:
         if partitions is None:  # at least two tasks per worker, so a slow one does not hold up the rest
