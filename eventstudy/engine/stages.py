@@ -306,13 +306,12 @@ def _estimate(study, panel: EventPanel):
         jobs=study.jobs,
     )
     short = ok & ((fit.n_obs < study.min_obs) | ~fit.usable)
-    for i in np.flatnonzero(short):
-        why = (
-            f"{fit.n_obs[i]} clean estimation returns, below the minimum of {study.min_obs}"
-            if fit.n_obs[i] < study.min_obs
-            else "the estimation regressors are degenerate (X'X is singular)"
-        )
-        status[i], reason[i] = "insufficient", why
+    few = short & (fit.n_obs < study.min_obs)
+    status[short] = "insufficient"
+    reason[few] = _per_value(
+        fit.n_obs[few], lambda n: f"{n} clean estimation returns, below the minimum of {study.min_obs}"
+    )
+    reason[short & ~few] = "the estimation regressors are degenerate (X'X is singular)"
     flat = ok & ~short & ~(fit.sigma > 0)
     for i in np.flatnonzero(flat):
         est = panel.returns[i][panel.estimation[i]]
@@ -328,13 +327,21 @@ def _estimate(study, panel: EventPanel):
     if study.on_insufficient == "market-adjusted" and short.any():
         fallback = fit_model("market-adjusted", panel.returns, panel.regressors[:, :, :1], panel.estimation)
         use = short & (fallback.n_obs >= FALLBACK_MIN_OBS)
-        for i in np.flatnonzero(use):
-            status[i] = "fallback"
-            reason[i] = f"{reason[i]}; used market-adjusted returns (sigma from {fallback.n_obs[i]} returns)"
-        for i in np.flatnonzero(short & ~use):
-            reason[i] = f"{reason[i]}; too few for the market-adjusted fallback (needs {FALLBACK_MIN_OBS})"
+        status[use] = "fallback"
+        reason[use] = reason[use] + _per_value(
+            fallback.n_obs[use], lambda n: f"; used market-adjusted returns (sigma from {n} returns)"
+        )
+        reason[short & ~use] = reason[short & ~use] + (
+            f"; too few for the market-adjusted fallback (needs {FALLBACK_MIN_OBS})"
+        )
         fit = combine(fit, fallback, use)
     return bridge_gaps(fit, panel.returns, panel.span), status, reason
+
+
+def _per_value(values: np.ndarray, text) -> np.ndarray:
+    """``text(v)`` for each of ``values`` as an object array, formatted once per distinct value."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return np.array([text(v) for v in distinct], dtype=object)[inverse]
 
 
 def _columns(day_mask: np.ndarray) -> slice:
@@ -361,8 +368,13 @@ def window_complete(ar: np.ndarray, span: np.ndarray, window: np.ndarray) -> np.
 def _groups(study, stage: PairStage) -> list[tuple[str, np.ndarray]]:
     groups = [("all", stage.active)]
     if study.group_tests == "event+all":
-        event_ids = stage.pairs["event_id"]
-        groups += [(e, stage.active & (event_ids == e).to_numpy()) for e in event_ids.unique()]
+        codes, event_ids = pd.factorize(stage.pairs["event_id"])  # ids in order of first appearance
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(event_ids) + 1))
+        for g, event_id in enumerate(event_ids):
+            members = np.zeros(len(codes), dtype=bool)
+            members[order[bounds[g] : bounds[g + 1]]] = True
+            groups.append((event_id, stage.active & members))
     return groups
 
 
