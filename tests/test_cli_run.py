@@ -337,3 +337,10 @@ def test_offline_run_names_what_the_store_lacks(tmp_path, e09):
     assert result.exit_code == 2
     assert "MP" in result.output and "eventstudy prices import" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_every_run_option_is_declared_once():
+    from eventstudy.cli.run import run
+
+    flags = [flag for param in run.params for flag in getattr(param, "opts", [])]
+    assert len(flags) == len(set(flags)), sorted({f for f in flags if flags.count(f) > 1})

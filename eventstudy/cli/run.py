@@ -221,7 +221,6 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     "Default: 99 for the pooled group when that is at most 20,000 pseudo pairs, else off.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the placebo draws (same seed, same draws).")
-@click.option("--report", "with_report", is_flag=True, help="Also write report.html and report.md into --out.")
 @click.option(
     "--out",
     required=True,
