@@ -21,7 +21,7 @@ SIDE_BY_SIDE = (
     ("kp_bmp_t", "KP-BMP t"),
     ("placebo_caar", "placebo CAAR"),
     ("binder_caar_z", "Binder CAAR z"),
-    ("binder_wald", "Binder joint χ²"),
+    ("binder_wald", "Binder joint F"),
     ("calendar_time_z", "calendar-time z"),
     ("calendar_time_nw", "calendar-time NW t"),
     ("bhar_skew_t", "BHAR skew-adj. t"),
@@ -68,7 +68,8 @@ def robust_blocks(results: Any, main: str) -> list:
             else " (no placebo in this run: placebo_draws = 0)"
         )
         + ". Binder: SUR with event-day dummies, residual covariance across tickers from the estimation window "
-        "(joint: every AR is zero; CAAR: their average); n/a unless all pairs share one day 0. Calendar-time: each "
+        "(joint: every AR is zero, Hotelling F; CAAR: their average, z); n/a unless all pairs share one day 0. "
+        "Calendar-time: each "
         "date's equally weighted portfolio, standardized by its own estimation-period volatility (z) or tested "
         "with a Newey-West variance (NW t, needs 10 or more calendar dates)."
     )
@@ -90,8 +91,8 @@ def robust_blocks(results: Any, main: str) -> list:
         blocks += [
             Para(
                 f"Window {window_label(main)}: raw p-values beside the Holm (family-wise) and Benjamini-Hochberg "
-                "(false discovery rate) adjustments, each over that test's rows for every event and window, and the "
-                "placebo p of the statistic itself.",
+                "(false discovery rate) adjustments, each over that test's pooled rows across the windows (the "
+                "per-event rows are adjusted across events x windows), and the placebo p of the statistic itself.",
                 "note",
             ),
             Table(cols, table, numeric=True),
