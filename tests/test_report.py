@@ -230,11 +230,13 @@ def test_tests_table_side_by_side_and_reading(report):
         "bmp_t",
         "sign",
         "wilcoxon",
+        "bhar_skew_t",
         "kp_bmp_t",
         "time_series_t",
         "grank",
         "corrado_rank",
         "generalized_sign",
+        "calendar_time_z",
     ]
     assert "4.10*** (&lt;0.001)" in page and "1.60 (0.130)" in page
 

@@ -22,7 +22,9 @@ variance:
   dates in calendar order, t = mean(p) / sqrt(LRV / T), LRV = g_0 + 2 sum_{l=1}^{L} (1 - l / (L + 1)) g_l,
   g_l = (1/T) sum_t e_t e_{t-l}, e = p - mean(p) (Newey & West 1987, Bartlett weights, no small-sample
   correction), t with T - 1 df. L = the window length - 1: the horizon over which consecutive portfolios share
-  pairs (and their estimation error). Needs at least ``min_days`` active dates (a backtest, not one event).
+  pairs (and their estimation error). Needs at least ``min_days`` active dates (a backtest, not one event). In a
+  short series it is too liberal: 12% at 5% with T = 50 dates and L = 10 (``tests/test_group_sizes.py``), where
+  the standardized test keeps its size; it is meant for long backtests.
 """
 
 from __future__ import annotations
