@@ -21,6 +21,7 @@ _COMMANDS = {
     "report": ("eventstudy.cli.report", "report"),
     "regress": ("eventstudy.cli.regress", "regress"),
     "robustness": ("eventstudy.cli.robustness", "robustness_command"),
+    "calendar-time": ("eventstudy.cli.calendar_time", "calendar_time"),
 }
 
 

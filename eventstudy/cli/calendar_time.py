@@ -1,0 +1,82 @@
+"""``eventstudy calendar-time``: the calendar-time portfolio of long-horizon returns and its alpha."""
+
+from __future__ import annotations
+
+import click
+
+from eventstudy.cli.run import _load_prices, select_events
+from eventstudy.engine.calendar_time import calendar_alpha, calendar_portfolio
+from eventstudy.errors import InputError
+from eventstudy.events.catalog import read_listings
+from eventstudy.io import atomic_directory, check_output_folder, neutralize_formulas
+from eventstudy.prices.factors import read_factors
+
+
+@click.command(name="calendar-time")
+@click.option("--events", "events_path", type=click.Path(dir_okay=False), help="Events CSV (as for run).")
+@click.option("--catalog", type=click.Path(dir_okay=False), help="Announcement catalog.")
+@click.option("--event", "event_ids", multiple=True, help="With --catalog: only this event id (repeatable).")
+@click.option("--kind", help="With --catalog: only events of this kind.")
+@click.option("--tickers", help="Tickers applied to every event (comma-separated).")
+@click.option("--prices", multiple=True, type=click.Path(exists=True), help="Price file or folder (repeatable).")
+@click.option("--store", type=click.Path(dir_okay=False), help="Price store file (without --prices).")
+@click.option("--offline", is_flag=True, help="With the store: never download.")
+@click.option("--horizon", required=True, type=int, help="H: each pair is held over sessions [0, H].")
+@click.option(
+    "--model",
+    type=click.Choice(["market", "ff3", "ff5", "carhart"]),
+    default="market",
+    show_default=True,
+    help="Alpha against the market (--market) or Fama-French factors (--factors-file).",
+)
+@click.option("--market", help="Benchmark ticker for --model market.")
+@click.option(
+    "--factors-file", "factors_files", multiple=True, type=click.Path(dir_okay=False), help="For ff3/ff5/carhart."
+)
+@click.option("--lags", default=5, show_default=True, help="Newey-West lags.")
+@click.option("--listings", type=click.Path(dir_okay=False), help="Listings CSV: ticker,first_valid_date.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--force", is_flag=True, help="Write into an existing folder of other files.")
+def calendar_time(
+    events_path,
+    catalog,
+    event_ids,
+    kind,
+    tickers,
+    prices,
+    store,
+    offline,
+    horizon,
+    model,
+    market,
+    factors_files,
+    lags,
+    listings,
+    out,
+    force,
+) -> None:
+    """Equal-weighted portfolio of the firms in their [0, H] windows; its alpha with Newey-West errors.
+
+    Writes calendar_portfolio.csv (date, n, return) and calendar_alpha.csv (term, coef, se, t, p_value, cov_type,
+    n, r2; const = daily alpha).
+
+    \b
+    Example:
+      eventstudy calendar-time --catalog seeds/events.csv --kind tightening --tickers MP,UUUU,NAK,TMQ \\
+          --prices ../shared/data/prices --horizon 20 --market SPY --out runs/calendar
+    """
+    if bool(events_path) == bool(catalog):
+        raise InputError("give exactly one of --events FILE or --catalog FILE")
+    inputs = [p for p in (events_path, catalog, listings, *prices, *factors_files) if p]
+    check_output_folder(out, force, inputs)
+    selected, _ = select_events(events_path, catalog, kind, event_ids, tickers)
+    frame = _load_prices(prices, store, offline, [*selected.tickers, *([market] if market else [])], selected, False)
+    listed = read_listings(listings) if listings else None
+    portfolio = calendar_portfolio(selected, frame, horizon, listed=listed)
+    table = read_factors(list(factors_files)) if factors_files else None
+    alpha = calendar_alpha(portfolio, model=model, prices=frame, market=market, factor_table=table, lags=lags)
+    with atomic_directory(out, force, inputs) as tmp:
+        portfolio.to_csv(tmp / "calendar_portfolio.csv", index=False, date_format="%Y-%m-%d")
+        neutralize_formulas(alpha).to_csv(tmp / "calendar_alpha.csv", index=False)
+    click.echo(alpha.to_string(index=False))
+    click.echo(f"\nwrote calendar_portfolio.csv, calendar_alpha.csv to {out}")
