@@ -197,6 +197,38 @@ class EventStudyResults:
         dates = rows.merge(day0, on=["event_id", "ticker"], how="left")["day0_date"]
         return regress_car(rows.reset_index(drop=True), read_characteristics(characteristics), cov, dates)
 
+    def to_latex(self, group: str = "all") -> str:
+        """A LaTeX fragment for papers: CAR per pair and window (t below in parentheses; * p < 0.10, ** p < 0.05,
+        *** p < 0.01 from the pair's own t) and the pooled return tests of ``group`` (statistic, p in brackets).
+
+        Two ``tabular`` environments with ``booktabs`` rules (``\\usepackage{booktabs}``); text is escaped.
+        """
+        windows = list(dict.fromkeys(self.car["window"].astype(str)))
+        lines = [_latex_tabular_head(["event", "ticker", *windows])]
+        for (event_id, ticker), rows in self.car.groupby(["event_id", "ticker"], sort=False):
+            by = rows.set_index(rows["window"].astype(str))
+            cars, ts = [], []
+            for w in windows:
+                car, t, p = (by.loc[w, c] if w in by.index else np.nan for c in ("car", "car_t", "car_p"))
+                cars.append(f"${car:+.4f}${_stars(p)}" if np.isfinite(car) else "")
+                ts.append(f"({t:+.2f})" if np.isfinite(t) else "")
+            lines.append(" & ".join([_tex(event_id), _tex(ticker), *cars]) + r" \\")
+            lines.append(" & ".join(["", "", *ts]) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}", ""]
+        tests = self.tests[(self.tests["group"].astype(str) == group) & (self.tests["measure"] == "return")]
+        lines.append(_latex_tabular_head(["test", *windows]))
+        for test, rows in tests.groupby("test", sort=False):
+            by = rows.set_index(rows["window"].astype(str))
+            cells = [
+                f"${by.loc[w, 'statistic']:+.2f}$ [{by.loc[w, 'p_value']:.3f}]"
+                if w in by.index and np.isfinite(by.loc[w, "statistic"])
+                else "n/a"
+                for w in windows
+            ]
+            lines.append(" & ".join([_tex(test), *cells]) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines) + "\n"
+
     def __repr__(self) -> str:
         return (
             f"<EventStudyResults: {self.parameters['event_id'].nunique()} events, {len(self.parameters)} pairs, "
@@ -410,3 +442,25 @@ def _cell(car: float, t: float) -> str:
 
 def _stat_cell(stat: float, p: float) -> str:
     return "n/a" if not np.isfinite(stat) else f"{stat:+.2f} [{p:.3f}]"
+
+
+_TEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}"}
+
+
+def _tex(text: object) -> str:
+    out = str(text).replace("\\", r"\textbackslash{}").replace("~", r"\textasciitilde{}").replace("^", r"\^{}")
+    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in out)
+
+
+def _latex_tabular_head(columns: list[str]) -> str:
+    spec = "l" * (2 if columns[1] == "ticker" else 1)
+    spec += "r" * (len(columns) - len(spec))
+    return "\n".join(
+        [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(_tex(c) for c in columns) + r" \\", r"\midrule"]
+    )
+
+
+def _stars(p: float) -> str:
+    if not np.isfinite(p):
+        return ""
+    return "$^{***}$" if p < 0.01 else "$^{**}$" if p < 0.05 else "$^{*}$" if p < 0.10 else ""
