@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from eventstudy.cli.options import event_price_options
 from eventstudy.cli.run import _load_prices, _split, select_events
 from eventstudy.engine.robustness import GRID_MODELS, robustness
 from eventstudy.engine.study import DEFAULT_WINDOWS
@@ -14,14 +15,7 @@ from eventstudy.plotting import plot_robustness
 
 
 @click.command(name="robustness")
-@click.option("--events", "events_path", type=click.Path(dir_okay=False), help="Events CSV (as for run).")
-@click.option("--catalog", type=click.Path(dir_okay=False), help="Announcement catalog; all its events are masked.")
-@click.option("--event", "event_ids", multiple=True, help="With --catalog: only this event id (repeatable).")
-@click.option("--kind", help="With --catalog: only events of this kind.")
-@click.option("--tickers", help="Tickers applied to every event (comma-separated).")
-@click.option("--prices", multiple=True, type=click.Path(exists=True), help="Price file or folder (repeatable).")
-@click.option("--store", type=click.Path(dir_okay=False), help="Price store file (without --prices).")
-@click.option("--offline", is_flag=True, help="With the store: never download.")
+@event_price_options
 @click.option(
     "--models",
     default="market,market-adjusted,factor",
