@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from eventstudy.errors import InputError
-from eventstudy.inference import ROBUST_TESTS
+from eventstudy.inference import FAMILIES, family
 from eventstudy.inference.regression import read_characteristics, regress_car
 from eventstudy.io import atomic_directory, neutralize_formulas, restore_formulas
 
@@ -67,9 +67,11 @@ class EventStudyResults:
     car : event_id, ticker, window, car, car_se, car_t, car_p, bhar, n_days, contaminated, complete
     parameters : event_id, ticker, model, status, reason, n_obs, alpha, beta, sigma, r2, estimation_start,
         estimation_end, day0_date, masked_days, venue (every pair, including those not studied, with the reason)
-    aar : group, day, n, aar, caar (group = event_id or "all")
-    tests : measure, group, window, test, statistic, p_value, n, rbar, p_holm, p_bh, p_placebo (measure: return,
-        volatility, volume; Holm and Benjamini-Hochberg adjusted p; the placebo p where placebo draws ran)
+    aar : group, window, day, n, aar, caar, aar_t, aar_p (group = event_id or "all"; window = the report span or an
+        event window, caar cumulated from the window's first day)
+    tests : measure, group, window, test, family, statistic, p_value, n, rbar, p_holm, p_bh, p_placebo (measure:
+        return, volatility, volume; family: naive or robust; Holm and Benjamini-Hochberg adjusted p; the placebo p
+        where placebo draws ran)
     alignment : event_id, ticker, venue, announced_at_utc, announced_at_local, day0, reason
     events : the event table as read
     prices : the long price frame of the tickers, market and factors over the study's dates
@@ -97,12 +99,10 @@ class EventStudyResults:
     def test_table(self, group: str = "all", window: str | None = None, measure: str = "return") -> pd.DataFrame:
         """Tests of one group and measure as a (window x test) table of statistics, naive tests first, robust ones
         after."""
-        rows = self.tests[(self.tests["group"] == group) & (self.tests["measure"] == measure)]
+        rows = _with_family(self.tests[(self.tests["group"] == group) & (self.tests["measure"] == measure)])
         if window is not None:
             rows = rows[rows["window"] == window]
-        order = [t for t in rows["test"].unique() if t not in ROBUST_TESTS] + [
-            t for t in rows["test"].unique() if t in ROBUST_TESTS
-        ]
+        order = [t for fam in FAMILIES for t in rows.loc[rows["family"] == fam, "test"].unique()]
         table = rows.pivot(index="window", columns="test", values="statistic")
         return table.reindex(columns=order, index=list(dict.fromkeys(rows["window"])))
 
@@ -157,23 +157,27 @@ class EventStudyResults:
             "volume": "Abnormal volume",
         }
         for measure, title in titles.items():
-            pooled = self.tests[(self.tests["group"] == "all") & (self.tests["measure"] == measure)]
+            pooled = _with_family(self.tests[(self.tests["group"] == "all") & (self.tests["measure"] == measure)])
             if pooled.empty:
                 continue
-            lines += ["", f"{title}: statistic [p-value]", "-" * 78]
+            lines += ["", f"{title}: statistic [p-value], by family", "-" * 78]
             cells = pooled.assign(
                 cell=[_stat_cell(s, p) for s, p in zip(pooled["statistic"], pooled["p_value"], strict=True)]
             )
-            table = cells.pivot(index="test", columns="window", values="cell").reindex(
-                index=list(dict.fromkeys(pooled["test"])), columns=list(dict.fromkeys(pooled["window"]))
+            order = [(fam, t) for fam in FAMILIES for t in pooled.loc[pooled["family"] == fam, "test"].unique()]
+            table = cells.pivot(index=["family", "test"], columns="window", values="cell").reindex(
+                index=pd.MultiIndex.from_tuples(order, names=["family", "test"]),
+                columns=list(dict.fromkeys(pooled["window"])),
             )
             lines.append(table.to_string())
             if measure == "return":
                 rbar = pooled.groupby("window", sort=False)["rbar"].first()
                 lines.append(
-                    "avg. pairwise AR correlation (rbar): "
-                    + ", ".join(f"{w}: {r:.3f}" for w, r in rbar.items())
-                    + f"   robust to cross-correlation: {', '.join(ROBUST_TESTS)}"
+                    "naive: overstates significance when pairs share dates or overlap in time; robust: holds its "
+                    "size there (simulated)"
+                )
+                lines.append(
+                    "avg. pairwise CAR correlation (rbar): " + ", ".join(f"{w}: {r:.3f}" for w, r in rbar.items())
                 )
         lines += _shared_date_lines(self.tests, self.placebo)
         return "\n".join(lines)
@@ -434,6 +438,11 @@ def _shared_date_lines(tests: pd.DataFrame, placebo: pd.DataFrame | None) -> lis
         table.rename_axis(index=None, columns=None).to_string(),
         f"{note}; Binder needs one shared day 0; calendar-time NW needs 10+ calendar dates",
     ]
+
+
+def _with_family(tests: pd.DataFrame) -> pd.DataFrame:
+    """The tests with their ``family`` column (derived for runs written before it existed)."""
+    return tests if "family" in tests else tests.assign(family=[family(t) for t in tests["test"]])
 
 
 def _cell(car: float, t: float) -> str:

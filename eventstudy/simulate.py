@@ -7,7 +7,9 @@ Returns follow a market model with cross-correlated noise:
 
 where c_gt is a shock common to the firms of event group g (so firms sharing an event date are correlated with
 correlation ``rho``) and u_it is idiosyncratic. The planted abnormal return ``effect`` is added to every firm of
-an event on each day of ``effect_days`` (relative to that event's day 0).
+an event on each day of ``effect_days`` (relative to that firm's day 0). With ``spread`` > 1 the firms of an event
+are staggered: each firm's day 0 is drawn over ``spread`` consecutive sessions, so their event windows overlap in
+calendar time while the common shock keeps them correlated day by day.
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ def simulate_study(
     n_days: int = 300,
     day0: int = 270,
     same_date: bool = True,
+    spread: int = 1,
     seed: int | None = 0,
 ) -> SimulatedStudy:
     """Simulate ``n_events`` events, each over its own ``n_firms`` firms, on a business-day calendar.
 
     With ``same_date`` every event's day 0 is session ``day0``; otherwise day 0 is drawn uniformly from the
-    sessions that leave room for a 250-day estimation window and 20 days after.
+    sessions that leave room for a 250-day estimation window and 20 days after. ``spread``: each firm's day 0 is
+    its event's day 0 plus a uniform draw from 0 .. spread - 1 sessions (``n_days`` must leave room for it).
     """
     rng = np.random.default_rng(seed)
     n_tickers = n_events * n_firms
@@ -62,8 +66,11 @@ def simulate_study(
     else:
         starts = rng.integers(252, n_days - 20, n_events)
     event_of = np.repeat(np.arange(n_events), n_firms)
+    firm_day0 = starts[event_of] + (rng.integers(0, spread, n_tickers) if spread > 1 else 0)
+    if firm_day0.max() + max(effect_days, default=0) > n_days:
+        raise ValueError(f"n_days={n_days} leaves no room for day 0 + spread + effect days")
     for d in effect_days:
-        returns[np.arange(n_tickers), starts[event_of] + d - 1] += effect
+        returns[np.arange(n_tickers), firm_day0 + d - 1] += effect
     tickers = [f"S{i:05d}" for i in range(n_tickers)]
     prices = 100.0 * np.cumprod(np.hstack([np.ones((n_tickers, 1)), 1 + returns]), axis=1)
     market_px = 100.0 * np.cumprod(np.r_[1.0, 1 + market])
@@ -84,7 +91,7 @@ def simulate_study(
         {
             "event_id": [f"EV{e:04d}" for e in event_of],
             "ticker": tickers,
-            "date": dates[starts[event_of]],
+            "date": dates[firm_day0],
         }
     )
     return SimulatedStudy(frame, events, "MKT", effect, tuple(effect_days))

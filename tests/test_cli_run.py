@@ -68,8 +68,8 @@ def test_run_writes_the_five_files_with_the_public_columns(e09_run: Path):
             "estimation_end",
             "day0_date",
         ],
-        "aar": ["group", "day", "n", "aar", "caar"],
-        "tests": ["measure", "group", "window", "test", "statistic", "p_value", "n"],
+        "aar": ["group", "window", "day", "n", "aar", "caar"],
+        "tests": ["measure", "group", "window", "test", "family", "statistic", "p_value", "n", "rbar"],
         "alignment": ["event_id", "ticker", "venue", "announced_at_utc", "announced_at_local", "day0", "reason"],
     }
     for name, cols in columns.items():
@@ -97,6 +97,9 @@ def test_run_writes_the_five_files_with_the_public_columns(e09_run: Path):
         "placebo_caar",
     }
     assert {"p_holm", "p_bh", "p_placebo"} <= set(tests.columns)
+    family = tests.drop_duplicates("test").set_index("test")["family"]
+    assert family["kp_bmp_t"] == "robust" and family["generalized_sign"] == "naive" and family["csect_t"] == "naive"
+    assert set(family) == {"naive", "robust"}
     assert set(tests["group"]) == {"all", "E09"}
     assert json.loads((e09_run / "run.json").read_text())["model"] == "market"
 

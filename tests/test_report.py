@@ -138,7 +138,7 @@ def fake_results(label: str = EVIL, excerpt: str = "Shares <b>jumped</b> | 5% & 
         alignment=alignment,
         events=events,
         prices=prices,
-        aar=pd.DataFrame(columns=["group", "day", "n", "aar", "caar"]),
+        aar=pd.DataFrame(columns=["group", "window", "day", "n", "aar", "caar"]),
         config={"model": "market", "market": "SPY", "estimation": [-250, -11], "label": EVIL},
     )
 
@@ -213,7 +213,7 @@ def test_every_section_is_present(report):
         "XNYS",
         "kp_bmp_t",
         "generalized_sign",
-        "cross-correlation-robust",
+        "robust (hold their size with shared dates and overlapping windows)",
         "insufficient_data",
         "only 12 clean returns",
     ):
@@ -224,20 +224,19 @@ def test_tests_table_side_by_side_and_reading(report):
     _, _, page, _ = report
     header = re.search(r"<tr><th>group</th>.*?</tr>", page).group(0)
     names = re.findall(r"<th>([a-z_]+)</th>", header)
-    assert names[2:] == [
+    assert names[2:] == [  # grouped by family: the naive tests, then the robust one
         "csect_t",
         "patell_z",
         "bmp_t",
         "sign",
         "wilcoxon",
-        "bhar_skew_t",
-        "kp_bmp_t",
         "time_series_t",
         "grank",
         "corrado_rank",
         "generalized_sign",
-        "calendar_time_z",
+        "kp_bmp_t",
     ]
+    assert 'colspan="9">naive (' in page and 'colspan="1">robust (' in page
     assert "4.10*** (&lt;0.001)" in page and "1.60 (0.130)" in page
 
 

@@ -34,8 +34,14 @@ def test_planted_effect_is_recovered():
     assert car["2..5"] == pytest.approx(0.0, abs=0.005)
     bhar = res.car[res.car["window"] == "0..1"]["bhar"].mean()
     assert bhar == pytest.approx(0.06, abs=0.01)
-    aar = res.aar[res.aar["group"] == "all"].set_index("day")["aar"]
+    pooled_aar = res.aar[res.aar["group"] == "all"]
+    aar = pooled_aar[pooled_aar["window"] == "-10..10"].set_index("day")["aar"]
     assert aar[0] == pytest.approx(0.03, abs=0.003) and aar[1] == pytest.approx(0.03, abs=0.003)
+    # caar cumulates from each window's first day: [0, 1] sums the planted days, [2, 5] starts afresh at day 2
+    caar = pooled_aar.set_index(["window", "day"])["caar"]
+    assert caar[("0..1", 1)] == pytest.approx(aar[0] + aar[1])
+    assert caar[("2..5", 2)] == pytest.approx(aar[2]) and caar[("2..5", 5)] == pytest.approx(aar.loc[2:5].sum())
+    assert caar[("-10..10", 1)] == pytest.approx(aar.loc[-10:1].sum())
     tests = res.tests[res.tests["measure"] == "return"]
     pooled = tests[(tests["group"] == "all") & (tests["window"] == "0..1")].set_index("test")
     assert (pooled.loc[list(TEST_NAMES), "p_value"] < 1e-4).all(), pooled

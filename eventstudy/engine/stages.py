@@ -20,7 +20,7 @@ from eventstudy.engine.gaps import bridge_gaps
 from eventstudy.engine.garch import conditional_car
 from eventstudy.engine.models import combine, fit_model
 from eventstudy.engine.normal import estimate_normal
-from eventstudy.engine.panel import EventPanel, Window, build_panel
+from eventstudy.engine.panel import EventPanel, Window, Windows, build_panel
 from eventstudy.engine.placebo import (
     chunks,
     null_draws,
@@ -34,6 +34,7 @@ from eventstudy.engine.volatility import volatility_rows
 from eventstudy.engine.volume import av_frame, cav_frame, volume_stage
 from eventstudy.events.catalog import EventSet
 from eventstudy.inference.daily import daily_aar_t
+from eventstudy.inference.families import family
 from eventstudy.inference.multitest import adjust_p_values
 from eventstudy.results import EventStudyResults
 
@@ -144,10 +145,7 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
     first = panel.dates.min(axis=1, initial=np.datetime64("2262-01-01"), where=est)
     last = panel.dates.max(axis=1, initial=np.datetime64("1678-01-01"), where=est)
     nat = np.datetime64("NaT")
-    csar = {}
-    for w in study.windows.events:
-        cols = _columns(panel.day_mask(w))
-        csar[w] = cumulative_sar(sar[:, cols], np.ones(cols.stop - cols.start, dtype=bool))
+    csar = {w: cumulative_sar(cars[w]["car"], cars[w]["car_se"]) for w in study.windows.events}
     clock.lap("statistics")
     stage = PairStage(
         index=index,
@@ -222,6 +220,7 @@ def finish(study, stage: PairStage) -> EventStudyResults:
     groups = _groups(study, stage)
     aar = _aar_frame(study, stage, groups)
     tests, placebo = _placebo(study, stage, groups, _tests(study, stage, groups, clock))
+    tests["family"] = tests["test"].map(family)  # the placebo rows too
     clock.lap("placebo")
     tables = {
         "ar": ar_frame(stage, study.windows),
@@ -379,10 +378,13 @@ def _groups(study, stage: PairStage) -> list[tuple[str, np.ndarray]]:
 
 
 def _aar_frame(study, stage: PairStage, groups: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
+    """AAR per group and day; CAAR cumulated from the first day of each window (the report span, then each event
+    window), one row per (group, window, day)."""
     lo, hi = study.windows.report_span
     days = (stage.days >= lo) & (stage.days <= hi)
     est_days = (stage.days >= study.windows.estimation[0]) & (stage.days <= study.windows.estimation[1])
     ar_est = np.where(stage.estimation, stage.ar, np.nan)[:, est_days]
+    spans = dict.fromkeys([study.windows.report_span, *study.windows.events])
     parts = []
     for group, members in groups:
         block = stage.ar[members][:, days]
@@ -392,19 +394,12 @@ def _aar_frame(study, stage: PairStage, groups: list[tuple[str, np.ndarray]]) ->
         count = np.isfinite(est).sum(axis=0)
         aar_est = np.where(count > 0, np.nansum(est, axis=0) / np.maximum(count, 1), np.nan)
         aar_t, aar_p = daily_aar_t(aar, aar_est)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "group": group,
-                    "day": stage.days[days],
-                    "n": n,
-                    "aar": aar,
-                    "caar": np.nancumsum(aar),
-                    "aar_t": aar_t,
-                    "aar_p": aar_p,
-                }
-            )
-        )
+        for start, end in spans:
+            inside = (stage.days[days] >= start) & (stage.days[days] <= end)
+            frame = {"group": group, "window": Windows.label((start, end)), "day": stage.days[days][inside]}
+            frame |= {"n": n[inside], "aar": aar[inside], "caar": np.nancumsum(aar[inside])}
+            frame |= {"aar_t": aar_t[inside], "aar_p": aar_p[inside]}
+            parts.append(pd.DataFrame(frame))
     return pd.concat(parts, ignore_index=True)
 
 

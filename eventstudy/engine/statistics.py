@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 TEST_NAMES = (
@@ -100,11 +99,16 @@ def standardized_ar(ar: np.ndarray, sigma: np.ndarray, prediction_factor: np.nda
     return ar / (sigma[:, None] * np.sqrt(c))
 
 
-def cumulative_sar(sar: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """CSAR_i = sum over the window of SAR_it / sqrt(L2_i) (Patell 1976; the convention used by BMP here)."""
-    valid = window[None, :] & ~np.isnan(sar)
-    n = valid.sum(axis=1)
-    return np.where(n > 0, np.where(valid, sar, 0.0).sum(axis=1) / np.sqrt(np.maximum(n, 1)), np.nan)
+def cumulative_sar(car: np.ndarray, car_se: np.ndarray) -> np.ndarray:
+    """CSAR_i = CAR_i / se(CAR_i), the second convention of ``STATISTICS.md`` for Patell, BMP and GRANK.
+
+    se(CAR_i) = sigma_i sqrt(1'(I + X*(X'X)^-1 X*')1) (``car_se`` of :func:`car_table`) carries the covariance
+    that parameter estimation creates across the window's days (every day's prediction error shares the same
+    estimated alpha and beta; MacKinlay 1997, eq. 15-16), which sum_t SAR_it / sqrt(L2) (Patell 1976's first form)
+    leaves out. Under the null CSAR_i is t with L1_i - k df, the variance Patell's Z assumes.
+    """
+    ok = np.isfinite(car) & np.isfinite(car_se) & (car_se > 0)
+    return np.where(ok, car / np.where(ok, car_se, 1.0), np.nan)
 
 
 # --------------------------------------------------------------------------------------------- tests
@@ -166,8 +170,9 @@ def bmp_t(csar: np.ndarray) -> TestResult:
 def kp_bmp_t(csar: np.ndarray, rbar: float) -> TestResult:
     """Kolari & Pynnönen (2010) cross-correlation-adjusted BMP: bmp_t * sqrt((1 - rbar) / (1 + (N - 1) rbar)).
 
-    ``rbar`` is the average pairwise correlation of the pairs' abnormal returns (see
-    :func:`mean_pairwise_correlation`); t with N - 1 df.
+    ``rbar`` is the average pairwise correlation of the pairs' CARs, each pair's residual correlation weighted by
+    the share of window days they have in common (:func:`eventstudy.inference.correlation.mean_pairwise_correlation`);
+    t with N - 1 df.
     """
     base = bmp_t(csar)
     n = base.n
@@ -179,25 +184,28 @@ def kp_bmp_t(csar: np.ndarray, rbar: float) -> TestResult:
 
 
 def corrado_rank(ar_sample: np.ndarray, window: np.ndarray) -> TestResult:
-    """Corrado (1989) rank test, with missing returns left out of the ranking (Corrado & Zivney 1992).
+    """Corrado (1989) rank test with the Corrado & Zivney (1992) scaling for uneven coverage.
 
     ``ar_sample`` (N, T): each pair's ARs over the ranking sample (estimation days and the event window);
-    ``window`` (T,) marks the event-window columns. Ranks are taken within each pair over its valid days
-    (ties get the average rank); U_it = rank_it / (1 + n_i) - 1/2. With Ubar_t the cross-sectional mean of U on
-    day t and S_U = sqrt(mean over the sample's days of Ubar_t^2) (E[U] = 0), the statistic is
-    sum over the window of Ubar_t / (sqrt(L2) S_U), N(0, 1).
+    ``window`` (T,) marks the event-window columns. Ranks are taken within each pair over its valid days (missing
+    returns left out; ties get the average rank); U_it = rank_it / (1 + n_i) - 1/2. With n_t pairs present on
+    day t and Ubar_t their mean U, each day's mean is scaled to a common variance, K_t = sqrt(n_t) Ubar_t
+    (Corrado & Zivney 1992: Var(Ubar_t) is proportional to 1 / n_t), S_K = sqrt(mean over the sample's days of
+    K_t^2) (E[U] = 0), and the statistic is sum over the window of K_t / (sqrt(L2) S_K), N(0, 1). With every pair
+    present every day this is Corrado's original statistic.
     """
     valid = np.isfinite(ar_sample)
     n = int((valid & window[None, :]).any(axis=1).sum())
     ranks = stats.rankdata(np.where(valid, ar_sample, np.nan), axis=1, nan_policy="omit")
     u = ranks / (1 + valid.sum(axis=1, keepdims=True)) - 0.5
-    ubar = _nanmean_cols(np.where(valid, u, np.nan))
-    have = np.isfinite(ubar)
+    n_t = valid.sum(axis=0)
+    k = np.sqrt(n_t) * _nanmean_cols(np.where(valid, u, np.nan))
+    have = n_t > 0
     win = window & have
     if n == 0 or have.sum() < 3 or not win.any():
         return TestResult(_NA, _NA, n)
-    s_u = np.sqrt(np.mean(ubar[have] ** 2))
-    z = ubar[win].sum() / (np.sqrt(win.sum()) * s_u)
+    s_k = np.sqrt(np.mean(k[have] ** 2))
+    z = k[win].sum() / (np.sqrt(win.sum()) * s_k)
     return TestResult(float(z), _z_p(z), n)
 
 
@@ -236,18 +244,20 @@ def grank(sar_estimation: np.ndarray, csar: np.ndarray) -> TestResult:
 
 
 def sign_test(car: np.ndarray) -> TestResult:
-    """Sign test of the share of positive CARs against 1/2.
+    """Sign test of the share of positive CARs against 1/2, exact binomial.
 
-    statistic: z = (w - n/2) / sqrt(n/4) (its sign shows the direction); p_value: the exact two-sided binomial
-    test (scipy.stats.binomtest). Zero CARs are left out (n counts the rest).
+    p_value: the exact two-sided binomial test of w positive CARs out of n (scipy.stats.binomtest). statistic: the
+    normal quantile of that exact p, signed by the direction, z = sign(w - n/2) Phi^-1(1 - p/2), so that
+    2 (1 - Phi(|z|)) = p (0 when p = 1). Zero CARs are left out (n counts the rest).
     """
     x = car[np.isfinite(car) & (car != 0)]
     n = len(x)
     if n == 0:
         return TestResult(_NA, _NA, 0)
     w = int((x > 0).sum())
-    z = (w - n / 2) / np.sqrt(n / 4)
-    return TestResult(float(z), float(stats.binomtest(w, n, 0.5).pvalue), n)
+    p = float(stats.binomtest(w, n, 0.5).pvalue)
+    z = float(np.sign(w - n / 2) * stats.norm.isf(min(p, 1.0) / 2))
+    return TestResult(z, p, n)
 
 
 def generalized_sign(car: np.ndarray, ar_estimation: np.ndarray) -> TestResult:
@@ -272,9 +282,10 @@ def generalized_sign(car: np.ndarray, ar_estimation: np.ndarray) -> TestResult:
 def wilcoxon_test(car: np.ndarray) -> TestResult:
     """Wilcoxon signed-rank test of the CARs against 0.
 
-    statistic: z = (W+ - n(n+1)/4) / sqrt(n(n+1)(2n+1)/24), W+ the sum of the ranks of positive CARs (its sign
-    shows the direction); p_value: scipy.stats.wilcoxon, two-sided, method "auto" (exact distribution for
-    n <= 50 without ties or zeros, normal approximation otherwise). Zero CARs are dropped ("wilcox").
+    statistic: z = (W+ - n(n+1)/4) / sqrt(n(n+1)(2n+1)/24 - sum_g (t_g^3 - t_g)/48), W+ the sum of the (average)
+    ranks of the positive |CAR|, t_g the sizes of groups of tied |CAR| (the tie correction; its sign shows the
+    direction). p_value: scipy.stats.wilcoxon, two-sided, method "auto" (exact distribution for n <= 50 without
+    zeros, the tie-corrected normal approximation otherwise). Zero CARs are dropped ("wilcox").
     """
     x = car[np.isfinite(car) & (car != 0)]
     n = len(x)
@@ -282,75 +293,11 @@ def wilcoxon_test(car: np.ndarray) -> TestResult:
         return TestResult(_NA, _NA, 0)
     ranks = stats.rankdata(np.abs(x))
     w_plus = ranks[x > 0].sum()
-    z = (w_plus - n * (n + 1) / 4) / np.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+    ties = np.unique(np.abs(x), return_counts=True)[1].astype(float)
+    var = n * (n + 1) * (2 * n + 1) / 24 - np.sum(ties**3 - ties) / 48
+    z = (w_plus - n * (n + 1) / 4) / np.sqrt(var) if var > 0 else _NA
     p = float(stats.wilcoxon(x, zero_method="wilcox", alternative="two-sided").pvalue)
     return TestResult(float(z), p, n)
-
-
-# --------------------------------------------------------------------------------------------- correlation
-def mean_pairwise_correlation(
-    residuals: np.ndarray,
-    dates: np.ndarray,
-    window_start: np.ndarray,
-    window_end: np.ndarray,
-    min_shared: int = 20,
-) -> float:
-    """Average pairwise correlation rbar of the pairs' abnormal returns, for the Kolari-Pynnönen adjustment.
-
-    ``residuals`` (N, D) are the estimation-window abnormal returns, ``dates`` (N, D) their calendar dates;
-    ``window_start/end`` (N,) the calendar span of each pair's event window. Two pairs whose event windows
-    overlap in calendar time are correlated as much as their estimation residuals are over the dates they
-    share (pairwise-complete, at least ``min_shared`` days, else 0); pairs whose windows do not overlap have
-    independent CARs and count as 0. rbar = sum over pairs i < j of rho_ij / (N (N - 1) / 2). For N pairs on one
-    date this is the plain average pairwise residual correlation of Kolari & Pynnönen (2010).
-    """
-    n = len(residuals)
-    if n < 2:
-        return 0.0
-    order = np.argsort(window_start, kind="stable")
-    total = 0.0
-    cluster: list[int] = []
-    reach = None
-    for i in order:
-        if cluster and window_start[i] > reach:
-            total += _cluster_corr_sum(residuals, dates, cluster, min_shared)
-            cluster = []
-        cluster.append(i)
-        reach = window_end[i] if reach is None or len(cluster) == 1 else max(reach, window_end[i])
-    total += _cluster_corr_sum(residuals, dates, cluster, min_shared)
-    return float(total / (n * (n - 1) / 2))
-
-
-EXACT_CORRELATION_LIMIT = 600
-
-
-def _cluster_corr_sum(residuals: np.ndarray, dates: np.ndarray, members: list[int], min_shared: int) -> float:
-    """Sum of rho_ij over i < j within one cluster of pairs whose event windows overlap.
-
-    Up to ``EXACT_CORRELATION_LIMIT`` pairs: exact pairwise-complete Pearson correlations (pandas). Above it, in
-    O(N T): with z_it the residual standardized over the pair's own dates (0 where missing),
-    sum_{i<j} rho_ij = (||sum_i z_i||^2 - sum_i ||z_i||^2) / (2 T), exact when no residual is missing.
-    """
-    if len(members) < 2:
-        return 0.0
-    res, day = residuals[members], dates[members]
-    ok = np.isfinite(res) & ~np.isnat(day)
-    grid = np.unique(day[ok])
-    table = np.full((len(members), len(grid)), np.nan)
-    rows, _ = np.nonzero(ok)
-    table[rows, np.searchsorted(grid, day[ok])] = res[ok]
-    if len(members) <= EXACT_CORRELATION_LIMIT:
-        corr = pd.DataFrame(table.T).corr(min_periods=min_shared).to_numpy()
-        return float(np.nansum(corr[np.triu_indices(len(members), k=1)]))
-    have = np.isfinite(table)
-    count = have.sum(axis=1)
-    usable = count >= min_shared
-    mean = np.nansum(table, axis=1) / np.maximum(count, 1)
-    sd = np.sqrt(np.nansum((table - mean[:, None]) ** 2, axis=1) / np.maximum(count, 1))
-    usable &= sd > 0
-    z = np.where(have & usable[:, None], (table - mean[:, None]) / np.where(sd > 0, sd, 1.0)[:, None], 0.0)
-    total = z.sum(axis=0)
-    return float((total @ total - (z * z).sum()) / (2 * len(grid)))
 
 
 def _nanmean_cols(a: np.ndarray) -> np.ndarray:

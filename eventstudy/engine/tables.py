@@ -14,14 +14,15 @@ from eventstudy.engine.statistics import (
     generalized_sign,
     grank,
     kp_bmp_t,
-    mean_pairwise_correlation,
     patell_z,
     sign_test,
     time_series_t,
     wilcoxon_test,
 )
+from eventstudy.inference.correlation import mean_pairwise_correlation
+from eventstudy.inference.families import family
 
-TESTS_COLUMNS = ["group", "window", "test", "statistic", "p_value", "n", "rbar"]
+TESTS_COLUMNS = ["group", "window", "test", "family", "statistic", "p_value", "n", "rbar"]
 
 
 def report_days(days: np.ndarray, windows: Windows) -> np.ndarray:
@@ -106,21 +107,18 @@ def tests_frame(stage, windows: Windows, groups: list[tuple[str, np.ndarray]], c
     ar_est = np.where(stage.estimation, ar, np.nan)[:, est_days]
     sar_est = np.where(stage.estimation, sar, np.nan)[:, est_days]
     dates_est = stage.dates[:, est_days]
-    day0 = stage.pairs["day0"].to_numpy(dtype="datetime64[ns]")
     rows = []
     for window in windows.events:
         wmask = (stage.days >= window[0]) & (stage.days <= window[1])
         car = stage.cars[window]["car"]
         csar = stage.csar[window]
-        first, last = np.flatnonzero(wmask)[[0, -1]]
-        start = np.where(np.isnat(stage.dates[:, first]), day0, stage.dates[:, first])
-        end = np.where(np.isnat(stage.dates[:, last]), day0, stage.dates[:, last])
+        window_dates = stage.dates[:, wmask]
         sample = np.concatenate([ar_est, ar[:, wmask]], axis=1)
         sample_window = np.r_[np.zeros(ar_est.shape[1], bool), np.ones(wmask.sum(), bool)]
         for group, members in groups:
             members = members & np.isfinite(car)
             idx = np.flatnonzero(members)
-            rbar = mean_pairwise_correlation(ar_est[idx], dates_est[idx], start[idx], end[idx])
+            rbar = mean_pairwise_correlation(ar_est[idx], dates_est[idx], window_dates[idx])
             lap("tests")
             parametric = {
                 "csect_t": csect_t(car[idx]),
@@ -141,5 +139,5 @@ def tests_frame(stage, windows: Windows, groups: list[tuple[str, np.ndarray]], c
             }
             lap("rank tests")
             for name, res in battery.items():
-                rows.append((group, Windows.label(window), name, res.statistic, res.p_value, res.n, rbar))
+                rows.append((group, Windows.label(window), name, family(name), res.statistic, res.p_value, res.n, rbar))
     return pd.DataFrame(rows, columns=TESTS_COLUMNS)

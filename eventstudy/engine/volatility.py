@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 from eventstudy.engine.statistics import TestResult
+from eventstudy.inference.families import family
 
 _NA = float("nan")
 
@@ -52,7 +53,7 @@ def csect_variance(csar: np.ndarray, dof: np.ndarray) -> TestResult:
 
 
 def volatility_rows(stage, windows, groups: list[tuple[str, np.ndarray]]) -> list[tuple]:
-    """``(group, window, test, statistic, p_value, n, rbar)`` rows of both volatility tests (rbar: NaN)."""
+    """``(group, window, test, family, statistic, p_value, n, rbar)`` rows of both volatility tests (rbar: NaN)."""
     rows = []
     for window in windows.events:
         wmask = (stage.days >= window[0]) & (stage.days <= window[1])
@@ -63,5 +64,5 @@ def volatility_rows(stage, windows, groups: list[tuple[str, np.ndarray]]) -> lis
                 ("variance_ratio", variance_ratio(stage.ar[idx][:, wmask], stage.sigma[idx], stage.dof[idx])),
                 ("csect_variance", csect_variance(stage.csar[window][idx], stage.dof[idx])),
             ):
-                rows.append((group, label, name, res.statistic, res.p_value, res.n, _NA))
+                rows.append((group, label, name, family(name), res.statistic, res.p_value, res.n, _NA))
     return rows

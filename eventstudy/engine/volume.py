@@ -82,7 +82,7 @@ def volume_stage(stage, panel, prices: pd.DataFrame, model: str, market: list | 
         ar=av,
         sar=sav,
         cars=cavs,
-        csar={w: cumulative_sar(sav, panel.day_mask(w)) for w in windows.events},
+        csar={w: cumulative_sar(cavs[w]["car"], cavs[w]["car_se"]) for w in windows.events},
         extra={},
         volume=None,
     )

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from eventstudy.errors import InputError
-from eventstudy.inference import NAIVE_TESTS, ROBUST_TESTS
+from eventstudy.inference import FAMILIES, family
 from eventstudy.plotting import (
     default_window,
     parse_window,
@@ -179,19 +179,27 @@ def _car_section(results: Any) -> Section:
 
 def _tests_table(results: Any, groups: Sequence[str], windows: Sequence[str]) -> Table:
     tests = frame_of(results, "tests")
+    kinds = tests["family"] if "family" in tests else tests.get("test", pd.Series(dtype=str)).map(family)
+    names = {fam: list(dict.fromkeys(tests.loc[kinds == fam, "test"])) for fam in FAMILIES}
+    ordered = [t for fam in FAMILIES for t in names[fam]]
     rows = []
     for group in groups:
         for window in windows:
             cells: list[Cell] = [group, window_label(window).replace(" ", "\u00a0")]
             n = 0
-            for test in (*NAIVE_TESTS, *ROBUST_TESTS):
+            for test in ordered:
                 stat, p, k = test_row(tests, group, window, test)
                 n = n or k
                 cells.append(f"{fmt_num(stat)}{significance_stars(p)} ({fmt_p(p)})" if np.isfinite(stat) else "")
             rows.append([*cells[:2], str(n), *cells[2:]])
-    columns = ["group", "window", "N", *NAIVE_TESTS, *ROBUST_TESTS]
-    groups_row = [("", 3), ("naive", len(NAIVE_TESTS)), ("cross-correlation-robust", len(ROBUST_TESTS))]
-    return Table(columns, rows, groups_row)
+    groups_row = [("", 3)] + [(_FAMILY_HEADS[fam], len(names[fam])) for fam in FAMILIES if names[fam]]
+    return Table(["group", "window", "N", *ordered], rows, groups_row)
+
+
+_FAMILY_HEADS = {
+    "naive": "naive (overstate significance when pairs share dates or overlap)",
+    "robust": "robust (hold their size with shared dates and overlapping windows)",
+}
 
 
 def _tests_section(results: Any, main: str) -> Section:
@@ -199,10 +207,11 @@ def _tests_section(results: Any, main: str) -> Section:
     windows = windows_of(car)
     blocks: list = [
         Para(
-            "Pooled over all pairs (group all). Cells: statistic (p). The naive tests estimate the variance "
-            "from the cross-section and assume independent pairs; the robust ones allow for the correlation "
-            "of abnormal returns on shared dates (Kolari-Pynnönen adjustment, the portfolio time-series t of "
-            "Brown-Warner, rank tests on the estimation-window distribution, Cowan's generalized sign).",
+            "Pooled over all pairs (group all). Cells: statistic (p). Tests are grouped by family. The naive "
+            "ones take their variance from the cross-section or from averages by relative day and overstate "
+            "significance when abnormal returns are correlated on shared dates or when event windows overlap in "
+            "calendar time; the robust ones held their size in simulations of both (tests/test_families.py): "
+            "the Kolari-Pynnönen adjustment, with each pair's correlation weighted by the window days it shares.",
             "note",
         ),
         _tests_table(results, ["all"], windows),
@@ -212,7 +221,7 @@ def _tests_section(results: Any, main: str) -> Section:
     if len(event_ids) > 1:
         blocks.append(Para(f"Per event, window {window_label(main)}:", "note"))
         blocks.append(_tests_table(results, event_ids, [main]))
-    return Section("tests", "Pooled tests: naive and cross-correlation-robust", blocks)
+    return Section("tests", "Pooled tests: naive and robust to cross-correlation", blocks)
 
 
 def _robust_section(results: Any, main: str, placebo_figure: Section) -> list[Section]:
