@@ -178,16 +178,10 @@ def _kernel_sum(x, day, calendar, ptr, members, ca, cb, w, min_shared, n_days): 
                 aligned = calendar[i] == calendar[j]
                 while p < n_days and q < n_days:
                     xi = x[i, p]
-                    if xi != xi:
-                        p += 1
-                        if aligned:
-                            q += 1
-                        continue
                     yj = x[j, q]
-                    if yj != yj:
-                        q += 1
-                        if aligned:
-                            p += 1
+                    if xi != xi or yj != yj:  # a missing residual: skip it (the column, on one calendar)
+                        p += 1 if aligned or xi != xi else 0
+                        q += 1 if aligned or yj != yj else 0
                         continue
                     if not aligned and day[i, p] < day[j, q]:
                         p += 1
