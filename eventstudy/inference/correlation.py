@@ -14,9 +14,10 @@ plain average pairwise residual correlation of Kolari & Pynnönen (2010).
 Computation: pairs with the same window dates form a *window class*; only classes whose windows overlap are
 visited (a sweep over classes sorted by start). Inside a large pair of classes whose members share few patterns
 of available dates (complete data: one pattern) the sum of correlations is taken from per-date sums of
-standardized residuals, O(pairs x days). Everywhere else each overlapping pair's pairwise-complete correlation
-is computed exactly in a compiled kernel, O(overlapping pairs x days); nothing is filled with zeros and no
-(pairs x all dates) table is built.
+standardized residuals, O(pairs x days); a large pair of classes with scattered gaps takes every pair's
+pairwise-complete moments from masked matrix products (BLAS) on the union of their dates. Everywhere else each
+overlapping pair's correlation is computed exactly in a compiled kernel, O(overlapping pairs x days). Nothing is
+filled with zeros, and no table spans more than the dates of two overlapping window classes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-CELL_MIN_PAIRS = 20_000  # a pair of classes with at least this many pairs is tried on the per-date-sum path
+CELL_MIN_PAIRS = 20_000  # a pair of classes with at least this many pairs goes to the per-date sums or BLAS
 _NAT = np.iinfo(np.int64).min
 
 
@@ -79,9 +80,13 @@ def mean_pairwise_correlation(
             if c not in cells:
                 cells[c] = _cells(pattern, members[ptr[c] : ptr[c + 1]])
         cells_a, cells_b = cells[ca[k]], cells[cb[k]]
+        same = ca[k] == cb[k]
         if len(cells_a) * len(cells_b) * 16 <= _pair_counts(ptr, ca[k : k + 1], cb[k : k + 1])[0] * 2:
-            total += w[k] * _cell_sum(x, day, ok, cells_a, cells_b, ca[k] == cb[k], min_shared)
-            kernel[k] = False
+            total += w[k] * _cell_sum(x, day, ok, cells_a, cells_b, same, min_shared)
+        else:
+            a, b = members[ptr[ca[k]] : ptr[ca[k] + 1]], members[ptr[cb[k]] : ptr[cb[k] + 1]]
+            total += w[k] * _moment_sum(x, day, ok, a, b, same, min_shared)
+        kernel[k] = False
     total += _kernel_sum(x, day, calendar, ptr, members, ca[kernel], cb[kernel], w[kernel], int(min_shared), x.shape[1])
     return float(total / (n * (n - 1) / 2))
 
@@ -138,6 +143,44 @@ def _cell_sum(x, day, ok, cells_a: dict, cells_b: dict, same: bool, min_shared: 
                 cross = (cross - (zp * zp).sum()) / 2
             total += cross / len(ip)
     return total
+
+
+def _moment_sum(x, day, ok, a, b, same: bool, min_shared: int) -> float:
+    """Sum of pairwise-complete rho_ij over i in a, j in b (i < j when one class) from masked matrix products.
+
+    On the union of the members' dates, with M the availability masks and X the residuals (0 where missing):
+    n = M_a M_b', S_x = X_a M_b', S_y = M_a X_b', S_xx = X_a^2 M_b', S_yy = M_a X_b^2', S_xy = X_a X_b', and
+    rho_ij = (S_xy - S_x S_y / n) / sqrt((S_xx - S_x^2 / n)(S_yy - S_y^2 / n)): the same sums the kernel takes,
+    by BLAS, in row blocks that bound memory. For many pairs with scattered gaps.
+    """
+    rows = np.r_[a, b]
+    grid = np.unique(day[rows][ok[rows]])
+    xa, ma = _on_grid(x, day, ok, a, grid)
+    xb, mb = (xa, ma) if same else _on_grid(x, day, ok, b, grid)
+    xb2 = xb * xb
+    total = 0.0
+    step = max(1, 2_000_000 // len(b))
+    for lo in range(0, len(a), step):
+        xs, ms = xa[lo : lo + step], ma[lo : lo + step]
+        n = ms @ mb.T
+        sx, sy = xs @ mb.T, ms @ xb.T
+        sxx, syy = (xs * xs) @ mb.T, ms @ xb2.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vx, vy = sxx - sx * sx / n, syy - sy * sy / n
+            rho = (xs @ xb.T - sx * sy / n) / np.sqrt(vx * vy)
+        use = (n >= min_shared) & (vx > 1e-12 * sxx) & (vy > 1e-12 * syy)
+        if same:
+            use &= np.arange(lo, lo + len(xs))[:, None] < np.arange(len(b))[None, :]
+        total += rho[use].sum()
+    return float(total)
+
+
+def _on_grid(x, day, ok, rows, grid) -> tuple[np.ndarray, np.ndarray]:
+    r, c = np.nonzero(ok[rows])
+    pos = np.searchsorted(grid, day[rows[r], c])
+    values, mask = np.zeros((len(rows), len(grid))), np.zeros((len(rows), len(grid)))
+    values[r, pos], mask[r, pos] = x[rows[r], c], 1.0
+    return values, mask
 
 
 def _cells(pattern: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:
