@@ -35,6 +35,7 @@ _TEXT_COLUMNS = {
     "announced_at_local",
     "beta_method",
     "measure",
+    "family",
 }
 _REQUIRED = {
     "ar": ("event_id", "ticker", "day", "ar"),
