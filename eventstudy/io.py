@@ -187,6 +187,23 @@ def record_outputs(folder: str | os.PathLike, paths: Iterable[str | os.PathLike]
     atomic_write_text(folder / MANIFEST, "".join(f"{name}\n" for name in names))
 
 
+def add_to_run(folder: str | os.PathLike, files: dict[str, bytes], replaces: Iterable[str] = ()) -> list[Path]:
+    """Add ``files`` (name: bytes) to an existing output folder, each atomically, and list them in its manifest.
+
+    The toolkit's earlier files named in ``replaces`` (e.g. ``robustness.csv`` when ``robustness.parquet`` is written)
+    are removed; nothing else in the folder is touched. A later run into the folder replaces or removes them all.
+    """
+    folder = Path(folder)
+    written = [atomic_write_bytes(folder / name, data) for name, data in files.items()]
+    owned = read_manifest(folder)
+    dropped = {n for n in replaces if n in owned and n not in files}
+    for name in dropped:
+        (folder / name).unlink(missing_ok=True)
+    names = [n for n in owned if n not in dropped] + [n for n in files if n not in owned]
+    atomic_write_text(folder / MANIFEST, "".join(f"{name}\n" for name in names))
+    return written
+
+
 # ------------------------------------------------------------------------------------------ reading user CSVs
 def read_csv_text(
     path: Path, error: type[EventStudyError] = InputError, skip_initial_space: bool = False

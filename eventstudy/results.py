@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from eventstudy.io import atomic_directory, neutralize_formulas, restore_formula
 
 SUMMARY_PAIRS = 50  # the summary lists at most this many pairs, warnings and CARs (the tables hold all)
 TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
-OPTIONAL_TABLES = ("av", "cav", "placebo")  # abnormal volume and placebo draws, when the study asked for them
+OPTIONAL_TABLES = ("av", "cav", "placebo", "robustness")  # when the study asked for them (robustness: added later)
 _TEXT_COLUMNS = {
     "event_id",
     "ticker",
@@ -36,6 +37,8 @@ _TEXT_COLUMNS = {
     "beta_method",
     "measure",
     "family",
+    "benchmark",
+    "estimation",
 }
 _REQUIRED = {
     "ar": ("event_id", "ticker", "day", "ar"),
@@ -80,6 +83,7 @@ class EventStudyResults:
     av : event_id, ticker, day, date, volume, abnormal_log_volume, sav (None unless the study asked for volume)
     cav : event_id, ticker, window, cav, cav_se, cav_t, cav_p, n_days, contaminated, complete, n_obs (idem)
     placebo : group, window, draw, shift, pseudo_day0, test, statistic (None unless placebo draws ran)
+    robustness : the grid of :func:`eventstudy.robustness` (None unless ``eventstudy robustness --out RUN_DIR`` ran)
     """
 
     ar: pd.DataFrame
@@ -95,6 +99,7 @@ class EventStudyResults:
     cav: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)  # seconds per phase of the run (not written)
     placebo: pd.DataFrame | None = None
+    robustness: pd.DataFrame | None = None
 
     # ----------------------------------------------------------------------------------------- views
     def test_table(self, group: str = "all", window: str | None = None, measure: str = "return") -> pd.DataFrame:
@@ -373,17 +378,29 @@ def window_warnings(car: pd.DataFrame) -> list[str]:
 FORMATS = ("csv", "parquet")
 
 
-def write_table(frame: pd.DataFrame, stem: Path, fmt: str = "csv") -> Path:
-    """Write one tidy table to ``stem`` + ``.csv`` (dates ``YYYY-MM-DD``; text a spreadsheet would run as a formula
-    neutralised, :func:`eventstudy.io.neutralize_formulas`) or ``.parquet``; every table goes here."""
+def table_bytes(frame: pd.DataFrame, fmt: str = "csv") -> bytes:
+    """One tidy table as the bytes of a ``.csv`` (dates ``YYYY-MM-DD``; text a spreadsheet would run as a formula
+    neutralised, :func:`eventstudy.io.neutralize_formulas`) or ``.parquet`` file; every table goes here."""
     if fmt not in FORMATS:
         raise InputError(f"unknown table format {fmt!r}: use csv or parquet")
-    target = Path(f"{stem}.{fmt}")
     if fmt == "parquet":
-        frame.to_parquet(target, index=False)
-    else:
-        neutralize_formulas(frame).to_csv(target, index=False, date_format="%Y-%m-%d")
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    return neutralize_formulas(frame).to_csv(index=False, date_format="%Y-%m-%d").encode("utf-8")
+
+
+def write_table(frame: pd.DataFrame, stem: Path, fmt: str = "csv") -> Path:
+    """Write one tidy table (:func:`table_bytes`) to ``stem`` + ``.csv`` or ``.parquet``; return its path."""
+    target = Path(f"{stem}.{fmt}")
+    target.write_bytes(table_bytes(frame, fmt))
     return target
+
+
+def run_format(folder: str | Path) -> str:
+    """The format (``csv`` or ``parquet``) of the tables of the run saved in ``folder`` (csv when it has none)."""
+    car = _table_file(Path(folder), "car")
+    return car.suffix[1:] if car is not None else "csv"
 
 
 def _table_file(folder: Path, name: str) -> Path | None:

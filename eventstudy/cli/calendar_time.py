@@ -9,8 +9,9 @@ from eventstudy.cli.run import _load_prices, select_events
 from eventstudy.engine.calendar_time import calendar_alpha, calendar_portfolio
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import read_listings
-from eventstudy.io import atomic_directory, check_output_folder, neutralize_formulas
+from eventstudy.io import atomic_directory, check_output_folder
 from eventstudy.prices.factors import read_factors
+from eventstudy.results import FORMATS, write_table
 
 
 @click.command(name="calendar-time")
@@ -29,6 +30,9 @@ from eventstudy.prices.factors import read_factors
 )
 @click.option("--lags", default=5, show_default=True, help="Newey-West lags.")
 @click.option("--listings", type=click.Path(dir_okay=False), help="Listings CSV: ticker,first_valid_date.")
+@click.option(
+    "--format", "table_format", type=click.Choice(FORMATS), default="csv", show_default=True, help="Table format."
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--force", is_flag=True, help="Write into an existing folder of other files.")
 def calendar_time(
@@ -46,13 +50,14 @@ def calendar_time(
     factors_files,
     lags,
     listings,
+    table_format,
     out,
     force,
 ) -> None:
     """Equal-weighted portfolio of the firms in their [0, H] windows; its alpha with Newey-West errors.
 
     Writes calendar_portfolio.csv (date, n, return) and calendar_alpha.csv (term, coef, se, t, p_value, cov_type,
-    n, r2; const = daily alpha).
+    n, r2; const = daily alpha), or .parquet with --format parquet.
 
     \b
     Example:
@@ -69,8 +74,8 @@ def calendar_time(
     portfolio = calendar_portfolio(selected, frame, horizon, listed=listed)
     table = read_factors(list(factors_files)) if factors_files else None
     alpha = calendar_alpha(portfolio, model=model, prices=frame, market=market, factor_table=table, lags=lags)
+    tables = {"calendar_portfolio": portfolio, "calendar_alpha": alpha}
     with atomic_directory(out, force, inputs) as tmp:
-        portfolio.to_csv(tmp / "calendar_portfolio.csv", index=False, date_format="%Y-%m-%d")
-        neutralize_formulas(alpha).to_csv(tmp / "calendar_alpha.csv", index=False)
+        written = [write_table(data, tmp / name, table_format).name for name, data in tables.items()]
     click.echo(alpha.to_string(index=False))
-    click.echo(f"\nwrote calendar_portfolio.csv, calendar_alpha.csv to {out}")
+    click.echo(f"\nwrote {', '.join(written)} to {out}")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from eventstudy.errors import InputError
 from eventstudy.inference.regression import COV_TYPES
-from eventstudy.io import atomic_write_text, neutralize_formulas
-from eventstudy.results import EventStudyResults
+from eventstudy.io import add_to_run, atomic_write_bytes
+from eventstudy.results import FORMATS, EventStudyResults, run_format, table_bytes
 
 
 @click.command()
@@ -21,9 +22,19 @@ from eventstudy.results import EventStudyResults
 )
 @click.option("--window", nargs=2, type=int, required=True, help="The event window A B whose CARs are regressed.")
 @click.option("--cov", type=click.Choice(COV_TYPES), default="hc3", show_default=True, help="Standard errors.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Output CSV (default RUN_DIR/regression.csv).")
-def regress(run_dir, characteristics, window, cov, out) -> None:
-    """OLS of each pair's CAR over --window on firm characteristics; writes regression.csv.
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(FORMATS),
+    help="File format of the table (default: the run's own, as its car table).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Output file (default RUN_DIR/regression.csv or .parquet, added to the run's files).",
+)
+def regress(run_dir, characteristics, window, cov, table_format, out) -> None:
+    """OLS of each pair's CAR over --window on firm characteristics; writes regression.csv (or .parquet).
 
     \b
     Example:
@@ -31,7 +42,15 @@ def regress(run_dir, characteristics, window, cov, out) -> None:
     """
     results = EventStudyResults.from_dir(run_dir)
     table = results.regress(characteristics, window=tuple(window), cov=cov)
-    path = Path(out) if out else Path(run_dir) / "regression.csv"
-    atomic_write_text(path, neutralize_formulas(table).to_csv(index=False))
+    if out:
+        suffix = Path(out).suffix[1:].lower()
+        fmt = suffix if suffix in FORMATS else table_format or run_format(run_dir)
+        if table_format and table_format != fmt:
+            raise InputError(f"--out {out} is a .{suffix} file but --format is {table_format}: make them agree")
+        path = atomic_write_bytes(out, table_bytes(table, fmt))
+    else:
+        fmt = table_format or run_format(run_dir)
+        others = [f"regression.{f}" for f in FORMATS if f != fmt]
+        (path,) = add_to_run(run_dir, {f"regression.{fmt}": table_bytes(table, fmt)}, replaces=others)
     click.echo(table.to_string(index=False))
     click.echo(f"\nwrote {path}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import click
 
 from eventstudy.cli.options import event_price_options
@@ -10,8 +13,9 @@ from eventstudy.engine.robustness import GRID_MODELS, robustness
 from eventstudy.engine.study import DEFAULT_WINDOWS
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import read_listings
-from eventstudy.io import atomic_directory, check_output_folder, neutralize_formulas
+from eventstudy.io import RUN_MARKER, add_to_run, atomic_directory, check_output_folder
 from eventstudy.plotting import plot_robustness
+from eventstudy.results import FORMATS, table_bytes
 
 
 @click.command(name="robustness")
@@ -31,7 +35,16 @@ from eventstudy.plotting import plot_robustness
 @click.option("--window", "windows", nargs=2, type=int, multiple=True, help="Event window A B (repeatable).")
 @click.option("--listings", type=click.Path(dir_okay=False), help="Listings CSV: ticker,first_valid_date.")
 @click.option("--confounders", type=click.Path(dir_okay=False), help="Confounders CSV: date,ticker,label.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option(
+    "--format", "table_format", type=click.Choice(FORMATS), default="csv", show_default=True, help="Table format."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder: a new one, or a run's (`eventstudy run --out`): the grid is added to its files and "
+    "`eventstudy report` shows it.",
+)
 @click.option("--force", is_flag=True, help="Write into an existing folder of other files.")
 def robustness_command(
     events_path,
@@ -50,10 +63,12 @@ def robustness_command(
     windows,
     listings,
     confounders,
+    table_format,
     out,
     force,
 ) -> None:
-    """Run the study under every model x benchmark x estimation window; write robustness.csv and robustness.png.
+    """Run the study under every model x benchmark x estimation window; write robustness.csv (or .parquet) and
+    robustness.png.
 
     \b
     Example (2025-10-09):
@@ -80,12 +95,18 @@ def robustness_command(
         mask_events=mask_events,
         confounders=confounders,
     )
-    with atomic_directory(out, force, inputs) as tmp:
-        neutralize_formulas(table).to_csv(tmp / "robustness.csv", index=False)
-        plot_robustness(table).savefig(tmp / "robustness.png", dpi=120)
+    figure = io.BytesIO()
+    plot_robustness(table).savefig(figure, format="png", dpi=120)
+    files = {f"robustness.{table_format}": table_bytes(table, table_format), "robustness.png": figure.getvalue()}
+    if (Path(out) / RUN_MARKER).is_file():  # a run folder: add the grid to its files, touch nothing else
+        add_to_run(out, files, replaces=[f"robustness.{f}" for f in FORMATS if f != table_format])
+    else:
+        with atomic_directory(out, force, inputs) as tmp:
+            for name, data in files.items():
+                (tmp / name).write_bytes(data)
     click.echo(
         table.pivot_table(index=["model", "benchmark", "estimation"], columns=["ticker", "window"], values="car")
         .round(4)
         .to_string()
     )
-    click.echo(f"\nwrote robustness.csv, robustness.png to {out}")
+    click.echo(f"\nwrote {', '.join(files)} to {out}")

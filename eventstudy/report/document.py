@@ -6,6 +6,7 @@ Text from user files stays text here; escaping is the renderer's job, and only `
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from eventstudy.plotting import (
     parse_window,
@@ -130,3 +132,10 @@ def frame_of(results: Any, name: str) -> pd.DataFrame:
 def windows_of(car: pd.DataFrame) -> list[str]:
     windows = list(dict.fromkeys(car["window"].astype(str))) if "window" in car else []
     return sorted(windows, key=lambda w: (parse_window(w)[1] - parse_window(w)[0], parse_window(w)))
+
+
+def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
+    """A figure as PNG bytes on a white background."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    return buffer.getvalue()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from eventstudy.errors import InputError
 from eventstudy.inference import FAMILIES, family
@@ -36,9 +34,11 @@ from eventstudy.report.document import (
     fmt_p,
     fmt_pct,
     frame_of,
+    png_bytes,
     source_links,
     windows_of,
 )
+from eventstudy.report.grid import robustness_section
 from eventstudy.report.reading import reading, test_row
 from eventstudy.report.robust import robust_blocks
 from eventstudy.results import window_warnings
@@ -321,18 +321,12 @@ def _figures(results: Any, prices: pd.DataFrame | None, main: str) -> tuple[dict
     sections = []
     for key, title, make, caption in specs:
         try:
-            images[key] = _png(make())
+            images[key] = png_bytes(make())
             blocks: list = [Image(key, caption)]
         except InputError as exc:
             blocks = [Para(f"Figure not drawn: {exc}", "note")]
         sections.append(Section(f"fig-{key}", title, blocks))
     return images, sections
-
-
-def _png(fig: Figure, dpi: int = 100) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
-    return buffer.getvalue()
 
 
 def _title(results: Any) -> str:
@@ -368,6 +362,8 @@ def build_sections(results: Any, prices: pd.DataFrame | None = None) -> tuple[st
         raise InputError("the results hold no CARs: nothing to report (did every pair fail? see parameters.csv)")
     main = default_window(car)
     images, figure_sections = _figures(results, prices, main)
+    grid_images, grid = robustness_section(results, main)
+    images.update(grid_images)
     headline = Section("headline", "Headline", [Para(_lede(results, main), "lede"), Para(reading(results, main))])
     sections = [
         headline,
@@ -378,6 +374,7 @@ def build_sections(results: Any, prices: pd.DataFrame | None = None) -> tuple[st
         _car_section(results),
         _tests_section(results, main),
         *_robust_section(results, main, figure_sections[3]),
+        *grid,
         figure_sections[2],
         figure_sections[4],
         _alignment(results),
