@@ -14,7 +14,7 @@ import pytest
 from eventstudy import EventStudy
 from eventstudy.simulate import simulate_study
 
-NEW = ["calendar_time_z", "binder_wald", "binder_caar_z", "bhar_skew_t", "csect_t"]
+NEW = ["calendar_time_z", "binder_wald", "binder_caar_z", "bhar_skew_t", "wild_bootstrap", "csect_t"]
 
 
 def _interval(n: int) -> tuple[float, float]:
@@ -46,6 +46,8 @@ def test_calendar_time_and_binder_hold_their_size_on_a_shared_date(size):
             assert lo <= size.loc[test, column] <= hi, (test, column, size.loc[test, column])
     # the cross-sectional tests (the naive t, and the BHAR t, which is cross-sectional too) over-reject
     assert (size.loc["csect_t"] > 0.25).all() and (size.loc["bhar_skew_t"] > 0.2).all()
+    # the wild bootstrap on one date (D = 1): the two sign patterns both reach |CAAR|, p = 1, it never rejects
+    assert (size.loc["wild_bootstrap"] == 0).all()
 
 
 def test_calendar_time_and_binder_have_power():
@@ -85,7 +87,9 @@ def test_calendar_time_holds_its_size_when_windows_overlap_in_calendar_time():
     sessions, so the [-5, 5] windows overlap partially. The standardized calendar-time test counts each date once
     and keeps its size (8.0% of 150, inside the interval); the naive cross-sectional t does not. The Newey-West
     version rejects 12%: with T = 50 calendar dates and 10 lags its variance is biased down (9% even with 0 lags),
-    so it is for long backtests, not a robust test here. Binder's test is n/a (no shared day 0)."""
+    so it is for long backtests, not a robust test here. Binder's test is n/a (no shared day 0). The wild bootstrap
+    of the CAAR (about 50 distinct dates per event) keeps its size here (6.7%) but never rejects on one shared
+    date (above), so it is naive."""
     n = 150
     sim = simulate_study(n_events=n, n_firms=50, rho=0.3, n_days=360, day0=300, seed=36)
     sessions = pd.DatetimeIndex(np.unique(sim.prices["date"]))
@@ -97,5 +101,6 @@ def test_calendar_time_holds_its_size_when_windows_overlap_in_calendar_time():
     print("\nSize with staggered overlapping windows [-5, 5]\n" + rates.to_string(float_format="{:.3f}".format))
     lo, hi = _interval(n)
     assert lo <= rates["calendar_time_z"] <= hi, rates
+    assert lo <= rates["wild_bootstrap"] <= hi, rates  # about 50 dates: 6.7%, within; naive for clustered dates
     assert rates["calendar_time_nw"] < 0.15 < rates["csect_t"], rates  # NW: too liberal at T = 50 (see docstring)
     assert rows.loc[rows["test"] == "binder_wald", "p_value"].isna().all()

@@ -220,7 +220,18 @@ def _load_prices(prices: tuple[str, ...], store: str | None, offline: bool, tick
     help="In-time placebo draws (pseudo-event dates of the same tickers); 0 = off. "
     "Default: 99 for the pooled group when that is at most 20,000 pseudo pairs, else off.",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of the placebo draws (same seed, same draws).")
+@click.option(
+    "--bootstrap",
+    "bootstrap_draws",
+    type=click.IntRange(min=0),
+    default=999,
+    show_default=True,
+    help="Draws of the wild cluster bootstrap of the CAAR (Rademacher weights shared within a calendar date; "
+    "every sign pattern when 2^dates <= N); 0 = off.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of the placebo and bootstrap draws (same seed, same draws)."
+)
 @click.option(
     "--out",
     required=True,
@@ -263,6 +274,7 @@ def run(
     mask,
     table_format,
     placebo_draws,
+    bootstrap_draws,
     seed,
     with_report,
     out,
@@ -313,6 +325,7 @@ def run(
         volume=volume,
         mask=mask,
         placebo_draws=placebo_draws,
+        bootstrap_draws=bootstrap_draws,
         seed=seed,
     )
     if scheduler:

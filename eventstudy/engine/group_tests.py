@@ -9,7 +9,9 @@ For one group of pairs and one event window, hands the pair stage's arrays to th
   distinct tickers and use one model (then every equation has the same regressors); otherwise n/a (NaN). The
   system is estimated on the estimation days where every ticker has a clean return and on the window days where
   every ticker trades (one-session returns only: a trade-to-trade return after a gap leaves that day out);
-* ``bhar_skew_t``: Lyon, Barber & Tsai's (1999) skewness-adjusted t of the mean BHAR.
+* ``bhar_skew_t``: Lyon, Barber & Tsai's (1999) skewness-adjusted t of the mean BHAR;
+* ``wild_bootstrap``: the wild cluster bootstrap of the CAAR, Rademacher weights shared by the pairs of one
+  calendar date (:mod:`eventstudy.inference.bootstrap`), with the study's ``bootstrap_draws`` and ``seed``.
 """
 
 from __future__ import annotations
@@ -17,15 +19,28 @@ from __future__ import annotations
 import numpy as np
 
 from eventstudy.inference.bhar import bhar_skew_t
+from eventstudy.inference.bootstrap import wild_bootstrap_caar
 from eventstudy.inference.binder import binder_sur
 from eventstudy.inference.calendar_time import calendar_time_nw, calendar_time_z
 from eventstudy.inference.result import NA, TestResult
 
-GROUP_TEST_NAMES = ("calendar_time_z", "calendar_time_nw", "binder_wald", "binder_caar_z", "bhar_skew_t")
+GROUP_TEST_NAMES = (
+    "calendar_time_z",
+    "calendar_time_nw",
+    "binder_wald",
+    "binder_caar_z",
+    "bhar_skew_t",
+    "wild_bootstrap",
+)
 
 
-def group_battery(stage, window, wmask: np.ndarray, idx: np.ndarray) -> dict[str, TestResult]:
-    """The group tests of the pairs ``idx`` over one event window (``wmask``: (D,) day mask)."""
+def group_battery(
+    stage, window, wmask: np.ndarray, idx: np.ndarray, bootstrap: tuple[int, int] = (0, 0)
+) -> dict[str, TestResult]:
+    """The group tests of the pairs ``idx`` over one event window (``wmask``: (D,) day mask).
+
+    ``bootstrap`` = (draws, seed) of the wild bootstrap (draws 0: its row is n/a).
+    """
     ar, dates = stage.ar[idx], stage.dates[idx]
     ar_est = np.where(stage.estimation[idx], ar, np.nan)
     joint, average = _binder(stage, wmask, idx)
@@ -37,6 +52,7 @@ def group_battery(stage, window, wmask: np.ndarray, idx: np.ndarray) -> dict[str
         "binder_caar_z": average,
         # a buy-and-hold return has no meaning for abnormal log volume
         "bhar_skew_t": TestResult(NA, NA, len(idx)) if volume else bhar_skew_t(stage.cars[window]["bhar"][idx]),
+        "wild_bootstrap": wild_bootstrap_caar(ar[:, wmask], dates[:, wmask], *bootstrap),
     }
 
 

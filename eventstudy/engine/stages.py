@@ -281,12 +281,13 @@ def masking_cost(stage: PairStage, min_obs: int) -> int:
 
 def _tests(study, stage: PairStage, groups: list[tuple[str, np.ndarray]], clock: Stopwatch) -> pd.DataFrame:
     """The battery on returns, the volatility tests, and the battery on abnormal volume, with a ``measure``."""
+    bootstrap = (study.bootstrap_draws, study.seed)
     parts = [
-        tests_frame(stage, study.windows, groups, clock).assign(measure="return"),
+        tests_frame(stage, study.windows, groups, clock, bootstrap).assign(measure="return"),
         pd.DataFrame(volatility_rows(stage, study.windows, groups), columns=TESTS_COLUMNS).assign(measure="volatility"),
     ]
     if stage.volume is not None:
-        parts.append(tests_frame(stage.volume, study.windows, groups, clock).assign(measure="volume"))
+        parts.append(tests_frame(stage.volume, study.windows, groups, clock, bootstrap).assign(measure="volume"))
     tests = pd.concat(parts, ignore_index=True)
     return tests[["measure", *tests.columns.drop("measure")]]
 

@@ -76,6 +76,9 @@ class EventStudy:
     placebo_draws, seed
         In-time placebo inference (:mod:`eventstudy.engine.placebo`): the number of pseudo-event draws (0: off;
         None: 99 draws when that is at most 50,000 pseudo pairs, else off) and the seed that reproduces them.
+    bootstrap_draws
+        Draws B of the wild cluster bootstrap of the CAAR (:mod:`eventstudy.inference.bootstrap`; 0: off), seeded
+        with ``seed``; all 2^D sign patterns (exact) when 2^D <= B.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class EventStudy:
         mask: str | None = None,
         placebo_draws: int | None = None,
         seed: int = 0,
+        bootstrap_draws: int = 999,
     ) -> None:
         if volume not in (None, *VOLUME_MODELS):
             raise InputError(f"unknown volume model {volume!r}: choose one of {', '.join(VOLUME_MODELS)}")
@@ -133,6 +137,8 @@ class EventStudy:
             raise InputError("mask='catalog' masks the catalog's events: pass mask_events= (CLI: --catalog FILE)")
         if placebo_draws is not None and placebo_draws < 0:
             raise InputError(f"placebo_draws={placebo_draws} must be 0 (off) or a positive number of draws")
+        if bootstrap_draws < 0:
+            raise InputError(f"bootstrap_draws={bootstrap_draws} must be 0 (off) or a positive number of draws")
         if min_obs < 3:
             raise InputError(f"min_obs={min_obs} is too small to estimate a variance: use at least 3")
         self.events = events if isinstance(events, EventSet) else read_events(events, tickers)
@@ -162,6 +168,7 @@ class EventStudy:
         self.mask = mask
         self.placebo_draws = placebo_draws
         self.seed = int(seed)
+        self.bootstrap_draws = int(bootstrap_draws)
 
     def config(self) -> dict:
         """The run's settings, as written to ``run.json``."""
@@ -186,6 +193,7 @@ class EventStudy:
             "max_move": self.max_move,
             "placebo_draws": "auto" if self.placebo_draws is None else self.placebo_draws,
             "seed": self.seed,
+            "bootstrap_draws": self.bootstrap_draws,
         }
 
     def fit(self) -> EventStudyResults:

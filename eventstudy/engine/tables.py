@@ -95,8 +95,12 @@ def parameter_frame(stage) -> pd.DataFrame:
     return out
 
 
-def tests_frame(stage, windows: Windows, groups: list[tuple[str, np.ndarray]], clock=None) -> pd.DataFrame:
+def tests_frame(
+    stage, windows: Windows, groups: list[tuple[str, np.ndarray]], clock=None, bootstrap: tuple[int, int] = (0, 0)
+) -> pd.DataFrame:
     """The test battery of every group (``(label, member mask)``) and event window.
+
+    ``bootstrap`` = (draws, seed) of the wild bootstrap of the CAAR (draws 0: off, its rows n/a).
 
     ``clock`` (a :class:`~eventstudy.engine.stages.Stopwatch`) gets the phases "tests" (parametric tests and
     rbar) and "rank tests" (Corrado, GRANK, sign, generalized sign, Wilcoxon).
@@ -135,7 +139,7 @@ def tests_frame(stage, windows: Windows, groups: list[tuple[str, np.ndarray]], c
                 "sign": sign_test(car[idx]),
                 "generalized_sign": generalized_sign(car[idx], ar_est[idx]),
                 "wilcoxon": wilcoxon_test(car[idx]),
-                **group_battery(stage, window, wmask, idx),
+                **group_battery(stage, window, wmask, idx, bootstrap),
             }
             lap("rank tests")
             for name, res in battery.items():

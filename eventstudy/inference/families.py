@@ -13,7 +13,9 @@ Of the group tests: ``calendar_time_z`` holds its size in both designs (robust);
 cross-sectional and over-rejects (naive). Binder's tests hold their size on a shared date but are n/a otherwise,
 ``calendar_time_nw`` is n/a on one date and too liberal in short series, and ``placebo_caar``'s p-value is exact
 by construction under exchangeable dates but was not simulated here: none of them is shown robust in both
-designs, so :func:`family` files them as naive.
+designs, so :func:`family` files them as naive. ``wild_bootstrap`` is naive too: on one shared date with a
+short window it has only 2^D sign patterns (D dates) and never rejects (size 0, below the interval;
+``tests/test_bootstrap.py``), so it is not shown to hold its size under clustered dates.
 """
 
 from __future__ import annotations
