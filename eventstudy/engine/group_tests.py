@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from eventstudy.inference.bhar import bhar_skew_t
-from eventstudy.inference.bootstrap import wild_bootstrap_caar
 from eventstudy.inference.binder import binder_sur
+from eventstudy.inference.bootstrap import wild_bootstrap_caar
 from eventstudy.inference.calendar_time import calendar_time_nw, calendar_time_z
 from eventstudy.inference.result import NA, TestResult
 
