@@ -94,6 +94,7 @@ def test_run_writes_the_five_files_with_the_public_columns(e09_run: Path):
         "binder_wald",
         "binder_caar_z",
         "bhar_skew_t",
+        "wild_bootstrap",
         "placebo_caar",
     }
     assert {"p_holm", "p_bh", "p_placebo"} <= set(tests.columns)
