@@ -5,11 +5,10 @@ from __future__ import annotations
 import click
 
 from eventstudy.cli.options import event_price_options
-from eventstudy.cli.run import _load_prices, select_events
+from eventstudy.cli.run import _load_prices, study_inputs
 from eventstudy.engine.calendar_time import calendar_alpha, calendar_portfolio
-from eventstudy.errors import InputError
 from eventstudy.events.catalog import read_listings
-from eventstudy.io import atomic_directory, check_output_folder
+from eventstudy.io import atomic_directory
 from eventstudy.prices.factors import read_factors
 from eventstudy.results import FORMATS, write_table
 
@@ -64,11 +63,9 @@ def calendar_time(
       eventstudy calendar-time --catalog seeds/events.csv --kind tightening --tickers MP,UUUU,NAK,TMQ \\
           --prices ../shared/data/prices --horizon 20 --market SPY --out runs/calendar
     """
-    if bool(events_path) == bool(catalog):
-        raise InputError("give exactly one of --events FILE or --catalog FILE")
-    inputs = [p for p in (events_path, catalog, listings, *prices, *factors_files) if p]
-    check_output_folder(out, force, inputs)
-    selected, _ = select_events(events_path, catalog, kind, event_ids, tickers)
+    selected, _, inputs = study_inputs(
+        events_path, catalog, kind, event_ids, tickers, out, force, (listings, *prices, *factors_files)
+    )
     frame = _load_prices(prices, store, offline, [*selected.tickers, *([market] if market else [])], selected, False)
     listed = read_listings(listings) if listings else None
     portfolio = calendar_portfolio(selected, frame, horizon, listed=listed)

@@ -8,12 +8,11 @@ from pathlib import Path
 import click
 
 from eventstudy.cli.options import event_price_options
-from eventstudy.cli.run import _load_prices, _split, select_events
+from eventstudy.cli.run import _load_prices, _split, study_inputs
 from eventstudy.engine.robustness import GRID_MODELS, robustness
 from eventstudy.engine.study import DEFAULT_WINDOWS
-from eventstudy.errors import InputError
 from eventstudy.events.catalog import read_listings
-from eventstudy.io import RUN_MARKER, add_to_run, atomic_directory, check_output_folder
+from eventstudy.io import RUN_MARKER, add_to_run, atomic_directory
 from eventstudy.plotting import plot_robustness
 from eventstudy.results import FORMATS, table_bytes
 
@@ -75,11 +74,9 @@ def robustness_command(
       eventstudy robustness --catalog seeds/events.csv --event E09 --tickers MP,USAR,CRML,UUUU \\
           --listings seeds/listings.csv --prices ../shared/data/prices --window 0 1 --out runs/robust
     """
-    if bool(events_path) == bool(catalog):
-        raise InputError("give exactly one of --events FILE or --catalog FILE")
-    inputs = [p for p in (events_path, catalog, listings, confounders, *prices, *factors_files) if p]
-    check_output_folder(out, force, inputs)
-    selected, mask_events = select_events(events_path, catalog, kind, event_ids, tickers)
+    selected, mask_events, inputs = study_inputs(
+        events_path, catalog, kind, event_ids, tickers, out, force, (listings, confounders, *prices, *factors_files)
+    )
     bench = _split(benchmarks)
     frame = _load_prices(prices, store, offline, [*selected.tickers, *bench, factor], selected, lazy=False)
     table = robustness(

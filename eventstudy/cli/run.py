@@ -46,6 +46,17 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
+def study_inputs(events_path, catalog, kind, event_ids, tickers, out, force, files) -> tuple:
+    """Check the event source and the output folder (before any work, so a refused --out costs nothing), then
+    select the events. Returns the events studied, the events masked (as :func:`select_events`) and the input
+    paths, which the output folder must never hold."""
+    if bool(events_path) == bool(catalog):
+        raise InputError("give exactly one of --events FILE or --catalog FILE")
+    inputs = [p for p in (events_path, catalog, *files) if p]
+    check_output_folder(out, force, inputs)
+    return (*select_events(events_path, catalog, kind, event_ids, tickers), inputs)
+
+
 def select_events(events_path, catalog, kind, event_ids, tickers) -> tuple:
     """The events studied and the events masked (the whole catalog; None = the studied ones)."""
     ticker_list = _split(tickers)
@@ -288,11 +299,9 @@ def run(
           --tickers MP,USAR,CRML,UUUU --market SPY --listings seeds/listings.csv \\
           --prices ../shared/data/prices --out runs/tightening
     """
-    if bool(events_path) == bool(catalog):
-        raise InputError("give exactly one of --events FILE or --catalog FILE")
-    inputs = [p for p in (events_path, catalog, listings, confounders, *prices, *factors_files) if p]
-    check_output_folder(out, force, inputs)  # before the work, so a refused --out costs nothing
-    selected, mask_events = select_events(events_path, catalog, kind, event_ids, tickers)
+    selected, mask_events, inputs = study_inputs(
+        events_path, catalog, kind, event_ids, tickers, out, force, (listings, confounders, *prices, *factors_files)
+    )
     if mask == "catalog" and mask_events is None:
         raise InputError("--mask catalog masks the events of a --catalog; with --events use --mask events or none")
     listed_dates = read_listings(listings) if listings else {}
