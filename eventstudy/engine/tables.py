@@ -7,18 +7,8 @@ import pandas as pd
 
 from eventstudy.engine.group_tests import group_battery
 from eventstudy.engine.panel import Windows
-from eventstudy.engine.statistics import (
-    bmp_t,
-    corrado_rank,
-    csect_t,
-    generalized_sign,
-    grank,
-    kp_bmp_t,
-    patell_z,
-    sign_test,
-    time_series_t,
-    wilcoxon_test,
-)
+from eventstudy.engine.rank_tests import corrado_rank, generalized_sign, grank, sign_test, wilcoxon_test
+from eventstudy.engine.statistics import bmp_t, csect_t, kp_bmp_t, patell_z, time_series_t
 from eventstudy.inference.correlation import mean_pairwise_correlation
 from eventstudy.inference.families import family
 
