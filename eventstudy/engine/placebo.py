@@ -26,6 +26,7 @@ import pandas as pd
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.tables import tests_frame
 from eventstudy.events.catalog import EventSet
+from eventstudy.inference.groups import Groups
 from eventstudy.inference.randomization import admissible_shifts, draw_shifts, empirical_p
 
 AUTO_DRAWS = 99
@@ -47,13 +48,35 @@ class PlaceboPlan:
     draws: int  # B requested per window
 
 
-def placebo_groups(study, groups: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
-    """The groups that get a placebo distribution: all of them when ``placebo_draws`` is set; by default the
-    pooled group ``all`` and any group with the same pairs (the event of a one-event study)."""
+def placebo_groups(study, labels: np.ndarray, groups: Groups) -> tuple[np.ndarray, Groups]:
+    """``(labels, groups)`` of the groups that get a placebo distribution: all of them when ``placebo_draws`` is
+    set; by default the pooled group ``all`` (the first) and any group with the same pairs (the event of a
+    one-event study)."""
     if study.placebo_draws is not None:
-        return groups
-    pooled = groups[0][1]
-    return [(g, m) for g, m in groups if np.array_equal(m, pooled)]
+        return labels, groups
+    keep = np.flatnonzero(_first_alike(groups) == 0)
+    return labels[keep], _take(groups, keep)
+
+
+def _first_alike(groups: Groups) -> np.ndarray:
+    """(G,) for each group the first group with the same pairs (itself when none before it)."""
+    weights = np.random.default_rng(0).random((groups.n_pairs, 2))
+    keys = np.column_stack([groups.sizes, groups.sum(weights)])  # equal members: bitwise equal sums
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    candidate = first[inverse.ravel()]
+    # confirm entry by entry (same sizes, pairs sorted): entry e of group g against its place in the candidate
+    g, starts = groups.group, groups.starts
+    there = starts[candidate[g]] + np.arange(len(g)) - starts[g]
+    differ = np.bincount(g, weights=groups.pair != groups.pair[there], minlength=groups.n_groups) > 0
+    return np.where(differ, np.arange(groups.n_groups), candidate)
+
+
+def _take(groups: Groups, rows: np.ndarray) -> Groups:
+    """The groups ``rows`` (increasing) of ``groups``, numbered 0, 1, ... in that order."""
+    number = np.full(groups.n_groups, -1)
+    number[rows] = np.arange(len(rows))
+    use = number[groups.group] >= 0
+    return Groups(number[groups.group[use]], groups.pair[use], len(rows), groups.n_pairs)
 
 
 def draws_for(study, n_pairs: int) -> int:
@@ -152,22 +175,25 @@ def chunks(plan: PlaceboPlan) -> list[tuple[int, EventSet]]:
 
 
 def null_draws(
-    study, stage, pseudo, first: int, groups: list[tuple[str, np.ndarray]], plan: PlaceboPlan, taken: dict
+    study, stage, pseudo, first: int, chosen: tuple[np.ndarray, Groups], plan: PlaceboPlan, taken: dict
 ) -> pd.DataFrame:
     """Placebo statistics (``group, window, draw, test, statistic``) of one chunk's draws.
 
     ``pseudo`` is the pair stage of the chunk's pseudo pairs (draws ``first``, ``first + 1``, ...). A draw serves
     a window when it is clean for it and complete (every pair studied in the real run is studied in it), until
     the window has ``plan.draws`` of them (``taken`` counts them across chunks); ``test == "caar"`` is the mean
-    CAR. Groups with the same members as an earlier group are computed once (see :func:`placebo_tests`).
+    CAR. ``chosen`` = (labels, groups) of the real groups (:func:`placebo_groups`); groups with the same members
+    as an earlier group are computed once (see :func:`placebo_tests`).
     """
+    labels, groups = chosen
     active = stage.active
     per_draw = int(active.sum())
     n_run = len(pseudo.pairs) // per_draw
     draw = np.repeat(np.arange(n_run), per_draw)
     complete = np.bincount(draw, weights=pseudo.active, minlength=n_run) == per_draw
-    aliases = _aliases(groups)
-    member = {g: np.tile(m[active], n_run) for g, m in groups if g not in aliases}
+    own = np.flatnonzero(_first_alike(groups) == np.arange(groups.n_groups))
+    real = _take(groups, own).subset(active)
+    position = np.cumsum(active) - 1  # a studied pair's place within each draw's pseudo pairs
     out = []
     for window in study.windows.events:
         use = np.flatnonzero(complete & plan.usable[window][first : first + n_run])
@@ -175,83 +201,61 @@ def null_draws(
         taken[window] = taken.get(window, 0) + len(use)
         if not len(use):
             continue
+        # pseudo group (g, j) = real group g in draw use[j], numbered g * len(use) + j
+        number = (real.group[:, None] * len(use) + np.arange(len(use))[None, :]).ravel()
+        pair = (use[None, :] * per_draw + position[real.pair][:, None]).ravel()
+        sort = np.argsort(number, kind="stable")
+        pseudo_groups = Groups(number[sort], pair[sort], len(own) * len(use), len(pseudo.pairs))
         one = Windows(study.windows.estimation, (window,))
-        null = tests_frame(pseudo, one, [(f"{g}@{j}", (draw == j) & m) for g, m in member.items() for j in use])
-        parts = null["group"].str.rsplit("@", n=1)
-        null["group"], null["draw"] = parts.str[0], parts.str[1].astype(int)
+        null = tests_frame(pseudo, one, pseudo_groups, np.arange(pseudo_groups.n_groups))
+        index = null["group"].to_numpy(dtype=np.int64)
+        null["group"], null["draw"] = labels[own][index // len(use)], use[index % len(use)]
         car = pseudo.cars[window]["car"]
-        for group, m in member.items():
-            ok = np.isfinite(car) & m
-            total = np.bincount(draw[ok], weights=car[ok], minlength=n_run)
-            mean = total / np.maximum(np.bincount(draw[ok], minlength=n_run), 1)
-            out.append(
-                pd.DataFrame(
-                    {
-                        "group": group,
-                        "window": Windows.label(window),
-                        "draw": use,
-                        "test": "caar",
-                        "statistic": mean[use],
-                    }
-                )
-            )
-        out.append(null[["group", "window", "draw", "test", "statistic"]])
+        finite = np.isfinite(car)
+        mean = pseudo_groups.sum(np.where(finite, car, 0.0)) / np.maximum(pseudo_groups.count(finite), 1)
+        caar = {"group": np.repeat(labels[own], len(use)), "window": Windows.label(window)}
+        caar |= {"draw": np.tile(use, len(own)), "test": "caar", "statistic": mean}
+        out += [pd.DataFrame(caar), null[["group", "window", "draw", "test", "statistic"]]]
     frame = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["group", "window", "draw", "test"])
     frame["draw"] = frame["draw"].astype(int) + first
     return frame
 
 
 def placebo_tests(
-    study, stage, plan: PlaceboPlan, tests: pd.DataFrame, groups: list[tuple[str, np.ndarray]], parts: list
+    study, stage, plan: PlaceboPlan, tests: pd.DataFrame, chosen: tuple[np.ndarray, Groups], parts: list
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``tests`` with ``p_placebo`` and ``placebo_caar`` rows, and the placebo table (module docstring).
 
-    ``parts`` are the :func:`null_draws` of every chunk.
+    ``chosen`` = (labels, groups) of :func:`placebo_groups`; ``parts`` are the :func:`null_draws` of every chunk.
     """
+    labels, groups = chosen
     null = pd.concat(parts, ignore_index=True)
-    null = pd.concat([null, *(null[null["group"] == src].assign(group=dst) for dst, src in _aliases(groups).items())])
+    alike = _first_alike(groups)
+    copies = np.flatnonzero(alike != np.arange(groups.n_groups))
+    null = pd.concat([null, *(null[null["group"] == labels[alike[g]]].assign(group=labels[g]) for g in copies)])
     null.insert(3, "shift", plan.shifts[null["draw"].to_numpy(dtype=int)])
     null.insert(4, "pseudo_day0", plan.dates[null["draw"].to_numpy(dtype=int)])
     null = null.sort_values(["group", "window", "test", "draw"], kind="stable").reset_index(drop=True)
-    return _with_p(study, stage, tests, null, groups), null[PLACEBO_COLUMNS]
+    return _with_p(study, stage, tests, null, labels, groups), null[PLACEBO_COLUMNS]
 
 
-def _aliases(groups: list[tuple[str, np.ndarray]]) -> dict[str, str]:
-    """Groups with the same members as an earlier one (a study of one event: the event is ``all``) -> that one."""
-    seen: dict[bytes, str] = {}
-    alias = {}
-    for label, members in groups:
-        key = np.packbits(members).tobytes()
-        if key in seen:
-            alias[label] = seen[key]
-        else:
-            seen[key] = label
-    return alias
-
-
-def _with_p(study, stage, tests: pd.DataFrame, null: pd.DataFrame, groups) -> pd.DataFrame:
+def _with_p(study, stage, tests: pd.DataFrame, null: pd.DataFrame, labels: np.ndarray, groups: Groups) -> pd.DataFrame:
     returns = (tests["measure"] == "return").to_numpy() if "measure" in tests else np.ones(len(tests), bool)
+    rbar = tests[returns].drop_duplicates(["group", "window"]).set_index(["group", "window"])["rbar"]
     rows = []
     for window in study.windows.events:
         label = Windows.label(window)
         car = stage.cars[window]["car"]
-        for group, members in groups:
-            values = car[members & np.isfinite(car)]
-            first = tests[returns & (tests["group"] == group).to_numpy() & (tests["window"] == label).to_numpy()].iloc[
-                0
-            ]
-            rows.append(
-                {
-                    **({"measure": "return"} if "measure" in tests else {}),
-                    "group": group,
-                    "window": label,
-                    "test": "placebo_caar",
-                    "statistic": values.mean() if len(values) else np.nan,
-                    "n": len(values),
-                    "rbar": first["rbar"],
-                }
-            )
-    out = pd.concat([tests, pd.DataFrame(rows)], ignore_index=True)
+        finite = np.isfinite(car)
+        n = groups.count(finite)
+        total = groups.sum(np.where(finite, car, 0.0))
+        row = {"measure": "return"} if "measure" in tests else {}
+        row |= {"group": labels, "window": label, "test": "placebo_caar"}
+        row |= {"statistic": np.where(n > 0, total / np.maximum(n, 1), np.nan), "n": n}
+        row["rbar"] = rbar.reindex(pd.MultiIndex.from_arrays([labels, np.full(len(labels), label)])).to_numpy()
+        rows.append(pd.DataFrame(row))
+    rows = pd.concat(rows, ignore_index=True)
+    out = pd.concat([tests, rows], ignore_index=True)
     table = null.groupby(["group", "window", "test"])["statistic"].agg(list)
     keys = zip(out["group"], out["window"], out["test"].replace({"placebo_caar": "caar"}), strict=True)
     width = max((len(v) for v in table), default=1)

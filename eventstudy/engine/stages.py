@@ -29,12 +29,13 @@ from eventstudy.engine.placebo import (
     placebo_tests,
 )
 from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
-from eventstudy.engine.tables import TESTS_COLUMNS, ar_frame, car_frame, parameter_frame, tests_frame
-from eventstudy.engine.volatility import volatility_rows
+from eventstudy.engine.tables import ar_frame, car_frame, parameter_frame, tests_frame, volatility_frame
 from eventstudy.engine.volume import av_frame, cav_frame, volume_stage
 from eventstudy.events.catalog import EventSet
 from eventstudy.inference.daily import daily_aar_t
 from eventstudy.inference.families import family
+from eventstudy.inference.groups import Groups
+from eventstudy.inference.moments import group_day_means
 from eventstudy.inference.multitest import adjust_p_values
 from eventstudy.results import EventStudyResults
 
@@ -217,9 +218,9 @@ def _concat_values(values: list, order: np.ndarray):
 def finish(study, stage: PairStage) -> EventStudyResults:
     """The group stage: AAR/CAAR, the test battery per group, and the tidy tables."""
     clock = Stopwatch()
-    groups = _groups(study, stage)
-    aar = _aar_frame(study, stage, groups)
-    tests, placebo = _placebo(study, stage, groups, _tests(study, stage, groups, clock))
+    labels, groups = _groups(study, stage)
+    aar = _aar_frame(study, stage, labels, groups)
+    tests, placebo = _placebo(study, stage, labels, groups, _tests(study, stage, labels, groups, clock))
     tests["family"] = tests["test"].map(family)  # the placebo rows too
     clock.lap("placebo")
     tables = {
@@ -245,12 +246,14 @@ def finish(study, stage: PairStage) -> EventStudyResults:
     )
 
 
-def _placebo(study, stage: PairStage, groups: list, tests: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _placebo(
+    study, stage: PairStage, labels: np.ndarray, groups: Groups, tests: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The tests with their placebo p-values and the placebo draws (:mod:`eventstudy.engine.placebo`), if any."""
     plan = placebo_plan(study, stage)
     if plan is None:
         return tests, None
-    chosen = placebo_groups(study, groups)
+    chosen = placebo_groups(study, labels, groups)
     taken: dict = {}
     parts = [
         null_draws(study, stage, run_pairs(plan.study, part, study.prices), first, chosen, plan, taken)
@@ -279,15 +282,16 @@ def masking_cost(stage: PairStage, min_obs: int) -> int:
     return int(((status == "insufficient") & (stage.n_obs < min_obs) & (unmasked >= min_obs)).sum())
 
 
-def _tests(study, stage: PairStage, groups: list[tuple[str, np.ndarray]], clock: Stopwatch) -> pd.DataFrame:
+def _tests(study, stage: PairStage, labels: np.ndarray, groups: Groups, clock: Stopwatch) -> pd.DataFrame:
     """The battery on returns, the volatility tests, and the battery on abnormal volume, with a ``measure``."""
     bootstrap = (study.bootstrap_draws, study.seed)
     parts = [
-        tests_frame(stage, study.windows, groups, clock, bootstrap).assign(measure="return"),
-        pd.DataFrame(volatility_rows(stage, study.windows, groups), columns=TESTS_COLUMNS).assign(measure="volatility"),
+        tests_frame(stage, study.windows, groups, labels, clock, bootstrap).assign(measure="return"),
+        volatility_frame(stage, study.windows, groups, labels).assign(measure="volatility"),
     ]
     if stage.volume is not None:
-        parts.append(tests_frame(stage.volume, study.windows, groups, clock, bootstrap).assign(measure="volume"))
+        volume = tests_frame(stage.volume, study.windows, groups, labels, clock, bootstrap)
+        parts.append(volume.assign(measure="volume"))
     tests = pd.concat(parts, ignore_index=True)
     return tests[["measure", *tests.columns.drop("measure")]]
 
@@ -365,43 +369,48 @@ def window_complete(ar: np.ndarray, span: np.ndarray, window: np.ndarray) -> np.
 
 
 # --------------------------------------------------------------------------------------------- group stage
-def _groups(study, stage: PairStage) -> list[tuple[str, np.ndarray]]:
-    groups = [("all", stage.active)]
-    if study.group_tests == "event+all":
-        codes, event_ids = pd.factorize(stage.pairs["event_id"])  # ids in order of first appearance
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(event_ids) + 1))
-        for g, event_id in enumerate(event_ids):
-            members = np.zeros(len(codes), dtype=bool)
-            members[order[bounds[g] : bounds[g + 1]]] = True
-            groups.append((event_id, stage.active & members))
-    return groups
+def _groups(study, stage: PairStage) -> tuple[np.ndarray, Groups]:
+    """``(labels, groups)``: "all" (the studied pairs) and, with ``event+all``, each event (in order of first
+    appearance; an event without a studied pair is an empty group)."""
+    active = np.flatnonzero(stage.active)
+    if study.group_tests != "event+all":
+        return np.array(["all"], dtype=object), Groups.from_masks(stage.active[None, :])
+    codes, event_ids = pd.factorize(stage.pairs["event_id"])  # ids in order of first appearance
+    order = active[np.argsort(codes[active], kind="stable")]
+    groups = Groups(
+        np.r_[np.zeros(len(active), np.int64), codes[order] + 1],
+        np.r_[active, order].astype(np.int64),
+        len(event_ids) + 1,
+        len(stage.active),
+    )
+    return np.array(["all", *event_ids], dtype=object), groups
 
 
-def _aar_frame(study, stage: PairStage, groups: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
+def _aar_frame(study, stage: PairStage, labels: np.ndarray, groups: Groups) -> pd.DataFrame:
     """AAR per group and day; CAAR cumulated from the first day of each window (the report span, then each event
     window), one row per (group, window, day)."""
     lo, hi = study.windows.report_span
     days = (stage.days >= lo) & (stage.days <= hi)
     est_days = (stage.days >= study.windows.estimation[0]) & (stage.days <= study.windows.estimation[1])
-    ar_est = np.where(stage.estimation, stage.ar, np.nan)[:, est_days]
-    spans = dict.fromkeys([study.windows.report_span, *study.windows.events])
-    parts = []
-    for group, members in groups:
-        block = stage.ar[members][:, days]
-        n = np.isfinite(block).sum(axis=0)
-        aar = np.where(n > 0, np.where(np.isfinite(block), block, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
-        est = ar_est[members]
-        count = np.isfinite(est).sum(axis=0)
-        aar_est = np.where(count > 0, np.nansum(est, axis=0) / np.maximum(count, 1), np.nan)
-        aar_t, aar_p = daily_aar_t(aar, aar_est)
-        for start, end in spans:
-            inside = (stage.days[days] >= start) & (stage.days[days] <= end)
-            frame = {"group": group, "window": Windows.label((start, end)), "day": stage.days[days][inside]}
-            frame |= {"n": n[inside], "aar": aar[inside], "caar": np.nancumsum(aar[inside])}
-            frame |= {"aar_t": aar_t[inside], "aar_p": aar_p[inside]}
-            parts.append(pd.DataFrame(frame))
-    return pd.concat(parts, ignore_index=True)
+    aar, n = group_day_means(stage.ar[:, days], groups)
+    aar_est = group_day_means(np.where(stage.estimation, stage.ar, np.nan)[:, est_days], groups)[0]
+    aar_t, aar_p = daily_aar_t(aar, aar_est)
+    reported = stage.days[days]
+    columns: dict[str, list] = {"window": [], "day": [], "n": [], "aar": [], "caar": [], "aar_t": [], "aar_p": []}
+    for start, end in dict.fromkeys([study.windows.report_span, *study.windows.events]):
+        inside = (reported >= start) & (reported <= end)
+        columns["window"].append(np.full(int(inside.sum()), Windows.label((start, end)), dtype=object))
+        columns["day"].append(reported[inside])
+        columns["caar"].append(np.nancumsum(aar[:, inside], axis=1))
+        for name, values in (("n", n), ("aar", aar), ("aar_t", aar_t), ("aar_p", aar_p)):
+            columns[name].append(values[:, inside])
+    width = sum(len(d) for d in columns["day"])
+    frame = {"group": np.repeat(labels, width)}
+    for name, blocks in columns.items():
+        per_group = name in ("n", "aar", "caar", "aar_t", "aar_p")
+        joined = np.concatenate(blocks, axis=1 if per_group else 0)
+        frame[name] = joined.ravel() if per_group else np.tile(joined, len(labels))
+    return pd.DataFrame(frame)
 
 
 def _used_prices(study, stage: PairStage) -> pd.DataFrame:

@@ -7,10 +7,13 @@ two-sided. Arrays are NaN where a pair has no return that day (such days are lef
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import stats
+
+from eventstudy.inference.daily import aar_sd
+from eventstudy.inference.groups import GroupResult, Groups
+from eventstudy.inference.moments import group_day_means, group_moments, t_p_values, z_p_values
+from eventstudy.inference.result import TestResult
 
 TEST_NAMES = (
     "csect_t",
@@ -24,26 +27,6 @@ TEST_NAMES = (
     "generalized_sign",
     "wilcoxon",
 )
-
-
-@dataclass(frozen=True)
-class TestResult:
-    """One test's statistic, two-sided p-value and the number of pairs it used."""
-
-    statistic: float
-    p_value: float
-    n: int
-
-
-_NA = float("nan")
-
-
-def _t_p(t: float, dof: float) -> float:
-    return float(2 * stats.t.sf(abs(t), dof)) if np.isfinite(t) and dof > 0 else _NA
-
-
-def _z_p(z: float) -> float:
-    return float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else _NA
 
 
 # --------------------------------------------------------------------------------------------- per pair
@@ -118,12 +101,16 @@ def csect_t(car: np.ndarray) -> TestResult:
     Ignores estimation error and cross-correlation (Brown & Warner 1985; MacKinlay 1997, eq. 21 with the
     cross-sectional variance).
     """
-    x = car[np.isfinite(car)]
-    n = len(x)
-    if n < 2 or np.std(x, ddof=1) == 0:
-        return TestResult(_NA, _NA, n)
-    t = x.mean() / (x.std(ddof=1) / np.sqrt(n))
-    return TestResult(float(t), _t_p(t, n - 1), n)
+    return csect_t_groups(car, Groups.one(len(car)))[0]
+
+
+def csect_t_groups(car: np.ndarray, groups: Groups) -> GroupResult:
+    """:func:`csect_t` of every group's CARs (``car`` (P,), NaN left out); NaN with N < 2 or no dispersion."""
+    m = group_moments(car, groups)
+    sd = np.sqrt(m.var())
+    ok = (m.n >= 2) & (sd > 0)
+    t = np.where(ok, m.mean / (np.where(ok, sd, 1.0) / np.sqrt(m.n)), np.nan)
+    return GroupResult(t, t_p_values(t, m.n - 1), m.n)
 
 
 def time_series_t(ar_estimation: np.ndarray, ar_window: np.ndarray) -> TestResult:
@@ -133,15 +120,19 @@ def time_series_t(ar_estimation: np.ndarray, ar_window: np.ndarray) -> TestResul
     statistic = CAAR / (sqrt(L2) S) with CAAR the sum of the window's AAR_t, t with L1 - 1 df (L1 = estimation
     days with an AAR). Robust to cross-correlation because S is measured on the portfolio itself.
     """
-    n = int(np.isfinite(ar_window).any(axis=1).sum())
-    aar_est = _nanmean_cols(ar_estimation)
-    aar_win = _nanmean_cols(ar_window)
-    aar_est, aar_win = aar_est[np.isfinite(aar_est)], aar_win[np.isfinite(aar_win)]
-    if len(aar_est) < 3 or len(aar_win) == 0:
-        return TestResult(_NA, _NA, n)
-    s = aar_est.std(ddof=1)
-    t = aar_win.sum() / (np.sqrt(len(aar_win)) * s)
-    return TestResult(float(t), _t_p(t, len(aar_est) - 1), n)
+    return time_series_t_groups(ar_estimation, ar_window, Groups.one(len(ar_window)))[0]
+
+
+def time_series_t_groups(ar_estimation: np.ndarray, ar_window: np.ndarray, groups: Groups) -> GroupResult:
+    """:func:`time_series_t` of every group: its AAR_t per day is the mean over the group's pairs with a return."""
+    n = groups.count(np.isfinite(ar_window).any(axis=1))
+    s, l1 = aar_sd(group_day_means(ar_estimation, groups)[0])
+    aar_win = group_day_means(ar_window, groups)[0]
+    l2 = np.isfinite(aar_win).sum(axis=1)
+    ok = (l1 >= 3) & (l2 > 0) & (s > 0)
+    caar = np.where(np.isfinite(aar_win), aar_win, 0.0).sum(axis=1)
+    t = np.where(ok, caar / (np.sqrt(np.maximum(l2, 1)) * np.where(ok, s, 1.0)), np.nan)
+    return GroupResult(t, t_p_values(t, l1 - 1), n)
 
 
 def patell_z(csar: np.ndarray, dof: np.ndarray) -> TestResult:
@@ -150,13 +141,18 @@ def patell_z(csar: np.ndarray, dof: np.ndarray) -> TestResult:
     Each SAR is t-distributed with L1_i - k df, whose variance is (L1_i - k) / (L1_i - k - 2). Pairs with
     L1_i - k <= 2 are left out.
     """
+    return patell_z_groups(csar, dof, Groups.one(len(csar)))[0]
+
+
+def patell_z_groups(csar: np.ndarray, dof: np.ndarray, groups: Groups) -> GroupResult:
+    """:func:`patell_z` of every group (``csar``, ``dof`` (P,))."""
     ok = np.isfinite(csar) & (dof > 2)
-    n = int(ok.sum())
-    if n == 0:
-        return TestResult(_NA, _NA, 0)
-    d = dof[ok].astype(float)
-    z = csar[ok].sum() / np.sqrt((d / (d - 2)).sum())
-    return TestResult(float(z), _z_p(z), n)
+    d = np.where(ok, dof, 3).astype(float)
+    n = groups.count(ok)
+    total = groups.sum(np.where(ok, csar, 0.0))
+    var = groups.sum(np.where(ok, d / (d - 2), 0.0))
+    z = np.where(n > 0, total / np.sqrt(np.where(n > 0, var, 1.0)), np.nan)
+    return GroupResult(z, z_p_values(z), n)
 
 
 def bmp_t(csar: np.ndarray) -> TestResult:
@@ -164,7 +160,12 @@ def bmp_t(csar: np.ndarray) -> TestResult:
 
     The cross-sectional t of the standardized CARs: robust to event-induced variance.
     """
-    return csect_t(csar)
+    return bmp_t_groups(csar, Groups.one(len(csar)))[0]
+
+
+def bmp_t_groups(csar: np.ndarray, groups: Groups) -> GroupResult:
+    """:func:`bmp_t` of every group: the cross-sectional t of its CSARs."""
+    return csect_t_groups(csar, groups)
 
 
 def kp_bmp_t(csar: np.ndarray, rbar: float) -> TestResult:
@@ -174,16 +175,15 @@ def kp_bmp_t(csar: np.ndarray, rbar: float) -> TestResult:
     the share of window days they have in common (:func:`eventstudy.inference.correlation.mean_pairwise_correlation`);
     t with N - 1 df.
     """
-    base = bmp_t(csar)
-    n = base.n
+    return kp_bmp_t_groups(csar, np.array([rbar], dtype=float), Groups.one(len(csar)))[0]
+
+
+def kp_bmp_t_groups(csar: np.ndarray, rbar: np.ndarray, groups: Groups) -> GroupResult:
+    """:func:`kp_bmp_t` of every group, ``rbar`` (G,) each group's average pairwise correlation."""
+    base = bmp_t_groups(csar, groups)
+    n, rbar = base.n, np.asarray(rbar, dtype=float)
     denom = 1 + (n - 1) * rbar
-    if not np.isfinite(base.statistic) or not np.isfinite(rbar) or denom <= 0:
-        return TestResult(_NA, _NA, n)
-    t = base.statistic * np.sqrt((1 - rbar) / denom)
-    return TestResult(float(t), _t_p(t, n - 1), n)
-
-
-def _nanmean_cols(a: np.ndarray) -> np.ndarray:
-    count = np.isfinite(a).sum(axis=0)
-    total = np.where(np.isfinite(a), a, 0.0).sum(axis=0)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    ok = np.isfinite(base.statistic) & np.isfinite(rbar) & (denom > 0)
+    factor = np.sqrt(np.where(ok, (1 - rbar) / np.where(ok, denom, 1.0), 0.0))
+    t = np.where(ok, base.statistic * factor, np.nan)
+    return GroupResult(t, t_p_values(t, n - 1), n)

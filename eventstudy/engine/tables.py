@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
 from eventstudy.engine.group_tests import group_battery
 from eventstudy.engine.panel import Windows
-from eventstudy.engine.rank_tests import corrado_rank, generalized_sign, grank, sign_test, wilcoxon_test
-from eventstudy.engine.statistics import bmp_t, csect_t, kp_bmp_t, patell_z, time_series_t
+from eventstudy.engine.rank_tests import (
+    SortedRows,
+    corrado_rank_groups,
+    generalized_sign_groups,
+    grank_groups,
+    sign_test_groups,
+    wilcoxon_test_groups,
+)
+from eventstudy.engine.statistics import (
+    bmp_t_groups,
+    csect_t_groups,
+    kp_bmp_t_groups,
+    patell_z_groups,
+    time_series_t_groups,
+)
+from eventstudy.engine.volatility import volatility_tests
 from eventstudy.inference.correlation import mean_pairwise_correlation
 from eventstudy.inference.families import family
+from eventstudy.inference.groups import GroupResult, Groups
+from eventstudy.inference.result import NA, TestResult
 
 TESTS_COLUMNS = ["group", "window", "test", "family", "statistic", "p_value", "n", "rbar"]
 
@@ -86,52 +105,113 @@ def parameter_frame(stage) -> pd.DataFrame:
 
 
 def tests_frame(
-    stage, windows: Windows, groups: list[tuple[str, np.ndarray]], clock=None, bootstrap: tuple[int, int] = (0, 0)
+    stage,
+    windows: Windows,
+    groups: Groups,
+    labels: np.ndarray,
+    clock=None,
+    bootstrap: tuple[int, int] = (0, 0),
 ) -> pd.DataFrame:
-    """The test battery of every group (``(label, member mask)``) and event window.
+    """The test battery of every group (``labels`` (G,) name the rows' ``group``) and event window.
 
+    Rows in the order (window, group, test). A group's pairs are its members with a finite CAR in the window.
     ``bootstrap`` = (draws, seed) of the wild bootstrap of the CAAR (draws 0: off, its rows n/a).
 
     ``clock`` (a :class:`~eventstudy.engine.stages.Stopwatch`) gets the phases "tests" (parametric tests and
-    rbar) and "rank tests" (Corrado, GRANK, sign, generalized sign, Wilcoxon).
+    rbar) and "rank tests" (Corrado, GRANK, sign, generalized sign, Wilcoxon and the group tests).
     """
     lap = clock.lap if clock is not None else (lambda phase: None)
     est_days = (stage.days >= windows.estimation[0]) & (stage.days <= windows.estimation[1])
-    ar, sar = stage.ar, stage.sar
-    ar_est = np.where(stage.estimation, ar, np.nan)[:, est_days]
-    sar_est = np.where(stage.estimation, sar, np.nan)[:, est_days]
-    dates_est = stage.dates[:, est_days]
-    rows = []
+    ar_est, sar_est = (np.where(stage.estimation, a, np.nan)[:, est_days] for a in (stage.ar, stage.sar))
+    est = Estimation(ar_est, sar_est, stage.dates[:, est_days], SortedRows.of(ar_est), SortedRows.of(sar_est))
+    parts = []
+    for window in windows.events:
+        members = groups.subset(np.isfinite(stage.cars[window]["car"]))
+        battery, rbar = _window_battery(stage, window, est, members, lap, bootstrap)
+        parts.append(battery_frame(labels, window, battery, rbar))
+    return pd.concat(parts, ignore_index=True)
+
+
+class Estimation(NamedTuple):
+    """The estimation days' arrays every window's battery uses (NaN where a day is not a clean estimation day)."""
+
+    ar: np.ndarray  # (P, L1)
+    sar: np.ndarray  # (P, L1)
+    dates: np.ndarray  # (P, L1)
+    ar_sorted: SortedRows  # ``ar``'s rows sorted once for the rank tests
+    sar_sorted: SortedRows
+
+
+def _window_battery(
+    stage, window, est: Estimation, members: Groups, lap, bootstrap: tuple[int, int]
+) -> tuple[dict[str, GroupResult], np.ndarray]:
+    """The battery of every group over one event window, and each group's rbar (G,)."""
+    wmask = (stage.days >= window[0]) & (stage.days <= window[1])
+    ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
+    window_dates = stage.dates[:, wmask]
+    rbar = each_group(
+        members,
+        lambda idx: {
+            "rbar": TestResult(mean_pairwise_correlation(est.ar[idx], est.dates[idx], window_dates[idx]), NA, len(idx))
+        },
+    )["rbar"].statistic
+    lap("tests")
+    battery = {
+        "csect_t": csect_t_groups(car, members),
+        "time_series_t": time_series_t_groups(est.ar, ar_win, members),
+        "patell_z": patell_z_groups(csar, stage.dof, members),
+        "bmp_t": bmp_t_groups(csar, members),
+        "kp_bmp_t": kp_bmp_t_groups(csar, rbar, members),
+    }
+    lap("tests")
+    battery |= {
+        "corrado_rank": corrado_rank_groups(est.ar_sorted, ar_win, members),
+        "grank": grank_groups(est.sar_sorted, csar, members),
+        "sign": sign_test_groups(car, members),
+        "generalized_sign": generalized_sign_groups(car, est.ar, members),
+        "wilcoxon": wilcoxon_test_groups(car, members),
+    }
+    battery |= each_group(members, lambda idx: group_battery(stage, window, wmask, idx, bootstrap))
+    lap("rank tests")
+    return battery, rbar
+
+
+def volatility_frame(stage, windows: Windows, groups: Groups, labels: np.ndarray) -> pd.DataFrame:
+    """Both volatility tests (:mod:`eventstudy.engine.volatility`) of every group and event window (rbar NaN)."""
+    parts = []
     for window in windows.events:
         wmask = (stage.days >= window[0]) & (stage.days <= window[1])
-        car = stage.cars[window]["car"]
-        csar = stage.csar[window]
-        window_dates = stage.dates[:, wmask]
-        sample = np.concatenate([ar_est, ar[:, wmask]], axis=1)
-        sample_window = np.r_[np.zeros(ar_est.shape[1], bool), np.ones(wmask.sum(), bool)]
-        for group, members in groups:
-            members = members & np.isfinite(car)
-            idx = np.flatnonzero(members)
-            rbar = mean_pairwise_correlation(ar_est[idx], dates_est[idx], window_dates[idx])
-            lap("tests")
-            parametric = {
-                "csect_t": csect_t(car[idx]),
-                "time_series_t": time_series_t(ar_est[idx], ar[idx][:, wmask]),
-                "patell_z": patell_z(csar[idx], stage.dof[idx]),
-                "bmp_t": bmp_t(csar[idx]),
-                "kp_bmp_t": kp_bmp_t(csar[idx], rbar),
-            }
-            lap("tests")
-            battery = {
-                **parametric,
-                "corrado_rank": corrado_rank(sample[idx], sample_window),
-                "grank": grank(sar_est[idx], csar[idx]),
-                "sign": sign_test(car[idx]),
-                "generalized_sign": generalized_sign(car[idx], ar_est[idx]),
-                "wilcoxon": wilcoxon_test(car[idx]),
-                **group_battery(stage, window, wmask, idx, bootstrap),
-            }
-            lap("rank tests")
-            for name, res in battery.items():
-                rows.append((group, Windows.label(window), name, family(name), res.statistic, res.p_value, res.n, rbar))
-    return pd.DataFrame(rows, columns=TESTS_COLUMNS)
+        members = groups.subset(np.isfinite(stage.cars[window]["car"]))
+        results = volatility_tests(stage, wmask, window, members)
+        parts.append(battery_frame(labels, window, results, np.full(groups.n_groups, NA)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def battery_frame(labels: np.ndarray, window, results: dict[str, GroupResult], rbar: np.ndarray) -> pd.DataFrame:
+    """The rows of one window's tests (``TESTS_COLUMNS``), ordered by group, then test in ``results``' order."""
+    names = list(results)
+    n_groups, n_tests = len(labels), len(names)
+    return pd.DataFrame(
+        {
+            "group": np.repeat(np.asarray(labels, dtype=object), n_tests),
+            "window": Windows.label(window),
+            "test": np.tile(np.array(names, dtype=object), n_groups),
+            "family": np.tile(np.array([family(name) for name in names], dtype=object), n_groups),
+            "statistic": np.column_stack([results[name].statistic for name in names]).ravel(),
+            "p_value": np.column_stack([results[name].p_value for name in names]).ravel(),
+            "n": np.column_stack([results[name].n for name in names]).ravel(),
+            "rbar": np.repeat(np.asarray(rbar, dtype=float), n_tests),
+        },
+        columns=TESTS_COLUMNS,
+    )
+
+
+def each_group(groups: Groups, test: Callable[[np.ndarray], dict[str, TestResult]]) -> dict[str, GroupResult]:
+    """ADAPTOR, to be removed: ``test(idx)`` (the single-group tests of the pairs ``idx``) run group by group.
+
+    A Python loop over groups, for the tests whose grouped form (``name_groups(..., groups)``) is not yet
+    written; every use of it is to become a call of the grouped function.
+    """
+    bounds = groups.starts
+    results = [test(groups.pair[bounds[g] : bounds[g + 1]]) for g in range(groups.n_groups)]
+    return {name: GroupResult.from_results([r[name] for r in results]) for name in results[0]} if results else {}

@@ -18,51 +18,53 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from eventstudy.engine.statistics import TestResult
-from eventstudy.inference.families import family
+from eventstudy.inference.groups import GroupResult, Groups
+from eventstudy.inference.moments import group_moments, z_p_values
+from eventstudy.inference.result import TestResult
 
-_NA = float("nan")
+VOLATILITY_TESTS = ("variance_ratio", "csect_variance")
 
 
 def variance_ratio(ar_window: np.ndarray, sigma: np.ndarray, dof: np.ndarray) -> TestResult:
     """Pooled variance-ratio F test of the event-window ARs ``ar_window`` (N, L2) against sigma (N,)."""
+    return variance_ratio_groups(ar_window, sigma, dof, Groups.one(len(ar_window)))[0]
+
+
+def variance_ratio_groups(ar_window: np.ndarray, sigma: np.ndarray, dof: np.ndarray, groups: Groups) -> GroupResult:
+    """:func:`variance_ratio` of every group: each pair's z_i once, then Z = sum z_i / sqrt(N) per group."""
     n_days = np.isfinite(ar_window).sum(axis=1)
     ok = (n_days >= 2) & np.isfinite(sigma) & (sigma > 0) & (dof > 0)
-    n = int(ok.sum())
-    if n == 0:
-        return TestResult(_NA, _NA, 0)
-    s2 = np.nanvar(ar_window[ok], axis=1, ddof=1)
-    f = s2 / sigma[ok] ** 2
-    cdf = stats.f.cdf(f, n_days[ok] - 1, dof[ok])
-    z_i = stats.norm.ppf(np.clip(cdf, 1e-300, 1 - 1e-16))
-    z = float(z_i.sum() / np.sqrt(n))
-    return TestResult(z, float(2 * stats.norm.sf(abs(z))), n)
+    z_i = np.zeros(len(ar_window))
+    if ok.any():
+        f = np.nanvar(ar_window[ok], axis=1, ddof=1) / sigma[ok] ** 2
+        cdf = stats.f.cdf(f, n_days[ok] - 1, dof[ok])
+        z_i[ok] = stats.norm.ppf(np.clip(cdf, 1e-300, 1 - 1e-16))
+    n = groups.count(ok)
+    z = np.where(n > 0, groups.sum(z_i) / np.sqrt(np.maximum(n, 1)), np.nan)
+    return GroupResult(z, z_p_values(z), n)
 
 
 def csect_variance(csar: np.ndarray, dof: np.ndarray) -> TestResult:
     """Boehmer-Musumeci-Poulsen cross-sectional variance test of the standardized CARs ``csar`` (N,)."""
+    return csect_variance_groups(csar, dof, Groups.one(len(csar)))[0]
+
+
+def csect_variance_groups(csar: np.ndarray, dof: np.ndarray, groups: Groups) -> GroupResult:
+    """:func:`csect_variance` of every group (``csar``, ``dof`` (P,)); NaN with fewer than 2 pairs."""
     ok = np.isfinite(csar) & (dof > 2)
-    n = int(ok.sum())
-    if n < 2:
-        return TestResult(_NA, _NA, n)
-    d = dof[ok].astype(float)
-    ratio = np.var(csar[ok], ddof=1) / np.mean(d / (d - 2))
-    chi = (n - 1) * ratio
-    p = 2 * min(stats.chi2.cdf(chi, n - 1), stats.chi2.sf(chi, n - 1))
-    return TestResult(float(ratio), float(min(p, 1.0)), n)
+    m = group_moments(np.where(ok, csar, np.nan), groups)
+    d = np.where(ok, dof, 3).astype(float)
+    mean_v = groups.sum(np.where(ok, d / (d - 2), 0.0)) / np.maximum(m.n, 1)
+    have = m.n >= 2
+    ratio = np.where(have, m.var() / np.where(have, mean_v, 1.0), np.nan)
+    chi, df = (m.n - 1) * np.where(have, ratio, 0.0), np.maximum(m.n - 1, 1)
+    p = np.minimum(2 * np.minimum(stats.chi2.cdf(chi, df), stats.chi2.sf(chi, df)), 1.0)
+    return GroupResult(ratio, np.where(have, p, np.nan), m.n)
 
 
-def volatility_rows(stage, windows, groups: list[tuple[str, np.ndarray]]) -> list[tuple]:
-    """``(group, window, test, family, statistic, p_value, n, rbar)`` rows of both volatility tests (rbar: NaN)."""
-    rows = []
-    for window in windows.events:
-        wmask = (stage.days >= window[0]) & (stage.days <= window[1])
-        label = f"{window[0]}..{window[1]}"
-        for group, members in groups:
-            idx = np.flatnonzero(members & np.isfinite(stage.cars[window]["car"]))
-            for name, res in (
-                ("variance_ratio", variance_ratio(stage.ar[idx][:, wmask], stage.sigma[idx], stage.dof[idx])),
-                ("csect_variance", csect_variance(stage.csar[window][idx], stage.dof[idx])),
-            ):
-                rows.append((group, label, name, family(name), res.statistic, res.p_value, res.n, _NA))
-    return rows
+def volatility_tests(stage, wmask: np.ndarray, window, groups: Groups) -> dict[str, GroupResult]:
+    """Both volatility tests of every group over one event window (``wmask``: (D,) day mask)."""
+    return {
+        "variance_ratio": variance_ratio_groups(stage.ar[:, wmask], stage.sigma, stage.dof, groups),
+        "csect_variance": csect_variance_groups(stage.csar[window], stage.dof, groups),
+    }

@@ -13,19 +13,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventstudy.inference.result import NA, TestResult, t_p
+from eventstudy.inference.groups import GroupResult, Groups
+from eventstudy.inference.moments import group_moments, t_p_values
+from eventstudy.inference.result import TestResult
 
 
 def bhar_skew_t(bhar: np.ndarray) -> TestResult:
     """Skewness-adjusted t of the mean BHAR (module docstring); NaN with fewer than 3 BHARs or no dispersion."""
-    x = bhar[np.isfinite(bhar)]
-    n = len(x)
-    if n < 3:
-        return TestResult(NA, NA, n)
-    sd = x.std(ddof=1)
-    if sd == 0:
-        return TestResult(NA, NA, n)
-    s = x.mean() / sd
-    gamma = ((x - x.mean()) ** 3).sum() / (n * sd**3)
-    t = np.sqrt(n) * (s + gamma * s**2 / 3 + gamma / (6 * n))
-    return TestResult(float(t), t_p(t, n - 1), n)
+    return bhar_skew_t_groups(bhar, Groups.one(len(bhar)))[0]
+
+
+def bhar_skew_t_groups(bhar: np.ndarray, groups: Groups) -> GroupResult:
+    """:func:`bhar_skew_t` of every group's BHARs (``bhar`` (P,), NaN left out), by segment sums."""
+    m = group_moments(bhar, groups)
+    n = m.n
+    sd = np.sqrt(m.var())
+    ok = (n >= 3) & (sd > 0)
+    sd, size = np.where(ok, sd, 1.0), np.maximum(n, 1)
+    s = m.mean / sd
+    gamma = m.m3 / (size * sd**3)
+    t = np.where(ok, np.sqrt(size) * (s + gamma * s**2 / 3 + gamma / (6 * size)), np.nan)
+    return GroupResult(t, t_p_values(t, n - 1), n)

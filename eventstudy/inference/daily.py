@@ -16,14 +16,25 @@ from scipy import stats
 
 
 def daily_aar_t(aar: np.ndarray, aar_estimation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(t, p)`` for each AAR in ``aar`` (any shape) against S from ``aar_estimation`` (module docstring).
+    """``(t, p)`` for each AAR in ``aar`` against S from ``aar_estimation`` (module docstring).
 
-    Estimation days without an AAR (NaN) are left out; fewer than 3 give NaN everywhere.
+    ``aar_estimation`` (L1,) with ``aar`` of any shape, or one row per group, (G, L1) with ``aar`` (G, D).
+    Estimation days without an AAR (NaN) are left out; fewer than 3 (or S = 0) give NaN for the whole row.
     """
-    est = aar_estimation[np.isfinite(aar_estimation)]
-    if len(est) < 3 or est.std(ddof=1) == 0:
-        nan = np.full(np.shape(aar), np.nan)
-        return nan, nan.copy()
-    t = aar / est.std(ddof=1)
-    p = np.where(np.isfinite(t), 2 * stats.t.sf(np.abs(np.nan_to_num(t)), len(est) - 1), np.nan)
+    s, days = aar_sd(aar_estimation)
+    ok = (days >= 3) & (s > 0)
+    s, days, ok = s[..., None], days[..., None], ok[..., None]
+    t = np.where(ok, aar / np.where(ok, s, 1.0), np.nan)
+    p = np.where(np.isfinite(t), 2 * stats.t.sf(np.abs(np.nan_to_num(t)), np.maximum(days - 1, 1)), np.nan)
     return t, p
+
+
+def aar_sd(aar_estimation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, L1)`` along the last axis of ``aar_estimation``: sd (ddof = 1) of the finite AARs and their number
+    (S is NaN with fewer than 3)."""
+    finite = np.isfinite(aar_estimation)
+    days = finite.sum(axis=-1)
+    mean = np.where(finite, aar_estimation, 0.0).sum(axis=-1) / np.maximum(days, 1)
+    dev = np.where(finite, aar_estimation - mean[..., None], 0.0)
+    s = np.sqrt((dev * dev).sum(axis=-1) / np.maximum(days - 1, 1))
+    return np.where(days >= 3, s, np.nan), days
