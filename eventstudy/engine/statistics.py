@@ -109,7 +109,7 @@ def csect_t_groups(car: np.ndarray, groups: Groups) -> GroupResult:
     m = group_moments(car, groups)
     sd = np.sqrt(m.var())
     ok = (m.n >= 2) & (sd > 0)
-    t = np.where(ok, m.mean / (np.where(ok, sd, 1.0) / np.sqrt(m.n)), np.nan)
+    t = np.where(ok, m.mean / (np.where(ok, sd, 1.0) / np.sqrt(np.maximum(m.n, 1))), np.nan)
     return GroupResult(t, t_p_values(t, m.n - 1), m.n)
 
 
