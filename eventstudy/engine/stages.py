@@ -396,20 +396,14 @@ def _aar_frame(study, stage: PairStage, labels: np.ndarray, groups: Groups) -> p
     aar_est = group_day_means(np.where(stage.estimation, stage.ar, np.nan)[:, est_days], groups)[0]
     aar_t, aar_p = daily_aar_t(aar, aar_est)
     reported = stage.days[days]
-    columns: dict[str, list] = {"window": [], "day": [], "n": [], "aar": [], "caar": [], "aar_t": [], "aar_p": []}
-    for start, end in dict.fromkeys([study.windows.report_span, *study.windows.events]):
-        inside = (reported >= start) & (reported <= end)
-        columns["window"].append(np.full(int(inside.sum()), Windows.label((start, end)), dtype=object))
-        columns["day"].append(reported[inside])
-        columns["caar"].append(np.nancumsum(aar[:, inside], axis=1))
-        for name, values in (("n", n), ("aar", aar), ("aar_t", aar_t), ("aar_p", aar_p)):
-            columns[name].append(values[:, inside])
-    width = sum(len(d) for d in columns["day"])
-    frame = {"group": np.repeat(labels, width)}
-    for name, blocks in columns.items():
-        per_group = name in ("n", "aar", "caar", "aar_t", "aar_p")
-        joined = np.concatenate(blocks, axis=1 if per_group else 0)
-        frame[name] = joined.ravel() if per_group else np.tile(joined, len(labels))
+    spans = dict.fromkeys([study.windows.report_span, *study.windows.events])
+    inside = [np.flatnonzero((reported >= start) & (reported <= end)) for start, end in spans]
+    cols = np.concatenate(inside)
+    caar = np.concatenate([np.nancumsum(aar[:, c], axis=1) for c in inside], axis=1)
+    window = np.repeat([Windows.label(span) for span in spans], [len(c) for c in inside])
+    frame = {"group": np.repeat(labels, len(cols)), "window": np.tile(window, len(labels))}
+    frame |= {"day": np.tile(reported[cols], len(labels)), "n": n[:, cols].ravel(), "aar": aar[:, cols].ravel()}
+    frame |= {"caar": caar.ravel(), "aar_t": aar_t[:, cols].ravel(), "aar_p": aar_p[:, cols].ravel()}
     return pd.DataFrame(frame)
 
 
