@@ -122,9 +122,9 @@ def test_corrado_rank_groups(data):
     result = rt.corrado_rank_groups(est, win, Groups.from_masks(masks))
     _close(result, [_corrado(est[m], win[m]) for m in masks])
     assert np.isfinite(result.statistic).sum() > 40
-    # the estimation sort is reusable across windows
-    sorted_est = rt.SortedRows.of(est)
-    again = rt.corrado_rank_groups(sorted_est, win[:, :2], Groups.from_masks(masks))
+    # the estimation ranks are reusable across windows
+    ranked = rt.RankedRows.of(est)
+    again = rt.corrado_rank_groups(ranked, win[:, :2], Groups.from_masks(masks))
     _close(again, [_corrado(est[m], win[m][:, :2]) for m in masks])
 
 

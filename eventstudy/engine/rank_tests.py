@@ -5,10 +5,10 @@ Each ``..._groups`` function takes per-pair arrays and a :class:`~eventstudy.inf
 with ``Groups.one(N)``. Ranks are within a pair (Corrado, GRANK) or within a group (Wilcoxon), average ranks for
 ties and missing values left out, exactly as ``scipy.stats.rankdata(..., nan_policy="omit")`` gives them.
 
-Each pair's estimation ARs (SARs) are sorted once (:class:`SortedRows`, reusable across windows); an event
-window's values are then placed among them by a merge in a compiled kernel, and every group's day sums are taken
-over its membership entries in the same pass, so a group costs O(its pairs x days) and there is no Python loop
-over groups or pairs.
+Each pair's estimation ARs (SARs) are ranked once (:class:`RankedRows`, reusable across windows and groups); an
+event window's values (a GSAR) are then placed among them by comparisons in a compiled kernel that also takes
+every group's day sums over its membership entries, so a group costs O(its pairs x days) and there is no Python
+loop over groups or pairs.
 """
 
 from __future__ import annotations
@@ -28,44 +28,56 @@ _WILCOXON_PERMUTATION_MAX = 13  # ... and with ties a complete permutation (2^n 
 
 
 @dataclass(frozen=True)
-class SortedRows:
-    """Each row's finite values in ascending order (missing ones after them), their columns and their count.
+class RankedRows:
+    """Each row's values (non-finite ones as NaN), their average ranks within the row and the row's count of values.
 
-    Sort a study's estimation ARs (or SARs) once with :meth:`of` and pass the result for every window.
+    Rank a study's estimation ARs (or SARs) once with :meth:`of` and pass the result for every window and group.
     """
 
-    values: np.ndarray  # (P, L) float, row-sorted, NaN after the row's ``count`` finite values
-    columns: np.ndarray  # (P, L) int64: the column each sorted value came from
+    values: np.ndarray  # (P, L) float, NaN where missing
+    ranks: np.ndarray  # (P, L) float: average rank among the row's values (1 = smallest), NaN where missing
     count: np.ndarray  # (P,) int64
 
     @classmethod
-    def of(cls, x: np.ndarray | SortedRows) -> SortedRows:
-        """Sort the rows of ``x`` (P, L); non-finite values count as missing."""
-        if isinstance(x, SortedRows):
+    def of(cls, x: np.ndarray | RankedRows) -> RankedRows:
+        """Rank the rows of ``x`` (P, L) (one sort per row); non-finite values count as missing."""
+        if isinstance(x, RankedRows):
             return x
         x = np.asarray(x, dtype=float)
         finite = np.isfinite(x)
-        clean = np.where(finite, x, np.nan)
-        columns = np.argsort(clean, axis=1, kind="stable")
-        return cls(np.take_along_axis(clean, columns, axis=1), columns.astype(np.int64), finite.sum(axis=1))
+        clean = np.where(finite, x, np.nan) if np.isinf(x).any() else x
+        return cls(clean, _row_ranks(clean, np.argsort(clean, axis=1)), finite.sum(axis=1))
 
 
-def _empty(groups: Groups, n: np.ndarray | None = None) -> GroupResult:
-    nan = np.full(groups.n_groups, np.nan)
-    return GroupResult(nan, nan.copy(), np.zeros(groups.n_groups, np.int64) if n is None else n)
+@numba.njit(cache=True)
+def _row_ranks(values, order):  # pragma: no cover - compiled
+    """Average ranks within each row from its sort order (NaN sorted last and left NaN)."""
+    ranks = np.full(values.shape, np.nan)
+    for i in range(values.shape[0]):
+        row = values[i]
+        a = 0
+        while a < len(row) and np.isfinite(row[order[i, a]]):
+            a2 = a + 1
+            while a2 < len(row) and row[order[i, a2]] == row[order[i, a]]:
+                a2 += 1
+            for k in range(a, a2):
+                ranks[i, order[i, k]] = a + (a2 - a + 1) / 2.0
+            a = a2
+    return ranks
 
 
 # --------------------------------------------------------------------------------------------- Corrado
-def corrado_rank_groups(ar_estimation: np.ndarray | SortedRows, ar_window: np.ndarray, groups: Groups) -> GroupResult:
+def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.ndarray, groups: Groups) -> GroupResult:
     """Corrado (1989) rank test with the Corrado & Zivney (1992) scaling, for every group (see :func:`corrado_rank`).
 
-    ``ar_estimation`` (P, L1) (or its :class:`SortedRows`) and ``ar_window`` (P, L2): each pair's ARs on the
+    ``ar_estimation`` (P, L1) (or its :class:`RankedRows`) and ``ar_window`` (P, L2): each pair's ARs on the
     estimation days and on the event window's days; a pair's ranking sample is both together.
     """
-    est = SortedRows.of(ar_estimation)
+    est = RankedRows.of(ar_estimation)
     win = np.asarray(ar_window, dtype=float)
+    win = np.where(np.isfinite(win), win, np.nan)
     l1 = est.values.shape[1]
-    sums, counts, n = _corrado_kernel(est.values, est.columns, est.count, win, groups.starts, groups.pair)
+    sums, counts, n = _corrado_kernel(est.values, est.ranks, est.count, win, groups.starts, groups.pair)
     window = np.r_[np.zeros(l1, bool), np.ones(win.shape[1], bool)]
     with np.errstate(invalid="ignore", divide="ignore"):
         k = np.where(counts > 0, np.sqrt(counts) * (sums / np.maximum(counts, 1)), 0.0)
@@ -80,11 +92,12 @@ def corrado_rank_groups(ar_estimation: np.ndarray | SortedRows, ar_window: np.nd
 
 
 @numba.njit(cache=True)
-def _corrado_kernel(est, columns, count, win, starts, pairs):  # pragma: no cover - compiled
+def _corrado_kernel(est, est_ranks, count, win, starts, pairs):  # pragma: no cover - compiled
     """Per group and day: the sum of U over its pairs present that day, their number, and pairs with a window day.
 
-    Each pair's window values are sorted and merged with its sorted estimation values; a value's average rank
-    among both is (values below it) + (values equal to it, itself included, + 1) / 2.
+    A value's average rank among a pair's estimation and window values is its rank among its own kind plus, per
+    value of the other kind, 1 if that value is below it and 1/2 if equal (L1 x L2 comparisons a pair, in passes
+    over the contiguous estimation row).
     """
     n_groups = len(starts) - 1
     l1 = est.shape[1]
@@ -92,74 +105,39 @@ def _corrado_kernel(est, columns, count, win, starts, pairs):  # pragma: no cove
     sums = np.zeros((n_groups, l1 + l2))
     counts = np.zeros((n_groups, l1 + l2))
     n_used = np.zeros(n_groups, np.int64)
-    wv = np.empty(l2)
-    wc = np.empty(l2, np.int64)
+    shift = np.empty(l1)
     for g in range(n_groups):
         for e in range(starts[g], starts[g + 1]):
             i = pairs[e]
+            row = est[i]
             q = 0
             for j in range(l2):
-                v = win[i, j]
-                if np.isfinite(v):
-                    wv[q] = v
-                    wc[q] = j
-                    q += 1
-            order = np.argsort(wv[:q], kind="mergesort")
-            sv = wv[:q][order]
-            sc = wc[:q][order]
-            m = count[i]
-            total = m + q
-            if total == 0:
-                continue
+                q += win[i, j] == win[i, j]
             if q > 0:
                 n_used[g] += 1
-            denom = 1.0 + total
-            # estimation values, run by run of ties, with the window values below / equal to the run
-            b = 0
-            a = 0
-            while a < m:
-                a2 = _run_end(est[i], a, m)
-                b = _below(sv, b, q, est[i, a])
-                b2 = _run_end(sv, b, q) if b < q and sv[b] == est[i, a] else b
-                u = ((a + b) + ((a2 - a) + (b2 - b) + 1) / 2.0) / denom - 0.5
-                _add(sums[g], counts[g], columns[i, a:a2], u)
-                a = a2
-            # window values, run by run of ties, with the estimation values below / equal to the run
-            a = 0
-            b = 0
-            while b < q:
-                b2 = _run_end(sv, b, q)
-                a = _below(est[i], a, m, sv[b])
-                a2 = _run_end(est[i], a, m) if a < m and est[i, a] == sv[b] else a
-                u = ((a + b) + ((a2 - a) + (b2 - b) + 1) / 2.0) / denom - 0.5
-                _add(sums[g], counts[g], l1 + sc[b:b2], u)
-                b = b2
+            denom = 1.0 + count[i] + q
+            shift[:] = 0.0
+            for j in range(l2):
+                w = win[i, j]
+                if w != w:
+                    continue
+                less = 0
+                equal = 0
+                for j2 in range(l2):  # the window's own values
+                    less += win[i, j2] < w
+                    equal += win[i, j2] == w
+                for c in range(l1):
+                    x = row[c]
+                    less += x < w
+                    equal += x == w
+                    shift[c] += (w < x) + 0.5 * (w == x)
+                sums[g, l1 + j] += (less + (equal + 1) / 2.0) / denom - 0.5
+                counts[g, l1 + j] += 1.0
+            for c in range(l1):
+                if row[c] == row[c]:
+                    sums[g, c] += (est_ranks[i, c] + shift[c]) / denom - 0.5
+                    counts[g, c] += 1.0
     return sums, counts, n_used
-
-
-@numba.njit(cache=True)
-def _run_end(row, a, m):  # pragma: no cover - compiled
-    """The end of the run of values equal to ``row[a]`` in the sorted ``row[:m]``."""
-    a2 = a + 1
-    while a2 < m and row[a2] == row[a]:
-        a2 += 1
-    return a2
-
-
-@numba.njit(cache=True)
-def _below(row, a, m, v):  # pragma: no cover - compiled
-    """The first position from ``a`` on of the sorted ``row[:m]`` whose value is not below ``v``."""
-    while a < m and row[a] < v:
-        a += 1
-    return a
-
-
-@numba.njit(cache=True)
-def _add(sums, counts, columns, u):  # pragma: no cover - compiled
-    """Add ``u`` to the day sums and 1 to the day counts of ``columns``."""
-    for c in columns:
-        sums[c] += u
-        counts[c] += 1.0
 
 
 def corrado_rank(ar_sample: np.ndarray, window: np.ndarray) -> TestResult:
@@ -178,14 +156,14 @@ def corrado_rank(ar_sample: np.ndarray, window: np.ndarray) -> TestResult:
 
 
 # --------------------------------------------------------------------------------------------- GRANK
-def grank_groups(sar_estimation: np.ndarray | SortedRows, csar: np.ndarray, groups: Groups) -> GroupResult:
+def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, groups: Groups) -> GroupResult:
     """Kolari & Pynnönen (2011) GRANK-T for every group (see :func:`grank`).
 
-    ``sar_estimation`` (P, L1) (or its :class:`SortedRows`): each pair's estimation-window SARs; ``csar`` (P,).
+    ``sar_estimation`` (P, L1) (or its :class:`RankedRows`): each pair's estimation-window SARs; ``csar`` (P,).
     GSAR_i = CSAR_i / sd(CSAR over the group), so a pair's cumulative day and the shift of its estimation days'
     ranks are computed per membership entry.
     """
-    est = SortedRows.of(sar_estimation)
+    est = RankedRows.of(sar_estimation)
     csar = np.asarray(csar, dtype=float)
     ok = np.isfinite(csar)
     entries = groups.subset(ok)
@@ -197,9 +175,8 @@ def grank_groups(sar_estimation: np.ndarray | SortedRows, csar: np.ndarray, grou
         sd = np.sqrt(np.bincount(entries.group, weights=dev**2, minlength=groups.n_groups) / (n - 1))
         gsar = x / sd[entries.group]
     usable = (n >= 2) & (sd != 0)
-    keep = usable[entries.group]
-    gsar = np.where(keep, gsar, np.nan)
-    sums, counts, cum = _grank_kernel(est.values, est.columns, est.count, gsar, entries.starts, entries.pair)
+    gsar = np.where(usable[entries.group], gsar, np.nan)
+    sums, counts, cum = _grank_kernel(est.values, est.ranks, est.count, gsar, entries.starts, entries.pair)
     days = counts > 0
     big_t = days.sum(axis=1) + (n > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -216,11 +193,11 @@ def grank_groups(sar_estimation: np.ndarray | SortedRows, csar: np.ndarray, grou
 
 
 @numba.njit(cache=True)
-def _grank_kernel(est, columns, count, gsar, starts, pairs):  # pragma: no cover - compiled
+def _grank_kernel(est, est_ranks, count, gsar, starts, pairs):  # pragma: no cover - compiled
     """Per group: the sum of U and the pairs present on each estimation day, and the sum of the cumulative day's U.
 
-    Entry e's GSAR is placed among its pair's sorted SARs (m of them); its rank is (SARs below) + (SARs equal + 2)
-    / 2 of m + 1 values, and an estimation SAR's average rank rises by 1 if the GSAR is below it, 1/2 if equal.
+    Entry e's GSAR among its pair's m SARs has rank (SARs below) + (SARs equal + 2) / 2 of m + 1 values, and an
+    estimation SAR's average rank rises by 1 if the GSAR is below it, by 1/2 if equal: one pass over the row.
     """
     n_groups = len(starts) - 1
     l1 = est.shape[1]
@@ -229,23 +206,21 @@ def _grank_kernel(est, columns, count, gsar, starts, pairs):  # pragma: no cover
     cum = np.zeros(n_groups)
     for g in range(n_groups):
         for e in range(starts[g], starts[g + 1]):
-            x = gsar[e]
-            if not np.isfinite(x):
+            w = gsar[e]
+            if w != w:
                 continue
             i = pairs[e]
-            m = count[i]
-            denom = m + 2.0
-            less = np.searchsorted(est[i, :m], x, side="left")
-            upto = np.searchsorted(est[i, :m], x, side="right")
-            cum[g] += (less + ((upto - less) + 2) / 2.0) / denom - 0.5
-            a = 0
-            while a < m:
-                a2 = _run_end(est[i], a, m)
-                v = est[i, a]
-                shift = 1.0 if x < v else (0.5 if x == v else 0.0)
-                u = (a + ((a2 - a) + 1) / 2.0 + shift) / denom - 0.5
-                _add(sums[g], counts[g], columns[i, a:a2], u)
-                a = a2
+            denom = count[i] + 2.0
+            less = 0
+            equal = 0
+            for c in range(l1):
+                x = est[i, c]
+                less += x < w
+                equal += x == w
+                if x == x:
+                    sums[g, c] += (est_ranks[i, c] + (w < x) + 0.5 * (w == x)) / denom - 0.5
+                    counts[g, c] += 1.0
+            cum[g] += (less + (equal + 2) / 2.0) / denom - 0.5
     return sums, counts, cum
 
 
