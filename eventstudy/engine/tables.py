@@ -11,7 +11,7 @@ import pandas as pd
 from eventstudy.engine.group_tests import group_battery
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.rank_tests import (
-    SortedRows,
+    RankedRows,
     corrado_rank_groups,
     generalized_sign_groups,
     grank_groups,
@@ -123,7 +123,7 @@ def tests_frame(
     lap = clock.lap if clock is not None else (lambda phase: None)
     est_days = (stage.days >= windows.estimation[0]) & (stage.days <= windows.estimation[1])
     ar_est, sar_est = (np.where(stage.estimation, a, np.nan)[:, est_days] for a in (stage.ar, stage.sar))
-    est = Estimation(ar_est, sar_est, stage.dates[:, est_days], SortedRows.of(ar_est), SortedRows.of(sar_est))
+    est = Estimation(ar_est, sar_est, stage.dates[:, est_days], RankedRows.of(ar_est), RankedRows.of(sar_est))
     parts = []
     for window in windows.events:
         members = groups.subset(np.isfinite(stage.cars[window]["car"]))
@@ -138,8 +138,8 @@ class Estimation(NamedTuple):
     ar: np.ndarray  # (P, L1)
     sar: np.ndarray  # (P, L1)
     dates: np.ndarray  # (P, L1)
-    ar_sorted: SortedRows  # ``ar``'s rows sorted once for the rank tests
-    sar_sorted: SortedRows
+    ar_sorted: RankedRows  # ``ar``'s rows sorted once for the rank tests
+    sar_sorted: RankedRows
 
 
 def _window_battery(
