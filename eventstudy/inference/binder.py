@@ -26,6 +26,11 @@ Tests (Binder 1985, section III; asymptotic Wald tests):
 
 It needs a common date for all tickers (else the regressor sets differ and SUR is no longer OLS); the engine
 computes it for a group whose pairs share day 0 on one venue, with distinct tickers, and reports n/a otherwise.
+
+Many systems at once (:func:`binder_sur_batch`): systems with the same number of tickers are stacked into
+(batch, days, N) arrays with a mask of the days each uses (the others are zero rows, which add nothing to X'X,
+the residuals or G, and give C identity rows that the tests leave out) and solved with numpy's batched linear
+algebra, the same closed form as one system.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from eventstudy.inference.result import NA, TestResult, z_p
+from eventstudy.inference.result import TestResult
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,75 @@ class BinderFit:
     n_obs: int  # L1 common estimation days
 
 
+@dataclass(frozen=True)
+class BinderBatch:
+    """B Binder systems: per system (B,) whether it could be estimated and its two tests; the estimates padded
+    to the given days (zero on the days a system does not use)."""
+
+    ok: np.ndarray  # (B,) bool
+    gamma: np.ndarray  # (B, L2, N)
+    sigma: np.ndarray  # (B, N, N)
+    c: np.ndarray  # (B, L2, L2)
+    f: np.ndarray  # (B,) Hotelling F of the joint test
+    f_p: np.ndarray
+    z: np.ndarray  # (B,) z of the CAAR
+    z_p: np.ndarray
+    n_obs: np.ndarray  # (B,) L1
+
+
+def binder_sur_batch(
+    y_est: np.ndarray, x_est: np.ndarray, est: np.ndarray, y_win: np.ndarray, x_win: np.ndarray, win: np.ndarray
+) -> BinderBatch:
+    """Closed-form Binder SUR of B systems of N tickers each (module docstring).
+
+    ``y_est`` (B, L1, N) returns and ``x_est`` (B, L1, k) regressors on candidate estimation days, ``est``
+    (B, L1) the days each system uses; ``y_win`` (B, L2, N), ``x_win`` (B, L2, k), ``win`` (B, L2) the same for
+    the event-window days. A system is not estimated (``ok`` false, tests NaN) when L1 - k <= N, no window day is
+    used, or X'X or Sigma is singular.
+    """
+    batch, _, n = y_est.shape
+    k = x_est.shape[2]
+    l1, l2 = est.sum(axis=1), win.sum(axis=1)
+    dof = l1 - k
+    ok = (n >= 1) & (l2 > 0) & (dof > n)
+    xe, ye = np.where(est[..., None], x_est, 0.0), np.where(est[..., None], y_est, 0.0)
+    xw, yw = np.where(win[..., None], x_win, 0.0), np.where(win[..., None], y_win, 0.0)
+    xtx = xe.transpose(0, 2, 1) @ xe
+    if k:
+        ok &= np.linalg.matrix_rank(xtx) == k
+    xtx_inv = _inverse(xtx, ok)
+    b = xtx_inv @ xe.transpose(0, 2, 1) @ ye
+    resid = ye - xe @ b
+    sigma = resid.transpose(0, 2, 1) @ resid / np.maximum(dof, 1)[:, None, None]
+    gamma = yw - xw @ b
+    c = np.eye(win.shape[1]) + xw @ xtx_inv @ xw.transpose(0, 2, 1)
+    sigma_inv, c_inv = _inverse(sigma, ok), _inverse(c, ok)
+    ok &= np.isfinite(sigma_inv).all(axis=(1, 2)) & np.isfinite(c_inv).all(axis=(1, 2))
+    wald = np.trace(sigma_inv @ gamma.transpose(0, 2, 1) @ c_inv @ gamma, axis1=1, axis2=2)
+    df1, df2 = n * l2, dof - n + 1
+    f = np.where(ok, wald * df2 / np.where(ok, dof * df1, 1), np.nan)
+    caar = gamma.sum(axis=(1, 2)) / n
+    var = sigma.sum(axis=(1, 2)) * (c * win[:, :, None] * win[:, None, :]).sum(axis=(1, 2)) / n**2
+    z = np.where(ok & (var > 0), caar / np.sqrt(np.where(var > 0, var, 1.0)), np.nan)
+    return BinderBatch(
+        ok, gamma, sigma, c, f, stats.f.sf(f, df1, np.where(ok, df2, 1)), z, 2 * stats.norm.sf(np.abs(z)), l1
+    )
+
+
+def _inverse(a: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Inverses of the matrices ``a[ok]`` (NaN for the others, and for any that LAPACK finds singular)."""
+    out = np.full(a.shape, np.nan)
+    try:
+        out[ok] = np.linalg.inv(a[ok])
+    except np.linalg.LinAlgError:  # one of them is singular: find it (rare; one matrix at a time)
+        for i in np.flatnonzero(ok):
+            try:
+                out[i] = np.linalg.inv(a[i])
+            except np.linalg.LinAlgError:
+                continue
+    return out
+
+
 def binder_sur(y_est: np.ndarray, x_est: np.ndarray, y_win: np.ndarray, x_win: np.ndarray) -> BinderFit | None:
     """Closed-form Binder SUR of N tickers (module docstring).
 
@@ -57,30 +131,11 @@ def binder_sur(y_est: np.ndarray, x_est: np.ndarray, y_win: np.ndarray, x_win: n
     (L2, N), ``x_win`` (L2, k) on the event-window days. None when the system cannot be estimated (L1 - k <= N,
     or singular X'X or Sigma).
     """
-    l1, n = y_est.shape
-    k = x_est.shape[1]
-    dof = l1 - k
-    if n < 1 or len(y_win) == 0 or dof <= n:
+    est, win = np.ones((1, len(y_est)), bool), np.ones((1, len(y_win)), bool)
+    fit = binder_sur_batch(y_est[None], x_est[None], est, y_win[None], x_win[None], win)
+    if not fit.ok[0]:
         return None
-    xtx = x_est.T @ x_est
-    if k and np.linalg.matrix_rank(xtx) < k:
-        return None
-    xtx_inv = np.linalg.inv(xtx) if k else np.zeros((0, 0))
-    b = xtx_inv @ x_est.T @ y_est
-    resid = y_est - x_est @ b
-    sigma = resid.T @ resid / dof
-    gamma = y_win - x_win @ b
-    c = np.eye(len(y_win)) + x_win @ xtx_inv @ x_win.T
-    try:
-        sigma_inv = np.linalg.inv(sigma)
-        c_inv = np.linalg.inv(c)
-    except np.linalg.LinAlgError:
-        return None
-    wald = float(np.trace(sigma_inv @ gamma.T @ c_inv @ gamma))
-    df1, df2 = n * len(y_win), dof - n + 1
-    f = wald * df2 / (dof * df1)
-    joint = TestResult(f, float(stats.f.sf(f, df1, df2)), n)
-    caar = gamma.sum() / n
-    var = sigma.sum() * c.sum() / n**2
-    z = caar / np.sqrt(var) if var > 0 else NA
-    return BinderFit(gamma, sigma, c, joint, TestResult(float(z), z_p(z), n), l1)
+    n = y_est.shape[1]
+    joint = TestResult(float(fit.f[0]), float(fit.f_p[0]), n)
+    average = TestResult(float(fit.z[0]), float(fit.z_p[0]), n)
+    return BinderFit(fit.gamma[0], fit.sigma[0], fit.c[0], joint, average, int(fit.n_obs[0]))

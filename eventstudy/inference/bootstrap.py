@@ -26,23 +26,75 @@ Limitation: with D dates there are 2^D sign patterns and the observed pattern an
 |CAAR|, so p >= 2 / 2^D. With clustered dates and a short window (CAR[0,1] on one shared day 0: D = 2, p >= 0.5)
 the test cannot reject at any usual level: it has no power. It is informative with many distinct dates (a
 backtest of staggered events), where it also tolerates overlapping windows (a date counts once).
+
+Every group at once (:func:`wild_bootstrap_caar_groups`): the day sums are the calendar-time portfolios' sums
+(:func:`eventstudy.inference.calendar_time.portfolios`). Each group draws its signs from a fresh
+``numpy.random.default_rng(seed)``, exactly as the group alone would (so the pooled group's p-value is the one
+of a study without other groups, and a group's p does not depend on which other groups are tested); groups with
+the same number of dates D therefore share one sign matrix (common random numbers), and every group of a given D
+is tested by one product of that matrix with their (groups x D) day sums.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from eventstudy.inference.result import NA, TestResult
+from eventstudy.inference.calendar_time import (
+    Portfolios,
+    calendar_positions,
+    pairs_with_returns,
+    portfolios,
+    segment_sum,
+)
+from eventstudy.inference.groups import GroupResult, Groups
+from eventstudy.inference.result import TestResult
 
-CHUNK_CELLS = 1 << 22  # sign-matrix cells per product, to bound memory with many dates
+CHUNK_CELLS = 1 << 22  # sign-matrix (and product) cells per block, to bound memory with many dates or groups
 TOLERANCE = 1e-10  # relative: a draw equal to the observed value up to rounding counts as reaching it
 
 
-def day_sums(ar: np.ndarray, dates: np.ndarray) -> np.ndarray:
-    """S_d (D,): the sum of the abnormal returns on each distinct calendar date, ``ar``/``dates`` (N, L)."""
-    ok = np.isfinite(ar) & ~np.isnat(dates)
-    _, inverse = np.unique(dates[ok], return_inverse=True)
-    return np.bincount(inverse, weights=ar[ok])
+def bootstrap_p(port: Portfolios, n_pairs: np.ndarray, draws: int, seed: int | None) -> GroupResult:
+    """The wild cluster bootstrap of every group from its calendar-time portfolios (module docstring);
+    ``n_pairs`` (G,) the pairs with a return. Statistic = the CAAR, p its bootstrap p (NaN when ``draws`` = 0)."""
+    size = port.n_groups
+    dates = port.dates_per_group
+    total = segment_sum(port.group, port.total, size)
+    ok = (n_pairs > 0) & (dates > 0) & (draws > 0)
+    caar = np.where(ok, total / np.maximum(n_pairs, 1), np.nan)
+    p = np.full(size, np.nan)
+    level = np.abs(total) * (1 - TOLERANCE)
+    for d in np.unique(dates[ok]):  # a loop over the distinct numbers of dates, each for all its groups
+        chosen = np.flatnonzero(ok & (dates == d))
+        sums = port.total[port.group_starts[chosen][:, None] + np.arange(d)[None, :]]  # (groups, D) in date order
+        if d < 63 and 2**d <= draws:  # every sign pattern: exact
+            signs = 1 - 2 * ((np.arange(2**d)[:, None] >> np.arange(d)[None, :]) & 1)
+            p[chosen] = _exceed(signs, sums, level[chosen]) / 2**d
+            continue
+        rng = np.random.default_rng(seed)
+        rows = max(1, CHUNK_CELLS // d)
+        exceed = np.zeros(len(chosen), np.int64)
+        for first in range(0, draws, rows):  # a loop per block of draws, each block one (rows x D) sign matrix
+            signs = rng.integers(0, 2, size=(min(rows, draws - first), d), dtype=np.int8) * 2 - 1
+            exceed += _exceed(signs, sums, level[chosen])
+        p[chosen] = (1 + exceed) / (draws + 1)
+    return GroupResult(caar, p, n_pairs)
+
+
+def _exceed(signs: np.ndarray, sums: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """(groups,) sign patterns (rows of ``signs``) whose |signed day sum| reaches each group's ``level``."""
+    block = max(1, CHUNK_CELLS // len(signs))
+    out = np.empty(len(sums), np.int64)
+    for lo in range(0, len(sums), block):  # blocks of groups: (patterns x groups) products of bounded size
+        out[lo : lo + block] = (np.abs(signs @ sums[lo : lo + block].T) >= level[lo : lo + block]).sum(axis=0)
+    return out
+
+
+def wild_bootstrap_caar_groups(
+    ar: np.ndarray, dates: np.ndarray, groups: Groups, draws: int, seed: int | None
+) -> GroupResult:
+    """:func:`wild_bootstrap_caar` of every group; ``ar``/``dates`` (P, L)."""
+    grid, (pos,) = calendar_positions(dates)
+    return bootstrap_p(portfolios(ar, pos, groups, len(grid)), pairs_with_returns(ar, groups), draws, seed)
 
 
 def wild_bootstrap_caar(ar: np.ndarray, dates: np.ndarray, draws: int, seed: int | None) -> TestResult:
@@ -51,20 +103,4 @@ def wild_bootstrap_caar(ar: np.ndarray, dates: np.ndarray, draws: int, seed: int
     ``ar`` (N, L) are the group's event-window abnormal returns and ``dates`` (N, L) their calendar dates (NaT
     where a pair has no return); ``draws`` = B (0: off, NaN p); ``seed`` seeds the Rademacher weights.
     """
-    n = int(np.isfinite(ar).any(axis=1).sum())
-    sums = day_sums(ar, dates)
-    if n == 0 or draws <= 0 or len(sums) == 0:
-        return TestResult(NA, NA, n)
-    caar = float(sums.sum() / n)
-    level = abs(sums.sum()) * (1 - TOLERANCE)
-    d = len(sums)
-    if d < 63 and 2**d <= draws:  # every sign pattern: exact
-        signs = 1 - 2 * ((np.arange(2**d)[:, None] >> np.arange(d)[None, :]) & 1)
-        return TestResult(caar, float((np.abs(signs @ sums) >= level).mean()), n)
-    rng = np.random.default_rng(seed)
-    rows = max(1, CHUNK_CELLS // d)
-    exceed = 0
-    for first in range(0, draws, rows):  # a loop per block of draws, each block one (rows x D) product
-        signs = rng.integers(0, 2, size=(min(rows, draws - first), d), dtype=np.int8) * 2 - 1
-        exceed += int((np.abs(signs @ sums) >= level).sum())
-    return TestResult(caar, (1 + exceed) / (draws + 1), n)
+    return wild_bootstrap_caar_groups(ar, dates, Groups.one(len(ar)), draws, seed)[0]

@@ -25,54 +25,280 @@ variance:
   pairs (and their estimation error). Needs at least ``min_days`` active dates (a backtest, not one event). In a
   short series it is too liberal: 12% at 5% with T = 50 dates and L = 10 (``tests/test_group_sizes.py``), where
   the standardized test keeps its size; it is meant for long backtests.
+
+Every group at once (``*_groups``, :class:`~eventstudy.inference.groups.Groups`): the dates are integer positions
+on one sorted union of the calendar dates (:func:`calendar_positions`, without sorting when the dates are whole
+days); the portfolios of all groups are the segments of the (group, date) keys of their cells (one sort), and the
+estimation-period standard deviations of all of them come from one compiled pass that walks each group's
+portfolios in date order, adding the pairs that enter and removing those that leave a running (date -> sum,
+count) table, so the work is O(pair-group memberships x days) however many groups and portfolios there are.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from scipy import sparse
+from dataclasses import dataclass
+from functools import cached_property
 
-from eventstudy.inference.result import NA, TestResult, t_p, z_p
+import numba
+import numpy as np
+from scipy import sparse, stats
+
+from eventstudy.inference.groups import GroupResult, Groups
+from eventstudy.inference.result import TestResult
+
+DAY = 86_400 * 10**9  # nanoseconds
+NAT = np.iinfo(np.int64).min  # NaT as int64 ticks
+
+
+def calendar_positions(*dates: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``(grid, positions)``: the sorted distinct dates (datetime64[ns]) of all ``dates`` arrays and each date's
+    int32 position on that grid (-1 for NaT), one array per input, same shapes.
+
+    Whole-day dates are counted on a day-number table in compiled passes (no sort); other dates go through one
+    ``np.unique`` of the 1-D array of valid dates and ``searchsorted``.
+    """
+    ticks = [np.ascontiguousarray(d, dtype="datetime64[ns]").view(np.int64).ravel() for d in dates]
+    bounds = [_bounds(t) for t in ticks]
+    count = sum(b[3] for b in bounds)
+    lo = min((b[0] for b in bounds if b[3]), default=0)
+    hi = max((b[1] for b in bounds if b[3]), default=0)
+    if all(b[2] for b in bounds) and (hi - lo) // DAY < 2 * count + (1 << 20):
+        present = np.zeros((hi - lo) // DAY + 1 if count else 0, bool)
+        for t in ticks:
+            _mark(t, lo, present)
+        rank = (np.cumsum(present) - 1).astype(np.int32)
+        grid = lo + DAY * np.flatnonzero(present).astype(np.int64)
+        positions = [_rank(t, lo, rank) for t in ticks]
+    else:
+        grid = np.unique(np.concatenate([t[t != NAT] for t in ticks]))
+        positions = [np.where(t != NAT, np.searchsorted(grid, t), -1).astype(np.int32) for t in ticks]
+    return grid.view("datetime64[ns]"), [p.reshape(np.shape(d)) for p, d in zip(positions, dates, strict=True)]
+
+
+@numba.njit(cache=True)
+def _bounds(ticks):  # pragma: no cover - compiled
+    """(min, max, all whole days, count) of the valid (non-NaT) ticks."""
+    lo, hi, whole, count = 0, 0, True, 0
+    for t in ticks:
+        if t != NAT:
+            if count == 0 or t < lo:
+                lo = t
+            if count == 0 or t > hi:
+                hi = t
+            whole = whole and t % DAY == 0
+            count += 1
+    return lo, hi, whole, count
+
+
+@numba.njit(cache=True)
+def _mark(ticks, lo, present):  # pragma: no cover - compiled
+    for t in ticks:
+        if t != NAT:
+            present[(t - lo) // DAY] = True
+
+
+@numba.njit(cache=True)
+def _rank(ticks, lo, rank):  # pragma: no cover - compiled
+    out = np.empty(len(ticks), np.int32)
+    for i in range(len(ticks)):
+        t = ticks[i]
+        out[i] = -1 if t == NAT else rank[(t - lo) // DAY]
+    return out
+
+
+def segment_sum(index: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """(size,) float sums of ``weights`` by ``index`` (sequential, in order; zeros where nothing falls)."""
+    return np.bincount(index, weights=weights, minlength=size).astype(float, copy=False)
+
+
+@dataclass(frozen=True)
+class Portfolios:
+    """The calendar-time portfolios of every group: one per (group, date) with a pair of the group in its window,
+    sorted by group, then date; the members of portfolio j are ``pair[starts[j]:starts[j + 1]]`` (sorted)."""
+
+    group: np.ndarray  # (T,) group of each portfolio
+    date: np.ndarray  # (T,) its date's position on the grid
+    starts: np.ndarray  # (T + 1,) offsets into ``pair``
+    pair: np.ndarray  # (M,) members
+    total: np.ndarray  # (T,) sum of the members' abnormal returns on the date
+    n_groups: int
+    n_grid: int  # dates on the grid
+
+    @property
+    def n(self) -> np.ndarray:
+        """(T,) members per portfolio."""
+        return np.diff(self.starts)
+
+    @property
+    def p(self) -> np.ndarray:
+        """(T,) the portfolio abnormal returns p_d."""
+        return self.total / self.n
+
+    @cached_property
+    def dates_per_group(self) -> np.ndarray:
+        """(G,) portfolios (active dates) per group."""
+        return np.bincount(self.group, minlength=self.n_groups)
+
+    @cached_property
+    def group_starts(self) -> np.ndarray:
+        """(G + 1,) the portfolios of group g are ``group_starts[g]:group_starts[g + 1]``."""
+        return np.searchsorted(self.group, np.arange(self.n_groups + 1))
+
+
+def portfolios(ar: np.ndarray, positions: np.ndarray, groups: Groups, n_grid: int) -> Portfolios:
+    """Every group's portfolios from the window ARs ``ar`` (P, L) and their date ``positions`` (P, L) (-1: NaT)."""
+    ar_e, pos_e = ar[groups.pair], positions[groups.pair]
+    entry, day = np.nonzero(np.isfinite(ar_e) & (pos_e >= 0))  # row-major: by group, pair, then day
+    key = groups.group[entry] * np.int64(n_grid) + pos_e[entry, day]
+    order = np.argsort(key, kind="stable")  # stable: pairs stay sorted within a portfolio
+    key = key[order]
+    new = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
+    first = np.flatnonzero(new)
+    which = np.cumsum(new) - 1
+    return Portfolios(
+        group=key[first] // n_grid,
+        date=key[first] % n_grid,
+        starts=np.r_[first, len(key)],
+        pair=groups.pair[entry[order]],
+        total=segment_sum(which, ar_e[entry, day][order], len(first)),
+        n_groups=groups.n_groups,
+        n_grid=n_grid,
+    )
+
+
+def pairs_with_returns(ar: np.ndarray, groups: Groups) -> np.ndarray:
+    """(G,) pairs of each group with at least one finite abnormal return in ``ar`` (P, L): the tests' n."""
+    return groups.count(np.isfinite(ar).any(axis=1))
 
 
 def portfolio_series(ar: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, sparse.csr_matrix]:
     """The calendar-time portfolio of a group: ``(dates (T,), p (T,), n (T,), members (T, N) sparse 0/1)``.
 
-    ``ar`` (N, L) are the group's event-window abnormal returns, ``dates`` (N, L) their calendar dates (NaT or
-    NaN where a pair has no return).
+    ``ar`` (N, L) are the group's event-window abnormal returns, ``dates`` (N, L) their calendar dates (NaT where
+    a pair has no return).
     """
-    ok = np.isfinite(ar) & ~np.isnat(dates)
-    rows, _ = np.nonzero(ok)
-    days, inverse = np.unique(dates[ok], return_inverse=True)
-    n = np.bincount(inverse, minlength=len(days))
-    p = np.bincount(inverse, weights=ar[ok], minlength=len(days)) / np.maximum(n, 1)
-    members = sparse.csr_matrix((np.ones(len(rows)), (inverse, rows)), shape=(len(days), len(ar)))
-    return days, p, n, members
+    grid, (pos,) = calendar_positions(dates)
+    port = portfolios(ar, pos, Groups.one(len(ar)), len(grid))
+    rows = np.repeat(np.arange(len(port.n)), port.n)
+    members = sparse.csr_matrix((np.ones(len(rows)), (rows, port.pair)), shape=(len(port.n), len(ar)))
+    return grid[port.date], port.p, port.n, members
 
 
-def portfolio_estimation_sd(
-    members: sparse.csr_matrix, n: np.ndarray, ar_est: np.ndarray, dates_est: np.ndarray
+def estimation_sd(
+    port: Portfolios, ar_est: np.ndarray, keep: np.ndarray, positions: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each portfolio's standard deviation over the estimation period: ``(s (T,), m (T,))``.
 
-    For portfolio d (row of ``members``) the series is the equally weighted mean of its members' estimation
-    residuals on each calendar date where every member has one; s_d is its sd (ddof = 1) over those m_d dates.
-    One sparse product for all portfolios: O(nonzeros x dates).
+    For portfolio d the series is the equally weighted mean of its members' estimation residuals (``ar_est``
+    (P, L1) where ``keep`` (P, L1) holds and the value is finite) on each calendar date (``positions`` (P, L1) on
+    the portfolios' grid) where every member has one; s_d is its sd (ddof = 1) over those m_d dates (NaN when
+    m_d < 2).
     """
-    ok = np.isfinite(ar_est) & ~np.isnat(dates_est)
-    rows, _ = np.nonzero(ok)
-    grid, inverse = np.unique(dates_est[ok], return_inverse=True)
-    shape = (len(ar_est), len(grid))
-    values = sparse.csr_matrix((ar_est[ok], (rows, inverse)), shape=shape)
-    present = sparse.csr_matrix((np.ones(len(rows)), (rows, inverse)), shape=shape)
-    total = np.asarray((members @ values).todense())
-    count = np.asarray((members @ present).todense())
-    full = count == n[:, None]
-    m = full.sum(axis=1)
-    q = total / np.maximum(n, 1)[:, None]
-    mean = np.where(full, q, 0.0).sum(axis=1) / np.maximum(m, 1)
-    var = np.where(full, (q - mean[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(m - 1, 1)
-    return np.where(m >= 2, np.sqrt(var), np.nan), m
+    return _estimation_sd(port.group, port.starts, port.pair, ar_est, keep, positions, port.n_grid)
+
+
+@numba.njit(cache=True)
+def _estimation_sd(group, starts, pair, values, keep, positions, n_grid):  # pragma: no cover - compiled
+    """Walk each group's portfolios in date order, keeping the per-date sum and count of the current members'
+    residuals: a pair is added when it enters and removed when it leaves, and (s, m) are recomputed only when the
+    member set changes, over the dates of one member (every full date is one of its dates)."""
+    size = len(starts) - 1
+    s = np.full(size, np.nan)
+    m = np.zeros(size, np.int64)
+    total = np.zeros(n_grid)
+    count = np.zeros(n_grid, np.int64)
+    width = values.shape[1]
+    j = 0
+    while j < size:
+        end = j
+        while end < size and group[end] == group[j]:
+            end += 1
+        prev_a, prev_b = 0, 0
+        for k in range(j, end):
+            a, b = starts[k], starts[k + 1]
+            changed = k == j
+            x, y = prev_a, a
+            while x < prev_b or y < b:
+                if y >= b or (x < prev_b and pair[x] < pair[y]):
+                    _move(pair[x], -1.0, values, keep, positions, total, count, width)
+                    x += 1
+                    changed = True
+                elif x >= prev_b or pair[y] < pair[x]:
+                    _move(pair[y], 1.0, values, keep, positions, total, count, width)
+                    y += 1
+                    changed = True
+                else:
+                    x += 1
+                    y += 1
+            if changed:
+                s[k], m[k] = _sd(pair[a], b - a, values, keep, positions, total, count, width)
+            else:
+                s[k], m[k] = s[k - 1], m[k - 1]
+            prev_a, prev_b = a, b
+        for x in range(prev_a, prev_b):
+            _move(pair[x], -1.0, values, keep, positions, total, count, width)
+        j = end
+    return s, m
+
+
+@numba.njit(cache=True, inline="always")
+def _move(i, sign, values, keep, positions, total, count, width):  # pragma: no cover - compiled
+    for t in range(width):
+        p = positions[i, t]
+        v = values[i, t]
+        if p >= 0 and keep[i, t] and np.isfinite(v):
+            count[p] += int(sign)
+            total[p] = 0.0 if count[p] == 0 else total[p] + sign * v
+
+
+@numba.njit(cache=True, inline="always")
+def _sd(i, n, values, keep, positions, total, count, width):  # pragma: no cover - compiled
+    m = 0
+    acc = 0.0
+    for t in range(width):
+        p = positions[i, t]
+        if p >= 0 and keep[i, t] and np.isfinite(values[i, t]) and count[p] == n:
+            m += 1
+            acc += total[p] / n
+    if m < 2:
+        return np.nan, m
+    mean = acc / m
+    var = 0.0
+    for t in range(width):
+        p = positions[i, t]
+        if p >= 0 and keep[i, t] and np.isfinite(values[i, t]) and count[p] == n:
+            d = total[p] / n - mean
+            var += d * d
+    return np.sqrt(var / (m - 1)), m
+
+
+def standardized_z(
+    port: Portfolios,
+    ar_est: np.ndarray,
+    keep: np.ndarray,
+    positions: np.ndarray,
+    n_pairs: np.ndarray,
+    min_common: int = 20,
+) -> GroupResult:
+    """:func:`calendar_time_z` of every group from its portfolios and the estimation residuals (``ar_est``,
+    ``keep``, ``positions`` as for :func:`estimation_sd`); ``n_pairs`` (G,) the pairs with a return."""
+    s, m = estimation_sd(port, ar_est, keep, positions)
+    use = (m >= max(min_common, 4)) & np.isfinite(s) & (s > 0)
+    g = port.group[use]
+    sp = segment_sum(g, port.p[use] / s[use], port.n_groups)
+    var = segment_sum(g, (m[use] - 1) / (m[use] - 3), port.n_groups)
+    z = np.where(var > 0, sp / np.sqrt(np.where(var > 0, var, 1.0)), np.nan)
+    return GroupResult(z, 2 * stats.norm.sf(np.abs(z)), n_pairs)
+
+
+def calendar_time_z_groups(
+    ar: np.ndarray, dates: np.ndarray, ar_est: np.ndarray, dates_est: np.ndarray, groups: Groups, min_common: int = 20
+) -> GroupResult:
+    """:func:`calendar_time_z` of every group; ``ar``/``dates`` (P, L), ``ar_est``/``dates_est`` (P, L1)."""
+    grid, (pos, pos_est) = calendar_positions(dates, dates_est)
+    port = portfolios(ar, pos, groups, len(grid))
+    n_pairs = pairs_with_returns(ar, groups)
+    return standardized_z(port, ar_est, np.isfinite(ar_est), pos_est, n_pairs, min_common)
 
 
 def calendar_time_z(
@@ -83,27 +309,33 @@ def calendar_time_z(
     ``ar``/``dates`` (N, L): event-window ARs and dates; ``ar_est``/``dates_est`` (N, L1): estimation residuals
     and dates. Dates whose portfolio has fewer than ``min_common`` common estimation dates are left out.
     """
-    n_pairs = int(np.isfinite(ar).any(axis=1).sum())
-    _, p, n, members = portfolio_series(ar, dates)
-    if len(p) == 0:
-        return TestResult(NA, NA, n_pairs)
-    s, m = portfolio_estimation_sd(members, n, ar_est, dates_est)
-    use = (m >= max(min_common, 4)) & np.isfinite(s) & (s > 0)
-    if not use.any():
-        return TestResult(NA, NA, n_pairs)
-    sp = p[use] / s[use]
-    z = sp.sum() / np.sqrt(((m[use] - 1) / (m[use] - 3)).sum())
-    return TestResult(float(z), z_p(z), n_pairs)
+    return calendar_time_z_groups(ar, dates, ar_est, dates_est, Groups.one(len(ar)), min_common)[0]
 
 
-def newey_west_variance(x: np.ndarray, lags: int) -> float:
-    """Newey-West (1987) long-run variance of ``x`` with Bartlett weights 1 - l / (L + 1), no df correction."""
-    e = x - x.mean()
-    big_t = len(e)
-    lrv = e @ e / big_t
-    for lag in range(1, min(lags, big_t - 1) + 1):
-        lrv += 2 * (1 - lag / (lags + 1)) * (e[lag:] @ e[:-lag]) / big_t
-    return float(lrv)
+def newey_west_t(port: Portfolios, lags: int, n_pairs: np.ndarray, min_days: int = 10) -> GroupResult:
+    """:func:`calendar_time_nw` of every group from its portfolios (each group's series in date order)."""
+    g, size, p = port.group, port.n_groups, port.p
+    big_t = port.dates_per_group
+    enough = big_t >= max(min_days, lags + 2)
+    mean = segment_sum(g, p, size) / np.maximum(big_t, 1)
+    e = p - mean[g]
+    lrv = segment_sum(g, e * e, size)
+    for lag in range(1, lags + 1):  # a loop over lags; every group's lag-l products at once
+        same = g[lag:] == g[:-lag]
+        cross = segment_sum(g[lag:][same], (e[lag:] * e[:-lag])[same], size)
+        lrv += 2 * (1 - lag / (lags + 1)) * cross
+    lrv /= np.maximum(big_t, 1)
+    ok = enough & (lrv > 0)
+    t = np.where(ok, mean / np.sqrt(np.where(ok, lrv, 1.0) / np.maximum(big_t, 1)), np.nan)
+    return GroupResult(t, 2 * stats.t.sf(np.abs(t), np.maximum(big_t - 1, 1)), n_pairs)
+
+
+def calendar_time_nw_groups(
+    ar: np.ndarray, dates: np.ndarray, groups: Groups, lags: int, min_days: int = 10
+) -> GroupResult:
+    """:func:`calendar_time_nw` of every group; ``ar``/``dates`` (P, L)."""
+    grid, (pos,) = calendar_positions(dates)
+    return newey_west_t(portfolios(ar, pos, groups, len(grid)), lags, pairs_with_returns(ar, groups), min_days)
 
 
 def calendar_time_nw(ar: np.ndarray, dates: np.ndarray, lags: int, min_days: int = 10) -> TestResult:
@@ -111,13 +343,4 @@ def calendar_time_nw(ar: np.ndarray, dates: np.ndarray, lags: int, min_days: int
 
     ``lags`` = the event window's length - 1. NaN with fewer than ``min_days`` active calendar dates.
     """
-    n_pairs = int(np.isfinite(ar).any(axis=1).sum())
-    _, p, _, _ = portfolio_series(ar, dates)
-    big_t = len(p)
-    if big_t < max(min_days, lags + 2):
-        return TestResult(NA, NA, n_pairs)
-    lrv = newey_west_variance(p, lags)
-    if lrv <= 0:
-        return TestResult(NA, NA, n_pairs)
-    t = p.mean() / np.sqrt(lrv / big_t)
-    return TestResult(float(t), t_p(t, big_t - 1), n_pairs)
+    return calendar_time_nw_groups(ar, dates, Groups.one(len(ar)), lags, min_days)[0]

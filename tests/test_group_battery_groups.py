@@ -1,0 +1,174 @@
+"""The group tests of every group at once (calendar-time, Binder, BHAR, wild bootstrap) against each group alone.
+
+About 30 random groups (one-date groups, staggered ones, overlapping, with missing returns and dates, tiny and
+empty ones): every grouped result equals the one-group function on that group's own rows (and, for Binder, the
+per-group Binder system built from the group's rows as the engine did one group at a time) to 1e-12.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eventstudy import EventStudy
+from eventstudy.engine.group_tests import GROUP_TEST_NAMES, group_battery, group_battery_groups
+from eventstudy.engine.stages import run_pairs
+from eventstudy.inference.bhar import bhar_skew_t
+from eventstudy.inference.binder import binder_sur
+from eventstudy.inference.bootstrap import wild_bootstrap_caar, wild_bootstrap_caar_groups
+from eventstudy.inference.calendar_time import (
+    calendar_positions,
+    calendar_time_nw,
+    calendar_time_nw_groups,
+    calendar_time_z,
+    calendar_time_z_groups,
+)
+from eventstudy.inference.groups import Groups
+from eventstudy.inference.result import NA
+from eventstudy.inference.result import TestResult as Result
+from eventstudy.simulate import simulate_study
+
+SESSIONS = pd.bdate_range("2022-01-03", periods=500).values
+
+
+def _same(got: Result, want: Result) -> None:
+    assert got.n == want.n
+    for a, b in ((got.statistic, want.statistic), (got.p_value, want.p_value)):
+        assert (np.isnan(a) and np.isnan(b)) or a == pytest.approx(b, rel=1e-12, abs=1e-12), (got, want)
+
+
+def _panel(seed: int = 0, n_pairs: int = 120, length: int = 4):
+    """Pairs on 12 event dates (10 pairs each), a third of them shifted (staggered), common shocks per date;
+    some missing returns and some dates outside the calendar (NaT)."""
+    rng = np.random.default_rng(seed)
+    day0 = np.repeat(rng.choice(np.arange(200, 420), n_pairs // 10, replace=False), 10)
+    shifted = rng.random(n_pairs) < 0.3
+    day0[shifted] += rng.integers(1, 15, shifted.sum())
+    common = rng.normal(size=len(SESSIONS))
+    noise = 0.01 * (0.5 * common[None, :] + rng.normal(size=(n_pairs, len(SESSIONS))))
+    rows = np.arange(n_pairs)[:, None]
+    win, est = day0[:, None] + np.arange(length)[None, :], day0[:, None] + np.arange(-150, -10)[None, :]
+    ar, ar_est = noise[rows, win] + 0.002, noise[rows, est]
+    dates, dates_est = SESSIONS[win], SESSIONS[est]
+    ar[rng.random(ar.shape) < 0.05] = np.nan
+    ar_est[rng.random(ar_est.shape) < 0.05] = np.nan
+    ar_est[3, :130] = np.nan  # a pair with too few estimation residuals
+    dates[5, 2] = np.datetime64("NaT")
+    dates_est[6, :20] = np.datetime64("NaT")
+    ar[7] = np.nan  # a pair without a window return
+    return ar, dates, ar_est, dates_est
+
+
+def _random_groups(n_pairs: int, events: np.ndarray, rng) -> list[np.ndarray]:
+    """Each event's pairs, subsets of events, random overlapping samples of 1 to 60 pairs, everything, nothing."""
+    masks = [events == e for e in np.unique(events)[:12]]
+    masks += [(events == e) & (rng.random(n_pairs) < 0.5) for e in np.unique(events)[:4]]
+    masks += [rng.random(n_pairs) < p for p in (0.02, 0.05, 0.1, 0.2, 0.4)]
+    masks += [
+        np.isin(np.arange(n_pairs), rng.choice(n_pairs, min(k, n_pairs), replace=False)) for k in (1, 2, 3, 25, 60)
+    ]
+    masks += [np.ones(n_pairs, bool), np.zeros(n_pairs, bool)]
+    return masks
+
+
+def test_calendar_time_and_bootstrap_groups_equal_each_group_alone():
+    ar, dates, ar_est, dates_est = _panel()
+    rng = np.random.default_rng(1)
+    masks = _random_groups(len(ar), np.arange(len(ar)) // 10, rng)
+    groups = Groups.from_masks(masks)
+    z = calendar_time_z_groups(ar, dates, ar_est, dates_est, groups)
+    nw = calendar_time_nw_groups(ar, dates, groups, lags=3, min_days=5)
+    boot = wild_bootstrap_caar_groups(ar, dates, groups, draws=99, seed=4)
+    assert len(masks) >= 25 and np.isfinite(z.statistic).sum() >= 20 and np.isfinite(nw.statistic).sum() >= 3
+    for g, mask in enumerate(masks):
+        sub = (ar[mask], dates[mask])
+        _same(z[g], calendar_time_z(*sub, ar_est[mask], dates_est[mask]))
+        _same(nw[g], calendar_time_nw(*sub, lags=3, min_days=5))
+        _same(boot[g], wild_bootstrap_caar(*sub, draws=99, seed=4))
+    assert np.isnan(z.statistic[-1]) and z.n[-1] == 0  # the empty group
+
+
+def test_positions_of_dates_that_are_not_whole_days():
+    """Intraday timestamps take the sorting path; both paths give each date's rank among the distinct dates."""
+    _, dates, _, dates_est = _panel(seed=2)
+    for shift in (np.timedelta64(0, "h"), np.timedelta64(9, "h")):
+        a, b = dates + shift, dates_est + shift
+        a[0, 0] += np.timedelta64(30, "m") if shift else np.timedelta64(0, "m")
+        grid, (pa, pb) = calendar_positions(a, b)
+        valid = np.concatenate([a[~np.isnat(a)], b[~np.isnat(b)]])
+        assert np.array_equal(grid, np.unique(valid))
+        assert np.array_equal(pa, np.where(np.isnat(a), -1, np.searchsorted(grid, a)))
+        assert np.array_equal(pb, np.where(np.isnat(b), -1, np.searchsorted(grid, b)))
+
+
+@pytest.fixture(scope="module")
+def stage():
+    """A study of 8 events x 6 firms on their own dates, some firms shifted by a few sessions, some prices missing
+    (gaps: trade-to-trade returns and missing ARs)."""
+    sim = simulate_study(n_events=8, n_firms=6, rho=0.3, effect=0.01, same_date=False, n_days=420, seed=41)
+    rng = np.random.default_rng(41)
+    prices = sim.prices
+    drop = (prices["ticker"] != sim.market) & (rng.random(len(prices)) < 0.01)
+    shifted = sim.events.copy()
+    sessions = pd.DatetimeIndex(np.unique(prices["date"]))
+    move = rng.random(len(shifted)) < 0.2
+    shifted.loc[move, "date"] = sessions[sessions.get_indexer(shifted.loc[move, "date"]) + 2]
+    study = EventStudy(
+        shifted, prices[~drop], market=sim.market, calendar="data", windows=[(0, 0), (-2, 3)], placebo_draws=0
+    )
+    return run_pairs(study, study.events, study.prices), study
+
+
+def _binder_alone(stage, wmask: np.ndarray, idx: np.ndarray) -> tuple[Result, Result]:
+    """Binder's two tests of one group as the engine computed them one group at a time (the reference)."""
+    n = len(idx)
+    missing = (Result(NA, NA, n), Result(NA, NA, n))
+    if n < 2 or any(len(set(stage.pairs[c].to_numpy()[idx])) != 1 for c in ("day0", "venue")):
+        return missing
+    if len(set(stage.pairs["ticker"].to_numpy()[idx])) != n or len(set(stage.model[idx])) != 1:
+        return missing
+    design = stage.design[idx]
+    offset = stage.normal[idx] - np.einsum("pdk,pk->pd", design, np.nan_to_num(stage.params[idx]))
+    y = stage.returns[idx] - offset
+    have = np.isfinite(y) & np.isfinite(design).all(axis=2) & (stage.span[idx] == 1)
+    est = stage.estimation[idx].all(axis=0) & have.all(axis=0)
+    win = wmask & have.all(axis=0)
+    x = design[0]
+    if not win.any() or not np.allclose(design[:, est | win], x[None, est | win], equal_nan=False):
+        return missing
+    fit = binder_sur(y[:, est].T, x[est], y[:, win].T, x[win])
+    return missing if fit is None else (fit.joint, fit.average)
+
+
+@pytest.mark.parametrize("window", [(0, 0), (-2, 3)])
+def test_group_battery_groups_equals_each_group_alone(stage, window):
+    stage, study = stage
+    wmask = (stage.days >= window[0]) & (stage.days <= window[1])
+    members = stage.active & np.isfinite(stage.cars[window]["car"])
+    events = pd.factorize(stage.pairs["event_id"])[0]
+    masks = [m & members for m in _random_groups(len(events), events, np.random.default_rng(7))]
+    masks.append(members & (events == 0) & (np.arange(len(events)) < np.flatnonzero(events == 0)[2]))  # 2 pairs
+    groups = Groups.from_masks(masks)
+    got = group_battery_groups(stage, window, wmask, groups, (99, 3))
+    ar, dates = stage.ar[:, wmask], stage.dates[:, wmask]
+    ar_est = np.where(stage.estimation, stage.ar, np.nan)
+    binder = 0
+    for g, mask in enumerate(masks):
+        idx = np.flatnonzero(mask)
+        joint, average = _binder_alone(stage, wmask, idx)
+        binder += np.isfinite(joint.statistic)
+        want = {
+            "calendar_time_z": calendar_time_z(ar[idx], dates[idx], ar_est[idx], stage.dates[idx]),
+            "calendar_time_nw": calendar_time_nw(ar[idx], dates[idx], lags=int(wmask.sum()) - 1),
+            "binder_wald": joint,
+            "binder_caar_z": average,
+            "bhar_skew_t": bhar_skew_t(stage.cars[window]["bhar"][idx]),
+            "wild_bootstrap": wild_bootstrap_caar(ar[idx], dates[idx], 99, 3),
+        }
+        alone = group_battery(stage, window, wmask, idx, (99, 3))
+        for name in GROUP_TEST_NAMES:
+            _same(got[name][g], want[name])
+            _same(alone[name], want[name])
+    assert binder >= 6  # the one-date groups have their Binder system
+    assert np.isfinite(got["calendar_time_z"].statistic).sum() >= 20
