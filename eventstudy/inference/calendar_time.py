@@ -54,56 +54,73 @@ def calendar_positions(*dates: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]
     """``(grid, positions)``: the sorted distinct dates (datetime64[ns]) of all ``dates`` arrays and each date's
     int32 position on that grid (-1 for NaT), one array per input, same shapes.
 
-    Whole-day dates are counted on a day-number table in compiled passes (no sort); other dates go through one
-    ``np.unique`` of the 1-D array of valid dates and ``searchsorted``.
+    Dates are counted on a table of day slots in compiled passes (no sort) when each day holds one distinct
+    time (whole-day dates); otherwise one ``np.unique`` of the 1-D array of valid dates and ``searchsorted``.
     """
     ticks = [np.ascontiguousarray(d, dtype="datetime64[ns]").view(np.int64).ravel() for d in dates]
     bounds = [_bounds(t) for t in ticks]
-    count = sum(b[3] for b in bounds)
-    lo = min((b[0] for b in bounds if b[3]), default=0)
-    hi = max((b[1] for b in bounds if b[3]), default=0)
-    if all(b[2] for b in bounds) and (hi - lo) // DAY < 2 * count + (1 << 20):
-        present = np.zeros((hi - lo) // DAY + 1 if count else 0, bool)
+    count = sum(b[2] for b in bounds)
+    lo = min((b[0] for b in bounds if b[2]), default=0)
+    hi = max((b[1] for b in bounds if b[2]), default=0)
+    slots = (hi - lo) // DAY + 1 if count else 0
+    if slots <= 2 * count + (1 << 20):
+        day_tick = np.full(slots, NAT, np.int64)
         for t in ticks:
-            _mark(t, lo, present)
+            _mark(t, lo, day_tick)
+        present = day_tick != NAT
         rank = (np.cumsum(present) - 1).astype(np.int32)
-        grid = lo + DAY * np.flatnonzero(present).astype(np.int64)
-        positions = [_rank(t, lo, rank) for t in ticks]
-    else:
-        grid = np.unique(np.concatenate([t[t != NAT] for t in ticks]))
-        positions = [np.where(t != NAT, np.searchsorted(grid, t), -1).astype(np.int32) for t in ticks]
+        ranked = [_rank(t, lo, rank, day_tick) for t in ticks]
+        if all(ok for _, ok in ranked):  # one tick per day slot: whole days (or one time of day per day)
+            return _shaped(day_tick[present], [r for r, _ in ranked], dates)
+    grid = np.unique(np.concatenate([t[t != NAT] for t in ticks]))
+    return _shaped(grid, [np.where(t != NAT, np.searchsorted(grid, t), -1).astype(np.int32) for t in ticks], dates)
+
+
+def _shaped(grid: np.ndarray, positions: list[np.ndarray], dates: tuple) -> tuple[np.ndarray, list[np.ndarray]]:
     return grid.view("datetime64[ns]"), [p.reshape(np.shape(d)) for p, d in zip(positions, dates, strict=True)]
 
 
 @numba.njit(cache=True)
 def _bounds(ticks):  # pragma: no cover - compiled
-    """(min, max, all whole days, count) of the valid (non-NaT) ticks."""
-    lo, hi, whole, count = 0, 0, True, 0
+    """(min, max, count) of the valid (non-NaT) ticks."""
+    lo, hi, count = 0, 0, 0
     for t in ticks:
         if t != NAT:
             if count == 0 or t < lo:
                 lo = t
             if count == 0 or t > hi:
                 hi = t
-            whole = whole and t % DAY == 0
             count += 1
-    return lo, hi, whole, count
+    return lo, hi, count
+
+
+@numba.njit(cache=True, inline="always")
+def _slot(t, lo, slots):  # pragma: no cover - compiled
+    """The day slot of tick ``t`` (float product, monotonic in t; clamped to the table)."""
+    return min(int((t - lo) * (1.0 / DAY)), slots - 1)
 
 
 @numba.njit(cache=True)
-def _mark(ticks, lo, present):  # pragma: no cover - compiled
+def _mark(ticks, lo, day_tick):  # pragma: no cover - compiled
     for t in ticks:
         if t != NAT:
-            present[(t - lo) // DAY] = True
+            day_tick[_slot(t, lo, len(day_tick))] = t
 
 
 @numba.njit(cache=True)
-def _rank(ticks, lo, rank):  # pragma: no cover - compiled
+def _rank(ticks, lo, rank, day_tick):  # pragma: no cover - compiled
+    """Each tick's rank among the day slots, and whether every tick is its slot's only tick."""
     out = np.empty(len(ticks), np.int32)
+    ok = True
     for i in range(len(ticks)):
         t = ticks[i]
-        out[i] = -1 if t == NAT else rank[(t - lo) // DAY]
-    return out
+        if t == NAT:
+            out[i] = -1
+        else:
+            slot = _slot(t, lo, len(day_tick))
+            ok = ok and day_tick[slot] == t
+            out[i] = rank[slot]
+    return out, ok
 
 
 def segment_sum(index: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
@@ -147,23 +164,60 @@ class Portfolios:
 
 def portfolios(ar: np.ndarray, positions: np.ndarray, groups: Groups, n_grid: int) -> Portfolios:
     """Every group's portfolios from the window ARs ``ar`` (P, L) and their date ``positions`` (P, L) (-1: NaT)."""
-    ar_e, pos_e = ar[groups.pair], positions[groups.pair]
-    entry, day = np.nonzero(np.isfinite(ar_e) & (pos_e >= 0))  # row-major: by group, pair, then day
-    key = groups.group[entry] * np.int64(n_grid) + pos_e[entry, day]
-    order = np.argsort(key, kind="stable")  # stable: pairs stay sorted within a portfolio
-    key = key[order]
-    new = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
+    group, date, pair, value = _cells(groups.starts, groups.pair, ar, positions)
+    new = np.r_[True, (group[1:] != group[:-1]) | (date[1:] != date[:-1])] if len(group) else np.zeros(0, bool)
     first = np.flatnonzero(new)
-    which = np.cumsum(new) - 1
     return Portfolios(
-        group=key[first] // n_grid,
-        date=key[first] % n_grid,
-        starts=np.r_[first, len(key)],
-        pair=groups.pair[entry[order]],
-        total=segment_sum(which, ar_e[entry, day][order], len(first)),
+        group=group[first],
+        date=date[first],
+        starts=np.r_[first, len(group)],
+        pair=pair,
+        total=segment_sum(np.cumsum(new) - 1, value, len(first)),
         n_groups=groups.n_groups,
         n_grid=n_grid,
     )
+
+
+@numba.njit(cache=True)
+def _cells(starts, pair, ar, positions):  # pragma: no cover - compiled
+    """The (entry, day) cells with a finite AR and a date, sorted by group, date position, then pair: a counting
+    sort of each group's cells over its own range of positions (stable, so pairs stay in order)."""
+    width = ar.shape[1]
+    total = 0
+    for e in range(len(pair)):
+        for t in range(width):
+            total += positions[pair[e], t] >= 0 and np.isfinite(ar[pair[e], t])
+    group = np.empty(total, np.int64)
+    date = np.empty(total, np.int64)
+    member = np.empty(total, np.int64)
+    value = np.empty(total)
+    offset = 0
+    for g in range(len(starts) - 1):
+        lo, hi = np.iinfo(np.int64).max, -1
+        for e in range(starts[g], starts[g + 1]):
+            for t in range(width):
+                p = positions[pair[e], t]
+                if p >= 0 and np.isfinite(ar[pair[e], t]):
+                    lo, hi = min(lo, p), max(hi, p)
+        if hi < 0:
+            continue
+        slot = np.zeros(hi - lo + 2, np.int64)
+        for e in range(starts[g], starts[g + 1]):
+            for t in range(width):
+                p = positions[pair[e], t]
+                if p >= 0 and np.isfinite(ar[pair[e], t]):
+                    slot[p - lo + 1] += 1
+        for k in range(1, len(slot)):
+            slot[k] += slot[k - 1]
+        for e in range(starts[g], starts[g + 1]):
+            for t in range(width):
+                p = positions[pair[e], t]
+                if p >= 0 and np.isfinite(ar[pair[e], t]):
+                    k = offset + slot[p - lo]
+                    slot[p - lo] += 1
+                    group[k], date[k], member[k], value[k] = g, p, pair[e], ar[pair[e], t]
+        offset += slot[-1]
+    return group, date, member, value
 
 
 def pairs_with_returns(ar: np.ndarray, groups: Groups) -> np.ndarray:
