@@ -256,13 +256,16 @@ def _with_p(study, stage, tests: pd.DataFrame, null: pd.DataFrame, labels: np.nd
         rows.append(pd.DataFrame(row))
     rows = pd.concat(rows, ignore_index=True)
     out = pd.concat([tests, rows], ignore_index=True)
-    table = null.groupby(["group", "window", "test"])["statistic"].agg(list)
-    keys = zip(out["group"], out["window"], out["test"].replace({"placebo_caar": "caar"}), strict=True)
-    width = max((len(v) for v in table), default=1)
-    values = np.full((len(out), width), np.nan)
-    for i, key in enumerate(keys):
-        if key in table.index:
-            values[i, : len(table[key])] = table[key]
+    keys = ["group", "window", "test"]
+    null_keys = pd.MultiIndex.from_frame(null[keys])
+    distinct = null_keys.unique()
+    row = distinct.get_indexer(null_keys)
+    column = null.groupby(keys, sort=False).cumcount().to_numpy()
+    table = np.full((len(distinct) + 1, int(column.max(initial=0)) + 1), np.nan)  # the last row: no placebo
+    table[row, column] = null["statistic"].to_numpy(dtype=float)
+    tests_of = out["test"].replace({"placebo_caar": "caar"}).to_numpy()
+    at = distinct.get_indexer(pd.MultiIndex.from_arrays([out["group"], out["window"], tests_of], names=keys))
+    values = table[at]  # -1 (no placebo values) is the last row
     returns = np.r_[returns, np.ones(len(rows), bool)]
     out["p_placebo"] = np.where(returns, empirical_p(out["statistic"].to_numpy(dtype=float), values), np.nan)
     is_caar = (out["test"] == "placebo_caar").to_numpy()
