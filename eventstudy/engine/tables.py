@@ -138,8 +138,8 @@ class Estimation(NamedTuple):
     ar: np.ndarray  # (P, L1)
     sar: np.ndarray  # (P, L1)
     dates: np.ndarray  # (P, L1)
-    ar_sorted: RankedRows  # ``ar``'s rows sorted once for the rank tests
-    sar_sorted: RankedRows
+    ar_ranked: RankedRows  # ``ar``'s rows ranked once for the rank tests
+    sar_ranked: RankedRows
 
 
 def _window_battery(
@@ -165,8 +165,8 @@ def _window_battery(
     }
     lap("tests")
     battery |= {
-        "corrado_rank": corrado_rank_groups(est.ar_sorted, ar_win, members),
-        "grank": grank_groups(est.sar_sorted, csar, members),
+        "corrado_rank": corrado_rank_groups(est.ar_ranked, ar_win, members),
+        "grank": grank_groups(est.sar_ranked, csar, members),
         "sign": sign_test_groups(car, members),
         "generalized_sign": generalized_sign_groups(car, est.ar, members),
         "wilcoxon": wilcoxon_test_groups(car, members),
