@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from eventstudy.engine.group_tests import group_battery
+from eventstudy.engine.group_tests import group_battery_groups
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.rank_tests import (
     RankedRows,
@@ -171,7 +171,7 @@ def _window_battery(
         "generalized_sign": generalized_sign_groups(car, est.ar, members),
         "wilcoxon": wilcoxon_test_groups(car, members),
     }
-    battery |= each_group(members, lambda idx: group_battery(stage, window, wmask, idx, bootstrap))
+    battery |= group_battery_groups(stage, window, wmask, members, bootstrap)
     lap("rank tests")
     return battery, rbar
 
