@@ -11,21 +11,31 @@ rbar = sum over i < j of w_ij rho_ij / (N (N - 1) / 2). Pairs whose windows neve
 their neighbours do: there is no chaining through a third pair. For N pairs on one date w_ij = 1 and rbar is the
 plain average pairwise residual correlation of Kolari & Pynnönen (2010).
 
-Computation: pairs with the same window dates form a *window class*; only classes whose windows overlap are
-visited (a sweep over classes sorted by start). Inside a large pair of classes whose members share few patterns
-of available dates (complete data: one pattern) the sum of correlations is taken from per-date sums of
-standardized residuals, O(pairs x days); a large pair of classes with scattered gaps takes every pair's
-pairwise-complete moments from masked matrix products (BLAS) on the union of their dates. Everywhere else each
-overlapping pair's correlation is computed exactly in a compiled kernel, O(overlapping pairs x days). Nothing is
-filled with zeros, and no table spans more than the dates of two overlapping window classes.
+Computation, for every group of pairs at once: the members of a group with the same window dates form a *window
+class*; only classes of one group whose windows overlap are visited (a sweep over classes sorted by group and
+start). Dates are positions on one sorted union of dates, and each pair keeps only the residuals it has (in date
+order). Inside a class, members with the same available dates form a *cell*. For two cells p, q the dates S both
+have are common to all their pairs, so with u_i = (x_i - mean_i) / ||x_i - mean_i|| over S,
+sum_{i in p, j in q} rho_ij = (sum_i u_i) . (sum_j u_j): O((|p| + |q|) |S|) instead of O(|p| |q| |S|) (within one
+cell the i = j terms are taken out and each pair counted once). Every pair of overlapping classes whose cells are
+few for its pairs takes this path (complete data: one cell per class); a large pair of classes with scattered gaps
+takes every pair's pairwise-complete moments from masked matrix products (BLAS); the rest (tiny cells) is computed
+pair by pair in a compiled kernel, walking aligned offsets when both rows are runs of consecutive dates and merging
+positions otherwise. Nothing is filled with zeros; compiled loops run in parallel over pairs of classes or cells,
+each writing its own slot, and the slots are summed in a fixed order (the result does not depend on threads).
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-CELL_MIN_PAIRS = 20_000  # a pair of classes with at least this many pairs goes to the per-date sums or BLAS
+from eventstudy.inference.correlation_kernels import cell_sums as _cell_sums
+from eventstudy.inference.correlation_kernels import compress, shared_days
+from eventstudy.inference.correlation_kernels import pair_sums as _kernel_sum
+from eventstudy.inference.groups import Groups
+from eventstudy.inference.rows import factorize_rows
+
+CELL_MIN_PAIRS = 20_000  # a pair of classes with this many pairs and too many cells for the per-cell sums: BLAS
 _NAT = np.iinfo(np.int64).min
 
 
@@ -51,101 +61,152 @@ def mean_pairwise_correlation(
     Returns
     -------
     float
-        sum over i < j of w_ij rho_ij / (N (N - 1) / 2), with w_ij = |W_i & W_j| / sqrt(L2_i L2_j).
+        sum over i < j of w_ij rho_ij / (N (N - 1) / 2), with w_ij = |W_i & W_j| / sqrt(L2_i L2_j); 0 when N < 2.
     """
-    n = len(residuals)
-    if n < 2:
-        return 0.0
-    day = np.asarray(dates, dtype="datetime64[ns]").view(np.int64)
-    x = np.where(day == _NAT, np.nan, np.asarray(residuals, dtype=float))
-    ok = np.isfinite(x)
-    count = ok.sum(axis=1)
-    mean = np.where(ok, x, 0.0).sum(axis=1) / np.maximum(count, 1)
-    x = x - mean[:, None]  # centred rows: the same correlations, better conditioned sums
-    win = np.asarray(window_dates, dtype="datetime64[ns]").view(np.int64)
-    windows, cls = np.unique(np.sort(win, axis=1), axis=0, return_inverse=True)
-    cls = cls.ravel()
-    ca, cb, w = _overlapping_classes(windows)
-    if len(ca) == 0:
-        return 0.0
-    members = np.argsort(cls, kind="stable")
-    ptr = np.searchsorted(cls[members], np.arange(len(windows) + 1))
-    pattern = np.unique(np.where(ok, day, _NAT), axis=0, return_inverse=True)[1].ravel()
-    calendar = np.unique(day, axis=0, return_inverse=True)[1].ravel()
-    kernel = np.ones(len(ca), bool)
-    total = 0.0
-    cells: dict[int, dict[int, np.ndarray]] = {}  # per class: its members by pattern of available dates
-    for k in np.flatnonzero(_pair_counts(ptr, ca, cb) >= CELL_MIN_PAIRS):
-        for c in (ca[k], cb[k]):
-            if c not in cells:
-                cells[c] = _cells(pattern, members[ptr[c] : ptr[c + 1]])
-        cells_a, cells_b = cells[ca[k]], cells[cb[k]]
-        same = ca[k] == cb[k]
-        if len(cells_a) * len(cells_b) * 16 <= _pair_counts(ptr, ca[k : k + 1], cb[k : k + 1])[0] * 2:
-            total += w[k] * _cell_sum(x, day, ok, cells_a, cells_b, same, min_shared)
-        else:
-            a, b = members[ptr[ca[k]] : ptr[ca[k] + 1]], members[ptr[cb[k]] : ptr[cb[k] + 1]]
-            total += w[k] * _moment_sum(x, day, ok, a, b, same, min_shared)
-        kernel[k] = False
-    total += _kernel_sum(x, day, calendar, ptr, members, ca[kernel], cb[kernel], w[kernel], int(min_shared), x.shape[1])
-    return float(total / (n * (n - 1) / 2))
+    groups = Groups.one(len(residuals))
+    return float(mean_pairwise_correlations(residuals, dates, window_dates, groups, min_shared)[0])
 
 
-def _overlapping_classes(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of window classes (a <= b) that share a date, and their weight |W_a & W_b| / sqrt(L2_a L2_b)."""
-    valid = windows != _NAT
+def mean_pairwise_correlations(
+    residuals: np.ndarray,
+    dates: np.ndarray,
+    window_dates: np.ndarray,
+    groups: Groups,
+    min_shared: int = 20,
+) -> np.ndarray:
+    """rbar of every group at once (:func:`mean_pairwise_correlation` of each group's pairs).
+
+    Parameters
+    ----------
+    residuals, dates, window_dates
+        (P, D), (P, D) and (P, L) arrays of all pairs, as in :func:`mean_pairwise_correlation`.
+    groups
+        The groups' members (pairs in no group are not read).
+    min_shared
+        Fewest shared estimation dates for a correlation.
+
+    Returns
+    -------
+    np.ndarray
+        (G,) rbar of each group: sum over its pairs i < j of w_ij rho_ij / (N_g (N_g - 1) / 2), N_g its members;
+        0 for a group of fewer than two pairs.
+    """
+    out = np.zeros(groups.n_groups)
+    size = groups.sizes
+    if not (size >= 2).any():
+        return out
+    used = np.flatnonzero(np.bincount(groups.pair, minlength=groups.n_pairs) > 0)
+    local = np.full(groups.n_pairs, -1, dtype=np.int64)
+    local[used] = np.arange(len(used))
+    take = (lambda a: a) if len(used) == groups.n_pairs else (lambda a: a[used])
+    xv, pv, cnt = _available(np.asarray(take(residuals), dtype=float), _nanoseconds(take(dates)))
+    pattern = factorize_rows(pv)[0]
+    window, wpos = _window_positions(np.sort(_nanoseconds(take(window_dates)), axis=1))
+    classes = _Classes(groups.group, local[groups.pair], window, pattern)
+    ca, cb, weight = _overlapping_classes(wpos, classes.group, classes.window)
+    partial = _class_pair_sums(xv, pv, cnt, classes, ca, cb, int(min_shared))
+    total = np.bincount(classes.group[ca], weights=weight * partial, minlength=groups.n_groups)
+    many = size >= 2
+    out[many] = total[many] / (size[many] * (size[many] - 1) / 2)
+    return out
+
+
+def _nanoseconds(dates: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(dates, dtype="datetime64[ns]")).view(np.int64)
+
+
+def _available(x: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's available residuals (finite, with a date), centred on their mean, and their date positions.
+
+    Returns (N, D) values and (N, D) int32 positions on the sorted union of dates (row i's first ``count[i]``
+    entries are used, ascending; the rest is 0 / -1) and (N,) counts.
+    """
+    calendar, first = factorize_rows(day)  # rows with identical dates share their positions
+    known = day[first]
+    union = np.unique(known[known != _NAT])
+    positions = np.where(known != _NAT, np.searchsorted(union, known), -1).astype(np.int32)
+    return compress(x, positions, calendar)
+
+
+def _window_positions(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) code of each row's (sorted) window dates and (W, L) the positions of each distinct window's dates on
+    their sorted union (-1 for NaT, which sorts first)."""
+    code, first = factorize_rows(windows)
+    distinct = windows[first]
+    union = np.unique(distinct[distinct != _NAT])
+    return code, np.where(distinct != _NAT, np.searchsorted(union, distinct), -1)
+
+
+class _Classes:
+    """Window classes (group, window dates) and their cells (members with one pattern of available dates).
+
+    Entries are sorted by (group, window, pattern, pair): ``rows[ptr[c]:ptr[c + 1]]`` are class c's members,
+    ``rows[cell_ptr[k]:cell_ptr[k + 1]]`` cell k's, and class c's cells are ``cells[c]:cells[c + 1]``.
+    """
+
+    def __init__(self, group: np.ndarray, row: np.ndarray, window: np.ndarray, pattern: np.ndarray):
+        order = np.lexsort((row, pattern[row], window[row], group))
+        group, self.rows = group[order], row[order]
+        win, pat = window[self.rows], pattern[self.rows]
+        new_class = np.r_[True, (group[1:] != group[:-1]) | (win[1:] != win[:-1])]
+        new_cell = new_class | np.r_[True, pat[1:] != pat[:-1]]
+        self.ptr = np.r_[np.flatnonzero(new_class), len(order)]
+        self.cell_ptr = np.r_[np.flatnonzero(new_cell), len(order)]
+        self.cells = np.r_[np.cumsum(new_cell)[self.ptr[:-1]] - 1, len(self.cell_ptr) - 1]
+        self.group, self.window = group[new_class], win[new_class]
+
+
+def _overlapping_classes(wpos: np.ndarray, group: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Pairs of classes (a <= b) of one group that share a date, and their weight |W_a & W_b| / sqrt(L2_a L2_b)."""
+    valid = wpos >= 0
     size = valid.sum(axis=1)
-    start = np.where(valid, windows, np.iinfo(np.int64).max).min(axis=1)
-    end = np.where(valid, windows, _NAT).max(axis=1)
-    order = np.flatnonzero(size > 0)
+    span = int(wpos.max(initial=0)) + 1
+    start = group * span + np.where(valid, wpos, span).min(axis=1)[window]
+    end = group * span + wpos.max(axis=1)[window]
+    order = np.flatnonzero(size[window] > 0)
     order = order[np.argsort(start[order], kind="stable")]
     hi = np.searchsorted(start[order], end[order], side="right")
     reach = hi - np.arange(len(order))  # classes from this one on that start before it ends (itself included)
     first = np.repeat(np.arange(len(order)), reach)
     second = first + np.arange(reach.sum()) - np.repeat(np.cumsum(reach) - reach, reach)
     a, b = order[first], order[second]
-    shared = np.zeros(len(a))
-    for lo in range(0, len(a), 100_000):  # bounded memory: (chunk, L, L) comparisons
-        wa, wb = windows[a[lo : lo + 100_000]], windows[b[lo : lo + 100_000]]
-        same = (wa[:, :, None] == wb[:, None, :]) & (wa != _NAT)[:, :, None]
-        shared[lo : lo + 100_000] = same.sum(axis=(1, 2))
+    shared = shared_days(wpos, window[a], window[b])
     keep = shared > 0
     a, b = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
-    return a, b, shared[keep] / np.sqrt(size[a] * size[b])
+    return a, b, shared[keep] / np.sqrt(size[window[a]] * size[window[b]])
 
 
-def _pair_counts(ptr: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
-    na, nb = ptr[ca + 1] - ptr[ca], ptr[cb + 1] - ptr[cb]
-    return np.where(ca == cb, na * (na - 1) // 2, na * nb)
+def _class_pair_sums(xv, pv, cnt, classes: _Classes, ca, cb, min_shared: int) -> np.ndarray:
+    """sum of rho_ij over i in a, j in b (i < j when a = b) for every listed pair of classes, by the cheapest path.
 
-
-def _cell_sum(x, day, ok, cells_a: dict, cells_b: dict, same: bool, min_shared: int) -> float:
-    """Sum of rho_ij over i in a, j in b (i < j when a and b are one class) from per-date sums of z-scores.
-
-    Pairs with one pattern of available dates share, for each pattern pair (p, q), the dates D_pq where both
-    have a residual; standardizing every member over D_pq (ddof 0), sum_{i in p, j in q} rho_ij =
-    (sum_i z_i) . (sum_j z_j) / |D_pq|, and within one cell the i = j terms are taken out.
+    Per-cell sums cost about 2 (|a| cells_b + |b| cells_a + cell pairs) member-dates, the pairwise kernel
+    |a| |b| pair-dates; a large pair of classes where the cells do not pay goes to the masked matrix products.
     """
-    total = 0.0
-    for p, rows_p in cells_a.items():
-        for q, rows_q in cells_b.items():
-            if same and q < p:
-                continue
-            cols_p, cols_q = np.flatnonzero(ok[rows_p[0]]), np.flatnonzero(ok[rows_q[0]])
-            _, ip, iq = np.intersect1d(day[rows_p[0], cols_p], day[rows_q[0], cols_q], return_indices=True)
-            if len(ip) < min_shared:
-                continue
-            zp = _zscores(x[np.ix_(rows_p, cols_p[ip])])
-            zq = zp if same and p == q else _zscores(x[np.ix_(rows_q, cols_q[iq])])
-            sp, sq = zp.sum(axis=0), zq.sum(axis=0)
-            cross = sp @ sq
-            if same and p == q:
-                cross = (cross - (zp * zp).sum()) / 2
-            total += cross / len(ip)
-    return total
+    n, cells = np.diff(classes.ptr), np.diff(classes.cells)
+    same = ca == cb
+    pairs = np.where(same, n[ca] * (n[ca] - 1) // 2, n[ca] * n[cb])
+    cell_pairs = np.where(same, cells[ca] * (cells[ca] + 1) // 2, cells[ca] * cells[cb])
+    by_cells = 2 * (n[ca] * cells[cb] + n[cb] * cells[ca] + cell_pairs) <= pairs
+    by_blas = ~by_cells & (pairs >= CELL_MIN_PAIRS)
+    partial = np.zeros(len(ca))
+    k = np.flatnonzero(by_cells)
+    count = cells[ca[k]] * cells[cb[k]]
+    item = np.repeat(np.arange(len(k)), count)
+    step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    p = classes.cells[ca[k]][item] + step // cells[cb[k]][item]
+    q = classes.cells[cb[k]][item] + step % cells[cb[k]][item]
+    keep = ~same[k][item] | (q >= p)
+    sums = _cell_sums(xv, pv, cnt, classes.rows, classes.cell_ptr, p[keep], q[keep], min_shared)
+    partial[k] = np.bincount(item[keep], weights=sums, minlength=len(k))
+    for k in np.flatnonzero(by_blas):
+        a, b = (classes.rows[classes.ptr[c] : classes.ptr[c + 1]] for c in (ca[k], cb[k]))
+        partial[k] = _moment_sum(xv, pv, cnt, a, b, same[k], min_shared)
+    rest = ~by_cells & ~by_blas
+    partial[rest] = _kernel_sum(xv, pv, cnt, classes.ptr, classes.rows, ca[rest], cb[rest], min_shared)
+    return partial
 
 
-def _moment_sum(x, day, ok, a, b, same: bool, min_shared: int) -> float:
+def _moment_sum(xv, pv, cnt, a, b, same: bool, min_shared: int) -> float:
     """Sum of pairwise-complete rho_ij over i in a, j in b (i < j when one class) from masked matrix products.
 
     On the union of the members' dates, with M the availability masks and X the residuals (0 where missing):
@@ -154,9 +215,9 @@ def _moment_sum(x, day, ok, a, b, same: bool, min_shared: int) -> float:
     by BLAS, in row blocks that bound memory. For many pairs with scattered gaps.
     """
     rows = np.r_[a, b]
-    grid = np.unique(day[rows][ok[rows]])
-    xa, ma = _on_grid(x, day, ok, a, grid)
-    xb, mb = (xa, ma) if same else _on_grid(x, day, ok, b, grid)
+    grid = np.unique(pv[rows][np.arange(pv.shape[1]) < cnt[rows][:, None]])
+    xa, ma = _on_grid(xv, pv, cnt, a, grid)
+    xb, mb = (xa, ma) if same else _on_grid(xv, pv, cnt, b, grid)
     xb2 = xb * xb
     total = 0.0
     step = max(1, 2_000_000 // len(b))
@@ -168,80 +229,16 @@ def _moment_sum(x, day, ok, a, b, same: bool, min_shared: int) -> float:
         with np.errstate(divide="ignore", invalid="ignore"):
             vx, vy = sxx - sx * sx / n, syy - sy * sy / n
             rho = (xs @ xb.T - sx * sy / n) / np.sqrt(vx * vy)
-        use = (n >= min_shared) & (vx > 1e-12 * sxx) & (vy > 1e-12 * syy)
+        use = (n >= max(min_shared, 1)) & (vx > 1e-12 * sxx) & (vy > 1e-12 * syy)
         if same:
             use &= np.arange(lo, lo + len(xs))[:, None] < np.arange(len(b))[None, :]
         total += rho[use].sum()
     return float(total)
 
 
-def _on_grid(x, day, ok, rows, grid) -> tuple[np.ndarray, np.ndarray]:
-    r, c = np.nonzero(ok[rows])
-    pos = np.searchsorted(grid, day[rows[r], c])
+def _on_grid(xv, pv, cnt, rows, grid) -> tuple[np.ndarray, np.ndarray]:
+    r, c = np.nonzero(np.arange(pv.shape[1]) < cnt[rows][:, None])
+    pos = np.searchsorted(grid, pv[rows[r], c])
     values, mask = np.zeros((len(rows), len(grid))), np.zeros((len(rows), len(grid)))
-    values[r, pos], mask[r, pos] = x[rows[r], c], 1.0
+    values[r, pos], mask[r, pos] = xv[rows[r], c], 1.0
     return values, mask
-
-
-def _cells(pattern: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:
-    order = np.argsort(pattern[rows], kind="stable")
-    keys, starts = np.unique(pattern[rows][order], return_index=True)
-    return dict(zip(keys.tolist(), np.split(rows[order], starts[1:]), strict=True))
-
-
-def _zscores(block: np.ndarray) -> np.ndarray:
-    centred = block - block.mean(axis=1, keepdims=True)
-    sd = np.sqrt((centred**2).mean(axis=1, keepdims=True))
-    usable = sd > 1e-12 * (np.abs(block).max(axis=1, keepdims=True) + 1e-300)
-    return np.where(usable, centred / np.where(usable, sd, 1.0), 0.0)
-
-
-@numba.njit(cache=True)
-def _kernel_sum(x, day, calendar, ptr, members, ca, cb, w, min_shared, n_days):  # pragma: no cover - compiled
-    """sum over the listed class pairs of w * rho_ij, rho_ij the pairwise-complete Pearson correlation.
-
-    Rows on the same calendar (identical date rows) are walked in step; others are merged by date.
-    """
-    total = 0.0
-    for k in range(len(ca)):
-        a = ca[k]
-        b = cb[k]
-        for ii in range(ptr[a], ptr[a + 1]):
-            i = members[ii]
-            for jj in range(ii + 1 if a == b else ptr[b], ptr[b + 1]):
-                j = members[jj]
-                n = 0
-                sx = 0.0
-                sy = 0.0
-                sxx = 0.0
-                syy = 0.0
-                sxy = 0.0
-                p = 0
-                q = 0
-                aligned = calendar[i] == calendar[j]
-                while p < n_days and q < n_days:
-                    xi = x[i, p]
-                    yj = x[j, q]
-                    if xi != xi or yj != yj:  # a missing residual: skip it (the column, on one calendar)
-                        p += 1 if aligned or xi != xi else 0
-                        q += 1 if aligned or yj != yj else 0
-                        continue
-                    if not aligned and day[i, p] < day[j, q]:
-                        p += 1
-                    elif not aligned and day[i, p] > day[j, q]:
-                        q += 1
-                    else:
-                        n += 1
-                        sx += xi
-                        sy += yj
-                        sxx += xi * xi
-                        syy += yj * yj
-                        sxy += xi * yj
-                        p += 1
-                        q += 1
-                if n >= min_shared:
-                    vx = sxx - sx * sx / n
-                    vy = syy - sy * sy / n
-                    if vx > 1e-12 * sxx and vy > 1e-12 * syy:
-                        total += w[k] * (sxy - sx * sy / n) / np.sqrt(vx * vy)
-    return total

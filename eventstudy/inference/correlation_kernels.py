@@ -1,0 +1,258 @@
+"""Compiled kernels of rbar (:mod:`eventstudy.inference.correlation`): packing rows, per-cell sums, pairwise sums.
+
+Rows are *packed*: row i's available residuals (finite, with a date), centred on their mean, sit left-aligned in
+``xv[i, :cnt[i]]`` with their date positions (on one sorted union of dates) in ``pv[i, :cnt[i]]``. Each kernel runs
+over a list of items (rows, pairs of cells, pairs of classes) serially or in parallel chunks
+(:mod:`eventstudy.inference.threads`), every item writing its own slot of the output.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from eventstudy.inference.threads import run_chunked
+
+
+def compress(x: np.ndarray, positions: np.ndarray, calendar: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Packed rows: (N, D) centred values, (N, D) int32 positions (-1 past the end) and (N,) counts.
+
+    ``positions[calendar[i], t]`` is the position of row i's t-th date (-1 for NaT).
+    """
+    n, d = x.shape
+    xv, pv, cnt = np.empty((n, d)), np.empty((n, d), dtype=np.int32), np.zeros(n, dtype=np.int64)
+    run_chunked(_compress_range, _compress_chunks, (x, positions, calendar, xv, pv, cnt), np.full(n, d))
+    return xv, pv, cnt
+
+
+def cell_sums(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared: int) -> np.ndarray:
+    """sum of rho_ij over i in cell p, j in cell q (i < j when p = q) for every listed pair of cells.
+
+    Cell p's members are ``rows[cell_ptr[p]:cell_ptr[p + 1]]``, all with the same available dates. On the dates S
+    both cells have, with u_i = (x_i - mean_i) / ||x_i - mean_i||, the sum is (sum_i u_i) . (sum_j u_j), and
+    ((sum_i u_i)^2 - sum_i u_i . u_i) / 2 within one cell.
+    """
+    out = np.zeros(len(cp))
+    size = np.diff(cell_ptr)
+    work = (size[cp] + size[cq]) * np.minimum(cnt[rows[cell_ptr[cp]]], cnt[rows[cell_ptr[cq]]])
+    run_chunked(_cells_range, _cells_chunks, (xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared, out), work)
+    return out
+
+
+def pair_sums(xv, pv, cnt, ptr, rows, ca, cb, min_shared: int) -> np.ndarray:
+    """sum of rho_ij over i in class a, j in class b (i < j when a = b) for every listed pair of classes, pair by
+    pair (class c's members are ``rows[ptr[c]:ptr[c + 1]]``)."""
+    out = np.zeros(len(ca))
+    n = np.diff(ptr)
+    work = np.where(ca == cb, n[ca] * (n[ca] - 1) // 2, n[ca] * n[cb]) * xv.shape[1]
+    run_chunked(_pairs_range, _pairs_chunks, (xv, pv, cnt, ptr, rows, ca, cb, min_shared, out), work)
+    return out
+
+
+@numba.njit(cache=True)
+def shared_days(wpos, wa, wb):  # pragma: no cover - compiled
+    """|W_a & W_b| of each listed pair of windows (ascending positions, -1 first for NaT)."""
+    out = np.zeros(len(wa), dtype=np.int64)
+    width = wpos.shape[1]
+    for k in range(len(wa)):
+        p = 0
+        q = 0
+        while p < width and q < width:
+            u = wpos[wa[k], p]
+            v = wpos[wb[k], q]
+            if u < 0 or u < v:
+                p += 1
+            elif v < 0 or v < u:
+                q += 1
+            else:
+                out[k] += 1
+                p += 1
+                q += 1
+    return out
+
+
+@numba.njit(cache=True)
+def _compress_range(x, positions, calendar, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
+    d = x.shape[1]
+    for i in range(lo, hi):
+        k = 0
+        total = 0.0
+        for t in range(d):
+            pos = positions[calendar[i], t]
+            if pos >= 0 and np.isfinite(x[i, t]):
+                xv[i, k] = x[i, t]
+                pv[i, k] = pos
+                total += x[i, t]
+                k += 1
+        for t in range(k):
+            xv[i, t] -= total / k  # centred rows: the same correlations, better conditioned sums
+        xv[i, k:] = 0.0
+        pv[i, k:] = -1
+        cnt[i] = k
+
+
+@numba.njit(parallel=True, cache=True)
+def _compress_chunks(x, positions, calendar, xv, pv, cnt, bounds):  # pragma: no cover - compiled
+    for c in numba.prange(len(bounds) - 1):
+        _compress_range(x, positions, calendar, xv, pv, cnt, bounds[c], bounds[c + 1])
+
+
+@numba.njit(cache=True)
+def _cells_range(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared, out, lo, hi):  # pragma: no cover - compiled
+    for k in range(lo, hi):
+        p = cp[k]
+        q = cq[k]
+        i = rows[cell_ptr[p]]
+        j = rows[cell_ptr[q]]
+        m = min(cnt[i], cnt[j])
+        ip = np.empty(m, dtype=np.int64)
+        iq = np.empty(m, dtype=np.int64)
+        n = _shared_index(pv, cnt, i, j, ip, iq)
+        if n < min_shared or n == 0:
+            continue
+        ua = np.zeros(n)
+        own = _unit_sum(xv, rows, cell_ptr[p], cell_ptr[p + 1], ip, n, ua)
+        if p == q:
+            out[k] = (np.dot(ua, ua) - own) / 2
+        else:
+            ub = np.zeros(n)
+            _unit_sum(xv, rows, cell_ptr[q], cell_ptr[q + 1], iq, n, ub)
+            out[k] = np.dot(ua, ub)
+
+
+@numba.njit(parallel=True, cache=True)
+def _cells_chunks(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared, out, bounds):  # pragma: no cover - compiled
+    for c in numba.prange(len(bounds) - 1):
+        _cells_range(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared, out, bounds[c], bounds[c + 1])
+
+
+@numba.njit(cache=True)
+def _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, out, lo, hi):  # pragma: no cover - compiled
+    for k in range(lo, hi):
+        a = ca[k]
+        b = cb[k]
+        total = 0.0
+        for ii in range(ptr[a], ptr[a + 1]):
+            for jj in range(ii + 1 if a == b else ptr[b], ptr[b + 1]):
+                total += _pair_correlation(xv, pv, cnt, rows[ii], rows[jj], min_shared)
+        out[k] = total
+
+
+@numba.njit(parallel=True, cache=True)
+def _pairs_chunks(xv, pv, cnt, ptr, rows, ca, cb, min_shared, out, bounds):  # pragma: no cover - compiled
+    for c in numba.prange(len(bounds) - 1):
+        _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, out, bounds[c], bounds[c + 1])
+
+
+@numba.njit(cache=True)
+def _shared_index(pv, cnt, i, j, ip, iq):  # pragma: no cover - compiled
+    """Where rows i and j (packed) have the same dates: fills ip, iq and returns how many there are."""
+    p = 0
+    q = 0
+    n = 0
+    while p < cnt[i] and q < cnt[j]:
+        if pv[i, p] < pv[j, q]:
+            p += 1
+        elif pv[i, p] > pv[j, q]:
+            q += 1
+        else:
+            ip[n] = p
+            iq[n] = q
+            n += 1
+            p += 1
+            q += 1
+    return n
+
+
+@numba.njit(cache=True)
+def _unit_sum(xv, rows, lo, hi, idx, n, acc):  # pragma: no cover - compiled
+    """Adds u_i = (x_i - mean_i) / ||x_i - mean_i|| on the n dates idx of every member rows[lo:hi] to acc (a constant
+    or too short series adds nothing, as the kernel counts it 0); returns sum_i u_i . u_i."""
+    own = 0.0
+    values = np.empty(n)
+    run = idx[n - 1] - idx[0] == n - 1
+    for m in range(lo, hi):
+        i = rows[m]
+        if run:
+            own += _add_units(xv[i, idx[0] : idx[0] + n], acc)
+        else:
+            for t in range(n):
+                values[t] = xv[i, idx[t]]
+            own += _add_units(values, acc)
+    return own
+
+
+@numba.njit(fastmath={"reassoc", "contract"}, cache=True)
+def _add_units(values, acc):  # pragma: no cover - compiled
+    """acc += (values - mean) / ||values - mean||; returns the squared norm added (about 1; 0 for a constant)."""
+    n = len(values)
+    sx = 0.0
+    sxx = 0.0
+    for t in range(n):
+        sx += values[t]
+        sxx += values[t] * values[t]
+    vx = sxx - sx * sx / n
+    if not vx > 1e-12 * sxx:
+        return 0.0
+    mean = sx / n
+    scale = 1.0 / np.sqrt(vx)
+    own = 0.0
+    for t in range(n):
+        u = (values[t] - mean) * scale
+        acc[t] += u
+        own += u * u
+    return own
+
+
+@numba.njit(cache=True)
+def _pair_correlation(xv, pv, cnt, i, j, min_shared):  # pragma: no cover - compiled
+    """Pearson correlation of rows i and j on the dates both have (0 below min_shared or for a constant series)."""
+    ni = cnt[i]
+    nj = cnt[j]
+    if ni == 0 or nj == 0:
+        return 0.0
+    n = 0
+    sx = 0.0
+    sy = 0.0
+    sxx = 0.0
+    syy = 0.0
+    sxy = 0.0
+    if pv[i, ni - 1] - pv[i, 0] == ni - 1 and pv[j, nj - 1] - pv[j, 0] == nj - 1:  # both runs: aligned offsets
+        lo = max(pv[i, 0], pv[j, 0])
+        n = min(pv[i, ni - 1], pv[j, nj - 1]) - lo + 1
+        oi = lo - pv[i, 0]
+        oj = lo - pv[j, 0]
+        for t in range(max(n, 0) if n >= min_shared else 0):
+            xi = xv[i, oi + t]
+            yj = xv[j, oj + t]
+            sx += xi
+            sy += yj
+            sxx += xi * xi
+            syy += yj * yj
+            sxy += xi * yj
+    else:
+        p = 0
+        q = 0
+        while p < ni and q < nj:
+            if pv[i, p] < pv[j, q]:
+                p += 1
+            elif pv[i, p] > pv[j, q]:
+                q += 1
+            else:
+                xi = xv[i, p]
+                yj = xv[j, q]
+                n += 1
+                sx += xi
+                sy += yj
+                sxx += xi * xi
+                syy += yj * yj
+                sxy += xi * yj
+                p += 1
+                q += 1
+    if n < min_shared or n <= 0:
+        return 0.0
+    vx = sxx - sx * sx / n
+    vy = syy - sy * sy / n
+    if vx > 1e-12 * sxx and vy > 1e-12 * syy:
+        return (sxy - sx * sy / n) / np.sqrt(vx * vy)
+    return 0.0

@@ -1,0 +1,36 @@
+"""Running a compiled kernel over items on one thread, or on all threads in chunks of about equal work.
+
+A parallel numba loop costs a thread launch (microseconds on an idle machine, milliseconds on a busy one), so
+small jobs run serially; large ones are cut into a few chunks per thread by cumulative work, so that a thread
+never waits on one heavy chunk. Each chunk writes only its own items' slots: results do not depend on threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+PARALLEL_WORK = 1_000_000  # fewer element steps than this in all: one thread
+
+
+def chunk_bounds(work: np.ndarray) -> np.ndarray:
+    """Bounds (C + 1,) of C consecutive chunks of items with about equal total ``work`` (C = 1 for small jobs)."""
+    work = np.asarray(work, dtype=float)
+    total = work.sum()
+    threads = numba.get_num_threads()
+    if threads < 2 or len(work) < 2 or total < PARALLEL_WORK:
+        return np.array([0, len(work)], dtype=np.int64)
+    parts = 8 * threads
+    cuts = np.searchsorted(np.cumsum(work), total * np.arange(1, parts) / parts)
+    return np.unique(np.r_[0, cuts, len(work)]).astype(np.int64)
+
+
+def run_chunked(serial: Callable, parallel: Callable, args: tuple, work: np.ndarray) -> None:
+    """``serial(*args, lo, hi)`` over all items, or ``parallel(*args, bounds)`` over chunks of them."""
+    bounds = chunk_bounds(work)
+    if len(bounds) <= 2:
+        serial(*args, 0, len(work))
+    else:
+        parallel(*args, bounds)
