@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numba
 import numpy as np
 import pandas as pd
@@ -102,18 +104,17 @@ def test_complete_staggered_data_takes_the_cell_sums_exactly(monkeypatch):
     gets nothing) and the result equals the pair-by-pair definition to 1e-12."""
     rng = np.random.default_rng(11)
     res, dates, windows = _staggered(rng, n=200, d=120, starts=20, gaps=False)
-    calls = []
-    kernel = cr._kernel_sum
-
-    def spy(*args):
-        calls.append(len(args[5]))
-        return kernel(*args)
-
-    monkeypatch.setattr(cr, "_kernel_sum", spy)
+    kernel = mock.Mock(wraps=cr._kernel_sum)
+    cells = mock.Mock(wraps=cr._cell_sums)
+    monkeypatch.setattr(cr, "_kernel_sum", kernel)
+    monkeypatch.setattr(cr, "_cell_sums", cells)
     masks = np.array([np.ones(len(res), bool), np.arange(len(res)) < 120])
     got = cr.mean_pairwise_correlations(res, dates, windows, Groups.from_masks(masks))
     np.testing.assert_allclose(got, _brute_groups(res, dates, windows, masks), rtol=1e-12)
-    assert calls == [0]
+    assert kernel.call_count == 1 and len(kernel.call_args.args[5]) == 0  # no pair of classes left to the kernel
+    start = np.searchsorted(CAL, windows[::10, 0])  # 20 classes of 10 members; windows of 5 sessions
+    near = np.abs(start[:, None] - start[None, :]) < 5
+    assert cells.call_count == 1 and len(cells.call_args.args[5]) == np.triu(near).sum() + np.triu(near[:12, :12]).sum()
     assert got[0] > 0.01  # the planted common factor shows (about 0 without it)
 
 
