@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -26,10 +25,10 @@ from eventstudy.engine.statistics import (
     time_series_t_groups,
 )
 from eventstudy.engine.volatility import volatility_tests
-from eventstudy.inference.correlation import mean_pairwise_correlation
+from eventstudy.inference.correlation import mean_pairwise_correlations
 from eventstudy.inference.families import family
 from eventstudy.inference.groups import GroupResult, Groups
-from eventstudy.inference.result import NA, TestResult
+from eventstudy.inference.result import NA
 
 TESTS_COLUMNS = ["group", "window", "test", "family", "statistic", "p_value", "n", "rbar"]
 
@@ -148,13 +147,7 @@ def _window_battery(
     """The battery of every group over one event window, and each group's rbar (G,)."""
     wmask = (stage.days >= window[0]) & (stage.days <= window[1])
     ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
-    window_dates = stage.dates[:, wmask]
-    rbar = each_group(
-        members,
-        lambda idx: {
-            "rbar": TestResult(mean_pairwise_correlation(est.ar[idx], est.dates[idx], window_dates[idx]), NA, len(idx))
-        },
-    )["rbar"].statistic
+    rbar = mean_pairwise_correlations(est.ar, est.dates, stage.dates[:, wmask], members)
     lap("tests")
     battery = {
         "csect_t": csect_t_groups(car, members),
@@ -204,14 +197,3 @@ def battery_frame(labels: np.ndarray, window, results: dict[str, GroupResult], r
         },
         columns=TESTS_COLUMNS,
     )
-
-
-def each_group(groups: Groups, test: Callable[[np.ndarray], dict[str, TestResult]]) -> dict[str, GroupResult]:
-    """ADAPTOR, to be removed: ``test(idx)`` (the single-group tests of the pairs ``idx``) run group by group.
-
-    A Python loop over groups, for the tests whose grouped form (``name_groups(..., groups)``) is not yet
-    written; every use of it is to become a call of the grouped function.
-    """
-    bounds = groups.starts
-    results = [test(groups.pair[bounds[g] : bounds[g + 1]]) for g in range(groups.n_groups)]
-    return {name: GroupResult.from_results([r[name] for r in results]) for name in results[0]} if results else {}
