@@ -20,6 +20,7 @@ of the groups that qualify solved in batches of equal size); :func:`group_batter
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -109,27 +110,62 @@ def _binder(stage, wmask: np.ndarray, groups: Groups) -> tuple[GroupResult, Grou
 def _binder_batch(stage, wmask: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, ...]:
     """Binder's (F, p, z, p) for the systems of the pairs ``idx`` (B, N). The system of a group is estimated on
     the estimation days where every ticker has a clean return and on the window days where every ticker trades
-    (one-session returns only), and only when every pair has the same regressors on those days."""
-    design = stage.design[idx]  # (B, N, D, k)
+    (one-session returns only: a trade-to-trade return after a gap leaves that day out), and only when every pair
+    has the same regressors on those days (``np.allclose``)."""
     params = np.nan_to_num(stage.params[idx])
-    x = design[:, 0]
-    # the model's expectation that is not a regression on the design (market-adjusted: the market itself)
-    offset = stage.normal[idx]
-    finite = stage.span[idx] == 1  # no trade-to-trade returns
-    close = np.ones(finite.shape, bool)
-    for j in range(design.shape[3]):  # a loop over the k regressors (np.allclose of each pair's design to x)
-        offset = offset - design[..., j] * params[:, :, j, None]
-        finite &= np.isfinite(design[..., j])
-        close &= np.abs(design[..., j] - x[:, None, :, j]) <= 1e-8 + 1e-5 * np.abs(x[:, None, :, j])
-    y = stage.returns[idx] - offset
-    have = (finite & np.isfinite(y)).all(axis=1)
-    est = stage.estimation[idx].all(axis=1) & have
-    win = wmask & have
-    same = (close | ~(est | win)[:, None, :]).all(axis=(1, 2))
-    est, win = est & same[:, None], win & same[:, None]
-    days = y.transpose(0, 2, 1)  # (B, D, N)
-    fit = binder_sur_batch(days, x, est, days[:, wmask], x[:, wmask], win[:, wmask])
+    y, x, est, win = _systems(
+        idx, stage.design, params, stage.normal, stage.returns, stage.span, stage.estimation, wmask
+    )
+    fit = binder_sur_batch(y, x, est, y[:, wmask], x[:, wmask], win[:, wmask])
     return fit.f, fit.f_p, fit.z, fit.z_p
+
+
+@numba.njit(cache=True)
+def _systems(idx, design, params, normal, returns, span, estimation, wmask):  # pragma: no cover - compiled
+    """Each system's (days x tickers) returns net of the model's non-regression part, its regressors (the first
+    pair's design), and the estimation and window days it uses (none when the pairs' designs differ)."""
+    batch, n = idx.shape
+    days, k = design.shape[1], design.shape[2]
+    y = np.empty((batch, days, n))
+    x = np.empty((batch, days, k))
+    est = np.zeros((batch, days), np.bool_)
+    win = np.zeros((batch, days), np.bool_)
+    have = np.empty(days, np.bool_)
+    clean = np.empty(days, np.bool_)
+    for b in range(batch):
+        have[:] = True
+        clean[:] = True
+        for m in range(n):  # one pair's row at a time (contiguous reads)
+            i = idx[b, m]
+            for d in range(days):
+                regression = 0.0
+                finite = span[i, d] == 1
+                for j in range(k):
+                    regression += design[i, d, j] * params[b, m, j]
+                    finite = finite and np.isfinite(design[i, d, j])
+                value = returns[i, d] - (normal[i, d] - regression)
+                y[b, d, m] = value
+                have[d] = have[d] and finite and np.isfinite(value)
+                clean[d] = clean[d] and estimation[i, d]
+        first = idx[b, 0]
+        x[b] = design[first]
+        same = False
+        for d in range(days):
+            est[b, d] = clean[d] and have[d]
+            win[b, d] = wmask[d] and have[d]
+            same = same or win[b, d]  # needs a window day
+        for m in range(1, n):
+            i = idx[b, m]
+            for d in range(days):
+                if est[b, d] or win[b, d]:
+                    for j in range(k):
+                        same = same and abs(design[i, d, j] - design[first, d, j]) <= 1e-8 + 1e-5 * abs(
+                            design[first, d, j]
+                        )
+        if not same:
+            est[b] = False
+            win[b] = False
+    return y, x, est, win
 
 
 def _one_date(stage, groups: Groups) -> np.ndarray:
