@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import stats
 
@@ -54,11 +55,27 @@ def group_moments(values: np.ndarray, groups: Groups) -> Moments:
 
 def group_day_means(values: np.ndarray, groups: Groups) -> tuple[np.ndarray, np.ndarray]:
     """``(mean, n)`` (G, D) of per-pair daily ``values`` (P, D): each day's mean over the group's pairs with a
-    finite value (NaN where none) and their number (the AAR of ``STATISTICS.md`` per group)."""
-    finite = np.isfinite(values)
-    n = groups.count(finite)
-    total = groups.sum(np.where(finite, values, 0.0))
+    finite value (NaN where none) and their number (the AAR of ``STATISTICS.md`` per group).
+
+    One compiled pass over the membership entries (each adds its pair's row), no (P, D) temporaries.
+    """
+    values = np.ascontiguousarray(values, dtype=float)
+    total, n = _day_sums(values, groups.group, groups.pair, groups.n_groups)
     return np.where(n > 0, total / np.maximum(n, 1), np.nan), n
+
+
+@numba.njit(cache=True)
+def _day_sums(values, group, pair, n_groups):  # pragma: no cover - compiled
+    """Per group and day: the sum of the finite values of its pairs and their number."""
+    total = np.zeros((n_groups, values.shape[1]))
+    n = np.zeros((n_groups, values.shape[1]), dtype=np.int64)
+    for e in range(len(group)):
+        g, row = group[e], values[pair[e]]
+        for d in range(len(row)):
+            if np.isfinite(row[d]):
+                total[g, d] += row[d]
+                n[g, d] += 1
+    return total, n
 
 
 def t_p_values(t: np.ndarray, dof: np.ndarray) -> np.ndarray:
