@@ -29,7 +29,7 @@ def bridge_gaps(fit: ModelFit, returns: np.ndarray, span: np.ndarray) -> ModelFi
     if not multi.any():
         return fit
     normal = np.where(multi, _span_sums(fit.normal, span), fit.normal)
-    design = np.where(multi[:, :, None], _span_sums(fit.design, span), fit.design)
+    design = span_design(fit.design, span)
     variance = None
     if fit.variance is not None:
         variance = np.where(multi, _span_sums(fit.variance, span), fit.variance)
@@ -41,6 +41,14 @@ def bridge_gaps(fit: ModelFit, returns: np.ndarray, span: np.ndarray) -> ModelFi
         variance=variance,
         span=np.maximum(span, 1).astype(float),
     )
+
+
+def span_design(design: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """Design rows (P, D, k) summed over each return's ``span`` (P, D) where it exceeds one session."""
+    multi = span > 1
+    if not multi.any():
+        return design
+    return np.where(multi[:, :, None], _span_sums(design, span), design)
 
 
 def _span_sums(values: np.ndarray, span: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from eventstudy.errors import InputError
@@ -50,10 +51,31 @@ class ModelFit:
         Where a conditional variance h_it is modelled (GARCH), C_it = h_it / sigma_i^2, so that
         sigma_i sqrt(C_it) = sqrt(h_it).
         """
-        c = self.span + np.einsum("pdk,pkl,pdl->pd", self.design, self.xtx_inv, self.design)
+        c = self.span + quadratic_form(self.design, self.xtx_inv)
         if self.variance is None:
             return c
         return np.where(np.isfinite(self.variance), self.variance / self.sigma[:, None] ** 2, c)
+
+
+def quadratic_form(design: np.ndarray, xtx_inv: np.ndarray) -> np.ndarray:
+    """x_t'(X'X)^-1 x_t (P, D) for the design rows ``design`` (P, D, k) and ``xtx_inv`` (P, k, k) of every pair."""
+    return _quadratic_form(design, xtx_inv)
+
+
+@numba.njit(cache=True)
+def _quadratic_form(design, xtx_inv):  # pragma: no cover - compiled
+    n_pairs, n_days, k = design.shape
+    out = np.zeros((n_pairs, n_days))
+    for p in range(n_pairs):
+        for d in range(n_days):
+            q = 0.0
+            for a in range(k):
+                row = 0.0
+                for b in range(k):
+                    row += xtx_inv[p, a, b] * design[p, d, b]
+                q += design[p, d, a] * row
+            out[p, d] = q
+    return out
 
 
 def design_matrix(model: str, regressors: np.ndarray) -> np.ndarray:
@@ -78,27 +100,64 @@ def design_matrix(model: str, regressors: np.ndarray) -> np.ndarray:
 def fit_ols(y: np.ndarray, design: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
     """Batched OLS of ``y`` (P, D) on ``design`` (P, D, k) over the days where ``mask`` (P, D) holds.
 
+    One compiled pass per pair gathers the sufficient statistics X'X, X'y and sum y; a second one the residual and
+    total sums of squares from the residuals themselves (an exact fit gives SSR 0, never a cancellation remainder).
     Returns ``params (P, k), xtx_inv (P, k, k), ssr (P,), sst (P,), n (P,), full_rank (P,)``. Pairs whose X'X is
     rank-deficient (e.g. too few days, or a constant regressor) get NaN parameters and ``full_rank`` False.
     """
-    w = mask.astype(float)
-    y0 = np.where(mask, y, 0.0)
-    x0 = np.where(mask[:, :, None], design, 0.0)
-    xtx = np.einsum("pdk,pdl->pkl", x0, x0)
-    xty = np.einsum("pdk,pd->pk", x0, y0)
-    n = w.sum(axis=1)
     k = design.shape[2]
+    xtx, xty, n, total = _ols_moments(y, design, mask)
     full_rank = (np.linalg.matrix_rank(xtx) == k) & (n > k)
     safe = np.where(full_rank[:, None, None], xtx, np.eye(k))
     xtx_inv = np.linalg.inv(safe)
     params = np.einsum("pkl,pl->pk", xtx_inv, xty)
-    resid = np.where(mask, y - np.einsum("pdk,pk->pd", design, params), 0.0)
-    ssr = (resid**2).sum(axis=1)
-    mean = y0.sum(axis=1) / np.maximum(n, 1)
-    sst = (np.where(mask, y - mean[:, None], 0.0) ** 2).sum(axis=1)
+    ssr, sst = _ols_residuals(y, design, mask, params, total / np.maximum(n, 1))
     params[~full_rank] = np.nan
     xtx_inv[~full_rank] = 0.0
     return params, xtx_inv, ssr, sst, n, full_rank
+
+
+@numba.njit(cache=True)
+def _ols_moments(y, design, mask):  # pragma: no cover - compiled
+    """X'X (P, k, k), X'y (P, k), n (P,) and sum y (P,) over the masked days of every pair."""
+    n_pairs, n_days, k = design.shape
+    xtx = np.zeros((n_pairs, k, k))
+    xty = np.zeros((n_pairs, k))
+    n = np.zeros(n_pairs)
+    total = np.zeros(n_pairs)
+    for p in range(n_pairs):
+        for d in range(n_days):
+            if mask[p, d]:
+                n[p] += 1.0
+                total[p] += y[p, d]
+                for a in range(k):
+                    xa = design[p, d, a]
+                    xty[p, a] += xa * y[p, d]
+                    for b in range(a, k):
+                        xtx[p, a, b] += xa * design[p, d, b]
+        for a in range(k):
+            for b in range(a + 1, k):
+                xtx[p, b, a] = xtx[p, a, b]
+    return xtx, xty, n, total
+
+
+@numba.njit(cache=True)
+def _ols_residuals(y, design, mask, params, mean):  # pragma: no cover - compiled
+    """SSR and SST (about ``mean``) over the masked days of every pair."""
+    n_pairs, n_days, k = design.shape
+    ssr = np.zeros(n_pairs)
+    sst = np.zeros(n_pairs)
+    for p in range(n_pairs):
+        for d in range(n_days):
+            if mask[p, d]:
+                fitted = 0.0
+                for a in range(k):
+                    fitted += design[p, d, a] * params[p, a]
+                e = y[p, d] - fitted
+                ssr[p] += e * e
+                c = y[p, d] - mean[p]
+                sst[p] += c * c
+    return ssr, sst
 
 
 def fit_model(model: str, returns: np.ndarray, regressors: np.ndarray, estimation: np.ndarray) -> ModelFit:
@@ -136,6 +195,7 @@ def fit_model(model: str, returns: np.ndarray, regressors: np.ndarray, estimatio
     if model == "constant-mean":
         r2 = np.where(full_rank, 0.0, np.nan)
     normal = np.einsum("pdk,pk->pd", design, params)
+    design[~full_rank] = 0.0  # design_matrix built it for this fit
     return ModelFit(
         model=np.full(n_pairs, model, dtype=object),
         params=params,
@@ -145,7 +205,7 @@ def fit_model(model: str, returns: np.ndarray, regressors: np.ndarray, estimatio
         r2=r2,
         normal=normal,
         ar=returns - normal,
-        design=np.where(full_rank[:, None, None], design, 0.0),
+        design=design,
         xtx_inv=xtx_inv,
         usable=full_rank,
     )

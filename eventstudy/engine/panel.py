@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from eventstudy.engine.grid import SessionGrid
 from eventstudy.errors import EventError, PriceDataError, WindowError
 from eventstudy.events.catalog import EventSet
 from eventstudy.prices.files import MAX_MOVE, price_matrix, returns_on_sessions
@@ -73,22 +74,82 @@ class EventPanel:
     alignment: pd.DataFrame
     days: np.ndarray  # (D,) relative days
     returns: np.ndarray  # (P, D) trade-to-trade returns (see prices.files.returns_on_sessions)
-    span: np.ndarray  # (P, D) int: sessions each return spans (1 normally, k after k - 1 missing, 0 = no return)
+    span: np.ndarray  # (P, D) int16: sessions each return spans (1 normally, k after k - 1 missing, 0 = no return)
     regressors: np.ndarray  # (P, D, m): market first, then factors (one-session returns)
     regressor_names: tuple[str, ...]
-    dates: np.ndarray  # (P, D) datetime64[ns], NaT outside the calendar
     estimation: np.ndarray  # (P, D) clean estimation days
     masked: np.ndarray  # (P, D) days of other events / confounders
     contamination: dict[Window, np.ndarray]  # per event window, one label string per pair ("" when clean)
     windows: Windows
     kind: str  # "simple" or "log"
+    grid: SessionGrid  # the matrices the arrays were gathered from
+    cells: np.ndarray  # (P, 3) each pair's place in the grid (engine.grid)
 
     def day_mask(self, window: Window) -> np.ndarray:
         """(D,) mask of the relative days of ``window``."""
         return (self.days >= window[0]) & (self.days <= window[1])
 
+    @property
+    def dates(self) -> np.ndarray:
+        """(P, D) datetime64[ns] session dates, NaT outside the calendar (gathered on each call)."""
+        return self.grid.dates(self.cells, np.arange(len(self.days)))
 
-def build_panel(
+
+@dataclass
+class PanelLayout:
+    """Everything of a panel but its (pairs x days) arrays: the grid, each pair's cell, status and contamination.
+
+    :meth:`gather` builds the :class:`EventPanel` of any rows, so a large study is gathered and fitted in chunks.
+    """
+
+    pairs: pd.DataFrame
+    alignment: pd.DataFrame
+    days: np.ndarray
+    grid: SessionGrid
+    cells: np.ndarray
+    blocked: np.ndarray  # (S, T) sessions masked out of each ticker's estimation windows
+    contamination: dict[Window, np.ndarray]
+    regressor_names: tuple[str, ...]
+    windows: Windows
+    kind: str
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def gather(self, rows: slice) -> EventPanel:
+        """The panel of the pairs ``rows`` (a slice of the layout's pairs)."""
+        cells = self.cells[rows]
+        every = np.arange(len(self.days))
+        returns = self.grid.take(self.grid.returns, cells, every, np.nan)
+        span = self.grid.take(self.grid.span, cells, every, 0)
+        regressors = self.grid.take_regressors(cells, every)
+        masked = self.grid.take(self.blocked, cells, every, False)
+        est_days = (self.days >= self.windows.estimation[0]) & (self.days <= self.windows.estimation[1])
+        valid = ~np.isnan(returns) & ~np.isnan(regressors).any(axis=2)
+        return EventPanel(
+            pairs=self.pairs.iloc[rows].reset_index(drop=True),
+            alignment=self.alignment.iloc[rows].reset_index(drop=True),
+            days=self.days,
+            returns=returns,
+            span=span,
+            regressors=regressors,
+            regressor_names=self.regressor_names,
+            estimation=est_days[None, :] & valid & ~masked & (span == 1),
+            masked=masked,
+            contamination={w: c[rows] for w, c in self.contamination.items()},
+            windows=self.windows,
+            kind=self.kind,
+            grid=self.grid,
+            cells=cells,
+        )
+
+
+def build_panel(events: EventSet, prices: pd.DataFrame, windows: Windows, **options) -> EventPanel:
+    """Align every pair to day 0 and gather its returns, regressors and masks (see :func:`panel_layout`)."""
+    return panel_layout(events, prices, windows, **options).gather(slice(None))
+
+
+def panel_layout(
     events: EventSet,
     prices: pd.DataFrame,
     windows: Windows,
@@ -103,8 +164,8 @@ def build_panel(
     confounders: pd.DataFrame | None = None,
     max_move: float = MAX_MOVE,
     block_events: EventSet | str | None = "mask",
-) -> EventPanel:
-    """Align every pair to day 0 and gather its returns, regressors and masks.
+) -> PanelLayout:
+    """Align every pair to day 0 and place it on the session grid of returns, regressors and masks.
 
     Parameters
     ----------
@@ -159,18 +220,20 @@ def build_panel(
         block_alignment = mask_alignment.iloc[0:0]
     else:
         block_alignment = align_events(_restrict(block_events, tickers).frame, venue_map, span)
-    t0 = windows.estimation[0]
-    hi = windows.report_span[1]
-    days = np.arange(t0, hi + 1)
-    n_pairs, n_days, n_reg = len(frame), len(days), (1 if any(bench.values()) else 0) + len(factors)
-    returns = np.full((n_pairs, n_days), np.nan)
-    spans = np.zeros((n_pairs, n_days), dtype=np.int64)
-    regressors = np.full((n_pairs, n_days, n_reg), np.nan)
-    dates = np.full((n_pairs, n_days), np.datetime64("NaT"), dtype="datetime64[ns]")
-    masked = np.zeros((n_pairs, n_days), dtype=bool)
+    days = np.arange(windows.estimation[0], windows.report_span[1] + 1)
+    n_pairs, n_reg = len(frame), (1 if any(bench.values()) else 0) + len(factors)
+    ends = np.cumsum([0, *(len(span[v].sessions) for v in needed_venues)])
+    n_sessions = int(ends[-1])
+    returns = np.full((n_sessions, len(tickers)), np.nan)
+    spans = np.zeros((n_sessions, len(tickers)), dtype=np.int16)
+    regressors = np.full((n_sessions, n_reg), np.nan)
+    blocked = np.zeros((n_sessions, len(tickers)), dtype=bool)
+    cells = np.zeros((n_pairs, 3), dtype=np.int64)
     contamination = {w: np.full(n_pairs, "", dtype=object) for w in windows.events}
+    column_of = pd.Index(tickers)
     for venue_name, rows in alignment.groupby("venue", sort=False):
         venue = span[venue_name]
+        block = slice(int(ends[needed_venues.index(venue_name)]), int(ends[needed_venues.index(venue_name) + 1]))
         names = [t for t in tickers if venue_map[t] == venue_name]
         regs = ([bench[venue_name]] if bench[venue_name] else []) + list(factors)
         if n_reg and len(regs) != n_reg:
@@ -178,43 +241,44 @@ def build_panel(
         ret, ret_span = returns_on_sessions(
             wide[list(dict.fromkeys(names + regs))], venue.sessions, listed, kind, max_move
         )
-        index = rows["day0_index"].to_numpy()[:, None] + days[None, :]
-        inside = (index >= 0) & (index < len(venue.sessions)) & (rows["day0_index"].to_numpy()[:, None] >= 0)
-        safe = np.where(inside, index, 0)
+        cols = column_of.get_indexer(names)
+        returns[block, cols] = ret[names].to_numpy()
+        spans[block, cols] = ret_span[names].to_numpy()
+        one_session = np.where(ret_span[regs].to_numpy() == 1, ret[regs].to_numpy(), np.nan)  # both priced
+        regressors[block] = one_session.reshape(len(venue.sessions), n_reg)
+        blocked[block, cols] = _blocked_sessions(block_alignment, confounders, venue, names, windows.event_span)
         pos = rows.index.to_numpy()
-        cols = ret.columns.get_indexer(rows["ticker"])
-        values = ret.to_numpy()
-        returns[pos] = np.where(inside, values[safe, cols[:, None]], np.nan)
-        spans[pos] = np.where(inside, ret_span.to_numpy()[safe, cols[:, None]], 0)
-        one_session = np.where(ret_span.to_numpy() == 1, values, np.nan)  # regressors: both sessions priced
-        for j, reg in enumerate(regs):
-            regressors[pos, :, j] = np.where(inside, one_session[safe, ret.columns.get_loc(reg)], np.nan)
-        dates[pos] = np.where(inside, venue.sessions.values[safe], np.datetime64("NaT"))
-        columns = pd.Index(names).get_indexer(rows["ticker"])
-        blocked = _blocked_sessions(block_alignment, confounders, venue, names, windows.event_span)
-        masked[pos] = inside & blocked[safe, columns[:, None]]
+        day0 = rows["day0_index"].to_numpy()
+        cells[pos, 0] = np.where(day0 >= 0, block.start + day0 + days[0], -(2**40))  # no session: no day inside
+        cells[pos, 1] = column_of.get_indexer(rows["ticker"])
+        cells[pos, 2] = needed_venues.index(venue_name)
         _flag_contamination(contamination, rows, mask_alignment, confounders, venue, windows)
-
-    est_days = (days >= windows.estimation[0]) & (days <= windows.estimation[1])
-    valid = ~np.isnan(returns) & ~np.isnan(regressors).any(axis=2)
-    estimation = est_days[None, :] & valid & ~masked & (spans == 1)
-    pairs = alignment[["event_id", "ticker", "venue", "day0"]].copy()
-    pairs["explicit"] = frame["explicit"].to_numpy()
-    pairs["masked_days"] = (masked & est_days[None, :]).sum(axis=1)
-    pairs["unmasked_obs"] = (est_days[None, :] & valid).sum(axis=1)  # clean estimation returns without any masking
-    pairs["status"], pairs["reason"] = _pair_status(pairs, wide, listed)
-    return EventPanel(
-        pairs=pairs,
-        alignment=alignment,
-        days=days,
+    grid = SessionGrid(
+        sessions=np.concatenate([span[v].sessions.values for v in needed_venues]).astype("datetime64[ns]"),
+        blocks=tuple((v, int(ends[i]), int(ends[i + 1])) for i, v in enumerate(needed_venues)),
+        tickers=tuple(tickers),
         returns=returns,
         span=spans,
         regressors=regressors,
-        regressor_names=tuple((["market"] if n_reg > len(factors) else []) + list(factors)),
-        dates=dates,
-        estimation=estimation,
-        masked=masked,
+    )
+    pairs = alignment[["event_id", "ticker", "venue", "day0"]].copy()
+    pairs["explicit"] = frame["explicit"].to_numpy()
+    est_cols = np.flatnonzero((days >= windows.estimation[0]) & (days <= windows.estimation[1]))
+    at, inside = grid.positions(cells, est_cols)
+    column = cells[:, 1][:, None]
+    valid = inside & ~np.isnan(returns[at, column]) & ~np.isnan(regressors[at]).any(axis=2)
+    pairs["masked_days"] = (inside & blocked[at, column]).sum(axis=1)
+    pairs["unmasked_obs"] = valid.sum(axis=1)  # clean estimation returns without any masking
+    pairs["status"], pairs["reason"] = _pair_status(pairs, wide, listed)
+    return PanelLayout(
+        pairs=pairs,
+        alignment=alignment,
+        days=days,
+        grid=grid,
+        cells=cells,
+        blocked=blocked,
         contamination=contamination,
+        regressor_names=tuple((["market"] if n_reg > len(factors) else []) + list(factors)),
         windows=windows,
         kind=kind,
     )

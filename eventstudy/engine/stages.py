@@ -16,11 +16,13 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
-from eventstudy.engine.gaps import bridge_gaps
+from eventstudy.engine.factor_models import FACTOR_MODELS
+from eventstudy.engine.gaps import bridge_gaps, span_design
 from eventstudy.engine.garch import conditional_car
+from eventstudy.engine.grid import SessionGrid, merge_grids
 from eventstudy.engine.models import combine, fit_model
 from eventstudy.engine.normal import estimate_normal
-from eventstudy.engine.panel import EventPanel, Window, Windows, build_panel
+from eventstudy.engine.panel import EventPanel, PanelLayout, Window, Windows, panel_layout
 from eventstudy.engine.placebo import (
     chunks,
     null_draws,
@@ -43,11 +45,17 @@ FALLBACK_MIN_OBS = 20
 ACTIVE = ("ok", "fallback")
 
 
+CHUNK_PAIRS = 50_000  # pairs gathered and fitted at a time: bounds the pair stage's temporaries
+
+
 @dataclass
 class PairStage:
     """Everything computed per (event, ticker) pair; arrays are (P,), (P, D) or (P, k), one row per pair.
 
-    ``index`` is each pair's position in the study's events frame; :func:`concat` orders by it.
+    ``index`` is each pair's position in the study's events frame; :func:`concat` orders by it. Arrays that are a
+    gather from the session grid (``dates``, ``returns``, ``span``, the model's ``design``) are not stored: the
+    properties of the same names rebuild them from each pair's ``cells`` (see :mod:`eventstudy.engine.grid`),
+    unless a measure stored its own (``stored_returns``, ``stored_design``: abnormal volume, factor-file models).
     """
 
     index: np.ndarray  # (P,) canonical pair position
@@ -64,30 +72,69 @@ class PairStage:
     estimation_start: np.ndarray  # (P,) datetime64[ns], first clean estimation date (NaT if none)
     estimation_end: np.ndarray
     active: np.ndarray  # (P,) bool: status ok or fallback
-    dates: np.ndarray  # (P, D) datetime64[ns] session dates, NaT outside the calendar
+    grid: SessionGrid  # the session matrices (shared by every pair)
+    cells: np.ndarray  # (P, 3) each pair's place in the grid
     estimation: np.ndarray  # (P, D) clean estimation days
-    returns: np.ndarray  # (P, D) returns
-    span: np.ndarray  # (P, D) sessions each return spans (trade-to-trade; 0 = no price)
     normal: np.ndarray  # (P, D) normal returns
-    design: np.ndarray  # (P, D, k) the model's regressors (zero where a pair has no estimated parameters)
     ar: np.ndarray  # (P, D) abnormal returns, NaN for pairs not studied
     sar: np.ndarray  # (P, D) standardized abnormal returns
     cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days, complete
     csar: dict[Window, np.ndarray]  # per window: cumulative SAR
     contamination: dict[Window, np.ndarray]  # per window: label string per pair ("" when clean)
     extra: dict[str, np.ndarray]  # model-specific parameters.csv columns (GARCH, factor loadings, thin trading)
+    stored_returns: np.ndarray | None = None  # (P, D) the measure when it is not the grid's returns (volume)
+    stored_design: np.ndarray | None = None  # (P, D, k) the design when it is not built from the grid's regressors
     volume: PairStage | None = None  # abnormal volume as a stage of its own (``volume=``)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (summed over subsets)
 
     def __len__(self) -> int:
         return len(self.index)
 
+    @property
+    def dates(self) -> np.ndarray:
+        """(P, D) datetime64[ns] session dates, NaT outside the calendar."""
+        return self.grid.dates(self.cells, np.arange(len(self.days)))
+
+    @property
+    def returns(self) -> np.ndarray:
+        """(P, D) returns (trade-to-trade; NaN without a price)."""
+        if self.stored_returns is not None:
+            return self.stored_returns
+        return self.grid.take(self.grid.returns, self.cells, np.arange(len(self.days)), np.nan)
+
+    @property
+    def span(self) -> np.ndarray:
+        """(P, D) int16 sessions each return spans (1 normally, k after k - 1 sessions without a price, 0 none)."""
+        return self.grid.take(self.grid.span, self.cells, np.arange(len(self.days)), 0)
+
+    @property
+    def design(self) -> np.ndarray:
+        """(P, D, k) the model's regressors, intercept first (zero where a pair has no estimated parameters), summed
+        over each return's span (:func:`~eventstudy.engine.gaps.bridge_gaps`)."""
+        if self.stored_design is not None:
+            return self.stored_design
+        every = np.arange(len(self.days))
+        return linear_design(self.params, self.grid.take_regressors(self.cells, every), self.span)
+
+
+def linear_design(params: np.ndarray, regressors: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """The design (P, D, k) of a linear model on the panel's regressors (intercept, then the first k - 1), zero for
+    pairs without estimated parameters, span-summed where a return spans several sessions."""
+    k = params.shape[1]
+    design = np.zeros((*regressors.shape[:2], k))
+    if k:
+        design[:, :, 0] = 1.0
+        design[:, :, 1:] = regressors[:, :, : k - 1]
+        design[~np.isfinite(params).all(axis=1)] = 0.0
+    return span_design(design, span)
+
 
 def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
     """The pair stage of ``events``, a subset of ``study.events`` (rows of its frame with their index labels).
 
     ``prices`` must hold the subset's tickers, the market and the factors (with ``calendar="data"`` their dates
-    are the sessions: give the same dates as the full run).
+    are the sessions: give the same dates as the full run). The pairs are gathered and fitted ``CHUNK_PAIRS`` at a
+    time (every pair's numbers depend on its own row only, so chunks give exactly the numbers of one pass).
     """
     clock = Stopwatch()
     frame = events.frame
@@ -100,7 +147,7 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         block = "mask"
     else:
         block = study.events
-    panel = build_panel(
+    layout = panel_layout(
         EventSet(frame.reset_index(drop=True)),
         prices,
         study.windows,
@@ -115,6 +162,19 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         max_move=study.max_move,
         block_events=block,
     )
+    clock.lap("panel")
+    parts = [
+        _pair_chunk(study, layout, index, slice(start, start + CHUNK_PAIRS), clock)
+        for start in range(0, max(len(layout), 1), CHUNK_PAIRS)
+    ]
+    stage = concat(parts, release=True)
+    stage.timings = clock.times
+    return stage
+
+
+def _pair_chunk(study, layout: PanelLayout, index: np.ndarray, rows: slice, clock: Stopwatch) -> PairStage:
+    """The pair stage of the layout's pairs ``rows``."""
+    panel = layout.gather(rows)
     clock.lap("panel")
     fit, status, reason = _estimate(study, panel)
     clock.lap("model")
@@ -143,13 +203,13 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         }
     est = panel.estimation
     has = est.any(axis=1)
-    first = panel.dates.min(axis=1, initial=np.datetime64("2262-01-01"), where=est)
-    last = panel.dates.max(axis=1, initial=np.datetime64("1678-01-01"), where=est)
+    first = np.argmax(est, axis=1)
+    last = len(panel.days) - 1 - np.argmax(est[:, ::-1], axis=1)
     nat = np.datetime64("NaT")
     csar = {w: cumulative_sar(cars[w]["car"], cars[w]["car_se"]) for w in study.windows.events}
     clock.lap("statistics")
     stage = PairStage(
-        index=index,
+        index=index[rows],
         days=panel.days,
         regressor_names=panel.regressor_names,
         pairs=panel.pairs.assign(status=status, reason=reason),
@@ -160,44 +220,57 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         n_obs=fit.n_obs,
         dof=fit.dof,
         r2=fit.r2,
-        estimation_start=np.where(has, first, nat),
-        estimation_end=np.where(has, last, nat),
+        estimation_start=np.where(has, _date_at(panel, first), nat),
+        estimation_end=np.where(has, _date_at(panel, last), nat),
         active=active,
-        dates=panel.dates,
+        grid=panel.grid,
+        cells=panel.cells,
         estimation=est,
-        returns=panel.returns,
-        span=panel.span,
         normal=fit.normal,
-        design=fit.design,
         ar=ar,
         sar=sar,
         cars=cars,
         csar=csar,
         contamination=panel.contamination,
         extra=fit.extra,
-        timings=clock.times,
+        stored_design=fit.design if study.model in FACTOR_MODELS else None,
     )
     if study.volume:
         venues = panel.pairs["venue"].to_numpy()
         market = None if study.market is None else [study.market.get(v, study.market.get("*")) for v in venues]
-        stage.volume = volume_stage(stage, panel, prices, study.volume, market, study.windows, study.min_obs)
+        stage.volume = volume_stage(stage, panel, study.prices, study.volume, market, study.windows, study.min_obs)
     return stage
 
 
-def concat(stages: list[PairStage]) -> PairStage:
-    """Concatenate pair stages of disjoint subsets, ordered by the canonical pair index."""
+def _date_at(panel: EventPanel, day: np.ndarray) -> np.ndarray:
+    """(P,) the session date of each pair's panel day ``day`` (P,) (NaT where it has none)."""
+    return panel.grid.dates(panel.cells, day[:, None])[:, 0]
+
+
+def concat(stages: list[PairStage], release: bool = False) -> PairStage:
+    """Concatenate pair stages of disjoint subsets, ordered by the canonical pair index.
+
+    ``release``: drop each field from ``stages`` once it is copied (peak memory one field above the result).
+    """
     if len(stages) == 1:
         return stages[0]
     index = np.concatenate([s.index for s in stages])
     order = np.argsort(index, kind="stable")
+    grid, cells = merge_grids([s.grid for s in stages], [s.cells for s in stages])
     out = {}
     for f in fields(PairStage):
         values = [getattr(s, f.name) for s in stages]
         first = values[0]
         if f.name in ("days", "regressor_names"):
             out[f.name] = first
+        elif f.name == "grid":
+            out[f.name] = grid
+        elif f.name == "cells":
+            out[f.name] = np.concatenate(cells)[order]
+        elif f.name in ("volume", "stored_returns", "stored_design") and first is None:
+            out[f.name] = None
         elif f.name == "volume":
-            out[f.name] = None if first is None else concat(values)
+            out[f.name] = concat(values, release)
         elif f.name == "timings":
             out[f.name] = {k: sum(v.get(k, 0.0) for v in values) for k in dict.fromkeys(k for v in values for k in v)}
         elif isinstance(first, pd.DataFrame):
@@ -205,14 +278,24 @@ def concat(stages: list[PairStage]) -> PairStage:
         elif isinstance(first, dict):
             out[f.name] = {w: _concat_values([v[w] for v in values], order) for w in first}
         else:
-            out[f.name] = np.concatenate(values)[order]
+            out[f.name] = _take(values, order)
+        if release:
+            del values, first
+            for stage in stages:
+                setattr(stage, f.name, None)
     return PairStage(**out)
+
+
+def _take(values: list[np.ndarray], order: np.ndarray) -> np.ndarray:
+    """``np.concatenate(values)[order]`` without the intermediate copy when ``order`` is the identity."""
+    whole = np.concatenate(values)
+    return whole if np.array_equal(order, np.arange(len(order))) else whole[order]
 
 
 def _concat_values(values: list, order: np.ndarray):
     if isinstance(values[0], dict):
-        return {k: np.concatenate([v[k] for v in values])[order] for k in values[0]}
-    return np.concatenate(values)[order]
+        return {k: _take([v[k] for v in values], order) for k in values[0]}
+    return _take(values, order)
 
 
 def finish(study, stage: PairStage) -> EventStudyResults:
@@ -408,11 +491,9 @@ def _aar_frame(study, stage: PairStage, labels: np.ndarray, groups: Groups) -> p
 
 
 def _used_prices(study, stage: PairStage) -> pd.DataFrame:
-    valid = ~np.isnat(stage.dates)
-    if not valid.any():
+    first, last = stage.grid.date_range(stage.cells, len(stage.days))
+    if first is None:
         return study.prices.iloc[0:0]
-    first = stage.dates.min(initial=np.datetime64("2262-01-01"), where=valid)
-    last = stage.dates.max(initial=np.datetime64("1678-01-01"), where=valid)
     used = set(stage.pairs["ticker"]) | set((study.market or {}).values()) | set(study.factors)
     keep = study.prices["ticker"].isin(used).to_numpy() & study.prices["date"].between(first, last).to_numpy()
     return study.prices if keep.all() else study.prices[keep].reset_index(drop=True)

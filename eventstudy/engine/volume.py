@@ -76,9 +76,9 @@ def volume_stage(stage, panel, prices: pd.DataFrame, model: str, market: list | 
         r2=fit.r2,
         active=active,
         estimation=estimation,
-        returns=volume,  # the raw measure (av.csv's volume); AV is of log(1 + volume)
+        stored_returns=volume,  # the raw measure (av.csv's volume); AV is of log(1 + volume)
         normal=fit.normal,
-        design=fit.design,
+        stored_design=fit.design,
         ar=av,
         sar=sav,
         cars=cavs,

@@ -296,7 +296,7 @@ def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
     close = frame["close"].to_numpy(dtype="float64")[rows]
     has_adj = np.zeros(len(tickers), dtype=bool)
     has_adj[column[~np.isnan(adj)]] = True
-    dates, row = np.unique(frame["date"].to_numpy()[rows], return_inverse=True)
+    row, dates = pd.factorize(frame["date"].to_numpy()[rows], sort=True)  # hashing, not a sort of every row
     wide = np.full((len(dates), len(tickers)), np.nan)
     wide[row, column] = np.where(has_adj[column], adj, close)
     return pd.DataFrame(

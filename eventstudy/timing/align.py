@@ -14,6 +14,7 @@ Convention (DESIGN.md, "Event time"; see the note on intraday releases below):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -101,9 +102,7 @@ def _date_only_reasons(rows: pd.DataFrame, venue: Venue) -> np.ndarray:
     """:func:`_reason` of date-only rows with a day 0, built per distinct (date, day 0, time) and gathered."""
     key = rows[["date", "day0", "time"]]
     codes, uniques = pd.factorize(pd.MultiIndex.from_frame(key)) if len(rows) else (np.array([], int), [])
-    texts = [
-        _reason(pd.Series({"day0_index": 0, "date": d, "day0": d0, "time": t}), venue, False) for d, d0, t in uniques
-    ]
+    texts = [_reason(SimpleNamespace(day0_index=0, date=d, day0=d0, time=t), venue, False) for d, d0, t in uniques]
     return np.asarray(texts, dtype=object)[codes]
 
 

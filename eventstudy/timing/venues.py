@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import exchange_calendars as xcals
+import numpy as np
 import pandas as pd
 
 from eventstudy.errors import EventError
@@ -90,7 +91,7 @@ class Venue:
     @classmethod
     def from_dates(cls, dates: Iterable[pd.Timestamp]) -> Venue:
         """The pseudo-venue ``"data"``: the distinct dates present in the price data are the sessions."""
-        return cls(name=DATA_VENUE, sessions=pd.DatetimeIndex(sorted(set(dates))))
+        return cls(name=DATA_VENUE, sessions=pd.DatetimeIndex(np.unique(np.asarray(dates, dtype="datetime64[ns]"))))
 
 
 @lru_cache(maxsize=32)
