@@ -4,14 +4,17 @@ The sessions of every venue the study uses are laid end to end (one block per ve
 each return spans and the regressors' one-session returns are matrices on those sessions. A pair is three numbers,
 its *cell* ``(start, column, block)``: the position of its first panel day in the sessions, its ticker's column
 and its venue's block. Day ``j`` of the pair's panel is session ``start + j`` when that lies inside the block, and
-has no session (NaT, no return, span 0) otherwise. Every (pairs x days) array of the pair stage that is a gather
+has no session (NaT, no return, span 0) otherwise. The ticker matrices are stored ticker-major (T, S), so a
+pair's days are one contiguous run of memory. Every (pairs x days) array of the pair stage that is a gather
 from these matrices (returns, spans, dates, regressors) is rebuilt from the cells on demand instead of stored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 CELL_START, CELL_COLUMN, CELL_BLOCK = 0, 1, 2
@@ -24,9 +27,9 @@ class SessionGrid:
     sessions: np.ndarray  # (S,) datetime64[ns], each venue's sessions in order, venue after venue
     blocks: tuple[tuple[str, int, int], ...]  # (venue, first session, end) of each venue's block
     tickers: tuple[str, ...]  # (T,) the columns
-    returns: np.ndarray  # (S, T) trade-to-trade returns (NaN off the ticker's venue or without a price)
-    span: np.ndarray  # (S, T) int16 sessions each return spans (0 = no return)
-    regressors: np.ndarray  # (S, m) one-session returns of the venue's regressors (market first, then factors)
+    returns: np.ndarray  # (T, S) trade-to-trade returns (NaN off the ticker's venue or without a price)
+    span: np.ndarray  # (T, S) int16 sessions each return spans (0 = no return)
+    regressors: np.ndarray  # (m, S) one-session returns of the venue's regressors (market first, then factors)
 
     def positions(self, cells: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(P, C) session positions of the panel days ``days`` (indices into the panel's days: (C,) for every pair
@@ -38,21 +41,31 @@ class SessionGrid:
         return np.where(inside, at, 0), inside
 
     def take(self, matrix: np.ndarray, cells: np.ndarray, days: np.ndarray, fill) -> np.ndarray:
-        """(P, C) values of ``matrix`` (S, T) at each pair's sessions and column, ``fill`` where there is none."""
-        at, inside = self.positions(cells, days)
-        values = matrix[at, cells[:, CELL_COLUMN][:, None]]
-        values[~inside] = fill
-        return values
+        """(P, C) values of ``matrix`` (T, S) at each pair's column and sessions, ``fill`` where there is none.
+
+        ``days`` (C,) are consecutive panel days (one compiled pass, no per-day index arrays).
+        """
+        days = np.asarray(days, dtype=np.int64)
+        if len(days) > 1 and not (np.diff(days) == 1).all():
+            raise ValueError("SessionGrid.take needs consecutive days")
+        bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+        out = np.empty((len(cells), len(days)), dtype=matrix.dtype)
+        first = cells[:, CELL_START] + (days[0] if len(days) else 0)
+        _take(matrix, first, cells[:, CELL_COLUMN], bounds[:, 0], bounds[:, 1], matrix.dtype.type(fill), out)
+        return out
 
     def take_regressors(self, cells: np.ndarray, days: np.ndarray) -> np.ndarray:
-        """(P, C, m) regressor returns on each pair's sessions (NaN where there is none)."""
-        at, inside = self.positions(cells, days)
-        values = self.regressors[at]
-        values[~inside] = np.nan
-        return values
+        """(P, C, m) regressor returns on each pair's sessions (NaN where there is none); ``days`` consecutive."""
+        out = np.empty((len(cells), len(days), len(self.regressors)))
+        for j in range(len(self.regressors)):
+            out[:, :, j] = self.take(self.regressors, in_column(cells, j), days, np.nan)
+        return out
 
     def dates(self, cells: np.ndarray, days: np.ndarray) -> np.ndarray:
-        """(P, C) datetime64[ns] session dates, NaT where there is none."""
+        """(P, C) datetime64[ns] session dates, NaT where there is none (``days`` (C,) consecutive, or (P, C))."""
+        if np.ndim(days) == 1:
+            ns = self.take(self.sessions.view(np.int64)[None, :], in_column(cells, 0), days, np.iinfo(np.int64).min)
+            return ns.view("datetime64[ns]")
         at, inside = self.positions(cells, days)
         return np.where(inside, self.sessions[at], np.datetime64("NaT", "ns"))
 
@@ -81,12 +94,12 @@ def merge_grids(grids: list[SessionGrid], cells: list[np.ndarray]) -> tuple[Sess
             known = venues.setdefault(name, grid.sessions[lo:hi])
             if not np.array_equal(known, grid.sessions[lo:hi]):
                 raise ValueError(f"the subsets' {name} sessions differ: give every subset the same price dates")
-            regressors.setdefault(name, grid.regressors[lo:hi])
+            regressors.setdefault(name, grid.regressors[:, lo:hi])
     ends = np.cumsum([0, *(len(v) for v in venues.values())])
     where = {name: (int(ends[i]), int(ends[i + 1])) for i, name in enumerate(venues)}
     widths = np.cumsum([0, *(len(g.tickers) for g in grids)])
-    n_sessions, n_reg = int(ends[-1]), grids[0].regressors.shape[1]
-    returns = np.full((n_sessions, int(widths[-1])), np.nan)
+    n_sessions, n_reg = int(ends[-1]), grids[0].regressors.shape[0]
+    returns = np.full((int(widths[-1]), n_sessions), np.nan)
     span = np.zeros(returns.shape, dtype=np.int16)
     out_cells = []
     for g, (grid, c) in enumerate(zip(grids, cells, strict=True)):
@@ -95,8 +108,8 @@ def merge_grids(grids: list[SessionGrid], cells: list[np.ndarray]) -> tuple[Sess
         block = np.zeros(len(grid.blocks), dtype=np.int64)
         for b, (name, lo, hi) in enumerate(grid.blocks):
             new_lo, new_hi = where[name]
-            returns[new_lo:new_hi, cols] = grid.returns[lo:hi]
-            span[new_lo:new_hi, cols] = grid.span[lo:hi]
+            returns[cols, new_lo:new_hi] = grid.returns[:, lo:hi]
+            span[cols, new_lo:new_hi] = grid.span[:, lo:hi]
             shift[b], block[b] = new_lo - lo, list(where).index(name)
         moved = c.copy()
         moved[:, CELL_START] += shift[c[:, CELL_BLOCK]]
@@ -109,6 +122,65 @@ def merge_grids(grids: list[SessionGrid], cells: list[np.ndarray]) -> tuple[Sess
         tickers=tuple(t for grid in grids for t in grid.tickers),
         returns=returns,
         span=span,
-        regressors=np.concatenate(list(regressors.values())) if regressors else np.zeros((0, n_reg)),
+        regressors=np.concatenate(list(regressors.values()), axis=1) if regressors else np.zeros((n_reg, 0)),
     )
     return merged, out_cells
+
+
+def in_column(cells: np.ndarray, column: int) -> np.ndarray:
+    """``cells`` with every pair in matrix column ``column`` (for matrices with one row per regressor or none)."""
+    out = cells.copy()
+    out[:, CELL_COLUMN] = column
+    return out
+
+
+@numba.njit(cache=True)
+def _take(matrix, first, column, lo, hi, fill, out):  # pragma: no cover - compiled
+    """out[p, j] = matrix[column[p], first[p] + j] where that session lies in [lo[p], hi[p]), else ``fill``."""
+    n_pairs, n_days = out.shape
+    for p in range(n_pairs):
+        row = matrix[column[p]]
+        for j in range(n_days):
+            s = first[p] + j
+            out[p, j] = row[s] if lo[p] <= s < hi[p] else fill
+
+
+class GridArray(np.lib.mixins.NDArrayOperatorsMixin):
+    """A (P, D[, k]) array of the pair stage gathered from the grid when used, never stored.
+
+    Indexing by rows (``a[idx]``, ``a[idx, cols]``, ``a[:, cols]``) gathers only those rows; any other use (numpy
+    functions and operators, methods such as ``.sum``) gathers the whole array. ``build(rows)`` gathers the rows ``rows`` (a slice,
+    integer or boolean index of the pairs).
+    """
+
+    def __init__(self, build: Callable[[slice | np.ndarray], np.ndarray], shape: tuple[int, ...], dtype) -> None:
+        self._build, self.shape, self.dtype = build, shape, np.dtype(dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        values = self._build(slice(None))
+        return values if dtype is None else values.astype(dtype)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = tuple(np.asarray(x) if isinstance(x, GridArray) else x for x in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __getitem__(self, key):
+        rows, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        if isinstance(rows, int | np.integer):
+            return self._build(np.array([rows]))[(0, *rest)]
+        if rows is Ellipsis or rows is None or np.ndim(rows) != 1 and not isinstance(rows, slice):
+            return np.asarray(self)[key]
+        part = self._build(rows)
+        return part[(slice(None), *rest)] if rest else part
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):  # numpy's array protocols: only __array__ is offered
+            raise AttributeError(name)
+        return getattr(np.asarray(self), name)

@@ -80,21 +80,24 @@ def _quadratic_form(design, xtx_inv):  # pragma: no cover - compiled
 
 def design_matrix(model: str, regressors: np.ndarray) -> np.ndarray:
     """Design X (P, D, k) of a model from the panel's regressors (P, D, m): market first, then factors."""
-    n_pairs, n_days, n_reg = regressors.shape
-    ones = np.ones((n_pairs, n_days, 1))
-    if model == "constant-mean":
-        return ones
-    if model == "market":
-        if n_reg < 1:
-            raise InputError("the market model needs a market benchmark: pass --market TICKER")
-        return np.concatenate([ones, regressors[:, :, :1]], axis=2)
-    if model == "factor":
-        if n_reg < 1:
-            raise InputError("the factor model needs factor series: pass --factors T1,T2 (and --market)")
-        return np.concatenate([ones, regressors], axis=2)
-    if model == "market-adjusted":
-        return np.zeros((n_pairs, n_days, 0))
-    raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    n_reg = regressors.shape[2]
+    k = {"constant-mean": 1, "market": 2, "factor": 1 + n_reg, "market-adjusted": 0}.get(model)
+    if k is None:
+        raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    if model == "market" and n_reg < 1:
+        raise InputError("the market model needs a market benchmark: pass --market TICKER")
+    if model == "factor" and n_reg < 1:
+        raise InputError("the factor model needs factor series: pass --factors T1,T2 (and --market)")
+    return intercept_design(regressors, k)
+
+
+def intercept_design(regressors: np.ndarray, k: int) -> np.ndarray:
+    """(P, D, k): an intercept, then the first k - 1 of ``regressors`` (P, D, m)."""
+    design = np.empty((*regressors.shape[:2], k))
+    if k:
+        design[:, :, 0] = 1.0
+        design[:, :, 1:] = regressors[:, :, : k - 1]
+    return design
 
 
 def fit_ols(y: np.ndarray, design: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -139,6 +142,20 @@ def _ols_moments(y, design, mask):  # pragma: no cover - compiled
             for b in range(a + 1, k):
                 xtx[p, b, a] = xtx[p, a, b]
     return xtx, xty, n, total
+
+
+@numba.njit(cache=True)
+def _fitted(design, params):  # pragma: no cover - compiled
+    """x_t' beta (P, D) for every pair and day."""
+    n_pairs, n_days, k = design.shape
+    out = np.zeros((n_pairs, n_days))
+    for p in range(n_pairs):
+        for d in range(n_days):
+            total = 0.0
+            for a in range(k):
+                total += design[p, d, a] * params[p, a]
+            out[p, d] = total
+    return out
 
 
 @numba.njit(cache=True)
@@ -194,7 +211,7 @@ def fit_model(model: str, returns: np.ndarray, regressors: np.ndarray, estimatio
     r2 = np.where(full_rank & (sst > 0), 1.0 - ssr / np.where(sst > 0, sst, 1.0), np.nan)
     if model == "constant-mean":
         r2 = np.where(full_rank, 0.0, np.nan)
-    normal = np.einsum("pdk,pk->pd", design, params)
+    normal = _fitted(design, params)
     design[~full_rank] = 0.0  # design_matrix built it for this fit
     return ModelFit(
         model=np.full(n_pairs, model, dtype=object),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from eventstudy.engine.grid import SessionGrid
+from eventstudy.engine.grid import SessionGrid, in_column
 from eventstudy.errors import EventError, PriceDataError, WindowError
 from eventstudy.events.catalog import EventSet
 from eventstudy.prices.files import MAX_MOVE, price_matrix, returns_on_sessions
@@ -224,10 +224,10 @@ def panel_layout(
     n_pairs, n_reg = len(frame), (1 if any(bench.values()) else 0) + len(factors)
     ends = np.cumsum([0, *(len(span[v].sessions) for v in needed_venues)])
     n_sessions = int(ends[-1])
-    returns = np.full((n_sessions, len(tickers)), np.nan)
-    spans = np.zeros((n_sessions, len(tickers)), dtype=np.int16)
-    regressors = np.full((n_sessions, n_reg), np.nan)
-    blocked = np.zeros((n_sessions, len(tickers)), dtype=bool)
+    returns = np.full((len(tickers), n_sessions), np.nan)  # ticker-major: a pair's days are contiguous
+    spans = np.zeros((len(tickers), n_sessions), dtype=np.int16)
+    regressors = np.full((n_reg, n_sessions), np.nan)
+    blocked = np.zeros((len(tickers), n_sessions), dtype=bool)
     cells = np.zeros((n_pairs, 3), dtype=np.int64)
     contamination = {w: np.full(n_pairs, "", dtype=object) for w in windows.events}
     column_of = pd.Index(tickers)
@@ -242,11 +242,11 @@ def panel_layout(
             wide[list(dict.fromkeys(names + regs))], venue.sessions, listed, kind, max_move
         )
         cols = column_of.get_indexer(names)
-        returns[block, cols] = ret[names].to_numpy()
-        spans[block, cols] = ret_span[names].to_numpy()
+        returns[cols, block] = ret[names].to_numpy().T
+        spans[cols, block] = ret_span[names].to_numpy().T
         one_session = np.where(ret_span[regs].to_numpy() == 1, ret[regs].to_numpy(), np.nan)  # both priced
-        regressors[block] = one_session.reshape(len(venue.sessions), n_reg)
-        blocked[block, cols] = _blocked_sessions(block_alignment, confounders, venue, names, windows.event_span)
+        regressors[:, block] = one_session.reshape(len(venue.sessions), n_reg).T
+        blocked[cols, block] = _blocked_sessions(block_alignment, confounders, venue, names, windows.event_span).T
         pos = rows.index.to_numpy()
         day0 = rows["day0_index"].to_numpy()
         cells[pos, 0] = np.where(day0 >= 0, block.start + day0 + days[0], -(2**40))  # no session: no day inside
@@ -264,11 +264,10 @@ def panel_layout(
     pairs = alignment[["event_id", "ticker", "venue", "day0"]].copy()
     pairs["explicit"] = frame["explicit"].to_numpy()
     est_cols = np.flatnonzero((days >= windows.estimation[0]) & (days <= windows.estimation[1]))
-    at, inside = grid.positions(cells, est_cols)
-    column = cells[:, 1][:, None]
-    valid = inside & ~np.isnan(returns[at, column]) & ~np.isnan(regressors[at]).any(axis=2)
-    pairs["masked_days"] = (inside & blocked[at, column]).sum(axis=1)
-    pairs["unmasked_obs"] = valid.sum(axis=1)  # clean estimation returns without any masking
+    priced = grid.take(~np.isnan(returns), cells, est_cols, False)
+    priced &= grid.take(~np.isnan(regressors).any(axis=0, keepdims=True), in_column(cells, 0), est_cols, False)
+    pairs["masked_days"] = grid.take(blocked, cells, est_cols, False).sum(axis=1)
+    pairs["unmasked_obs"] = priced.sum(axis=1)  # clean estimation returns without any masking
     pairs["status"], pairs["reason"] = _pair_status(pairs, wide, listed)
     return PanelLayout(
         pairs=pairs,

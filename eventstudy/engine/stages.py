@@ -19,8 +19,8 @@ import pandas as pd
 from eventstudy.engine.factor_models import FACTOR_MODELS
 from eventstudy.engine.gaps import bridge_gaps, span_design
 from eventstudy.engine.garch import conditional_car
-from eventstudy.engine.grid import SessionGrid, merge_grids
-from eventstudy.engine.models import combine, fit_model
+from eventstudy.engine.grid import GridArray, SessionGrid, merge_grids
+from eventstudy.engine.models import combine, fit_model, intercept_design
 from eventstudy.engine.normal import estimate_normal
 from eventstudy.engine.panel import EventPanel, PanelLayout, Window, Windows, panel_layout
 from eventstudy.engine.placebo import (
@@ -91,41 +91,46 @@ class PairStage:
         return len(self.index)
 
     @property
-    def dates(self) -> np.ndarray:
+    def dates(self) -> GridArray:
         """(P, D) datetime64[ns] session dates, NaT outside the calendar."""
-        return self.grid.dates(self.cells, np.arange(len(self.days)))
+        return self._gathered(lambda cells, days: self.grid.dates(cells, days), "datetime64[ns]")
 
     @property
-    def returns(self) -> np.ndarray:
+    def returns(self) -> np.ndarray | GridArray:
         """(P, D) returns (trade-to-trade; NaN without a price)."""
         if self.stored_returns is not None:
             return self.stored_returns
-        return self.grid.take(self.grid.returns, self.cells, np.arange(len(self.days)), np.nan)
+        return self._gathered(lambda cells, days: self.grid.take(self.grid.returns, cells, days, np.nan), float)
 
     @property
-    def span(self) -> np.ndarray:
+    def span(self) -> GridArray:
         """(P, D) int16 sessions each return spans (1 normally, k after k - 1 sessions without a price, 0 none)."""
-        return self.grid.take(self.grid.span, self.cells, np.arange(len(self.days)), 0)
+        return self._gathered(lambda cells, days: self.grid.take(self.grid.span, cells, days, 0), np.int16)
 
     @property
-    def design(self) -> np.ndarray:
+    def design(self) -> np.ndarray | GridArray:
         """(P, D, k) the model's regressors, intercept first (zero where a pair has no estimated parameters), summed
         over each return's span (:func:`~eventstudy.engine.gaps.bridge_gaps`)."""
         if self.stored_design is not None:
             return self.stored_design
+
+        def build(rows):
+            cells, every = self.cells[rows], np.arange(len(self.days))
+            span = self.grid.take(self.grid.span, cells, every, 0)
+            return linear_design(self.params[rows], self.grid.take_regressors(cells, every), span)
+
+        return GridArray(build, (len(self), len(self.days), self.params.shape[1]), float)
+
+    def _gathered(self, take, dtype) -> GridArray:
         every = np.arange(len(self.days))
-        return linear_design(self.params, self.grid.take_regressors(self.cells, every), self.span)
+        return GridArray(lambda rows: take(self.cells[rows], every), (len(self), len(self.days)), dtype)
 
 
 def linear_design(params: np.ndarray, regressors: np.ndarray, span: np.ndarray) -> np.ndarray:
     """The design (P, D, k) of a linear model on the panel's regressors (intercept, then the first k - 1), zero for
     pairs without estimated parameters, span-summed where a return spans several sessions."""
-    k = params.shape[1]
-    design = np.zeros((*regressors.shape[:2], k))
-    if k:
-        design[:, :, 0] = 1.0
-        design[:, :, 1:] = regressors[:, :, : k - 1]
-        design[~np.isfinite(params).all(axis=1)] = 0.0
+    design = intercept_design(regressors, params.shape[1])
+    design[~np.isfinite(params).all(axis=1)] = 0.0
     return span_design(design, span)
 
 
