@@ -149,8 +149,8 @@ class GridArray(np.lib.mixins.NDArrayOperatorsMixin):
     """A (P, D[, k]) array of the pair stage gathered from the grid when used, never stored.
 
     Indexing by rows (``a[idx]``, ``a[idx, cols]``, ``a[:, cols]``) gathers only those rows; any other use (numpy
-    functions and operators, methods such as ``.sum``) gathers the whole array. ``build(rows)`` gathers the rows ``rows`` (a slice,
-    integer or boolean index of the pairs).
+    functions and operators, methods such as ``.sum``) gathers the whole array. ``build(rows)`` gathers the rows
+    ``rows`` (a slice, integer or boolean index of the pairs).
     """
 
     def __init__(self, build: Callable[[slice | np.ndarray], np.ndarray], shape: tuple[int, ...], dtype) -> None:
