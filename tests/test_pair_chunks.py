@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import eventstudy.engine.stages as stages
+import eventstudy.engine.pair_stage as stages
 from eventstudy import EventStudy
 from eventstudy.engine.models import fit_ols
 from eventstudy.prices.files import price_matrix, returns_on_sessions

@@ -51,7 +51,8 @@ class ModelFit:
         Where a conditional variance h_it is modelled (GARCH), C_it = h_it / sigma_i^2, so that
         sigma_i sqrt(C_it) = sqrt(h_it).
         """
-        c = self.span + quadratic_form(self.design, self.xtx_inv)
+        c = quadratic_form(self.design, self.xtx_inv)
+        c += self.span
         if self.variance is None:
             return c
         return np.where(np.isfinite(self.variance), self.variance / self.sigma[:, None] ** 2, c)

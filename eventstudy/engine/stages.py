@@ -1,4 +1,5 @@
-"""The two stages of a study: per-pair work (panel, model, AR, CAR) and per-group work (AAR, test battery).
+"""The two stages of a study: per-pair work (panel, model, AR, CAR; :mod:`eventstudy.engine.pair_stage`) and
+per-group work (AAR, test battery; here).
 
 ``finish(study, run_pairs(study, study.events, study.prices))`` is the whole study. The pair stage of any subset
 of the study's pairs can be computed on its own (another process, another machine) and the stages concatenated
@@ -10,19 +11,11 @@ exactly the per-pair numbers of the full run.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, fields
-
 import numpy as np
 import pandas as pd
 
-from eventstudy.engine.factor_models import FACTOR_MODELS
-from eventstudy.engine.gaps import bridge_gaps, span_design
-from eventstudy.engine.garch import conditional_car
-from eventstudy.engine.grid import GridArray, SessionGrid, merge_grids
-from eventstudy.engine.models import combine, fit_model, intercept_design
-from eventstudy.engine.normal import estimate_normal
-from eventstudy.engine.panel import EventPanel, PanelLayout, Window, Windows, panel_layout
+from eventstudy.engine.pair_stage import PairStage, Stopwatch, concat, run_pairs
+from eventstudy.engine.panel import Windows
 from eventstudy.engine.placebo import (
     chunks,
     null_draws,
@@ -30,10 +23,8 @@ from eventstudy.engine.placebo import (
     placebo_plan,
     placebo_tests,
 )
-from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
 from eventstudy.engine.tables import ar_frame, car_frame, parameter_frame, tests_frame, volatility_frame
-from eventstudy.engine.volume import av_frame, cav_frame, volume_stage
-from eventstudy.events.catalog import EventSet
+from eventstudy.engine.volume import av_frame, cav_frame
 from eventstudy.inference.daily import daily_aar_t
 from eventstudy.inference.families import family
 from eventstudy.inference.groups import Groups
@@ -41,266 +32,7 @@ from eventstudy.inference.moments import group_day_means
 from eventstudy.inference.multitest import adjust_p_values
 from eventstudy.results import EventStudyResults
 
-FALLBACK_MIN_OBS = 20
-ACTIVE = ("ok", "fallback")
-
-
-CHUNK_PAIRS = 50_000  # pairs gathered and fitted at a time: bounds the pair stage's temporaries
-
-
-@dataclass
-class PairStage:
-    """Everything computed per (event, ticker) pair; arrays are (P,), (P, D) or (P, k), one row per pair.
-
-    ``index`` is each pair's position in the study's events frame; :func:`concat` orders by it. Arrays that are a
-    gather from the session grid (``dates``, ``returns``, ``span``, the model's ``design``) are not stored: the
-    properties of the same names rebuild them from each pair's ``cells`` (see :mod:`eventstudy.engine.grid`),
-    unless a measure stored its own (``stored_returns``, ``stored_design``: abnormal volume, factor-file models).
-    """
-
-    index: np.ndarray  # (P,) canonical pair position
-    days: np.ndarray  # (D,) relative days (shared by every pair)
-    regressor_names: tuple[str, ...]
-    pairs: pd.DataFrame  # event_id, ticker, venue, day0, explicit, masked_days, status, reason
-    alignment: pd.DataFrame  # the alignment table rows of the pairs (without day0_index)
-    model: np.ndarray  # (P,) model used per pair
-    params: np.ndarray  # (P, k)
-    sigma: np.ndarray
-    n_obs: np.ndarray
-    dof: np.ndarray
-    r2: np.ndarray
-    estimation_start: np.ndarray  # (P,) datetime64[ns], first clean estimation date (NaT if none)
-    estimation_end: np.ndarray
-    active: np.ndarray  # (P,) bool: status ok or fallback
-    grid: SessionGrid  # the session matrices (shared by every pair)
-    cells: np.ndarray  # (P, 3) each pair's place in the grid
-    estimation: np.ndarray  # (P, D) clean estimation days
-    normal: np.ndarray  # (P, D) normal returns
-    ar: np.ndarray  # (P, D) abnormal returns, NaN for pairs not studied
-    sar: np.ndarray  # (P, D) standardized abnormal returns
-    cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days, complete
-    csar: dict[Window, np.ndarray]  # per window: cumulative SAR
-    contamination: dict[Window, np.ndarray]  # per window: label string per pair ("" when clean)
-    extra: dict[str, np.ndarray]  # model-specific parameters.csv columns (GARCH, factor loadings, thin trading)
-    stored_returns: np.ndarray | None = None  # (P, D) the measure when it is not the grid's returns (volume)
-    stored_design: np.ndarray | None = None  # (P, D, k) the design when it is not built from the grid's regressors
-    volume: PairStage | None = None  # abnormal volume as a stage of its own (``volume=``)
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (summed over subsets)
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    @property
-    def dates(self) -> GridArray:
-        """(P, D) datetime64[ns] session dates, NaT outside the calendar."""
-        return self._gathered(lambda cells, days: self.grid.dates(cells, days), "datetime64[ns]")
-
-    @property
-    def returns(self) -> np.ndarray | GridArray:
-        """(P, D) returns (trade-to-trade; NaN without a price)."""
-        if self.stored_returns is not None:
-            return self.stored_returns
-        return self._gathered(lambda cells, days: self.grid.take(self.grid.returns, cells, days, np.nan), float)
-
-    @property
-    def span(self) -> GridArray:
-        """(P, D) int16 sessions each return spans (1 normally, k after k - 1 sessions without a price, 0 none)."""
-        return self._gathered(lambda cells, days: self.grid.take(self.grid.span, cells, days, 0), np.int16)
-
-    @property
-    def design(self) -> np.ndarray | GridArray:
-        """(P, D, k) the model's regressors, intercept first (zero where a pair has no estimated parameters), summed
-        over each return's span (:func:`~eventstudy.engine.gaps.bridge_gaps`)."""
-        if self.stored_design is not None:
-            return self.stored_design
-
-        def build(rows):
-            cells, every = self.cells[rows], np.arange(len(self.days))
-            span = self.grid.take(self.grid.span, cells, every, 0)
-            return linear_design(self.params[rows], self.grid.take_regressors(cells, every), span)
-
-        return GridArray(build, (len(self), len(self.days), self.params.shape[1]), float)
-
-    def _gathered(self, take, dtype) -> GridArray:
-        every = np.arange(len(self.days))
-        return GridArray(lambda rows: take(self.cells[rows], every), (len(self), len(self.days)), dtype)
-
-
-def linear_design(params: np.ndarray, regressors: np.ndarray, span: np.ndarray) -> np.ndarray:
-    """The design (P, D, k) of a linear model on the panel's regressors (intercept, then the first k - 1), zero for
-    pairs without estimated parameters, span-summed where a return spans several sessions."""
-    design = intercept_design(regressors, params.shape[1])
-    design[~np.isfinite(params).all(axis=1)] = 0.0
-    return span_design(design, span)
-
-
-def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
-    """The pair stage of ``events``, a subset of ``study.events`` (rows of its frame with their index labels).
-
-    ``prices`` must hold the subset's tickers, the market and the factors (with ``calendar="data"`` their dates
-    are the sessions: give the same dates as the full run). The pairs are gathered and fitted ``CHUNK_PAIRS`` at a
-    time (every pair's numbers depend on its own row only, so chunks give exactly the numbers of one pass).
-    """
-    clock = Stopwatch()
-    frame = events.frame
-    index = frame.index.to_numpy()
-    full = len(frame) == len(study.events) and np.array_equal(index, np.arange(len(frame)))
-    mask_events = study.mask_events if study.mask_events is not None or full else study.events
-    if study.mask == "none":
-        block = None
-    elif study.mask == "catalog" or study.mask_events is None:
-        block = "mask"
-    else:
-        block = study.events
-    layout = panel_layout(
-        EventSet(frame.reset_index(drop=True)),
-        prices,
-        study.windows,
-        market=study.market,
-        factors=study.factors,
-        calendar=study.calendar,
-        venues=study.venues,
-        listed=study.listed,
-        kind=study.returns,
-        mask_events=mask_events,
-        confounders=study.confounders,
-        max_move=study.max_move,
-        block_events=block,
-    )
-    clock.lap("panel")
-    parts = [
-        _pair_chunk(study, layout, index, slice(start, start + CHUNK_PAIRS), clock)
-        for start in range(0, max(len(layout), 1), CHUNK_PAIRS)
-    ]
-    stage = concat(parts, release=True)
-    stage.timings = clock.times
-    return stage
-
-
-def _pair_chunk(study, layout: PanelLayout, index: np.ndarray, rows: slice, clock: Stopwatch) -> PairStage:
-    """The pair stage of the layout's pairs ``rows``."""
-    panel = layout.gather(rows)
-    clock.lap("panel")
-    fit, status, reason = _estimate(study, panel)
-    clock.lap("model")
-    active = np.isin(status, ACTIVE)
-    est_days = (panel.days >= study.windows.estimation[0]) & (panel.days <= study.windows.estimation[1])
-    ar = np.where(active[:, None], fit.ar, np.nan)
-    sar = standardized_ar(ar, fit.sigma, fit.prediction_factor(), est_days)
-    cars = {}
-    for w in study.windows.events:
-        cols = _columns(panel.day_mask(w))  # the window's contiguous days: work on them only
-        whole = np.ones(cols.stop - cols.start, dtype=bool)
-        table = car_table(
-            ar[:, cols],
-            panel.returns[:, cols],
-            fit.normal[:, cols],
-            fit.design[:, cols],
-            fit.xtx_inv,
-            fit.sigma,
-            fit.dof,
-            whole,
-            study.returns,
-            panel.span[:, cols],
-        )
-        cars[w] = conditional_car(table, fit, panel.day_mask(w)) | {
-            "complete": window_complete(ar[:, cols], panel.span[:, cols], whole)
-        }
-    est = panel.estimation
-    has = est.any(axis=1)
-    first = np.argmax(est, axis=1)
-    last = len(panel.days) - 1 - np.argmax(est[:, ::-1], axis=1)
-    nat = np.datetime64("NaT")
-    csar = {w: cumulative_sar(cars[w]["car"], cars[w]["car_se"]) for w in study.windows.events}
-    clock.lap("statistics")
-    stage = PairStage(
-        index=index[rows],
-        days=panel.days,
-        regressor_names=panel.regressor_names,
-        pairs=panel.pairs.assign(status=status, reason=reason),
-        alignment=panel.alignment.drop(columns="day0_index"),
-        model=fit.model,
-        params=fit.params,
-        sigma=fit.sigma,
-        n_obs=fit.n_obs,
-        dof=fit.dof,
-        r2=fit.r2,
-        estimation_start=np.where(has, _date_at(panel, first), nat),
-        estimation_end=np.where(has, _date_at(panel, last), nat),
-        active=active,
-        grid=panel.grid,
-        cells=panel.cells,
-        estimation=est,
-        normal=fit.normal,
-        ar=ar,
-        sar=sar,
-        cars=cars,
-        csar=csar,
-        contamination=panel.contamination,
-        extra=fit.extra,
-        stored_design=fit.design if study.model in FACTOR_MODELS else None,
-    )
-    if study.volume:
-        venues = panel.pairs["venue"].to_numpy()
-        market = None if study.market is None else [study.market.get(v, study.market.get("*")) for v in venues]
-        stage.volume = volume_stage(stage, panel, study.prices, study.volume, market, study.windows, study.min_obs)
-    return stage
-
-
-def _date_at(panel: EventPanel, day: np.ndarray) -> np.ndarray:
-    """(P,) the session date of each pair's panel day ``day`` (P,) (NaT where it has none)."""
-    return panel.grid.dates(panel.cells, day[:, None])[:, 0]
-
-
-def concat(stages: list[PairStage], release: bool = False) -> PairStage:
-    """Concatenate pair stages of disjoint subsets, ordered by the canonical pair index.
-
-    ``release``: drop each field from ``stages`` once it is copied (peak memory one field above the result).
-    """
-    if len(stages) == 1:
-        return stages[0]
-    index = np.concatenate([s.index for s in stages])
-    order = np.argsort(index, kind="stable")
-    grid, cells = merge_grids([s.grid for s in stages], [s.cells for s in stages])
-    out = {}
-    for f in fields(PairStage):
-        values = [getattr(s, f.name) for s in stages]
-        first = values[0]
-        if f.name in ("days", "regressor_names"):
-            out[f.name] = first
-        elif f.name == "grid":
-            out[f.name] = grid
-        elif f.name == "cells":
-            out[f.name] = np.concatenate(cells)[order]
-        elif f.name in ("volume", "stored_returns", "stored_design") and first is None:
-            out[f.name] = None
-        elif f.name == "volume":
-            out[f.name] = concat(values, release)
-        elif f.name == "timings":
-            out[f.name] = {k: sum(v.get(k, 0.0) for v in values) for k in dict.fromkeys(k for v in values for k in v)}
-        elif isinstance(first, pd.DataFrame):
-            out[f.name] = pd.concat(values, ignore_index=True).iloc[order].reset_index(drop=True)
-        elif isinstance(first, dict):
-            out[f.name] = {w: _concat_values([v[w] for v in values], order) for w in first}
-        else:
-            out[f.name] = _take(values, order)
-        if release:
-            del values, first
-            for stage in stages:
-                setattr(stage, f.name, None)
-    return PairStage(**out)
-
-
-def _take(values: list[np.ndarray], order: np.ndarray) -> np.ndarray:
-    """``np.concatenate(values)[order]`` without the intermediate copy when ``order`` is the identity."""
-    whole = np.concatenate(values)
-    return whole if np.array_equal(order, np.arange(len(order))) else whole[order]
-
-
-def _concat_values(values: list, order: np.ndarray):
-    if isinstance(values[0], dict):
-        return {k: _take([v[k] for v in values], order) for k in values[0]}
-    return _take(values, order)
+__all__ = ["PairStage", "Stopwatch", "concat", "finish", "masking_cost", "run_pairs"]
 
 
 def finish(study, stage: PairStage) -> EventStudyResults:
@@ -350,19 +82,6 @@ def _placebo(
     return placebo_tests(study, stage, plan, tests, chosen, parts)
 
 
-class Stopwatch:
-    """Seconds per phase: ``lap(name)`` adds the time since the previous lap to ``times[name]``."""
-
-    def __init__(self) -> None:
-        self.times: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, phase: str) -> None:
-        now = time.perf_counter()
-        self.times[phase] = self.times.get(phase, 0.0) + now - self._last
-        self._last = now
-
-
 def masking_cost(stage: PairStage, min_obs: int) -> int:
     """Pairs left ``insufficient`` only because masked event days took their estimation returns below min_obs."""
     status = stage.pairs["status"].to_numpy()
@@ -382,78 +101,6 @@ def _tests(study, stage: PairStage, labels: np.ndarray, groups: Groups, clock: S
         parts.append(volume.assign(measure="volume"))
     tests = pd.concat(parts, ignore_index=True)
     return tests[["measure", *tests.columns.drop("measure")]]
-
-
-# --------------------------------------------------------------------------------------------- pair stage
-def _estimate(study, panel: EventPanel):
-    status = panel.pairs["status"].to_numpy(dtype=object).copy()
-    reason = panel.pairs["reason"].to_numpy(dtype=object).copy()
-    ok = status == "ok"
-    fit, notes = estimate_normal(
-        study.model,
-        panel,
-        todo=ok & (panel.estimation.sum(axis=1) >= study.min_obs),
-        factor_table=study.factor_table,
-        beta=study.beta,
-        jobs=study.jobs,
-    )
-    short = ok & ((fit.n_obs < study.min_obs) | ~fit.usable)
-    few = short & (fit.n_obs < study.min_obs)
-    status[short] = "insufficient"
-    reason[few] = _per_value(
-        fit.n_obs[few], lambda n: f"{n} clean estimation returns, below the minimum of {study.min_obs}"
-    )
-    reason[short & ~few] = "the estimation regressors are degenerate (X'X is singular)"
-    flat = ok & ~short & ~(fit.sigma > 0)
-    for i in np.flatnonzero(flat):
-        est = panel.returns[i][panel.estimation[i]]
-        why = (
-            f"its price never moves over the estimation window ({est.size} returns, all {est[0]:g})"
-            if est.size and np.all(est == est[0])
-            else f"the {fit.model[i]} model fits the estimation returns exactly (sigma {fit.sigma[i]:g})"
-        )
-        status[i], reason[i] = "insufficient", f"{why}: no variance to test an abnormal return against"
-    short |= flat
-    for i in np.flatnonzero(ok & ~short & (notes != "")):
-        status[i], reason[i] = "fallback", notes[i]
-    if study.on_insufficient == "market-adjusted" and short.any():
-        fallback = fit_model("market-adjusted", panel.returns, panel.regressors[:, :, :1], panel.estimation)
-        use = short & (fallback.n_obs >= FALLBACK_MIN_OBS)
-        status[use] = "fallback"
-        reason[use] = reason[use] + _per_value(
-            fallback.n_obs[use], lambda n: f"; used market-adjusted returns (sigma from {n} returns)"
-        )
-        reason[short & ~use] = reason[short & ~use] + (
-            f"; too few for the market-adjusted fallback (needs {FALLBACK_MIN_OBS})"
-        )
-        fit = combine(fit, fallback, use)
-    return bridge_gaps(fit, panel.returns, panel.span), status, reason
-
-
-def _per_value(values: np.ndarray, text) -> np.ndarray:
-    """``text(v)`` for each of ``values`` as an object array, formatted once per distinct value."""
-    distinct, inverse = np.unique(values, return_inverse=True)
-    return np.array([text(v) for v in distinct], dtype=object)[inverse]
-
-
-def _columns(day_mask: np.ndarray) -> slice:
-    """The slice of the (contiguous) days of an event window."""
-    days = np.flatnonzero(day_mask)
-    return slice(int(days[0]), int(days[-1]) + 1)
-
-
-def window_complete(ar: np.ndarray, span: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """(P,) whether the returns summed into each CAR cover exactly the window's sessions.
-
-    The window's returns cover the sessions (u - k_u, u] for each day u with an abnormal return spanning k_u
-    sessions; these intervals are contiguous, so they cover exactly [t1, t2] iff the last day t2 has a return and
-    the spans add up to the window's length L2. False when a day at the window's end has no price or lies past the
-    data, or when the first return reaches back before t1 (its day t1 - 1 has no price).
-    """
-    valid = window[None, :] & np.isfinite(ar)
-    last = np.flatnonzero(window)[-1]
-    sessions = np.where(valid, span, 0).sum(axis=1)
-    return valid[:, last] & (sessions == window.sum())
 
 
 # --------------------------------------------------------------------------------------------- group stage

@@ -78,8 +78,10 @@ def standardized_ar(ar: np.ndarray, sigma: np.ndarray, prediction_factor: np.nda
     estimation days AR_it is an in-sample residual and is divided by sigma_i alone (C = 1), the convention of
     Kolari & Pynnönen (2011) for the rank tests.
     """
-    c = np.where(estimation_days[None, :], 1.0, prediction_factor)
-    return ar / (sigma[:, None] * np.sqrt(c))
+    scale = np.where(estimation_days[None, :], 1.0, prediction_factor)  # one (P, D) array, reused in place
+    np.sqrt(scale, out=scale)
+    scale *= sigma[:, None]
+    return np.divide(ar, scale, out=scale)
 
 
 def cumulative_sar(car: np.ndarray, car_se: np.ndarray) -> np.ndarray:
