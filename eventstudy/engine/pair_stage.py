@@ -28,6 +28,7 @@ ACTIVE = ("ok", "fallback")
 
 
 CHUNK_PAIRS = 50_000  # pairs gathered and fitted at a time: bounds the pair stage's temporaries
+HELD = ("estimation", "normal", "ar", "sar")  # the (P, D) arrays a stage stores
 
 
 @dataclass
@@ -150,10 +151,16 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         block_events=block,
     )
     clock.lap("panel")
-    parts = [
-        _pair_chunk(study, layout, index, slice(start, start + CHUNK_PAIRS), clock)
-        for start in range(0, max(len(layout), 1), CHUNK_PAIRS)
-    ]
+    parts, held = [], {}
+    for start in range(0, max(len(layout), 1), CHUNK_PAIRS):
+        rows = slice(start, min(start + CHUNK_PAIRS, len(layout)))
+        part = _pair_chunk(study, layout, index, rows, clock)
+        for name in HELD:  # copied into the whole run's arrays at once: the chunk's copy is freed
+            values = getattr(part, name)
+            whole = held.setdefault(name, np.empty((len(layout), *values.shape[1:]), dtype=values.dtype))
+            whole[rows] = values
+            setattr(part, name, whole[rows])
+        parts.append(part)
     stage = concat(parts, release=True)
     stage.timings = clock.times
     return stage
@@ -275,9 +282,26 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
 
 
 def _take(values: list[np.ndarray], order: np.ndarray) -> np.ndarray:
-    """``np.concatenate(values)[order]`` without the intermediate copy when ``order`` is the identity."""
+    """``np.concatenate(values)[order]``; no copy at all when ``values`` are the consecutive row blocks of one array
+    (run_pairs's chunks) in order."""
+    identity = np.array_equal(order, np.arange(len(order)))
+    base = values[0].base
+    if identity and isinstance(base, np.ndarray) and _blocks_of(values, base):
+        return base
     whole = np.concatenate(values)
-    return whole if np.array_equal(order, np.arange(len(order))) else whole[order]
+    return whole if identity else whole[order]
+
+
+def _blocks_of(values: list[np.ndarray], base: np.ndarray) -> bool:
+    """Whether ``values`` are ``base[a:b], base[b:c], ...`` covering all of ``base``."""
+    if sum(len(v) for v in values) != len(base) or base.ndim != values[0].ndim:
+        return False
+    at = base.__array_interface__["data"][0]
+    for v in values:
+        if v.base is not base or v.__array_interface__["data"][0] != at or not v.flags.c_contiguous:
+            return False
+        at += v.nbytes
+    return base.flags.c_contiguous
 
 
 def _concat_values(values: list, order: np.ndarray):

@@ -211,7 +211,10 @@ def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
             raise PriceDataError(f"{path}: row {i + 2}: unparseable date {raw_dates.iloc[i]!r} (use YYYY-MM-DD)")
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
-    out = {"date": dates.dt.normalize().astype("datetime64[ns]").to_numpy(), "ticker": _ticker_codes(frame["ticker"])}
+    day = dates.astype("datetime64[ns]").to_numpy()
+    if (day.view(np.int64) % 86_400_000_000_000).any():  # a time of day: keep the session date only
+        day = dates.dt.normalize().astype("datetime64[ns]").to_numpy()
+    out = {"date": day, "ticker": _ticker_codes(frame["ticker"])}
     for col in PRICE_FIELDS:
         if col not in frame.columns:
             out[col] = np.full(len(frame), np.nan)
