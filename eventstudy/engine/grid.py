@@ -40,18 +40,19 @@ class SessionGrid:
         inside = (at >= bounds[:, :1]) & (at < bounds[:, 1:])
         return np.where(inside, at, 0), inside
 
-    def take(self, matrix: np.ndarray, cells: np.ndarray, days: np.ndarray, fill) -> np.ndarray:
+    def take(self, matrix: np.ndarray, cells: np.ndarray, days: np.ndarray, fill, dtype=None) -> np.ndarray:
         """(P, C) values of ``matrix`` (T, S) at each pair's column and sessions, ``fill`` where there is none.
 
-        ``days`` (C,) are consecutive panel days (one compiled pass, no per-day index arrays).
+        ``days`` (C,) are consecutive panel days (one compiled pass, no per-day index arrays); ``dtype`` of the
+        result (default the matrix's).
         """
         days = np.asarray(days, dtype=np.int64)
         if len(days) > 1 and not (np.diff(days) == 1).all():
             raise ValueError("SessionGrid.take needs consecutive days")
         bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
-        out = np.empty((len(cells), len(days)), dtype=matrix.dtype)
+        out = np.empty((len(cells), len(days)), dtype=dtype or matrix.dtype)
         first = cells[:, CELL_START] + (days[0] if len(days) else 0)
-        _take(matrix, first, cells[:, CELL_COLUMN], bounds[:, 0], bounds[:, 1], matrix.dtype.type(fill), out)
+        _take(matrix, first, cells[:, CELL_COLUMN], bounds[:, 0], bounds[:, 1], out.dtype.type(fill), out)
         return out
 
     def take_regressors(self, cells: np.ndarray, days: np.ndarray) -> np.ndarray:

@@ -87,8 +87,8 @@ class PairStage:
 
     @property
     def span(self) -> GridArray:
-        """(P, D) int16 sessions each return spans (1 normally, k after k - 1 sessions without a price, 0 none)."""
-        return self._gathered(lambda cells, days: self.grid.take(self.grid.span, cells, days, 0), np.int16)
+        """(P, D) int64 sessions each return spans (1 normally, k after k - 1 sessions without a price, 0 none)."""
+        return self._gathered(lambda cells, days: self.grid.take(self.grid.span, cells, days, 0, np.int64), np.int64)
 
     @property
     def design(self) -> np.ndarray | GridArray:
