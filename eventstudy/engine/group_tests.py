@@ -113,9 +113,10 @@ def _binder_batch(stage, wmask: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray
     (one-session returns only: a trade-to-trade return after a gap leaves that day out), and only when every pair
     has the same regressors on those days (``np.allclose``)."""
     params = np.nan_to_num(stage.params[idx])
-    y, x, est, win = _systems(
-        idx, stage.design, params, stage.normal, stage.returns, stage.span, stage.estimation, wmask
-    )
+    rows, local = np.unique(idx, return_inverse=True)  # only the batch's rows (the stage gathers them on demand)
+    panels = (stage.design, stage.normal, stage.returns, stage.span, stage.estimation)
+    design, normal, returns, span, estimation = (np.ascontiguousarray(v[rows]) for v in panels)
+    y, x, est, win = _systems(local.reshape(idx.shape), design, params, normal, returns, span, estimation, wmask)
     fit = binder_sur_batch(y, x, est, y[:, wmask], x[:, wmask], win[:, wmask])
     return fit.f, fit.f_p, fit.z, fit.z_p
 
