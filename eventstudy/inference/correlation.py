@@ -20,9 +20,11 @@ sum_{i in p, j in q} rho_ij = (sum_i u_i) . (sum_j u_j): O((|p| + |q|) |S|) inst
 cell the i = j terms are taken out and each pair counted once). Every pair of overlapping classes whose cells are
 few for its pairs takes this path (complete data: one cell per class); a large pair of classes with scattered gaps
 takes every pair's pairwise-complete moments from masked matrix products (BLAS); the rest (tiny cells) is computed
-pair by pair in a compiled kernel, walking aligned offsets when both rows are runs of consecutive dates and merging
-positions otherwise. Nothing is filled with zeros; compiled loops run in parallel over pairs of classes or cells,
-each writing its own slot, and the slots are summed in a fixed order (the result does not depend on threads).
+pair by pair in a compiled kernel: rows whose dates span at most D positions are laid out densely on their span
+(0 with a 0 mask where a residual is missing) and take the six masked sums of a pair in one aligned, vectorised
+pass; other rows merge their date positions. No missing residual enters a sum (the masks drop them); compiled
+loops run in parallel over pairs of classes or cells, each writing its own slot, and the slots are summed in a fixed
+order (the result does not depend on threads).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from eventstudy.inference.correlation_kernels import pair_sums as _kernel_sum
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.rows import factorize_rows
 
-CELL_MIN_PAIRS = 20_000  # a pair of classes with this many pairs and too many cells for the per-cell sums: BLAS
+CELL_MIN_PAIRS = 20_000  # a pair of classes with this many pairs, cells that do not pay and rows to merge: BLAS
 _NAT = np.iinfo(np.int64).min
 
 
@@ -180,14 +182,18 @@ def _class_pair_sums(xv, pv, cnt, classes: _Classes, ca, cb, min_shared: int) ->
     """sum of rho_ij over i in a, j in b (i < j when a = b) for every listed pair of classes, by the cheapest path.
 
     Per-cell sums cost about 2 (|a| cells_b + |b| cells_a + cell pairs) member-dates, the pairwise kernel
-    |a| |b| pair-dates; a large pair of classes where the cells do not pay goes to the masked matrix products.
+    |a| |b| pair-dates; a large pair of classes where the cells do not pay goes to the masked matrix products if
+    some of its rows would have to merge dates in the kernel (dense rows are faster there than in BLAS).
     """
     n, cells = np.diff(classes.ptr), np.diff(classes.cells)
     same = ca == cb
     pairs = np.where(same, n[ca] * (n[ca] - 1) // 2, n[ca] * n[cb])
     cell_pairs = np.where(same, cells[ca] * (cells[ca] + 1) // 2, cells[ca] * cells[cb])
     by_cells = 2 * (n[ca] * cells[cb] + n[cb] * cells[ca] + cell_pairs) <= pairs
-    by_blas = ~by_cells & (pairs >= CELL_MIN_PAIRS)
+    r = classes.rows
+    span = pv[r, np.maximum(cnt[r] - 1, 0)] - pv[r, 0]
+    sparse = np.add.reduceat(span >= pv.shape[1], classes.ptr[:-1]) > 0 if len(r) else np.zeros(0, bool)
+    by_blas = ~by_cells & (pairs >= CELL_MIN_PAIRS) & (sparse[ca] | sparse[cb])
     partial = np.zeros(len(ca))
     k = np.flatnonzero(by_cells)
     count = cells[ca[k]] * cells[cb[k]]

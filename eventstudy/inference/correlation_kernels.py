@@ -41,12 +41,44 @@ def cell_sums(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared: int) -> np.ndarra
 
 def pair_sums(xv, pv, cnt, ptr, rows, ca, cb, min_shared: int) -> np.ndarray:
     """sum of rho_ij over i in class a, j in class b (i < j when a = b) for every listed pair of classes, pair by
-    pair (class c's members are ``rows[ptr[c]:ptr[c + 1]]``)."""
+    pair (class c's members are ``rows[ptr[c]:ptr[c + 1]]``).
+
+    The listed classes' rows whose dates span at most D positions are also laid out densely on their span (values
+    0 and mask 0 where a residual is missing), so that two such rows take their six masked sums in one aligned,
+    vectorised pass; other pairs merge their packed dates.
+    """
     out = np.zeros(len(ca))
+    if len(ca) == 0:
+        return out
     n = np.diff(ptr)
+    listed = np.zeros(len(n), dtype=bool)
+    listed[ca] = listed[cb] = True
+    needed = np.unique(rows[np.repeat(listed, n)])
+    slot = np.full(len(xv), -1, dtype=np.int64)
+    slot[needed] = np.arange(len(needed))
+    xz, mk, base = (
+        np.zeros((len(needed), xv.shape[1])),
+        np.zeros((len(needed), xv.shape[1])),
+        np.empty(len(needed), np.int64),
+    )
+    _dense(xv, pv, cnt, needed, xz, mk, base)
     work = np.where(ca == cb, n[ca] * (n[ca] - 1) // 2, n[ca] * n[cb]) * xv.shape[1]
-    run_chunked(_pairs_range, _pairs_chunks, (xv, pv, cnt, ptr, rows, ca, cb, min_shared, out), work)
+    args = (xv, pv, cnt, ptr, rows, ca, cb, min_shared, slot, xz, mk, base, out)
+    run_chunked(_pairs_range, _pairs_chunks, args, work)
     return out
+
+
+@numba.njit(cache=True)
+def _dense(xv, pv, cnt, needed, xz, mk, base):  # pragma: no cover - compiled
+    """Row needed[k]'s values and availability on positions base[k] .. base[k] + D - 1 (base -1: span too wide)."""
+    for k in range(len(needed)):
+        i = needed[k]
+        base[k] = -1
+        if cnt[i] > 0 and pv[i, cnt[i] - 1] - pv[i, 0] < xv.shape[1]:
+            base[k] = pv[i, 0]
+            for t in range(cnt[i]):
+                xz[k, pv[i, t] - base[k]] = xv[i, t]
+                mk[k, pv[i, t] - base[k]] = 1.0
 
 
 @numba.njit(cache=True)
@@ -127,21 +159,61 @@ def _cells_chunks(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared, out, bounds):
 
 
 @numba.njit(cache=True)
-def _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, out, lo, hi):  # pragma: no cover - compiled
+def _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, slot, xz, mk, base, out, lo, hi):  # pragma: no cover
     for k in range(lo, hi):
         a = ca[k]
         b = cb[k]
         total = 0.0
         for ii in range(ptr[a], ptr[a + 1]):
+            i = rows[ii]
             for jj in range(ii + 1 if a == b else ptr[b], ptr[b + 1]):
-                total += _pair_correlation(xv, pv, cnt, rows[ii], rows[jj], min_shared)
+                j = rows[jj]
+                p = slot[i]
+                q = slot[j]
+                if base[p] >= 0 and base[q] >= 0:
+                    total += _dense_correlation(xz, mk, p, q, base[p], base[q], min_shared)
+                else:
+                    total += _pair_correlation(xv, pv, cnt, i, j, min_shared)
         out[k] = total
 
 
 @numba.njit(parallel=True, cache=True)
-def _pairs_chunks(xv, pv, cnt, ptr, rows, ca, cb, min_shared, out, bounds):  # pragma: no cover - compiled
+def _pairs_chunks(xv, pv, cnt, ptr, rows, ca, cb, min_shared, slot, xz, mk, base, out, bounds):  # pragma: no cover
     for c in numba.prange(len(bounds) - 1):
-        _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, out, bounds[c], bounds[c + 1])
+        _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, slot, xz, mk, base, out, bounds[c], bounds[c + 1])
+
+
+@numba.njit(fastmath={"reassoc", "contract"}, cache=True)
+def _dense_correlation(xz, mk, p, q, bp, bq, min_shared):  # pragma: no cover - compiled
+    """Pearson correlation of dense rows p and q on the dates both have, from masked sums over their common span."""
+    width = xz.shape[1]
+    lo = max(bp, bq)
+    span = min(bp, bq) + width - lo
+    op = lo - bp
+    oq = lo - bq
+    c = 0.0
+    sx = 0.0
+    sy = 0.0
+    sxx = 0.0
+    syy = 0.0
+    sxy = 0.0
+    span = max(span, 0)
+    xs = xz[p, op : op + span]
+    ys = xz[q, oq : oq + span]
+    ms = mk[p, op : op + span]
+    ns = mk[q, oq : oq + span]
+    for t in range(span):
+        x = xs[t]
+        y = ys[t]
+        mx = ms[t]
+        my = ns[t]
+        c += mx * my
+        sx += x * my
+        sy += mx * y
+        sxx += x * x * my
+        syy += mx * y * y
+        sxy += x * y
+    return _rho(int(c + 0.5), sx, sy, sxx, syy, sxy, min_shared)
 
 
 @numba.njit(cache=True)
@@ -206,49 +278,37 @@ def _add_units(values, acc):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _pair_correlation(xv, pv, cnt, i, j, min_shared):  # pragma: no cover - compiled
-    """Pearson correlation of rows i and j on the dates both have (0 below min_shared or for a constant series)."""
-    ni = cnt[i]
-    nj = cnt[j]
-    if ni == 0 or nj == 0:
-        return 0.0
+    """Pearson correlation of packed rows i and j on the dates both have, merging their date positions."""
     n = 0
     sx = 0.0
     sy = 0.0
     sxx = 0.0
     syy = 0.0
     sxy = 0.0
-    if pv[i, ni - 1] - pv[i, 0] == ni - 1 and pv[j, nj - 1] - pv[j, 0] == nj - 1:  # both runs: aligned offsets
-        lo = max(pv[i, 0], pv[j, 0])
-        n = min(pv[i, ni - 1], pv[j, nj - 1]) - lo + 1
-        oi = lo - pv[i, 0]
-        oj = lo - pv[j, 0]
-        for t in range(max(n, 0) if n >= min_shared else 0):
-            xi = xv[i, oi + t]
-            yj = xv[j, oj + t]
+    p = 0
+    q = 0
+    while p < cnt[i] and q < cnt[j]:
+        if pv[i, p] < pv[j, q]:
+            p += 1
+        elif pv[i, p] > pv[j, q]:
+            q += 1
+        else:
+            xi = xv[i, p]
+            yj = xv[j, q]
+            n += 1
             sx += xi
             sy += yj
             sxx += xi * xi
             syy += yj * yj
             sxy += xi * yj
-    else:
-        p = 0
-        q = 0
-        while p < ni and q < nj:
-            if pv[i, p] < pv[j, q]:
-                p += 1
-            elif pv[i, p] > pv[j, q]:
-                q += 1
-            else:
-                xi = xv[i, p]
-                yj = xv[j, q]
-                n += 1
-                sx += xi
-                sy += yj
-                sxx += xi * xi
-                syy += yj * yj
-                sxy += xi * yj
-                p += 1
-                q += 1
+            p += 1
+            q += 1
+    return _rho(n, sx, sy, sxx, syy, sxy, min_shared)
+
+
+@numba.njit(cache=True)
+def _rho(n, sx, sy, sxx, syy, sxy, min_shared):  # pragma: no cover - compiled
+    """The correlation from the sums over n shared dates; 0 below min_shared dates or for a constant series."""
     if n < min_shared or n <= 0:
         return 0.0
     vx = sxx - sx * sx / n
