@@ -164,6 +164,8 @@ def _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, slot, xz, mk, base,
         a = ca[k]
         b = cb[k]
         total = 0.0
+        ip = np.empty(xv.shape[1], dtype=np.int64)
+        iq = np.empty(xv.shape[1], dtype=np.int64)
         for ii in range(ptr[a], ptr[a + 1]):
             i = rows[ii]
             for jj in range(ii + 1 if a == b else ptr[b], ptr[b + 1]):
@@ -173,7 +175,7 @@ def _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, slot, xz, mk, base,
                 if base[p] >= 0 and base[q] >= 0:
                     total += _dense_correlation(xz, mk, p, q, base[p], base[q], min_shared)
                 else:
-                    total += _pair_correlation(xv, pv, cnt, i, j, min_shared)
+                    total += _pair_correlation(xv, pv, cnt, i, j, min_shared, ip, iq)
         out[k] = total
 
 
@@ -277,32 +279,22 @@ def _add_units(values, acc):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _pair_correlation(xv, pv, cnt, i, j, min_shared):  # pragma: no cover - compiled
-    """Pearson correlation of packed rows i and j on the dates both have, merging their date positions."""
-    n = 0
+def _pair_correlation(xv, pv, cnt, i, j, min_shared, ip, iq):  # pragma: no cover - compiled
+    """Pearson correlation of packed rows i and j on the dates both have (merged; ip, iq are scratch space)."""
+    n = _shared_index(pv, cnt, i, j, ip, iq)
     sx = 0.0
     sy = 0.0
     sxx = 0.0
     syy = 0.0
     sxy = 0.0
-    p = 0
-    q = 0
-    while p < cnt[i] and q < cnt[j]:
-        if pv[i, p] < pv[j, q]:
-            p += 1
-        elif pv[i, p] > pv[j, q]:
-            q += 1
-        else:
-            xi = xv[i, p]
-            yj = xv[j, q]
-            n += 1
-            sx += xi
-            sy += yj
-            sxx += xi * xi
-            syy += yj * yj
-            sxy += xi * yj
-            p += 1
-            q += 1
+    for t in range(n):
+        x = xv[i, ip[t]]
+        y = xv[j, iq[t]]
+        sx += x
+        sy += y
+        sxx += x * x
+        syy += y * y
+        sxy += x * y
     return _rho(n, sx, sy, sxx, syy, sxy, min_shared)
 
 
