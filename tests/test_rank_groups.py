@@ -133,8 +133,12 @@ def test_grank_groups(data):
     result = rt.grank_groups(est, csar, Groups.from_masks(masks))
     _close(result, [_grank(est[m], csar[m]) for m in masks])
     assert np.isfinite(result.statistic).sum() > 40
-    tied = np.round(csar * 2) / 2  # GSAR equal to an estimation SAR
+    tied = np.round(csar * 2) / 2  # tied CSARs
     _close(rt.grank_groups(est, tied, Groups.from_masks(masks)), [_grank(est[m], tied[m]) for m in masks])
+    signs = np.where(np.arange(P) % 2 == 0, 1.0, -1.0)  # mean 0 and sd exact: GSAR = +-1 / sd
+    level = est.copy()
+    level[:, :2] = (signs / np.std(signs, ddof=1))[:, None]  # each GSAR equal to two of its pair's SARs
+    _close(rt.grank_groups(level, signs, Groups.one(P)), [_grank(level, signs)])
 
 
 def test_sign_tests_groups(data):

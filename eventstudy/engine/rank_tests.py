@@ -5,10 +5,10 @@ Each ``..._groups`` function takes per-pair arrays and a :class:`~eventstudy.inf
 with ``Groups.one(N)``. Ranks are within a pair (Corrado, GRANK) or within a group (Wilcoxon), average ranks for
 ties and missing values left out, exactly as ``scipy.stats.rankdata(..., nan_policy="omit")`` gives them.
 
-Each pair's estimation ARs (SARs) are ranked once (:class:`RankedRows`, reusable across windows and groups); an
-event window's values (a GSAR) are then placed among them by comparisons in a compiled kernel that also takes
-every group's day sums over its membership entries, so a group costs O(its pairs x days) and there is no Python
-loop over groups or pairs.
+Each pair's estimation ARs (SARs) are sorted and ranked once (:class:`RankedRows`, reusable across windows and
+groups); an event window's values (a GSAR) are then placed among them by binary search in a compiled kernel that
+also takes every group's day sums over its membership entries, so a group costs O(its pairs x days) and there is
+no Python loop over groups or pairs.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ _WILCOXON_PERMUTATION_MAX = 13  # ... and with ties a complete permutation (2^n 
 
 @dataclass(frozen=True)
 class RankedRows:
-    """Each row's values (non-finite ones as NaN), their average ranks within the row and the row's count of values.
+    """Each row's values sorted (missing ones after them), their average ranks within the row and their count.
 
     Rank a study's estimation ARs (or SARs) once with :meth:`of` and pass the result for every window and group.
     """
 
-    values: np.ndarray  # (P, L) float, NaN where missing
-    ranks: np.ndarray  # (P, L) float: average rank among the row's values (1 = smallest), NaN where missing
+    sorted: np.ndarray  # (P, L) float: the row's ``count`` finite values in ascending order, then NaN
+    ranks: np.ndarray  # (P, L) float: each value's average rank in its row (1 = smallest), NaN where missing
     count: np.ndarray  # (P,) int64
 
     @classmethod
@@ -46,13 +46,14 @@ class RankedRows:
         x = np.asarray(x, dtype=float)
         finite = np.isfinite(x)
         clean = np.where(finite, x, np.nan) if np.isinf(x).any() else x
-        return cls(clean, _row_ranks(clean, np.argsort(clean, axis=1)), finite.sum(axis=1))
+        return cls(*_sort_rank(clean, np.argsort(clean, axis=1)), finite.sum(axis=1))
 
 
 @numba.njit(cache=True)
-def _row_ranks(values, order):  # pragma: no cover - compiled
-    """Average ranks within each row from its sort order (NaN sorted last and left NaN)."""
+def _sort_rank(values, order):  # pragma: no cover - compiled
+    """Each row sorted and its values' average ranks, from its sort order (NaN sorted last and left NaN)."""
     ranks = np.full(values.shape, np.nan)
+    srt = np.full(values.shape, np.nan)
     for i in range(values.shape[0]):
         row = values[i]
         a = 0
@@ -62,8 +63,9 @@ def _row_ranks(values, order):  # pragma: no cover - compiled
                 a2 += 1
             for k in range(a, a2):
                 ranks[i, order[i, k]] = a + (a2 - a + 1) / 2.0
+                srt[i, k] = row[order[i, k]]
             a = a2
-    return ranks
+    return srt, ranks
 
 
 # --------------------------------------------------------------------------------------------- Corrado
@@ -76,8 +78,8 @@ def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.nd
     est = RankedRows.of(ar_estimation)
     win = np.asarray(ar_window, dtype=float)
     win = np.where(np.isfinite(win), win, np.nan)
-    l1 = est.values.shape[1]
-    sums, counts, n = _corrado_kernel(est.values, est.ranks, est.count, win, groups.starts, groups.pair)
+    l1 = est.sorted.shape[1]
+    sums, counts, n = _corrado_kernel(est.sorted, est.ranks, est.count, win, groups.starts, groups.pair)
     window = np.r_[np.zeros(l1, bool), np.ones(win.shape[1], bool)]
     with np.errstate(invalid="ignore", divide="ignore"):
         k = np.where(counts > 0, np.sqrt(counts) * (sums / np.maximum(counts, 1)), 0.0)
@@ -95,9 +97,10 @@ def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.nd
 def _corrado_kernel(est, est_ranks, count, win, starts, pairs):  # pragma: no cover - compiled
     """Per group and day: the sum of U over its pairs present that day, their number, and pairs with a window day.
 
-    A value's average rank among a pair's estimation and window values is its rank among its own kind plus, per
-    value of the other kind, 1 if that value is below it and 1/2 if equal (L1 x L2 comparisons a pair, in passes
-    over the contiguous estimation row).
+    A window value w's average rank among the pair's values is (values below) + (values equal, itself included,
+    + 1) / 2, its estimation neighbours found by binary search in the sorted row (lo below, hi up to w). An
+    estimation value's rank rises by 1 per window value below it and 1/2 per equal one; as both depend only on its
+    own rank r in the row (w < x iff r > hi, w = x iff lo < r <= hi), the rise is read from a table over 2r.
     """
     n_groups = len(starts) - 1
     l1 = est.shape[1]
@@ -105,37 +108,43 @@ def _corrado_kernel(est, est_ranks, count, win, starts, pairs):  # pragma: no co
     sums = np.zeros((n_groups, l1 + l2))
     counts = np.zeros((n_groups, l1 + l2))
     n_used = np.zeros(n_groups, np.int64)
-    shift = np.empty(l1)
+    rise = np.empty(2 * l1 + 2)
     for g in range(n_groups):
         for e in range(starts[g], starts[g + 1]):
             i = pairs[e]
-            row = est[i]
+            m = count[i]
+            row = est[i, :m]
+            wr = win[i]
             q = 0
             for j in range(l2):
-                q += win[i, j] == win[i, j]
+                q += wr[j] == wr[j]
             if q > 0:
                 n_used[g] += 1
-            denom = 1.0 + count[i] + q
-            shift[:] = 0.0
+            denom = 1.0 + m + q
+            rise[: 2 * m + 2] = 0.0
             for j in range(l2):
-                w = win[i, j]
+                w = wr[j]
                 if w != w:
                     continue
-                less = 0
-                equal = 0
-                for j2 in range(l2):  # the window's own values
-                    less += win[i, j2] < w
-                    equal += win[i, j2] == w
-                for c in range(l1):
-                    x = row[c]
-                    less += x < w
-                    equal += x == w
-                    shift[c] += (w < x) + 0.5 * (w == x)
+                lo = np.searchsorted(row, w, side="left")
+                hi = np.searchsorted(row, w, side="right")
+                less = lo
+                equal = hi - lo
+                for j2 in range(l2):
+                    less += wr[j2] < w
+                    equal += wr[j2] == w
                 sums[g, l1 + j] += (less + (equal + 1) / 2.0) / denom - 0.5
                 counts[g, l1 + j] += 1.0
+                rise[2 * lo + 1] += 0.5  # (difference form over 2r) 1/2 for lo < r <= hi, 1 for r > hi
+                rise[2 * hi + 1] += 0.5
+            total = 0.0
+            for k in range(2 * m + 2):
+                total += rise[k]
+                rise[k] = total
             for c in range(l1):
-                if row[c] == row[c]:
-                    sums[g, c] += (est_ranks[i, c] + shift[c]) / denom - 0.5
+                r = est_ranks[i, c]
+                if r == r:
+                    sums[g, c] += (r + rise[int(2.0 * r)]) / denom - 0.5
                     counts[g, c] += 1.0
     return sums, counts, n_used
 
@@ -176,7 +185,7 @@ def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, grou
         gsar = x / sd[entries.group]
     usable = (n >= 2) & (sd != 0)
     gsar = np.where(usable[entries.group], gsar, np.nan)
-    sums, counts, cum = _grank_kernel(est.values, est.ranks, est.count, gsar, entries.starts, entries.pair)
+    sums, counts, cum = _grank_kernel(est.sorted, est.ranks, est.count, gsar, entries.starts, entries.pair)
     days = counts > 0
     big_t = days.sum(axis=1) + (n > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -196,8 +205,8 @@ def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, grou
 def _grank_kernel(est, est_ranks, count, gsar, starts, pairs):  # pragma: no cover - compiled
     """Per group: the sum of U and the pairs present on each estimation day, and the sum of the cumulative day's U.
 
-    Entry e's GSAR among its pair's m SARs has rank (SARs below) + (SARs equal + 2) / 2 of m + 1 values, and an
-    estimation SAR's average rank rises by 1 if the GSAR is below it, by 1/2 if equal: one pass over the row.
+    Entry e's GSAR among its pair's m sorted SARs (lo below it, hi up to it, by binary search) has rank
+    lo + (hi - lo + 2) / 2 of m + 1 values; an estimation SAR of rank r rises by 1 if r > hi, by 1/2 if lo < r <= hi.
     """
     n_groups = len(starts) - 1
     l1 = est.shape[1]
@@ -210,17 +219,16 @@ def _grank_kernel(est, est_ranks, count, gsar, starts, pairs):  # pragma: no cov
             if w != w:
                 continue
             i = pairs[e]
-            denom = count[i] + 2.0
-            less = 0
-            equal = 0
+            m = count[i]
+            denom = m + 2.0
+            lo = np.searchsorted(est[i, :m], w, side="left")
+            hi = np.searchsorted(est[i, :m], w, side="right")
+            cum[g] += (lo + (hi - lo + 2) / 2.0) / denom - 0.5
             for c in range(l1):
-                x = est[i, c]
-                less += x < w
-                equal += x == w
-                if x == x:
-                    sums[g, c] += (est_ranks[i, c] + (w < x) + 0.5 * (w == x)) / denom - 0.5
+                r = est_ranks[i, c]
+                if r == r:
+                    sums[g, c] += (r + (1.0 if r > hi else (0.5 if r > lo else 0.0))) / denom - 0.5
                     counts[g, c] += 1.0
-            cum[g] += (less + (equal + 2) / 2.0) / denom - 0.5
     return sums, counts, cum
 
 
