@@ -52,8 +52,8 @@ class RankedRows:
 @numba.njit(cache=True)
 def _sort_rank(values, order):  # pragma: no cover - compiled
     """Each row sorted and its values' average ranks, from its sort order (NaN sorted last and left NaN)."""
-    ranks = np.full(values.shape, np.nan)
-    srt = np.full(values.shape, np.nan)
+    ranks = np.empty(values.shape)
+    srt = np.empty(values.shape)
     for i in range(values.shape[0]):
         row = values[i]
         a = 0
@@ -65,6 +65,9 @@ def _sort_rank(values, order):  # pragma: no cover - compiled
                 ranks[i, order[i, k]] = a + (a2 - a + 1) / 2.0
                 srt[i, k] = row[order[i, k]]
             a = a2
+        for k in range(a, len(row)):
+            ranks[i, order[i, k]] = np.nan
+            srt[i, k] = np.nan
     return srt, ranks
 
 
