@@ -82,7 +82,10 @@ def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.nd
     win = np.asarray(ar_window, dtype=float)
     win = np.where(np.isfinite(win), win, np.nan)
     l1 = est.sorted.shape[1]
-    sums, counts, n = _corrado_kernel(est.sorted, est.ranks, est.count, win, groups.starts, groups.pair)
+    by_pair = np.argsort(groups.pair, kind="stable")
+    sums, counts, n = _corrado_kernel(
+        est.sorted, est.ranks, est.count, win, groups.pair[by_pair], groups.group[by_pair], groups.n_groups
+    )
     window = np.r_[np.zeros(l1, bool), np.ones(win.shape[1], bool)]
     with np.errstate(invalid="ignore", divide="ignore"):
         k = np.where(counts > 0, np.sqrt(counts) * (sums / np.maximum(counts, 1)), 0.0)
@@ -97,58 +100,64 @@ def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.nd
 
 
 @numba.njit(cache=True)
-def _corrado_kernel(est, est_ranks, count, win, starts, pairs):  # pragma: no cover - compiled
+def _corrado_kernel(est, est_ranks, count, win, pairs, groups, n_groups):  # pragma: no cover - compiled
     """Per group and day: the sum of U over its pairs present that day, their number, and pairs with a window day.
 
-    A window value w's average rank among the pair's values is (values below) + (values equal, itself included,
-    + 1) / 2, its estimation neighbours found by binary search in the sorted row (lo below, hi up to w). An
-    estimation value's rank rises by 1 per window value below it and 1/2 per equal one; as both depend only on its
-    own rank r in the row (w < x iff r > hi, w = x iff lo < r <= hi), the rise is read from a table over 2r.
+    Entries come in pair order: each pair's U row is computed once and added to every group holding it (within a
+    group still in pair order). A window value w's average rank among the pair's values is (values below) +
+    (values equal, itself included, + 1) / 2, its estimation neighbours found by binary search in the sorted row
+    (lo below, hi up to w). An estimation value's rank rises by 1 per window value below it and 1/2 per equal one;
+    as both depend only on its own rank r in the row (w < x iff r > hi, w = x iff lo < r <= hi), the rise is read
+    from a table over 2r.
     """
-    n_groups = len(starts) - 1
     l1 = est.shape[1]
     l2 = win.shape[1]
     sums = np.zeros((n_groups, l1 + l2))
     counts = np.zeros((n_groups, l1 + l2))
     n_used = np.zeros(n_groups, np.int64)
     rise = np.empty(2 * l1 + 2)
-    for g in range(n_groups):
-        for e in range(starts[g], starts[g + 1]):
-            i = pairs[e]
-            m = count[i]
-            row = est[i, :m]
-            wr = win[i]
-            q = 0
-            for j in range(l2):
-                q += wr[j] == wr[j]
-            if q > 0:
-                n_used[g] += 1
-            denom = 1.0 + m + q
-            rise[: 2 * m + 2] = 0.0
-            for j in range(l2):
-                w = wr[j]
-                if w != w:
-                    continue
-                lo = np.searchsorted(row, w, side="left")
-                hi = np.searchsorted(row, w, side="right")
-                less = lo
-                equal = hi - lo
-                for j2 in range(l2):
-                    less += wr[j2] < w
-                    equal += wr[j2] == w
-                sums[g, l1 + j] += (less + (equal + 1) / 2.0) / denom - 0.5
-                counts[g, l1 + j] += 1.0
-                rise[2 * lo + 1] += 0.5  # (difference form over 2r) 1/2 for lo < r <= hi, 1 for r > hi
-                rise[2 * hi + 1] += 0.5
-            total = 0.0
-            for k in range(2 * m + 2):
-                total += rise[k]
-                rise[k] = total
-            for c in range(l1):
-                r = est_ranks[i, c]
-                if r == r:
-                    sums[g, c] += (r + rise[int(2.0 * r)]) / denom - 0.5
+    u = np.empty(l1 + l2)
+    e = 0
+    while e < len(pairs):
+        i = pairs[e]
+        m = count[i]
+        row = est[i, :m]
+        wr = win[i]
+        q = 0
+        for j in range(l2):
+            q += wr[j] == wr[j]
+        denom = 1.0 + m + q
+        rise[: 2 * m + 2] = 0.0
+        for j in range(l2):
+            w = wr[j]
+            u[l1 + j] = np.nan
+            if w != w:
+                continue
+            lo = np.searchsorted(row, w, side="left")
+            hi = np.searchsorted(row, w, side="right")
+            less = lo
+            equal = hi - lo
+            for j2 in range(l2):
+                less += wr[j2] < w
+                equal += wr[j2] == w
+            u[l1 + j] = (less + (equal + 1) / 2.0) / denom - 0.5
+            rise[2 * lo + 1] += 0.5  # (difference form over 2r) 1/2 for lo < r <= hi, 1 for r > hi
+            rise[2 * hi + 1] += 0.5
+        total = 0.0
+        for k in range(2 * m + 2):
+            total += rise[k]
+            rise[k] = total
+        for c in range(l1):
+            r = est_ranks[i, c]
+            u[c] = (r + rise[int(2.0 * r)]) / denom - 0.5 if r == r else np.nan
+        while e < len(pairs) and pairs[e] == i:
+            g = groups[e]
+            n_used[g] += q > 0
+            for c in range(l1 + l2):
+                if u[c] == u[c]:
+                    sums[g, c] += u[c]
                     counts[g, c] += 1.0
+            e += 1
     return sums, counts, n_used
 
 
