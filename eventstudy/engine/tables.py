@@ -120,13 +120,14 @@ def tests_frame(
     rbar) and "rank tests" (Corrado, GRANK, sign, generalized sign, Wilcoxon and the group tests).
     """
     lap = clock.lap if clock is not None else (lambda phase: None)
-    est_days = (stage.days >= windows.estimation[0]) & (stage.days <= windows.estimation[1])
-    ar_est, sar_est = (np.where(stage.estimation, a, np.nan)[:, est_days] for a in (stage.ar, stage.sar))
-    est = Estimation(ar_est, sar_est, stage.dates[:, est_days], RankedRows.of(ar_est), RankedRows.of(sar_est))
+    est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
+    ar_est, sar_est = (np.where(stage.estimation[:, est_days], a[:, est_days], np.nan) for a in (stage.ar, stage.sar))
+    dates = np.asarray(stage.dates)  # gathered once (the pair stage may hold it as a view of its session grid)
+    est = Estimation(ar_est, sar_est, dates[:, est_days], RankedRows.of(ar_est), RankedRows.of(sar_est))
     parts = []
     for window in windows.events:
         members = groups.subset(np.isfinite(stage.cars[window]["car"]))
-        battery, rbar = _window_battery(stage, window, est, members, lap, bootstrap)
+        battery, rbar = _window_battery(stage, window, est, dates, members, lap, bootstrap)
         parts.append(battery_frame(labels, window, battery, rbar))
     return pd.concat(parts, ignore_index=True)
 
@@ -142,12 +143,12 @@ class Estimation(NamedTuple):
 
 
 def _window_battery(
-    stage, window, est: Estimation, members: Groups, lap, bootstrap: tuple[int, int]
+    stage, window, est: Estimation, dates: np.ndarray, members: Groups, lap, bootstrap: tuple[int, int]
 ) -> tuple[dict[str, GroupResult], np.ndarray]:
-    """The battery of every group over one event window, and each group's rbar (G,)."""
+    """The battery of every group over one event window, and each group's rbar (G,); ``dates`` = stage.dates."""
     wmask = (stage.days >= window[0]) & (stage.days <= window[1])
     ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
-    rbar = mean_pairwise_correlations(est.ar, est.dates, stage.dates[:, wmask], members)
+    rbar = mean_pairwise_correlations(est.ar, est.dates, dates[:, wmask], members)
     lap("tests")
     battery = {
         "csect_t": csect_t_groups(car, members),
