@@ -117,13 +117,16 @@ def tests_frame(
     ``bootstrap`` = (draws, seed) of the wild bootstrap of the CAAR (draws 0: off, its rows n/a).
 
     ``clock`` (a :class:`~eventstudy.engine.stages.Stopwatch`) gets the phases "tests" (parametric tests and
-    rbar) and "rank tests" (Corrado, GRANK, sign, generalized sign, Wilcoxon and the group tests).
+    rbar) and "rank tests" (ranking the estimation ARs and SARs, Corrado, GRANK, sign, generalized sign, Wilcoxon
+    and the group tests).
     """
     lap = clock.lap if clock is not None else (lambda phase: None)
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
     ar_est, sar_est = (np.where(stage.estimation[:, est_days], a[:, est_days], np.nan) for a in (stage.ar, stage.sar))
     dates = np.asarray(stage.dates)  # gathered once (the pair stage may hold it as a view of its session grid)
+    lap("tests")
     est = Estimation(ar_est, sar_est, dates[:, est_days], RankedRows.of(ar_est), RankedRows.of(sar_est))
+    lap("rank tests")
     parts = []
     for window in windows.events:
         members = groups.subset(np.isfinite(stage.cars[window]["car"]))
