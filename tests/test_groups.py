@@ -32,6 +32,7 @@ def test_codes_and_one_group():
 
 
 def test_group_result_rows():
-    res = GroupResult.from_results([TestResult(1.0, 0.3, 5), TestResult(float("nan"), float("nan"), 0)])
+    nan = float("nan")
+    res = GroupResult(np.array([1.0, nan]), np.array([0.3, nan]), np.array([5, 0]))
     assert res[0] == TestResult(1.0, 0.3, 5)
     assert res[1].n == 0 and np.isnan(res[1].p_value)

@@ -93,12 +93,3 @@ class GroupResult:
 
     def __getitem__(self, g: int) -> TestResult:
         return TestResult(float(self.statistic[g]), float(self.p_value[g]), int(self.n[g]))
-
-    @classmethod
-    def from_results(cls, results: list[TestResult]) -> GroupResult:
-        """Stack single-group results (for tests whose grouped form is a documented per-group computation)."""
-        return cls(
-            np.array([r.statistic for r in results], dtype=float),
-            np.array([r.p_value for r in results], dtype=float),
-            np.array([r.n for r in results], dtype=np.int64),
-        )
