@@ -9,7 +9,8 @@ The universe (``eventstudy.simulate.simulate_universe``: 2,000 tickers x 2,000 s
 correlated noise, +1% planted on day 0; events of 10 tickers each) is written once as Parquet into ``--data``.
 Every size runs in a fresh process: ``library`` reads the prices (only the study's tickers) and events, runs
 ``EventStudy(..., market model, --group-tests all, mask none).fit()`` and writes the tables as Parquet; ``cli`` is
-the whole ``eventstudy run`` process. The memory-read limit is a numpy pass over an array of the bytes a pair
+the whole ``eventstudy run`` process, once with ``--group-tests all`` and once with ``event+all`` (the battery of
+every event too: ``event+all s``). The memory-read limit is a numpy pass over an array of the bytes a pair
 needs (stock and market returns over 261 days), measured in the same process. The peer runs in its own
 virtualenv (the import names clash) on the same pairs, computing what it computes (market-model AR, CAR and its
 t over [-10, 10]); at the smallest size its numbers are checked against ours. Not a test: prints a table.
@@ -135,11 +136,11 @@ def measure_library(data: Path, pairs: int, limit_gb: float) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def measure_cli(data: Path, pairs: int, limit_gb: float) -> tuple[float, float]:
+def measure_cli(data: Path, pairs: int, limit_gb: float, group_tests: str = "all") -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "eventstudy.cli", "run", "--events", str(events_file(data, pairs))]
         cmd += ["--prices", str(data / "prices.parquet"), "--market", "MKT", "--calendar", "data"]
-        cmd += ["--group-tests", "all", "--mask", "none", "--format", "parquet", "--out", str(Path(tmp) / "run")]
+        cmd += ["--group-tests", group_tests, "--mask", "none", "--format", "parquet", "--out", str(Path(tmp) / "run")]
         wall, peak, _ = run_process(cmd, env=our_env(), limit_gb=limit_gb)
     return wall, peak
 
@@ -235,16 +236,19 @@ def main() -> None:
             print(f"{pairs:,} pairs: in-library run failed ({reason}, limit {args.memory_limit:g} GB)", flush=True)
             continue
         cli = (np.nan, np.nan) if args.no_cli else measure_cli(args.data, pairs, args.memory_limit)
+        per_event = (np.nan, np.nan) if args.no_cli else measure_cli(args.data, pairs, args.memory_limit, "event+all")
         peer = measure_peer(args.peer_venv, args.data, pairs) if pairs <= args.peer_max else None
         if peer and check is None:
             check = check_against_peer(args.data, pairs, peer["npz"])
-        rows.append(summarise(pairs, lib, cli, peer))
+        rows.append(summarise(pairs, lib, cli, per_event, peer))
         print_row(rows[-1], header=len(rows) == 1)
     if check:
         print(check)
 
 
-def summarise(pairs: int, lib: dict, cli: tuple[float, float], peer: dict | None) -> dict:
+def summarise(pairs: int, lib: dict, cli: tuple, per_event: tuple, peer: dict | None) -> dict:
+    """One printed row; ``cli`` and ``per_event`` are (wall s, peak MB) of ``eventstudy run`` with ``--group-tests``
+    all and event+all."""
     ph = lib["phases"]
     pair_stage = ph["panel"] + ph["model"] + ph["statistics"]
     parametric = pair_stage + ph["tests"]
@@ -261,6 +265,8 @@ def summarise(pairs: int, lib: dict, cli: tuple[float, float], peer: dict | None
         "limit/s": limit,
         "cli s": cli[0],
         "cli MB": cli[1],
+        "event+all s": per_event[0],
+        "ev+all MB": per_event[1],
         "peer/s": peer_rate,
         "x peer lib": pairs / pair_stage / peer_rate if peer else np.nan,
         "peer proc s": peer["wall"] if peer else np.nan,
