@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from eventstudy.engine.statistics import standardized_ar
 from eventstudy.errors import InputError
 
 MODELS = ("market", "market-adjusted", "constant-mean", "factor")
@@ -57,6 +58,21 @@ class ModelFit:
             return c
         return np.where(np.isfinite(self.variance), self.variance / self.sigma[:, None] ** 2, c)
 
+    def standardized_ar(self, ar: np.ndarray, estimation_days: np.ndarray) -> np.ndarray:
+        """SAR_it = AR_it / (sigma_i sqrt(C_it)) of :func:`eventstudy.engine.statistics.standardized_ar` with this
+        fit's :meth:`prediction_factor` (C = 1 on the ``estimation_days`` (D,)).
+
+        Without a conditional variance, one compiled pass computes C_it day by day (the same operations in the
+        same order, so the same numbers) instead of materialising the (P, D) factor and its temporaries.
+        """
+        if self.variance is not None:
+            return standardized_ar(ar, self.sigma, self.prediction_factor(), estimation_days)
+        span = np.broadcast_to(np.asarray(self.span, dtype=float), ar.shape)
+        design = np.asarray(self.design)
+        out = np.empty(ar.shape)
+        _standardized_ar(ar, self.sigma, design, self.xtx_inv, span, np.asarray(estimation_days, dtype=bool), out)
+        return out
+
 
 def quadratic_form(design: np.ndarray, xtx_inv: np.ndarray) -> np.ndarray:
     """x_t'(X'X)^-1 x_t (P, D) for the design rows ``design`` (P, D, k) and ``xtx_inv`` (P, k, k) of every pair."""
@@ -77,6 +93,25 @@ def _quadratic_form(design, xtx_inv):  # pragma: no cover - compiled
                 q += design[p, d, a] * row
             out[p, d] = q
     return out
+
+
+@numba.njit(cache=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
+def _standardized_ar(ar, sigma, design, xtx_inv, span, estimation_days, out):  # pragma: no cover - compiled
+    """out[p, d] = ar[p, d] / (sqrt(C_pd) sigma[p]), C = 1 on estimation days else span + x'(X'X)^-1 x."""
+    n_pairs, n_days, k = design.shape
+    for p in range(n_pairs):
+        for d in range(n_days):
+            if estimation_days[d]:
+                c = 1.0
+            else:
+                q = 0.0
+                for a in range(k):
+                    row = 0.0
+                    for b in range(k):
+                        row += xtx_inv[p, a, b] * design[p, d, b]
+                    q += design[p, d, a] * row
+                c = q + span[p, d]
+            out[p, d] = ar[p, d] / (np.sqrt(c) * sigma[p])
 
 
 def design_matrix(model: str, regressors: np.ndarray) -> np.ndarray:

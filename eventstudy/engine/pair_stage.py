@@ -19,7 +19,7 @@ from eventstudy.engine.grid import GridArray, SessionGrid, merge_grids
 from eventstudy.engine.models import combine, fit_model, intercept_design
 from eventstudy.engine.normal import estimate_normal
 from eventstudy.engine.panel import EventPanel, PanelLayout, Window, panel_layout
-from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
+from eventstudy.engine.statistics import car_table, cumulative_sar
 from eventstudy.engine.volume import volume_stage
 from eventstudy.events.catalog import EventSet
 
@@ -176,7 +176,7 @@ def _pair_chunk(study, layout: PanelLayout, index: np.ndarray, rows: slice, cloc
     est_days = (panel.days >= study.windows.estimation[0]) & (panel.days <= study.windows.estimation[1])
     ar = fit.ar  # the chunk's own array: pairs not studied get NaN in place
     ar[~active] = np.nan
-    sar = standardized_ar(ar, fit.sigma, fit.prediction_factor(), est_days)
+    sar = fit.standardized_ar(ar, est_days)
     cars = {}
     for w in study.windows.events:
         cols = _columns(panel.day_mask(w))  # the window's contiguous days: work on them only
