@@ -151,6 +151,12 @@ def test_group_battery_groups_equals_each_group_alone(stage, window):
     masks.append(members & (events == 0) & (np.arange(len(events)) < np.flatnonzero(events == 0)[2]))  # 2 pairs
     groups = Groups.from_masks(masks)
     got = group_battery_groups(stage, window, wmask, groups, (99, 3))
+    grid, (positions,) = calendar_positions(np.asarray(stage.dates))
+    shared = group_battery_groups(stage, window, wmask, groups, (99, 3), (grid, positions))
+    for name in GROUP_TEST_NAMES:  # positions on the grid of every pair's dates (as tests_frame passes them)
+        np.testing.assert_allclose(shared[name].statistic, got[name].statistic, rtol=1e-12, atol=0, equal_nan=True)
+        np.testing.assert_allclose(shared[name].p_value, got[name].p_value, rtol=1e-12, atol=0, equal_nan=True)
+        np.testing.assert_array_equal(shared[name].n, got[name].n)
     ar, dates = stage.ar[:, wmask], stage.dates[:, wmask]
     ar_est = np.where(stage.estimation, stage.ar, np.nan)
     binder = 0

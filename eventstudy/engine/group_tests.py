@@ -49,15 +49,25 @@ BATCH_CELLS = 1 << 22  # (systems x tickers x days x regressors) cells per Binde
 
 
 def group_battery_groups(
-    stage, window, wmask: np.ndarray, groups: Groups, bootstrap: tuple[int, int] = (0, 0)
+    stage,
+    window,
+    wmask: np.ndarray,
+    groups: Groups,
+    bootstrap: tuple[int, int] = (0, 0),
+    calendar: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, GroupResult]:
     """The group tests of every group of ``groups`` (pairs of ``stage``) over one event window (``wmask``: (D,)
-    day mask). ``bootstrap`` = (draws, seed) of the wild bootstrap (draws 0: its row is n/a)."""
+    day mask). ``bootstrap`` = (draws, seed) of the wild bootstrap (draws 0: its row is n/a). ``calendar`` =
+    ``calendar_positions(stage.dates)`` computed once for several windows (the tests depend only on the order of
+    the positions, so a grid of all the stage's dates gives the same numbers as one of the groups' pairs only)."""
     rows = np.flatnonzero(np.bincount(groups.pair, minlength=len(stage.ar)))  # the calendar work: on these only
     whole = len(rows) == len(stage.ar)
     local = groups if whole else Groups(groups.group, np.searchsorted(rows, groups.pair), groups.n_groups, len(rows))
-    dates, ar, estimation = (v if whole else v[rows] for v in (stage.dates, stage.ar, stage.estimation))
-    grid, (positions,) = calendar_positions(dates)
+    ar, estimation = (v if whole else v[rows] for v in (stage.ar, stage.estimation))
+    if calendar is None:
+        grid, (positions,) = calendar_positions(stage.dates if whole else stage.dates[rows])
+    else:
+        grid, positions = calendar[0], calendar[1] if whole else calendar[1][rows]
     port = portfolios(ar[:, wmask], positions[:, wmask], local, len(grid))
     n = pairs_with_returns(ar[:, wmask], local)
     joint, average = _binder(stage, wmask, groups)

@@ -27,6 +27,7 @@ from eventstudy.engine.statistics import (
 from eventstudy.engine.volatility import volatility_tests
 from eventstudy.inference.correlation import mean_pairwise_correlations
 from eventstudy.inference.families import family
+from eventstudy.inference.calendar_time import calendar_positions
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import NA
 
@@ -124,8 +125,11 @@ def tests_frame(
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
     ar_est, sar_est = (np.where(stage.estimation[:, est_days], a[:, est_days], np.nan) for a in (stage.ar, stage.sar))
     dates = np.asarray(stage.dates)  # gathered once (the pair stage may hold it as a view of its session grid)
+    grid, (positions,) = calendar_positions(dates)  # once for every window's calendar-time tests
     lap("tests")
-    est = Estimation(ar_est, sar_est, dates[:, est_days], RankedRows.of(ar_est), RankedRows.of(sar_est))
+    est = Estimation(
+        ar_est, sar_est, dates[:, est_days], RankedRows.of(ar_est), RankedRows.of(sar_est), (grid, positions)
+    )
     lap("rank tests")
     parts = []
     for window in windows.events:
@@ -136,13 +140,15 @@ def tests_frame(
 
 
 class Estimation(NamedTuple):
-    """The estimation days' arrays every window's battery uses (NaN where a day is not a clean estimation day)."""
+    """The arrays every window's battery shares: the estimation days' (NaN where a day is not a clean estimation
+    day), their ranks, and the calendar positions of every day's dates."""
 
     ar: np.ndarray  # (P, L1)
     sar: np.ndarray  # (P, L1)
     dates: np.ndarray  # (P, L1)
     ar_ranked: RankedRows  # ``ar``'s rows ranked once for the rank tests
     sar_ranked: RankedRows
+    calendar: tuple[np.ndarray, np.ndarray]  # ``calendar_positions`` of every day's date (P, D) of the stage
 
 
 def _window_battery(
@@ -168,7 +174,7 @@ def _window_battery(
         "generalized_sign": generalized_sign_groups(car, est.ar, members),
         "wilcoxon": wilcoxon_test_groups(car, members),
     }
-    battery |= group_battery_groups(stage, window, wmask, members, bootstrap)
+    battery |= group_battery_groups(stage, window, wmask, members, bootstrap, est.calendar)
     lap("rank tests")
     return battery, rbar
 
