@@ -25,9 +25,9 @@ from eventstudy.engine.statistics import (
     time_series_t_groups,
 )
 from eventstudy.engine.volatility import volatility_tests
+from eventstudy.inference.calendar_time import calendar_positions
 from eventstudy.inference.correlation import mean_pairwise_correlations
 from eventstudy.inference.families import family
-from eventstudy.inference.calendar_time import calendar_positions
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import NA
 
@@ -125,10 +125,15 @@ def tests_frame(
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
     ar_est, sar_est = (np.where(stage.estimation[:, est_days], a[:, est_days], np.nan) for a in (stage.ar, stage.sar))
     dates = np.asarray(stage.dates)  # gathered once (the pair stage may hold it as a view of its session grid)
-    grid, (positions,) = calendar_positions(dates)  # once for every window's calendar-time tests
     lap("tests")
+    grid, (positions,) = calendar_positions(dates)  # once for every window's calendar-time tests
     est = Estimation(
-        ar_est, sar_est, dates[:, est_days], RankedRows.of(ar_est), RankedRows.of(sar_est), (grid, positions)
+        ar_est,
+        sar_est,
+        np.ascontiguousarray(dates[:, est_days]),  # copied once (rbar reads it contiguous in every window)
+        RankedRows.of(ar_est),
+        RankedRows.of(sar_est),
+        (grid, positions),
     )
     lap("rank tests")
     parts = []
