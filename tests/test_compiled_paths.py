@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from eventstudy.engine.gaps import bridge_gaps
-from eventstudy.engine.models import fit_model
+from eventstudy.engine.models import _fit_ols, combine, fit_model, fit_ols, intercept_design
 from eventstudy.engine.statistics import standardized_ar
 
 
@@ -35,13 +35,37 @@ def _random_panel(seed: int, n_pairs: int = 60, n_days: int = 90):
 )
 def test_fused_standardized_ar_equals_generic_path(seed, model, n_reg):
     returns, regressors, estimation, span, est_days = _random_panel(seed)
-    fit = bridge_gaps(fit_model(model, returns, regressors[:, :, :n_reg], estimation), returns, span)
-    ar = fit.ar.copy()
-    ar[:2] = np.nan
-    ar[6, 80:] = 0.0
-    fit.sigma[6:8] = 0.0  # zero variance: inf and NaN as numpy gives, never an exception
-    generic = standardized_ar(ar, fit.sigma, fit.prediction_factor(), est_days)
-    fused = fit.standardized_ar(ar, est_days)
-    assert np.isfinite(generic).sum() > 1000
-    np.testing.assert_array_equal(np.isnan(fused), np.isnan(generic))
-    np.testing.assert_allclose(fused, generic, rtol=1e-12, atol=1e-12, equal_nan=True)
+    regs = regressors[:, :, :n_reg]
+    use = np.arange(len(returns)) % 7 == 0  # some pairs fall back to market-adjusted returns
+    fallback = fit_model("market-adjusted", returns, regs[:, :, :1], estimation)
+    built = combine(fit_model(model, returns, regs, estimation), fallback, use)
+    implicit = combine(fit_model(model, returns, regs, estimation, implicit=True), fallback, use)
+    assert implicit.design is None or model == "market-adjusted"
+    for bridge in (False, True):
+        fits = [bridge_gaps(f, returns, span) if bridge else f for f in (built, implicit)]
+        ar = fits[0].ar.copy()
+        ar[:2] = np.nan
+        ar[6, 80:] = 0.0
+        for f in fits:
+            f.sigma[6:8] = 0.0  # zero variance: inf and NaN as numpy gives, never an exception
+        generic = standardized_ar(ar, fits[0].sigma, fits[0].prediction_factor(), est_days)
+        assert np.isfinite(generic).sum() > 1000
+        for f in fits:
+            np.testing.assert_array_equal(f.ar, fits[0].ar)
+            np.testing.assert_allclose(f.standardized_ar(ar, est_days), generic, rtol=1e-12, atol=1e-12)
+            for cols in (slice(None), slice(70, 80)):
+                np.testing.assert_array_equal(f.design_columns(cols), fits[0].design[:, cols])
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_ols_on_implicit_intercept_equals_ols_on_the_built_design(seed, k):
+    returns, regressors, estimation, _, _ = _random_panel(seed)
+    design = intercept_design(regressors, k)
+    generic = fit_ols(returns, design, estimation)
+    implicit = _fit_ols(returns, regressors, k, True, estimation)
+    assert not generic[-1].all() and generic[-1].sum() > 50  # some rank-deficient pairs, most fitted
+    for a, b in zip(generic, implicit, strict=False):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15, equal_nan=True)
+    fitted = np.einsum("pdk,pk->pd", design, implicit[0])  # NaN parameters give NaN
+    np.testing.assert_allclose(implicit[-1], fitted, rtol=1e-12, atol=1e-15, equal_nan=True)

@@ -29,7 +29,7 @@ def bridge_gaps(fit: ModelFit, returns: np.ndarray, span: np.ndarray) -> ModelFi
     if not multi.any():
         return fit
     normal = np.where(multi, _span_sums(fit.normal, span), fit.normal)
-    design = span_design(fit.design, span)
+    design = span_design(fit.design_columns(), span)
     variance = None
     if fit.variance is not None:
         variance = np.where(multi, _span_sums(fit.variance, span), fit.variance)
@@ -38,6 +38,7 @@ def bridge_gaps(fit: ModelFit, returns: np.ndarray, span: np.ndarray) -> ModelFi
         normal=normal,
         ar=returns - normal,
         design=design,
+        regressors=None,
         variance=variance,
         span=np.maximum(span, 1).astype(float),
     )

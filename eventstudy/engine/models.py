@@ -39,12 +39,19 @@ class ModelFit:
     r2: np.ndarray  # (P,)
     normal: np.ndarray  # (P, D) normal (expected) returns
     ar: np.ndarray  # (P, D) abnormal returns
-    design: np.ndarray  # (P, D, k) regressors (zero where a pair has no estimated parameters)
+    design: np.ndarray | None  # (P, D, k) regressors (zero where a pair has no estimated parameters); None: implicit
     xtx_inv: np.ndarray  # (P, k, k) (X'X)^-1 over the estimation window (zero where not estimated)
     usable: np.ndarray  # (P,) bool: a normal-return model could be estimated
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # more parameters.csv columns, (P,) each
     variance: np.ndarray | None = None  # (P, D) conditional variance of AR (GARCH), NaN where not modelled
     span: np.ndarray | float = 1.0  # (P, D) sessions each return spans (engine.gaps.bridge_gaps), else 1
+    regressors: np.ndarray | None = None  # (P, D, m) when ``design`` is None: it is their :func:`linear_design`
+
+    def design_columns(self, cols: slice = slice(None)) -> np.ndarray:
+        """The design's days ``cols`` (P, C, k), built from ``regressors`` when it is implicit."""
+        if self.design is not None:
+            return self.design[:, cols]
+        return linear_design(self.params, self.regressors[:, cols])
 
     def prediction_factor(self) -> np.ndarray:
         """C_it = k_it + x_t'(X'X)^-1 x_t for every pair and day (k_it sessions spanned by the return, 1 normally).
@@ -52,7 +59,7 @@ class ModelFit:
         Where a conditional variance h_it is modelled (GARCH), C_it = h_it / sigma_i^2, so that
         sigma_i sqrt(C_it) = sqrt(h_it).
         """
-        c = quadratic_form(self.design, self.xtx_inv)
+        c = quadratic_form(self.design_columns(), self.xtx_inv)
         c += self.span
         if self.variance is None:
             return c
@@ -68,9 +75,12 @@ class ModelFit:
         if self.variance is not None:
             return standardized_ar(ar, self.sigma, self.prediction_factor(), estimation_days)
         span = np.broadcast_to(np.asarray(self.span, dtype=float), ar.shape)
-        design = np.asarray(self.design)
+        implicit = self.design is None
+        x = self.regressors if implicit else self.design
+        zero = ~np.isfinite(self.params).all(axis=1) if implicit else np.zeros(len(ar), dtype=bool)
         out = np.empty(ar.shape)
-        _standardized_ar(ar, self.sigma, design, self.xtx_inv, span, np.asarray(estimation_days, dtype=bool), out)
+        k, days = self.params.shape[1], np.asarray(estimation_days, dtype=bool)
+        _standardized_ar(ar, self.sigma, x, k, implicit, zero, self.xtx_inv, span, days, out)
         return out
 
 
@@ -96,27 +106,28 @@ def _quadratic_form(design, xtx_inv):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
-def _standardized_ar(ar, sigma, design, xtx_inv, span, estimation_days, out):  # pragma: no cover - compiled
-    """out[p, d] = ar[p, d] / (sqrt(C_pd) sigma[p]), C = 1 on estimation days else span + x'(X'X)^-1 x."""
-    n_pairs, n_days, k = design.shape
+def _standardized_ar(ar, sigma, x, k, intercept, zero, xtx_inv, span, estimation_days, out):  # pragma: no cover
+    """out[p, d] = ar[p, d] / (sqrt(C_pd) sigma[p]), C = 1 on estimation days else span + x'(X'X)^-1 x, the design
+    x the columns ``x`` (after an implicit intercept if ``intercept``), zero for the pairs ``zero``."""
+    n_pairs, n_days = ar.shape
     for p in range(n_pairs):
         for d in range(n_days):
             if estimation_days[d]:
                 c = 1.0
             else:
                 q = 0.0
-                for a in range(k):
-                    row = 0.0
-                    for b in range(k):
-                        row += xtx_inv[p, a, b] * design[p, d, b]
-                    q += design[p, d, a] * row
+                if not zero[p]:
+                    for a in range(k):
+                        row = 0.0
+                        for b in range(k):
+                            row += xtx_inv[p, a, b] * _column(x, intercept, p, d, b)
+                        q += _column(x, intercept, p, d, a) * row
                 c = q + span[p, d]
             out[p, d] = ar[p, d] / (np.sqrt(c) * sigma[p])
 
 
-def design_matrix(model: str, regressors: np.ndarray) -> np.ndarray:
-    """Design X (P, D, k) of a model from the panel's regressors (P, D, m): market first, then factors."""
-    n_reg = regressors.shape[2]
+def n_parameters(model: str, n_reg: int) -> int:
+    """k, the parameters of ``model`` (intercept first) on ``n_reg`` panel regressors (market first, then factors)."""
     k = {"constant-mean": 1, "market": 2, "factor": 1 + n_reg, "market-adjusted": 0}.get(model)
     if k is None:
         raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
@@ -124,7 +135,15 @@ def design_matrix(model: str, regressors: np.ndarray) -> np.ndarray:
         raise InputError("the market model needs a market benchmark: pass --market TICKER")
     if model == "factor" and n_reg < 1:
         raise InputError("the factor model needs factor series: pass --factors T1,T2 (and --market)")
-    return intercept_design(regressors, k)
+    return k
+
+
+def linear_design(params: np.ndarray, regressors: np.ndarray) -> np.ndarray:
+    """The design (P, D, k) of a linear model with ``params`` (P, k) on ``regressors`` (P, D, m): an intercept, then
+    the first k - 1 regressors; zero rows for pairs without estimated parameters (a NaN in ``params``)."""
+    design = intercept_design(regressors, params.shape[1])
+    design[~np.isfinite(params).all(axis=1)] = 0.0
+    return design
 
 
 def intercept_design(regressors: np.ndarray, k: int) -> np.ndarray:
@@ -144,22 +163,38 @@ def fit_ols(y: np.ndarray, design: np.ndarray, mask: np.ndarray) -> tuple[np.nda
     Returns ``params (P, k), xtx_inv (P, k, k), ssr (P,), sst (P,), n (P,), full_rank (P,)``. Pairs whose X'X is
     rank-deficient (e.g. too few days, or a constant regressor) get NaN parameters and ``full_rank`` False.
     """
-    k = design.shape[2]
-    xtx, xty, n, total = _ols_moments(y, design, mask)
+    params, xtx_inv, ssr, sst, n, full_rank, _ = _fit_ols(y, design, design.shape[2], False, mask)
+    return params, xtx_inv, ssr, sst, n, full_rank
+
+
+def _fit_ols(y: np.ndarray, x: np.ndarray, k: int, intercept: bool, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`fit_ols` on the design of columns ``x`` (P, D, m) (after an implicit intercept column of ones if
+    ``intercept``: the (P, D, k) design is never built); also returns the fitted values x_t' beta (P, D) of every
+    day (NaN for rank-deficient pairs)."""
+    xtx, xty, n, total = _ols_moments(y, x, k, intercept, mask)
     full_rank = (np.linalg.matrix_rank(xtx) == k) & (n > k)
     safe = np.where(full_rank[:, None, None], xtx, np.eye(k))
     xtx_inv = np.linalg.inv(safe)
     params = np.einsum("pkl,pl->pk", xtx_inv, xty)
-    ssr, sst = _ols_residuals(y, design, mask, params, total / np.maximum(n, 1))
+    fitted, ssr, sst = _ols_residuals(y, x, k, intercept, mask, params, total / np.maximum(n, 1))
     params[~full_rank] = np.nan
+    fitted[~full_rank] = np.nan
     xtx_inv[~full_rank] = 0.0
-    return params, xtx_inv, ssr, sst, n, full_rank
+    return params, xtx_inv, ssr, sst, n, full_rank, fitted
+
+
+@numba.njit(cache=True, inline="always")
+def _column(x, intercept, p, d, a):  # pragma: no cover - compiled
+    """Design entry (p, d, a): 1 for the implicit intercept, else the matching column of ``x``."""
+    if intercept:
+        return 1.0 if a == 0 else x[p, d, a - 1]
+    return x[p, d, a]
 
 
 @numba.njit(cache=True)
-def _ols_moments(y, design, mask):  # pragma: no cover - compiled
+def _ols_moments(y, x, k, intercept, mask):  # pragma: no cover - compiled
     """X'X (P, k, k), X'y (P, k), n (P,) and sum y (P,) over the masked days of every pair."""
-    n_pairs, n_days, k = design.shape
+    n_pairs, n_days = y.shape
     xtx = np.zeros((n_pairs, k, k))
     xty = np.zeros((n_pairs, k))
     n = np.zeros(n_pairs)
@@ -170,10 +205,10 @@ def _ols_moments(y, design, mask):  # pragma: no cover - compiled
                 n[p] += 1.0
                 total[p] += y[p, d]
                 for a in range(k):
-                    xa = design[p, d, a]
+                    xa = _column(x, intercept, p, d, a)
                     xty[p, a] += xa * y[p, d]
                     for b in range(a, k):
-                        xtx[p, a, b] += xa * design[p, d, b]
+                        xtx[p, a, b] += xa * _column(x, intercept, p, d, b)
         for a in range(k):
             for b in range(a + 1, k):
                 xtx[p, b, a] = xtx[p, a, b]
@@ -181,45 +216,36 @@ def _ols_moments(y, design, mask):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _fitted(design, params):  # pragma: no cover - compiled
-    """x_t' beta (P, D) for every pair and day."""
-    n_pairs, n_days, k = design.shape
-    out = np.zeros((n_pairs, n_days))
-    for p in range(n_pairs):
-        for d in range(n_days):
-            total = 0.0
-            for a in range(k):
-                total += design[p, d, a] * params[p, a]
-            out[p, d] = total
-    return out
-
-
-@numba.njit(cache=True)
-def _ols_residuals(y, design, mask, params, mean):  # pragma: no cover - compiled
-    """SSR and SST (about ``mean``) over the masked days of every pair."""
-    n_pairs, n_days, k = design.shape
+def _ols_residuals(y, x, k, intercept, mask, params, mean):  # pragma: no cover - compiled
+    """x_t' beta (P, D) on every day, and SSR and SST (about ``mean``) over the masked days of every pair."""
+    n_pairs, n_days = y.shape
+    out = np.empty((n_pairs, n_days))
     ssr = np.zeros(n_pairs)
     sst = np.zeros(n_pairs)
     for p in range(n_pairs):
         for d in range(n_days):
+            fitted = 0.0
+            for a in range(k):
+                fitted += _column(x, intercept, p, d, a) * params[p, a]
+            out[p, d] = fitted
             if mask[p, d]:
-                fitted = 0.0
-                for a in range(k):
-                    fitted += design[p, d, a] * params[p, a]
                 e = y[p, d] - fitted
                 ssr[p] += e * e
                 c = y[p, d] - mean[p]
                 sst[p] += c * c
-    return ssr, sst
+    return out, ssr, sst
 
 
-def fit_model(model: str, returns: np.ndarray, regressors: np.ndarray, estimation: np.ndarray) -> ModelFit:
+def fit_model(
+    model: str, returns: np.ndarray, regressors: np.ndarray, estimation: np.ndarray, implicit: bool = False
+) -> ModelFit:
     """Fit ``model`` for every pair on its clean estimation days and compute normal and abnormal returns.
 
     ``estimation`` (P, D) marks the clean estimation days (return and regressors present, not masked).
+    ``implicit``: leave the (P, D, k) design unbuilt (``design`` None, ``regressors`` set; see :class:`ModelFit`).
     """
     n_pairs = returns.shape[0]
-    design = design_matrix(model, regressors)
+    k = n_parameters(model, regressors.shape[2])
     if model == "market-adjusted":
         ar = returns - regressors[:, :, 0]
         n = estimation.sum(axis=1)
@@ -236,19 +262,17 @@ def fit_model(model: str, returns: np.ndarray, regressors: np.ndarray, estimatio
             r2=np.full(n_pairs, np.nan),
             normal=regressors[:, :, 0].copy(),
             ar=ar,
-            design=design,
+            design=intercept_design(regressors, 0),
             xtx_inv=np.zeros((n_pairs, 0, 0)),
             usable=usable,
         )
-    params, xtx_inv, ssr, sst, n, full_rank = fit_ols(returns, design, estimation)
-    k = design.shape[2]
+    params, xtx_inv, ssr, sst, n, full_rank, fitted = _fit_ols(returns, regressors, k, True, estimation)
     dof = n - k
     sigma = np.where(full_rank, np.sqrt(ssr / np.maximum(dof, 1)), np.nan)
     r2 = np.where(full_rank & (sst > 0), 1.0 - ssr / np.where(sst > 0, sst, 1.0), np.nan)
     if model == "constant-mean":
         r2 = np.where(full_rank, 0.0, np.nan)
-    normal = _fitted(design, params)
-    design[~full_rank] = 0.0  # design_matrix built it for this fit
+    normal = fitted
     return ModelFit(
         model=np.full(n_pairs, model, dtype=object),
         params=params,
@@ -258,9 +282,10 @@ def fit_model(model: str, returns: np.ndarray, regressors: np.ndarray, estimatio
         r2=r2,
         normal=normal,
         ar=returns - normal,
-        design=design,
+        design=None if implicit else linear_design(params, regressors),
         xtx_inv=xtx_inv,
         usable=full_rank,
+        regressors=regressors if implicit else None,
     )
 
 
@@ -277,8 +302,9 @@ def combine(primary: ModelFit, fallback: ModelFit, use_fallback: np.ndarray) -> 
 
     params = primary.params.copy()
     params[sel] = np.nan
-    design = primary.design.copy()
-    design[sel] = 0.0
+    design = None if primary.design is None else primary.design.copy()  # implicit: zero rows follow the NaN params
+    if design is not None:
+        design[sel] = 0.0
     xtx_inv = primary.xtx_inv.copy()
     xtx_inv[sel] = 0.0
     return ModelFit(
@@ -295,4 +321,5 @@ def combine(primary: ModelFit, fallback: ModelFit, use_fallback: np.ndarray) -> 
         usable=pick(primary.usable, fallback.usable),
         extra={k: np.where(sel, np.nan if v.dtype.kind == "f" else "", v) for k, v in primary.extra.items()},
         variance=None if primary.variance is None else np.where(sel[:, None], np.nan, primary.variance),
+        regressors=primary.regressors,
     )

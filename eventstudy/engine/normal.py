@@ -63,4 +63,4 @@ def estimate_normal(
         return fit_garch(panel.returns, panel.regressors[:, :, 0], panel.estimation, todo, jobs)
     if beta != "ols":
         return fit_thin_beta(beta, panel.returns, panel.regressors[:, :, 0], panel.estimation), notes
-    return fit_model(model, panel.returns, panel.regressors, panel.estimation), notes
+    return fit_model(model, panel.returns, panel.regressors, panel.estimation, implicit=True), notes

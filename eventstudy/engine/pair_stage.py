@@ -16,7 +16,8 @@ from eventstudy.engine.factor_models import FACTOR_MODELS
 from eventstudy.engine.gaps import bridge_gaps, span_design
 from eventstudy.engine.garch import conditional_car
 from eventstudy.engine.grid import GridArray, SessionGrid, merge_grids
-from eventstudy.engine.models import combine, fit_model, intercept_design
+from eventstudy.engine.models import combine, fit_model
+from eventstudy.engine.models import linear_design as linear_design_of
 from eventstudy.engine.normal import estimate_normal
 from eventstudy.engine.panel import EventPanel, PanelLayout, Window, panel_layout
 from eventstudy.engine.statistics import car_table, cumulative_sar
@@ -112,9 +113,7 @@ class PairStage:
 def linear_design(params: np.ndarray, regressors: np.ndarray, span: np.ndarray) -> np.ndarray:
     """The design (P, D, k) of a linear model on the panel's regressors (intercept, then the first k - 1), zero for
     pairs without estimated parameters, span-summed where a return spans several sessions."""
-    design = intercept_design(regressors, params.shape[1])
-    design[~np.isfinite(params).all(axis=1)] = 0.0
-    return span_design(design, span)
+    return span_design(linear_design_of(params, regressors), span)
 
 
 def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
@@ -185,7 +184,7 @@ def _pair_chunk(study, layout: PanelLayout, index: np.ndarray, rows: slice, cloc
             ar[:, cols],
             panel.returns[:, cols],
             fit.normal[:, cols],
-            fit.design[:, cols],
+            fit.design_columns(cols),
             fit.xtx_inv,
             fit.sigma,
             fit.dof,
