@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from eventstudy import EventStudy
-from eventstudy.engine.group_tests import GROUP_TEST_NAMES, group_battery, group_battery_groups
+from eventstudy.engine.group_tests import GROUP_TEST_NAMES, binder_windows, group_battery, group_battery_groups
 from eventstudy.engine.stages import run_pairs
 from eventstudy.inference.bhar import bhar_skew_t
 from eventstudy.inference.binder import binder_sur
@@ -178,3 +178,28 @@ def test_group_battery_groups_equals_each_group_alone(stage, window):
             _same(alone[name], want[name])
     assert binder >= 6  # the one-date groups have their Binder system
     assert np.isfinite(got["calendar_time_z"].statistic).sum() >= 20
+
+
+def test_binder_windows_share_systems_across_windows(stage):
+    """Several windows at once (systems shared by windows estimated once; some groups differ between windows):
+    every window's Binder tests equal each group's system built alone, as the engine did one window at a time."""
+    stage, _ = stage
+    events = pd.factorize(stage.pairs["event_id"])[0]
+    rng = np.random.default_rng(11)
+    wmasks, groups, masks = [], [], []
+    for window in [(0, 0), (-2, 3), (0, 0)]:  # the repeated window: other random groups
+        members = stage.active & np.isfinite(stage.cars[window]["car"])
+        window_masks = [m & members for m in _random_groups(len(events), events, rng)]
+        window_masks[1] &= rng.random(len(events)) < 0.8  # a system of this window only
+        wmasks.append((stage.days >= window[0]) & (stage.days <= window[1]))
+        groups.append(Groups.from_masks(window_masks))
+        masks.append(window_masks)
+    got = binder_windows(stage, wmasks, groups)
+    finite = 0
+    for wmask, window_masks, (joint, average) in zip(wmasks, masks, got, strict=True):
+        for g, mask in enumerate(window_masks):
+            want_joint, want_average = _binder_alone(stage, wmask, np.flatnonzero(mask))
+            _same(joint[g], want_joint)
+            _same(average[g], want_average)
+            finite += np.isfinite(joint.statistic[g])
+    assert finite >= 18

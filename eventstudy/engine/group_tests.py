@@ -20,12 +20,14 @@ of the groups that qualify solved in batches of equal size); :func:`group_batter
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numba
 import numpy as np
 import pandas as pd
 
 from eventstudy.inference.bhar import bhar_skew_t_groups
-from eventstudy.inference.binder import binder_sur_batch
+from eventstudy.inference.binder import BinderEstimation, binder_estimation, binder_window
 from eventstudy.inference.bootstrap import bootstrap_p
 from eventstudy.inference.calendar_time import (
     calendar_positions,
@@ -55,11 +57,13 @@ def group_battery_groups(
     groups: Groups,
     bootstrap: tuple[int, int] = (0, 0),
     calendar: tuple[np.ndarray, np.ndarray] | None = None,
+    binder: tuple[GroupResult, GroupResult] | None = None,
 ) -> dict[str, GroupResult]:
     """The group tests of every group of ``groups`` (pairs of ``stage``) over one event window (``wmask``: (D,)
     day mask). ``bootstrap`` = (draws, seed) of the wild bootstrap (draws 0: its row is n/a). ``calendar`` =
     ``calendar_positions(stage.dates)`` computed once for several windows (the tests depend only on the order of
-    the positions, so a grid of all the stage's dates gives the same numbers as one of the groups' pairs only)."""
+    the positions, so a grid of all the stage's dates gives the same numbers as one of the groups' pairs only);
+    ``binder`` = this window's :func:`binder_windows` computed with the other windows'."""
     rows = np.flatnonzero(np.bincount(groups.pair, minlength=len(stage.ar)))  # the calendar work: on these only
     whole = len(rows) == len(stage.ar)
     local = groups if whole else Groups(groups.group, np.searchsorted(rows, groups.pair), groups.n_groups, len(rows))
@@ -70,7 +74,7 @@ def group_battery_groups(
         grid, positions = calendar[0], calendar[1] if whole else calendar[1][rows]
     port = portfolios(ar[:, wmask], positions[:, wmask], local, len(grid))
     n = pairs_with_returns(ar[:, wmask], local)
-    joint, average = _binder(stage, wmask, groups)
+    joint, average = binder_windows(stage, [wmask], [groups])[0] if binder is None else binder
     return {
         "calendar_time_z": standardized_z(port, ar, estimation, positions, n),
         "calendar_time_nw": newey_west_t(port, int(wmask.sum()) - 1, n),
@@ -100,51 +104,73 @@ def _bhar(stage, window, groups: Groups) -> GroupResult:
     return GroupResult(statistic, p_value, np.where(off, groups.sizes, result.n))
 
 
-def _binder(stage, wmask: np.ndarray, groups: Groups) -> tuple[GroupResult, GroupResult]:
-    """Binder's joint F and CAAR z per group: the groups whose pairs share one day 0, venue and model with
-    distinct tickers, stacked by size and solved in batches; n/a (NaN) for the others."""
-    size, n = groups.n_groups, groups.sizes
-    f, f_p, z, z_p = (np.full(size, np.nan) for _ in range(4))
-    candidates = _one_date(stage, groups)
+def binder_windows(stage, wmasks: list[np.ndarray], groups: list[Groups]) -> list[tuple[GroupResult, GroupResult]]:
+    """Binder's joint F and CAAR z per group of each window (``groups[w]`` over the days ``wmasks[w]``): the
+    groups whose pairs share one day 0, venue and model with distinct tickers, stacked by size and solved in
+    batches; n/a (NaN) for the others. A system (the same pairs) in several windows is gathered and estimated once
+    and only its event-window half is computed per window."""
+    out = [tuple(np.full(g.n_groups, np.nan) for _ in range(4)) for g in groups]
+    candidates = [_one_date(stage, g) for g in groups]
     k = max(stage.design.shape[2], 1)
-    for count in np.unique(n[candidates]):  # a loop over group sizes, each size in batches
-        chosen = np.flatnonzero(candidates & (n == count))
+    for count in np.unique(np.concatenate([g.sizes[c] for g, c in zip(groups, candidates, strict=True)])):
+        chosen = [np.flatnonzero(c & (g.sizes == count)) for g, c in zip(groups, candidates, strict=True)]
+        idx = [g.pair[g.starts[c][:, None] + np.arange(count)[None, :]] for g, c in zip(groups, chosen, strict=True)]
+        systems, which = np.unique(np.concatenate(idx), axis=0, return_inverse=True)  # distinct member sets
+        which = which.reshape(-1)
+        window = np.repeat(np.arange(len(groups)), [len(c) for c in chosen])
+        row = np.concatenate(chosen)
         step = max(1, BATCH_CELLS // (count * stage.ar.shape[1] * k))
-        for lo in range(0, len(chosen), step):
-            block = chosen[lo : lo + step]
-            idx = groups.pair[groups.starts[block][:, None] + np.arange(count)[None, :]]
-            f[block], f_p[block], z[block], z_p[block] = _binder_batch(stage, wmask, idx)
-    return GroupResult(f, f_p, n), GroupResult(z, z_p, n)
+        for lo in range(0, len(systems), step):
+            y, x, est, have, agree, fit = _binder_systems(stage, systems[lo : lo + step])
+            for w, wmask in enumerate(wmasks):
+                use = np.flatnonzero((window == w) & (which >= lo) & (which < lo + step))
+                if not len(use):
+                    continue
+                b = which[use] - lo
+                win = wmask & have[b]
+                same = win.any(axis=1) & np.where(est[b] | win, agree[b], True).all(axis=1)
+                win &= same[:, None]
+                part = fit if len(b) == len(fit.ok) and (b == np.arange(len(b))).all() else _take_fit(fit, b)
+                res = binder_window(part, y[b][:, wmask], x[b][:, wmask], win[:, wmask])
+                for target, value in zip(out[w], (res.f, res.f_p, res.z, res.z_p), strict=True):
+                    target[row[use]] = value
+    return [
+        (GroupResult(f, f_p, g.sizes), GroupResult(z, z_p, g.sizes))
+        for (f, f_p, z, z_p), g in zip(out, groups, strict=True)
+    ]
 
 
-def _binder_batch(stage, wmask: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Binder's (F, p, z, p) for the systems of the pairs ``idx`` (B, N). The system of a group is estimated on
-    the estimation days where every ticker has a clean return and on the window days where every ticker trades
-    (one-session returns only: a trade-to-trade return after a gap leaves that day out), and only when every pair
-    has the same regressors on those days (``np.allclose``)."""
+def _take_fit(fit: BinderEstimation, b: np.ndarray) -> BinderEstimation:
+    return BinderEstimation(*(getattr(fit, f.name)[b] for f in fields(BinderEstimation)))
+
+
+def _binder_systems(stage, idx: np.ndarray) -> tuple:
+    """The systems of the pairs ``idx`` (B, N): their (B, D, N) returns net of the model's non-regression part,
+    (B, D, k) regressors, (B, D) clean estimation days, days every ticker trades (one-session returns only: a
+    trade-to-trade return after a gap leaves that day out), days every pair has the same regressors
+    (``np.allclose``), and the estimation half of the system on the estimation days (``est``)."""
     params = np.nan_to_num(stage.params[idx])
     rows, local = np.unique(idx, return_inverse=True)  # only the batch's rows (the stage gathers them on demand)
     panels = (stage.design, stage.normal, stage.returns, stage.span, stage.estimation)
     design, normal, returns, span, estimation = (np.ascontiguousarray(v[rows]) for v in panels)
-    y, x, est, win = _systems(local.reshape(idx.shape), design, params, normal, returns, span, estimation, wmask)
-    fit = binder_sur_batch(y, x, est, y[:, wmask], x[:, wmask], win[:, wmask])
-    return fit.f, fit.f_p, fit.z, fit.z_p
+    y, x, est, have, agree = _systems(local.reshape(idx.shape), design, params, normal, returns, span, estimation)
+    return y, x, est, have, agree, binder_estimation(y, x, est)
 
 
 @numba.njit(cache=True)
-def _systems(idx, design, params, normal, returns, span, estimation, wmask):  # pragma: no cover - compiled
+def _systems(idx, design, params, normal, returns, span, estimation):  # pragma: no cover - compiled
     """Each system's (days x tickers) returns net of the model's non-regression part, its regressors (the first
-    pair's design), and the estimation and window days it uses (none when the pairs' designs differ)."""
+    pair's design), its clean estimation days where every ticker has a return, the days where every ticker has
+    a return, and the days where every pair's design equals the first pair's."""
     batch, n = idx.shape
     days, k = design.shape[1], design.shape[2]
     y = np.empty((batch, days, n))
     x = np.empty((batch, days, k))
     est = np.zeros((batch, days), np.bool_)
-    win = np.zeros((batch, days), np.bool_)
-    have = np.empty(days, np.bool_)
+    have = np.ones((batch, days), np.bool_)
+    agree = np.ones((batch, days), np.bool_)
     clean = np.empty(days, np.bool_)
     for b in range(batch):
-        have[:] = True
         clean[:] = True
         for m in range(n):  # one pair's row at a time (contiguous reads)
             i = idx[b, m]
@@ -156,27 +182,20 @@ def _systems(idx, design, params, normal, returns, span, estimation, wmask):  # 
                     finite = finite and np.isfinite(design[i, d, j])
                 value = returns[i, d] - (normal[i, d] - regression)
                 y[b, d, m] = value
-                have[d] = have[d] and finite and np.isfinite(value)
+                have[b, d] = have[b, d] and finite and np.isfinite(value)
                 clean[d] = clean[d] and estimation[i, d]
         first = idx[b, 0]
         x[b] = design[first]
-        same = False
         for d in range(days):
-            est[b, d] = clean[d] and have[d]
-            win[b, d] = wmask[d] and have[d]
-            same = same or win[b, d]  # needs a window day
+            est[b, d] = clean[d] and have[b, d]
         for m in range(1, n):
             i = idx[b, m]
             for d in range(days):
-                if est[b, d] or win[b, d]:
-                    for j in range(k):
-                        same = same and abs(design[i, d, j] - design[first, d, j]) <= 1e-8 + 1e-5 * abs(
-                            design[first, d, j]
-                        )
-        if not same:
-            est[b] = False
-            win[b] = False
-    return y, x, est, win
+                for j in range(k):
+                    agree[b, d] = agree[b, d] and abs(design[i, d, j] - design[first, d, j]) <= 1e-8 + 1e-5 * abs(
+                        design[first, d, j]
+                    )
+    return y, x, est, have, agree
 
 
 def _one_date(stage, groups: Groups) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from eventstudy.engine.group_tests import group_battery_groups
+from eventstudy.engine.group_tests import binder_windows, group_battery_groups
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.rank_tests import (
     RankedRows,
@@ -135,13 +135,19 @@ def tests_frame(
         RankedRows.of(sar_est),
         (grid, positions),
     )
+    members = [groups.subset(np.isfinite(stage.cars[window]["car"])) for window in windows.events]
+    binder = binder_windows(stage, [_days(stage, window) for window in windows.events], members)  # shared systems
     lap("rank tests")
     parts = []
-    for window in windows.events:
-        members = groups.subset(np.isfinite(stage.cars[window]["car"]))
-        battery, rbar = _window_battery(stage, window, est, dates, members, lap, bootstrap)
+    for window, window_members, window_binder in zip(windows.events, members, binder, strict=True):
+        battery, rbar = _window_battery(stage, window, est, dates, window_members, lap, bootstrap, window_binder)
         parts.append(battery_frame(labels, window, battery, rbar))
     return pd.concat(parts, ignore_index=True)
+
+
+def _days(stage, window) -> np.ndarray:
+    """(D,) the stage's days inside ``window``."""
+    return (stage.days >= window[0]) & (stage.days <= window[1])
 
 
 class Estimation(NamedTuple):
@@ -157,10 +163,18 @@ class Estimation(NamedTuple):
 
 
 def _window_battery(
-    stage, window, est: Estimation, dates: np.ndarray, members: Groups, lap, bootstrap: tuple[int, int]
+    stage,
+    window,
+    est: Estimation,
+    dates: np.ndarray,
+    members: Groups,
+    lap,
+    bootstrap: tuple[int, int],
+    binder: tuple[GroupResult, GroupResult],
 ) -> tuple[dict[str, GroupResult], np.ndarray]:
-    """The battery of every group over one event window, and each group's rbar (G,); ``dates`` = stage.dates."""
-    wmask = (stage.days >= window[0]) & (stage.days <= window[1])
+    """The battery of every group over one event window, and each group's rbar (G,); ``dates`` = stage.dates,
+    ``binder`` this window's Binder tests."""
+    wmask = _days(stage, window)
     ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
     rbar = mean_pairwise_correlations(est.ar, est.dates, dates[:, wmask], members)
     lap("tests")
@@ -179,7 +193,7 @@ def _window_battery(
         "generalized_sign": generalized_sign_groups(car, est.ar, members),
         "wilcoxon": wilcoxon_test_groups(car, members),
     }
-    battery |= group_battery_groups(stage, window, wmask, members, bootstrap, est.calendar)
+    battery |= group_battery_groups(stage, window, wmask, members, bootstrap, est.calendar, binder)
     lap("rank tests")
     return battery, rbar
 
@@ -188,9 +202,8 @@ def volatility_frame(stage, windows: Windows, groups: Groups, labels: np.ndarray
     """Both volatility tests (:mod:`eventstudy.engine.volatility`) of every group and event window (rbar NaN)."""
     parts = []
     for window in windows.events:
-        wmask = (stage.days >= window[0]) & (stage.days <= window[1])
         members = groups.subset(np.isfinite(stage.cars[window]["car"]))
-        results = volatility_tests(stage, wmask, window, members)
+        results = volatility_tests(stage, _days(stage, window), window, members)
         parts.append(battery_frame(labels, window, results, np.full(groups.n_groups, NA)))
     return pd.concat(parts, ignore_index=True)
 

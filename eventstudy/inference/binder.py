@@ -71,6 +71,18 @@ class BinderBatch:
     n_obs: np.ndarray  # (B,) L1
 
 
+@dataclass(frozen=True)
+class BinderEstimation:
+    """The estimation-period half of B Binder systems (it does not depend on the event window)."""
+
+    ok: np.ndarray  # (B,) L1 - k > N, X'X of full rank and Sigma invertible
+    xtx_inv: np.ndarray  # (B, k, k)
+    b: np.ndarray  # (B, k, N) the regressors' coefficients
+    sigma: np.ndarray  # (B, N, N) residual covariance, dof L1 - k
+    sigma_inv: np.ndarray  # (B, N, N)
+    l1: np.ndarray  # (B,) estimation days used
+
+
 def binder_sur_batch(
     y_est: np.ndarray, x_est: np.ndarray, est: np.ndarray, y_win: np.ndarray, x_win: np.ndarray, win: np.ndarray
 ) -> BinderBatch:
@@ -79,15 +91,19 @@ def binder_sur_batch(
     ``y_est`` (B, L1, N) returns and ``x_est`` (B, L1, k) regressors on candidate estimation days, ``est``
     (B, L1) the days each system uses; ``y_win`` (B, L2, N), ``x_win`` (B, L2, k), ``win`` (B, L2) the same for
     the event-window days. A system is not estimated (``ok`` false, tests NaN) when L1 - k <= N, no window day is
-    used, or X'X or Sigma is singular.
+    used, or X'X or Sigma is singular. :func:`binder_estimation` then :func:`binder_window` (so several windows
+    can share one estimation).
     """
-    batch, _, n = y_est.shape
-    k = x_est.shape[2]
-    l1, l2 = est.sum(axis=1), win.sum(axis=1)
+    return binder_window(binder_estimation(y_est, x_est, est), y_win, x_win, win)
+
+
+def binder_estimation(y_est: np.ndarray, x_est: np.ndarray, est: np.ndarray) -> BinderEstimation:
+    """The estimation half of :func:`binder_sur_batch`: B = (X'X)^-1 X'Y and Sigma = E'E / (L1 - k)."""
+    n, k = y_est.shape[2], x_est.shape[2]
+    l1 = est.sum(axis=1)
     dof = l1 - k
-    ok = (n >= 1) & (l2 > 0) & (dof > n)
+    ok = (n >= 1) & (dof > n)
     xe, ye = np.where(est[..., None], x_est, 0.0), np.where(est[..., None], y_est, 0.0)
-    xw, yw = np.where(win[..., None], x_win, 0.0), np.where(win[..., None], y_win, 0.0)
     xtx = xe.transpose(0, 2, 1) @ xe
     if k:
         ok &= np.linalg.matrix_rank(xtx) == k
@@ -95,18 +111,30 @@ def binder_sur_batch(
     b = xtx_inv @ xe.transpose(0, 2, 1) @ ye
     resid = ye - xe @ b
     sigma = resid.transpose(0, 2, 1) @ resid / np.maximum(dof, 1)[:, None, None]
-    gamma = yw - xw @ b
-    c = np.eye(win.shape[1]) + xw @ xtx_inv @ xw.transpose(0, 2, 1)
-    sigma_inv, c_inv = _inverse(sigma, ok), _inverse(c, ok)
-    ok &= np.isfinite(sigma_inv).all(axis=(1, 2)) & np.isfinite(c_inv).all(axis=(1, 2))
-    wald = np.trace(sigma_inv @ gamma.transpose(0, 2, 1) @ c_inv @ gamma, axis1=1, axis2=2)
+    sigma_inv = _inverse(sigma, ok)
+    ok &= np.isfinite(sigma_inv).all(axis=(1, 2))
+    return BinderEstimation(ok, xtx_inv, b, sigma, sigma_inv, l1)
+
+
+def binder_window(fit: BinderEstimation, y_win: np.ndarray, x_win: np.ndarray, win: np.ndarray) -> BinderBatch:
+    """The event-window half of :func:`binder_sur_batch` for the systems of ``fit``: G, C and the two tests."""
+    n, k = y_win.shape[2], x_win.shape[2]
+    l2 = win.sum(axis=1)
+    dof = fit.l1 - k
+    ok = fit.ok & (l2 > 0)
+    xw, yw = np.where(win[..., None], x_win, 0.0), np.where(win[..., None], y_win, 0.0)
+    gamma = yw - xw @ fit.b
+    c = np.eye(win.shape[1]) + xw @ fit.xtx_inv @ xw.transpose(0, 2, 1)
+    c_inv = _inverse(c, ok)
+    ok &= np.isfinite(c_inv).all(axis=(1, 2))
+    wald = np.trace(fit.sigma_inv @ gamma.transpose(0, 2, 1) @ c_inv @ gamma, axis1=1, axis2=2)
     df1, df2 = n * l2, dof - n + 1
     f = np.where(ok, wald * df2 / np.where(ok, dof * df1, 1), np.nan)
     caar = gamma.sum(axis=(1, 2)) / n
-    var = sigma.sum(axis=(1, 2)) * (c * win[:, :, None] * win[:, None, :]).sum(axis=(1, 2)) / n**2
+    var = fit.sigma.sum(axis=(1, 2)) * (c * win[:, :, None] * win[:, None, :]).sum(axis=(1, 2)) / n**2
     z = np.where(ok & (var > 0), caar / np.sqrt(np.where(var > 0, var, 1.0)), np.nan)
     return BinderBatch(
-        ok, gamma, sigma, c, f, stats.f.sf(f, df1, np.where(ok, df2, 1)), z, 2 * stats.norm.sf(np.abs(z)), l1
+        ok, gamma, fit.sigma, c, f, stats.f.sf(f, df1, np.where(ok, df2, 1)), z, 2 * stats.norm.sf(np.abs(z)), fit.l1
     )
 
 
