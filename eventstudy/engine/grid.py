@@ -57,10 +57,10 @@ class SessionGrid:
 
     def take_regressors(self, cells: np.ndarray, days: np.ndarray) -> np.ndarray:
         """(P, C, m) regressor returns on each pair's sessions (NaN where there is none); ``days`` consecutive."""
-        out = np.empty((len(cells), len(days), len(self.regressors)))
-        for j in range(len(self.regressors)):
-            out[:, :, j] = self.take(self.regressors, in_column(cells, j), days, np.nan)
-        return out
+        columns = [self.take(self.regressors, in_column(cells, j), days, np.nan) for j in range(len(self.regressors))]
+        if len(columns) == 1:  # the market alone: a view, no copy
+            return columns[0][:, :, None]
+        return np.stack(columns, axis=2) if columns else np.empty((len(cells), len(days), 0))
 
     def dates(self, cells: np.ndarray, days: np.ndarray) -> np.ndarray:
         """(P, C) datetime64[ns] session dates, NaT where there is none (``days`` (C,) consecutive, or (P, C))."""

@@ -65,20 +65,25 @@ class ModelFit:
             return c
         return np.where(np.isfinite(self.variance), self.variance / self.sigma[:, None] ** 2, c)
 
-    def standardized_ar(self, ar: np.ndarray, estimation_days: np.ndarray) -> np.ndarray:
+    def standardized_ar(self, ar: np.ndarray, estimation_days: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """SAR_it = AR_it / (sigma_i sqrt(C_it)) of :func:`eventstudy.engine.statistics.standardized_ar` with this
         fit's :meth:`prediction_factor` (C = 1 on the ``estimation_days`` (D,)).
 
         Without a conditional variance, one compiled pass computes C_it day by day (the same operations in the
-        same order, so the same numbers) instead of materialising the (P, D) factor and its temporaries.
+        same order, so the same numbers) instead of materialising the (P, D) factor and its temporaries, into ``out``
+        (P, D) if given.
         """
         if self.variance is not None:
-            return standardized_ar(ar, self.sigma, self.prediction_factor(), estimation_days)
+            sar = standardized_ar(ar, self.sigma, self.prediction_factor(), estimation_days)
+            if out is None:
+                return sar
+            out[:] = sar
+            return out
         span = np.broadcast_to(np.asarray(self.span, dtype=float), ar.shape)
         implicit = self.design is None
         x = self.regressors if implicit else self.design
         zero = ~np.isfinite(self.params).all(axis=1) if implicit else np.zeros(len(ar), dtype=bool)
-        out = np.empty(ar.shape)
+        out = np.empty(ar.shape) if out is None else out
         k, days = self.params.shape[1], np.asarray(estimation_days, dtype=bool)
         _standardized_ar(ar, self.sigma, x, k, implicit, zero, self.xtx_inv, span, days, out)
         return out

@@ -150,23 +150,26 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
         block_events=block,
     )
     clock.lap("panel")
-    parts, held = [], {}
+    parts, held = [], {"sar": np.empty((len(layout), len(layout.days)))}  # the SAR written in place
     for start in range(0, max(len(layout), 1), CHUNK_PAIRS):
         rows = slice(start, min(start + CHUNK_PAIRS, len(layout)))
-        part = _pair_chunk(study, layout, index, rows, clock)
+        part = _pair_chunk(study, layout, index, rows, clock, held["sar"][rows])
         for name in HELD:  # copied into the whole run's arrays at once: the chunk's copy is freed
             values = getattr(part, name)
             whole = held.setdefault(name, np.empty((len(layout), *values.shape[1:]), dtype=values.dtype))
-            whole[rows] = values
-            setattr(part, name, whole[rows])
+            if values.base is not whole:
+                whole[rows] = values
+                setattr(part, name, whole[rows])
         parts.append(part)
     stage = concat(parts, release=True)
     stage.timings = clock.times
     return stage
 
 
-def _pair_chunk(study, layout: PanelLayout, index: np.ndarray, rows: slice, clock: Stopwatch) -> PairStage:
-    """The pair stage of the layout's pairs ``rows``."""
+def _pair_chunk(
+    study, layout: PanelLayout, index: np.ndarray, rows: slice, clock: Stopwatch, sar_out: np.ndarray
+) -> PairStage:
+    """The pair stage of the layout's pairs ``rows``, their SAR written into ``sar_out``."""
     panel = layout.gather(rows)
     clock.lap("panel")
     fit, status, reason = _estimate(study, panel)
@@ -175,7 +178,7 @@ def _pair_chunk(study, layout: PanelLayout, index: np.ndarray, rows: slice, cloc
     est_days = (panel.days >= study.windows.estimation[0]) & (panel.days <= study.windows.estimation[1])
     ar = fit.ar  # the chunk's own array: pairs not studied get NaN in place
     ar[~active] = np.nan
-    sar = fit.standardized_ar(ar, est_days)
+    sar = fit.standardized_ar(ar, est_days, out=sar_out)
     cars = {}
     for w in study.windows.events:
         cols = _columns(panel.day_mask(w))  # the window's contiguous days: work on them only
