@@ -126,7 +126,7 @@ def _aar_frame(study, stage: PairStage, labels: np.ndarray, groups: Groups) -> p
     window), one row per (group, window, day)."""
     lo, hi = study.windows.report_span
     days = (stage.days >= lo) & (stage.days <= hi)
-    est_days = (stage.days >= study.windows.estimation[0]) & (stage.days <= study.windows.estimation[1])
+    est_days = slice(*np.searchsorted(stage.days, [study.windows.estimation[0], study.windows.estimation[1] + 1]))
     aar, n = group_day_means(stage.ar[:, days], groups)
     aar_est = group_day_means(np.where(stage.estimation[:, est_days], stage.ar[:, est_days], np.nan), groups)[0]
     aar_t, aar_p = daily_aar_t(aar, aar_est)
