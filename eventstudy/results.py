@@ -144,8 +144,8 @@ class EventStudyResults:
             windows = ", ".join(dict.fromkeys(rows["window"]))
             lines.append(f"  warning: {event_id} windows {windows} of {tickers} contain: {what}")
         lines += _more(groups.ngroups if len(flagged) else 0, "contamination warnings (see car: contaminated)")
-        notes = window_warnings(self.car)
-        lines += [f"  warning: {line}" for line in notes[:SUMMARY_PAIRS]] + _more(len(notes), "window warnings")
+        notes, count = window_warnings(self.car, SUMMARY_PAIRS)
+        lines += [f"  warning: {line}" for line in notes] + _more(count, "window warnings")
         lines += ["", "CAR per pair (t in parentheses)", "-" * 78]
         pairs = self.car.drop_duplicates(["event_id", "ticker"]).head(SUMMARY_PAIRS)[["event_id", "ticker"]]
         shown = self.car.merge(pairs, on=["event_id", "ticker"]) if len(pairs) < len(self.parameters) else self.car
@@ -346,21 +346,24 @@ def _refuse(file: Path, column: pd.Series, bad: pd.Series, what: str, rerun: str
     raise InputError(f"{file}: row {row + 2}: {column.name} {column.iloc[row]!r} {what}: {rerun}")
 
 
-def window_warnings(car: pd.DataFrame) -> list[str]:
+def window_warnings(car: pd.DataFrame, limit: int | None = None) -> tuple[list[str], int]:
     """One line per (event, window) with days lacking a price: incomplete (``complete`` False) or bridged.
 
     A window is bridged when it is complete but some of its days have no price: the trade-to-trade return of the
-    first session after the gap carries their move (``n_days`` counts the days with a price).
+    first session after the gap carries their move (``n_days`` counts the days with a price). Returns the first
+    ``limit`` lines (all with None) and how many there are.
     """
     if "complete" not in car or "n_days" not in car or car.empty:
-        return []
+        return [], 0
     complete = ~car["complete"].astype(str).str.lower().isin(["false", "0"])
     bounds = car["window"].astype(str).str.split("..", regex=False, expand=True).astype(int)
     length = bounds[1] - bounds[0] + 1
+    flagged = ~complete | (car["n_days"] < length)
+    if not flagged.any():
+        return [], 0
+    grouped = car[flagged].groupby(["event_id", "window", complete[flagged]], sort=False)
     lines = []
-    for (event_id, window, whole), rows in car[~complete | (car["n_days"] < length)].groupby(
-        ["event_id", "window", complete], sort=False
-    ):
+    for (event_id, window, whole), rows in itertools.islice(grouped, limit):
         days = ", ".join(
             f"{t} ({int(n)} of {length[i]} days)"
             for i, t, n in zip(rows.index, rows["ticker"], rows["n_days"], strict=True)
@@ -372,7 +375,7 @@ def window_warnings(car: pd.DataFrame) -> list[str]:
             else f"{event_id} window {window} is incomplete for {days} with a price: its last days have no price "
             "or lie past the data, or its first return reaches back before it; this CAR is not that window's CAR"
         )
-    return lines
+    return lines, grouped.ngroups
 
 
 FORMATS = ("csv", "parquet")

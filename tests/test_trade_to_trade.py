@@ -95,3 +95,25 @@ def test_window_past_the_data_is_flagged_incomplete(tmp_path, prices_dir):
     report = CliRunner().invoke(main, ["report", str(out), "--format", "md"])
     assert report.exit_code == 0, report.output
     assert "LATE window 0..5 is incomplete for MP (3 of 6 days)" in (out / "report.md").read_text()
+
+
+def test_window_warnings_are_counted_in_full_but_formatted_only_up_to_the_limit():
+    import pandas as pd
+
+    from eventstudy.results import window_warnings
+
+    car = pd.DataFrame(
+        {
+            "event_id": [f"E{i}" for i in range(60)] + ["E0"],
+            "ticker": ["MP"] * 60 + ["UUUU"],
+            "window": ["0..5"] * 61,
+            "n_days": [3] * 60 + [6],
+            "complete": [False] * 60 + [True],
+        }
+    )
+    lines, count = window_warnings(car, 50)
+    assert count == 60 and len(lines) == 50
+    assert lines[0].startswith("E0 window 0..5 is incomplete for MP (3 of 6 days)")
+    everything, total = window_warnings(car)
+    assert total == 60 and len(everything) == 60 and everything[:50] == lines
+    assert window_warnings(car.iloc[60:]) == ([], 0)

@@ -271,7 +271,7 @@ def _warnings(results: Any) -> Section:
                 f"{cell_text(event_id)} {spans}: the window contains a confounder ({what}) for {names}; "
                 "that CAR mixes the event with the confounder."
             )
-    items += [f"{line}." for line in window_warnings(car)]
+    items += [f"{line}." for line in window_warnings(car)[0]]
     dates = pd.to_datetime(params.get("day0_date", pd.Series(dtype=str)), errors="coerce").dropna()
     if len(dates) > 1 and dates.nunique() == 1:
         items.append(
