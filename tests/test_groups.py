@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from eventstudy.inference import result
 from eventstudy.inference.groups import GroupResult, Groups
-from eventstudy.inference.result import TestResult
 
 
 def test_overlapping_groups_sum_like_a_loop():
@@ -34,5 +34,5 @@ def test_codes_and_one_group():
 def test_group_result_rows():
     nan = float("nan")
     res = GroupResult(np.array([1.0, nan]), np.array([0.3, nan]), np.array([5, 0]))
-    assert res[0] == TestResult(1.0, 0.3, 5)
+    assert res[0] == result.TestResult(1.0, 0.3, 5)
     assert res[1].n == 0 and np.isnan(res[1].p_value)

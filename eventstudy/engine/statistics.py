@@ -81,7 +81,8 @@ def standardized_ar(ar: np.ndarray, sigma: np.ndarray, prediction_factor: np.nda
     scale = np.where(estimation_days[None, :], 1.0, prediction_factor)  # one (P, D) array, reused in place
     np.sqrt(scale, out=scale)
     scale *= sigma[:, None]
-    return np.divide(ar, scale, out=scale)
+    with np.errstate(divide="ignore", invalid="ignore"):  # sigma 0: such a pair is never studied (insufficient)
+        return np.divide(ar, scale, out=scale)
 
 
 def cumulative_sar(car: np.ndarray, car_se: np.ndarray) -> np.ndarray:
