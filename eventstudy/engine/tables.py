@@ -25,8 +25,7 @@ from eventstudy.engine.statistics import (
     time_series_t_groups,
 )
 from eventstudy.engine.volatility import volatility_tests
-from eventstudy.inference.calendar_time import calendar_positions
-from eventstudy.inference.correlation import mean_pairwise_correlations
+from eventstudy.inference.correlation import correlations_at_positions
 from eventstudy.inference.families import family
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import NA
@@ -124,13 +123,13 @@ def tests_frame(
     lap = clock.lap if clock is not None else (lambda phase: None)
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
     ar_est, sar_est = (np.where(stage.estimation[:, est_days], a[:, est_days], np.nan) for a in (stage.ar, stage.sar))
-    dates = np.asarray(stage.dates)  # gathered once (the pair stage may hold it as a view of its session grid)
     lap("tests")
-    grid, (positions,) = calendar_positions(dates)  # once for every window's calendar-time tests
+    # every day's date as an int32 position on the sorted session dates, from the grid (no (P, D) datetime array)
+    grid, positions = stage.grid.calendar_positions(stage.cells, np.arange(len(stage.days)))
     est = Estimation(
         ar_est,
         sar_est,
-        np.ascontiguousarray(dates[:, est_days]),  # copied once (rbar reads it contiguous in every window)
+        positions[:, est_days],  # a view
         RankedRows.of(ar_est),
         RankedRows.of(sar_est),
         (grid, positions),
@@ -140,7 +139,7 @@ def tests_frame(
     lap("rank tests")
     parts = []
     for window, window_members, window_binder in zip(windows.events, members, binder, strict=True):
-        battery, rbar = _window_battery(stage, window, est, dates, window_members, lap, bootstrap, window_binder)
+        battery, rbar = _window_battery(stage, window, est, window_members, lap, bootstrap, window_binder)
         parts.append(battery_frame(labels, window, battery, rbar))
     return pd.concat(parts, ignore_index=True)
 
@@ -152,31 +151,30 @@ def _days(stage, window) -> np.ndarray:
 
 class Estimation(NamedTuple):
     """The arrays every window's battery shares: the estimation days' (NaN where a day is not a clean estimation
-    day), their ranks, and the calendar positions of every day's dates."""
+    day), their ranks, and the calendar positions of every day's date (int32, -1 where a day has no session)."""
 
     ar: np.ndarray  # (P, L1)
     sar: np.ndarray  # (P, L1)
-    dates: np.ndarray  # (P, L1)
+    positions: np.ndarray  # (P, L1) calendar positions of the estimation days (a view of ``calendar``'s)
     ar_ranked: RankedRows  # ``ar``'s rows ranked once for the rank tests
     sar_ranked: RankedRows
-    calendar: tuple[np.ndarray, np.ndarray]  # ``calendar_positions`` of every day's date (P, D) of the stage
+    calendar: tuple[np.ndarray, np.ndarray]  # the session dates and the (P, D) positions of the stage's days
 
 
 def _window_battery(
     stage,
     window,
     est: Estimation,
-    dates: np.ndarray,
     members: Groups,
     lap,
     bootstrap: tuple[int, int],
     binder: tuple[GroupResult, GroupResult],
 ) -> tuple[dict[str, GroupResult], np.ndarray]:
-    """The battery of every group over one event window, and each group's rbar (G,); ``dates`` = stage.dates,
-    ``binder`` this window's Binder tests."""
+    """The battery of every group over one event window, and each group's rbar (G,); ``binder`` this window's
+    Binder tests."""
     wmask = _days(stage, window)
     ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
-    rbar = mean_pairwise_correlations(est.ar, est.dates, dates[:, wmask], members)
+    rbar = correlations_at_positions(est.ar, est.positions, est.calendar[1][:, wmask], members)
     lap("tests")
     battery = {
         "csect_t": csect_t_groups(car, members),

@@ -13,9 +13,11 @@ plain average pairwise residual correlation of Kolari & Pynnönen (2010).
 
 Computation, for every group of pairs at once: the members of a group with the same window dates form a *window
 class*; only classes of one group whose windows overlap are visited (a sweep over classes sorted by group and
-start). Dates are positions on one sorted union of dates, and each pair keeps only the residuals it has (in date
-order). Inside a class, members with the same available dates form a *cell*. For two cells p, q the dates S both
-have are common to all their pairs, so with u_i = (x_i - mean_i) / ||x_i - mean_i|| over S,
+start). Dates are int positions on one calendar (:func:`correlations_at_positions`: the engine passes its session
+grid's, no (pairs x days) array of dates), renumbered on the sorted union of the pairs' dates, and each pair keeps
+only the residuals it has (in date order). Inside a class, members with the same available dates form a *cell*.
+For two cells p, q the dates S both have are common to all their pairs, so with
+u_i = (x_i - mean_i) / ||x_i - mean_i|| over S,
 sum_{i in p, j in q} rho_ij = (sum_i u_i) . (sum_j u_j): O((|p| + |q|) |S|) instead of O(|p| |q| |S|) (within one
 cell the i = j terms are taken out and each pair counted once). Every pair of overlapping classes whose cells are
 few for its pairs takes this path (complete data: one cell per class); a large pair of classes with scattered gaps
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from eventstudy.inference.calendar_time import calendar_positions
 from eventstudy.inference.correlation_kernels import cell_sums as _cell_sums
 from eventstudy.inference.correlation_kernels import compress, shared_days
 from eventstudy.inference.correlation_kernels import pair_sums as _kernel_sum
@@ -38,7 +41,6 @@ from eventstudy.inference.groups import Groups
 from eventstudy.inference.rows import factorize_rows
 
 CELL_MIN_PAIRS = 20_000  # a pair of classes with this many pairs, cells that do not pay and rows to merge: BLAS
-_NAT = np.iinfo(np.int64).min
 
 
 def mean_pairwise_correlation(
@@ -93,6 +95,24 @@ def mean_pairwise_correlations(
         (G,) rbar of each group: sum over its pairs i < j of w_ij rho_ij / (N_g (N_g - 1) / 2), N_g its members;
         0 for a group of fewer than two pairs.
     """
+    _, (positions, window_positions) = calendar_positions(dates, window_dates)
+    return correlations_at_positions(residuals, positions, window_positions, groups, min_shared)
+
+
+def correlations_at_positions(
+    residuals: np.ndarray,
+    positions: np.ndarray,
+    window_positions: np.ndarray,
+    groups: Groups,
+    min_shared: int = 20,
+) -> np.ndarray:
+    """:func:`mean_pairwise_correlations` with the dates given as int positions on one calendar (-1: no date).
+
+    ``positions`` (P, D) of the residuals' dates, ascending along each row where >= 0, and ``window_positions``
+    (P, L) of the event windows' dates, on the same calendar: any numbering that keeps the dates' order and
+    equality gives the same rbar (e.g. :meth:`eventstudy.engine.grid.SessionGrid.calendar_positions`). Views are
+    read in place; no (P, D) array of dates is built.
+    """
     out = np.zeros(groups.n_groups)
     size = groups.sizes
     if not (size >= 2).any():
@@ -101,9 +121,9 @@ def mean_pairwise_correlations(
     local = np.full(groups.n_pairs, -1, dtype=np.int64)
     local[used] = np.arange(len(used))
     take = (lambda a: a) if len(used) == groups.n_pairs else (lambda a: a[used])
-    xv, pv, cnt = _available(np.asarray(take(residuals), dtype=float), _nanoseconds(take(dates)))
+    xv, pv, cnt = compress(np.asarray(take(residuals), dtype=float), take(positions))
     pattern = factorize_rows(pv)[0]
-    window, wpos = _window_positions(np.sort(_nanoseconds(take(window_dates)), axis=1))
+    window, wpos = _window_classes(np.sort(take(window_positions), axis=1))
     classes = _Classes(groups.group, local[groups.pair], window, pattern)
     ca, cb, weight = _overlapping_classes(wpos, classes.group, classes.window)
     partial = _class_pair_sums(xv, pv, cnt, classes, ca, cb, int(min_shared))
@@ -113,30 +133,11 @@ def mean_pairwise_correlations(
     return out
 
 
-def _nanoseconds(dates: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(dates, dtype="datetime64[ns]")).view(np.int64)
-
-
-def _available(x: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's available residuals (finite, with a date), centred on their mean, and their date positions.
-
-    Returns (N, D) values and (N, D) int32 positions on the sorted union of dates (row i's first ``count[i]``
-    entries are used, ascending; the rest is 0 / -1) and (N,) counts.
-    """
-    calendar, first = factorize_rows(day)  # rows with identical dates share their positions
-    known = day[first]
-    union = np.unique(known[known != _NAT])
-    positions = np.where(known != _NAT, np.searchsorted(union, known), -1).astype(np.int32)
-    return compress(x, positions, calendar)
-
-
-def _window_positions(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) code of each row's (sorted) window dates and (W, L) the positions of each distinct window's dates on
-    their sorted union (-1 for NaT, which sorts first)."""
+def _window_classes(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) code of each row's (sorted) window positions and (W, L) each distinct window's positions (-1 for no
+    date, which sorts first)."""
     code, first = factorize_rows(windows)
-    distinct = windows[first]
-    union = np.unique(distinct[distinct != _NAT])
-    return code, np.where(distinct != _NAT, np.searchsorted(union, distinct), -1)
+    return code, windows[first]
 
 
 class _Classes:

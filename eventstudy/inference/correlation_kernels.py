@@ -14,15 +14,28 @@ import numpy as np
 from eventstudy.inference.threads import run_chunked
 
 
-def compress(x: np.ndarray, positions: np.ndarray, calendar: np.ndarray) -> tuple[np.ndarray, ...]:
+def compress(x: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, ...]:
     """Packed rows: (N, D) centred values, (N, D) int32 positions (-1 past the end) and (N,) counts.
 
-    ``positions[calendar[i], t]`` is the position of row i's t-th date (-1 for NaT).
+    ``positions`` (N, D) are the dates of ``x`` as positions on one calendar (-1: no date), ascending along a row
+    (any layout: a strided view is read in place). The packed positions count only the dates some row has (the
+    calendar's other dates are dropped), so a row's span of positions does not depend on the calendar.
     """
     n, d = x.shape
+    known = np.zeros(int(positions.max(initial=-1)) + 1, dtype=np.bool_)
+    _mark_known(positions, known)
+    renumber = (np.cumsum(known) - 1).astype(np.int32)
     xv, pv, cnt = np.empty((n, d)), np.empty((n, d), dtype=np.int32), np.zeros(n, dtype=np.int64)
-    run_chunked(_compress_range, _compress_chunks, (x, positions, calendar, xv, pv, cnt), np.full(n, d))
+    run_chunked(_compress_range, _compress_chunks, (x, positions, renumber, xv, pv, cnt), np.full(n, d))
     return xv, pv, cnt
+
+
+@numba.njit(cache=True)
+def _mark_known(positions, known):  # pragma: no cover - compiled
+    for i in range(positions.shape[0]):
+        for t in range(positions.shape[1]):
+            if positions[i, t] >= 0:
+                known[positions[i, t]] = True
 
 
 def cell_sums(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared: int) -> np.ndarray:
@@ -104,16 +117,16 @@ def shared_days(wpos, wa, wb):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _compress_range(x, positions, calendar, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
+def _compress_range(x, positions, renumber, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
     d = x.shape[1]
     for i in range(lo, hi):
         k = 0
         total = 0.0
         for t in range(d):
-            pos = positions[calendar[i], t]
+            pos = positions[i, t]
             if pos >= 0 and np.isfinite(x[i, t]):
                 xv[i, k] = x[i, t]
-                pv[i, k] = pos
+                pv[i, k] = renumber[pos]
                 total += x[i, t]
                 k += 1
         for t in range(k):
@@ -124,9 +137,9 @@ def _compress_range(x, positions, calendar, xv, pv, cnt, lo, hi):  # pragma: no 
 
 
 @numba.njit(parallel=True, cache=True)
-def _compress_chunks(x, positions, calendar, xv, pv, cnt, bounds):  # pragma: no cover - compiled
+def _compress_chunks(x, positions, renumber, xv, pv, cnt, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _compress_range(x, positions, calendar, xv, pv, cnt, bounds[c], bounds[c + 1])
+        _compress_range(x, positions, renumber, xv, pv, cnt, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True)

@@ -1,0 +1,155 @@
+"""The group stage on int32 session positions (no (pairs x days) datetime arrays): the calendar positions of a study's
+days, and rbar and the calendar-time tests computed on them, equal the datetime-based references, with two venues
+on different sessions, missing prices and event windows past the end of the data."""
+
+from __future__ import annotations
+
+import exchange_calendars as xc
+import numpy as np
+import pandas as pd
+import pytest
+
+from eventstudy import EventStudy
+from eventstudy.engine import tables
+from eventstudy.engine.grid import SessionGrid
+from eventstudy.engine.group_tests import group_battery_groups
+from eventstudy.engine.stages import run_pairs
+from eventstudy.inference import correlation as cr
+from eventstudy.inference.groups import Groups
+
+CALENDAR_TESTS = ("calendar_time_z", "calendar_time_nw", "wild_bootstrap")
+
+
+def test_grid_positions_order_the_dates_across_venues():
+    """Two venues with staggered sessions and their own holidays; pairs starting before a block, crossing its end
+    and lying wholly outside it: each valid position names the pair's date on the sorted dates, -1 marks NaT."""
+    days = pd.bdate_range("2024-01-01", periods=60)
+    a, b = days[:50].delete([7, 20]), days[5:].delete([12, 30])  # A's and B's holidays differ
+    sessions = np.concatenate([a.values, b.values]).astype("datetime64[ns]")
+    blocks = (("A", 0, len(a)), ("B", len(a), len(sessions)))
+    grid = SessionGrid(
+        sessions,
+        blocks,
+        ("x", "y"),
+        np.zeros((2, len(sessions))),
+        np.ones((2, len(sessions)), np.int16),
+        np.zeros((1, len(sessions))),
+    )
+    start = np.array([-4, 0, 40, len(a) + 2, len(a) - 9, len(sessions) - 6, len(sessions) + 3, -20])
+    block = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    cells = np.column_stack([start, block, block])
+    calendar, positions = grid.calendar_positions(cells, np.arange(12))
+    dates = grid.dates(cells, np.arange(12))
+    assert positions.dtype == np.int32
+    assert np.array_equal(calendar, np.unique(sessions))
+    assert np.array_equal(positions < 0, np.isnat(dates))
+    assert np.array_equal(calendar[positions[positions >= 0]], dates[positions >= 0])
+    assert np.isnat(dates).any(axis=1)[[0, 2, 3, 5, 6, 7]].all()  # the grid's ends are crossed or missed
+    assert (positions[6] == -1).all() and (positions[7] == -1).all()
+    b_in_a = calendar[positions[4][positions[4] >= 0]]
+    assert np.isin(b_in_a, a.values).any() and not np.isin(b_in_a, a.values).all()  # shared and own dates
+
+
+@pytest.fixture(scope="module")
+def two_venues():
+    """US and Shanghai tickers, each on its own venue's sessions (calendar=None), events on nearby dates so that
+    windows share calendar dates across venues, 5% of two tickers' prices missing, one event at the data's end."""
+    rng = np.random.default_rng(4)
+    frames = []
+    for venue, tickers in (("XNYS", ["MKT", "AAA", "BBB", "CCC"]), ("XSHG", ["600001.SS", "600002.SS", "000300.SS"])):
+        sessions = xc.get_calendar(venue).sessions_in_range("2021-01-04", "2021-12-31")
+        common = rng.normal(0, 0.01, len(sessions))
+        for ticker in tickers:
+            r = common * rng.uniform(0.5, 1.5) + rng.normal(0, 0.01, len(sessions))
+            px = pd.DataFrame({"date": sessions, "ticker": ticker, "adj_close": 10 * np.exp(np.cumsum(r))})
+            if ticker in ("BBB", "600002.SS"):
+                px = px.drop(px.index[rng.choice(len(px), 12, replace=False)])
+            frames.append(px)
+    prices = pd.concat(frames, ignore_index=True)
+    for column in ("close", "open", "high", "low"):
+        prices[column] = prices["adj_close"]
+    prices["volume"] = 1e6
+    events = pd.DataFrame(
+        {
+            "event_id": ["E1", "E1", "E1", "E2", "E2", "E3", "E3", "E4", "E4"],
+            "ticker": ["AAA", "600001.SS", "BBB", "600002.SS", "CCC", "AAA", "600001.SS", "BBB", "600002.SS"],
+            "date": ["2021-10-01"] * 3 + ["2021-10-04"] * 2 + ["2021-12-28"] * 2 + ["2021-04-06"] * 2,
+        }
+    )
+    study = EventStudy(
+        events,
+        prices,
+        market={"XNYS": "MKT", "XSHG": "000300.SS"},
+        estimation=(-60, -6),
+        windows=[(-2, 2), (0, 5)],
+        min_obs=20,
+        placebo_draws=0,
+        mask="none",
+    )
+    stage = run_pairs(study, study.events, study.prices)
+    event = pd.factorize(stage.pairs["event_id"])[0]
+    masks = [stage.active, *(stage.active & (event == e) for e in range(event.max() + 1))]
+    return stage, study, Groups.from_masks(masks)
+
+
+def test_stage_positions_are_its_dates(two_venues):
+    stage, _, _ = two_venues
+    calendar, positions = stage.grid.calendar_positions(stage.cells, np.arange(len(stage.days)))
+    dates = np.asarray(stage.dates)
+    assert len(stage.grid.blocks) == 2 and np.isnat(dates).any()  # two venues, a window past the data's end
+    assert np.array_equal(positions < 0, np.isnat(dates))
+    assert np.array_equal(calendar[positions[positions >= 0]], dates[positions >= 0])
+
+
+def _definition(res, dates, window_dates, min_shared=20):
+    """rbar pair by pair from dates: Pearson on the dates both have a residual, times the shared window share."""
+    n, total = len(res), 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            wi, wj = (set(w[~np.isnat(w)].tolist()) for w in (window_dates[i], window_dates[j]))
+            xi = {d: v for d, v in zip(dates[i].tolist(), res[i], strict=True) if d is not None and np.isfinite(v)}
+            xj = {d: v for d, v in zip(dates[j].tolist(), res[j], strict=True) if d is not None and np.isfinite(v)}
+            both = sorted(set(xi) & set(xj))
+            if not (wi & wj) or len(both) < min_shared:
+                continue
+            rho = np.corrcoef([xi[d] for d in both], [xj[d] for d in both])[0, 1]
+            total += len(wi & wj) / np.sqrt(len(wi) * len(wj)) * rho
+    return total / (n * (n - 1) / 2) if n > 1 else 0.0
+
+
+def test_rbar_on_positions_equals_the_dated_definition(two_venues):
+    """tests_frame's rbar (positions on the grid) = the datetime path exactly, and the definition from dates."""
+    stage, study, groups = two_venues
+    tests = tables.tests_frame(stage, study.windows, groups, np.arange(groups.n_groups), bootstrap=(99, 3))
+    dates = np.asarray(stage.dates)
+    est = (stage.days >= study.windows.estimation[0]) & (stage.days <= study.windows.estimation[1])
+    ar_est = np.where(stage.estimation[:, est], stage.ar[:, est], np.nan)
+    cross = 0
+    for window in study.windows.events:
+        wmask = (stage.days >= window[0]) & (stage.days <= window[1])
+        members = groups.subset(np.isfinite(stage.cars[window]["car"]))
+        got = tests[tests["window"] == f"{window[0]}..{window[1]}"].groupby("group", sort=True)["rbar"].first()
+        dated = cr.mean_pairwise_correlations(ar_est, dates[:, est], dates[:, wmask], members)
+        np.testing.assert_array_equal(got.to_numpy(), dated)
+        for g in range(groups.n_groups):
+            idx = members.pair[members.starts[g] : members.starts[g + 1]]
+            want = _definition(ar_est[idx], dates[idx][:, est], dates[idx][:, wmask])
+            assert got[g] == pytest.approx(want, rel=1e-12, abs=1e-15)
+            cross += len(set(stage.pairs["venue"].to_numpy()[idx])) > 1 and want != 0
+    assert cross  # groups whose pairs correlate across venues
+
+
+def test_calendar_time_tests_on_positions_equal_the_dated_ones(two_venues):
+    """The calendar-time tests and the bootstrap from the grid's positions = from the stage's dates, exactly."""
+    stage, study, groups = two_venues
+    tests = tables.tests_frame(stage, study.windows, groups, np.arange(groups.n_groups), bootstrap=(99, 3))
+    for window in study.windows.events:
+        wmask = (stage.days >= window[0]) & (stage.days <= window[1])
+        members = groups.subset(np.isfinite(stage.cars[window]["car"]))
+        dated = group_battery_groups(stage, window, wmask, members, (99, 3))  # calendar_positions(stage.dates)
+        rows = tests[tests["window"] == f"{window[0]}..{window[1]}"]
+        for name in CALENDAR_TESTS:
+            got = rows[rows["test"] == name].sort_values("group")
+            np.testing.assert_array_equal(got["statistic"].to_numpy(), dated[name].statistic)
+            np.testing.assert_array_equal(got["p_value"].to_numpy(), dated[name].p_value)
+        assert np.isfinite(dated["calendar_time_z"].statistic).any()
