@@ -355,8 +355,8 @@ def window_warnings(car: pd.DataFrame, limit: int | None = None) -> tuple[list[s
     """
     if "complete" not in car or "n_days" not in car or car.empty:
         return [], 0
-    complete = ~car["complete"].astype(str).str.lower().isin(["false", "0"])
-    bounds = car["window"].astype(str).str.split("..", regex=False, expand=True).astype(int)
+    complete = _per_value(car["complete"], lambda v: ~v.astype(str).str.lower().isin(["false", "0"]))
+    bounds = _per_value(car["window"], lambda v: v.astype(str).str.split("..", regex=False, expand=True).astype(int))
     length = bounds[1] - bounds[0] + 1
     flagged = ~complete | (car["n_days"] < length)
     if not flagged.any():
@@ -376,6 +376,14 @@ def window_warnings(car: pd.DataFrame, limit: int | None = None) -> tuple[list[s
             "or lie past the data, or its first return reaches back before it; this CAR is not that window's CAR"
         )
     return lines, grouped.ngroups
+
+
+def _per_value(column: pd.Series, fn) -> pd.DataFrame | pd.Series:
+    """``fn`` (text work on a Series) applied to the distinct values of ``column`` only, spread back to its rows
+    (a CAR table has a handful of windows and flags but a row per pair and window)."""
+    codes, values = pd.factorize(column, use_na_sentinel=False)
+    out = fn(pd.Series(values, dtype=column.dtype))
+    return out.iloc[codes].set_axis(column.index)
 
 
 FORMATS = ("csv", "parquet")

@@ -24,9 +24,9 @@ from __future__ import annotations
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from scipy import stats
 
 from eventstudy.engine.models import ModelFit, fit_model
+from eventstudy.inference import distributions as stats
 
 SCALE = 100.0  # arch is fitted on percent returns for numerical stability
 

@@ -18,8 +18,8 @@ from functools import cache
 
 import numba
 import numpy as np
-from scipy import stats
 
+from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import TestResult
 

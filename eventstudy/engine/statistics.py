@@ -8,8 +8,8 @@ two-sided. Arrays are NaN where a pair has no return that day (such days are lef
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from eventstudy.inference import distributions as stats
 from eventstudy.inference.daily import aar_sd
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.moments import group_day_means, group_moments, t_p_values, z_p_values

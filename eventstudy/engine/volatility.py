@@ -16,8 +16,8 @@ p-values are two-sided like the rest of the battery (a fall in variance is also 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.moments import group_moments, z_p_values
 from eventstudy.inference.result import TestResult

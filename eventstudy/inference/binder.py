@@ -38,8 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from eventstudy.inference import distributions as stats
 from eventstudy.inference.result import TestResult
 
 

@@ -41,8 +41,9 @@ from functools import cached_property
 
 import numba
 import numpy as np
-from scipy import sparse, stats
+from scipy import sparse
 
+from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import TestResult
 

@@ -12,7 +12,8 @@ S is measured on the portfolio itself, so the correlation of pairs that share a 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+
+from eventstudy.inference import distributions as stats
 
 
 def daily_aar_t(aar: np.ndarray, aar_estimation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from scipy import stats
 
+from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import Groups
 
 

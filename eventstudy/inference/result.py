@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+from eventstudy.inference import distributions as stats
 
 NA = float("nan")
 

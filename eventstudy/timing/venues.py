@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
 from eventstudy.errors import EventError
+
+if TYPE_CHECKING:
+    import exchange_calendars as xcals
 
 DATA_VENUE = "data"
 
@@ -97,6 +100,8 @@ class Venue:
 @lru_cache(maxsize=32)
 def exchange_calendar(venue: str) -> xcals.ExchangeCalendar:
     """The exchange_calendars calendar of a venue (XSHE -> XSHG's), from 1990 or its first recorded year."""
+    import exchange_calendars as xcals  # 0.05 s to import: only when a venue's calendar is used (not for "data")
+
     name = CALENDAR_OF.get(venue, venue)
     try:
         try:

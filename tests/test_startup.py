@@ -1,0 +1,88 @@
+"""Start-up cost: importing eventstudy loads no heavy module it does not need, and the distribution functions that
+replace scipy.stats (inference/distributions.py) give scipy.stats' numbers exactly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from eventstudy.inference import distributions
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = (
+    "scipy.stats",
+    "scipy.optimize",
+    "matplotlib",
+    "duckdb",
+    "dask",
+    "distributed",
+    "yfinance",
+    "statsmodels",
+    "exchange_calendars",
+)
+
+
+def _loaded_after(code: str) -> set[str]:
+    """The modules of ``HEAVY`` loaded after running ``code`` in a fresh interpreter (this checkout first)."""
+    probe = f"import sys\n{code}\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, env={"PYTHONPATH": ROOT}
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return set(run.stdout.split())
+
+
+def test_import_loads_no_heavy_module():
+    assert _loaded_after("import eventstudy") == set()
+
+
+def test_cli_run_module_loads_no_heavy_module():
+    assert _loaded_after("import eventstudy.cli.run, eventstudy.engine.stages") == set()
+
+
+X = np.r_[-np.inf, -40.0, -8.5, -3.0, -1.96, -0.5, 0.0, 1e-300, 0.3, 1.0, 2.5, 9.0, 38.0, 1e6, np.inf, np.nan]
+Q = np.r_[-0.1, 0.0, 1e-300, 1e-12, 0.025, 0.3, 0.5, 0.975, 1 - 1e-16, 1.0, 1.5, np.nan]
+DF = np.r_[-1.0, 0.0, 0.5, 1.0, 3.0, 29.0, 250.0, 1e7, np.inf, np.nan]
+
+
+def _same(ours, theirs) -> None:
+    assert np.shape(ours) == np.shape(theirs)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("fn", ["cdf", "sf", "ppf", "isf"])
+def test_normal_equals_scipy(fn):
+    values = Q if fn in ("ppf", "isf") else X
+    _same(getattr(distributions.norm, fn)(values), getattr(scipy_stats.norm, fn)(values))
+    _same(getattr(distributions.norm, fn)(0.3), getattr(scipy_stats.norm, fn)(0.3))
+
+
+@pytest.mark.parametrize("fn", ["cdf", "sf", "ppf", "isf"])
+def test_student_t_equals_scipy(fn):
+    values = Q if fn in ("ppf", "isf") else X
+    grid, dof = np.meshgrid(values, DF)
+    _same(getattr(distributions.t, fn)(grid, dof), getattr(scipy_stats.t, fn)(grid, dof))
+    _same(getattr(distributions.t, fn)(values, 7), getattr(scipy_stats.t, fn)(values, 7))
+
+
+@pytest.mark.parametrize("name", ["f", "chi2"])
+@pytest.mark.parametrize("fn", ["cdf", "sf"])
+def test_f_and_chi2_equal_scipy(name, fn):
+    grid, dof = np.meshgrid(np.r_[X, 0.0, 1e-8, 0.05], DF)
+    args = (dof, dof[::-1] + 2) if name == "f" else (dof,)
+    _same(getattr(getattr(distributions, name), fn)(grid, *args), getattr(getattr(scipy_stats, name), fn)(grid, *args))
+
+
+@pytest.mark.parametrize("fn", ["pmf", "cdf", "sf"])
+def test_binomial_equals_scipy(fn):
+    n = np.r_[-1.0, 0.0, 1.0, 2.5, 7.0, 60.0, 261.0, 5000.0, np.nan]
+    k = np.r_[-np.inf, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 3.7, 30.0, 59.0, 60.0, 61.0, 130.0, 261.0, np.inf, np.nan]
+    kk, nn = np.meshgrid(k, n)
+    for p in (0.5, 0.0, 1.0, 0.37, 1.2):
+        _same(getattr(distributions.binom, fn)(kk, nn, p), getattr(scipy_stats.binom, fn)(kk, nn, p))
+    _same(getattr(distributions.binom, fn)(3, 10, 0.5), getattr(scipy_stats.binom, fn)(3, 10, 0.5))
