@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import html
-import io
 import itertools
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pandas as pd
 from eventstudy.errors import InputError
 from eventstudy.inference import FAMILIES, family
 from eventstudy.inference.regression import read_characteristics, regress_car
-from eventstudy.io import atomic_directory, neutralize_formulas, restore_formulas
+from eventstudy.io import FORMATS, atomic_directory, restore_formulas, write_table
 
 SUMMARY_PAIRS = 50  # the summary lists at most this many pairs, warnings and CARs (the tables hold all)
 TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
@@ -269,8 +269,9 @@ class EventStudyResults:
     def write_tables(self, folder: Path, fmt: str = "csv", tables: tuple[str, ...] = TABLES) -> None:
         """Write ``tables`` (default all; plus av and cav when computed) and ``run.json`` into an existing ``folder``
         (not atomic: see ``to_dir``), each through :func:`write_table`."""
-        for name in (*tables, *(n for n in OPTIONAL_TABLES if getattr(self, n) is not None)):
-            write_table(getattr(self, name), Path(folder) / name, fmt)
+        names = [*tables, *(n for n in OPTIONAL_TABLES if getattr(self, n) is not None)]
+        with ThreadPoolExecutor(2) as pool:  # Arrow encodes and compresses without the GIL: two tables at a time
+            list(pool.map(lambda name: write_table(getattr(self, name), Path(folder) / name, fmt), names))
         (Path(folder) / "run.json").write_text(json.dumps(self.config, indent=2, default=str) + "\n")
 
     @classmethod
@@ -384,28 +385,6 @@ def _per_value(column: pd.Series, fn) -> pd.DataFrame | pd.Series:
     codes, values = pd.factorize(column, use_na_sentinel=False)
     out = fn(pd.Series(values, dtype=column.dtype))
     return out.iloc[codes].set_axis(column.index)
-
-
-FORMATS = ("csv", "parquet")
-
-
-def table_bytes(frame: pd.DataFrame, fmt: str = "csv") -> bytes:
-    """One tidy table as the bytes of a ``.csv`` (dates ``YYYY-MM-DD``; text a spreadsheet would run as a formula
-    neutralised, :func:`eventstudy.io.neutralize_formulas`) or ``.parquet`` file; every table goes here."""
-    if fmt not in FORMATS:
-        raise InputError(f"unknown table format {fmt!r}: use csv or parquet")
-    if fmt == "parquet":
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        return buffer.getvalue()
-    return neutralize_formulas(frame).to_csv(index=False, date_format="%Y-%m-%d").encode("utf-8")
-
-
-def write_table(frame: pd.DataFrame, stem: Path, fmt: str = "csv") -> Path:
-    """Write one tidy table (:func:`table_bytes`) to ``stem`` + ``.csv`` or ``.parquet``; return its path."""
-    target = Path(f"{stem}.{fmt}")
-    target.write_bytes(table_bytes(frame, fmt))
-    return target
 
 
 def run_format(folder: str | Path) -> str:

@@ -8,9 +8,8 @@ from eventstudy.cli.options import event_price_options
 from eventstudy.cli.run import _load_prices, study_inputs
 from eventstudy.engine.calendar_time import calendar_alpha, calendar_portfolio
 from eventstudy.events.catalog import read_listings
-from eventstudy.io import atomic_directory
+from eventstudy.io import FORMATS, atomic_directory, write_table
 from eventstudy.prices.factors import read_factors
-from eventstudy.results import FORMATS, write_table
 
 
 @click.command(name="calendar-time")

@@ -8,8 +8,8 @@ import click
 
 from eventstudy.errors import InputError
 from eventstudy.inference.regression import COV_TYPES
-from eventstudy.io import add_to_run, atomic_write_bytes
-from eventstudy.results import FORMATS, EventStudyResults, run_format, table_bytes
+from eventstudy.io import FORMATS, add_to_run, atomic_write_bytes, table_bytes
+from eventstudy.results import EventStudyResults, run_format
 
 
 @click.command()

@@ -12,9 +12,8 @@ from eventstudy.cli.run import _load_prices, _split, study_inputs
 from eventstudy.engine.robustness import GRID_MODELS, robustness
 from eventstudy.engine.study import DEFAULT_WINDOWS
 from eventstudy.events.catalog import read_listings
-from eventstudy.io import RUN_MARKER, add_to_run, atomic_directory
+from eventstudy.io import FORMATS, RUN_MARKER, add_to_run, atomic_directory, table_bytes
 from eventstudy.plotting import plot_robustness
-from eventstudy.results import FORMATS, table_bytes
 
 
 @click.command(name="robustness")

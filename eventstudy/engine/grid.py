@@ -162,11 +162,18 @@ class GridArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     Indexing by rows (``a[idx]``, ``a[idx, cols]``, ``a[:, cols]``) gathers only those rows; any other use (numpy
     functions and operators, methods such as ``.sum``) gathers the whole array. ``build(rows)`` gathers the rows
-    ``rows`` (a slice, integer or boolean index of the pairs).
+    ``rows`` (a slice, integer or boolean index of the pairs); ``columns(rows, days)``, when given, gathers only the
+    consecutive panel days ``days`` of them (for ``a[idx, lo:hi]``).
     """
 
-    def __init__(self, build: Callable[[slice | np.ndarray], np.ndarray], shape: tuple[int, ...], dtype) -> None:
-        self._build, self.shape, self.dtype = build, shape, np.dtype(dtype)
+    def __init__(
+        self,
+        build: Callable[[slice | np.ndarray], np.ndarray],
+        shape: tuple[int, ...],
+        dtype,
+        columns: Callable[[slice | np.ndarray, np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        self._build, self.shape, self.dtype, self._columns = build, shape, np.dtype(dtype), columns
 
     @property
     def ndim(self) -> int:
@@ -189,6 +196,8 @@ class GridArray(np.lib.mixins.NDArrayOperatorsMixin):
             return self._build(np.array([rows]))[(0, *rest)]
         if rows is Ellipsis or rows is None or np.ndim(rows) != 1 and not isinstance(rows, slice):
             return np.asarray(self)[key]
+        if self._columns is not None and len(rest) == 1 and isinstance(rest[0], slice) and rest[0].step in (None, 1):
+            return self._columns(rows, np.arange(self.shape[1])[rest[0]])
         part = self._build(rows)
         return part[(slice(None), *rest)] if rest else part
 

@@ -107,7 +107,12 @@ class PairStage:
 
     def _gathered(self, take, dtype) -> GridArray:
         every = np.arange(len(self.days))
-        return GridArray(lambda rows: take(self.cells[rows], every), (len(self), len(self.days)), dtype)
+        return GridArray(
+            lambda rows: take(self.cells[rows], every),
+            (len(self), len(self.days)),
+            dtype,
+            lambda rows, days: take(self.cells[rows], days),
+        )
 
 
 def linear_design(params: np.ndarray, regressors: np.ndarray, span: np.ndarray) -> np.ndarray:

@@ -40,22 +40,27 @@ def report_days(days: np.ndarray, windows: Windows) -> np.ndarray:
 
 
 def ar_frame(stage, windows: Windows) -> pd.DataFrame:
-    """One row per studied pair and reported day."""
+    """One row per studied pair and reported day.
+
+    The reported days are one run of consecutive days: only they are gathered from the session grid, and the
+    text columns are repeated as they are typed (an Arrow string column stays one, no Python strings).
+    """
     days = report_days(stage.days, windows)
+    cols = slice(*np.flatnonzero(days)[[0, -1]] + [0, 1]) if days.any() else slice(0, 0)
     idx = np.flatnonzero(stage.active)
-    n_days = int(days.sum())
-    pairs = stage.pairs.iloc[idx]
+    n_days = cols.stop - cols.start
+    every = np.repeat(idx, n_days)
+    text = {name: stage.pairs[name].array.take(every) for name in ("event_id", "ticker")}
     return pd.DataFrame(
         {
-            "event_id": np.repeat(pairs["event_id"].to_numpy(), n_days),
-            "ticker": np.repeat(pairs["ticker"].to_numpy(), n_days),
-            "day": np.tile(stage.days[days], len(idx)),
-            "date": stage.dates[idx][:, days].ravel(),
-            "return": stage.returns[idx][:, days].ravel(),
-            "normal_return": stage.normal[idx][:, days].ravel(),
-            "ar": stage.ar[idx][:, days].ravel(),
-            "sar": stage.sar[idx][:, days].ravel(),
-            "span": stage.span[idx][:, days].ravel(),
+            **text,
+            "day": np.tile(stage.days[cols], len(idx)),
+            "date": stage.dates[idx, cols].ravel(),
+            "return": stage.returns[idx, cols].ravel(),
+            "normal_return": stage.normal[idx, cols].ravel(),
+            "ar": stage.ar[idx, cols].ravel(),
+            "sar": stage.sar[idx, cols].ravel(),
+            "span": stage.span[idx, cols].ravel(),
         }
     )
 

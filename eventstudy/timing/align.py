@@ -100,9 +100,17 @@ def _format_dates(dates: pd.Series, fmt: str) -> np.ndarray:
 
 def _date_only_reasons(rows: pd.DataFrame, venue: Venue) -> np.ndarray:
     """:func:`_reason` of date-only rows with a day 0, built per distinct (date, day 0, time) and gathered."""
-    key = rows[["date", "day0", "time"]]
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(key)) if len(rows) else (np.array([], int), [])
-    texts = [_reason(SimpleNamespace(day0_index=0, date=d, day0=d0, time=t), venue, False) for d, d0, t in uniques]
+    key = np.zeros(len(rows), dtype=np.int64)
+    for col in ("date", "day0", "time"):  # one integer per distinct triple (hashing integers, not tuples)
+        part, values = pd.factorize(rows[col])
+        key = key * (len(values) + 1) + part + 1
+    codes, keys = pd.factorize(key)
+    first = np.empty(len(keys), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]  # each triple's first row, in order of first appearance
+    texts = [
+        _reason(SimpleNamespace(day0_index=0, date=d, day0=d0, time=t), venue, False)
+        for d, d0, t in zip(*(rows[c].iloc[first] for c in ("date", "day0", "time")), strict=True)
+    ]
     return np.asarray(texts, dtype=object)[codes]
 
 
