@@ -4,6 +4,8 @@ on different sessions, missing prices and event windows past the end of the data
 
 from __future__ import annotations
 
+from unittest import mock
+
 import exchange_calendars as xc
 import numpy as np
 import pandas as pd
@@ -153,3 +155,34 @@ def test_calendar_time_tests_on_positions_equal_the_dated_ones(two_venues):
             np.testing.assert_array_equal(got["statistic"].to_numpy(), dated[name].statistic)
             np.testing.assert_array_equal(got["p_value"].to_numpy(), dated[name].p_value)
         assert np.isfinite(dated["calendar_time_z"].statistic).any()
+
+
+@pytest.mark.parametrize("cell_min_pairs", [1, cr.CELL_MIN_PAIRS])
+def test_rbar_packed_in_small_batches_is_bit_identical(monkeypatch, cell_min_pairs):
+    """Rows packed a few at a time (many runs of every path: cells, pairwise kernel, masked products) give the bits
+    of one batch, and the definition from dates."""
+    rng = np.random.default_rng(21)
+    cal = pd.bdate_range("2024-01-01", periods=300).values.astype("datetime64[ns]")
+    n, d = 150, 100
+    start = np.sort(rng.integers(2 * d + 5, 280, n))
+    start[:40] = start[0]  # a block on one date with complete data (per-cell sums)
+    common = rng.normal(size=len(cal))
+    res = 0.5 * np.stack([common[s - d - 5 : s - 5] for s in start]) + rng.normal(size=(n, d))
+    res[60:][rng.random((n - 60, d)) < 0.2] = np.nan  # scattered gaps: the pairwise kernel or masked products
+    dates = np.stack([cal[s - d - 5 : s - 5] for s in start])
+    dates[120:] = [cal[s - 2 * d - 5 : s - 5 : 2] for s in start[120:]]  # every other session: rows merge dates
+    windows = np.stack([cal[s : s + 5] if s + 5 <= len(cal) else cal[s - 5 : s] for s in start])
+    groups = Groups.from_masks([np.ones(n, bool), np.arange(n) % 3 == 0])
+    monkeypatch.setattr(cr, "CELL_MIN_PAIRS", cell_min_pairs)
+    whole = cr.mean_pairwise_correlations(res, dates, windows, groups)
+    kernel, cells, blas = (mock.Mock(wraps=f) for f in (cr._kernel_sum, cr._cell_sums, cr._moment_sum))
+    monkeypatch.setattr(cr, "_kernel_sum", kernel)
+    monkeypatch.setattr(cr, "_cell_sums", cells)
+    monkeypatch.setattr(cr, "_moment_sum", blas)
+    monkeypatch.setattr(cr, "ROWS_PER_BATCH", 12)
+    batched = cr.mean_pairwise_correlations(res, dates, windows, groups)
+    assert batched.tobytes() == whole.tobytes()
+    assert kernel.call_count > 1 and cells.call_count > 1 and (blas.call_count > 0) == (cell_min_pairs == 1)
+    members = [np.arange(n), np.flatnonzero(np.arange(n) % 3 == 0)]
+    want = [_definition(res[m], dates[m], windows[m]) for m in members]
+    np.testing.assert_allclose(batched, want, rtol=1e-12)

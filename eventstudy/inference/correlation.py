@@ -34,13 +34,14 @@ from __future__ import annotations
 import numpy as np
 
 from eventstudy.inference.calendar_time import calendar_positions
+from eventstudy.inference.correlation_kernels import batch_bounds, compress, renumbering, shared_days, spans
 from eventstudy.inference.correlation_kernels import cell_sums as _cell_sums
-from eventstudy.inference.correlation_kernels import compress, shared_days
 from eventstudy.inference.correlation_kernels import pair_sums as _kernel_sum
 from eventstudy.inference.groups import Groups
-from eventstudy.inference.rows import factorize_rows
+from eventstudy.inference.rows import factorize_row_blocks, factorize_rows
 
 CELL_MIN_PAIRS = 20_000  # a pair of classes with this many pairs, cells that do not pay and rows to merge: BLAS
+ROWS_PER_BATCH = 1 << 14  # rows packed at a time (their values and positions: about 3 kB a row of 250 days)
 
 
 def mean_pairwise_correlation(
@@ -111,7 +112,8 @@ def correlations_at_positions(
     ``positions`` (P, D) of the residuals' dates, ascending along each row where >= 0, and ``window_positions``
     (P, L) of the event windows' dates, on the same calendar: any numbering that keeps the dates' order and
     equality gives the same rbar (e.g. :meth:`eventstudy.engine.grid.SessionGrid.calendar_positions`). Views are
-    read in place; no (P, D) array of dates is built.
+    read in place; no (P, D) array of dates is built, and the rows are packed (compressed to the residuals they
+    have) ``ROWS_PER_BATCH`` at a time, never all at once.
     """
     out = np.zeros(groups.n_groups)
     size = groups.sizes
@@ -120,17 +122,40 @@ def correlations_at_positions(
     used = np.flatnonzero(np.bincount(groups.pair, minlength=groups.n_pairs) > 0)
     local = np.full(groups.n_pairs, -1, dtype=np.int64)
     local[used] = np.arange(len(used))
-    take = (lambda a: a) if len(used) == groups.n_pairs else (lambda a: a[used])
-    xv, pv, cnt = compress(np.asarray(take(residuals), dtype=float), take(positions))
-    pattern = factorize_rows(pv)[0]
-    window, wpos = _window_classes(np.sort(take(window_positions), axis=1))
+    rows = _Rows(np.asarray(residuals, dtype=float), positions, used)
+    pattern = factorize_row_blocks(lambda r: rows.pack(r)[1], len(used), ROWS_PER_BATCH)[0]
+    window, wpos = _window_classes(np.sort(window_positions[used], axis=1))
     classes = _Classes(groups.group, local[groups.pair], window, pattern)
     ca, cb, weight = _overlapping_classes(wpos, classes.group, classes.window)
-    partial = _class_pair_sums(xv, pv, cnt, classes, ca, cb, int(min_shared))
+    partial = _class_pair_sums(rows, classes, ca, cb, int(min_shared))
     total = np.bincount(classes.group[ca], weights=weight * partial, minlength=groups.n_groups)
     many = size >= 2
     out[many] = total[many] / (size[many] * (size[many] - 1) / 2)
     return out
+
+
+class _Rows:
+    """The residual rows ``used`` of ``x`` (P, D) with their date ``positions`` (P, D), read in place and packed on
+    demand: ``pack(r)`` gives rows ``used[r]`` (packed row r is row ``used[r]``) as ``(xv, pv, cnt)``
+    (:func:`~eventstudy.inference.correlation_kernels.compress`); ``span`` (of the positions of each row's available
+    dates) is known for every row."""
+
+    def __init__(self, x: np.ndarray, positions: np.ndarray, used: np.ndarray):
+        self.x, self.positions, self.used = x, positions, used
+        self.renumber = renumbering(positions, used)
+        self.span = spans(x, positions, self.renumber, used)
+        self.width = x.shape[1]
+
+    def pack(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return compress(self.x, self.positions, self.renumber, self.used[rows])
+
+    def of_classes(self, classes: _Classes, chosen: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The packed members of the classes ``chosen`` and ``classes.rows`` numbered on them (-1 elsewhere)."""
+        member = np.repeat(np.isin(np.arange(len(classes.ptr) - 1), chosen), np.diff(classes.ptr))
+        needed = np.unique(classes.rows[member])
+        slot = np.full(len(self.used), -1, dtype=np.int64)
+        slot[needed] = np.arange(len(needed))
+        return (*self.pack(needed), slot[classes.rows])
 
 
 def _window_classes(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,21 +204,21 @@ def _overlapping_classes(wpos: np.ndarray, group: np.ndarray, window: np.ndarray
     return a, b, shared[keep] / np.sqrt(size[window[a]] * size[window[b]])
 
 
-def _class_pair_sums(xv, pv, cnt, classes: _Classes, ca, cb, min_shared: int) -> np.ndarray:
+def _class_pair_sums(rows: _Rows, classes: _Classes, ca, cb, min_shared: int) -> np.ndarray:
     """sum of rho_ij over i in a, j in b (i < j when a = b) for every listed pair of classes, by the cheapest path.
 
     Per-cell sums cost about 2 (|a| cells_b + |b| cells_a + cell pairs) member-dates, the pairwise kernel
     |a| |b| pair-dates; a large pair of classes where the cells do not pay goes to the masked matrix products if
-    some of its rows would have to merge dates in the kernel (dense rows are faster there than in BLAS).
+    some of its rows would have to merge dates in the kernel (dense rows are faster there than in BLAS). The pairs
+    of classes are taken in runs whose members fit ``ROWS_PER_BATCH``, each run's members packed for it.
     """
     n, cells = np.diff(classes.ptr), np.diff(classes.cells)
     same = ca == cb
     pairs = np.where(same, n[ca] * (n[ca] - 1) // 2, n[ca] * n[cb])
     cell_pairs = np.where(same, cells[ca] * (cells[ca] + 1) // 2, cells[ca] * cells[cb])
     by_cells = 2 * (n[ca] * cells[cb] + n[cb] * cells[ca] + cell_pairs) <= pairs
-    r = classes.rows
-    span = pv[r, np.maximum(cnt[r] - 1, 0)] - pv[r, 0]
-    sparse = np.add.reduceat(span >= pv.shape[1], classes.ptr[:-1]) > 0 if len(r) else np.zeros(0, bool)
+    wide = rows.span[classes.rows] >= rows.width
+    sparse = np.add.reduceat(wide, classes.ptr[:-1]) > 0 if len(wide) else np.zeros(0, bool)
     by_blas = ~by_cells & (pairs >= CELL_MIN_PAIRS) & (sparse[ca] | sparse[cb])
     partial = np.zeros(len(ca))
     k = np.flatnonzero(by_cells)
@@ -203,14 +228,27 @@ def _class_pair_sums(xv, pv, cnt, classes: _Classes, ca, cb, min_shared: int) ->
     p = classes.cells[ca[k]][item] + step // cells[cb[k]][item]
     q = classes.cells[cb[k]][item] + step % cells[cb[k]][item]
     keep = ~same[k][item] | (q >= p)
-    sums = _cell_sums(xv, pv, cnt, classes.rows, classes.cell_ptr, p[keep], q[keep], min_shared)
-    partial[k] = np.bincount(item[keep], weights=sums, minlength=len(k))
+    item, p, q = item[keep], p[keep], q[keep]
+    sums = np.zeros(len(item))
+    runs = batch_bounds(ca[k], cb[k], n, ROWS_PER_BATCH)
+    for (k_lo, k_hi), (lo, hi) in zip(_runs(runs), _runs(np.searchsorted(item, runs)), strict=True):
+        xv, pv, cnt, at = rows.of_classes(classes, np.r_[ca[k[k_lo:k_hi]], cb[k[k_lo:k_hi]]])
+        sums[lo:hi] = _cell_sums(xv, pv, cnt, at, classes.cell_ptr, p[lo:hi], q[lo:hi], min_shared)
+    partial[k] = np.bincount(item, weights=sums, minlength=len(k))
     for k in np.flatnonzero(by_blas):
         a, b = (classes.rows[classes.ptr[c] : classes.ptr[c + 1]] for c in (ca[k], cb[k]))
-        partial[k] = _moment_sum(xv, pv, cnt, a, b, same[k], min_shared)
-    rest = ~by_cells & ~by_blas
-    partial[rest] = _kernel_sum(xv, pv, cnt, classes.ptr, classes.rows, ca[rest], cb[rest], min_shared)
+        needed, at = np.unique(np.r_[a, b], return_inverse=True)
+        partial[k] = _moment_sum(*rows.pack(needed), at[: len(a)], at[len(a) :], same[k], min_shared)
+    rest = np.flatnonzero(~by_cells & ~by_blas)
+    for lo, hi in _runs(batch_bounds(ca[rest], cb[rest], n, ROWS_PER_BATCH)):
+        a, b = ca[rest[lo:hi]], cb[rest[lo:hi]]
+        xv, pv, cnt, at = rows.of_classes(classes, np.r_[a, b])
+        partial[rest[lo:hi]] = _kernel_sum(xv, pv, cnt, classes.ptr, at, a, b, min_shared)
     return partial
+
+
+def _runs(bounds: np.ndarray) -> list[tuple[int, int]]:
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
 
 def _moment_sum(xv, pv, cnt, a, b, same: bool, min_shared: int) -> float:

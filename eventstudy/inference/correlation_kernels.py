@@ -1,9 +1,9 @@
 """Compiled kernels of rbar (:mod:`eventstudy.inference.correlation`): packing rows, per-cell sums, pairwise sums.
 
-Rows are *packed*: row i's available residuals (finite, with a date), centred on their mean, sit left-aligned in
-``xv[i, :cnt[i]]`` with their date positions (on one sorted union of dates) in ``pv[i, :cnt[i]]``. Each kernel runs
-over a list of items (rows, pairs of cells, pairs of classes) serially or in parallel chunks
-(:mod:`eventstudy.inference.threads`), every item writing its own slot of the output.
+Rows are *packed* (a batch of rows at a time, :func:`compress`): row i's available residuals (finite, with a date),
+centred on their mean, sit left-aligned in ``xv[i, :cnt[i]]`` with their date positions (on one sorted union of
+dates) in ``pv[i, :cnt[i]]``. Each kernel runs over a list of items (rows, pairs of cells, pairs of classes)
+serially or in parallel chunks (:mod:`eventstudy.inference.threads`), every item writing its own slot of the output.
 """
 
 from __future__ import annotations
@@ -14,28 +14,53 @@ import numpy as np
 from eventstudy.inference.threads import run_chunked
 
 
-def compress(x: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Packed rows: (N, D) centred values, (N, D) int32 positions (-1 past the end) and (N,) counts.
+def renumbering(positions: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(C,) int32 number of each calendar position among the sorted positions that the rows ``rows`` of
+    ``positions`` (N, D) have (-1: no date), so that a row's span of positions counts only the rows' dates."""
+    known = np.zeros(int(positions.max(initial=-1)) + 1, dtype=np.bool_)
+    _mark_known(positions, rows, known)
+    return (np.cumsum(known) - 1).astype(np.int32)
+
+
+def compress(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Packed rows ``rows`` of ``x``: (R, D) centred values, (R, D) int32 positions (-1 past the end), (R,) counts.
 
     ``positions`` (N, D) are the dates of ``x`` as positions on one calendar (-1: no date), ascending along a row
-    (any layout: a strided view is read in place). The packed positions count only the dates some row has (the
-    calendar's other dates are dropped), so a row's span of positions does not depend on the calendar.
+    (any layout: a strided view is read in place), numbered by ``renumber`` (:func:`renumbering`).
     """
-    n, d = x.shape
-    known = np.zeros(int(positions.max(initial=-1)) + 1, dtype=np.bool_)
-    _mark_known(positions, known)
-    renumber = (np.cumsum(known) - 1).astype(np.int32)
+    n, d = len(rows), x.shape[1]
     xv, pv, cnt = np.empty((n, d)), np.empty((n, d), dtype=np.int32), np.zeros(n, dtype=np.int64)
-    run_chunked(_compress_range, _compress_chunks, (x, positions, renumber, xv, pv, cnt), np.full(n, d))
+    run_chunked(_compress_range, _compress_chunks, (x, positions, renumber, rows, xv, pv, cnt), np.full(n, d))
     return xv, pv, cnt
 
 
+def spans(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(R,) span (last - first position; 0 for none) of the dates of each row's available residuals, as
+    :func:`compress` would pack them."""
+    out = np.zeros(len(rows), dtype=np.int64)
+    _spans(x, positions, renumber, rows, out)
+    return out
+
+
 @numba.njit(cache=True)
-def _mark_known(positions, known):  # pragma: no cover - compiled
-    for i in range(positions.shape[0]):
+def _mark_known(positions, rows, known):  # pragma: no cover - compiled
+    for i in rows:
         for t in range(positions.shape[1]):
             if positions[i, t] >= 0:
                 known[positions[i, t]] = True
+
+
+@numba.njit(cache=True)
+def _spans(x, positions, renumber, rows, out):  # pragma: no cover - compiled
+    for r in range(len(rows)):
+        i = rows[r]
+        first = -1
+        for t in range(x.shape[1]):
+            pos = positions[i, t]
+            if pos >= 0 and np.isfinite(x[i, t]):
+                if first < 0:
+                    first = renumber[pos]
+                out[r] = renumber[pos] - first
 
 
 def cell_sums(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared: int) -> np.ndarray:
@@ -117,29 +142,30 @@ def shared_days(wpos, wa, wb):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _compress_range(x, positions, renumber, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
+def _compress_range(x, positions, renumber, rows, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
     d = x.shape[1]
-    for i in range(lo, hi):
+    for r in range(lo, hi):
+        i = rows[r]
         k = 0
         total = 0.0
         for t in range(d):
             pos = positions[i, t]
             if pos >= 0 and np.isfinite(x[i, t]):
-                xv[i, k] = x[i, t]
-                pv[i, k] = renumber[pos]
+                xv[r, k] = x[i, t]
+                pv[r, k] = renumber[pos]
                 total += x[i, t]
                 k += 1
         for t in range(k):
-            xv[i, t] -= total / k  # centred rows: the same correlations, better conditioned sums
-        xv[i, k:] = 0.0
-        pv[i, k:] = -1
-        cnt[i] = k
+            xv[r, t] -= total / k  # centred rows: the same correlations, better conditioned sums
+        xv[r, k:] = 0.0
+        pv[r, k:] = -1
+        cnt[r] = k
 
 
 @numba.njit(parallel=True, cache=True)
-def _compress_chunks(x, positions, renumber, xv, pv, cnt, bounds):  # pragma: no cover - compiled
+def _compress_chunks(x, positions, renumber, rows, xv, pv, cnt, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _compress_range(x, positions, renumber, xv, pv, cnt, bounds[c], bounds[c + 1])
+        _compress_range(x, positions, renumber, rows, xv, pv, cnt, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True)
@@ -321,3 +347,28 @@ def _rho(n, sx, sy, sxx, syy, sxy, min_shared):  # pragma: no cover - compiled
     if vx > 1e-12 * sxx and vy > 1e-12 * syy:
         return (sxy - sx * sy / n) / np.sqrt(vx * vy)
     return 0.0
+
+
+@numba.njit(cache=True)
+def batch_bounds(ca, cb, size, limit):  # pragma: no cover - compiled
+    """Bounds (B + 1,) of consecutive runs of the listed pairs of classes whose classes hold at most ``limit``
+    members in all (``size`` members per class; a pair of classes larger than that is a run of its own). One run,
+    maybe empty, at least."""
+    mark = np.full(len(size), -1, dtype=np.int64)
+    out = np.zeros(len(ca) + 2, dtype=np.int64)
+    runs = 0
+    count = 0
+    for k in range(len(ca)):
+        a = ca[k]
+        b = cb[k]
+        need = (size[a] if mark[a] != runs else 0) + (size[b] if b != a and mark[b] != runs else 0)
+        if count > 0 and count + need > limit:
+            runs += 1
+            out[runs] = k
+            count = 0
+            need = size[a] + (size[b] if b != a else 0)
+        mark[a] = runs
+        mark[b] = runs
+        count += need
+    out[runs + 1] = len(ca)
+    return out[: runs + 2]

@@ -8,6 +8,8 @@ exact, and a row that merely collides with another's hash gets a code of its own
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba
 import numpy as np
 import pandas as pd
@@ -36,11 +38,30 @@ def factorize_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError(f"factorize_rows needs an integer array, got {values.dtype}")
     if values.ndim != 2:
         raise ValueError(f"factorize_rows needs a 2-D array, got {values.ndim} dimensions")
-    codes, _ = pd.factorize(_row_hashes(values))
+    return factorize_row_blocks(lambda rows: values[rows], len(values), max(len(values), 1))
+
+
+def factorize_row_blocks(
+    block: Callable[[slice | np.ndarray], np.ndarray], n: int, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`factorize_rows` of N rows that are built a block at a time, never all at once.
+
+    ``block(rows)`` returns the (len(rows), D) integer rows ``rows`` (a slice of at most ``size`` rows, or the index
+    array of each code's first row); every row is built twice (hashed, then compared with its code's first row).
+    """
+    hashes = np.empty(n, dtype=np.uint64)
+    for lo in range(0, n, size):
+        hashes[lo : lo + size] = _row_hashes(np.ascontiguousarray(block(slice(lo, min(lo + size, n)))))
+    codes, _ = pd.factorize(hashes)
     codes = codes.astype(np.int64)
     seen = np.maximum.accumulate(codes)  # codes come in order of first appearance: a new code exceeds all before
     first = np.flatnonzero(np.r_[True, codes[1:] > seen[:-1]]) if len(codes) else np.zeros(0, np.int64)
-    clash = np.flatnonzero(_differs_from_first(values, codes, first))
+    reference = np.ascontiguousarray(block(first))
+    clash = np.zeros(n, dtype=bool)
+    for lo in range(0, n, size):
+        part = np.ascontiguousarray(block(slice(lo, min(lo + size, n))))
+        clash[lo : lo + size] = _differs(part, reference, codes[lo : lo + size])
+    clash = np.flatnonzero(clash)
     if len(clash):
         codes[clash] = len(first) + np.arange(len(clash))
         first = np.r_[first, clash]
@@ -88,13 +109,12 @@ def _hash_chunks(values, out, bounds):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _differs_from_first(values, codes, first):  # pragma: no cover - compiled
+def _differs(values, reference, codes):  # pragma: no cover - compiled
+    """Whether each row differs from its code's first row (``reference[codes[i]]``)."""
     out = np.zeros(len(values), dtype=np.bool_)
     for i in range(len(values)):
-        r = first[codes[i]]
-        if r != i:
-            for t in range(values.shape[1]):
-                if values[i, t] != values[r, t]:
-                    out[i] = True
-                    break
+        for t in range(values.shape[1]):
+            if values[i, t] != reference[codes[i], t]:
+                out[i] = True
+                break
     return out
