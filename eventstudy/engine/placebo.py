@@ -26,6 +26,7 @@ import pandas as pd
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.tables import tests_frame
 from eventstudy.events.catalog import EventSet
+from eventstudy.inference.families import family
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.randomization import admissible_shifts, draw_shifts, empirical_p
 
@@ -250,7 +251,7 @@ def _with_p(study, stage, tests: pd.DataFrame, null: pd.DataFrame, labels: np.nd
         n = groups.count(finite)
         total = groups.sum(np.where(finite, car, 0.0))
         row = {"measure": "return"} if "measure" in tests else {}
-        row |= {"group": labels, "window": label, "test": "placebo_caar"}
+        row |= {"group": labels, "window": label, "test": "placebo_caar", "family": family("placebo_caar")}
         row |= {"statistic": np.where(n > 0, total / np.maximum(n, 1), np.nan), "n": n}
         row["rbar"] = rbar.reindex(pd.MultiIndex.from_arrays([labels, np.full(len(labels), label)])).to_numpy()
         rows.append(pd.DataFrame(row))

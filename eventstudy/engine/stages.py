@@ -23,10 +23,16 @@ from eventstudy.engine.placebo import (
     placebo_plan,
     placebo_tests,
 )
-from eventstudy.engine.tables import ar_frame, car_frame, parameter_frame, tests_frame, volatility_frame
+from eventstudy.engine.tables import (
+    ar_frame,
+    car_frame,
+    parameter_frame,
+    tests_frame,
+    text_column,
+    volatility_frame,
+)
 from eventstudy.engine.volume import av_frame, cav_frame
 from eventstudy.inference.daily import daily_aar_t
-from eventstudy.inference.families import family
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.moments import group_day_means
 from eventstudy.inference.multitest import adjust_p_values
@@ -41,7 +47,6 @@ def finish(study, stage: PairStage) -> EventStudyResults:
     labels, groups = _groups(study, stage)
     aar = _aar_frame(study, stage, labels, groups)
     tests, placebo = _placebo(study, stage, labels, groups, _tests(study, stage, labels, groups, clock))
-    tests["family"] = tests["test"].map(family)  # the placebo rows too
     clock.lap("placebo")
     tables = {
         "ar": ar_frame(stage, study.windows),
@@ -92,15 +97,16 @@ def masking_cost(stage: PairStage, min_obs: int) -> int:
 def _tests(study, stage: PairStage, labels: np.ndarray, groups: Groups, clock: Stopwatch) -> pd.DataFrame:
     """The battery on returns, the volatility tests, and the battery on abnormal volume, with a ``measure``."""
     bootstrap = (study.bootstrap_draws, study.seed)
-    parts = [
-        tests_frame(stage, study.windows, groups, labels, clock, bootstrap).assign(measure="return"),
-        volatility_frame(stage, study.windows, groups, labels).assign(measure="volatility"),
-    ]
+    parts = {
+        "return": tests_frame(stage, study.windows, groups, labels, clock, bootstrap),
+        "volatility": volatility_frame(stage, study.windows, groups, labels),
+    }
     if stage.volume is not None:
-        volume = tests_frame(stage.volume, study.windows, groups, labels, clock, bootstrap)
-        parts.append(volume.assign(measure="volume"))
-    tests = pd.concat(parts, ignore_index=True)
-    return tests[["measure", *tests.columns.drop("measure")]]
+        parts["volume"] = tests_frame(stage.volume, study.windows, groups, labels, clock, bootstrap)
+    tests = pd.concat(parts.values(), ignore_index=True)
+    measures = np.repeat(np.arange(len(parts)), [len(part) for part in parts.values()])
+    tests.insert(0, "measure", text_column(np.array(list(parts), dtype=object), measures))
+    return tests
 
 
 # --------------------------------------------------------------------------------------------- group stage
@@ -124,19 +130,21 @@ def _groups(study, stage: PairStage) -> tuple[np.ndarray, Groups]:
 def _aar_frame(study, stage: PairStage, labels: np.ndarray, groups: Groups) -> pd.DataFrame:
     """AAR per group and day; CAAR cumulated from the first day of each window (the report span, then each event
     window), one row per (group, window, day)."""
-    lo, hi = study.windows.report_span
-    days = (stage.days >= lo) & (stage.days <= hi)
+    days = slice(*np.searchsorted(stage.days, [study.windows.report_span[0], study.windows.report_span[1] + 1]))
     est_days = slice(*np.searchsorted(stage.days, [study.windows.estimation[0], study.windows.estimation[1] + 1]))
     aar, n = group_day_means(stage.ar[:, days], groups)
-    aar_est = group_day_means(np.where(stage.estimation[:, est_days], stage.ar[:, est_days], np.nan), groups)[0]
+    aar_est = group_day_means(stage.ar[:, est_days], groups, stage.estimation[:, est_days])[0]
     aar_t, aar_p = daily_aar_t(aar, aar_est)
     reported = stage.days[days]
     spans = dict.fromkeys([study.windows.report_span, *study.windows.events])
     inside = [np.flatnonzero((reported >= start) & (reported <= end)) for start, end in spans]
     cols = np.concatenate(inside)
     caar = np.concatenate([np.nancumsum(aar[:, c], axis=1) for c in inside], axis=1)
-    window = np.repeat([Windows.label(span) for span in spans], [len(c) for c in inside])
-    frame = {"group": np.repeat(labels, len(cols)), "window": np.tile(window, len(labels))}
+    window = np.repeat(np.arange(len(spans)), [len(c) for c in inside])
+    frame = {"group": text_column(labels, np.repeat(np.arange(len(labels)), len(cols)))}
+    frame["window"] = text_column(
+        np.array([Windows.label(span) for span in spans], dtype=object), np.tile(window, len(labels))
+    )
     frame |= {"day": np.tile(reported[cols], len(labels)), "n": n[:, cols].ravel(), "aar": aar[:, cols].ravel()}
     frame |= {"caar": caar.ravel(), "aar_t": aar_t[:, cols].ravel(), "aar_p": aar_p[:, cols].ravel()}
     return pd.DataFrame(frame)

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from eventstudy.engine.group_tests import binder_windows, group_battery_groups
 from eventstudy.engine.panel import Windows
@@ -142,11 +143,14 @@ def tests_frame(
     members = [groups.subset(np.isfinite(stage.cars[window]["car"])) for window in windows.events]
     binder = binder_windows(stage, [_days(stage, window) for window in windows.events], members)  # shared systems
     lap("rank tests")
-    parts = []
-    for window, window_members, window_binder in zip(windows.events, members, binder, strict=True):
-        battery, rbar = _window_battery(stage, window, est, window_members, lap, bootstrap, window_binder)
-        parts.append(battery_frame(labels, window, battery, rbar))
-    return pd.concat(parts, ignore_index=True)
+    batteries, rbars = zip(
+        *(
+            _window_battery(stage, window, est, window_members, lap, bootstrap, window_binder)
+            for window, window_members, window_binder in zip(windows.events, members, binder, strict=True)
+        ),
+        strict=True,
+    )
+    return battery_frame(labels, windows.events, batteries, rbars)
 
 
 def _days(stage, window) -> np.ndarray:
@@ -203,28 +207,52 @@ def _window_battery(
 
 def volatility_frame(stage, windows: Windows, groups: Groups, labels: np.ndarray) -> pd.DataFrame:
     """Both volatility tests (:mod:`eventstudy.engine.volatility`) of every group and event window (rbar NaN)."""
-    parts = []
-    for window in windows.events:
-        members = groups.subset(np.isfinite(stage.cars[window]["car"]))
-        results = volatility_tests(stage, _days(stage, window), window, members)
-        parts.append(battery_frame(labels, window, results, np.full(groups.n_groups, NA)))
-    return pd.concat(parts, ignore_index=True)
+    batteries = [
+        volatility_tests(stage, _days(stage, window), window, groups.subset(np.isfinite(stage.cars[window]["car"])))
+        for window in windows.events
+    ]
+    return battery_frame(labels, windows.events, batteries, [np.full(groups.n_groups, NA)] * len(batteries))
 
 
-def battery_frame(labels: np.ndarray, window, results: dict[str, GroupResult], rbar: np.ndarray) -> pd.DataFrame:
-    """The rows of one window's tests (``TESTS_COLUMNS``), ordered by group, then test in ``results``' order."""
-    names = list(results)
-    n_groups, n_tests = len(labels), len(names)
+def battery_frame(
+    labels: np.ndarray, windows: list, batteries: list[dict[str, GroupResult]], rbars: list[np.ndarray]
+) -> pd.DataFrame:
+    """The rows (``TESTS_COLUMNS``) of the tests ``batteries[w]`` (the same tests in each) of the event windows
+    ``windows[w]``, with each group's ``rbars[w]`` (G,): ordered by window, group, then test in the batteries'
+    order. One frame built from whole columns (the text columns gathered by :func:`text_column`)."""
+    names = list(batteries[0])
+    n_windows, n_groups, n_tests = len(windows), len(labels), len(names)
+    cells = n_groups * n_tests
+
+    def column(field: str) -> np.ndarray:  # (W, G, T) -> rows in (window, group, test) order
+        return np.stack([np.column_stack([getattr(b[name], field) for name in names]) for b in batteries]).ravel()
+
+    test_codes = np.tile(np.arange(n_tests), n_windows * n_groups)
     return pd.DataFrame(
         {
-            "group": np.repeat(np.asarray(labels, dtype=object), n_tests),
-            "window": Windows.label(window),
-            "test": np.tile(np.array(names, dtype=object), n_groups),
-            "family": np.tile(np.array([family(name) for name in names], dtype=object), n_groups),
-            "statistic": np.column_stack([results[name].statistic for name in names]).ravel(),
-            "p_value": np.column_stack([results[name].p_value for name in names]).ravel(),
-            "n": np.column_stack([results[name].n for name in names]).ravel(),
-            "rbar": np.repeat(np.asarray(rbar, dtype=float), n_tests),
+            "group": text_column(
+                np.asarray(labels, dtype=object), np.tile(np.repeat(np.arange(n_groups), n_tests), n_windows)
+            ),
+            "window": text_column(
+                np.array([Windows.label(w) for w in windows], dtype=object), np.repeat(np.arange(n_windows), cells)
+            ),
+            "test": text_column(np.array(names, dtype=object), test_codes),
+            "family": text_column(np.array([family(name) for name in names], dtype=object), test_codes),
+            "statistic": column("statistic"),
+            "p_value": column("p_value"),
+            "n": column("n"),
+            "rbar": np.concatenate([np.repeat(np.asarray(rbar, dtype=float), n_tests) for rbar in rbars]),
         },
         columns=TESTS_COLUMNS,
     )
+
+
+def text_column(labels: np.ndarray, codes: np.ndarray) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """``labels[codes]`` as a table column. Text labels give pandas' ``str`` column (the dtype a frame infers from
+    Python strings) gathered by pyarrow from the distinct labels, without a Python object per row (pandas'
+    inference from an object array costs ~35 ns a row); other labels (the placebo's group numbers) are gathered
+    as they are."""
+    labels = np.asarray(labels)
+    if not len(codes) or labels.dtype != object or not all(isinstance(label, str) for label in labels):
+        return labels[codes]
+    return pd.array(pa.array(labels, type=pa.large_string()).take(pa.array(codes)), dtype="str")

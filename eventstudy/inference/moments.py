@@ -53,27 +53,35 @@ def group_moments(values: np.ndarray, groups: Groups) -> Moments:
     return Moments(n, mean, m2, m3)
 
 
-def group_day_means(values: np.ndarray, groups: Groups) -> tuple[np.ndarray, np.ndarray]:
+def group_day_means(
+    values: np.ndarray, groups: Groups, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(mean, n)`` (G, D) of per-pair daily ``values`` (P, D): each day's mean over the group's pairs with a
-    finite value (NaN where none) and their number (the AAR of ``STATISTICS.md`` per group).
+    finite value (NaN where none) and their number (the AAR of ``STATISTICS.md`` per group). ``keep`` (P, D):
+    only the values where it holds (as if the others were NaN).
 
-    One compiled pass over the membership entries (each adds its pair's row), no (P, D) temporaries.
+    One compiled pass over the membership entries (each adds its pair's row), no (P, D) temporaries: strided
+    views (a slice of days) are read in place.
     """
-    values = np.ascontiguousarray(values, dtype=float)
-    total, n = _day_sums(values, groups.group, groups.pair, groups.n_groups)
+    values = np.asarray(values, dtype=float)
+    masked = keep is not None
+    keep = np.asarray(keep, dtype=bool) if masked else np.ones((1, 1), bool)
+    total, n = _day_sums(values, keep, masked, groups.group, groups.pair, groups.n_groups)
     return np.where(n > 0, total / np.maximum(n, 1), np.nan), n
 
 
 @numba.njit(cache=True)
-def _day_sums(values, group, pair, n_groups):  # pragma: no cover - compiled
-    """Per group and day: the sum of the finite values of its pairs and their number."""
+def _day_sums(values, keep, masked, group, pair, n_groups):  # pragma: no cover - compiled
+    """Per group and day: the sum of the finite values of its pairs (where ``keep``, if ``masked``) and their
+    number."""
     total = np.zeros((n_groups, values.shape[1]))
     n = np.zeros((n_groups, values.shape[1]), dtype=np.int64)
     for e in range(len(group)):
-        g, row = group[e], values[pair[e]]
-        for d in range(len(row)):
-            if np.isfinite(row[d]):
-                total[g, d] += row[d]
+        g, i = group[e], pair[e]
+        for d in range(values.shape[1]):
+            v = values[i, d]
+            if np.isfinite(v) and (not masked or keep[i, d]):
+                total[g, d] += v
                 n[g, d] += 1
     return total, n
 
