@@ -5,70 +5,27 @@ Each ``..._groups`` function takes per-pair arrays and a :class:`~eventstudy.inf
 with ``Groups.one(N)``. Ranks are within a pair (Corrado, GRANK) or within a group (Wilcoxon), average ranks for
 ties and missing values left out, exactly as ``scipy.stats.rankdata(..., nan_policy="omit")`` gives them.
 
-Each pair's estimation ARs (SARs) are sorted and ranked once (:class:`RankedRows`, reusable across windows and
-groups); an event window's values (a GSAR) are then placed among them by binary search in a compiled kernel that
-also takes every group's day sums over its membership entries, so a group costs O(its pairs x days) and there is
-no Python loop over groups or pairs.
+Each pair's estimation ARs (SARs) are sorted once (:class:`~eventstudy.engine.ranking.RankedRows`: each row's
+sort order, reusable across windows and groups, and shared by the ARs and SARs where it sorts both); an event
+window's values (a GSAR) are then placed among them by binary search in a compiled kernel that reads the sorted
+values and average ranks through the order and also takes every group's day sums over its membership entries, so a
+group costs O(its pairs x days) and there is no Python loop over groups or pairs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 import numba
 import numpy as np
 
+from eventstudy.engine.ranking import RankedRows, count_below, run_end
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import TestResult
 
 _WILCOXON_EXACT_MAX = 50  # scipy.stats.wilcoxon(method="auto"): the exact null distribution up to n = 50 ...
 _WILCOXON_PERMUTATION_MAX = 13  # ... and with ties a complete permutation (2^n sign flips) up to n = 13
-
-
-@dataclass(frozen=True)
-class RankedRows:
-    """Each row's values sorted (missing ones after them), their average ranks within the row and their count.
-
-    Rank a study's estimation ARs (or SARs) once with :meth:`of` and pass the result for every window and group.
-    """
-
-    sorted: np.ndarray  # (P, L) float: the row's ``count`` finite values in ascending order, then NaN
-    ranks: np.ndarray  # (P, L) float: each value's average rank in its row (1 = smallest), NaN where missing
-    count: np.ndarray  # (P,) int64
-
-    @classmethod
-    def of(cls, x: np.ndarray | RankedRows) -> RankedRows:
-        """Rank the rows of ``x`` (P, L) (one sort per row); non-finite values count as missing."""
-        if isinstance(x, RankedRows):
-            return x
-        x = np.asarray(x, dtype=float)
-        finite = np.isfinite(x)
-        clean = np.where(finite, x, np.nan) if np.isinf(x).any() else x
-        return cls(*_sort_rank(clean, np.argsort(clean, axis=1)), finite.sum(axis=1))
-
-
-@numba.njit(cache=True)
-def _sort_rank(values, order):  # pragma: no cover - compiled
-    """Each row sorted and its values' average ranks, from its sort order (NaN sorted last and left NaN)."""
-    ranks = np.empty(values.shape)
-    srt = np.empty(values.shape)
-    for i in range(values.shape[0]):
-        row = values[i]
-        a = 0
-        while a < len(row) and np.isfinite(row[order[i, a]]):
-            a2 = a + 1
-            while a2 < len(row) and row[order[i, a2]] == row[order[i, a]]:
-                a2 += 1
-            for k in range(a, a2):
-                ranks[i, order[i, k]] = a + (a2 - a + 1) / 2.0
-                srt[i, k] = row[order[i, k]]
-            a = a2
-        for k in range(a, len(row)):
-            ranks[i, order[i, k]] = np.nan
-            srt[i, k] = np.nan
-    return srt, ranks
 
 
 # --------------------------------------------------------------------------------------------- Corrado
@@ -81,10 +38,10 @@ def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.nd
     est = RankedRows.of(ar_estimation)
     win = np.asarray(ar_window, dtype=float)
     win = np.where(np.isfinite(win), win, np.nan)
-    l1 = est.sorted.shape[1]
+    l1 = est.values.shape[1]
     by_pair = np.argsort(groups.pair, kind="stable")
     sums, counts, n = _corrado_kernel(
-        est.sorted, est.ranks, est.count, win, groups.pair[by_pair], groups.group[by_pair], groups.n_groups
+        est.values, est.order, est.count, win, groups.pair[by_pair], groups.group[by_pair], groups.n_groups
     )
     window = np.r_[np.zeros(l1, bool), np.ones(win.shape[1], bool)]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -100,7 +57,7 @@ def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.nd
 
 
 @numba.njit(cache=True)
-def _corrado_kernel(est, est_ranks, count, win, pairs, groups, n_groups):  # pragma: no cover - compiled
+def _corrado_kernel(est, order, count, win, pairs, groups, n_groups):  # pragma: no cover - compiled
     """Per group and day: the sum of U over its pairs present that day, their number, and pairs with a window day.
 
     Entries come in pair order: each pair's U row is computed once and added to every group holding it (within a
@@ -108,7 +65,7 @@ def _corrado_kernel(est, est_ranks, count, win, pairs, groups, n_groups):  # pra
     (values equal, itself included, + 1) / 2, its estimation neighbours found by binary search in the sorted row
     (lo below, hi up to w). An estimation value's rank rises by 1 per window value below it and 1/2 per equal one;
     as both depend only on its own rank r in the row (w < x iff r > hi, w = x iff lo < r <= hi), the rise is read
-    from a table over 2r.
+    from a table over 2r. The row's sorted values and ranks are read through its sort ``order``.
     """
     l1 = est.shape[1]
     l2 = win.shape[1]
@@ -121,7 +78,6 @@ def _corrado_kernel(est, est_ranks, count, win, pairs, groups, n_groups):  # pra
     while e < len(pairs):
         i = pairs[e]
         m = count[i]
-        row = est[i, :m]
         wr = win[i]
         q = 0
         for j in range(l2):
@@ -133,8 +89,8 @@ def _corrado_kernel(est, est_ranks, count, win, pairs, groups, n_groups):  # pra
             u[l1 + j] = np.nan
             if w != w:
                 continue
-            lo = np.searchsorted(row, w, side="left")
-            hi = np.searchsorted(row, w, side="right")
+            lo = count_below(est, order, i, m, w, True)
+            hi = count_below(est, order, i, m, w, False)
             less = lo
             equal = hi - lo
             for j2 in range(l2):
@@ -147,9 +103,14 @@ def _corrado_kernel(est, est_ranks, count, win, pairs, groups, n_groups):  # pra
         for k in range(2 * m + 2):
             total += rise[k]
             rise[k] = total
-        for c in range(l1):
-            r = est_ranks[i, c]
-            u[c] = (r + rise[int(2.0 * r)]) / denom - 0.5 if r == r else np.nan
+        u[:l1] = np.nan
+        a = 0
+        while a < m:
+            end = run_end(est, order, i, m, a)
+            r = a + (end - a + 1) / 2.0
+            for k in range(a, end):
+                u[order[i, k]] = (r + rise[int(2.0 * r)]) / denom - 0.5
+            a = end
         while e < len(pairs) and pairs[e] == i:
             g = groups[e]
             n_used[g] += q > 0
@@ -197,7 +158,7 @@ def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, grou
         gsar = x / sd[entries.group]
     usable = (n >= 2) & (sd != 0)
     gsar = np.where(usable[entries.group], gsar, np.nan)
-    sums, counts, cum = _grank_kernel(est.sorted, est.ranks, est.count, gsar, entries.starts, entries.pair)
+    sums, counts, cum = _grank_kernel(est.values, est.order, est.count, gsar, entries.starts, entries.pair)
     days = counts > 0
     big_t = days.sum(axis=1) + (n > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -214,11 +175,12 @@ def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, grou
 
 
 @numba.njit(cache=True)
-def _grank_kernel(est, est_ranks, count, gsar, starts, pairs):  # pragma: no cover - compiled
+def _grank_kernel(est, order, count, gsar, starts, pairs):  # pragma: no cover - compiled
     """Per group: the sum of U and the pairs present on each estimation day, and the sum of the cumulative day's U.
 
     Entry e's GSAR among its pair's m sorted SARs (lo below it, hi up to it, by binary search) has rank
     lo + (hi - lo + 2) / 2 of m + 1 values; an estimation SAR of rank r rises by 1 if r > hi, by 1/2 if lo < r <= hi.
+    The SARs are read in sorted order through the pair's sort ``order``, a run of equal ones sharing its rank.
     """
     n_groups = len(starts) - 1
     l1 = est.shape[1]
@@ -233,14 +195,19 @@ def _grank_kernel(est, est_ranks, count, gsar, starts, pairs):  # pragma: no cov
             i = pairs[e]
             m = count[i]
             denom = m + 2.0
-            lo = np.searchsorted(est[i, :m], w, side="left")
-            hi = np.searchsorted(est[i, :m], w, side="right")
+            lo = count_below(est, order, i, m, w, True)
+            hi = count_below(est, order, i, m, w, False)
             cum[g] += (lo + (hi - lo + 2) / 2.0) / denom - 0.5
-            for c in range(l1):
-                r = est_ranks[i, c]
-                if r == r:
-                    sums[g, c] += (r + (1.0 if r > hi else (0.5 if r > lo else 0.0))) / denom - 0.5
+            a = 0
+            while a < m:
+                end = run_end(est, order, i, m, a)
+                r = a + (end - a + 1) / 2.0
+                add = (r + (1.0 if r > hi else (0.5 if r > lo else 0.0))) / denom - 0.5
+                for k in range(a, end):
+                    c = order[i, k]
+                    sums[g, c] += add
                     counts[g, c] += 1.0
+                a = end
     return sums, counts, cum
 
 

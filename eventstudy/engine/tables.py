@@ -128,16 +128,18 @@ def tests_frame(
     """
     lap = clock.lap if clock is not None else (lambda phase: None)
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
-    ar_est, sar_est = (np.where(stage.estimation[:, est_days], a[:, est_days], np.nan) for a in (stage.ar, stage.sar))
+    clean = stage.estimation[:, est_days]
+    ar_est = np.where(clean, stage.ar[:, est_days], np.nan)
     lap("tests")
     # every day's date as an int32 position on the sorted session dates, from the grid (no (P, D) datetime array)
     grid, positions = stage.grid.calendar_positions(stage.cells, np.arange(len(stage.days)))
+    ar_ranked = RankedRows.of(ar_est)
     est = Estimation(
         ar_est,
-        sar_est,
         positions[:, est_days],  # a view
-        RankedRows.of(ar_est),
-        RankedRows.of(sar_est),
+        ar_ranked,
+        # estimation-day SARs are AR / sigma_i (C = 1) for every model: the ARs' order, checked row by row
+        RankedRows.of(stage.sar[:, est_days], valid=clean, like=ar_ranked),
         (grid, positions),
     )
     members = [groups.subset(np.isfinite(stage.cars[window]["car"])) for window in windows.events]
@@ -160,13 +162,13 @@ def _days(stage, window) -> np.ndarray:
 
 class Estimation(NamedTuple):
     """The arrays every window's battery shares: the estimation days' (NaN where a day is not a clean estimation
-    day), their ranks, and the calendar positions of every day's date (int32, -1 where a day has no session)."""
+    day), the ARs' and SARs' sort orders, and the calendar positions of every day's date (int32, -1 where a day has
+    no session)."""
 
     ar: np.ndarray  # (P, L1)
-    sar: np.ndarray  # (P, L1)
     positions: np.ndarray  # (P, L1) calendar positions of the estimation days (a view of ``calendar``'s)
-    ar_ranked: RankedRows  # ``ar``'s rows ranked once for the rank tests
-    sar_ranked: RankedRows
+    ar_ranked: RankedRows  # ``ar``'s rows sorted once for the rank tests
+    sar_ranked: RankedRows  # the SARs of the clean estimation days (a view of the stage's), sorted by the same order
     calendar: tuple[np.ndarray, np.ndarray]  # the session dates and the (P, D) positions of the stage's days
 
 

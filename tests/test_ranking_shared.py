@@ -1,0 +1,141 @@
+"""Each row's sort order (engine.ranking.RankedRows) against numpy's sort and scipy's ranks, and the SARs' reuse of
+the ARs' order: exact where SAR = AR / sigma (ties that the division makes are found on the SARs), sorted anew
+wherever the order does not sort them (GARCH-like variances, overflow, other missing days, a reversed scale)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from eventstudy.engine import rank_tests as rt
+from eventstudy.engine import ranking
+from eventstudy.engine.ranking import RankedRows
+from eventstudy.inference.groups import Groups
+
+
+def _valid(x, valid):
+    return np.isfinite(x) & (True if valid is None else valid)
+
+
+def _check(ranked: RankedRows, x: np.ndarray, valid: np.ndarray | None = None) -> None:
+    """The order lists each row's valid values first, ascending (== numpy's sort), and the average ranks read
+    through it as the kernels read them (runs of equal values) are scipy's."""
+    ok = _valid(x, valid)
+    np.testing.assert_array_equal(ranked.count, ok.sum(axis=1))
+    for i in range(len(x)):
+        m = int(ranked.count[i])
+        order = ranked.order[i].astype(np.int64)
+        np.testing.assert_array_equal(np.sort(order), np.arange(x.shape[1]))
+        assert ok[i, order[:m]].all()
+        np.testing.assert_array_equal(x[i, order[:m]], np.sort(x[i, ok[i]]))
+        ranks = np.full(x.shape[1], np.nan)
+        a = 0
+        while a < m:
+            end = ranking.run_end(x, ranked.order, i, m, a)
+            ranks[order[a:end]] = a + (end - a + 1) / 2.0
+            a = end
+        expected = np.full(x.shape[1], np.nan)
+        expected[ok[i]] = stats.rankdata(x[i, ok[i]])
+        np.testing.assert_array_equal(ranks, expected)
+
+
+def _rows(rng, n_rows, width):
+    x = np.round(rng.normal(0, 1, (n_rows, width)), 1)  # a coarse grid: many ties
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[0] = np.nan  # all missing
+    x[1, :3] = [np.inf, -np.inf, np.nan]  # non-finite values are missing
+    x[2, : width // 2] = -0.0  # -0 and +0 are one tie
+    x[2, width // 2 :] = 0.0
+    x[3] = rng.normal(0, 1, width)  # no ties
+    return x
+
+
+@pytest.mark.parametrize(("n_rows", "width", "dtype"), [(60, 40, np.int16), (12, 300, np.int16), (4, 40_000, np.int32)])
+def test_each_row_is_sorted_and_ranked_as_scipy(n_rows, width, dtype):
+    rng = np.random.default_rng(width)
+    x = _rows(rng, n_rows, width)
+    ranked = RankedRows.of(x)
+    assert ranked.order.dtype == dtype and ranked.values is x
+    _check(ranked, x)
+    valid = rng.random(x.shape) < 0.8
+    _check(RankedRows.of(x, valid=valid), x, valid)
+
+
+def test_values_one_ulp_apart_in_any_order():
+    """Keys that agree above the column-index bits: the insertion pass on the true values must order them."""
+    rng = np.random.default_rng(5)
+    chain = np.empty(300)
+    chain[0] = 0.0123
+    for k in range(1, 300):
+        chain[k] = np.nextafter(chain[k - 1], 1.0)
+    x = np.stack([rng.permutation(chain) * rng.choice([1.0, -1.0]) for _ in range(8)])
+    x[1, :100] = x[1, 100:200]  # and ties among them
+    _check(RankedRows.of(x), x)
+    _check(RankedRows.of(x[:, :200]), x[:, :200])
+
+
+def _merged_by_division(rng, n_rows, width):
+    """AR rows with neighbours one ulp apart and sigmas that merge some of them into one SAR (a tie)."""
+    ar = rng.normal(0, 0.02, (n_rows, width))
+    sigma = rng.uniform(0.01, 0.03, n_rows)
+    for i in range(n_rows):
+        for c in range(0, width - 1, 6):
+            ar[i, c + 1] = np.nextafter(ar[i, c], 1.0)
+    ar[rng.random(ar.shape) < 0.05] = np.nan
+    return ar, sigma
+
+
+def test_sars_share_the_order_of_the_ars_and_find_their_own_ties():
+    rng = np.random.default_rng(7)
+    ar, sigma = _merged_by_division(rng, 40, 120)
+    valid = rng.random(ar.shape) < 0.95
+    valid[3] = False  # a pair without clean estimation days
+    sar = ar / sigma[:, None]
+    ar_est = np.where(valid, ar, np.nan)
+    merged = sum(
+        len(np.unique(ar_est[i][np.isfinite(ar_est[i])])) > len(np.unique(sar[i][np.isfinite(ar_est[i])]))
+        for i in range(len(ar))
+    )
+    assert merged > 10  # ties of the SARs that the ARs do not have: ranks taken from the ARs would be wrong
+    by_ar = RankedRows.of(ar_est)
+    shared = RankedRows.of(sar, valid=valid, like=by_ar)
+    assert shared.order is by_ar.order and shared.values is sar
+    _check(shared, sar, valid)
+    own = np.where(valid, sar, np.nan)
+    csar = rng.standard_t(8, len(ar)) + 0.3
+    groups = Groups.from_masks([rng.random(len(ar)) < 0.6 for _ in range(5)] + [np.ones(len(ar), bool)])
+    for a, b in zip(rt.grank_groups(shared, csar, groups), rt.grank_groups(own, csar, groups), strict=True):
+        np.testing.assert_array_equal(a, b)
+    win = rng.normal(0, 0.02, (len(ar), 3))
+    for a, b in zip(rt.corrado_rank_groups(shared, win, groups), rt.corrado_rank_groups(own, win, groups), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rows_the_order_does_not_sort_are_sorted_anew():
+    rng = np.random.default_rng(11)
+    ar, sigma = _merged_by_division(rng, 30, 300)  # 300 days: more than 8 index bits
+    valid = rng.random(ar.shape) < 0.95
+    ar_est = np.where(valid, ar, np.nan)
+    sar = ar / sigma[:, None]
+    sar[:5] = ar[:5] / np.sqrt(rng.uniform(1e-4, 9e-4, (5, 300)))  # GARCH-like: a variance per day
+    sar[5] = ar[5] / -sigma[5]  # a reversed scale
+    with np.errstate(over="ignore"):
+        sar[6] = ar[6] / 1e-310  # overflow: the largest |AR| give an infinite SAR (missing)
+    sar[7, 10:20] = np.nan  # SARs missing on days with an AR
+    valid_sar = valid.copy()
+    valid_sar[8, 30:40] = False  # other clean days
+    by_ar = RankedRows.of(ar_est)
+    before = by_ar.order.copy()
+    ranked = RankedRows.of(sar, valid=valid_sar, like=by_ar)
+    _check(ranked, sar, valid_sar)
+    np.testing.assert_array_equal(by_ar.order, before)  # the ARs' order is left as it was
+    _check(by_ar, ar_est)
+    assert np.isinf(sar[6][valid[6]]).any()
+    kept = (ranked.order == by_ar.order).all(axis=1)
+    assert not kept[:9].any() and kept[9:].all()
+    csar = rng.standard_t(8, len(ar))
+    groups = Groups.one(len(ar))
+    own = np.where(valid_sar, sar, np.nan)
+    for a, b in zip(rt.grank_groups(ranked, csar, groups), rt.grank_groups(own, csar, groups), strict=True):
+        np.testing.assert_array_equal(a, b)
