@@ -83,6 +83,9 @@ def read_prices(source: str | Path | Iterable[str | Path], tickers: Iterable[str
     if order is not None:
         ticker, rest = ticker.take(order), rest.take(order).reset_index(drop=True)
     rest.insert(1, "ticker", _as_text(ticker))
+    for col in PRICE_FIELDS:  # a field no source has: NaN, made after the sort (never reordered)
+        if col not in rest:
+            rest[col] = np.full(len(rest), np.nan)
     return rest[list(LONG_COLUMNS)]
 
 
@@ -101,16 +104,22 @@ def refuse_two_spellings(tickers: Iterable[str], where: str) -> None:
 def _order_and_duplicates(ticker: pd.Categorical, dates: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The (ticker, date) sort order (None when already sorted) and the rows sharing a (ticker, date) (or None).
 
-    Works on integer codes: the rank of each ticker among the sorted tickers, and the dates as integers.
+    Works on integer codes: the rank of each ticker among the sorted tickers, and the dates as integers. When every
+    ticker's rows already come in date order (tickers in blocks, or a date-major file), a stable sort of the ticker
+    ranks alone is the order (a radix sort for up to 32,767 tickers); otherwise a sort by both keys.
     """
     rank = np.argsort(np.argsort(ticker.categories.to_numpy(dtype=object), kind="stable"))
-    key_t = rank[ticker.codes].astype(np.int64)
+    key_t = rank[ticker.codes].astype(np.int16 if len(rank) < 2**15 else np.int64)
     key_d = dates.astype("datetime64[ns]").view(np.int64)
     step_t, step_d = np.diff(key_t), np.diff(key_d)
     ordered = bool(((step_t > 0) | ((step_t == 0) & (step_d >= 0))).all())
-    order = None if ordered else np.lexsort((key_d, key_t))
-    if order is not None:
+    order = None
+    if not ordered:
+        order = np.argsort(key_t, kind="stable")
         step_t, step_d = np.diff(key_t[order]), np.diff(key_d[order])
+        if ((step_t == 0) & (step_d < 0)).any():  # some ticker's rows out of date order
+            order = np.lexsort((key_d, key_t))
+            step_t, step_d = np.diff(key_t[order]), np.diff(key_d[order])
     same = (step_t == 0) & (step_d == 0)
     if not same.any():
         return order, None
@@ -194,7 +203,7 @@ def _read_table_file(path: Path, tickers: list[str] | None = None) -> pd.DataFra
 
 
 def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Parse dates and numbers, check them, return the frame with every long column (ticker categorical).
+    """Parse dates and numbers, check them, return the frame with the long columns it has (ticker categorical).
 
     Typed columns (Parquet timestamps and floats) are taken as they are; text is parsed.
     """
@@ -215,10 +224,7 @@ def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     if (day.view(np.int64) % 86_400_000_000_000).any():  # a time of day: keep the session date only
         day = dates.dt.normalize().astype("datetime64[ns]").to_numpy()
     out = {"date": day, "ticker": _ticker_codes(frame["ticker"])}
-    for col in PRICE_FIELDS:
-        if col not in frame.columns:
-            out[col] = np.full(len(frame), np.nan)
-            continue
+    for col in (c for c in PRICE_FIELDS if c in frame.columns):
         if pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col]):
             values = frame[col].to_numpy(dtype="float64", na_value=np.nan)
         else:
@@ -238,7 +244,7 @@ def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
                     f"{path}: row {i + 2} ({out['ticker'][i]} {pd.Timestamp(out['date'][i]).date()}): "
                     f"{col} {values[i]:g} {what}: fix or drop the row"
                 )
-    return pd.DataFrame(out, columns=list(LONG_COLUMNS))
+    return pd.DataFrame(out)
 
 
 def _ticker_codes(ticker: pd.Series) -> pd.Categorical:

@@ -1,0 +1,54 @@
+"""read_prices sorts by (ticker, date) whatever the file's order: ticker blocks out of name order (a stable sort of
+the tickers alone), date-major rows, shuffled rows (a sort by both keys); fields no file has are NaN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eventstudy.errors import PriceDataError
+from eventstudy.prices.files import LONG_COLUMNS, read_prices
+
+
+def _long(seed: int = 0) -> pd.DataFrame:
+    dates = pd.bdate_range("2024-01-01", periods=40)
+    tickers = ["ZZ", "MKT", "AA", "b1"]
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "date": np.tile(dates, len(tickers)),
+            "ticker": np.repeat(tickers, len(dates)),
+            "adj_close": rng.uniform(10, 20, len(dates) * len(tickers)),
+        }
+    )
+
+
+@pytest.mark.parametrize("layout", ["blocks", "date-major", "shuffled", "sorted"])
+def test_any_row_order_gives_the_sorted_frame(tmp_path, layout):
+    frame = _long()
+    expected = frame.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+    rows = {
+        "blocks": frame,
+        "date-major": frame.sort_values(["date"], kind="stable"),
+        "shuffled": frame.sample(frac=1.0, random_state=3),
+        "sorted": expected,
+    }[layout]
+    rows.to_parquet(tmp_path / "p.parquet", index=False)
+    got = read_prices(tmp_path / "p.parquet")
+    assert list(got.columns) == list(LONG_COLUMNS)
+    assert got[["open", "high", "low", "close", "volume"]].isna().all().all()
+    assert got["close"].dtype == np.float64
+    pd.testing.assert_frame_equal(
+        got[["date", "ticker", "adj_close"]].astype({"ticker": object}),
+        expected.astype({"ticker": object}),
+        check_dtype=False,
+    )
+
+
+def test_a_duplicate_is_found_in_any_order(tmp_path):
+    frame = _long()
+    twice = pd.concat([frame, frame.iloc[[5]]]).sample(frac=1.0, random_state=1)
+    twice.to_parquet(tmp_path / "p.parquet", index=False)
+    with pytest.raises(PriceDataError, match="ZZ has 2 rows sharing a date"):
+        read_prices(tmp_path / "p.parquet")
