@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
@@ -253,8 +254,15 @@ def _ticker_codes(ticker: pd.Series) -> pd.Categorical:
         codes, names = ticker.cat.codes.to_numpy(), ticker.cat.categories.astype(str)
     else:
         text = ticker if pd.api.types.is_string_dtype(ticker) else ticker.astype(str)
-        encoded = pa.chunked_array([pa.array(text, from_pandas=True)]).combine_chunks().dictionary_encode()
-        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = pa.chunked_array([pa.array(text, from_pandas=True)]).combine_chunks()
+        if len(values) > 1:  # hash one row per run of equal tickers (a sorted frame: one per ticker)
+            change = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).fill_null(True)  # null: a run
+            starts = np.flatnonzero(np.r_[True, change.to_numpy(zero_copy_only=False)])
+        else:
+            starts = np.arange(len(values))
+        encoded = values.take(pa.array(starts)).dictionary_encode()
+        runs = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = np.repeat(runs, np.diff(np.r_[starts, len(values)]))
         names = pd.Index(encoded.dictionary.to_pylist(), dtype=object).astype(str)
     stripped = names.str.strip()
     if not stripped.is_unique:
