@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from eventstudy.inference.threads import run_chunked
+
 CELL_START, CELL_COLUMN, CELL_BLOCK = 0, 1, 2
 
 
@@ -52,7 +54,8 @@ class SessionGrid:
         bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
         out = np.empty((len(cells), len(days)), dtype=dtype or matrix.dtype)
         first = cells[:, CELL_START] + (days[0] if len(days) else 0)
-        _take(matrix, first, cells[:, CELL_COLUMN], bounds[:, 0], bounds[:, 1], out.dtype.type(fill), out)
+        args = (matrix, first, cells[:, CELL_COLUMN], bounds[:, 0], bounds[:, 1], out.dtype.type(fill), out)
+        run_chunked(_take, _take_chunks, args, np.full(len(cells), len(days)))
         return out
 
     def take_regressors(self, cells: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -147,14 +150,21 @@ def in_column(cells: np.ndarray, column: int) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _take(matrix, first, column, lo, hi, fill, out):  # pragma: no cover - compiled
-    """out[p, j] = matrix[column[p], first[p] + j] where that session lies in [lo[p], hi[p]), else ``fill``."""
-    n_pairs, n_days = out.shape
-    for p in range(n_pairs):
+def _take(matrix, first, column, lo, hi, fill, out, start, stop):  # pragma: no cover - compiled
+    """out[p, j] = matrix[column[p], first[p] + j] where that session lies in [lo[p], hi[p]), else ``fill``, for the
+    pairs ``start <= p < stop``."""
+    n_days = out.shape[1]
+    for p in range(start, stop):
         row = matrix[column[p]]
         for j in range(n_days):
             s = first[p] + j
             out[p, j] = row[s] if lo[p] <= s < hi[p] else fill
+
+
+@numba.njit(cache=True, parallel=True)
+def _take_chunks(matrix, first, column, lo, hi, fill, out, bounds):  # pragma: no cover - compiled
+    for c in numba.prange(len(bounds) - 1):
+        _take(matrix, first, column, lo, hi, fill, out, bounds[c], bounds[c + 1])
 
 
 class GridArray(np.lib.mixins.NDArrayOperatorsMixin):

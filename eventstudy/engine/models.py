@@ -23,6 +23,7 @@ import numpy as np
 
 from eventstudy.engine.statistics import standardized_ar
 from eventstudy.errors import InputError
+from eventstudy.inference.threads import run_chunked
 
 MODELS = ("market", "market-adjusted", "constant-mean", "factor")
 
@@ -196,15 +197,19 @@ def _column(x, intercept, p, d, a):  # pragma: no cover - compiled
     return x[p, d, a]
 
 
-@numba.njit(cache=True)
-def _ols_moments(y, x, k, intercept, mask):  # pragma: no cover - compiled
-    """X'X (P, k, k), X'y (P, k), n (P,) and sum y (P,) over the masked days of every pair."""
+def _ols_moments(y, x, k, intercept, mask) -> tuple[np.ndarray, ...]:
+    """X'X (P, k, k), X'y (P, k), n (P,) and sum y (P,) over the masked days of every pair (in chunks of pairs on
+    every thread for a large panel: each pair's sums are its own, in day order)."""
     n_pairs, n_days = y.shape
-    xtx = np.zeros((n_pairs, k, k))
-    xty = np.zeros((n_pairs, k))
-    n = np.zeros(n_pairs)
-    total = np.zeros(n_pairs)
-    for p in range(n_pairs):
+    xtx, xty, n, total = np.zeros((n_pairs, k, k)), np.zeros((n_pairs, k)), np.zeros(n_pairs), np.zeros(n_pairs)
+    run_chunked(_moments, _moments_chunks, (y, x, intercept, mask, xtx, xty, n, total), np.full(n_pairs, n_days * k))
+    return xtx, xty, n, total
+
+
+@numba.njit(cache=True)
+def _moments(y, x, intercept, mask, xtx, xty, n, total, start, stop):  # pragma: no cover - compiled
+    n_days, k = y.shape[1], xtx.shape[1]
+    for p in range(start, stop):
         for d in range(n_days):
             if mask[p, d]:
                 n[p] += 1.0
@@ -217,17 +222,34 @@ def _ols_moments(y, x, k, intercept, mask):  # pragma: no cover - compiled
         for a in range(k):
             for b in range(a + 1, k):
                 xtx[p, b, a] = xtx[p, a, b]
-    return xtx, xty, n, total
+
+
+@numba.njit(cache=True, parallel=True)
+def _moments_chunks(y, x, intercept, mask, xtx, xty, n, total, bounds):  # pragma: no cover - compiled
+    for c in numba.prange(len(bounds) - 1):
+        _moments(y, x, intercept, mask, xtx, xty, n, total, bounds[c], bounds[c + 1])
+
+
+def _ols_residuals(y, x, k, intercept, mask, params, mean) -> tuple[np.ndarray, ...]:
+    """x_t' beta (P, D) on every day, and SSR and SST (about ``mean``) over the masked days of every pair (chunks
+    of pairs on every thread for a large panel)."""
+    n_pairs, n_days = y.shape
+    out, ssr, sst = np.empty((n_pairs, n_days)), np.zeros(n_pairs), np.zeros(n_pairs)
+    args = (y, x, intercept, mask, params, mean, out, ssr, sst)
+    run_chunked(_residuals, _residuals_chunks, args, np.full(n_pairs, n_days * k))
+    return out, ssr, sst
+
+
+@numba.njit(cache=True, parallel=True)
+def _residuals_chunks(y, x, intercept, mask, params, mean, out, ssr, sst, bounds):  # pragma: no cover - compiled
+    for c in numba.prange(len(bounds) - 1):
+        _residuals(y, x, intercept, mask, params, mean, out, ssr, sst, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True)
-def _ols_residuals(y, x, k, intercept, mask, params, mean):  # pragma: no cover - compiled
-    """x_t' beta (P, D) on every day, and SSR and SST (about ``mean``) over the masked days of every pair."""
-    n_pairs, n_days = y.shape
-    out = np.empty((n_pairs, n_days))
-    ssr = np.zeros(n_pairs)
-    sst = np.zeros(n_pairs)
-    for p in range(n_pairs):
+def _residuals(y, x, intercept, mask, params, mean, out, ssr, sst, start, stop):  # pragma: no cover - compiled
+    n_days, k = y.shape[1], params.shape[1]
+    for p in range(start, stop):
         for d in range(n_days):
             fitted = 0.0
             for a in range(k):
@@ -238,7 +260,6 @@ def _ols_residuals(y, x, k, intercept, mask, params, mean):  # pragma: no cover 
                 ssr[p] += e * e
                 c = y[p, d] - mean[p]
                 sst[p] += c * c
-    return out, ssr, sst
 
 
 def fit_model(
