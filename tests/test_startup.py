@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
@@ -86,3 +87,17 @@ def test_binomial_equals_scipy(fn):
     for p in (0.5, 0.0, 1.0, 0.37, 1.2):
         _same(getattr(distributions.binom, fn)(kk, nn, p), getattr(scipy_stats.binom, fn)(kk, nn, p))
     _same(getattr(distributions.binom, fn)(3, 10, 0.5), getattr(scipy_stats.binom, fn)(3, 10, 0.5))
+
+
+def test_fit_without_the_prices_table_changes_no_other_table():
+    from eventstudy import EventStudy
+    from eventstudy.results import TABLES
+    from eventstudy.simulate import simulate_study
+
+    sim = simulate_study(n_events=6, n_firms=3, effect=0.01, rho=0.2, same_date=False, seed=2)
+    study = EventStudy(sim.events, sim.prices, market=sim.market, calendar="data", placebo_draws=0)
+    full, lean = study.fit(), study.fit(prices_table=False)
+    assert len(full.prices) and lean.prices.empty
+    assert list(lean.prices.columns) == list(full.prices.columns)
+    for name in (t for t in TABLES if t != "prices"):
+        pd.testing.assert_frame_equal(getattr(lean, name), getattr(full, name), check_exact=True)

@@ -345,7 +345,7 @@ def run(
                 selected, frame, scheduler=scheduler, partitions=partitions, progress=progress, **options
             )
     else:
-        results = EventStudy(selected, frame, **options).fit()
+        results = EventStudy(selected, frame, **options).fit(prices_table=with_report)
     if prices:
         results.config["prices"] = [str(Path(p).resolve()) for p in prices]
     tables = TABLES if with_report else tuple(t for t in TABLES if t != "prices")

@@ -41,8 +41,9 @@ from eventstudy.results import EventStudyResults
 __all__ = ["PairStage", "Stopwatch", "concat", "finish", "masking_cost", "run_pairs"]
 
 
-def finish(study, stage: PairStage) -> EventStudyResults:
-    """The group stage: AAR/CAAR, the test battery per group, and the tidy tables."""
+def finish(study, stage: PairStage, prices_table: bool = True) -> EventStudyResults:
+    """The group stage: AAR/CAAR, the test battery per group, and the tidy tables (the used prices only with
+    ``prices_table``, else an empty price frame)."""
     clock = Stopwatch()
     labels, groups = _groups(study, stage)
     aar = _aar_frame(study, stage, labels, groups)
@@ -54,7 +55,7 @@ def finish(study, stage: PairStage) -> EventStudyResults:
         "parameters": parameter_frame(stage),
         "alignment": stage.alignment,
         "events": study.events.frame.drop(columns="explicit"),
-        "prices": _used_prices(study, stage),
+        "prices": _used_prices(study, stage) if prices_table else study.prices.iloc[0:0],
         "av": None if stage.volume is None else av_frame(stage.volume, study.windows),
         "cav": None if stage.volume is None else cav_frame(stage.volume),
     }

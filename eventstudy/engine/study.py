@@ -196,6 +196,10 @@ class EventStudy:
             "bootstrap_draws": self.bootstrap_draws,
         }
 
-    def fit(self) -> EventStudyResults:
-        """Run the study: align, estimate, compute AR/CAR/BHAR/AAR/CAAR and the test battery."""
-        return finish(self, run_pairs(self, self.events, self.prices))
+    def fit(self, prices_table: bool = True) -> EventStudyResults:
+        """Run the study: align, estimate, compute AR/CAR/BHAR/AAR/CAAR and the test battery.
+
+        ``prices_table=False`` leaves ``results.prices`` empty (no copy of the used price rows: ``eventstudy run``
+        writes that table only with ``--report``).
+        """
+        return finish(self, run_pairs(self, self.events, self.prices), prices_table)
