@@ -147,8 +147,9 @@ class EventStudyResults:
         notes, count = window_warnings(self.car, SUMMARY_PAIRS)
         lines += [f"  warning: {line}" for line in notes] + _more(count, "window warnings")
         lines += ["", "CAR per pair (t in parentheses)", "-" * 78]
-        pairs = self.car.drop_duplicates(["event_id", "ticker"]).head(SUMMARY_PAIRS)[["event_id", "ticker"]]
-        shown = self.car.merge(pairs, on=["event_id", "ticker"]) if len(pairs) < len(self.parameters) else self.car
+        pair = _pair_codes(self.car)  # 0, 1, ... in order of first appearance
+        n_pairs = int(pair.max()) + 1 if len(pair) else 0
+        shown = self.car[pair < SUMMARY_PAIRS] if min(n_pairs, SUMMARY_PAIRS) < len(self.parameters) else self.car
         whole = shown["complete"] if "complete" in shown else pd.Series(True, index=shown.index)
         cells = zip(shown["car"], shown["car_t"], whole.astype(str).str.lower() != "false", strict=True)
         car = shown.assign(cell=[_cell(c, t) + ("" if w else " incomplete") for c, t, w in cells])
@@ -156,7 +157,7 @@ class EventStudyResults:
             index=["event_id", "ticker"], columns="window", values="cell", aggfunc="first", sort=False
         )
         lines.append(table.to_string())
-        lines += _more(self.car[["event_id", "ticker"]].drop_duplicates().shape[0], "pairs (see car)")
+        lines += _more(n_pairs, "pairs (see car)")
         titles = {
             "return": "Pooled tests (all pairs)",
             "volatility": "Abnormal volatility",
@@ -377,6 +378,13 @@ def window_warnings(car: pd.DataFrame, limit: int | None = None) -> tuple[list[s
             "or lie past the data, or its first return reaches back before it; this CAR is not that window's CAR"
         )
     return lines, grouped.ngroups
+
+
+def _pair_codes(car: pd.DataFrame) -> np.ndarray:
+    """A code per (event_id, ticker) of each row, numbered in order of first appearance."""
+    event, _ = pd.factorize(car["event_id"])
+    ticker, tickers = pd.factorize(car["ticker"])
+    return pd.factorize(event.astype(np.int64) * (len(tickers) + 1) + ticker)[0]
 
 
 def _per_value(column: pd.Series, fn) -> pd.DataFrame | pd.Series:
