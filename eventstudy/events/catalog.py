@@ -34,11 +34,11 @@ class EventSet:
 
     @property
     def tickers(self) -> list[str]:
-        return list(dict.fromkeys(self.frame["ticker"]))
+        return self.frame["ticker"].unique().tolist()  # in order of first appearance (hashing, no per-row objects)
 
     @property
     def event_ids(self) -> list[str]:
-        return list(dict.fromkeys(self.frame["event_id"]))
+        return self.frame["event_id"].unique().tolist()
 
     def select(self, kind: str | Iterable[str] | None = None, event_ids: Iterable[str] | None = None) -> EventSet:
         """The subset of events of the given kind(s) and/or ids."""
