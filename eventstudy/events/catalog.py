@@ -270,7 +270,7 @@ def _check_times(frame: pd.DataFrame, name: str) -> None:
             f"{name}: row {_row(frame, no_zone)}: time {times[no_zone].iloc[0]} has no time zone: add a "
             "'timezone' column with an IANA name such as Asia/Shanghai or America/New_York"
         )
-    for zone in set(zones) - {""}:
+    for zone in set(zones.unique()) - {""}:  # the distinct zones only (no Python string per row)
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
