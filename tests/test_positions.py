@@ -17,7 +17,9 @@ from eventstudy.engine.grid import SessionGrid
 from eventstudy.engine.group_tests import group_battery_groups
 from eventstudy.engine.stages import run_pairs
 from eventstudy.inference import correlation as cr
+from eventstudy.inference import correlation_kernels as ck
 from eventstudy.inference.groups import Groups
+from eventstudy.inference.rows import factorize_hashed, factorize_rows
 
 CALENDAR_TESTS = ("calendar_time_z", "calendar_time_nw", "wild_bootstrap")
 
@@ -186,3 +188,28 @@ def test_rbar_packed_in_small_batches_is_bit_identical(monkeypatch, cell_min_pai
     members = [np.arange(n), np.flatnonzero(np.arange(n) % 3 == 0)]
     want = [_definition(res[m], dates[m], windows[m]) for m in members]
     np.testing.assert_allclose(batched, want, rtol=1e-12)
+
+
+def test_patterns_read_in_place_are_the_packed_rows_codes():
+    """The codes and spans of the rows' available dates, read in place, = factorize_rows of the packed positions;
+    exact when every hash collides."""
+    rng = np.random.default_rng(5)
+    positions = np.where(rng.random((400, 30)) < 0.05, -1, np.arange(30)[None, :] * 2 + rng.integers(0, 3, (400, 1)))
+    positions = np.sort(positions, axis=1).astype(np.int32)
+    x = np.where(rng.random((400, 30)) < 0.1, np.nan, rng.normal(size=(400, 30)))
+    x[rng.random(400) < 0.5] = x[0]  # repeated patterns
+    positions[x[:, 0] == x[0, 0]] = positions[0]
+    rows = np.arange(0, 400, 2)
+    renumber = ck.renumbering(positions, rows)
+    codes, span = ck.patterns(x, positions, renumber, rows)
+    _, pv, cnt = ck.compress(x, positions, renumber, rows)
+    assert np.array_equal(codes, factorize_rows(pv)[0])
+    assert np.array_equal(span, np.where(cnt > 0, pv[np.arange(len(pv)), np.maximum(cnt - 1, 0)] - pv[:, 0], 0))
+    assert 1 < len(np.unique(codes)) < len(rows) * 3 // 4  # repeated patterns and others
+    collide, _ = factorize_hashed(
+        np.zeros(len(rows), np.uint64), lambda c, f: ck._differs(x, positions, renumber, rows, c, f)
+    )
+    assert all((pv[collide == c] == pv[collide == c][0]).all() for c in np.unique(collide))
+    assert np.array_equal(pd.factorize(codes)[0], pd.factorize(collide)[0]) or len(np.unique(collide)) > len(
+        np.unique(codes)
+    )

@@ -34,11 +34,11 @@ from __future__ import annotations
 import numpy as np
 
 from eventstudy.inference.calendar_time import calendar_positions
-from eventstudy.inference.correlation_kernels import batch_bounds, compress, renumbering, shared_days, spans
+from eventstudy.inference.correlation_kernels import batch_bounds, compress, patterns, renumbering, shared_days
 from eventstudy.inference.correlation_kernels import cell_sums as _cell_sums
 from eventstudy.inference.correlation_kernels import pair_sums as _kernel_sum
 from eventstudy.inference.groups import Groups
-from eventstudy.inference.rows import factorize_row_blocks, factorize_rows
+from eventstudy.inference.rows import factorize_rows
 
 CELL_MIN_PAIRS = 20_000  # a pair of classes with this many pairs, cells that do not pay and rows to merge: BLAS
 ROWS_PER_BATCH = 1 << 14  # rows packed at a time (their values and positions: about 3 kB a row of 250 days)
@@ -123,9 +123,8 @@ def correlations_at_positions(
     local = np.full(groups.n_pairs, -1, dtype=np.int64)
     local[used] = np.arange(len(used))
     rows = _Rows(np.asarray(residuals, dtype=float), positions, used)
-    pattern = factorize_row_blocks(lambda r: rows.pack(r)[1], len(used), ROWS_PER_BATCH)[0]
     window, wpos = _window_classes(np.sort(window_positions[used], axis=1))
-    classes = _Classes(groups.group, local[groups.pair], window, pattern)
+    classes = _Classes(groups.group, local[groups.pair], window, rows.pattern)
     ca, cb, weight = _overlapping_classes(wpos, classes.group, classes.window)
     partial = _class_pair_sums(rows, classes, ca, cb, int(min_shared))
     total = np.bincount(classes.group[ca], weights=weight * partial, minlength=groups.n_groups)
@@ -137,13 +136,13 @@ def correlations_at_positions(
 class _Rows:
     """The residual rows ``used`` of ``x`` (P, D) with their date ``positions`` (P, D), read in place and packed on
     demand: ``pack(r)`` gives rows ``used[r]`` (packed row r is row ``used[r]``) as ``(xv, pv, cnt)``
-    (:func:`~eventstudy.inference.correlation_kernels.compress`); ``span`` (of the positions of each row's available
-    dates) is known for every row."""
+    (:func:`~eventstudy.inference.correlation_kernels.compress`); ``pattern`` (the code of each row's available
+    dates) and ``span`` (of their positions) are known for every row without packing."""
 
     def __init__(self, x: np.ndarray, positions: np.ndarray, used: np.ndarray):
         self.x, self.positions, self.used = x, positions, used
         self.renumber = renumbering(positions, used)
-        self.span = spans(x, positions, self.renumber, used)
+        self.pattern, self.span = patterns(x, positions, self.renumber, used)
         self.width = x.shape[1]
 
     def pack(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

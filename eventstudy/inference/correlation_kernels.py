@@ -11,6 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from eventstudy.inference.rows import factorize_hashed, hash_row
 from eventstudy.inference.threads import run_chunked
 
 
@@ -34,12 +35,15 @@ def compress(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: n
     return xv, pv, cnt
 
 
-def spans(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(R,) span (last - first position; 0 for none) of the dates of each row's available residuals, as
-    :func:`compress` would pack them."""
-    out = np.zeros(len(rows), dtype=np.int64)
-    _spans(x, positions, renumber, rows, out)
-    return out
+def patterns(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(R,) code of the rows' available dates (the positions :func:`compress` would pack; the codes of
+    :func:`~eventstudy.inference.rows.factorize_rows` of the packed positions, exact) and (R,) the span of those
+    positions (last - first; 0 for none), read in place: no packed rows are built."""
+    hashes, span = np.empty(len(rows), dtype=np.uint64), np.zeros(len(rows), dtype=np.int64)
+    args = (x, positions, renumber, rows, hashes, span)
+    run_chunked(_patterns_range, _patterns_chunks, args, np.full(len(rows), x.shape[1]))
+    codes, _ = factorize_hashed(hashes, lambda codes, first: _differs(x, positions, renumber, rows, codes, first))
+    return codes, span
 
 
 @numba.njit(cache=True)
@@ -51,16 +55,49 @@ def _mark_known(positions, rows, known):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _spans(x, positions, renumber, rows, out):  # pragma: no cover - compiled
+def _available(x, positions, renumber, i, out):  # pragma: no cover - compiled
+    """Row i's available positions, packed into ``out`` (-1 past them); returns how many there are."""
+    k = 0
+    for t in range(x.shape[1]):
+        pos = positions[i, t]
+        if pos >= 0 and np.isfinite(x[i, t]):
+            out[k] = renumber[pos]
+            k += 1
+    out[k:] = -1
+    return k
+
+
+@numba.njit(cache=True)
+def _patterns_range(x, positions, renumber, rows, hashes, span, lo, hi):  # pragma: no cover - compiled
+    packed = np.empty(x.shape[1], dtype=np.int32)
+    for r in range(lo, hi):
+        k = _available(x, positions, renumber, rows[r], packed)
+        hashes[r] = hash_row(packed)
+        span[r] = packed[k - 1] - packed[0] if k else 0
+
+
+@numba.njit(parallel=True, cache=True)
+def _patterns_chunks(x, positions, renumber, rows, hashes, span, bounds):  # pragma: no cover - compiled
+    for c in numba.prange(len(bounds) - 1):
+        _patterns_range(x, positions, renumber, rows, hashes, span, bounds[c], bounds[c + 1])
+
+
+@numba.njit(cache=True)
+def _differs(x, positions, renumber, rows, codes, first):  # pragma: no cover - compiled
+    """Whether each row's available positions differ from those of its code's first row."""
+    out = np.zeros(len(rows), dtype=np.bool_)
+    a = np.empty(x.shape[1], dtype=np.int32)
+    b = np.empty(x.shape[1], dtype=np.int32)
     for r in range(len(rows)):
-        i = rows[r]
-        first = -1
-        for t in range(x.shape[1]):
-            pos = positions[i, t]
-            if pos >= 0 and np.isfinite(x[i, t]):
-                if first < 0:
-                    first = renumber[pos]
-                out[r] = renumber[pos] - first
+        f = first[codes[r]]
+        if f != r:
+            _available(x, positions, renumber, rows[r], a)
+            _available(x, positions, renumber, rows[f], b)
+            for t in range(len(a)):
+                if a[t] != b[t]:
+                    out[r] = True
+                    break
+    return out
 
 
 def cell_sums(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared: int) -> np.ndarray:

@@ -38,30 +38,19 @@ def factorize_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError(f"factorize_rows needs an integer array, got {values.dtype}")
     if values.ndim != 2:
         raise ValueError(f"factorize_rows needs a 2-D array, got {values.ndim} dimensions")
-    return factorize_row_blocks(lambda rows: values[rows], len(values), max(len(values), 1))
+    return factorize_hashed(_row_hashes(values), lambda codes, first: _differs_from_first(values, codes, first))
 
 
-def factorize_row_blocks(
-    block: Callable[[slice | np.ndarray], np.ndarray], n: int, size: int
+def factorize_hashed(
+    hashes: np.ndarray, differs: Callable[[np.ndarray, np.ndarray], np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`factorize_rows` of N rows that are built a block at a time, never all at once.
-
-    ``block(rows)`` returns the (len(rows), D) integer rows ``rows`` (a slice of at most ``size`` rows, or the index
-    array of each code's first row); every row is built twice (hashed, then compared with its code's first row).
-    """
-    hashes = np.empty(n, dtype=np.uint64)
-    for lo in range(0, n, size):
-        hashes[lo : lo + size] = _row_hashes(np.ascontiguousarray(block(slice(lo, min(lo + size, n)))))
+    """:func:`factorize_rows` of rows given by their 64-bit hashes (N,) (:func:`hash_row`) and ``differs(codes,
+    first)``, (N,) whether each row differs from the first row of its hash's code (the exactness check)."""
     codes, _ = pd.factorize(hashes)
     codes = codes.astype(np.int64)
     seen = np.maximum.accumulate(codes)  # codes come in order of first appearance: a new code exceeds all before
     first = np.flatnonzero(np.r_[True, codes[1:] > seen[:-1]]) if len(codes) else np.zeros(0, np.int64)
-    reference = np.ascontiguousarray(block(first))
-    clash = np.zeros(n, dtype=bool)
-    for lo in range(0, n, size):
-        part = np.ascontiguousarray(block(slice(lo, min(lo + size, n))))
-        clash[lo : lo + size] = _differs(part, reference, codes[lo : lo + size])
-    clash = np.flatnonzero(clash)
+    clash = np.flatnonzero(differs(codes, first))
     if len(clash):
         codes[clash] = len(first) + np.arange(len(clash))
         first = np.r_[first, clash]
@@ -84,22 +73,27 @@ def _row_hashes(values: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _hash_range(values, out, lo, hi):  # pragma: no cover - compiled
-    """Four interleaved lanes per row (independent chains run in parallel), each h = mix(h + value), then mixed."""
-    width = values.shape[1]
     for i in range(lo, hi):
-        h0 = np.uint64(0x243F6A8885A308D3)
-        h1 = np.uint64(0x13198A2E03707344)
-        h2 = np.uint64(0xA4093822299F31D0)
-        h3 = np.uint64(0x082EFA98EC4E6C89)
-        row = values[i]
-        for t in range(0, width - 3, 4):
-            h0 = _mix(h0 + np.uint64(row[t]))
-            h1 = _mix(h1 + np.uint64(row[t + 1]))
-            h2 = _mix(h2 + np.uint64(row[t + 2]))
-            h3 = _mix(h3 + np.uint64(row[t + 3]))
-        for t in range(width - width % 4, width):
-            h0 = _mix(h0 + np.uint64(row[t]))
-        out[i] = _mix(_mix(_mix(h0 + np.uint64(width)) ^ h1) + h2) ^ h3
+        out[i] = hash_row(values[i])
+
+
+@numba.njit(cache=True)
+def hash_row(row):  # pragma: no cover - compiled
+    """A row's 64-bit hash: four interleaved lanes (independent chains run in parallel), each h = mix(h + value),
+    then mixed."""
+    width = len(row)
+    h0 = np.uint64(0x243F6A8885A308D3)
+    h1 = np.uint64(0x13198A2E03707344)
+    h2 = np.uint64(0xA4093822299F31D0)
+    h3 = np.uint64(0x082EFA98EC4E6C89)
+    for t in range(0, width - 3, 4):
+        h0 = _mix(h0 + np.uint64(row[t]))
+        h1 = _mix(h1 + np.uint64(row[t + 1]))
+        h2 = _mix(h2 + np.uint64(row[t + 2]))
+        h3 = _mix(h3 + np.uint64(row[t + 3]))
+    for t in range(width - width % 4, width):
+        h0 = _mix(h0 + np.uint64(row[t]))
+    return _mix(_mix(_mix(h0 + np.uint64(width)) ^ h1) + h2) ^ h3
 
 
 @numba.njit(parallel=True, cache=True)
@@ -109,12 +103,13 @@ def _hash_chunks(values, out, bounds):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _differs(values, reference, codes):  # pragma: no cover - compiled
-    """Whether each row differs from its code's first row (``reference[codes[i]]``)."""
+def _differs_from_first(values, codes, first):  # pragma: no cover - compiled
     out = np.zeros(len(values), dtype=np.bool_)
     for i in range(len(values)):
-        for t in range(values.shape[1]):
-            if values[i, t] != reference[codes[i], t]:
-                out[i] = True
-                break
+        r = first[codes[i]]
+        if r != i:
+            for t in range(values.shape[1]):
+                if values[i, t] != values[r, t]:
+                    out[i] = True
+                    break
     return out
