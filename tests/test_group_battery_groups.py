@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from eventstudy import EventStudy
+from eventstudy.engine import tables
 from eventstudy.engine.group_tests import GROUP_TEST_NAMES, binder_windows, group_battery, group_battery_groups
 from eventstudy.engine.stages import run_pairs
 from eventstudy.inference.bhar import bhar_skew_t
@@ -203,3 +204,33 @@ def test_binder_windows_share_systems_across_windows(stage):
             _same(average[g], want_average)
             finite += np.isfinite(joint.statistic[g])
     assert finite >= 18
+
+
+def test_tests_frame_group_rows_are_group_battery_groups_of_each_window(stage, monkeypatch):
+    """tests_frame computes the group tests of every window on a thread of its own (beside the ranks and the
+    rest of the battery): its rows equal group_battery_groups of each window computed directly, and an error in
+    that thread reaches the caller."""
+    stage, study = stage
+    events = pd.factorize(stage.pairs["event_id"])[0]
+    masks = _random_groups(len(events), events, np.random.default_rng(5))
+    labels = np.array([f"G{g}" for g in range(len(masks))], dtype=object)
+    groups = Groups.from_masks([m & stage.active for m in masks])
+    frame = tables.tests_frame(stage, study.windows, groups, labels, bootstrap=(99, 3))
+    for window in study.windows.events:
+        wmask = (stage.days >= window[0]) & (stage.days <= window[1])
+        members = groups.subset(np.isfinite(stage.cars[window]["car"]))
+        want = group_battery_groups(stage, window, wmask, members, (99, 3))
+        rows = frame[frame["window"] == f"{window[0]}..{window[1]}"]
+        for name in GROUP_TEST_NAMES:
+            got = rows[rows["test"] == name]
+            assert got["group"].tolist() == labels.tolist()
+            np.testing.assert_allclose(got["statistic"], want[name].statistic, rtol=1e-12, equal_nan=True)
+            np.testing.assert_allclose(got["p_value"], want[name].p_value, rtol=1e-12, equal_nan=True)
+            np.testing.assert_array_equal(got["n"], want[name].n)
+
+    def broken(*args):
+        raise RuntimeError("binder failed")
+
+    monkeypatch.setattr(tables, "group_battery_windows", broken)
+    with pytest.raises(RuntimeError, match="binder failed"):
+        tables.tests_frame(stage, study.windows, groups, labels)

@@ -85,6 +85,24 @@ def group_battery_groups(
     }
 
 
+def group_battery_windows(
+    stage, windows: list, members: list[Groups], bootstrap: tuple[int, int], calendar: tuple[np.ndarray, np.ndarray]
+) -> list[dict[str, GroupResult]]:
+    """:func:`group_battery_groups` of each event window ``windows[w]`` and its groups ``members[w]``, the Binder
+    systems shared by the windows (:func:`binder_windows`); ``calendar`` as for :func:`group_battery_groups`."""
+    wmasks = [window_days(stage, window) for window in windows]
+    binder = binder_windows(stage, wmasks, members)
+    return [
+        group_battery_groups(stage, window, wmask, groups, bootstrap, calendar, window_binder)
+        for window, wmask, groups, window_binder in zip(windows, wmasks, members, binder, strict=True)
+    ]
+
+
+def window_days(stage, window) -> np.ndarray:
+    """(D,) the stage's days inside ``window``."""
+    return (stage.days >= window[0]) & (stage.days <= window[1])
+
+
 def group_battery(
     stage, window, wmask: np.ndarray, idx: np.ndarray, bootstrap: tuple[int, int] = (0, 0)
 ) -> dict[str, TestResult]:
@@ -110,7 +128,8 @@ def binder_windows(stage, wmasks: list[np.ndarray], groups: list[Groups]) -> lis
     batches; n/a (NaN) for the others. A system (the same pairs) in several windows is gathered and estimated once
     and only its event-window half is computed per window."""
     out = [tuple(np.full(g.n_groups, np.nan) for _ in range(4)) for g in groups]
-    candidates = [_one_date(stage, g) for g in groups]
+    codes = _pair_codes(stage)
+    candidates = [_one_date(codes, g) for g in groups]
     k = max(stage.design.shape[2], 1)
     for count in np.unique(np.concatenate([g.sizes[c] for g, c in zip(groups, candidates, strict=True)])):
         chosen = [np.flatnonzero(c & (g.sizes == count)) for g, c in zip(groups, candidates, strict=True)]
@@ -157,7 +176,7 @@ def _binder_systems(stage, idx: np.ndarray) -> tuple:
     return y, x, est, have, agree, binder_estimation(y, x, est)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _systems(idx, design, params, normal, returns, span, estimation):  # pragma: no cover - compiled
     """Each system's (days x tickers) returns net of the model's non-regression part, its regressors (the first
     pair's design), its clean estimation days where every ticker has a return, the days where every ticker has
@@ -198,17 +217,25 @@ def _systems(idx, design, params, normal, returns, span, estimation):  # pragma:
     return y, x, est, have, agree
 
 
-def _one_date(stage, groups: Groups) -> np.ndarray:
-    """(G,) whether a group has at least 2 pairs, one day 0, one venue, one model and distinct tickers."""
+def _pair_codes(stage) -> np.ndarray:
+    """(4, P) integer codes of every pair's day 0, venue, model and ticker (-1 where missing), factorized once for
+    all the windows' groups."""
+    values = (stage.pairs["day0"], stage.pairs["venue"], stage.model, stage.pairs["ticker"])
+    return np.stack([pd.factorize(np.asarray(v))[0] for v in values])
+
+
+def _one_date(codes: np.ndarray, groups: Groups) -> np.ndarray:
+    """(G,) whether a group has at least 2 pairs, one day 0, one venue, one model and distinct tickers
+    (``codes``: :func:`_pair_codes`)."""
     ok = groups.sizes >= 2
     if not ok.any():
         return ok
     starts = groups.starts[:-1][groups.sizes > 0]
-    for values in (stage.pairs["day0"], stage.pairs["venue"], stage.model):
-        codes = pd.factorize(np.asarray(values)[groups.pair])[0]
-        lo, hi = np.minimum.reduceat(codes, starts), np.maximum.reduceat(codes, starts)
+    for values in codes[:3]:
+        member = values[groups.pair]
+        lo, hi = np.minimum.reduceat(member, starts), np.maximum.reduceat(member, starts)
         ok[groups.sizes > 0] &= lo == hi
-    tickers = pd.factorize(stage.pairs["ticker"].to_numpy()[groups.pair])[0]
+    tickers = codes[3][groups.pair]
     key = np.sort(groups.group * np.int64(tickers.max() + 1) + tickers)
     repeated = key[1:][key[1:] == key[:-1]] // (tickers.max() + 1)
     ok[repeated] = False

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from eventstudy.engine.group_tests import binder_windows, group_battery_groups
+from eventstudy.engine.group_tests import group_battery_windows, window_days
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.rank_tests import (
     RankedRows,
@@ -127,12 +129,14 @@ def tests_frame(
     and the group tests).
     """
     lap = clock.lap if clock is not None else (lambda phase: None)
+    members = [groups.subset(np.isfinite(stage.cars[window]["car"])) for window in windows.events]
+    # every day's date as an int32 position on the sorted session dates, from the grid (no (P, D) datetime array)
+    grid, positions = stage.grid.calendar_positions(stage.cells, np.arange(len(stage.days)))
+    group = _in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
     clean = stage.estimation[:, est_days]
     ar_est = np.where(clean, stage.ar[:, est_days], np.nan)
     lap("tests")
-    # every day's date as an int32 position on the sorted session dates, from the grid (no (P, D) datetime array)
-    grid, positions = stage.grid.calendar_positions(stage.cells, np.arange(len(stage.days)))
     ar_ranked = RankedRows.of(ar_est)
     est = Estimation(
         ar_est,
@@ -142,22 +146,30 @@ def tests_frame(
         RankedRows.of(stage.sar[:, est_days], valid=clean, like=ar_ranked),
         (grid, positions),
     )
-    members = [groups.subset(np.isfinite(stage.cars[window]["car"])) for window in windows.events]
-    binder = binder_windows(stage, [_days(stage, window) for window in windows.events], members)  # shared systems
     lap("rank tests")
     batteries, rbars = zip(
         *(
-            _window_battery(stage, window, est, window_members, lap, bootstrap, window_binder)
-            for window, window_members, window_binder in zip(windows.events, members, binder, strict=True)
+            _window_battery(stage, window, est, window_members, lap, lambda w=w: group.result()[w])
+            for w, (window, window_members) in enumerate(zip(windows.events, members, strict=True))
         ),
         strict=True,
     )
     return battery_frame(labels, windows.events, batteries, rbars)
 
 
-def _days(stage, window) -> np.ndarray:
-    """(D,) the stage's days inside ``window``."""
-    return (stage.days >= window[0]) & (stage.days <= window[1])
+def _in_background(function: Callable, *args) -> Future:
+    """``function(*args)`` started on a thread of its own; ``.result()`` waits for it (and raises its error).
+
+    The group tests of every window (:func:`group_battery_windows`: calendar-time portfolios, Binder's systems,
+    BHAR, bootstrap) run there while the ranks and the rest of the battery are computed: their compiled kernels
+    and batched linear algebra release the GIL for most of their time, so on two cores they cost little wall
+    time. The results do not depend on the thread.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventstudy-group-tests")
+    try:
+        return pool.submit(function, *args)
+    finally:
+        pool.shutdown(wait=False)  # the submitted call still runs; the thread ends with it
 
 
 class Estimation(NamedTuple):
@@ -178,12 +190,11 @@ def _window_battery(
     est: Estimation,
     members: Groups,
     lap,
-    bootstrap: tuple[int, int],
-    binder: tuple[GroupResult, GroupResult],
+    group_tests: Callable[[], dict[str, GroupResult]],
 ) -> tuple[dict[str, GroupResult], np.ndarray]:
-    """The battery of every group over one event window, and each group's rbar (G,); ``binder`` this window's
-    Binder tests."""
-    wmask = _days(stage, window)
+    """The battery of every group over one event window, and each group's rbar (G,); ``group_tests()`` gives
+    this window's :func:`~eventstudy.engine.group_tests.group_battery_groups` (waiting for them, last)."""
+    wmask = window_days(stage, window)
     ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
     rbar = correlations_at_positions(est.ar, est.positions, est.calendar[1][:, wmask], members)
     lap("tests")
@@ -202,7 +213,7 @@ def _window_battery(
         "generalized_sign": generalized_sign_groups(car, est.ar, members),
         "wilcoxon": wilcoxon_test_groups(car, members),
     }
-    battery |= group_battery_groups(stage, window, wmask, members, bootstrap, est.calendar, binder)
+    battery |= group_tests()
     lap("rank tests")
     return battery, rbar
 
@@ -210,7 +221,9 @@ def _window_battery(
 def volatility_frame(stage, windows: Windows, groups: Groups, labels: np.ndarray) -> pd.DataFrame:
     """Both volatility tests (:mod:`eventstudy.engine.volatility`) of every group and event window (rbar NaN)."""
     batteries = [
-        volatility_tests(stage, _days(stage, window), window, groups.subset(np.isfinite(stage.cars[window]["car"])))
+        volatility_tests(
+            stage, window_days(stage, window), window, groups.subset(np.isfinite(stage.cars[window]["car"]))
+        )
         for window in windows.events
     ]
     return battery_frame(labels, windows.events, batteries, [np.full(groups.n_groups, NA)] * len(batteries))

@@ -179,7 +179,7 @@ def portfolios(ar: np.ndarray, positions: np.ndarray, groups: Groups, n_grid: in
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _cells(starts, pair, ar, positions):  # pragma: no cover - compiled
     """The (entry, day) cells with a finite AR and a date, sorted by group, date position, then pair: a counting
     sort of each group's cells over its own range of positions (stable, so pairs stay in order)."""
@@ -252,7 +252,7 @@ def estimation_sd(
     return _estimation_sd(port.group, port.starts, port.pair, ar_est, keep, positions, port.n_grid)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _estimation_sd(group, starts, pair, values, keep, positions, n_grid):  # pragma: no cover - compiled
     """Walk each group's portfolios in date order, keeping the per-date sum and count of the current members'
     residuals: a pair is added when it enters and removed when it leaves, and (s, m) are recomputed only when the
