@@ -139,3 +139,18 @@ def test_rows_the_order_does_not_sort_are_sorted_anew():
     own = np.where(valid_sar, sar, np.nan)
     for a, b in zip(rt.grank_groups(ranked, csar, groups), rt.grank_groups(own, csar, groups), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_sorting_in_threads_and_blocks_gives_every_row_its_order(monkeypatch):
+    """Enough rows for the threads (chunks of rows) and small key blocks (several per chunk, a last short one)."""
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(0, 1, (6001, 200)), 2)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    monkeypatch.setattr(ranking, "BLOCK_VALUES", 200 * 37)
+    ranked = RankedRows.of(x)
+    np.testing.assert_array_equal(ranked.count, np.isfinite(x).sum(axis=1))
+    order = ranked.order.astype(np.int64)
+    np.testing.assert_array_equal(np.sort(order, axis=1), np.broadcast_to(np.arange(200), x.shape))
+    np.testing.assert_array_equal(np.take_along_axis(x, order, axis=1), np.sort(x, axis=1))  # NaN last in both
+    for i in rng.choice(len(x), 20, replace=False):
+        _check(RankedRows(x[i : i + 1], ranked.order[i : i + 1], ranked.count[i : i + 1]), x[i : i + 1])

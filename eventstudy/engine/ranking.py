@@ -22,14 +22,15 @@ themselves); any other row is sorted anew.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
-from eventstudy.inference.threads import run_chunked
+from eventstudy.inference.threads import chunk_bounds, run_chunked
 
-BLOCK_VALUES = 2_000_000  # keys sorted at a time (16 MB)
+BLOCK_VALUES = 1 << 17  # keys a thread sorts at a time (1 MB: they stay in its cache)
 
 
 @dataclass(frozen=True)
@@ -78,22 +79,38 @@ def _work(n_rows: int, width: int) -> np.ndarray:
 
 
 def _sort_rows(x: np.ndarray, valid: np.ndarray | None, rows: np.ndarray, order: np.ndarray, count: np.ndarray):
-    """Sort the rows ``rows`` of ``x`` into ``order`` and ``count``, a block of rows' keys at a time."""
+    """Sort the rows ``rows`` of ``x`` into ``order`` and ``count``.
+
+    The rows are cut into chunks of consecutive rows (:func:`~eventstudy.inference.threads.chunk_bounds`) that
+    numba's number of threads take in turn; a thread makes, sorts and reads back the keys of ``BLOCK_VALUES`` at a
+    time, so that they stay in its cache. The compiled passes and numpy's sort release the GIL; each row is written
+    by one thread only, so the result does not depend on the threads.
+    """
     width = x.shape[1]
     if width == 0:
         count[rows] = 0
         return
     bits = np.uint64(max(int(width - 1).bit_length(), 1))
     step = max(BLOCK_VALUES // width, 1)
-    for start in range(0, len(rows), step):
-        block = rows[start : start + step]
-        keys = np.empty((len(block), width), dtype=np.uint64)
-        run_chunked(_keys_range, _keys_chunks, (x, valid, block, bits, keys, count), _work(len(block), width))
-        keys.sort(axis=1)  # numpy's vectorised sort of unsigned integers
-        run_chunked(_order_range, _order_chunks, (x, block, bits, keys, count, order), _work(len(block), width))
+
+    def part(lo: int, hi: int) -> None:
+        keys = np.empty((min(step, hi - lo), width), dtype=np.uint64)
+        for start in range(lo, hi, step):
+            block = rows[start : min(start + step, hi)]
+            block_keys = keys[: len(block)]
+            _keys_range(x, valid, block, bits, block_keys, count, 0, len(block))
+            block_keys.sort(axis=1)  # numpy's vectorised sort of unsigned integers
+            _order_range(x, block, bits, block_keys, count, order, 0, len(block))
+
+    bounds = chunk_bounds(_work(len(rows), width))
+    if len(bounds) <= 2:
+        part(0, len(rows))
+        return
+    with ThreadPoolExecutor(numba.get_num_threads()) as pool:
+        list(pool.map(part, bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _keys_range(x, valid, rows, bits, keys, count, lo, hi):  # pragma: no cover - compiled
     """Each row's keys: the float's bits made to sort as unsigned integers, the low ``bits`` the column index."""
     index = (np.uint64(1) << bits) - np.uint64(1)
@@ -113,13 +130,7 @@ def _keys_range(x, valid, rows, bits, keys, count, lo, hi):  # pragma: no cover 
         count[i] = n
 
 
-@numba.njit(parallel=True, cache=True)
-def _keys_chunks(x, valid, rows, bits, keys, count, bounds):  # pragma: no cover - compiled
-    for c in numba.prange(len(bounds) - 1):
-        _keys_range(x, valid, rows, bits, keys, count, bounds[c], bounds[c + 1])
-
-
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _order_range(x, rows, bits, keys, count, order, lo, hi):  # pragma: no cover - compiled
     """Each row's columns from its sorted keys, the valid ones then put in ascending order of their values by
     insertion (only values whose keys agreed above the index bits can be out of order)."""
@@ -135,12 +146,6 @@ def _order_range(x, rows, bits, keys, count, order, lo, hi):  # pragma: no cover
                     order[i, j] = order[i, j - 1]
                     j -= 1
             order[i, j] = c
-
-
-@numba.njit(parallel=True, cache=True)
-def _order_chunks(x, rows, bits, keys, count, order, bounds):  # pragma: no cover - compiled
-    for c in numba.prange(len(bounds) - 1):
-        _order_range(x, rows, bits, keys, count, order, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True)
