@@ -14,7 +14,8 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from eventstudy.engine.panel import Windows
-from eventstudy.engine.tables import TESTS_COLUMNS, battery_frame, text_column
+from eventstudy.engine.statistics import portfolio_sd, time_series_t_groups
+from eventstudy.engine.tables import TESTS_COLUMNS, battery_frame, shared_by_windows, text_column
 from eventstudy.inference.families import family
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.moments import group_day_means
@@ -104,3 +105,22 @@ def test_group_day_means_with_keep_on_a_strided_view_equals_the_masked_copy(seed
         mean = np.where(count > 0, np.nansum(cells, axis=0) / np.maximum(count, 1), np.nan)
         np.testing.assert_allclose(got[0][g], mean, rtol=1e-14)
         np.testing.assert_array_equal(got[1][g], count)
+
+
+def test_windows_with_the_same_groups_share_the_estimation_portfolio_sd():
+    rng = np.random.default_rng(8)
+    ar_est = rng.normal(0, 0.02, (60, 40))
+    ar_est[rng.random(ar_est.shape) < 0.1] = np.nan
+    ar_win = rng.normal(0, 0.03, (60, 3))
+    groups = Groups.from_masks(rng.random((9, 60)) < 0.3)
+    lacking = np.ones(60, bool)
+    lacking[groups.pair[:3]] = False  # one window lacks a CAR for three pairs
+    members = [groups, groups.subset(lacking), groups.subset(np.ones(60, bool))]
+    calls = []
+    shared = shared_by_windows(members, lambda g: calls.append(g) or portfolio_sd(ar_est, g))
+    assert len(calls) == 2 and shared[2] is shared[0] and shared[1] is not shared[0]
+    for window_groups, estimation in zip(members, shared, strict=True):
+        got = time_series_t_groups(ar_est, ar_win, window_groups, estimation)
+        want = time_series_t_groups(ar_est, ar_win, window_groups)
+        for a, b in zip((got.statistic, got.p_value, got.n), (want.statistic, want.p_value, want.n), strict=True):
+            np.testing.assert_array_equal(a, b)

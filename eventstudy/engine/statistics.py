@@ -126,16 +126,28 @@ def time_series_t(ar_estimation: np.ndarray, ar_window: np.ndarray) -> TestResul
     return time_series_t_groups(ar_estimation, ar_window, Groups.one(len(ar_window)))[0]
 
 
-def time_series_t_groups(ar_estimation: np.ndarray, ar_window: np.ndarray, groups: Groups) -> GroupResult:
-    """:func:`time_series_t` of every group: its AAR_t per day is the mean over the group's pairs with a return."""
+def time_series_t_groups(
+    ar_estimation: np.ndarray,
+    ar_window: np.ndarray,
+    groups: Groups,
+    estimation: tuple[np.ndarray, np.ndarray] | None = None,
+) -> GroupResult:
+    """:func:`time_series_t` of every group: its AAR_t per day is the mean over the group's pairs with a return.
+    ``estimation`` = :func:`portfolio_sd` of ``ar_estimation`` and ``groups`` when computed before (event windows
+    whose groups hold the same pairs share it)."""
     n = groups.count(np.isfinite(ar_window).any(axis=1))
-    s, l1 = aar_sd(group_day_means(ar_estimation, groups)[0])
+    s, l1 = portfolio_sd(ar_estimation, groups) if estimation is None else estimation
     aar_win = group_day_means(ar_window, groups)[0]
     l2 = np.isfinite(aar_win).sum(axis=1)
     ok = (l1 >= 3) & (l2 > 0) & (s > 0)
     caar = np.where(np.isfinite(aar_win), aar_win, 0.0).sum(axis=1)
     t = np.where(ok, caar / (np.sqrt(np.maximum(l2, 1)) * np.where(ok, s, 1.0)), np.nan)
     return GroupResult(t, t_p_values(t, l1 - 1), n)
+
+
+def portfolio_sd(ar_estimation: np.ndarray, groups: Groups) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, L1)`` (G,) of :func:`time_series_t`: the sd of each group's estimation-period AAR_t and its days."""
+    return aar_sd(group_day_means(ar_estimation, groups)[0])
 
 
 def patell_z(csar: np.ndarray, dof: np.ndarray) -> TestResult:

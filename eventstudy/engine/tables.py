@@ -25,6 +25,7 @@ from eventstudy.engine.statistics import (
     csect_t_groups,
     kp_bmp_t_groups,
     patell_z_groups,
+    portfolio_sd,
     time_series_t_groups,
 )
 from eventstudy.engine.volatility import volatility_tests
@@ -140,6 +141,7 @@ def tests_frame(
     ar_ranked = RankedRows.of(ar_est)
     est = Estimation(
         ar_est,
+        shared_by_windows(members, lambda window_groups: portfolio_sd(ar_est, window_groups)),
         positions[:, est_days],  # a view
         ar_ranked,
         # estimation-day SARs are AR / sigma_i (C = 1) for every model: the ARs' order, checked row by row
@@ -149,7 +151,7 @@ def tests_frame(
     lap("rank tests")
     batteries, rbars = zip(
         *(
-            _window_battery(stage, window, est, window_members, lap, lambda w=w: group.result()[w])
+            _window_battery(stage, w, window, est, window_members, lap, lambda w=w: group.result()[w])
             for w, (window, window_members) in enumerate(zip(windows.events, members, strict=True))
         ),
         strict=True,
@@ -178,29 +180,46 @@ class Estimation(NamedTuple):
     no session)."""
 
     ar: np.ndarray  # (P, L1)
+    portfolio_sd: list[tuple[np.ndarray, np.ndarray]]  # per window: its groups' ``portfolio_sd`` of ``ar``
     positions: np.ndarray  # (P, L1) calendar positions of the estimation days (a view of ``calendar``'s)
     ar_ranked: RankedRows  # ``ar``'s rows sorted once for the rank tests
     sar_ranked: RankedRows  # the SARs of the clean estimation days (a view of the stage's), sorted by the same order
     calendar: tuple[np.ndarray, np.ndarray]  # the session dates and the (P, D) positions of the stage's days
 
 
+def shared_by_windows(members: list[Groups], compute: Callable[[Groups], object]) -> list:
+    """``compute(members[w])`` for every window, once per distinct membership: windows whose groups hold the same
+    pairs (no pair of them lacks a CAR in one window only, the usual case) share one result."""
+    out: list = []
+    for w, groups in enumerate(members):
+        same = [v for v in range(w) if _same_groups(members[v], groups)]
+        out.append(out[same[0]] if same else compute(groups))
+    return out
+
+
+def _same_groups(a: Groups, b: Groups) -> bool:
+    return a.n_groups == b.n_groups and np.array_equal(a.group, b.group) and np.array_equal(a.pair, b.pair)
+
+
 def _window_battery(
     stage,
+    w: int,
     window,
     est: Estimation,
     members: Groups,
     lap,
     group_tests: Callable[[], dict[str, GroupResult]],
 ) -> tuple[dict[str, GroupResult], np.ndarray]:
-    """The battery of every group over one event window, and each group's rbar (G,); ``group_tests()`` gives
-    this window's :func:`~eventstudy.engine.group_tests.group_battery_groups` (waiting for them, last)."""
+    """The battery of every group over event window ``w`` (``window``), and each group's rbar (G,);
+    ``group_tests()`` gives this window's :func:`~eventstudy.engine.group_tests.group_battery_groups` (waiting
+    for them, last)."""
     wmask = window_days(stage, window)
     ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
     rbar = correlations_at_positions(est.ar, est.positions, est.calendar[1][:, wmask], members)
     lap("tests")
     battery = {
         "csect_t": csect_t_groups(car, members),
-        "time_series_t": time_series_t_groups(est.ar, ar_win, members),
+        "time_series_t": time_series_t_groups(est.ar, ar_win, members, est.portfolio_sd[w]),
         "patell_z": patell_z_groups(csar, stage.dof, members),
         "bmp_t": bmp_t_groups(csar, members),
         "kp_bmp_t": kp_bmp_t_groups(csar, rbar, members),
