@@ -1,4 +1,4 @@
-"""The group stage on int32 session positions (no (pairs x days) datetime arrays): the calendar positions of a study's
+"""The group stage on int session positions (no (pairs x days) datetime arrays): the calendar positions of a study's
 days, and rbar and the calendar-time tests computed on them, equal the datetime-based references, with two venues
 on different sessions, missing prices and event windows past the end of the data."""
 
@@ -44,7 +44,7 @@ def test_grid_positions_order_the_dates_across_venues():
     cells = np.column_stack([start, block, block])
     calendar, positions = grid.calendar_positions(cells, np.arange(12))
     dates = grid.dates(cells, np.arange(12))
-    assert positions.dtype == np.int32
+    assert positions.dtype == np.int16  # fewer than 32,767 dates
     assert np.array_equal(calendar, np.unique(sessions))
     assert np.array_equal(positions < 0, np.isnat(dates))
     assert np.array_equal(calendar[positions[positions >= 0]], dates[positions >= 0])
@@ -52,6 +52,18 @@ def test_grid_positions_order_the_dates_across_venues():
     assert (positions[6] == -1).all() and (positions[7] == -1).all()
     b_in_a = calendar[positions[4][positions[4] >= 0]]
     assert np.isin(b_in_a, a.values).any() and not np.isin(b_in_a, a.values).all()  # shared and own dates
+    many = np.arange("1900-01-01", "2010-01-01", dtype="datetime64[D]").astype("datetime64[ns]")  # 40,177 dates
+    big = SessionGrid(
+        many,
+        (("C", 0, len(many)),),
+        ("z",),
+        np.zeros((1, len(many))),
+        np.ones((1, len(many)), np.int16),
+        np.zeros((1, len(many))),
+    )
+    calendar, positions = big.calendar_positions(np.array([[40_000, 0, 0], [5, 0, 0]]), np.arange(300))
+    assert positions.dtype == np.int32 and positions.max() == len(many) - 1 and (positions[0, 177:] == -1).all()
+    assert np.array_equal(calendar[positions[1]], many[5:305])
 
 
 @pytest.fixture(scope="module")

@@ -74,15 +74,17 @@ class SessionGrid:
         return np.where(inside, self.sessions[at], np.datetime64("NaT", "ns"))
 
     def calendar_positions(self, cells: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The sorted distinct session dates of every venue (datetime64[ns]) and the (P, C) int32 position on them of
-        each pair's session on the panel days ``days`` (C,) consecutive, -1 where it has none.
+        """The sorted distinct session dates of every venue (datetime64[ns]) and the (P, C) position on them of
+        each pair's session on the panel days ``days`` (C,) consecutive, -1 where it has none: int16 while the dates
+        number fewer than 32,767 (a century of sessions), else int32.
 
         The same grid and positions as :func:`eventstudy.inference.calendar_time.calendar_positions` of
         :meth:`dates` gives, up to dates no pair has (positions keep the dates' order and equality, also across
         venues: a date two venues trade on has one position), without gathering a (P, C) datetime array.
         """
         calendar, rank = np.unique(self.sessions, return_inverse=True)
-        return calendar, self.take(rank.astype(np.int32)[None, :], in_column(cells, 0), days, -1)
+        dtype = np.int16 if len(calendar) < np.iinfo(np.int16).max else np.int32
+        return calendar, self.take(rank.astype(dtype).reshape(1, -1), in_column(cells, 0), days, -1)
 
     def date_range(self, cells: np.ndarray, n_days: int) -> tuple[np.datetime64 | None, np.datetime64 | None]:
         """The first and last session date of any of the pairs' ``n_days`` panel days (None, None: no session)."""

@@ -131,7 +131,7 @@ def tests_frame(
     """
     lap = clock.lap if clock is not None else (lambda phase: None)
     members = [groups.subset(np.isfinite(stage.cars[window]["car"])) for window in windows.events]
-    # every day's date as an int32 position on the sorted session dates, from the grid (no (P, D) datetime array)
+    # every day's date as an int position on the sorted session dates, from the grid (no (P, D) datetime array)
     grid, positions = stage.grid.calendar_positions(stage.cells, np.arange(len(stage.days)))
     group = _in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
@@ -176,8 +176,8 @@ def _in_background(function: Callable, *args) -> Future:
 
 class Estimation(NamedTuple):
     """The arrays every window's battery shares: the estimation days' (NaN where a day is not a clean estimation
-    day), the ARs' and SARs' sort orders, and the calendar positions of every day's date (int32, -1 where a day has
-    no session)."""
+    day), the ARs' and SARs' sort orders, and the calendar positions of every day's date (int16 or int32, -1 where a
+    day has no session: :meth:`~eventstudy.engine.grid.SessionGrid.calendar_positions`)."""
 
     ar: np.ndarray  # (P, L1)
     portfolio_sd: list[tuple[np.ndarray, np.ndarray]]  # per window: its groups' ``portfolio_sd`` of ``ar``
