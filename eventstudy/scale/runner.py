@@ -143,8 +143,7 @@ def _compute(client: Client, study: EventStudy, source, parts: list[Partition], 
         stage = concat(client.gather(stages))
         used = None
         if not isinstance(source, pd.DataFrame):
-            span = stage.dates[~np.isnat(stage.dates)]
-            lo, hi = (span.min(), span.max()) if span.size else (None, None)
+            lo, hi = stage.grid.date_range(stage.cells, len(stage.days))  # no (pairs x days) dates built
             shown = [[t for t in p.tickers if t not in regressors] for p in parts]
             shown[0] += regressors  # the market and factors once, from the first partition
             rows = [client.submit(_used_rows, load, names, lo, hi) for load, names in zip(loads, shown, strict=True)]
