@@ -154,3 +154,20 @@ def test_sorting_in_threads_and_blocks_gives_every_row_its_order(monkeypatch):
     np.testing.assert_array_equal(np.take_along_axis(x, order, axis=1), np.sort(x, axis=1))  # NaN last in both
     for i in rng.choice(len(x), 20, replace=False):
         _check(RankedRows(x[i : i + 1], ranked.order[i : i + 1], ranked.count[i : i + 1]), x[i : i + 1])
+
+
+def test_generalized_sign_from_the_share_computed_once():
+    rng = np.random.default_rng(9)
+    est = rng.normal(0.001, 0.02, (80, 50))
+    est[rng.random(est.shape) < 0.1] = np.nan
+    est[4] = np.nan  # no estimation ARs: left out
+    est[5, :3] = np.inf  # as the array path counts it: positive, not finite
+    car = rng.normal(0.01, 0.05, 80)
+    groups = Groups.from_masks([rng.random(80) < 0.5 for _ in range(4)] + [np.ones(80, bool)])
+    share = rt.positive_share(est)
+    np.testing.assert_array_equal(share.count, np.isfinite(est).sum(axis=1))
+    assert share.share[5] == np.sum(est[5] > 0) / np.isfinite(est[5]).sum() and share.share[4] == 0.0
+    for a, b in zip(
+        rt.generalized_sign_groups(car, share, groups), rt.generalized_sign_groups(car, est, groups), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)

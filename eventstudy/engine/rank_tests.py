@@ -15,6 +15,7 @@ group costs O(its pairs x days) and there is no Python loop over groups or pairs
 from __future__ import annotations
 
 from functools import cache
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -281,12 +282,25 @@ def sign_test(car: np.ndarray) -> TestResult:
     return sign_test_groups(car, Groups.one(len(car)))[0]
 
 
-def generalized_sign_groups(car: np.ndarray, ar_estimation: np.ndarray, groups: Groups) -> GroupResult:
-    """Cowan's (1992) generalized sign test for every group (see :func:`generalized_sign`)."""
+class PositiveShare(NamedTuple):
+    """Each pair's share of positive estimation ARs, and its number of finite ones (see :func:`positive_share`)."""
+
+    share: np.ndarray  # (P,) 0 for a pair without finite estimation ARs
+    count: np.ndarray  # (P,)
+
+
+def positive_share(ar_estimation: np.ndarray) -> PositiveShare:
+    """(1/L1_i) sum_t 1[AR_it > 0] of each pair's estimation ARs ``ar_estimation`` (P, L1), L1_i its finite ones:
+    the same for every event window, so a study computes it once."""
+    m = np.isfinite(ar_estimation).sum(axis=1)
+    return PositiveShare(np.where(m > 0, (ar_estimation > 0).sum(axis=1) / np.maximum(m, 1), 0.0), m)
+
+
+def generalized_sign_groups(car: np.ndarray, ar_estimation: np.ndarray | PositiveShare, groups: Groups) -> GroupResult:
+    """Cowan's (1992) generalized sign test for every group (see :func:`generalized_sign`); ``ar_estimation`` (P, L1)
+    or its :func:`positive_share`."""
     car = np.asarray(car, dtype=float)
-    finite = np.isfinite(ar_estimation)
-    m = finite.sum(axis=1)
-    share = np.where(m > 0, (ar_estimation > 0).sum(axis=1) / np.maximum(m, 1), 0.0)
+    share, m = ar_estimation if isinstance(ar_estimation, PositiveShare) else positive_share(ar_estimation)
     ok = np.isfinite(car) & (m > 0)
     n = groups.count(ok)
     with np.errstate(invalid="ignore", divide="ignore"):

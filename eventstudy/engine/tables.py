@@ -13,10 +13,12 @@ import pyarrow as pa
 from eventstudy.engine.group_tests import group_battery_windows, window_days
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.rank_tests import (
+    PositiveShare,
     RankedRows,
     corrado_rank_groups,
     generalized_sign_groups,
     grank_groups,
+    positive_share,
     sign_test_groups,
     wilcoxon_test_groups,
 )
@@ -146,6 +148,7 @@ def tests_frame(
         ar_ranked,
         # estimation-day SARs are AR / sigma_i (C = 1) for every model: the ARs' order, checked row by row
         RankedRows.of(stage.sar[:, est_days], valid=clean, like=ar_ranked),
+        positive_share(ar_est),
         (grid, positions),
     )
     lap("rank tests")
@@ -184,6 +187,7 @@ class Estimation(NamedTuple):
     positions: np.ndarray  # (P, L1) calendar positions of the estimation days (a view of ``calendar``'s)
     ar_ranked: RankedRows  # ``ar``'s rows sorted once for the rank tests
     sar_ranked: RankedRows  # the SARs of the clean estimation days (a view of the stage's), sorted by the same order
+    positive: PositiveShare  # each pair's share of positive estimation ARs (the generalized sign test)
     calendar: tuple[np.ndarray, np.ndarray]  # the session dates and the (P, D) positions of the stage's days
 
 
@@ -229,7 +233,7 @@ def _window_battery(
         "corrado_rank": corrado_rank_groups(est.ar_ranked, ar_win, members),
         "grank": grank_groups(est.sar_ranked, csar, members),
         "sign": sign_test_groups(car, members),
-        "generalized_sign": generalized_sign_groups(car, est.ar, members),
+        "generalized_sign": generalized_sign_groups(car, est.positive, members),
         "wilcoxon": wilcoxon_test_groups(car, members),
     }
     battery |= group_tests()
