@@ -1,5 +1,5 @@
-"""The pair stage's compiled passes give the same numbers in chunks on every thread as in one serial pass (each
-pair's sums are its own): OLS moments and residuals, and the gather from the session grid."""
+"""The pair stage's compiled passes give the same numbers in chunks on every thread as in one chunk (each pair's
+sums are its own): OLS moments and residuals, and the gather from the session grid."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_grid_take_in_chunks_equals_one_pass(monkeypatch):
     days = np.arange(3, 25)
     serial = [grid.take(grid.returns, cells, days, np.nan), grid.take(grid.span, cells, days, 0, np.int64)]
     monkeypatch.setattr(threads, "PARALLEL_WORK", 0)
-    assert grid_module.run_chunked is threads.run_chunked and len(threads.chunk_bounds(np.ones(500))) > 2
+    assert grid_module.chunk_bounds is threads.chunk_bounds and len(threads.chunk_bounds(np.ones(500))) > 2
     parallel = [grid.take(grid.returns, cells, days, np.nan), grid.take(grid.span, cells, days, 0, np.int64)]
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a, b)

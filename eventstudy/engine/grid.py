@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from eventstudy.inference.threads import run_chunked
+from eventstudy.inference.threads import chunk_bounds
 
 CELL_START, CELL_COLUMN, CELL_BLOCK = 0, 1, 2
 
@@ -54,8 +54,9 @@ class SessionGrid:
         bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
         out = np.empty((len(cells), len(days)), dtype=dtype or matrix.dtype)
         first = cells[:, CELL_START] + (days[0] if len(days) else 0)
-        args = (matrix, first, cells[:, CELL_COLUMN], bounds[:, 0], bounds[:, 1], out.dtype.type(fill), out)
-        run_chunked(_take, _take_chunks, args, np.full(len(cells), len(days)))
+        fill = out.dtype.type(fill)
+        chunks = chunk_bounds(np.full(len(cells), len(days)))  # one chunk for a small job: a single pass
+        _take_chunks(matrix, first, cells[:, CELL_COLUMN], bounds[:, 0], bounds[:, 1], fill, out, chunks)
         return out
 
     def take_regressors(self, cells: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -165,6 +166,8 @@ def _take(matrix, first, column, lo, hi, fill, out, start, stop):  # pragma: no 
 
 @numba.njit(cache=True, parallel=True)
 def _take_chunks(matrix, first, column, lo, hi, fill, out, bounds):  # pragma: no cover - compiled
+    """:func:`_take` over the chunks of pairs ``bounds`` on every thread (the only entry point: one compiled
+    function per signature to load from numba's cache, not a serial and a parallel one)."""
     for c in numba.prange(len(bounds) - 1):
         _take(matrix, first, column, lo, hi, fill, out, bounds[c], bounds[c + 1])
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from eventstudy.engine.statistics import standardized_ar
 from eventstudy.errors import InputError
-from eventstudy.inference.threads import run_chunked
+from eventstudy.inference.threads import chunk_bounds
 
 MODELS = ("market", "market-adjusted", "constant-mean", "factor")
 
@@ -199,10 +199,11 @@ def _column(x, intercept, p, d, a):  # pragma: no cover - compiled
 
 def _ols_moments(y, x, k, intercept, mask) -> tuple[np.ndarray, ...]:
     """X'X (P, k, k), X'y (P, k), n (P,) and sum y (P,) over the masked days of every pair (in chunks of pairs on
-    every thread for a large panel: each pair's sums are its own, in day order)."""
+    every thread for a large panel, one chunk for a small one: each pair's sums are its own, in day order; one
+    compiled entry point, so one function per signature to load from numba's cache)."""
     n_pairs, n_days = y.shape
     xtx, xty, n, total = np.zeros((n_pairs, k, k)), np.zeros((n_pairs, k)), np.zeros(n_pairs), np.zeros(n_pairs)
-    run_chunked(_moments, _moments_chunks, (y, x, intercept, mask, xtx, xty, n, total), np.full(n_pairs, n_days * k))
+    _moments_chunks(y, x, intercept, mask, xtx, xty, n, total, chunk_bounds(np.full(n_pairs, n_days * k)))
     return xtx, xty, n, total
 
 
@@ -235,8 +236,8 @@ def _ols_residuals(y, x, k, intercept, mask, params, mean) -> tuple[np.ndarray, 
     of pairs on every thread for a large panel)."""
     n_pairs, n_days = y.shape
     out, ssr, sst = np.empty((n_pairs, n_days)), np.zeros(n_pairs), np.zeros(n_pairs)
-    args = (y, x, intercept, mask, params, mean, out, ssr, sst)
-    run_chunked(_residuals, _residuals_chunks, args, np.full(n_pairs, n_days * k))
+    chunks = chunk_bounds(np.full(n_pairs, n_days * k))
+    _residuals_chunks(y, x, intercept, mask, params, mean, out, ssr, sst, chunks)
     return out, ssr, sst
 
 
