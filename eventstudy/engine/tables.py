@@ -67,7 +67,8 @@ def ar_frame(stage, windows: Windows) -> pd.DataFrame:
             "ar": stage.ar[idx, cols].ravel(),
             "sar": stage.sar[idx, cols].ravel(),
             "span": stage.span[idx, cols].ravel(),
-        }
+        },
+        copy=False,  # the columns are fresh arrays: no consolidating copy
     )
 
 
