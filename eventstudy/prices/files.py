@@ -308,6 +308,8 @@ def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
     column_of[found] = np.arange(len(tickers))
     column = column_of[names.codes]
     rows = np.flatnonzero(column >= 0)
+    if len(rows) == len(column):  # every row is a wanted ticker's (the usual frame of read_prices): no gathers
+        rows = slice(None)
     column = column[rows]
     adj = frame["adj_close"].to_numpy(dtype="float64")[rows]
     close = frame["close"].to_numpy(dtype="float64")[rows]
