@@ -17,6 +17,7 @@ from eventstudy.inference import distributions
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = (
     "scipy.stats",
+    "scipy.sparse",
     "scipy.optimize",
     "matplotlib",
     "duckdb",

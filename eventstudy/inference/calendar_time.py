@@ -38,14 +38,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
-from scipy import sparse
 
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import TestResult
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 DAY = 86_400 * 10**9  # nanoseconds
 NAT = np.iinfo(np.int64).min  # NaT as int64 ticks
@@ -235,6 +238,8 @@ def portfolio_series(ar: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.
     grid, (pos,) = calendar_positions(dates)
     port = portfolios(ar, pos, Groups.one(len(ar)), len(grid))
     rows = np.repeat(np.arange(len(port.n)), port.n)
+    from scipy import sparse  # 0.15 s to import: only for a portfolio's members
+
     members = sparse.csr_matrix((np.ones(len(rows)), (rows, port.pair)), shape=(len(port.n), len(ar)))
     return grid[port.date], port.p, port.n, members
 
