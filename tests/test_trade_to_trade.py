@@ -117,3 +117,56 @@ def test_window_warnings_are_counted_in_full_but_formatted_only_up_to_the_limit(
     everything, total = window_warnings(car)
     assert total == 60 and len(everything) == 60 and everything[:50] == lines
     assert window_warnings(car.iloc[60:]) == ([], 0)
+
+
+def _trade_to_trade_reference(values: np.ndarray, max_move: float):
+    """Trade-to-trade returns written independently, one column and one session at a time (pure Python)."""
+    n_sessions, n_tickers = values.shape
+    ratio, span, jumps = np.full(values.shape, np.nan), np.zeros(values.shape, dtype=np.int64), []
+    for t in range(n_tickers):
+        last = None
+        for s in range(n_sessions):
+            if np.isnan(values[s, t]):
+                continue
+            if last is not None:
+                ratio[s, t] = values[s, t] / values[last, t]
+                span[s, t] = s - last
+                if ratio[s, t] > max_move or ratio[s, t] * max_move < 1:
+                    jumps.append((s, t, last))
+            last = s
+    return ratio, span, min(jumps) if jumps else None
+
+
+@pytest.mark.parametrize("kind", ["simple", "log"])
+def test_returns_on_sessions_equal_a_session_by_session_reference(kind):
+    """The compiled pass gives every return and span exactly, with gaps, leading NaNs, listing dates, a reindex onto
+    sessions the data lack, and names the first implausible move in (session, ticker) order."""
+    from eventstudy.errors import PriceDataError
+    from eventstudy.prices.files import returns_on_sessions
+
+    rng = np.random.default_rng(7)
+    dates = pd.bdate_range("2020-01-01", periods=300)
+    values = np.exp(np.cumsum(rng.normal(0, 0.03, (300, 40)), axis=0)) * 20
+    values[rng.random(values.shape) < 0.1] = np.nan
+    values[:50, 3] = np.nan
+    values[:, 4] = np.nan
+    wide = pd.DataFrame(values, index=dates, columns=[f"T{i}" for i in range(40)])
+    sessions = dates.delete(np.arange(0, 300, 13)).append(pd.bdate_range("2021-03-01", periods=5))
+    listed = {"T5": dates[120]}
+    returns, span = returns_on_sessions(wide, sessions, listed, kind)
+    placed = wide.reindex(sessions).to_numpy().copy()
+    placed[sessions < listed["T5"], 5] = np.nan
+    ratio, want_span, jump = _trade_to_trade_reference(placed, 10.0)
+    assert jump is None
+    want = np.log(ratio) if kind == "log" else ratio - 1.0
+    np.testing.assert_array_equal(returns.to_numpy(), want)
+    np.testing.assert_array_equal(span.to_numpy(), want_span)
+    assert span.dtypes.eq(np.int64).all() and (span.to_numpy()[:, 4] == 0).all()
+
+    bad = wide.copy()
+    bad.iloc[200, 30] *= 40  # later ticker, same session as the one named
+    bad.iloc[200, 9] /= 40
+    bad.iloc[250, 2] *= 40  # earlier ticker, later session
+    s, t, p = _trade_to_trade_reference(bad.reindex(sessions).to_numpy(), 10.0)[2]
+    with pytest.raises(PriceDataError, match=f"^T{t}: price .* on {sessions[s]:%Y-%m-%d} .* on {sessions[p]:%Y-%m-%d}"):
+        returns_on_sessions(bad, sessions)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -354,24 +355,41 @@ def returns_on_sessions(
         if ticker in on_grid.columns:
             on_grid.loc[on_grid.index < pd.Timestamp(first), ticker] = np.nan
     values = on_grid.to_numpy(dtype="float64")
-    n_sessions = len(values)
-    have = ~np.isnan(values)
-    position = np.where(have, np.arange(n_sessions)[:, None], -1)
-    last = np.maximum.accumulate(position, axis=0) if n_sessions else position
-    previous = np.vstack([np.full((1, values.shape[1]), -1), last[:-1]])
-    valid = have & (previous >= 0)
-    before = np.take_along_axis(values, np.maximum(previous, 0), axis=0)
-    ratio = np.where(valid, values / np.where(valid, before, 1.0), np.nan)
-    jump = valid & ((ratio > max_move) | (ratio * max_move < 1))
-    if jump.any():
-        s, t = np.argwhere(jump)[0]
-        p = previous[s, t]
+    ratio, span, (s, t, p) = _trade_to_trade(values, float(max_move))
+    if s >= 0:
         raise PriceDataError(
             f"{on_grid.columns[t]}: price {values[s, t]:g} on {on_grid.index[s]:%Y-%m-%d} is {ratio[s, t]:.3g} times "
             f"{values[p, t]:g} on {on_grid.index[p]:%Y-%m-%d}, beyond the plausible one-day move of {max_move:g}x: "
             "fix the data (a bad print or a missed split), or allow it with --max-move"
         )
-    span = np.where(valid, np.arange(n_sessions)[:, None] - previous, 0)
-    out = np.log(ratio) if kind == "log" else ratio - 1.0
+    out = np.log(ratio) if kind == "log" else np.subtract(ratio, 1.0, out=ratio)
     frame = partial(pd.DataFrame, index=on_grid.index, columns=on_grid.columns)
-    return frame(out), frame(span.astype(np.int64))
+    return frame(out), frame(span)
+
+
+@numba.njit(cache=True, nogil=True)
+def _trade_to_trade(values, max_move):  # pragma: no cover - compiled
+    """One pass down each column of ``values`` (sessions x tickers): the price ratio ``P_s / P_p`` to the last
+    earlier priced session ``p`` (NaN where ``s`` or every earlier session lacks a price), the sessions it spans
+    ``s - p`` (0 without a return), and the first implausible move ``(s, t, p)`` in row-major order (-1s: none)."""
+    n_sessions, n_tickers = values.shape
+    ratio = np.empty((n_tickers, n_sessions)).T  # column-major like ``values`` read from a frame
+    span = np.zeros((n_tickers, n_sessions), dtype=np.int64).T
+    bad = (-1, -1, -1)
+    for t in range(n_tickers):
+        previous = -1
+        for s in range(n_sessions):
+            price = values[s, t]
+            if np.isnan(price):
+                ratio[s, t] = np.nan
+                continue
+            if previous < 0:
+                ratio[s, t] = np.nan
+            else:
+                r = price / values[previous, t]
+                ratio[s, t] = r
+                span[s, t] = s - previous
+                if (r > max_move or r * max_move < 1) and (bad[0] < 0 or s < bad[0]):
+                    bad = (s, t, previous)
+            previous = s
+    return ratio, span, bad
