@@ -234,3 +234,19 @@ def test_tests_frame_group_rows_are_group_battery_groups_of_each_window(stage, m
     monkeypatch.setattr(tables, "group_battery_windows", broken)
     with pytest.raises(RuntimeError, match="binder failed"):
         tables.tests_frame(stage, study.windows, groups, labels)
+
+
+@pytest.mark.parametrize(("layer", "own_thread"), [("omp", True), ("tbb", True), ("workqueue", False), (None, False)])
+def test_group_tests_leave_the_calling_thread_only_on_a_threadsafe_numba_layer(monkeypatch, layer, own_thread):
+    """numba's workqueue layer aborts the process when two threads launch parallel kernels at once: there (and
+    before any layer is chosen) the group tests run on the calling thread."""
+    import threading
+
+    def threading_layer():
+        if layer is None:
+            raise ValueError("Threading layer is not initialized.")
+        return layer
+
+    monkeypatch.setattr(tables.numba, "threading_layer", threading_layer)
+    ran_on = tables._in_background(threading.current_thread).result()
+    assert (ran_on is not threading.current_thread()) is own_thread

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -169,13 +170,27 @@ def _in_background(function: Callable, *args) -> Future:
     The group tests of every window (:func:`group_battery_windows`: calendar-time portfolios, Binder's systems,
     BHAR, bootstrap) run there while the ranks and the rest of the battery are computed: their compiled kernels
     and batched linear algebra release the GIL for most of their time, so on two cores they cost little wall
-    time. The results do not depend on the thread.
+    time. The results do not depend on the thread. Where numba's threading layer is ``workqueue`` (no OpenMP or
+    TBB), two threads may not launch parallel kernels at once (numba aborts the process), so the call runs here.
     """
+    if not _concurrent_kernels():
+        done: Future = Future()
+        done.set_result(function(*args))
+        return done
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventstudy-group-tests")
     try:
         return pool.submit(function, *args)
     finally:
         pool.shutdown(wait=False)  # the submitted call still runs; the thread ends with it
+
+
+def _concurrent_kernels() -> bool:
+    """Whether two threads may launch numba's parallel kernels at once: a threadsafe layer (OpenMP, TBB) is in use
+    (the pair stage's parallel kernels have chosen it by now; before any has run, assume not)."""
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel kernel has run yet
+        return False
 
 
 class Estimation(NamedTuple):
