@@ -236,6 +236,36 @@ def test_tests_frame_group_rows_are_group_battery_groups_of_each_window(stage, m
         tables.tests_frame(stage, study.windows, groups, labels)
 
 
+def test_tests_frame_rank_rows_are_corrado_and_grank_of_each_window(stage):
+    """tests_frame computes Corrado and GRANK of every window on a thread of their own, from the shared ranking: its
+    rows equal both tests computed directly from each window's plain arrays."""
+    from eventstudy.engine.rank_tests import corrado_rank_groups, grank_groups
+
+    stage, study = stage
+    events = pd.factorize(stage.pairs["event_id"])[0]
+    masks = _random_groups(len(events), events, np.random.default_rng(8))
+    labels = np.array([f"G{g}" for g in range(len(masks))], dtype=object)
+    groups = Groups.from_masks([m & stage.active for m in masks])
+    frame = tables.tests_frame(stage, study.windows, groups, labels)
+    est = (stage.days >= study.windows.estimation[0]) & (stage.days <= study.windows.estimation[1])
+    clean = stage.estimation[:, est]
+    ar_est, sar_est = (np.where(clean, a[:, est], np.nan) for a in (stage.ar, stage.sar))
+    for window in study.windows.events:
+        wmask = (stage.days >= window[0]) & (stage.days <= window[1])
+        members = groups.subset(np.isfinite(stage.cars[window]["car"]))
+        want = {
+            "corrado_rank": corrado_rank_groups(ar_est, stage.ar[:, wmask], members),
+            "grank": grank_groups(sar_est, stage.csar[window], members),
+        }
+        rows = frame[frame["window"] == f"{window[0]}..{window[1]}"]
+        for name, result in want.items():
+            got = rows[rows["test"] == name]
+            assert got["group"].tolist() == labels.tolist()
+            np.testing.assert_array_equal(got["statistic"], result.statistic)
+            np.testing.assert_array_equal(got["n"], result.n)
+            assert np.isfinite(result.statistic).sum() >= 10
+
+
 @pytest.mark.parametrize(("layer", "own_thread"), [("omp", True), ("tbb", True), ("workqueue", False), (None, False)])
 def test_group_tests_leave_the_calling_thread_only_on_a_threadsafe_numba_layer(monkeypatch, layer, own_thread):
     """numba's workqueue layer aborts the process when two threads launch parallel kernels at once: there (and

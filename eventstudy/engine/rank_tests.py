@@ -57,7 +57,7 @@ def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.nd
     return GroupResult(z, np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan), n)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _corrado_kernel(est, order, count, win, pairs, groups, n_groups):  # pragma: no cover - compiled
     """Per group and day: the sum of U over its pairs present that day, their number, and pairs with a window day.
 
@@ -175,7 +175,7 @@ def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, grou
     return GroupResult(t, p, n)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _grank_kernel(est, order, count, gsar, starts, pairs):  # pragma: no cover - compiled
     """Per group: the sum of U and the pairs present on each estimation day, and the sum of the cumulative day's U.
 

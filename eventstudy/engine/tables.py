@@ -153,10 +153,13 @@ def tests_frame(
         positive_share(ar_est),
         (grid, positions),
     )
+    ranks = _in_background(_rank_windows, stage, windows.events, est, members)
     lap("rank tests")
     batteries, rbars = zip(
         *(
-            _window_battery(stage, w, window, est, window_members, lap, lambda w=w: group.result()[w])
+            _window_battery(
+                stage, w, window, est, window_members, lap, lambda w=w: ranks.result()[w], lambda w=w: group.result()[w]
+            )
             for w, (window, window_members) in enumerate(zip(windows.events, members, strict=True))
         ),
         strict=True,
@@ -168,16 +171,17 @@ def _in_background(function: Callable, *args) -> Future:
     """``function(*args)`` started on a thread of its own; ``.result()`` waits for it (and raises its error).
 
     The group tests of every window (:func:`group_battery_windows`: calendar-time portfolios, Binder's systems,
-    BHAR, bootstrap) run there while the ranks and the rest of the battery are computed: their compiled kernels
-    and batched linear algebra release the GIL for most of their time, so on two cores they cost little wall
-    time. The results do not depend on the thread. Where numba's threading layer is ``workqueue`` (no OpenMP or
+    BHAR, bootstrap) and Corrado and GRANK of every window (:func:`_rank_windows`) each run on one while rbar and
+    the rest of the battery are computed: their compiled kernels and batched linear algebra release the GIL for
+    most of their time, so on two cores they fill the time the main thread's serial steps leave. The results do
+    not depend on the threads. Where numba's threading layer is ``workqueue`` (no OpenMP or
     TBB), two threads may not launch parallel kernels at once (numba aborts the process), so the call runs here.
     """
     if not _concurrent_kernels():
         done: Future = Future()
         done.set_result(function(*args))
         return done
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventstudy-group-tests")
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventstudy-tests")
     try:
         return pool.submit(function, *args)
     finally:
@@ -221,6 +225,18 @@ def _same_groups(a: Groups, b: Groups) -> bool:
     return a.n_groups == b.n_groups and np.array_equal(a.group, b.group) and np.array_equal(a.pair, b.pair)
 
 
+def _rank_windows(stage, windows: list, est: Estimation, members: list[Groups]) -> list[dict[str, GroupResult]]:
+    """Corrado and GRANK of every window's groups (serial compiled walks over each pair's ranked row: run on a
+    thread of their own beside rbar and the parametric tests)."""
+    return [
+        {
+            "corrado_rank": corrado_rank_groups(est.ar_ranked, stage.ar[:, window_days(stage, window)], groups),
+            "grank": grank_groups(est.sar_ranked, stage.csar[window], groups),
+        }
+        for window, groups in zip(windows, members, strict=True)
+    ]
+
+
 def _window_battery(
     stage,
     w: int,
@@ -228,11 +244,12 @@ def _window_battery(
     est: Estimation,
     members: Groups,
     lap,
+    rank_tests: Callable[[], dict[str, GroupResult]],
     group_tests: Callable[[], dict[str, GroupResult]],
 ) -> tuple[dict[str, GroupResult], np.ndarray]:
     """The battery of every group over event window ``w`` (``window``), and each group's rbar (G,);
-    ``group_tests()`` gives this window's :func:`~eventstudy.engine.group_tests.group_battery_groups` (waiting
-    for them, last)."""
+    ``rank_tests()`` gives this window's Corrado and GRANK (:func:`_rank_windows`) and ``group_tests()`` its
+    :func:`~eventstudy.engine.group_tests.group_battery_groups` (each waiting for its thread)."""
     wmask = window_days(stage, window)
     ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
     rbar = correlations_at_positions(est.ar, est.positions, est.calendar[1][:, wmask], members)
@@ -246,8 +263,7 @@ def _window_battery(
     }
     lap("tests")
     battery |= {
-        "corrado_rank": corrado_rank_groups(est.ar_ranked, ar_win, members),
-        "grank": grank_groups(est.sar_ranked, csar, members),
+        **rank_tests(),
         "sign": sign_test_groups(car, members),
         "generalized_sign": generalized_sign_groups(car, est.positive, members),
         "wilcoxon": wilcoxon_test_groups(car, members),
