@@ -102,3 +102,21 @@ def test_fit_without_the_prices_table_changes_no_other_table():
     assert list(lean.prices.columns) == list(full.prices.columns)
     for name in (t for t in TABLES if t != "prices"):
         pd.testing.assert_frame_equal(getattr(lean, name), getattr(full, name), check_exact=True)
+
+
+def test_binomial_falls_back_to_scipy_stats_without_the_private_ufuncs():
+    """The binomial functions use scipy.special's private Boost ufuncs; a scipy without them gets scipy.stats'."""
+    code = (
+        "import sys, types\n"
+        "import scipy.stats\n"
+        "real = sys.modules['scipy.special._ufuncs']\n"
+        "sys.modules['scipy.special._ufuncs'] = types.ModuleType('scipy.special._ufuncs')  # without them\n"
+        "from eventstudy.inference import distributions\n"
+        "sys.modules['scipy.special._ufuncs'] = real\n"
+        "assert distributions.binom is scipy.stats.binom\n"
+        "print(repr(float(distributions.binom.sf(3, 10, 0.5))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env={"PYTHONPATH": ROOT}
+    )
+    assert float(out.stdout) == scipy_stats.binom.sf(3, 10, 0.5)

@@ -18,7 +18,11 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import special
-from scipy.special import _ufuncs
+
+try:  # the Boost binomial ufuncs scipy.stats.binom calls (private: a scipy that moves them gets scipy.stats' own)
+    from scipy.special._ufuncs import _binom_cdf, _binom_pmf, _binom_sf
+except ImportError:
+    _binom_cdf = _binom_pmf = _binom_sf = None
 
 
 def _positive(*args: np.ndarray) -> np.ndarray:
@@ -115,21 +119,26 @@ class _Binomial:
         with np.errstate(invalid="ignore"):
             where = ok & (k >= 0) & (k <= n) & (k == np.floor(k))
         out = np.where(~ok | np.isnan(k), np.nan, 0.0)
-        return self._finish(out, _ufuncs._binom_pmf, where, k, n, p)
+        return self._finish(out, _binom_pmf, where, k, n, p)
 
     def cdf(self, k, n, p):
         k, n, p, ok = self._prepare(k, n, p)
         with np.errstate(invalid="ignore"):
             where = ok & (k >= 0) & (k < n) & np.isfinite(k)
             out = np.where(~ok | np.isnan(k), np.nan, np.where(k >= n, 1.0, 0.0))
-        return self._finish(out, _ufuncs._binom_cdf, where, np.floor(k), n, p)
+        return self._finish(out, _binom_cdf, where, np.floor(k), n, p)
 
     def sf(self, k, n, p):
         k, n, p, ok = self._prepare(k, n, p)
         with np.errstate(invalid="ignore"):
             where = ok & (k >= 0) & (k < n) & np.isfinite(k)
             out = np.where(~ok | np.isnan(k), np.nan, np.where(ok & (k < 0), 1.0, 0.0))
-        return self._finish(out, _ufuncs._binom_sf, where, np.floor(k), n, p)
+        return self._finish(out, _binom_sf, where, np.floor(k), n, p)
 
 
-binom = _Binomial()
+if _binom_pmf is not None:
+    binom = _Binomial()
+else:  # a scipy without the private ufuncs: scipy.stats' binom (the same numbers, slower import)
+    import scipy.stats
+
+    binom = scipy.stats.binom
