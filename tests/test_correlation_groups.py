@@ -11,6 +11,7 @@ import pytest
 
 from eventstudy.inference import correlation as cr
 from eventstudy.inference import rows, threads
+from eventstudy.inference.calendar_time import calendar_positions
 from eventstudy.inference.groups import Groups
 
 CAL = pd.bdate_range("2020-01-01", periods=700).values
@@ -162,3 +163,29 @@ def test_factorize_rows_is_exact_even_when_hashes_collide(monkeypatch):
     assert (values[first[codes]] == values).all()
     with pytest.raises(TypeError, match="integer"):
         rows.factorize_rows(values.astype(float))
+
+
+def test_windows_computed_together_equal_each_window_alone(monkeypatch):
+    """rbar of four windows in one call (sharing rows, patterns and pairs of classes where members and classes agree)
+    = each window alone, bit for bit, and the definition; windows of other members or other classes share nothing."""
+    rng = np.random.default_rng(15)
+    res, dates, windows = _staggered(rng)
+    start = np.searchsorted(CAL, windows[:, 0])
+    wide = CAL[start[:, None] + np.arange(-3, 8)]  # the same classes as narrow, not as windows (its NaT)
+    narrow = CAL[start[:, None] + np.arange(1, 3)]
+    masks = _random_masks(rng, len(res), windows[:, 0].view(np.int64))
+    groups = Groups.from_masks(masks)
+    fewer = np.arange(len(res)) % 4 != 1
+    members = [groups, groups, groups, groups.subset(fewer)]
+    _, (positions, *window_positions) = calendar_positions(dates, windows, wide, narrow, wide)
+    sums = mock.Mock(wraps=cr._class_pair_sums)
+    monkeypatch.setattr(cr, "_class_pair_sums", sums)
+    got = cr.correlations_of_windows(res, positions, window_positions, members)
+    assert sums.call_count == 3  # wide and narrow together, windows alone, the other members alone
+    for w in range(4):
+        alone = cr.correlations_at_positions(res, positions, window_positions[w], members[w])
+        assert got[w].tobytes() == alone.tobytes()
+    for w, (window, keep) in enumerate([(wide, True), (narrow, True), (wide, fewer)]):
+        want = _brute_groups(res, dates, window, masks & keep)
+        np.testing.assert_allclose(got[w + 1], want, rtol=1e-10, atol=1e-15)
+    assert not np.allclose(got[1], got[2]) and not np.allclose(got[1], got[3])

@@ -225,3 +225,23 @@ def test_patterns_read_in_place_are_the_packed_rows_codes():
     assert np.array_equal(pd.factorize(codes)[0], pd.factorize(collide)[0]) or len(np.unique(collide)) > len(
         np.unique(codes)
     )
+
+
+def test_patterns_of_runs_are_keyed_exactly_beside_hashed_rows():
+    """Rows whose dates are runs of consecutive positions (keyed by first date and count, not hashed), rows with a
+    gap, a repeated position or no date: the codes are factorize_rows' of the packed positions."""
+    positions = np.tile(np.arange(12, dtype=np.int32), (9, 1)) + np.array([0, 0, 1, 0, 0, 0, 0, 0, 0])[:, None]
+    x = np.ones((9, 12))
+    x[3, 11] = np.nan  # a shorter run from the same first date
+    x[4, 5] = np.nan  # a gap
+    positions[5, 1:] = positions[5, :-1]  # 0, 0, 1, .., 9, 11: the span and count of row 0's run, not its dates
+    positions[5, 11] = 11
+    positions[6] = -1  # no date at all
+    x[7] = np.nan
+    positions[8, :6] = -1  # a run from position 6
+    rows = np.arange(9)
+    renumber = ck.renumbering(positions, rows)
+    codes, span = ck.patterns(x, positions, renumber, rows)
+    _, pv, cnt = ck.compress(x, positions, renumber, rows)
+    assert np.array_equal(codes, factorize_rows(pv)[0])
+    assert codes.tolist() == [0, 0, 1, 2, 3, 4, 5, 5, 6]

@@ -32,7 +32,7 @@ from eventstudy.engine.statistics import (
     time_series_t_groups,
 )
 from eventstudy.engine.volatility import volatility_tests
-from eventstudy.inference.correlation import correlations_at_positions
+from eventstudy.inference.correlation import correlations_of_windows
 from eventstudy.inference.families import family
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import NA
@@ -155,15 +155,25 @@ def tests_frame(
     )
     ranks = _in_background(_rank_windows, stage, windows.events, est, members)
     lap("rank tests")
-    batteries, rbars = zip(
-        *(
-            _window_battery(
-                stage, w, window, est, window_members, lap, lambda w=w: ranks.result()[w], lambda w=w: group.result()[w]
-            )
-            for w, (window, window_members) in enumerate(zip(windows.events, members, strict=True))
-        ),
-        strict=True,
+    # rbar of every window at once: the rows' patterns, packing and shared pairs of window classes done once
+    rbars = correlations_of_windows(
+        est.ar, est.positions, [est.calendar[1][:, window_days(stage, w)] for w in windows.events], members
     )
+    lap("tests")
+    batteries = [
+        _window_battery(
+            stage,
+            w,
+            window,
+            est,
+            window_members,
+            rbars[w],
+            lap,
+            lambda w=w: ranks.result()[w],
+            lambda w=w: group.result()[w],
+        )
+        for w, (window, window_members) in enumerate(zip(windows.events, members, strict=True))
+    ]
     return battery_frame(labels, windows.events, batteries, rbars)
 
 
@@ -243,17 +253,16 @@ def _window_battery(
     window,
     est: Estimation,
     members: Groups,
+    rbar: np.ndarray,
     lap,
     rank_tests: Callable[[], dict[str, GroupResult]],
     group_tests: Callable[[], dict[str, GroupResult]],
-) -> tuple[dict[str, GroupResult], np.ndarray]:
-    """The battery of every group over event window ``w`` (``window``), and each group's rbar (G,);
+) -> dict[str, GroupResult]:
+    """The battery of every group over event window ``w`` (``window``), given each group's rbar (G,) in it;
     ``rank_tests()`` gives this window's Corrado and GRANK (:func:`_rank_windows`) and ``group_tests()`` its
     :func:`~eventstudy.engine.group_tests.group_battery_groups` (each waiting for its thread)."""
     wmask = window_days(stage, window)
     ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
-    rbar = correlations_at_positions(est.ar, est.positions, est.calendar[1][:, wmask], members)
-    lap("tests")
     battery = {
         "csect_t": csect_t_groups(car, members),
         "time_series_t": time_series_t_groups(est.ar, ar_win, members, est.portfolio_sd[w]),
@@ -270,7 +279,7 @@ def _window_battery(
     }
     battery |= group_tests()
     lap("rank tests")
-    return battery, rbar
+    return battery
 
 
 def volatility_frame(stage, windows: Windows, groups: Groups, labels: np.ndarray) -> pd.DataFrame:

@@ -31,6 +31,9 @@ order (the result does not depend on threads).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from eventstudy.inference.calendar_time import calendar_positions
@@ -115,22 +118,85 @@ def correlations_at_positions(
     read in place; no (P, D) array of dates is built, and the rows are packed (compressed to the residuals they
     have) ``ROWS_PER_BATCH`` at a time, never all at once.
     """
-    out = np.zeros(groups.n_groups)
-    size = groups.sizes
-    if not (size >= 2).any():
-        return out
-    used = np.flatnonzero(np.bincount(groups.pair, minlength=groups.n_pairs) > 0)
-    local = np.full(groups.n_pairs, -1, dtype=np.int64)
-    local[used] = np.arange(len(used))
-    rows = _Rows(np.asarray(residuals, dtype=float), positions, used)
-    window, wpos = _window_classes(np.sort(window_positions[used], axis=1))
-    classes = _Classes(groups.group, local[groups.pair], window, rows.pattern)
-    ca, cb, weight = _overlapping_classes(wpos, classes.group, classes.window)
-    partial = _class_pair_sums(rows, classes, ca, cb, int(min_shared))
-    total = np.bincount(classes.group[ca], weights=weight * partial, minlength=groups.n_groups)
-    many = size >= 2
-    out[many] = total[many] / (size[many] * (size[many] - 1) / 2)
+    return correlations_of_windows(residuals, positions, [window_positions], [groups], min_shared)[0]
+
+
+def correlations_of_windows(
+    residuals: np.ndarray,
+    positions: np.ndarray,
+    window_positions: list[np.ndarray],
+    members: list[Groups],
+    min_shared: int = 20,
+) -> list[np.ndarray]:
+    """:func:`correlations_at_positions` of several event windows of the same estimation residuals: window w's
+    dates ``window_positions[w]`` (P, L_w) and groups ``members[w]``; each window's (G_w,) rbar, the same bits as
+    one call per window.
+
+    rbar_w = sum over i < j of w_ij^(w) rho_ij / (N (N - 1) / 2) (Kolari & Pynnönen 2010): only the weights depend
+    on the window, so what does not is done once. Windows whose groups hold the same pairs share the rows'
+    renumbered dates, availability patterns and spans; those whose window classes also have the same members (pairs
+    with one event date share every window's dates: the usual case) share the sums of rho_ij over their pairs of
+    classes, computed once for the union of the windows' overlapping pairs of classes (each batch of rows packed
+    once) and weighted by each window's w_ij.
+    """
+    x = np.asarray(residuals, dtype=float)
+    out = [np.zeros(groups.n_groups) for groups in members]
+    for family in _alike(list(range(len(members))), lambda v, w: _same_members(members[v], members[w])):
+        groups = members[family[0]]
+        size = groups.sizes
+        if not (size >= 2).any():
+            continue
+        used = np.flatnonzero(np.bincount(groups.pair, minlength=groups.n_pairs) > 0)
+        local = np.full(groups.n_pairs, -1, dtype=np.int64)
+        local[used] = np.arange(len(used))
+        rows = _Rows(x, positions, used)
+        overlaps = {}
+        for w in family:
+            window, wpos = _window_classes(np.sort(window_positions[w][used], axis=1))
+            classes = _Classes(groups.group, local[groups.pair], window, rows.pattern)
+            overlaps[w] = (classes, *_overlapping_classes(wpos, classes.group, classes.window))
+        many = size >= 2
+        for part in _alike(list(overlaps.items()), lambda v, w: _classes_equal(v[1][0], w[1][0])):
+            partials = _shared_pair_sums(rows, [overlap for _, overlap in part], int(min_shared))
+            for (w, (classes, ca, _, weight, _)), partial in zip(part, partials, strict=True):
+                total = np.bincount(classes.group[ca], weights=weight * partial, minlength=groups.n_groups)
+                out[w][many] = total[many] / (size[many] * (size[many] - 1) / 2)
     return out
+
+
+def _shared_pair_sums(rows: _Rows, overlaps: list[tuple], min_shared: int) -> list[np.ndarray]:
+    """:func:`_class_pair_sums` of each window's pairs of classes ``overlaps[k]`` = (classes, a, b, weight, rank)
+    (:func:`_overlapping_classes`; the same classes in every window), each distinct pair computed once: in order of
+    the first window's ranks, so that a batch of rows serves neighbouring classes."""
+    classes, rank = overlaps[0][0], overlaps[0][4]
+    n = len(classes.ptr) - 1
+    keys = [a * n + b for _, a, b, _, _ in overlaps]
+    union, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    a, b = union // n, union % n
+    order = np.lexsort((np.maximum(rank[a], rank[b]), np.minimum(rank[a], rank[b])))
+    partial = np.empty(len(union))
+    partial[order] = _class_pair_sums(rows, classes, a[order], b[order], min_shared)
+    return np.split(partial[inverse], np.cumsum([len(k) for k in keys])[:-1])
+
+
+def _alike(items: list, same: Callable[[Any, Any], bool]) -> list[list]:
+    """``items`` in runs of those ``same`` as a run's first, each run in the items' order."""
+    runs: list[list] = []
+    for item in items:
+        run = next((r for r in runs if same(r[0], item)), None)
+        if run is None:
+            runs.append([item])
+        else:
+            run.append(item)
+    return runs
+
+
+def _same_members(a: Groups, b: Groups) -> bool:
+    return a.n_groups == b.n_groups and np.array_equal(a.group, b.group) and np.array_equal(a.pair, b.pair)
+
+
+def _classes_equal(a: _Classes, b: _Classes) -> bool:
+    return np.array_equal(a.ptr, b.ptr) and np.array_equal(a.rows, b.rows) and np.array_equal(a.group, b.group)
 
 
 class _Rows:
@@ -150,8 +216,9 @@ class _Rows:
 
     def of_classes(self, classes: _Classes, chosen: np.ndarray) -> tuple[np.ndarray, ...]:
         """The packed members of the classes ``chosen`` and ``classes.rows`` numbered on them (-1 elsewhere)."""
-        member = np.repeat(np.isin(np.arange(len(classes.ptr) - 1), chosen), np.diff(classes.ptr))
-        needed = np.unique(classes.rows[member])
+        member = np.zeros(len(self.used), dtype=bool)
+        member[classes.rows[np.repeat(np.isin(np.arange(len(classes.ptr) - 1), chosen), np.diff(classes.ptr))]] = True
+        needed = np.flatnonzero(member)
         slot = np.full(len(self.used), -1, dtype=np.int64)
         slot[needed] = np.arange(len(needed))
         return (*self.pack(needed), slot[classes.rows])
@@ -184,7 +251,8 @@ class _Classes:
 
 
 def _overlapping_classes(wpos: np.ndarray, group: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Pairs of classes (a <= b) of one group that share a date, and their weight |W_a & W_b| / sqrt(L2_a L2_b)."""
+    """Pairs of classes (a <= b) of one group that share a date, their weight |W_a & W_b| / sqrt(L2_a L2_b), and
+    each class's rank by (group, window start) (classes without a date last)."""
     valid = wpos >= 0
     size = valid.sum(axis=1)
     span = int(wpos.max(initial=0)) + 1
@@ -200,7 +268,9 @@ def _overlapping_classes(wpos: np.ndarray, group: np.ndarray, window: np.ndarray
     shared = shared_days(wpos, window[a], window[b])
     keep = shared > 0
     a, b = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
-    return a, b, shared[keep] / np.sqrt(size[window[a]] * size[window[b]])
+    rank = np.full(len(window), len(window), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return a, b, shared[keep] / np.sqrt(size[window[a]] * size[window[b]]), rank
 
 
 def _class_pair_sums(rows: _Rows, classes: _Classes, ca, cb, min_shared: int) -> np.ndarray:

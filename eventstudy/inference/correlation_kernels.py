@@ -14,6 +14,8 @@ import numpy as np
 from eventstudy.inference.rows import factorize_hashed, hash_row
 from eventstudy.inference.threads import run_chunked
 
+RUN = np.uint64(1 << 63)  # pattern keys from here on: a run of positions, RUN + first * 2**32 + count (exact)
+
 
 def renumbering(positions: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(C,) int32 number of each calendar position among the sorted positions that the rows ``rows`` of
@@ -38,11 +40,16 @@ def compress(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: n
 def patterns(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
     """(R,) code of the rows' available dates (the positions :func:`compress` would pack; the codes of
     :func:`~eventstudy.inference.rows.factorize_rows` of the packed positions, exact) and (R,) the span of those
-    positions (last - first; 0 for none), read in place: no packed rows are built."""
-    hashes, span = np.empty(len(rows), dtype=np.uint64), np.zeros(len(rows), dtype=np.int64)
-    args = (x, positions, renumber, rows, hashes, span)
+    positions (last - first; 0 for none), read in place: no packed rows are built.
+
+    A row whose dates are a run of consecutive positions (complete data) is keyed exactly by its first position and
+    count (keys >= ``RUN``); only the other rows are hashed (keys < ``RUN``) and checked against the first row of
+    their hash.
+    """
+    keys, span = np.empty(len(rows), dtype=np.uint64), np.zeros(len(rows), dtype=np.int64)
+    args = (x, positions, renumber, rows, keys, span)
     run_chunked(_patterns_range, _patterns_chunks, args, np.full(len(rows), x.shape[1]))
-    codes, _ = factorize_hashed(hashes, lambda codes, first: _differs(x, positions, renumber, rows, codes, first))
+    codes, _ = factorize_hashed(keys, lambda codes, first: _differs(x, positions, renumber, rows, codes, first, keys))
     return codes, span
 
 
@@ -68,12 +75,20 @@ def _available(x, positions, renumber, i, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _patterns_range(x, positions, renumber, rows, hashes, span, lo, hi):  # pragma: no cover - compiled
+def _patterns_range(x, positions, renumber, rows, keys, span, lo, hi):  # pragma: no cover - compiled
     packed = np.empty(x.shape[1], dtype=np.int32)
     for r in range(lo, hi):
         k = _available(x, positions, renumber, rows[r], packed)
-        hashes[r] = hash_row(packed)
         span[r] = packed[k - 1] - packed[0] if k else 0
+        run = True
+        for t in range(1, k):
+            if packed[t] != packed[t - 1] + 1:
+                run = False
+                break
+        if run:  # consecutive positions (or none): the first and the count say which
+            keys[r] = RUN + (np.uint64(packed[0] if k else 0) << np.uint64(32)) + np.uint64(k)
+        else:
+            keys[r] = hash_row(packed) >> np.uint64(1)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -83,14 +98,15 @@ def _patterns_chunks(x, positions, renumber, rows, hashes, span, bounds):  # pra
 
 
 @numba.njit(cache=True)
-def _differs(x, positions, renumber, rows, codes, first):  # pragma: no cover - compiled
-    """Whether each row's available positions differ from those of its code's first row."""
+def _differs(x, positions, renumber, rows, codes, first, keys=None):  # pragma: no cover - compiled
+    """Whether each row's available positions differ from those of its code's first row (rows whose ``keys`` are
+    exact, >= ``RUN``, are not compared)."""
     out = np.zeros(len(rows), dtype=np.bool_)
     a = np.empty(x.shape[1], dtype=np.int32)
     b = np.empty(x.shape[1], dtype=np.int32)
     for r in range(len(rows)):
         f = first[codes[r]]
-        if f != r:
+        if f != r and (keys is None or keys[r] < RUN):
             _available(x, positions, renumber, rows[r], a)
             _available(x, positions, renumber, rows[f], b)
             for t in range(len(a)):
