@@ -19,8 +19,9 @@ def _valid(x, valid):
 
 
 def _check(ranked: RankedRows, x: np.ndarray, valid: np.ndarray | None = None) -> None:
-    """The order lists each row's valid values first, ascending (== numpy's sort), and the average ranks read
-    through it as the kernels read them (runs of equal values) are scipy's."""
+    """The order lists each row's valid values first, ascending (== numpy's sort), the average ranks read
+    through it as the kernels read them (runs of equal values) are scipy's, and the binary search counts the
+    values below and up to a value."""
     ok = _valid(x, valid)
     np.testing.assert_array_equal(ranked.count, ok.sum(axis=1))
     for i in range(len(x)):
@@ -30,14 +31,18 @@ def _check(ranked: RankedRows, x: np.ndarray, valid: np.ndarray | None = None) -
         assert ok[i, order[:m]].all()
         np.testing.assert_array_equal(x[i, order[:m]], np.sort(x[i, ok[i]]))
         ranks = np.full(x.shape[1], np.nan)
-        a = 0
-        while a < m:
-            end = ranking.run_end(x, ranked.order, i, m, a)
-            ranks[order[a:end]] = a + (end - a + 1) / 2.0
-            a = end
-        expected = np.full(x.shape[1], np.nan)
+        position = np.full(x.shape[1], -1)
+        ranking.column_ranks(x, ranked.order, i, m, ranks, position)
+        expected = np.zeros(x.shape[1])
         expected[ok[i]] = stats.rankdata(x[i, ok[i]])
         np.testing.assert_array_equal(ranks, expected)
+        np.testing.assert_array_equal(position[order], np.r_[np.arange(m), np.zeros(x.shape[1] - m, int)])
+        w = np.sort(np.r_[x[i, ok[i]][:5], -np.inf, np.inf, 0.05])  # values of the row and others
+        expected = ([(x[i, ok[i]] < v).sum() for v in w], [(x[i, ok[i]] <= v).sum() for v in w])
+        assert tuple(map(list, zip(*(ranking.bounds(x, ranked.order, i, m, v) for v in w), strict=True))) == expected
+        lo, hi = np.full(len(w), -1), np.full(len(w), -1)
+        ranking.merge_bounds(x, ranked.order, i, m, w, lo, hi)
+        assert (list(lo), list(hi)) == expected
 
 
 def _rows(rng, n_rows, width):

@@ -20,31 +20,60 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from eventstudy.engine.ranking import RankedRows, count_below, run_end
+from eventstudy.engine import rank_sums
+from eventstudy.engine.ranking import RankedRows
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import TestResult
+from eventstudy.inference.threads import run_chunked
 
 _WILCOXON_EXACT_MAX = 50  # scipy.stats.wilcoxon(method="auto"): the exact null distribution up to n = 50 ...
 _WILCOXON_PERMUTATION_MAX = 13  # ... and with ties a complete permutation (2^n sign flips) up to n = 13
+SUMS_BYTES = 256 << 20  # Corrado's and GRANK's (window, group, day) sums and counts held at once, at most
 
 
 # --------------------------------------------------------------------------------------------- Corrado
+def corrado_rank_windows(
+    ar_estimation: np.ndarray | RankedRows, ar: np.ndarray, columns: list[np.ndarray], members: list[Groups]
+) -> list[GroupResult]:
+    """Corrado (1989) rank test with the Corrado & Zivney (1992) scaling (see :func:`corrado_rank`) of every
+    event window's groups: window w's days are the columns ``columns[w]`` of ``ar`` (P, D), its groups
+    ``members[w]``. Each pair's ranked estimation ARs are walked once for all windows
+    (:func:`~eventstudy.engine.rank_sums.corrado_sums`), windows taken together as far as their sums fit
+    ``SUMS_BYTES``; the results equal :func:`corrado_rank_groups` of each window bit for bit.
+    """
+    est = RankedRows.of(ar_estimation)
+    ar = np.asarray(ar, dtype=float)
+    l1 = est.values.shape[1]
+    columns = [np.asarray(c, dtype=np.int64).reshape(-1) for c in columns]
+    out: list[GroupResult] = []
+    for part in _batches(members, [l1 + len(c) for c in columns]):
+        days, index = np.unique(np.concatenate([columns[w] for w in part]), return_inverse=True)
+        offsets = np.r_[0, np.cumsum([len(columns[w]) for w in part])].astype(np.int64)
+        pairs, groups, starts, _ = _by_pair([members[w] for w in part])
+        sums, counts, n = rank_sums.corrado_sums(
+            est.values, est.order, est.count, ar, days.astype(np.int64), index.astype(np.int64).reshape(-1),
+            offsets, pairs, groups, starts, max(members[w].n_groups for w in part),
+        )  # fmt: skip
+        for k, w in enumerate(part):
+            top, g = l1 + len(columns[w]), members[w].n_groups
+            out.append(_corrado_result(sums[k, :g, :top], counts[k, :g, :top], n[k, :g], l1))
+    return out
+
+
 def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.ndarray, groups: Groups) -> GroupResult:
     """Corrado (1989) rank test with the Corrado & Zivney (1992) scaling, for every group (see :func:`corrado_rank`).
 
     ``ar_estimation`` (P, L1) (or its :class:`RankedRows`) and ``ar_window`` (P, L2): each pair's ARs on the
     estimation days and on the event window's days; a pair's ranking sample is both together.
     """
-    est = RankedRows.of(ar_estimation)
-    win = np.asarray(ar_window, dtype=float)
-    win = np.where(np.isfinite(win), win, np.nan)
-    l1 = est.values.shape[1]
-    by_pair = np.argsort(groups.pair, kind="stable")
-    sums, counts, n = _corrado_kernel(
-        est.values, est.order, est.count, win, groups.pair[by_pair], groups.group[by_pair], groups.n_groups
-    )
-    window = np.r_[np.zeros(l1, bool), np.ones(win.shape[1], bool)]
+    ar_window = np.asarray(ar_window, dtype=float)
+    return corrado_rank_windows(ar_estimation, ar_window, [np.arange(ar_window.shape[1])], [groups])[0]
+
+
+def _corrado_result(sums: np.ndarray, counts: np.ndarray, n: np.ndarray, l1: int) -> GroupResult:
+    """Z = sum over the window's days of K_t / (sqrt(L2) S_K) from the day sums of U (G, L1 + L2) and counts."""
+    window = np.arange(sums.shape[1]) >= l1
     with np.errstate(invalid="ignore", divide="ignore"):
         k = np.where(counts > 0, np.sqrt(counts) * (sums / np.maximum(counts, 1)), 0.0)
         have = counts > 0
@@ -57,70 +86,28 @@ def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.nd
     return GroupResult(z, np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan), n)
 
 
-@numba.njit(cache=True, nogil=True)
-def _corrado_kernel(est, order, count, win, pairs, groups, n_groups):  # pragma: no cover - compiled
-    """Per group and day: the sum of U over its pairs present that day, their number, and pairs with a window day.
+def _batches(members: list[Groups], widths: list[int]) -> list[list[int]]:
+    """Consecutive windows whose (G, width) sums and counts together take at most ``SUMS_BYTES`` (one at least)."""
+    out: list[list[int]] = []
+    used = 0
+    for w, (groups, width) in enumerate(zip(members, widths, strict=True)):
+        size = 16 * groups.n_groups * width
+        if out and used + size <= SUMS_BYTES:
+            out[-1].append(w)
+            used += size
+        else:
+            out.append([w])
+            used = size
+    return out
 
-    Entries come in pair order: each pair's U row is computed once and added to every group holding it (within a
-    group still in pair order). A window value w's average rank among the pair's values is (values below) +
-    (values equal, itself included, + 1) / 2, its estimation neighbours found by binary search in the sorted row
-    (lo below, hi up to w). An estimation value's rank rises by 1 per window value below it and 1/2 per equal one;
-    as both depend only on its own rank r in the row (w < x iff r > hi, w = x iff lo < r <= hi), the rise is read
-    from a table over 2r. The row's sorted values and ranks are read through its sort ``order``.
-    """
-    l1 = est.shape[1]
-    l2 = win.shape[1]
-    sums = np.zeros((n_groups, l1 + l2))
-    counts = np.zeros((n_groups, l1 + l2))
-    n_used = np.zeros(n_groups, np.int64)
-    rise = np.empty(2 * l1 + 2)
-    u = np.empty(l1 + l2)
-    e = 0
-    while e < len(pairs):
-        i = pairs[e]
-        m = count[i]
-        wr = win[i]
-        q = 0
-        for j in range(l2):
-            q += wr[j] == wr[j]
-        denom = 1.0 + m + q
-        rise[: 2 * m + 2] = 0.0
-        for j in range(l2):
-            w = wr[j]
-            u[l1 + j] = np.nan
-            if w != w:
-                continue
-            lo = count_below(est, order, i, m, w, True)
-            hi = count_below(est, order, i, m, w, False)
-            less = lo
-            equal = hi - lo
-            for j2 in range(l2):
-                less += wr[j2] < w
-                equal += wr[j2] == w
-            u[l1 + j] = (less + (equal + 1) / 2.0) / denom - 0.5
-            rise[2 * lo + 1] += 0.5  # (difference form over 2r) 1/2 for lo < r <= hi, 1 for r > hi
-            rise[2 * hi + 1] += 0.5
-        total = 0.0
-        for k in range(2 * m + 2):
-            total += rise[k]
-            rise[k] = total
-        u[:l1] = np.nan
-        a = 0
-        while a < m:
-            end = run_end(est, order, i, m, a)
-            r = a + (end - a + 1) / 2.0
-            for k in range(a, end):
-                u[order[i, k]] = (r + rise[int(2.0 * r)]) / denom - 0.5
-            a = end
-        while e < len(pairs) and pairs[e] == i:
-            g = groups[e]
-            n_used[g] += q > 0
-            for c in range(l1 + l2):
-                if u[c] == u[c]:
-                    sums[g, c] += u[c]
-                    counts[g, c] += 1.0
-            e += 1
-    return sums, counts, n_used
+
+def _by_pair(members: list[Groups]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The windows' membership entries, each window's sorted by pair (stably: a group's stay in pair order), one
+    after another: pairs, groups, the windows' offsets (W + 1,) and each window's sort order of its entries."""
+    orders = [np.argsort(groups.pair, kind="stable") for groups in members]
+    pairs = np.concatenate([groups.pair[o] for groups, o in zip(members, orders, strict=True)]).astype(np.int64)
+    groups = np.concatenate([groups.group[o] for groups, o in zip(members, orders, strict=True)]).astype(np.int64)
+    return pairs, groups, np.r_[0, np.cumsum([len(o) for o in orders])].astype(np.int64), orders
 
 
 def corrado_rank(ar_sample: np.ndarray, window: np.ndarray) -> TestResult:
@@ -139,17 +126,46 @@ def corrado_rank(ar_sample: np.ndarray, window: np.ndarray) -> TestResult:
 
 
 # --------------------------------------------------------------------------------------------- GRANK
-def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, groups: Groups) -> GroupResult:
-    """Kolari & Pynnönen (2011) GRANK-T for every group (see :func:`grank`).
+def grank_windows(
+    sar_estimation: np.ndarray | RankedRows, csars: list[np.ndarray], members: list[Groups]
+) -> list[GroupResult]:
+    """Kolari & Pynnönen (2011) GRANK-T (see :func:`grank`) of every event window's groups ``members[w]``, each
+    pair's CSAR over window w ``csars[w]`` (P,). Each pair's ranked SARs are walked once for all windows
+    (:func:`~eventstudy.engine.rank_sums.grank_sums`), windows taken together as far as their sums fit
+    ``SUMS_BYTES``; the results equal :func:`grank_groups` of each window bit for bit.
 
-    ``sar_estimation`` (P, L1) (or its :class:`RankedRows`): each pair's estimation-window SARs; ``csar`` (P,).
     GSAR_i = CSAR_i / sd(CSAR over the group), so a pair's cumulative day and the shift of its estimation days'
     ranks are computed per membership entry.
     """
     est = RankedRows.of(sar_estimation)
+    l1 = est.values.shape[1]
+    out: list[GroupResult] = []
+    for part in _batches(members, [l1] * len(members)):
+        found = [_gsar(csars[w], members[w]) for w in part]
+        pairs, groups, starts, orders = _by_pair([f[0] for f in found])
+        gsar = np.concatenate([f[1][o] for f, o in zip(found, orders, strict=True)] + [np.zeros(0)])
+        sums, counts, cum = rank_sums.grank_sums(
+            est.values, est.order, est.count, gsar, pairs, groups, starts, max(members[w].n_groups for w in part)
+        )
+        for k, (w, (_, _, n, usable)) in enumerate(zip(part, found, strict=True)):
+            g = members[w].n_groups
+            out.append(_grank_result(sums[k, :g], counts[k, :g], cum[k, :g], n, usable))
+    return out
+
+
+def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, groups: Groups) -> GroupResult:
+    """Kolari & Pynnönen (2011) GRANK-T for every group (see :func:`grank`).
+
+    ``sar_estimation`` (P, L1) (or its :class:`RankedRows`): each pair's estimation-window SARs; ``csar`` (P,).
+    """
+    return grank_windows(sar_estimation, [csar], [groups])[0]
+
+
+def _gsar(csar: np.ndarray, groups: Groups) -> tuple[Groups, np.ndarray, np.ndarray, np.ndarray]:
+    """The entries with a finite CSAR, their GSAR = CSAR / sd(CSAR over the group) (NaN in a group with fewer than
+    two or no spread), each group's number of them and whether it is usable."""
     csar = np.asarray(csar, dtype=float)
-    ok = np.isfinite(csar)
-    entries = groups.subset(ok)
+    entries = groups.subset(np.isfinite(csar))
     n = np.bincount(entries.group, minlength=groups.n_groups)
     x = csar[entries.pair]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -158,8 +174,11 @@ def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, grou
         sd = np.sqrt(np.bincount(entries.group, weights=dev**2, minlength=groups.n_groups) / (n - 1))
         gsar = x / sd[entries.group]
     usable = (n >= 2) & (sd != 0)
-    gsar = np.where(usable[entries.group], gsar, np.nan)
-    sums, counts, cum = _grank_kernel(est.values, est.order, est.count, gsar, entries.starts, entries.pair)
+    return entries, np.where(usable[entries.group], gsar, np.nan), n, usable
+
+
+def _grank_result(sums: np.ndarray, counts: np.ndarray, cum: np.ndarray, n: np.ndarray, usable: np.ndarray):
+    """t_grank from the estimation days' sums of U (G, L1), their counts and the cumulative day's sums (G,)."""
     days = counts > 0
     big_t = days.sum(axis=1) + (n > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -173,43 +192,6 @@ def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, grou
     t = np.where(usable & (big_t >= 3) & (room > 0), t, np.nan)
     p = np.where(np.isfinite(t), 2 * stats.t.sf(np.abs(t), np.maximum(big_t - 2, 1)), np.nan)
     return GroupResult(t, p, n)
-
-
-@numba.njit(cache=True, nogil=True)
-def _grank_kernel(est, order, count, gsar, starts, pairs):  # pragma: no cover - compiled
-    """Per group: the sum of U and the pairs present on each estimation day, and the sum of the cumulative day's U.
-
-    Entry e's GSAR among its pair's m sorted SARs (lo below it, hi up to it, by binary search) has rank
-    lo + (hi - lo + 2) / 2 of m + 1 values; an estimation SAR of rank r rises by 1 if r > hi, by 1/2 if lo < r <= hi.
-    The SARs are read in sorted order through the pair's sort ``order``, a run of equal ones sharing its rank.
-    """
-    n_groups = len(starts) - 1
-    l1 = est.shape[1]
-    sums = np.zeros((n_groups, l1))
-    counts = np.zeros((n_groups, l1))
-    cum = np.zeros(n_groups)
-    for g in range(n_groups):
-        for e in range(starts[g], starts[g + 1]):
-            w = gsar[e]
-            if w != w:
-                continue
-            i = pairs[e]
-            m = count[i]
-            denom = m + 2.0
-            lo = count_below(est, order, i, m, w, True)
-            hi = count_below(est, order, i, m, w, False)
-            cum[g] += (lo + (hi - lo + 2) / 2.0) / denom - 0.5
-            a = 0
-            while a < m:
-                end = run_end(est, order, i, m, a)
-                r = a + (end - a + 1) / 2.0
-                add = (r + (1.0 if r > hi else (0.5 if r > lo else 0.0))) / denom - 0.5
-                for k in range(a, end):
-                    c = order[i, k]
-                    sums[g, c] += add
-                    counts[g, c] += 1.0
-                a = end
-    return sums, counts, cum
 
 
 def grank(sar_estimation: np.ndarray, csar: np.ndarray) -> TestResult:
@@ -291,9 +273,31 @@ class PositiveShare(NamedTuple):
 
 def positive_share(ar_estimation: np.ndarray) -> PositiveShare:
     """(1/L1_i) sum_t 1[AR_it > 0] of each pair's estimation ARs ``ar_estimation`` (P, L1), L1_i its finite ones:
-    the same for every event window, so a study computes it once."""
-    m = np.isfinite(ar_estimation).sum(axis=1)
-    return PositiveShare(np.where(m > 0, (ar_estimation > 0).sum(axis=1) / np.maximum(m, 1), 0.0), m)
+    the same for every event window, so a study computes it once (one compiled pass over the rows)."""
+    x = np.asarray(ar_estimation, dtype=float)
+    positive = np.empty(len(x), np.int64)
+    m = np.empty(len(x), np.int64)
+    run_chunked(_positive_range, _positive_chunks, (x, positive, m), np.full(len(x), max(x.shape[1], 1)))
+    return PositiveShare(np.where(m > 0, positive / np.maximum(m, 1), 0.0), m)
+
+
+@numba.njit(cache=True, nogil=True)
+def _positive_range(x, positive, m, lo, hi):  # pragma: no cover - compiled
+    """Rows ``lo:hi``: the number of values above 0 and of finite values."""
+    for i in range(lo, hi):
+        above = 0
+        finite = 0
+        for v in x[i]:
+            above += v > 0.0
+            finite += np.isfinite(v)
+        positive[i] = above
+        m[i] = finite
+
+
+@numba.njit(parallel=True, cache=True)
+def _positive_chunks(x, positive, m, bounds):  # pragma: no cover - compiled
+    for c in numba.prange(len(bounds) - 1):
+        _positive_range(x, positive, m, bounds[c], bounds[c + 1])
 
 
 def generalized_sign_groups(car: np.ndarray, ar_estimation: np.ndarray | PositiveShare, groups: Groups) -> GroupResult:

@@ -2,10 +2,10 @@
 
 A :class:`RankedRows` keeps a reference to the values, each row's count of valid values and its sort order: the
 columns of its valid values in ascending order, then the others, as int16 (int32 for rows longer than 32,767). The
-compiled kernels of the rank tests read a row's sorted values and average ranks through the order (equal values
-are adjacent in it, so a tie is a run of equal values and its average rank is (first + last) / 2 + 1 of the run's
-positions, exactly what ``scipy.stats.rankdata`` gives); at 100k pairs x 240 days the order takes 48 MB where the
-sorted values and ranks as float would take 384 MB.
+compiled kernels of the rank tests read a row's sorted values and average ranks through the order
+(:func:`column_ranks`: equal values are adjacent in it, so a tie is a run of equal values and its average rank is
+(first + last) / 2 + 1 of the run's positions, exactly what ``scipy.stats.rankdata`` gives); at 100k pairs x 240
+days the order takes 48 MB where the sorted values and ranks as float would take 384 MB.
 
 Sorting: each value becomes an unsigned 64-bit key that sorts like the float (the sign bit flipped for positive
 values, every bit for negative ones; missing values the largest key); its lowest bits are replaced by the column
@@ -174,27 +174,55 @@ def _shares_chunks(x, valid, order, count, out, bounds):  # pragma: no cover - c
         _shares_range(x, valid, order, count, out, bounds[c], bounds[c + 1])
 
 
-@numba.njit(cache=True)
-def count_below(x, order, i, m, w, strict):  # pragma: no cover - compiled
-    """The number of row ``i``'s ``m`` sorted values below ``w`` (``strict``) or up to it, by binary search."""
-    lo = 0
-    hi = m
-    while lo < hi:
-        mid = (lo + hi) // 2
-        v = x[i, order[i, mid]]
-        if v < w or (not strict and v == w):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+@numba.njit(cache=True, nogil=True)
+def bounds(x, order, i, m, w):  # pragma: no cover - compiled
+    """The numbers of row ``i``'s ``m`` sorted values below ``w`` and up to it (``w`` not NaN): a binary search
+    without branches on the values (a fixed number of halvings), then the run of values equal to ``w``."""
+    if m == 0:
+        return 0, 0
+    base = 0
+    n = m
+    while n > 1:  # the number below lies in [base, base + n]
+        half = n // 2
+        base = base + half if x[i, order[i, base + half]] < w else base
+        n -= half
+    lo = base + (x[i, order[i, base]] < w)
+    hi = lo
+    while hi < m and x[i, order[i, hi]] == w:
+        hi += 1
+    return lo, hi
 
 
-@numba.njit(cache=True)
-def run_end(x, order, i, m, a):  # pragma: no cover - compiled
-    """The end of the run of values equal to row ``i``'s ``a``-th sorted value (the tie; its average rank is
-    a + (end - a + 1) / 2, 1 = smallest)."""
-    v = x[i, order[i, a]]
-    end = a + 1
-    while end < m and x[i, order[i, end]] == v:
-        end += 1
-    return end
+@numba.njit(cache=True, nogil=True)
+def merge_bounds(x, order, i, m, w, lo, hi):  # pragma: no cover - compiled
+    """:func:`bounds` of each of the ascending values ``w`` (none NaN) into ``lo`` and ``hi``, in one merge with row
+    ``i``'s ``m`` sorted values."""
+    k = 0
+    for j in range(len(w)):
+        while k < m and x[i, order[i, k]] < w[j]:
+            k += 1
+        lo[j] = k
+        end = k
+        while end < m and x[i, order[i, end]] == w[j]:
+            end += 1
+        hi[j] = end
+
+
+@numba.njit(cache=True, nogil=True)
+def column_ranks(x, order, i, m, rank, position):  # pragma: no cover - compiled
+    """Row ``i``'s average rank (1 = smallest; a run of equal values shares the mean of its positions, as
+    ``scipy.stats.rankdata`` gives it) and sorted position (0 = first) in each column into ``rank`` and
+    ``position``, read through its sort order in one pass; 0 in both for its missing values."""
+    a = 0
+    for k in range(1, m + 1):
+        if k == m or x[i, order[i, k]] != x[i, order[i, a]]:  # the run [a, k) ends
+            r = a + (k - a + 1) / 2.0
+            for t in range(a, k):
+                c = order[i, t]
+                rank[c] = r
+                position[c] = t
+            a = k
+    for t in range(m, x.shape[1]):
+        c = order[i, t]
+        rank[c] = 0.0
+        position[c] = 0

@@ -16,9 +16,9 @@ from eventstudy.engine.panel import Windows
 from eventstudy.engine.rank_tests import (
     PositiveShare,
     RankedRows,
-    corrado_rank_groups,
+    corrado_rank_windows,
     generalized_sign_groups,
-    grank_groups,
+    grank_windows,
     positive_share,
     sign_test_groups,
     wilcoxon_test_groups,
@@ -236,15 +236,13 @@ def _same_groups(a: Groups, b: Groups) -> bool:
 
 
 def _rank_windows(stage, windows: list, est: Estimation, members: list[Groups]) -> list[dict[str, GroupResult]]:
-    """Corrado and GRANK of every window's groups (serial compiled walks over each pair's ranked row: run on a
-    thread of their own beside rbar and the parametric tests)."""
-    return [
-        {
-            "corrado_rank": corrado_rank_groups(est.ar_ranked, stage.ar[:, window_days(stage, window)], groups),
-            "grank": grank_groups(est.sar_ranked, stage.csar[window], groups),
-        }
-        for window, groups in zip(windows, members, strict=True)
-    ]
+    """Corrado and GRANK of every window's groups: each one serial compiled walk over the pairs' ranked rows for all
+    windows (:func:`corrado_rank_windows`, :func:`grank_windows`), GRANK's on a thread of its own, this one (itself
+    run beside rbar and the parametric tests) doing Corrado's."""
+    grank = _in_background(grank_windows, est.sar_ranked, [stage.csar[window] for window in windows], members)
+    columns = [np.flatnonzero(window_days(stage, window)) for window in windows]
+    corrado = corrado_rank_windows(est.ar_ranked, stage.ar, columns, members)
+    return [{"corrado_rank": c, "grank": g} for c, g in zip(corrado, grank.result(), strict=True)]
 
 
 def _window_battery(

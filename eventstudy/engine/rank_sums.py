@@ -1,0 +1,195 @@
+"""Corrado's and GRANK's day sums of U for every event window in one walk of each pair's ranked row.
+
+Both tests rank a pair's event-window values (Corrado: its window ARs; GRANK: its group's GSAR) among the pair's
+sorted estimation values (:class:`~eventstudy.engine.ranking.RankedRows`). The estimation values' own average
+ranks r (and their ties) are the same for every window; a window only shifts each by its rise (1 per window value
+below it, 1/2 per equal one) and sets the denominator. So each pair's ranks are read off its sorted row once
+(:func:`~eventstudy.engine.ranking.column_ranks`), each of its window days' values is placed among them once (a
+merge of the sorted values; windows share days), and every window's U row follows in loops over the days that
+the compiler vectorises. Each (window, group, day) sum adds its pairs' U in pair order, as a walk of one window at a
+time does: the sums do not depend on how many windows are taken together.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from eventstudy.engine.ranking import bounds, column_ranks, merge_bounds
+
+
+@numba.njit(cache=True, nogil=True)
+def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, starts, n_groups):  # pragma: no cover
+    """Corrado's sums of U over each (window, group)'s pairs present on each day, their number, and its pairs with a
+    window value.
+
+    ``est``, ``order``, ``count``: the pairs' ranked estimation ARs; the window days' values are ``ar[:, days]``
+    (non-finite ones missing) and window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``, ``offsets[w + 1]``);
+    its membership entries (pair ``pairs[e]`` in group ``groups[e]``) are ``starts[w]:starts[w + 1]``, sorted by
+    pair. Returns sums and counts (W, G, L1 + max L2) (window w's days after the L1 estimation days) and the pairs
+    used (W, G).
+
+    U of a value = (values below it + (values equal to it, itself included, + 1) / 2) / (1 + m + q) - 1/2 among
+    the pair's m valid estimation values and q valid window values (Corrado 1989; the average rank of
+    ``scipy.stats.rankdata`` over the pair's sample). A window value's neighbours among the estimation values
+    (lo below it, hi up to it) are found in one merge of the pair's sorted window values with its sorted row
+    (:func:`~eventstudy.engine.ranking.merge_bounds`); an estimation value of rank r among its own rises by
+    1 per window value below it (r > hi) and 1/2 per equal one (lo < r <= hi). As lo and hi fall between runs of
+    equal values, r > lo holds exactly from sorted position lo on: twice the rise is a running sum over positions.
+    """
+    n_windows = len(offsets) - 1
+    n_pairs, l1 = est.shape
+    l2max = 0
+    for w in range(n_windows):
+        l2max = max(l2max, offsets[w + 1] - offsets[w])
+    sums = np.zeros((n_windows, n_groups, l1 + l2max))
+    counts = np.zeros((n_windows, n_groups, l1 + l2max))
+    n_used = np.zeros((n_windows, n_groups), np.int64)
+    u = np.empty(l1 + l2max)
+    rank = np.empty(l1)
+    position = np.empty(l1, np.int64)
+    shift = np.empty(l1 + 1, np.int64)
+    rise2 = np.empty(l1)
+    values = np.empty(len(days))
+    lo = np.zeros(len(days), np.int64)
+    hi = np.zeros(len(days), np.int64)
+    sorted_values = np.empty(len(days))
+    sorted_days = np.empty(len(days), np.int64)
+    lo_sorted = np.empty(len(days), np.int64)
+    hi_sorted = np.empty(len(days), np.int64)
+    e = starts[:-1].copy()  # each window's next entry
+    for i in range(n_pairs):
+        m = count[i]
+        ranked = False
+        for w in range(n_windows):
+            if e[w] == starts[w + 1] or pairs[e[w]] != i:
+                continue
+            if not ranked:
+                column_ranks(est, order, i, m, rank, position)
+                n_valid = 0
+                for d in range(len(days)):  # the valid days, in ascending order of their values (by insertion)
+                    v = ar[i, days[d]]
+                    values[d] = v if np.isfinite(v) else np.nan
+                    if v == values[d]:
+                        k = n_valid
+                        while k > 0 and sorted_values[k - 1] > v:
+                            sorted_values[k] = sorted_values[k - 1]
+                            sorted_days[k] = sorted_days[k - 1]
+                            k -= 1
+                        sorted_values[k] = v
+                        sorted_days[k] = d
+                        n_valid += 1
+                merge_bounds(est, order, i, m, sorted_values[:n_valid], lo_sorted, hi_sorted)
+                for k in range(n_valid):
+                    lo[sorted_days[k]] = lo_sorted[k]
+                    hi[sorted_days[k]] = hi_sorted[k]
+                ranked = True
+            window = index[offsets[w] : offsets[w + 1]]
+            q = 0
+            for d in window:
+                q += values[d] == values[d]
+            denom = 1.0 + m + q
+            shift[: m + 1] = 0  # 1 at lo and 1 at hi of each window value
+            for j in range(len(window)):
+                x = values[window[j]]
+                u[l1 + j] = np.nan
+                if x != x:
+                    continue
+                less = lo[window[j]]
+                equal = hi[window[j]] - less
+                for d in window:
+                    less += values[d] < x
+                    equal += values[d] == x
+                u[l1 + j] = (less + (equal + 1) / 2.0) / denom - 0.5
+                shift[lo[window[j]]] += 1
+                shift[hi[window[j]]] += 1
+            for k in range(1, m + 1):
+                shift[k] += shift[k - 1]
+            for c in range(l1):  # gathered apart: the arithmetic below is then vectorised
+                rise2[c] = shift[position[c]]
+            for c in range(l1):
+                x = (rank[c] + 0.5 * rise2[c]) / denom - 0.5
+                u[c] = x if rank[c] > 0.0 else 0.0  # adding 0.0 leaves a sum as it is (the sums are never -0.0)
+            while e[w] < starts[w + 1] and pairs[e[w]] == i:
+                g = groups[e[w]]
+                n_used[w, g] += q > 0
+                _add_corrado(sums[w, g], counts[w, g], u, rank, len(window))
+                e[w] += 1
+    return sums, counts, n_used
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_corrado(sums, counts, u, rank, l2):  # pragma: no cover - compiled
+    """Add a U row: the estimation days' (0.0 where ``rank`` is 0: missing) then the ``l2`` window days' (NaN:
+    missing)."""
+    l1 = len(rank)
+    for c in range(l1):
+        sums[c] += u[c]
+        counts[c] += 1.0 if rank[c] > 0.0 else 0.0
+    for c in range(l1, l1 + l2):
+        x = u[c]
+        if x == x:
+            sums[c] += x
+            counts[c] += 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def grank_sums(est, order, count, gsar, pairs, groups, starts, n_groups):  # pragma: no cover - compiled
+    """GRANK's sums of U over each (window, group)'s pairs present on each estimation day, their number, and the
+    sum of the cumulative day's U.
+
+    ``est``, ``order``, ``count``: the pairs' ranked estimation SARs; window w's membership entries (pair
+    ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN: left out) are ``starts[w]:starts[w + 1]``,
+    sorted by pair. Returns sums and counts (W, G, L1) and the cumulative day's sums (W, G).
+
+    The GSAR is ranked among the pair's m SARs (lo below it, hi up to it): U = (lo + (hi - lo + 2) / 2) / (m + 2)
+    - 1/2; an SAR of rank r among its own rises by 1 if r > hi and by 1/2 if lo < r <= hi (Kolari & Pynnönen 2011).
+    Its U without the rise and with a rise of 1 are the same for every entry of the pair: computed once.
+    """
+    n_windows = len(starts) - 1
+    n_pairs, l1 = est.shape
+    sums = np.zeros((n_windows, n_groups, l1))
+    counts = np.zeros((n_windows, n_groups, l1))
+    cum = np.zeros((n_windows, n_groups))
+    rank = np.empty(l1)
+    position = np.empty(l1, np.int64)
+    below = np.empty(l1)  # U of each SAR when the GSAR is above it (no rise) ...
+    above = np.empty(l1)  # ... and when below it (a rise of 1)
+    e = starts[:-1].copy()
+    for i in range(n_pairs):
+        ranked = False
+        m = count[i]
+        denom = m + 2.0
+        for w in range(n_windows):
+            while e[w] < starts[w + 1] and pairs[e[w]] == i:
+                x = gsar[e[w]]
+                g = groups[e[w]]
+                e[w] += 1
+                if x != x:
+                    continue
+                if not ranked:
+                    column_ranks(est, order, i, m, rank, position)
+                    for c in range(l1):
+                        below[c] = (rank[c] + 0.0) / denom - 0.5
+                        above[c] = (rank[c] + 1.0) / denom - 0.5
+                    ranked = True
+                lo, hi = bounds(est, order, i, m, x)
+                cum[w, g] += (lo + (hi - lo + 2) / 2.0) / denom - 0.5
+                _add_grank(sums[w, g], counts[w, g], rank, below, above, lo, hi, denom)
+    return sums, counts, cum
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_grank(sums, counts, rank, below, above, lo, hi, denom):  # pragma: no cover - compiled
+    """Add one entry's U of the estimation SARs (its GSAR with lo SARs below and hi up to it; rank 0: missing)."""
+    if lo == hi:  # no SAR equal to the GSAR
+        for c in range(len(sums)):
+            x = above[c] if rank[c] > hi else below[c]
+            sums[c] += x if rank[c] > 0.0 else 0.0
+            counts[c] += 1.0 if rank[c] > 0.0 else 0.0
+    else:
+        for c in range(len(sums)):
+            r = rank[c]
+            x = above[c] if r > hi else ((r + 0.5) / denom - 0.5 if r > lo else below[c])
+            sums[c] += x if r > 0.0 else 0.0
+            counts[c] += 1.0 if r > 0.0 else 0.0

@@ -1,0 +1,103 @@
+"""Corrado and GRANK of several event windows at once (one walk per pair, engine.rank_sums) against each window's
+day sums of U built pair by pair from scipy's ranks, bit for bit: ties, missing and non-finite values, windows
+sharing days, memberships that differ by window and pairs in several groups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from eventstudy.engine import rank_tests as rt
+from eventstudy.inference.groups import Groups
+
+P, L1, D = 300, 60, 30  # pairs, estimation days, window days to choose from
+WINDOWS = [np.arange(10, 13), np.arange(11, 12), np.arange(11, 17), np.arange(6, 22), np.arange(0, 30)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(77)
+    est = np.round(rng.normal(0, 1, (P, L1)), 1)  # a coarse grid: ties within a pair and with window values
+    est[rng.random(est.shape) < 0.1] = np.nan
+    est[3] = np.nan  # no estimation values
+    est[4, :2] = [np.inf, -np.inf]
+    ar = np.round(rng.normal(0.2, 1, (P, D)), 1)
+    ar[rng.random(ar.shape) < 0.1] = np.nan
+    ar[5] = np.nan  # no window values
+    ar[6, 11] = np.inf
+    sar = est / rng.uniform(0.5, 2.0, (P, 1))
+    masks = [rng.random(P) < share for share in (0.1, 0.3, 0.6)] + [np.zeros(P, bool), np.ones(P, bool)]
+    masks.append(np.isin(np.arange(P), [3, 5, 8]))  # a group of pairs without estimation or window values
+    members = []
+    csars = []
+    for w in range(len(WINDOWS)):  # each window keeps other pairs (a finite CAR in the window)
+        keep = rng.random(P) > 0.05 * w
+        members.append(Groups.from_masks(masks).subset(keep))
+        csar = np.round(rng.standard_t(6, P), 1)  # ties among CSARs
+        csar[~keep | (rng.random(P) < 0.05)] = np.nan
+        csars.append(csar)
+    return est, ar, sar, members, csars
+
+
+def _u(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ok = np.isfinite(row)
+    u = np.full(len(row), np.nan)
+    u[ok] = stats.rankdata(row[ok]) / (1 + ok.sum()) - 0.5
+    return u, ok
+
+
+def _corrado_reference(est, ar, days, groups: Groups):
+    """Day sums of U, pair after pair, from scipy's ranks of each pair's sample."""
+    width = L1 + len(days)
+    sums, counts = np.zeros((groups.n_groups, width)), np.zeros((groups.n_groups, width))
+    n = np.zeros(groups.n_groups, np.int64)
+    for g, i in sorted(zip(groups.group, groups.pair, strict=True), key=lambda entry: entry[1]):
+        u, ok = _u(np.r_[est[i], ar[i, days]])
+        sums[g, ok] += u[ok]
+        counts[g, ok] += 1
+        n[g] += ok[L1:].any()
+    return rt._corrado_result(sums, counts, n, L1)
+
+
+def _grank_reference(sar, csar, groups: Groups):
+    entries, gsar, n, usable = rt._gsar(csar, groups)
+    sums, counts, cum = np.zeros((groups.n_groups, L1)), np.zeros((groups.n_groups, L1)), np.zeros(groups.n_groups)
+    for g, i, x in sorted(zip(entries.group, entries.pair, gsar, strict=True), key=lambda entry: entry[1]):
+        if np.isfinite(x):
+            u, ok = _u(np.r_[sar[i], x])
+            sums[g, ok[:L1]] += u[:L1][ok[:L1]]
+            counts[g, ok[:L1]] += 1
+            cum[g] += u[L1]
+    return rt._grank_result(sums, counts, cum, n, usable)
+
+
+def _same(a, b):
+    for field in ("statistic", "p_value", "n"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+@pytest.mark.parametrize("sums_bytes", [rt.SUMS_BYTES, 1])  # all windows in one walk, or one window per walk
+def test_windows_at_once_equal_each_window_from_scipy_bit_for_bit(data, monkeypatch, sums_bytes):
+    est, ar, sar, members, csars = data
+    monkeypatch.setattr(rt, "SUMS_BYTES", sums_bytes)
+    corrado = rt.corrado_rank_windows(est, ar, WINDOWS, members)
+    grank = rt.grank_windows(sar, csars, members)
+    assert len(corrado) == len(grank) == len(WINDOWS)
+    for w, days in enumerate(WINDOWS):
+        _same(corrado[w], _corrado_reference(est, ar, days, members[w]))
+        _same(corrado[w], rt.corrado_rank_groups(est, ar[:, days], members[w]))
+        _same(grank[w], _grank_reference(sar, csars[w], members[w]))
+        _same(grank[w], rt.grank_groups(sar, csars[w], members[w]))
+        assert np.isfinite(corrado[w].statistic).sum() >= 4 and np.isfinite(grank[w].statistic).sum() >= 4
+    # the windows' results differ: a window mixed up with another would show
+    assert len({corrado[w].statistic[-2] for w in range(len(WINDOWS))}) == len(WINDOWS)
+    assert len({grank[w].statistic[-2] for w in range(len(WINDOWS))}) == len(WINDOWS)
+
+
+def test_positive_share_counts_as_numpy(data):
+    est = data[0]
+    share = rt.positive_share(est)
+    m = np.isfinite(est).sum(axis=1)
+    np.testing.assert_array_equal(share.count, m)
+    np.testing.assert_array_equal(share.share, np.where(m > 0, (est > 0).sum(axis=1) / np.maximum(m, 1), 0.0))
