@@ -6,10 +6,12 @@ with ``Groups.one(N)``. Ranks are within a pair (Corrado, GRANK) or within a gro
 ties and missing values left out, exactly as ``scipy.stats.rankdata(..., nan_policy="omit")`` gives them.
 
 Each pair's estimation ARs (SARs) are sorted once (:class:`~eventstudy.engine.ranking.RankedRows`: each row's
-sort order, reusable across windows and groups, and shared by the ARs and SARs where it sorts both); an event
-window's values (a GSAR) are then placed among them by binary search in a compiled kernel that reads the sorted
-values and average ranks through the order and also takes every group's day sums over its membership entries, so a
-group costs O(its pairs x days) and there is no Python loop over groups or pairs.
+sort order, reusable across windows and groups, and shared by the ARs and SARs where it sorts both). Corrado and
+GRANK of every event window (``corrado_rank_windows``, ``grank_windows``) then take one compiled walk of each pair's
+ranked row for all windows (:mod:`~eventstudy.engine.rank_sums`): the row's average ranks are read through the
+order once, each window's values (a GSAR) are placed among them, and every (window, group)'s day sums are taken
+over its membership entries in pair order, so a group costs O(its pairs x days) and there is no Python loop over
+groups or pairs.
 """
 
 from __future__ import annotations
