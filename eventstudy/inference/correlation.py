@@ -150,10 +150,12 @@ def correlations_of_windows(
         local = np.full(groups.n_pairs, -1, dtype=np.int64)
         local[used] = np.arange(len(used))
         rows = _Rows(x, positions, used)
-        overlaps = {}
+        overlaps, known = {}, []
         for w in family:
-            window, wpos = _window_classes(np.sort(window_positions[w][used], axis=1))
-            classes = _Classes(groups.group, local[groups.pair], window, rows.pattern)
+            window, wpos = _window_classes(window_positions[w][used])
+            same = next((classes for code, classes in known if np.array_equal(code, window)), None)
+            classes = same or _Classes(groups.group, local[groups.pair], window, rows.pattern)
+            known.append((window, classes))
             overlaps[w] = (classes, *_overlapping_classes(wpos, classes.group, classes.window))
         many = size >= 2
         for part in _alike(list(overlaps.items()), lambda v, w: _classes_equal(v[1][0], w[1][0])):
@@ -196,7 +198,9 @@ def _same_members(a: Groups, b: Groups) -> bool:
 
 
 def _classes_equal(a: _Classes, b: _Classes) -> bool:
-    return np.array_equal(a.ptr, b.ptr) and np.array_equal(a.rows, b.rows) and np.array_equal(a.group, b.group)
+    return (
+        a is b or np.array_equal(a.ptr, b.ptr) and np.array_equal(a.rows, b.rows) and np.array_equal(a.group, b.group)
+    )
 
 
 class _Rows:
@@ -225,8 +229,10 @@ class _Rows:
 
 
 def _window_classes(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) code of each row's (sorted) window positions and (W, L) each distinct window's positions (-1 for no
-    date, which sorts first)."""
+    """(N,) code of each row's window positions (as a set) and (W, L) each distinct window's positions, sorted (-1
+    for no date, which sorts first)."""
+    if not (windows[:, 1:] >= windows[:, :-1]).all():
+        windows = np.sort(windows, axis=1)
     code, first = factorize_rows(windows)
     return code, windows[first]
 

@@ -78,16 +78,24 @@ def _available(x, positions, renumber, i, out):  # pragma: no cover - compiled
 def _patterns_range(x, positions, renumber, rows, keys, span, lo, hi):  # pragma: no cover - compiled
     packed = np.empty(x.shape[1], dtype=np.int32)
     for r in range(lo, hi):
-        k = _available(x, positions, renumber, rows[r], packed)
-        span[r] = packed[k - 1] - packed[0] if k else 0
+        i = rows[r]
+        k = 0
+        first = 0
+        last = -1
         run = True
-        for t in range(1, k):
-            if packed[t] != packed[t - 1] + 1:
-                run = False
-                break
+        for t in range(x.shape[1]):
+            pos = positions[i, t]
+            if pos >= 0 and np.isfinite(x[i, t]):
+                at = renumber[pos]
+                first = at if k == 0 else first
+                run &= k == 0 or at == last + 1
+                last = at
+                k += 1
+        span[r] = last - first if k else 0
         if run:  # consecutive positions (or none): the first and the count say which
-            keys[r] = RUN + (np.uint64(packed[0] if k else 0) << np.uint64(32)) + np.uint64(k)
+            keys[r] = RUN + (np.uint64(first) << np.uint64(32)) + np.uint64(k)
         else:
+            _available(x, positions, renumber, i, packed)
             keys[r] = hash_row(packed) >> np.uint64(1)
 
 
