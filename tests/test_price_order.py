@@ -52,3 +52,30 @@ def test_a_duplicate_is_found_in_any_order(tmp_path):
     twice.to_parquet(tmp_path / "p.parquet", index=False)
     with pytest.raises(PriceDataError, match="ZZ has 2 rows sharing a date"):
         read_prices(tmp_path / "p.parquet")
+
+
+@pytest.mark.parametrize("layout", ["blocks", "sorted"])
+def test_a_duplicate_inside_a_ticker_block_is_found(tmp_path, layout):
+    frame = _long()
+    frame = frame if layout == "blocks" else frame.sort_values(["ticker", "date"], kind="stable")
+    twice = pd.concat([frame.iloc[:45], frame.iloc[[44]], frame.iloc[45:]])  # AA's 5th date twice, side by side
+    twice.to_parquet(tmp_path / "p.parquet", index=False)
+    who = twice.iloc[44]
+    with pytest.raises(PriceDataError, match=rf"{who['ticker']} has 2 rows sharing a date \(first {who['date'].date()}\)"):
+        read_prices(tmp_path / "p.parquet")
+
+
+@pytest.mark.parametrize("dictionary", [True, False])
+def test_wanted_tickers_are_kept_from_every_row_group(tmp_path, dictionary):
+    """The rows of the wanted tickers (matched after stripping) are kept from each row group as it is read, whether
+    the ticker column is dictionary-encoded (pandas categories) or plain text; row groups without them add none."""
+    frame = _long().sample(frac=1.0, random_state=5)
+    frame["ticker"] = frame["ticker"].str.replace("AA", " AA ")
+    frame = frame.astype({"ticker": "category" if dictionary else object})
+    frame.to_parquet(tmp_path / "p.parquet", index=False, row_group_size=7)
+    got = read_prices(tmp_path / "p.parquet", ["AA", "MKT", "NONE"])
+    expected = frame.astype({"ticker": str}).assign(ticker=lambda f: f["ticker"].str.strip())
+    expected = expected[expected["ticker"].isin(["AA", "MKT"])].sort_values(["ticker", "date"], ignore_index=True)
+    assert list(got["ticker"].unique()) == ["AA", "MKT"]
+    np.testing.assert_array_equal(got["adj_close"].to_numpy(), expected["adj_close"].to_numpy())
+    np.testing.assert_array_equal(got["date"].to_numpy(), expected["date"].to_numpy())

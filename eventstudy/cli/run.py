@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -349,12 +350,15 @@ def run(
     if prices:
         results.config["prices"] = [str(Path(p).resolve()) for p in prices]
     tables = TABLES if with_report else tuple(t for t in TABLES if t != "prices")
-    with atomic_directory(out, force, inputs) as tmp:
-        results.write_tables(tmp, table_format, tables)
-        if with_report:
-            from eventstudy.report import write_report
+    with ThreadPoolExecutor(1) as side:  # the summary's text work beside the writers' (GIL-free) encoding
+        summary = side.submit(results.summary)
+        with atomic_directory(out, force, inputs) as tmp:
+            results.write_tables(tmp, table_format, tables)
+            if with_report:
+                from eventstudy.report import write_report
 
-            write_report(results, tmp)
-    click.echo(results.summary())
+                write_report(results, tmp)
+        text = summary.result()
+    click.echo(text)
     written = sorted(n for n in read_manifest(Path(out)) if "/" not in n) + (["figures/"] if with_report else [])
     click.echo(f"\nwrote {', '.join(written)} to {out}")

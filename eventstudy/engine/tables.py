@@ -74,46 +74,43 @@ def ar_frame(stage, windows: Windows) -> pd.DataFrame:
 
 
 def car_frame(stage) -> pd.DataFrame:
-    """One row per studied pair and event window."""
+    """One row per studied pair and event window (rows window by window, the pairs in order in each): one frame
+    built from whole columns."""
     idx = np.flatnonzero(stage.active)
-    parts = []
-    for window, table in stage.cars.items():
-        part = stage.pairs.iloc[idx][["event_id", "ticker"]].copy()
-        part.insert(2, "window", Windows.label(window))
-        for col in ("car", "car_se", "car_t", "car_p", "bhar", "n_days"):
-            part[col] = table[col][idx]
-        part["contaminated"] = stage.contamination[window][idx]
-        part["complete"] = table["complete"][idx]
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    windows = list(stage.cars)
+    rows = np.tile(idx, len(windows))
+    columns = {name: stage.pairs[name].array.take(rows) for name in ("event_id", "ticker")}
+    labels = np.array([Windows.label(window) for window in windows], dtype=object)
+    columns["window"] = text_column(labels, np.repeat(np.arange(len(windows)), len(idx)))
+    for col in ("car", "car_se", "car_t", "car_p", "bhar", "n_days"):
+        columns[col] = np.concatenate([stage.cars[window][col][idx] for window in windows])
+    columns["contaminated"] = np.concatenate([stage.contamination[window][idx] for window in windows])
+    columns["complete"] = np.concatenate([stage.cars[window]["complete"][idx] for window in windows])
+    return pd.DataFrame(columns)
 
 
 def parameter_frame(stage) -> pd.DataFrame:
-    """One row per pair, studied or not (with its status and reason)."""
-    pairs = stage.pairs
-    k = stage.params.shape[1]
-    out = pairs[["event_id", "ticker"]].copy()
-    out["model"] = stage.model
-    out["status"] = pairs["status"].to_numpy()
-    out["reason"] = pairs["reason"].to_numpy()
-    out["n_obs"] = stage.n_obs
-    out["alpha"] = stage.params[:, 0] if k >= 1 else np.nan
-    out["beta"] = stage.params[:, 1] if k >= 2 else np.nan
-    out["sigma"] = stage.sigma
-    out["r2"] = stage.r2
-    out["estimation_start"] = pd.to_datetime(stage.estimation_start)
-    out["estimation_end"] = pd.to_datetime(stage.estimation_end)
-    out["day0_date"] = pairs["day0"].to_numpy()
-    out["masked_days"] = pairs["masked_days"].to_numpy()
-    out["venue"] = pairs["venue"].to_numpy()
+    """One row per pair, studied or not (with its status and reason): one frame built from whole columns, the
+    estimates NaN for the pairs not studied."""
+    pairs, k, inactive = stage.pairs, stage.params.shape[1], ~stage.active
+    unstudied = np.full(len(pairs), np.nan)
+
+    def estimate(values) -> np.ndarray:  # a fresh float array, NaN where the pair was not studied
+        return np.where(inactive, unstudied, values)
+
+    columns = {name: pairs[name].array for name in ("event_id", "ticker")}
+    columns |= {"model": stage.model, "status": pairs["status"].to_numpy(), "reason": pairs["reason"].to_numpy()}
+    columns |= {"n_obs": stage.n_obs, "alpha": estimate(stage.params[:, 0] if k >= 1 else np.nan)}
+    columns |= {"beta": estimate(stage.params[:, 1] if k >= 2 else np.nan), "sigma": estimate(stage.sigma)}
+    columns |= {"r2": estimate(stage.r2), "estimation_start": pd.to_datetime(stage.estimation_start)}
+    columns |= {"estimation_end": pd.to_datetime(stage.estimation_end), "day0_date": pairs["day0"].to_numpy()}
+    columns |= {"masked_days": pairs["masked_days"].to_numpy(), "venue": pairs["venue"].to_numpy()}
     for j, name in enumerate(stage.regressor_names[1:], start=2):
         if j < k:
-            out[f"beta_{name}"] = stage.params[:, j]
+            columns[f"beta_{name}"] = stage.params[:, j]
     for name, values in stage.extra.items():
-        out[name] = values
-    numeric = [name for name, values in stage.extra.items() if values.dtype.kind == "f"]
-    out.loc[~stage.active, ["sigma", "r2", "alpha", "beta", *numeric]] = np.nan
-    return out
+        columns[name] = estimate(values) if values.dtype.kind == "f" else values
+    return pd.DataFrame(columns)
 
 
 def tests_frame(
@@ -281,13 +278,17 @@ def _window_battery(
 
 
 def volatility_frame(stage, windows: Windows, groups: Groups, labels: np.ndarray) -> pd.DataFrame:
-    """Both volatility tests (:mod:`eventstudy.engine.volatility`) of every group and event window (rbar NaN)."""
-    batteries = [
-        volatility_tests(
-            stage, window_days(stage, window), window, groups.subset(np.isfinite(stage.cars[window]["car"]))
-        )
-        for window in windows.events
-    ]
+    """Both volatility tests (:mod:`eventstudy.engine.volatility`) of every group and event window (rbar NaN).
+
+    The windows are computed two at a time on threads (their numpy and scipy.special loops release the GIL; each
+    window's numbers are computed as on one thread)."""
+
+    def tests(window) -> dict[str, GroupResult]:
+        members = groups.subset(np.isfinite(stage.cars[window]["car"]))
+        return volatility_tests(stage, window_days(stage, window), window, members)
+
+    with ThreadPoolExecutor(2, thread_name_prefix="eventstudy-volatility") as pool:
+        batteries = list(pool.map(tests, windows.events))
     return battery_frame(labels, windows.events, batteries, [np.full(groups.n_groups, NA)] * len(batteries))
 
 

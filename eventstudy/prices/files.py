@@ -70,25 +70,29 @@ def read_prices(source: str | Path | Iterable[str | Path], tickers: Iterable[str
             raise PriceDataError(f"{path}: no such price file or folder")
     ticker = union_categoricals([_ticker_codes(f["ticker"]) for f in frames])
     refuse_two_spellings(ticker.categories, f"the price data ({', '.join(str(p) for p in paths)})")
-    rest = pd.concat([f.drop(columns="ticker") for f in frames], ignore_index=True)
+    rest = frames[0] if len(frames) == 1 else pd.concat([f.drop(columns="ticker") for f in frames], ignore_index=True)
+    rows = None  # the rows of the result, in its order (None: every row as it is)
     if wanted is not None:
-        keep = ticker.isin(wanted)
+        keep = np.r_[ticker.categories.isin(wanted), False][ticker.codes]  # code -1 (no ticker): last entry
         if not keep.all():
-            ticker, rest = ticker[keep], rest[keep].reset_index(drop=True)
-    order, dup = _order_and_duplicates(ticker, rest["date"].to_numpy())
+            rows = np.flatnonzero(keep)
+            ticker = ticker.take(rows)
+    dates = rest["date"].to_numpy() if rows is None else rest["date"].to_numpy()[rows]
+    order, dup = _order_and_duplicates(ticker, dates)
     if dup is not None:
         raise PriceDataError(
-            f"ticker {ticker[dup[0]]} has {len(dup)} rows sharing a date (first "
-            f"{pd.Timestamp(rest['date'].iloc[dup[0]]).date()}) across {', '.join(str(p) for p in paths)}: keep one "
-            "row per ticker and session"
+            f"ticker {ticker[dup[0]]} has {len(dup)} rows sharing a date (first {pd.Timestamp(dates[dup[0]]).date()}) "
+            f"across {', '.join(str(p) for p in paths)}: keep one row per ticker and session"
         )
     if order is not None:
-        ticker, rest = ticker.take(order), rest.take(order).reset_index(drop=True)
-    rest.insert(1, "ticker", _as_text(ticker))
-    for col in PRICE_FIELDS:  # a field no source has: NaN, made after the sort (never reordered)
-        if col not in rest:
-            rest[col] = np.full(len(rest), np.nan)
-    return rest[list(LONG_COLUMNS)]
+        ticker, dates, rows = ticker.take(order), dates[order], order if rows is None else rows[order]
+    columns = {"date": dates, "ticker": _as_text(ticker)}
+    missing = [col for col in PRICE_FIELDS if col not in rest]
+    nan = np.full((len(missing), len(ticker)), np.nan)  # fields no source has: NaN, one block made after the sort
+    for col in PRICE_FIELDS:
+        values = nan[missing.index(col)] if col in missing else rest[col].to_numpy()
+        columns[col] = values if rows is None or col in missing else values[rows]
+    return pd.DataFrame(columns, copy=False)  # each column its own block: no copy into 2D blocks
 
 
 def refuse_two_spellings(tickers: Iterable[str], where: str) -> None:
@@ -106,33 +110,42 @@ def refuse_two_spellings(tickers: Iterable[str], where: str) -> None:
 def _order_and_duplicates(ticker: pd.Categorical, dates: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The (ticker, date) sort order (None when already sorted) and the rows sharing a (ticker, date) (or None).
 
-    Works on integer codes: the rank of each ticker among the sorted tickers, and the dates as integers. When every
-    ticker's rows already come in date order (tickers in blocks, or a date-major file), a stable sort of the ticker
-    ranks alone is the order (a radix sort for up to 32,767 tickers); otherwise a sort by both keys.
+    Works on integer codes: the rank of each ticker among the sorted tickers, and the dates as integers. When each
+    ticker's rows are one block in date order (a file written ticker by ticker), the order puts the blocks in ticker
+    order (no sort of the rows); when every ticker's rows come in date order (a date-major file), a stable sort of
+    the ticker ranks alone is the order (a radix sort for up to 32,767 tickers); otherwise a sort by both keys.
     """
+    if not len(ticker):
+        return None, None
     rank = np.argsort(np.argsort(ticker.categories.to_numpy(dtype=object), kind="stable"))
     key_t = rank[ticker.codes].astype(np.int16 if len(rank) < 2**15 else np.int64)
     key_d = dates.astype("datetime64[ns]").view(np.int64)
     step_t, step_d = np.diff(key_t), np.diff(key_d)
-    ordered = bool(((step_t > 0) | ((step_t == 0) & (step_d >= 0))).all())
-    order = None
-    if not ordered:
-        order = np.argsort(key_t, kind="stable")
+    starts = np.flatnonzero(np.r_[True, step_t != 0])  # the first row of each block of one ticker's rows
+    blocks = key_t[starts]
+    if len(blocks) <= len(rank) and len(np.unique(blocks)) == len(blocks) and (step_d[step_t == 0] >= 0).all():
+        sorted_rows = None  # each ticker one block in date order: the blocks in ticker order, rows kept in place
+        if (np.diff(blocks) < 0).any():
+            by_rank = np.argsort(blocks)
+            length = np.diff(np.r_[starts, len(key_t)])[by_rank]
+            sorted_rows = np.arange(len(key_t)) - np.repeat(np.cumsum(length) - length - starts[by_rank], length)
+        order = None  # rows next to each other in a block stay next to each other: duplicates found in place
+    else:
+        order = sorted_rows = np.argsort(key_t, kind="stable")
         step_t, step_d = np.diff(key_t[order]), np.diff(key_d[order])
         if ((step_t == 0) & (step_d < 0)).any():  # some ticker's rows out of date order
-            order = np.lexsort((key_d, key_t))
+            order = sorted_rows = np.lexsort((key_d, key_t))
             step_t, step_d = np.diff(key_t[order]), np.diff(key_d[order])
     same = (step_t == 0) & (step_d == 0)
     if not same.any():
-        return order, None
+        return sorted_rows, None
     in_group = np.r_[same, False] | np.r_[False, same]
-    rows = np.flatnonzero(in_group) if order is None else order[in_group]
-    return order, np.sort(rows)
+    return sorted_rows, np.flatnonzero(in_group) if order is None else np.sort(order[in_group])
 
 
-def _as_text(ticker: pd.Categorical) -> pd.Series:
+def _as_text(ticker: pd.Categorical) -> pd.api.extensions.ExtensionArray:
     """A categorical ticker column as the frame's text column (one take from the categories, no per-row work)."""
-    return pd.Series(ticker.categories.astype(str).array.take(ticker.codes), name="ticker")
+    return ticker.categories.astype(str).array.take(ticker.codes)
 
 
 def _read_raw(path: Path, tickers: list[str] | None = None) -> pd.DataFrame:
@@ -164,19 +177,31 @@ def _column_name(column: object) -> str:
 
 def _read_parquet(path: Path, tickers: list[str] | None) -> pd.DataFrame:
     """A Parquet price table with pyarrow: for a long table only its date, ticker and price columns (and the rows
-    of ``tickers``, matched after stripping); numbers and timestamps stay typed (no text round trip)."""
-    names = pq.read_schema(path).names
-    known = {_column_name(n): n for n in names}
-    filters = None
-    if "ticker" in known:
-        names = [known[c] for c in ("date", "ticker", *PRICE_FIELDS) if c in known]
-        if tickers is not None:
-            raw = pq.read_table(path, columns=[known["ticker"]]).column(0)
-            raw = pa.chunked_array(raw.chunks, raw.type).combine_chunks()
-            values = (raw.dictionary if pa.types.is_dictionary(raw.type) else raw.unique()).to_pylist()
-            wanted = set(tickers)
-            filters = [(known["ticker"], "in", [v for v in values if v is not None and str(v).strip() in wanted])]
-    return pq.read_table(path, columns=names, filters=filters).to_pandas(ignore_metadata=True)
+    of ``tickers``, matched after stripping, dropped row group by row group as it is read); numbers and timestamps
+    stay typed (no text round trip)."""
+    file = pq.ParquetFile(path)
+    known = {_column_name(n): n for n in file.schema_arrow.names}
+    if "ticker" not in known:
+        return file.read().to_pandas(ignore_metadata=True)
+    names = [known[c] for c in ("date", "ticker", *PRICE_FIELDS) if c in known]
+    parts = [
+        _rows_of(file.read_row_group(i, columns=names), known["ticker"], tickers) for i in range(file.num_row_groups)
+    ]
+    table = pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(names)
+    return table.to_pandas(ignore_metadata=True)
+
+
+def _rows_of(table: pa.Table, column: str, tickers: list[str] | None) -> pa.Table:
+    """The rows of ``table`` whose ``column`` is one of ``tickers`` once stripped (all rows for None), decided on
+    the column's distinct values (its dictionary)."""
+    if tickers is None:
+        return table
+    values = table.column(column).combine_chunks()
+    values = values if pa.types.is_dictionary(values.type) else values.dictionary_encode()
+    wanted = set(tickers)
+    chosen = np.array([v is not None and str(v).strip() in wanted for v in values.dictionary.to_pylist()] + [False])
+    keep = chosen[values.indices.fill_null(-1).to_numpy(zero_copy_only=False)]  # a missing ticker: -1, not kept
+    return table if keep.all() else table.filter(pa.array(keep))
 
 
 def _read_ticker_file(path: Path) -> pd.DataFrame:
@@ -246,7 +271,7 @@ def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
                     f"{path}: row {i + 2} ({out['ticker'][i]} {pd.Timestamp(out['date'][i]).date()}): "
                     f"{col} {values[i]:g} {what}: fix or drop the row"
                 )
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)  # each column its own block (no copy into 2D blocks)
 
 
 def _ticker_codes(ticker: pd.Series) -> pd.Categorical:
