@@ -276,10 +276,16 @@ def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return is prefixed with ``'``, so Excel, LibreOffice and Google Sheets show it as text instead of running it.
     Plain numbers and window labels (``-1..1``) are left alone. :func:`restore_formulas` undoes it on reading.
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: the frame given is never changed
     for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
-            out[col] = out[col].map(_neutral)
+        values = out[col]
+        if isinstance(values.dtype, pd.StringDtype):  # only the cells starting with a formula character, each
+            risky = values.str.startswith(FORMULA_START).to_numpy(dtype=bool)  # distinct text once (a label
+            if risky.any():  # such as a window -1..1 repeats on every row of its window)
+                cells = values[risky]
+                out.loc[risky, col] = cells.map({text: _neutral(text) for text in cells.unique()})
+        elif values.dtype == object:
+            out[col] = values.map(_neutral)
     return out
 
 
@@ -301,7 +307,22 @@ FORMATS = ("csv", "parquet")
 
 def table_bytes(frame: pd.DataFrame, fmt: str = "csv") -> bytes:
     """One tidy table as the bytes of a ``.csv`` (dates ``YYYY-MM-DD``; text a spreadsheet would run as a formula
-    neutralised, :func:`eventstudy.io.neutralize_formulas`) or ``.parquet`` file; every table goes here."""
+    neutralised, :func:`eventstudy.io.neutralize_formulas`) or ``.parquet`` file; every table goes here or to
+    :func:`write_table`, which writes the same bytes."""
+    buffer = io.BytesIO()
+    _encode(frame, fmt, buffer)
+    return buffer.getvalue()
+
+
+def write_table(frame: pd.DataFrame, stem: Path, fmt: str = "csv") -> Path:
+    """Write one tidy table (the bytes of :func:`table_bytes`) to ``stem`` + ``.csv`` or ``.parquet``, encoded
+    straight into the file (no copy of the whole file in memory); return its path."""
+    target = Path(f"{stem}.{fmt}")
+    _encode(frame, fmt, target)
+    return target
+
+
+def _encode(frame: pd.DataFrame, fmt: str, sink: io.BytesIO | Path) -> None:
     if fmt not in FORMATS:
         raise InputError(f"unknown table format {fmt!r}: use csv or parquet")
     if fmt == "parquet":
@@ -310,14 +331,7 @@ def table_bytes(frame: pd.DataFrame, fmt: str = "csv") -> bytes:
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
         text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, use_dictionary=text or False)  # numbers: no dictionary attempt (a third faster)
-        return buffer.getvalue()
-    return neutralize_formulas(frame).to_csv(index=False, date_format="%Y-%m-%d").encode("utf-8")
-
-
-def write_table(frame: pd.DataFrame, stem: Path, fmt: str = "csv") -> Path:
-    """Write one tidy table (:func:`table_bytes`) to ``stem`` + ``.csv`` or ``.parquet``; return its path."""
-    target = Path(f"{stem}.{fmt}")
-    target.write_bytes(table_bytes(frame, fmt))
-    return target
+        where = str(sink) if isinstance(sink, Path) else sink
+        pq.write_table(table, where, use_dictionary=text or False)  # numbers: no dictionary attempt (a third faster)
+    else:
+        neutralize_formulas(frame).to_csv(sink, index=False, date_format="%Y-%m-%d", encoding="utf-8")

@@ -204,3 +204,25 @@ def test_report_on_a_damaged_run_exits_2_in_one_line(study, tmp_path, name, dama
     assert study(out).exit_code == 0
     (out / name).write_text(damage)
     _one_line_error(CliRunner().invoke(main, ["report", str(out)]), needle, "rerun")
+
+
+def test_formulas_are_neutralised_cell_by_cell_and_the_frame_given_is_left_alone(tmp_path):
+    from eventstudy.io import _neutral, neutralize_formulas, table_bytes, write_table
+
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["=1+1", "-1..1", "ok", None, "@x", "-2.5", "=1+1", "\tz"], dtype="str"),
+            "mixed": pd.Series(["+x", 3, None, "a", "-y", 1.5, "\rz", "=1"], dtype=object),
+            "n": range(8),
+        }
+    )
+    before = frame.copy()
+    out = neutralize_formulas(frame)
+    pd.testing.assert_frame_equal(frame, before)
+    for col in ("text", "mixed"):
+        assert out[col].tolist() == [v if v is None or v != v else _neutral(v) for v in frame[col].tolist()]
+    assert out["text"].tolist()[:3] == ["'=1+1", "-1..1", "ok"] and out["mixed"][0] == "'+x"
+    text = frame.drop(columns="mixed")
+    for fmt in ("csv", "parquet"):  # written straight into the file: the bytes of table_bytes
+        assert write_table(text, tmp_path / "t", fmt).read_bytes() == table_bytes(text, fmt)
+    assert write_table(frame, tmp_path / "t").read_text().splitlines()[1] == "'=1+1,'+x,0"

@@ -61,7 +61,8 @@ def test_a_duplicate_inside_a_ticker_block_is_found(tmp_path, layout):
     twice = pd.concat([frame.iloc[:45], frame.iloc[[44]], frame.iloc[45:]])  # AA's 5th date twice, side by side
     twice.to_parquet(tmp_path / "p.parquet", index=False)
     who = twice.iloc[44]
-    with pytest.raises(PriceDataError, match=rf"{who['ticker']} has 2 rows sharing a date \(first {who['date'].date()}\)"):
+    needle = rf"{who['ticker']} has 2 rows sharing a date \(first {who['date'].date()}\)"
+    with pytest.raises(PriceDataError, match=needle):
         read_prices(tmp_path / "p.parquet")
 
 
