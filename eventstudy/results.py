@@ -137,7 +137,12 @@ class EventStudyResults:
         for row in skipped.head(SUMMARY_PAIRS).itertuples():
             lines.append(f"  {row.event_id} {row.ticker}: {row.status}: {row.reason}")
         lines += _more(len(skipped), "pairs not studied (see parameters)")
-        flagged = self.car[self.car["contaminated"].fillna("") != ""] if "contaminated" in self.car else self.car[:0]
+        shown_columns = ["event_id", "ticker", "window", "contaminated"]  # only what the warnings show
+        flagged = (
+            self.car.loc[self.car["contaminated"].fillna("") != "", shown_columns]
+            if "contaminated" in self.car
+            else self.car[:0]
+        )
         groups = flagged.groupby(["event_id", "contaminated"], sort=False)
         for (event_id, what), rows in itertools.islice(groups, SUMMARY_PAIRS):
             tickers = ", ".join(dict.fromkeys(rows["ticker"]))

@@ -65,6 +65,21 @@ def test_contamination_flags_match_the_definition():
     assert any("; " in text for text in got.values()) and any("FOMC" in text for text in got.values())
 
 
+def test_summary_warns_of_each_contaminated_event_with_its_windows_and_tickers():
+    result = _crowded_study().fit()
+    groups: dict = {}
+    for row in result.car.itertuples():  # in table order: (event, what) groups in order of first appearance
+        if row.contaminated:
+            tickers, windows = groups.setdefault((row.event_id, row.contaminated), ({}, {}))
+            tickers[row.ticker], windows[row.window] = None, None
+    expected = [
+        f"  warning: {event_id} windows {', '.join(windows)} of {', '.join(tickers)} contain: {what}"
+        for (event_id, what), (tickers, windows) in groups.items()
+    ]
+    assert len(expected) > 3
+    assert [line for line in result.summary().splitlines() if " contain: " in line] == expected
+
+
 def test_mask_policies_and_the_pairs_masking_made_insufficient():
     masked = _crowded_study(min_obs=237).fit()
     unmasked = _crowded_study(min_obs=237, mask="none").fit()

@@ -24,12 +24,15 @@ def _long(seed: int = 0) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("layout", ["blocks", "date-major", "shuffled", "sorted"])
+@pytest.mark.parametrize("layout", ["blocks", "blocks, dates reversed", "date-major", "shuffled", "sorted"])
 def test_any_row_order_gives_the_sorted_frame(tmp_path, layout):
     frame = _long()
     expected = frame.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
     rows = {
         "blocks": frame,
+        "blocks, dates reversed": frame.iloc[::-1].sort_values(
+            "ticker", key=lambda t: t.map(["ZZ", "MKT", "AA", "b1"].index), kind="stable"
+        ),
         "date-major": frame.sort_values(["date"], kind="stable"),
         "shuffled": frame.sample(frac=1.0, random_state=3),
         "sorted": expected,

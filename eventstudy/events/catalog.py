@@ -218,6 +218,8 @@ def _split_clock_times(frame: pd.DataFrame, name: str) -> None:
     kept to the minute (a venue's close is on a whole minute, so day 0 does not change).
     """
     text = frame["date"].astype(str).str.strip()
+    if not (text.str.len() > 10).any():  # a date alone, YYYY-MM-DD: no clock time anywhere
+        return
     timed = text.str.match(r"\d{4}-\d{2}-\d{2}[ T]\d")
     if not timed.any():
         return
@@ -260,8 +262,8 @@ def _split_clock_times(frame: pd.DataFrame, name: str) -> None:
 def _check_times(frame: pd.DataFrame, name: str) -> None:
     times = frame["time"].str.strip() if "time" in frame.columns else pd.Series("", index=frame.index)
     zones = frame["timezone"].str.strip() if "timezone" in frame.columns else pd.Series("", index=frame.index)
-    parsed = pd.to_datetime(times.where(times != ""), format="%H:%M", errors="coerce")
-    bad = (times != "") & parsed.isna()
+    given = times != ""
+    bad = given & pd.to_datetime(times.where(given), format="%H:%M", errors="coerce").isna() if given.any() else given
     if bad.any():
         raise EventError(f"{name}: row {_row(frame, bad)}: time {times[bad].iloc[0]!r} is not HH:MM (24-hour)")
     no_zone = (times != "") & (zones == "")

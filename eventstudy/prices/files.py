@@ -118,29 +118,46 @@ def _order_and_duplicates(ticker: pd.Categorical, dates: np.ndarray) -> tuple[np
     if not len(ticker):
         return None, None
     rank = np.argsort(np.argsort(ticker.categories.to_numpy(dtype=object), kind="stable"))
-    key_t = rank[ticker.codes].astype(np.int16 if len(rank) < 2**15 else np.int64)
-    key_d = dates.astype("datetime64[ns]").view(np.int64)
-    step_t, step_d = np.diff(key_t), np.diff(key_d)
-    starts = np.flatnonzero(np.r_[True, step_t != 0])  # the first row of each block of one ticker's rows
+    key_t = rank.astype(np.int16 if len(rank) < 2**15 else np.int64)[ticker.codes]
+    key_d = dates.astype("datetime64[ns]", copy=False).view(np.int64)
+    starts, in_date_order, same_date = _ticker_blocks(key_t, key_d)
     blocks = key_t[starts]
-    if len(blocks) <= len(rank) and len(np.unique(blocks)) == len(blocks) and (step_d[step_t == 0] >= 0).all():
-        sorted_rows = None  # each ticker one block in date order: the blocks in ticker order, rows kept in place
+    if len(blocks) <= len(rank) and in_date_order and len(np.unique(blocks)) == len(blocks):
+        order = None  # each ticker one block in date order: the blocks in ticker order, rows kept in place
         if (np.diff(blocks) < 0).any():
             by_rank = np.argsort(blocks)
             length = np.diff(np.r_[starts, len(key_t)])[by_rank]
-            sorted_rows = np.arange(len(key_t)) - np.repeat(np.cumsum(length) - length - starts[by_rank], length)
-        order = None  # rows next to each other in a block stay next to each other: duplicates found in place
-    else:
-        order = sorted_rows = np.argsort(key_t, kind="stable")
+            order = np.arange(len(key_t)) - np.repeat(np.cumsum(length) - length - starts[by_rank], length)
+        if not same_date:
+            return order, None
+        same = (np.diff(key_t) == 0) & (np.diff(key_d) == 0)  # next to each other in a block, and when sorted
+        return order, np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+    order = np.argsort(key_t, kind="stable")
+    step_t, step_d = np.diff(key_t[order]), np.diff(key_d[order])
+    if ((step_t == 0) & (step_d < 0)).any():  # some ticker's rows out of date order
+        order = np.lexsort((key_d, key_t))
         step_t, step_d = np.diff(key_t[order]), np.diff(key_d[order])
-        if ((step_t == 0) & (step_d < 0)).any():  # some ticker's rows out of date order
-            order = sorted_rows = np.lexsort((key_d, key_t))
-            step_t, step_d = np.diff(key_t[order]), np.diff(key_d[order])
     same = (step_t == 0) & (step_d == 0)
     if not same.any():
-        return sorted_rows, None
-    in_group = np.r_[same, False] | np.r_[False, same]
-    return sorted_rows, np.flatnonzero(in_group) if order is None else np.sort(order[in_group])
+        return order, None
+    return order, np.sort(order[np.r_[same, False] | np.r_[False, same]])
+
+
+@numba.njit(cache=True, nogil=True)
+def _ticker_blocks(key_t, key_d):  # pragma: no cover - compiled
+    """One pass down the rows: the first row of each block of rows of one ticker, whether every block's dates
+    never decrease, and whether two rows next to each other in a block share a date."""
+    starts = np.empty(len(key_t), dtype=np.int64)
+    n_blocks, in_date_order, same_date = 0, True, False
+    for i in range(len(key_t)):
+        if i == 0 or key_t[i] != key_t[i - 1]:
+            starts[n_blocks] = i
+            n_blocks += 1
+        elif key_d[i] < key_d[i - 1]:
+            in_date_order = False
+        elif key_d[i] == key_d[i - 1]:
+            same_date = True
+    return starts[:n_blocks], in_date_order, same_date
 
 
 def _as_text(ticker: pd.Categorical) -> pd.api.extensions.ExtensionArray:
@@ -258,6 +275,10 @@ def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
             values = _parse_numbers(frame[col], out, col, path)
         out[col] = values
         with np.errstate(invalid="ignore"):
+            if col == "volume" and not np.isinf(values).any():
+                continue
+            if col != "volume" and ((values > 0) & (values <= MAX_PRICE)).all():  # every price plausible
+                continue
             checks = [(~np.isfinite(values) & ~np.isnan(values), "is not a finite number")]
             if col != "volume":
                 checks += [
