@@ -3,7 +3,8 @@
 Rows are *packed* (a batch of rows at a time, :func:`compress`): row i's available residuals (finite, with a date),
 centred on their mean, sit left-aligned in ``xv[i, :cnt[i]]`` with their date positions (on one sorted union of
 dates) in ``pv[i, :cnt[i]]``. Each kernel runs over a list of items (rows, pairs of cells, pairs of classes)
-serially or in parallel chunks (:mod:`eventstudy.inference.threads`), every item writing its own slot of the output.
+serially or in parallel chunks (:mod:`eventstudy.inference.threads`), every item writing its own slot of the output;
+the kernels release the GIL, so that the test battery's other threads run beside them.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def patterns(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: n
     return codes, span
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _mark_known(positions, rows, known):  # pragma: no cover - compiled
     for i in rows:
         for t in range(positions.shape[1]):
@@ -74,7 +75,7 @@ def _available(x, positions, renumber, i, out):  # pragma: no cover - compiled
     return k
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _patterns_range(x, positions, renumber, rows, keys, span, lo, hi):  # pragma: no cover - compiled
     packed = np.empty(x.shape[1], dtype=np.int32)
     for r in range(lo, hi):
@@ -99,13 +100,13 @@ def _patterns_range(x, positions, renumber, rows, keys, span, lo, hi):  # pragma
             keys[r] = hash_row(packed) >> np.uint64(1)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _patterns_chunks(x, positions, renumber, rows, hashes, span, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
         _patterns_range(x, positions, renumber, rows, hashes, span, bounds[c], bounds[c + 1])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _differs(x, positions, renumber, rows, codes, first, keys=None):  # pragma: no cover - compiled
     """Whether each row's available positions differ from those of its code's first row (rows whose ``keys`` are
     exact, >= ``RUN``, are not compared)."""
@@ -167,7 +168,7 @@ def pair_sums(xv, pv, cnt, ptr, rows, ca, cb, min_shared: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dense(xv, pv, cnt, needed, xz, mk, base):  # pragma: no cover - compiled
     """Row needed[k]'s values and availability on positions base[k] .. base[k] + D - 1 (base -1: span too wide)."""
     for k in range(len(needed)):
@@ -180,7 +181,7 @@ def _dense(xv, pv, cnt, needed, xz, mk, base):  # pragma: no cover - compiled
                 mk[k, pv[i, t] - base[k]] = 1.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def shared_days(wpos, wa, wb):  # pragma: no cover - compiled
     """|W_a & W_b| of each listed pair of windows (ascending positions, -1 first for NaT)."""
     out = np.zeros(len(wa), dtype=np.int64)
@@ -202,7 +203,7 @@ def shared_days(wpos, wa, wb):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _compress_range(x, positions, renumber, rows, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
     d = x.shape[1]
     for r in range(lo, hi):
@@ -223,13 +224,13 @@ def _compress_range(x, positions, renumber, rows, xv, pv, cnt, lo, hi):  # pragm
         cnt[r] = k
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _compress_chunks(x, positions, renumber, rows, xv, pv, cnt, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
         _compress_range(x, positions, renumber, rows, xv, pv, cnt, bounds[c], bounds[c + 1])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _cells_range(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared, out, lo, hi):  # pragma: no cover - compiled
     for k in range(lo, hi):
         p = cp[k]
@@ -252,13 +253,13 @@ def _cells_range(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared, out, lo, hi): 
             out[k] = np.dot(ua, ub)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _cells_chunks(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared, out, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
         _cells_range(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared, out, bounds[c], bounds[c + 1])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, slot, xz, mk, base, out, lo, hi):  # pragma: no cover
     for k in range(lo, hi):
         a = ca[k]
@@ -279,7 +280,7 @@ def _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, slot, xz, mk, base,
         out[k] = total
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _pairs_chunks(xv, pv, cnt, ptr, rows, ca, cb, min_shared, slot, xz, mk, base, out, bounds):  # pragma: no cover
     for c in numba.prange(len(bounds) - 1):
         _pairs_range(xv, pv, cnt, ptr, rows, ca, cb, min_shared, slot, xz, mk, base, out, bounds[c], bounds[c + 1])
@@ -410,7 +411,7 @@ def _rho(n, sx, sy, sxx, syy, sxy, min_shared):  # pragma: no cover - compiled
     return 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def batch_bounds(ca, cb, size, limit):  # pragma: no cover - compiled
     """Bounds (B + 1,) of consecutive runs of the listed pairs of classes whose classes hold at most ``limit``
     members in all (``size`` members per class; a pair of classes larger than that is a run of its own). One run,

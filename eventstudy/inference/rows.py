@@ -71,7 +71,7 @@ def _row_hashes(values: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _hash_range(values, out, lo, hi):  # pragma: no cover - compiled
     for i in range(lo, hi):
         out[i] = hash_row(values[i])
@@ -96,13 +96,13 @@ def hash_row(row):  # pragma: no cover - compiled
     return _mix(_mix(_mix(h0 + np.uint64(width)) ^ h1) + h2) ^ h3
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _hash_chunks(values, out, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
         _hash_range(values, out, bounds[c], bounds[c + 1])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _differs_from_first(values, codes, first):  # pragma: no cover - compiled
     out = np.zeros(len(values), dtype=np.bool_)
     for i in range(len(values)):
