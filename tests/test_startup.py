@@ -120,3 +120,24 @@ def test_binomial_falls_back_to_scipy_stats_without_the_private_ufuncs():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env={"PYTHONPATH": ROOT}
     )
     assert float(out.stdout) == scipy_stats.binom.sf(3, 10, 0.5)
+
+
+def test_reading_prices_starts_no_compiled_kernel(tmp_path):
+    """read_prices is numpy and Arrow only: a command that only reads prices (``eventstudy prices import``) does not
+    pay numba's start-up (its typing context, about 0.25 s), which the first compiled kernel of a study pays."""
+    frame = pd.DataFrame(
+        {"date": np.tile(pd.bdate_range("2024-01-01", periods=5), 2), "ticker": np.repeat(["ZZ", "AA"], 5)}
+    ).assign(adj_close=np.arange(1.0, 11.0))
+    frame.to_parquet(tmp_path / "p.parquet", index=False)
+    code = (
+        "import sys\n"
+        "from eventstudy.prices.files import read_prices\n"
+        f"frame = read_prices({str(tmp_path / 'p.parquet')!r})\n"
+        "assert list(frame['ticker'].unique()) == ['AA', 'ZZ'], frame\n"
+        "print('numba.np.arraymath' in sys.modules)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env={"PYTHONPATH": ROOT}
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["False"]

@@ -40,8 +40,9 @@ def read_prices(source: str | Path | Iterable[str | Path], tickers: Iterable[str
         a long CSV/Parquet (``date,ticker,adj_close`` or ``close``, ...), a wide CSV/Parquet (``date,T1,T2,...``
         holding adjusted prices), or several of these.
     tickers
-        Only these tickers (None: all). A long Parquet file is then read only for them (row filters), and only
-        its date, ticker and price columns are read. Parquet numbers and timestamps go straight into numpy.
+        Only these tickers (None: all). A long Parquet file then keeps only their rows, row group by row group as
+        it is read, and only its date, ticker and price columns are read. Parquet numbers and timestamps go straight
+        into numpy.
 
     Raises
     ------
@@ -120,18 +121,19 @@ def _order_and_duplicates(ticker: pd.Categorical, dates: np.ndarray) -> tuple[np
     rank = np.argsort(np.argsort(ticker.categories.to_numpy(dtype=object), kind="stable"))
     key_t = rank.astype(np.int16 if len(rank) < 2**15 else np.int64)[ticker.codes]
     key_d = dates.astype("datetime64[ns]", copy=False).view(np.int64)
-    starts, in_date_order, same_date = _ticker_blocks(key_t, key_d)
+    change = key_t[1:] != key_t[:-1]  # row i + 1 starts a block of another ticker's rows
+    starts = np.r_[0, np.flatnonzero(change) + 1]
     blocks = key_t[starts]
-    if len(blocks) <= len(rank) and in_date_order and len(np.unique(blocks)) == len(blocks):
-        order = None  # each ticker one block in date order: the blocks in ticker order, rows kept in place
-        if (np.diff(blocks) < 0).any():
-            by_rank = np.argsort(blocks)
-            length = np.diff(np.r_[starts, len(key_t)])[by_rank]
-            order = np.arange(len(key_t)) - np.repeat(np.cumsum(length) - length - starts[by_rank], length)
-        if not same_date:
-            return order, None
-        same = (np.diff(key_t) == 0) & (np.diff(key_d) == 0)  # next to each other in a block, and when sorted
-        return order, np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+    if len(blocks) <= len(rank) and len(np.unique(blocks)) == len(blocks):  # each ticker one block of rows
+        later = np.flatnonzero(key_d[1:] <= key_d[:-1])  # rows not dated after the row before (few in a sorted file)
+        later = later[~change[later]]  # those inside a block
+        if not (key_d[later + 1] < key_d[later]).any():  # every block in date order: the blocks in ticker order
+            order = None
+            if (np.diff(blocks) < 0).any():
+                by_rank = np.argsort(blocks)
+                length = np.diff(np.r_[starts, len(key_t)])[by_rank]
+                order = np.arange(len(key_t)) - np.repeat(np.cumsum(length) - length - starts[by_rank], length)
+            return order, np.unique(np.r_[later, later + 1]) if len(later) else None  # rows sharing a date
     order = np.argsort(key_t, kind="stable")
     step_t, step_d = np.diff(key_t[order]), np.diff(key_d[order])
     if ((step_t == 0) & (step_d < 0)).any():  # some ticker's rows out of date order
@@ -141,23 +143,6 @@ def _order_and_duplicates(ticker: pd.Categorical, dates: np.ndarray) -> tuple[np
     if not same.any():
         return order, None
     return order, np.sort(order[np.r_[same, False] | np.r_[False, same]])
-
-
-@numba.njit(cache=True, nogil=True)
-def _ticker_blocks(key_t, key_d):  # pragma: no cover - compiled
-    """One pass down the rows: the first row of each block of rows of one ticker, whether every block's dates
-    never decrease, and whether two rows next to each other in a block share a date."""
-    starts = np.empty(len(key_t), dtype=np.int64)
-    n_blocks, in_date_order, same_date = 0, True, False
-    for i in range(len(key_t)):
-        if i == 0 or key_t[i] != key_t[i - 1]:
-            starts[n_blocks] = i
-            n_blocks += 1
-        elif key_d[i] < key_d[i - 1]:
-            in_date_order = False
-        elif key_d[i] == key_d[i - 1]:
-            same_date = True
-    return starts[:n_blocks], in_date_order, same_date
 
 
 def _as_text(ticker: pd.Categorical) -> pd.api.extensions.ExtensionArray:
