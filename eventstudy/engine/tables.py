@@ -139,14 +139,12 @@ def tests_frame(
     clean = stage.estimation[:, est_days]
     ar_est = np.where(clean, stage.ar[:, est_days], np.nan)
     lap("tests")
-    ar_ranked = RankedRows.of(ar_est)
     est = Estimation(
         ar_est,
         shared_by_windows(members, lambda window_groups: portfolio_sd(ar_est, window_groups)),
         positions[:, est_days],  # a view
-        ar_ranked,
-        # estimation-day SARs are AR / sigma_i (C = 1) for every model: the ARs' order, checked row by row
-        RankedRows.of(stage.sar[:, est_days], valid=clean, like=ar_ranked),
+        stage.sar[:, est_days],  # a view
+        clean,
         positive_share(ar_est),
         (grid, positions),
     )
@@ -206,14 +204,14 @@ def _concurrent_kernels() -> bool:
 
 class Estimation(NamedTuple):
     """The arrays every window's battery shares: the estimation days' (NaN where a day is not a clean estimation
-    day), the ARs' and SARs' sort orders, and the calendar positions of every day's date (int16 or int32, -1 where a
-    day has no session: :meth:`~eventstudy.engine.grid.SessionGrid.calendar_positions`)."""
+    day), their SARs and the calendar positions of every day's date (int16 or int32, -1 where a day has no session:
+    :meth:`~eventstudy.engine.grid.SessionGrid.calendar_positions`)."""
 
     ar: np.ndarray  # (P, L1)
     portfolio_sd: list[tuple[np.ndarray, np.ndarray]]  # per window: its groups' ``portfolio_sd`` of ``ar``
     positions: np.ndarray  # (P, L1) calendar positions of the estimation days (a view of ``calendar``'s)
-    ar_ranked: RankedRows  # ``ar``'s rows sorted once for the rank tests
-    sar_ranked: RankedRows  # the SARs of the clean estimation days (a view of the stage's), sorted by the same order
+    sar: np.ndarray  # (P, L1) the SARs of the estimation days (a view of the stage's) ...
+    clean: np.ndarray  # (P, L1) ... valid where this is true (the days of ``ar`` that are not NaN)
     positive: PositiveShare  # each pair's share of positive estimation ARs (the generalized sign test)
     calendar: tuple[np.ndarray, np.ndarray]  # the session dates and the (P, D) positions of the stage's days
 
@@ -233,13 +231,20 @@ def _same_groups(a: Groups, b: Groups) -> bool:
 
 
 def _rank_windows(stage, windows: list, est: Estimation, members: list[Groups]) -> list[dict[str, GroupResult]]:
-    """Corrado and GRANK of every window's groups: each one serial compiled walk over the pairs' ranked rows for all
-    windows (:func:`corrado_rank_windows`, :func:`grank_windows`), GRANK's on a thread of its own, this one (itself
-    run beside rbar and the parametric tests) doing Corrado's."""
-    grank = _in_background(grank_windows, est.sar_ranked, [stage.csar[window] for window in windows], members)
+    """Corrado and GRANK of every window's groups, run beside rbar and the parametric tests: the estimation ARs'
+    rows sorted (:class:`RankedRows`), then GRANK on a thread of its own (the SARs sorted by the ARs' order where
+    it sorts them) while this one computes Corrado; each one serial compiled walk over the pairs' ranked rows for
+    all windows (:func:`corrado_rank_windows`, :func:`grank_windows`)."""
+    ar_ranked = RankedRows.of(est.ar)
+    grank = _in_background(_grank_windows, est, ar_ranked, [stage.csar[window] for window in windows], members)
     columns = [np.flatnonzero(window_days(stage, window)) for window in windows]
-    corrado = corrado_rank_windows(est.ar_ranked, stage.ar, columns, members)
+    corrado = corrado_rank_windows(ar_ranked, stage.ar, columns, members)
     return [{"corrado_rank": c, "grank": g} for c, g in zip(corrado, grank.result(), strict=True)]
+
+
+def _grank_windows(est: Estimation, ar_ranked: RankedRows, csars: list, members: list[Groups]) -> list[GroupResult]:
+    # estimation-day SARs are AR / sigma_i (C = 1) for every model: the ARs' order, checked row by row
+    return grank_windows(RankedRows.of(est.sar, valid=est.clean, like=ar_ranked), csars, members)
 
 
 def _window_battery(
