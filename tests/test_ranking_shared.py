@@ -20,8 +20,8 @@ def _valid(x, valid):
 
 def _check(ranked: RankedRows, x: np.ndarray, valid: np.ndarray | None = None) -> None:
     """The order lists each row's valid values first, ascending (== numpy's sort), the average ranks read
-    through it as the kernels read them (runs of equal values) are scipy's, and the binary search counts the
-    values below and up to a value."""
+    through it as the kernels read them (runs of equal values) are scipy's, and the binary search and the merge
+    count the values below and up to a value."""
     ok = _valid(x, valid)
     np.testing.assert_array_equal(ranked.count, ok.sum(axis=1))
     for i in range(len(x)):

@@ -7,7 +7,10 @@ below it, 1/2 per equal one) and sets the denominator. So each pair's ranks are 
 (:func:`~eventstudy.engine.ranking.column_ranks`), each of its window days' values is placed among them once (a
 merge of the sorted values; windows share days), and every window's U row follows in loops over the days that
 the compiler vectorises. Each (window, group, day) sum adds its pairs' U in pair order, as a walk of one window at a
-time does: the sums do not depend on how many windows are taken together.
+time does: the sums do not depend on how many windows are taken together. (Compiled helpers are called once per
+pair or entry, never per value: a call counts references to its array arguments, which costs more than the value's
+work. numba's cache of a kernel does not notice a change in a helper of another module: clear
+``__pycache__/rank_sums*.nb*`` when changing :mod:`~eventstudy.engine.ranking` while measuring.)
 """
 
 from __future__ import annotations

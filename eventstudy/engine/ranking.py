@@ -213,15 +213,23 @@ def column_ranks(x, order, i, m, rank, position):  # pragma: no cover - compiled
     """Row ``i``'s average rank (1 = smallest; a run of equal values shares the mean of its positions, as
     ``scipy.stats.rankdata`` gives it) and sorted position (0 = first) in each column into ``rank`` and
     ``position``, read through its sort order in one pass; 0 in both for its missing values."""
-    a = 0
+    a = 0  # the current run of equal values starts at sorted position a
+    previous = x[i, order[i, 0]] if m > 0 else np.nan
     for k in range(1, m + 1):
-        if k == m or x[i, order[i, k]] != x[i, order[i, a]]:  # the run [a, k) ends
-            r = a + (k - a + 1) / 2.0
-            for t in range(a, k):
-                c = order[i, t]
-                rank[c] = r
-                position[c] = t
+        v = x[i, order[i, k]] if k < m else np.nan  # NaN: the last run ends
+        if v != previous:  # the run [a, k) ends
+            if k - a == 1:
+                c = order[i, a]
+                rank[c] = a + 1.0
+                position[c] = a
+            else:
+                r = a + (k - a + 1) / 2.0
+                for t in range(a, k):
+                    c = order[i, t]
+                    rank[c] = r
+                    position[c] = t
             a = k
+            previous = v
     for t in range(m, x.shape[1]):
         c = order[i, t]
         rank[c] = 0.0
