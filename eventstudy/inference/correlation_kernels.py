@@ -232,24 +232,27 @@ def _compress_chunks(x, positions, renumber, rows, xv, pv, cnt, bounds):  # prag
 
 @numba.njit(cache=True, nogil=True)
 def _cells_range(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared, out, lo, hi):  # pragma: no cover - compiled
+    width = xv.shape[1]
+    ip = np.empty(width, dtype=np.int64)  # scratch space of every item
+    iq = np.empty(width, dtype=np.int64)
+    sa = np.empty(width)
+    sb = np.empty(width)
+    values = np.empty(width)
     for k in range(lo, hi):
         p = cp[k]
         q = cq[k]
-        i = rows[cell_ptr[p]]
-        j = rows[cell_ptr[q]]
-        m = min(cnt[i], cnt[j])
-        ip = np.empty(m, dtype=np.int64)
-        iq = np.empty(m, dtype=np.int64)
-        n = _shared_index(pv, cnt, i, j, ip, iq)
+        n = _shared_index(pv, cnt, rows[cell_ptr[p]], rows[cell_ptr[q]], ip, iq)
         if n < min_shared or n == 0:
             continue
-        ua = np.zeros(n)
-        own = _unit_sum(xv, rows, cell_ptr[p], cell_ptr[p + 1], ip, n, ua)
+        ua = sa[:n]
+        ua[:] = 0.0
+        own = _unit_sum(xv, rows, cell_ptr[p], cell_ptr[p + 1], ip, n, ua, values)
         if p == q:
             out[k] = (np.dot(ua, ua) - own) / 2
         else:
-            ub = np.zeros(n)
-            _unit_sum(xv, rows, cell_ptr[q], cell_ptr[q + 1], iq, n, ub)
+            ub = sb[:n]
+            ub[:] = 0.0
+            _unit_sum(xv, rows, cell_ptr[q], cell_ptr[q + 1], iq, n, ub, values)
             out[k] = np.dot(ua, ub)
 
 
@@ -340,11 +343,12 @@ def _shared_index(pv, cnt, i, j, ip, iq):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _unit_sum(xv, rows, lo, hi, idx, n, acc):  # pragma: no cover - compiled
+def _unit_sum(xv, rows, lo, hi, idx, n, acc, scratch):  # pragma: no cover - compiled
     """Adds u_i = (x_i - mean_i) / ||x_i - mean_i|| on the n dates idx of every member rows[lo:hi] to acc (a constant
-    or too short series adds nothing, as the kernel counts it 0); returns sum_i u_i . u_i."""
+    or too short series adds nothing, as the kernel counts it 0); returns sum_i u_i . u_i. ``scratch``: at least n
+    floats."""
     own = 0.0
-    values = np.empty(n)
+    values = scratch[:n]
     run = idx[n - 1] - idx[0] == n - 1
     for m in range(lo, hi):
         i = rows[m]
