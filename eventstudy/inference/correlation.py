@@ -26,7 +26,8 @@ pair by pair in a compiled kernel: rows whose dates span at most D positions are
 (0 with a 0 mask where a residual is missing) and take the six masked sums of a pair in one aligned, vectorised
 pass; other rows merge their date positions. No missing residual enters a sum (the masks drop them); compiled
 loops run in parallel over pairs of classes or cells, each writing its own slot, and the slots are summed in a fixed
-order (the result does not depend on threads).
+order (the result does not depend on threads). Only w_ij depends on the event window: the windows of one study
+(:func:`correlations_of_windows`) share the rows' patterns and every pair of classes' sum of rho_ij, computed once.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def correlations_of_windows(
         for w in family:
             window, wpos = _window_classes(window_positions[w][used])
             same = next((classes for code, classes in known if np.array_equal(code, window)), None)
-            classes = same or _Classes(groups.group, local[groups.pair], window, rows.pattern)
+            classes = _Classes(groups.group, local[groups.pair], window, rows.pattern) if same is None else same
             known.append((window, classes))
             overlaps[w] = (classes, *_overlapping_classes(wpos, classes.group, classes.window))
         many = size >= 2
