@@ -42,6 +42,12 @@ def test_any_row_order_gives_the_sorted_frame(tmp_path, layout):
     assert list(got.columns) == list(LONG_COLUMNS)
     assert got[["open", "high", "low", "close", "volume"]].isna().all().all()
     assert got["close"].dtype == np.float64
+    assert np.shares_memory(got["open"].to_numpy(), got["volume"].to_numpy())  # one NaN column for the absent
+    got.loc[0, "open"] = 1.0  # a field written to gets its own copy: the others stay NaN
+    got.iloc[1, list(got.columns).index("close")] = 2.0
+    assert got["open"].iloc[0] == 1.0 and got["open"].iloc[1:].isna().all()
+    assert np.isnan(got["close"].iloc[0]) and got["close"].iloc[1] == 2.0 and got["close"].iloc[2:].isna().all()
+    assert got[["high", "low", "volume"]].isna().all().all()
     pd.testing.assert_frame_equal(
         got[["date", "ticker", "adj_close"]].astype({"ticker": object}),
         expected.astype({"ticker": object}),
