@@ -66,6 +66,25 @@ class SessionGrid:
             return columns[0][:, :, None]
         return np.stack(columns, axis=2) if columns else np.empty((len(cells), len(days), 0))
 
+    def gather_panel(
+        self,
+        cells: np.ndarray,
+        blocked: np.ndarray,
+        estimation_columns: tuple[int, int],
+        out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ) -> None:
+        """Fill ``out`` = (returns, span, regressors, masked, estimation) of the pairs ``cells`` on their panel days
+        in one pass: the values :meth:`take` and :meth:`take_regressors` give (``masked`` from ``blocked`` (T, S)),
+        and the clean estimation days: panel days in ``estimation_columns`` [lo, hi) whose return and regressors
+        are present, not masked, and span one session. ``out`` arrays are (P, D), regressors (P, D, m)."""
+        returns = out[0]
+        bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+        first, column = (np.ascontiguousarray(cells[:, c]) for c in (CELL_START, CELL_COLUMN))
+        chunks = chunk_bounds(np.full(len(cells), returns.shape[1] * (2 + len(self.regressors))))
+        lo, hi = estimation_columns
+        matrices = (self.returns, self.span, self.regressors, blocked)
+        _gather_chunks(*matrices, first, column, bounds[:, 0], bounds[:, 1], lo, hi, *out, chunks)
+
     def dates(self, cells: np.ndarray, days: np.ndarray) -> np.ndarray:
         """(P, C) datetime64[ns] session dates, NaT where there is none (``days`` (C,) consecutive, or (P, C))."""
         if np.ndim(days) == 1:
@@ -170,6 +189,38 @@ def _take_chunks(matrix, first, column, lo, hi, fill, out, bounds):  # pragma: n
     function per signature to load from numba's cache, not a serial and a parallel one)."""
     for c in numba.prange(len(bounds) - 1):
         _take(matrix, first, column, lo, hi, fill, out, bounds[c], bounds[c + 1])
+
+
+@numba.njit(cache=True)
+def _gather(returns, span, regressors, blocked, first, column, lo, hi, est_lo, est_hi, out_returns, out_span,
+            out_regressors, out_masked, out_estimation, start, stop):  # pragma: no cover - compiled  # fmt: skip
+    """:meth:`SessionGrid.gather_panel` of the pairs ``start <= p < stop``."""
+    n_days, n_reg = out_returns.shape[1], regressors.shape[0]
+    for p in range(start, stop):
+        c = column[p]
+        for j in range(n_days):
+            s = first[p] + j
+            inside = lo[p] <= s < hi[p]
+            r = returns[c, s] if inside else np.nan
+            k = span[c, s] if inside else 0
+            masked = blocked[c, s] if inside else False
+            clean = not np.isnan(r)
+            for m in range(n_reg):
+                x = regressors[m, s] if inside else np.nan
+                out_regressors[p, j, m] = x
+                clean = clean and not np.isnan(x)
+            out_returns[p, j] = r
+            out_span[p, j] = k
+            out_masked[p, j] = masked
+            out_estimation[p, j] = est_lo <= j < est_hi and clean and not masked and k == 1
+
+
+@numba.njit(cache=True, parallel=True)
+def _gather_chunks(returns, span, regressors, blocked, first, column, lo, hi, est_lo, est_hi, out_returns, out_span,
+                   out_regressors, out_masked, out_estimation, bounds):  # pragma: no cover - compiled  # fmt: skip
+    for c in numba.prange(len(bounds) - 1):
+        _gather(returns, span, regressors, blocked, first, column, lo, hi, est_lo, est_hi, out_returns, out_span,
+                out_regressors, out_masked, out_estimation, bounds[c], bounds[c + 1])  # fmt: skip
 
 
 class GridArray(np.lib.mixins.NDArrayOperatorsMixin):

@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from eventstudy.engine.statistics import standardized_ar
+from eventstudy.engine.window_pass import Design, column, window_pass
 from eventstudy.errors import InputError
 from eventstudy.inference.threads import chunk_bounds
 
@@ -80,14 +81,19 @@ class ModelFit:
                 return sar
             out[:] = sar
             return out
-        span = np.broadcast_to(np.asarray(self.span, dtype=float), ar.shape)
-        implicit = self.design is None
-        x = self.regressors if implicit else self.design
-        zero = ~np.isfinite(self.params).all(axis=1) if implicit else np.zeros(len(ar), dtype=bool)
+        span = None if np.ndim(self.span) == 0 else np.asarray(self.span).astype(np.int16)  # max(k, 1), integers
         out = np.empty(ar.shape) if out is None else out
-        k, days = self.params.shape[1], np.asarray(estimation_days, dtype=bool)
-        _standardized_ar(ar, self.sigma, x, k, implicit, zero, self.xtx_inv, span, days, out)
+        no_windows = np.zeros((0, ar.shape[1]), dtype=bool)
+        sar = (self.sigma, np.asarray(estimation_days, dtype=bool), out)
+        window_pass(ar, self.design_rows(), self.xtx_inv, span, no_windows, sar=sar)
         return out
+
+    def design_rows(self) -> Design:
+        """The design as :class:`~eventstudy.engine.window_pass.Design` (implicit: no (P, D, k) array built)."""
+        if self.design is not None:
+            return Design.explicit(self.design)
+        zero = ~np.isfinite(self.params).all(axis=1)
+        return Design(self.regressors, True, zero, self.params.shape[1])
 
 
 def quadratic_form(design: np.ndarray, xtx_inv: np.ndarray) -> np.ndarray:
@@ -109,27 +115,6 @@ def _quadratic_form(design, xtx_inv):  # pragma: no cover - compiled
                 q += design[p, d, a] * row
             out[p, d] = q
     return out
-
-
-@numba.njit(cache=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
-def _standardized_ar(ar, sigma, x, k, intercept, zero, xtx_inv, span, estimation_days, out):  # pragma: no cover
-    """out[p, d] = ar[p, d] / (sqrt(C_pd) sigma[p]), C = 1 on estimation days else span + x'(X'X)^-1 x, the design
-    x the columns ``x`` (after an implicit intercept if ``intercept``), zero for the pairs ``zero``."""
-    n_pairs, n_days = ar.shape
-    for p in range(n_pairs):
-        for d in range(n_days):
-            if estimation_days[d]:
-                c = 1.0
-            else:
-                q = 0.0
-                if not zero[p]:
-                    for a in range(k):
-                        row = 0.0
-                        for b in range(k):
-                            row += xtx_inv[p, a, b] * _column(x, intercept, p, d, b)
-                        q += _column(x, intercept, p, d, a) * row
-                c = q + span[p, d]
-            out[p, d] = ar[p, d] / (np.sqrt(c) * sigma[p])
 
 
 def n_parameters(model: str, n_reg: int) -> int:
@@ -173,28 +158,33 @@ def fit_ols(y: np.ndarray, design: np.ndarray, mask: np.ndarray) -> tuple[np.nda
     return params, xtx_inv, ssr, sst, n, full_rank
 
 
-def _fit_ols(y: np.ndarray, x: np.ndarray, k: int, intercept: bool, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+def _fit_ols(
+    y: np.ndarray,
+    x: np.ndarray,
+    k: int,
+    intercept: bool,
+    mask: np.ndarray,
+    fitted: np.ndarray | None = None,
+    residuals: np.ndarray | None = None,
+) -> tuple[np.ndarray, ...]:
     """:func:`fit_ols` on the design of columns ``x`` (P, D, m) (after an implicit intercept column of ones if
     ``intercept``: the (P, D, k) design is never built); also returns the fitted values x_t' beta (P, D) of every
-    day (NaN for rank-deficient pairs)."""
+    day (NaN for rank-deficient pairs), written into ``fitted`` if given. ``residuals`` (P, D): also write
+    y - x_t' beta there (NaN for rank-deficient pairs) in the same pass."""
     xtx, xty, n, total = _ols_moments(y, x, k, intercept, mask)
     full_rank = (np.linalg.matrix_rank(xtx) == k) & (n > k)
     safe = np.where(full_rank[:, None, None], xtx, np.eye(k))
     xtx_inv = np.linalg.inv(safe)
     params = np.einsum("pkl,pl->pk", xtx_inv, xty)
-    fitted, ssr, sst = _ols_residuals(y, x, k, intercept, mask, params, total / np.maximum(n, 1))
+    fitted = np.empty(y.shape) if fitted is None else fitted
+    ar = np.empty((0, 0)) if residuals is None else residuals
+    ssr, sst = _ols_residuals(y, x, k, intercept, mask, params, total / np.maximum(n, 1), fitted, ar)
     params[~full_rank] = np.nan
     fitted[~full_rank] = np.nan
+    if residuals is not None:
+        residuals[~full_rank] = np.nan
     xtx_inv[~full_rank] = 0.0
     return params, xtx_inv, ssr, sst, n, full_rank, fitted
-
-
-@numba.njit(cache=True, inline="always")
-def _column(x, intercept, p, d, a):  # pragma: no cover - compiled
-    """Design entry (p, d, a): 1 for the implicit intercept, else the matching column of ``x``."""
-    if intercept:
-        return 1.0 if a == 0 else x[p, d, a - 1]
-    return x[p, d, a]
 
 
 def _ols_moments(y, x, k, intercept, mask) -> tuple[np.ndarray, ...]:
@@ -210,16 +200,31 @@ def _ols_moments(y, x, k, intercept, mask) -> tuple[np.ndarray, ...]:
 @numba.njit(cache=True)
 def _moments(y, x, intercept, mask, xtx, xty, n, total, start, stop):  # pragma: no cover - compiled
     n_days, k = y.shape[1], xtx.shape[1]
+    if intercept and k == 2:  # the market model: the same sums in the same order, in registers
+        for p in range(start, stop):
+            count, sum_y, sum_x, sum_xx, sum_xy = 0.0, 0.0, 0.0, 0.0, 0.0
+            for d in range(n_days):
+                if mask[p, d]:
+                    xd, yd = x[p, d, 0], y[p, d]
+                    count += 1.0
+                    sum_y += yd
+                    sum_x += xd
+                    sum_xx += xd * xd
+                    sum_xy += xd * yd
+            n[p], total[p] = count, sum_y
+            xtx[p, 0, 0], xtx[p, 0, 1], xtx[p, 1, 0], xtx[p, 1, 1] = count, sum_x, sum_x, sum_xx
+            xty[p, 0], xty[p, 1] = sum_y, sum_xy
+        return
     for p in range(start, stop):
         for d in range(n_days):
             if mask[p, d]:
                 n[p] += 1.0
                 total[p] += y[p, d]
                 for a in range(k):
-                    xa = _column(x, intercept, p, d, a)
+                    xa = column(x, intercept, p, d, a)
                     xty[p, a] += xa * y[p, d]
                     for b in range(a, k):
-                        xtx[p, a, b] += xa * _column(x, intercept, p, d, b)
+                        xtx[p, a, b] += xa * column(x, intercept, p, d, b)
         for a in range(k):
             for b in range(a + 1, k):
                 xtx[p, b, a] = xtx[p, a, b]
@@ -231,31 +236,34 @@ def _moments_chunks(y, x, intercept, mask, xtx, xty, n, total, bounds):  # pragm
         _moments(y, x, intercept, mask, xtx, xty, n, total, bounds[c], bounds[c + 1])
 
 
-def _ols_residuals(y, x, k, intercept, mask, params, mean) -> tuple[np.ndarray, ...]:
-    """x_t' beta (P, D) on every day, and SSR and SST (about ``mean``) over the masked days of every pair (chunks
-    of pairs on every thread for a large panel)."""
+def _ols_residuals(y, x, k, intercept, mask, params, mean, out, ar) -> tuple[np.ndarray, ...]:
+    """x_t' beta (P, D) on every day into ``out`` (and y - x_t' beta into ``ar`` unless it is empty), and SSR and
+    SST (about ``mean``) over the masked days of every pair (chunks of pairs on every thread for a large panel)."""
     n_pairs, n_days = y.shape
-    out, ssr, sst = np.empty((n_pairs, n_days)), np.zeros(n_pairs), np.zeros(n_pairs)
+    ssr, sst = np.zeros(n_pairs), np.zeros(n_pairs)
     chunks = chunk_bounds(np.full(n_pairs, n_days * k))
-    _residuals_chunks(y, x, intercept, mask, params, mean, out, ssr, sst, chunks)
-    return out, ssr, sst
+    _residuals_chunks(y, x, intercept, mask, params, mean, out, ar, ssr, sst, chunks)
+    return ssr, sst
 
 
 @numba.njit(cache=True, parallel=True)
-def _residuals_chunks(y, x, intercept, mask, params, mean, out, ssr, sst, bounds):  # pragma: no cover - compiled
+def _residuals_chunks(y, x, intercept, mask, params, mean, out, ar, ssr, sst, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _residuals(y, x, intercept, mask, params, mean, out, ssr, sst, bounds[c], bounds[c + 1])
+        _residuals(y, x, intercept, mask, params, mean, out, ar, ssr, sst, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True)
-def _residuals(y, x, intercept, mask, params, mean, out, ssr, sst, start, stop):  # pragma: no cover - compiled
+def _residuals(y, x, intercept, mask, params, mean, out, ar, ssr, sst, start, stop):  # pragma: no cover - compiled
     n_days, k = y.shape[1], params.shape[1]
+    with_ar = ar.shape[0] > 0
     for p in range(start, stop):
         for d in range(n_days):
             fitted = 0.0
             for a in range(k):
-                fitted += _column(x, intercept, p, d, a) * params[p, a]
+                fitted += column(x, intercept, p, d, a) * params[p, a]
             out[p, d] = fitted
+            if with_ar:
+                ar[p, d] = y[p, d] - fitted
             if mask[p, d]:
                 e = y[p, d] - fitted
                 ssr[p] += e * e
@@ -264,12 +272,18 @@ def _residuals(y, x, intercept, mask, params, mean, out, ssr, sst, start, stop):
 
 
 def fit_model(
-    model: str, returns: np.ndarray, regressors: np.ndarray, estimation: np.ndarray, implicit: bool = False
+    model: str,
+    returns: np.ndarray,
+    regressors: np.ndarray,
+    estimation: np.ndarray,
+    implicit: bool = False,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ModelFit:
     """Fit ``model`` for every pair on its clean estimation days and compute normal and abnormal returns.
 
     ``estimation`` (P, D) marks the clean estimation days (return and regressors present, not masked).
     ``implicit``: leave the (P, D, k) design unbuilt (``design`` None, ``regressors`` set; see :class:`ModelFit`).
+    ``out``: (P, D) arrays to write the normal and abnormal returns of an OLS model into (no fresh arrays).
     """
     n_pairs = returns.shape[0]
     k = n_parameters(model, regressors.shape[2])
@@ -293,13 +307,13 @@ def fit_model(
             xtx_inv=np.zeros((n_pairs, 0, 0)),
             usable=usable,
         )
-    params, xtx_inv, ssr, sst, n, full_rank, fitted = _fit_ols(returns, regressors, k, True, estimation)
+    normal, ar = (np.empty(returns.shape), np.empty(returns.shape)) if out is None else out
+    params, xtx_inv, ssr, sst, n, full_rank, normal = _fit_ols(returns, regressors, k, True, estimation, normal, ar)
     dof = n - k
     sigma = np.where(full_rank, np.sqrt(ssr / np.maximum(dof, 1)), np.nan)
     r2 = np.where(full_rank & (sst > 0), 1.0 - ssr / np.where(sst > 0, sst, 1.0), np.nan)
     if model == "constant-mean":
         r2 = np.where(full_rank, 0.0, np.nan)
-    normal = fitted
     return ModelFit(
         model=np.full(n_pairs, model, dtype=object),
         params=params,
@@ -308,7 +322,7 @@ def fit_model(
         dof=dof.astype(int),
         r2=r2,
         normal=normal,
-        ar=returns - normal,
+        ar=ar,
         design=None if implicit else linear_design(params, regressors),
         xtx_inv=xtx_inv,
         usable=full_rank,

@@ -40,8 +40,11 @@ def estimate_normal(
     factor_table: pd.DataFrame | None = None,
     beta: str = "ols",
     jobs: int = 1,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[ModelFit, np.ndarray]:
     """Fit ``model`` for every pair of ``panel``; ``todo`` (P,) marks the pairs that will be studied.
+
+    ``out``: (P, D) arrays the linear models write their normal and abnormal returns into.
 
     Returns the fit and a (P,) array of notes: a non-empty note says the pair fell back to a simpler model and why.
     """
@@ -63,4 +66,4 @@ def estimate_normal(
         return fit_garch(panel.returns, panel.regressors[:, :, 0], panel.estimation, todo, jobs)
     if beta != "ols":
         return fit_thin_beta(beta, panel.returns, panel.regressors[:, :, 0], panel.estimation), notes
-    return fit_model(model, panel.returns, panel.regressors, panel.estimation, implicit=True), notes
+    return fit_model(model, panel.returns, panel.regressors, panel.estimation, implicit=True, out=out), notes

@@ -22,8 +22,9 @@ from eventstudy.engine.models import combine, fit_model
 from eventstudy.engine.models import linear_design as linear_design_of
 from eventstudy.engine.normal import estimate_normal
 from eventstudy.engine.panel import EventPanel, PanelLayout, Window, panel_layout
-from eventstudy.engine.statistics import car_table, cumulative_sar
+from eventstudy.engine.statistics import car_statistics, cumulative_sar
 from eventstudy.engine.volume import volume_stage
+from eventstudy.engine.window_pass import window_complete, window_pass
 from eventstudy.events.catalog import EventSet
 
 _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
@@ -161,17 +162,19 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
     )
     clock.lap("panel")
     release_freed_pages()  # the price matrix and alignment temporaries
-    parts, held = [], {"sar": np.empty((len(layout), len(layout.days)))}  # the SAR written in place
+    shape = (len(layout), len(layout.days))
+    held = {name: np.empty(shape, dtype=bool if name == "estimation" else float) for name in HELD}
+    parts, buffers = [], {}  # the chunks write into the run's arrays; their gathered arrays reuse ``buffers``
     for start in range(0, max(len(layout), 1), CHUNK_PAIRS):
         rows = slice(start, min(start + CHUNK_PAIRS, len(layout)))
-        part = _pair_chunk(study, layout, index, rows, clock, held["sar"][rows])
-        for name in HELD:  # copied into the whole run's arrays at once: the chunk's copy is freed
+        part = _pair_chunk(study, layout, index, rows, clock, {k: v[rows] for k, v in held.items()}, buffers)
+        for name in HELD:  # a model that made arrays of its own (fallback, gaps, GARCH): copied, then freed
             values = getattr(part, name)
-            whole = held.setdefault(name, np.empty((len(layout), *values.shape[1:]), dtype=values.dtype))
-            if values.base is not whole:
-                whole[rows] = values
-                setattr(part, name, whole[rows])
+            if values.base is not held[name]:
+                held[name][rows] = values
+                setattr(part, name, held[name][rows])
         parts.append(part)
+    del buffers
     stage = concat(parts, release=True)
     stage.timings = clock.times
     release_freed_pages()  # the chunks' temporaries
@@ -188,37 +191,37 @@ def release_freed_pages() -> None:
 
 
 def _pair_chunk(
-    study, layout: PanelLayout, index: np.ndarray, rows: slice, clock: Stopwatch, sar_out: np.ndarray
+    study, layout: PanelLayout, index: np.ndarray, rows: slice, clock: Stopwatch, out: dict, buffers: dict
 ) -> PairStage:
-    """The pair stage of the layout's pairs ``rows``, their SAR written into ``sar_out``."""
-    panel = layout.gather(rows)
+    """The pair stage of the layout's pairs ``rows``, written into ``out``'s (P, D) arrays where the model allows
+    (``HELD``), gathered into ``buffers`` (see :meth:`PanelLayout.gather`)."""
+    panel = layout.gather(rows, buffers, out["estimation"])
     clock.lap("panel")
-    fit, status, reason = _estimate(study, panel)
+    fit, status, reason = _estimate(study, panel, (out["normal"], out["ar"]))
     clock.lap("model")
     active = np.isin(status, ACTIVE)
     est_days = (panel.days >= study.windows.estimation[0]) & (panel.days <= study.windows.estimation[1])
     ar = fit.ar  # the chunk's own array: pairs not studied get NaN in place
     ar[~active] = np.nan
-    sar = fit.standardized_ar(ar, est_days, out=sar_out)
+    windows = study.windows.events
+    masks = np.stack([panel.day_mask(w) for w in windows])
+    garch = fit.variance is not None  # its SAR divides by the conditional variance: fit.standardized_ar
+    sums = window_pass(
+        ar,
+        fit.design_rows(),
+        fit.xtx_inv,
+        panel.span,
+        masks,
+        panel.returns,
+        fit.normal,
+        study.returns,
+        sar=None if garch else (fit.sigma, est_days, out["sar"]),
+    )
+    sar = fit.standardized_ar(ar, est_days, out=out["sar"]) if garch else out["sar"]
     cars = {}
-    for w in study.windows.events:
-        cols = _columns(panel.day_mask(w))  # the window's contiguous days: work on them only
-        whole = np.ones(cols.stop - cols.start, dtype=bool)
-        table = car_table(
-            ar[:, cols],
-            panel.returns[:, cols],
-            fit.normal[:, cols],
-            fit.design_columns(cols),
-            fit.xtx_inv,
-            fit.sigma,
-            fit.dof,
-            whole,
-            study.returns,
-            panel.span[:, cols],
-        )
-        cars[w] = conditional_car(table, fit, panel.day_mask(w)) | {
-            "complete": window_complete(ar[:, cols], panel.span[:, cols], whole)
-        }
+    for i, w in enumerate(windows):
+        table = car_statistics(sums, i, fit.xtx_inv, fit.sigma, fit.dof)
+        cars[w] = conditional_car(table, fit, masks[i]) | {"complete": window_complete(sums, i, masks[i])}
     est = panel.estimation
     has = est.any(axis=1)
     first = np.argmax(est, axis=1)
@@ -346,7 +349,7 @@ class Stopwatch:
         self._last = now
 
 
-def _estimate(study, panel: EventPanel):
+def _estimate(study, panel: EventPanel, out: tuple[np.ndarray, np.ndarray]):
     status = panel.pairs["status"].to_numpy(dtype=object).copy()
     reason = panel.pairs["reason"].to_numpy(dtype=object).copy()
     ok = status == "ok"
@@ -357,6 +360,7 @@ def _estimate(study, panel: EventPanel):
         factor_table=study.factor_table,
         beta=study.beta,
         jobs=study.jobs,
+        out=out,
     )
     short = ok & ((fit.n_obs < study.min_obs) | ~fit.usable)
     few = short & (fit.n_obs < study.min_obs)
@@ -395,23 +399,3 @@ def _per_value(values: np.ndarray, text) -> np.ndarray:
     """``text(v)`` for each of ``values`` as an object array, formatted once per distinct value."""
     distinct, inverse = np.unique(values, return_inverse=True)
     return np.array([text(v) for v in distinct], dtype=object)[inverse]
-
-
-def _columns(day_mask: np.ndarray) -> slice:
-    """The slice of the (contiguous) days of an event window."""
-    days = np.flatnonzero(day_mask)
-    return slice(int(days[0]), int(days[-1]) + 1)
-
-
-def window_complete(ar: np.ndarray, span: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """(P,) whether the returns summed into each CAR cover exactly the window's sessions.
-
-    The window's returns cover the sessions (u - k_u, u] for each day u with an abnormal return spanning k_u
-    sessions; these intervals are contiguous, so they cover exactly [t1, t2] iff the last day t2 has a return and
-    the spans add up to the window's length L2. False when a day at the window's end has no price or lies past the
-    data, or when the first return reaches back before t1 (its day t1 - 1 has no price).
-    """
-    valid = window[None, :] & np.isfinite(ar)
-    last = np.flatnonzero(window)[-1]
-    sessions = np.where(valid, span, 0).sum(axis=1)
-    return valid[:, last] & (sessions == window.sum())

@@ -116,16 +116,29 @@ class PanelLayout:
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def gather(self, rows: slice) -> EventPanel:
-        """The panel of the pairs ``rows`` (a slice of the layout's pairs)."""
+    def gather(self, rows: slice, buffers: dict | None = None, estimation: np.ndarray | None = None) -> EventPanel:
+        """The panel of the pairs ``rows`` (a slice of the layout's pairs), gathered in one compiled pass.
+
+        ``buffers``: arrays kept by the caller between calls; the gathered arrays are written into them (a later
+        call with at most as many pairs reuses them: no fresh pages to fault in). ``estimation``: the (P, D) array
+        to write the clean estimation days into.
+        """
         cells = self.cells[rows]
-        every = np.arange(len(self.days))
-        returns = self.grid.take(self.grid.returns, cells, every, np.nan)
-        span = self.grid.take(self.grid.span, cells, every, 0)
-        regressors = self.grid.take_regressors(cells, every)
-        masked = self.grid.take(self.blocked, cells, every, False)
-        est_days = (self.days >= self.windows.estimation[0]) & (self.days <= self.windows.estimation[1])
-        valid = ~np.isnan(returns) & ~np.isnan(regressors).any(axis=2)
+        n, n_days, n_reg = len(cells), len(self.days), len(self.grid.regressors)
+        buffers = {} if buffers is None else buffers
+
+        def buffer(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+            if name not in buffers or len(buffers[name]) < n:
+                buffers[name] = np.empty(shape, dtype=dtype)
+            return buffers[name][:n]
+
+        returns, span = buffer("returns", (n, n_days), float), buffer("span", (n, n_days), self.grid.span.dtype)
+        regressors = buffer("regressors", (n, n_days, n_reg), float)
+        masked = buffer("masked", (n, n_days), bool)
+        estimation = np.empty((n, n_days), dtype=bool) if estimation is None else estimation
+        est_cols = np.flatnonzero((self.days >= self.windows.estimation[0]) & (self.days <= self.windows.estimation[1]))
+        columns = (int(est_cols[0]), int(est_cols[-1]) + 1) if len(est_cols) else (0, 0)
+        self.grid.gather_panel(cells, self.blocked, columns, (returns, span, regressors, masked, estimation))
         return EventPanel(
             pairs=self.pairs.iloc[rows].reset_index(drop=True),
             alignment=self.alignment.iloc[rows].reset_index(drop=True),
@@ -134,7 +147,7 @@ class PanelLayout:
             span=span,
             regressors=regressors,
             regressor_names=self.regressor_names,
-            estimation=est_days[None, :] & valid & ~masked & (span == 1),
+            estimation=estimation,
             masked=masked,
             contamination={w: c[rows] for w, c in self.contamination.items()},
             windows=self.windows,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from eventstudy.engine.window_pass import Design, WindowSums, window_pass
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.daily import aar_sd
 from eventstudy.inference.groups import GroupResult, Groups
@@ -52,22 +53,29 @@ def car_table(
       number of sessions the window's returns span, sum of k_it, and s_i sums the span-summed design rows.
     * t = CAR / se with L1_i - k degrees of freedom.
     * BHAR_i = prod(1 + R_it) - prod(1 + E[R_it]) over the window (gross returns exp(r) for log returns).
+
+    The sums come from one compiled pass (:func:`~eventstudy.engine.window_pass.window_pass`).
     """
-    valid = window[None, :] & ~np.isnan(ar)
-    n_days = valid.sum(axis=1)
-    car = np.where(valid, ar, 0.0).sum(axis=1)
-    s = np.where(valid[:, :, None], design, 0.0).sum(axis=1)
+    ar, returns, normal = (np.ascontiguousarray(a, dtype=float) for a in (ar, returns, normal))
+    span = None if span is None else np.ascontiguousarray(span)
+    sums = window_pass(
+        ar, Design.explicit(design), xtx_inv, span, window[None, :], returns, normal, kind, whole_rows=True
+    )
+    return car_statistics(sums, 0, xtx_inv, sigma, dof)
+
+
+def car_statistics(
+    sums: WindowSums, w: int, xtx_inv: np.ndarray, sigma: np.ndarray, dof: np.ndarray
+) -> dict[str, np.ndarray]:
+    """:func:`car_table` of the window ``w`` of ``sums``: CAR, se, t, p, BHAR and the days with a return."""
+    n_days, s = sums.n_days[w], sums.s[w]
     quad = np.einsum("pk,pkl,pl->p", s, xtx_inv, s)
-    sessions = n_days if span is None else np.where(valid, np.maximum(span, 1), 0).sum(axis=1)
-    se = sigma * np.sqrt(sessions + quad)
+    se = sigma * np.sqrt(sums.sessions[w] + quad)
     has = (n_days > 0) & np.isfinite(se) & (se > 0)
-    car = np.where(n_days > 0, car, np.nan)
+    car = np.where(n_days > 0, sums.car[w], np.nan)
     t = np.where(has, car / np.where(has, se, 1.0), np.nan)
     p = np.where(has, 2 * stats.t.sf(np.abs(np.nan_to_num(t)), np.maximum(dof, 1)), np.nan)
-    gross = np.exp if kind == "log" else (lambda r: 1.0 + r)
-    real = np.where(valid, gross(np.where(valid, returns, 0.0)), 1.0).prod(axis=1)
-    expected = np.where(valid, gross(np.where(valid, normal, 0.0)), 1.0).prod(axis=1)
-    bhar = np.where(n_days > 0, real - expected, np.nan)
+    bhar = np.where(n_days > 0, sums.real[w] - sums.expected[w], np.nan)
     return {"car": car, "car_se": np.where(has, se, np.nan), "car_t": t, "car_p": p, "bhar": bhar, "n_days": n_days}
 
 

@@ -1,0 +1,168 @@
+"""The pair stage's fused compiled passes against unfused reference calculations.
+
+* :func:`~eventstudy.engine.window_pass.window_pass` (SAR and every window's CAR/BHAR sums in one pass) against
+  the (P, D) array expressions it replaces, bit for bit (numpy's pairwise summation order included), on random
+  panels with NaNs, multi-session spans, pairs without parameters, k = 0..3, simple and log returns, windows
+  short, longer than numpy's 128-value summation block, and with holes.
+* A study gathered and fitted in small chunks (gathered arrays reused between chunks, outputs written into the
+  run's arrays) on prices with gaps, masked days and market-adjusted fallback pairs, pair by pair against
+  statsmodels OLS on the pair's own clean estimation days: parameters, sigma, AR, SAR, CAR, its se and BHAR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+import eventstudy.engine.pair_stage as stages
+from eventstudy import EventStudy
+from eventstudy.engine.models import fit_model, quadratic_form
+from eventstudy.engine.statistics import car_table, standardized_ar
+from eventstudy.engine.window_pass import Design, window_pass
+from eventstudy.inference import distributions as stats
+from eventstudy.simulate import simulate_study
+
+
+def _reference_car(ar, returns, normal, design, xtx_inv, sigma, dof, window, kind, span):
+    """The (P, D) array expressions of ``car_table`` before the fused pass."""
+    valid = window[None, :] & ~np.isnan(ar)
+    n_days = valid.sum(axis=1)
+    car = np.where(valid, ar, 0.0).sum(axis=1)
+    s = np.where(valid[:, :, None], design, 0.0).sum(axis=1)
+    quad = np.einsum("pk,pkl,pl->p", s, xtx_inv, s)
+    sessions = np.where(valid, np.maximum(span, 1), 0).sum(axis=1)
+    se = sigma * np.sqrt(sessions + quad)
+    has = (n_days > 0) & np.isfinite(se) & (se > 0)
+    car = np.where(n_days > 0, car, np.nan)
+    t = np.where(has, car / np.where(has, se, 1.0), np.nan)
+    p = np.where(has, 2 * stats.t.sf(np.abs(np.nan_to_num(t)), np.maximum(dof, 1)), np.nan)
+    gross = np.exp if kind == "log" else (lambda r: 1.0 + r)
+    real = np.where(valid, gross(np.where(valid, returns, 0.0)), 1.0).prod(axis=1)
+    expected = np.where(valid, gross(np.where(valid, normal, 0.0)), 1.0).prod(axis=1)
+    bhar = np.where(n_days > 0, real - expected, np.nan)
+    covered = np.where(valid, span, 0).sum(axis=1)
+    last = np.flatnonzero(window)[-1]
+    complete = valid[:, last] & (covered == window.sum())
+    return {"car": car, "car_se": np.where(has, se, np.nan), "car_t": t, "car_p": p, "bhar": bhar, "n_days": n_days}, (
+        complete
+    )
+
+
+def _panel(seed: int, k: int, n_pairs: int = 70, n_days: int = 400):
+    rng = np.random.default_rng(seed)
+    regressors = rng.normal(0.0, 0.01, (n_pairs, n_days, max(k - 1, 1)))
+    returns = 0.001 + regressors.sum(axis=2) + rng.normal(0, 0.02, (n_pairs, n_days))
+    returns[rng.random((n_pairs, n_days)) < 0.05] = np.nan
+    regressors[rng.random(regressors.shape) < 0.02] = np.nan
+    returns[3] = np.nan  # no data at all
+    span = np.where(np.isnan(returns), 0, 1).astype(np.int16)
+    span[rng.random((n_pairs, n_days)) < 0.05] = 3
+    est_days = np.arange(n_days) < 200
+    estimation = est_days[None, :] & ~np.isnan(returns) & ~np.isnan(regressors).any(axis=2) & (span == 1)
+    estimation[5, 20:] = False  # too few days: no parameters (zero design rows)
+    model = {0: "market-adjusted", 1: "constant-mean", 2: "market"}.get(k, "factor")
+    return fit_model(model, returns, regressors[:, :, : max(k - 1, 1)], estimation), returns, span, est_days
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+@pytest.mark.parametrize("kind", ["simple", "log"])
+def test_window_pass_equals_the_array_expressions_bit_for_bit(k, kind):
+    fit, returns, span, est_days = _panel(k + 10 * (kind == "log"), k)
+    ar = fit.ar.copy()
+    ar[:2] = np.nan
+    n_days = ar.shape[1]
+    days = np.arange(n_days)
+    holes = (days >= 210) & (days < 260) & (days % 7 != 3)
+    windows = [(days >= 200) & (days <= 202), days == 230, (days >= 205) & (days < 399), holes]
+    for window in windows:
+        expected, complete = _reference_car(
+            ar, returns, fit.normal, fit.design, fit.xtx_inv, fit.sigma, fit.dof, window, kind, span
+        )
+        got = car_table(ar, returns, fit.normal, fit.design, fit.xtx_inv, fit.sigma, fit.dof, window, kind, span)
+        assert expected["n_days"].sum() > 40 and np.isfinite(expected["car_se"]).sum() > 40
+        for name, values in expected.items():
+            np.testing.assert_array_equal(got[name], values, err_msg=f"{k} {kind} {name}")
+        sums = window_pass(ar, Design.explicit(fit.design), fit.xtx_inv, span, window[None, :], returns, fit.normal)
+        np.testing.assert_array_equal(sums.last_valid[0] & (sums.covered[0] == window.sum()), complete)
+    sar = np.empty(ar.shape)
+    window_pass(ar, Design.explicit(fit.design), fit.xtx_inv, span, np.stack(windows), sar=(fit.sigma, est_days, sar))
+    factor = quadratic_form(fit.design, fit.xtx_inv) + np.maximum(span, 1)  # the prediction-error factor C
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = standardized_ar(ar, fit.sigma, factor, est_days)
+    np.testing.assert_array_equal(sar, expected)
+
+
+@pytest.fixture(scope="module")
+def gappy_study():
+    """Prices with missing sessions (multi-session returns) and missing market days, events close together
+    (masked days), and a ticker with too short a history (market-adjusted fallback)."""
+    sim = simulate_study(n_events=12, n_firms=6, effect=0.01, rho=0.2, same_date=False, seed=4)
+    rng = np.random.default_rng(9)
+    prices = sim.prices
+    market = (prices["ticker"] == sim.market).to_numpy()
+    drop = (rng.random(len(prices)) < np.where(market, 0.01, 0.06)) | (
+        (prices["ticker"] == prices["ticker"].iloc[0]).to_numpy() & (rng.random(len(prices)) < 0.5)
+    )
+    late = sim.events.assign(event_id=sim.events["event_id"] + "x", date=sim.events["date"] + pd.Timedelta(days=20))
+    return EventStudy(
+        pd.concat([sim.events, late], ignore_index=True),
+        prices[~drop].reset_index(drop=True),
+        market=sim.market,
+        calendar="data",
+        mask="events",
+        min_obs=150,
+        on_insufficient="market-adjusted",
+        windows=[(-1, 1), (0, 5), (-5, 10)],
+    )
+
+
+def test_fused_chunks_match_statsmodels_pair_by_pair(gappy_study, monkeypatch):
+    study = gappy_study
+    monkeypatch.setattr(stages, "CHUNK_PAIRS", 9)  # chunks of 9, 9, ..., and a shorter last one
+    stage = stages.run_pairs(study, study.events, study.prices)
+    status = stage.pairs["status"].to_numpy()
+    assert {"ok", "fallback"} <= set(status) and (np.asarray(stage.span) > 1).any()
+    returns, span, dates = np.asarray(stage.returns), np.asarray(stage.span), np.asarray(stage.dates)
+    market = study.prices[study.prices["ticker"] == study.market["*"]].set_index("date")["adj_close"]
+    sessions = np.sort(study.prices["date"].unique())
+    mret = (market.reindex(sessions) / market.reindex(sessions).shift(1) - 1).to_numpy()  # one-session returns
+    est_days = (stage.days >= study.windows.estimation[0]) & (stage.days <= study.windows.estimation[1])
+    checked = 0
+    for i in range(len(stage)):
+        at = np.searchsorted(sessions, dates[i])
+        x = np.where(np.isnat(dates[i]), np.nan, mret[np.minimum(at, len(sessions) - 1)])
+        clean = stage.estimation[i]
+        masked_or_gap = est_days & np.isfinite(returns[i]) & np.isfinite(x) & ~clean
+        assert (span[i][masked_or_gap] != 1).all() or stage.pairs["masked_days"].iloc[i] > 0
+        assert not (clean & ~est_days).any() and np.isfinite(returns[i][clean]).all() and np.isfinite(x[clean]).all()
+        if status[i] != "ok":
+            continue
+        ols = sm.OLS(returns[i][clean], sm.add_constant(x[clean])).fit()
+        np.testing.assert_allclose(stage.params[i], ols.params, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(stage.sigma[i], np.sqrt(ols.scale), rtol=1e-9)
+        np.testing.assert_allclose(stage.ar[i], returns[i] - stage.normal[i], rtol=0, atol=0)
+        xtx_inv = ols.cov_params() / ols.scale
+        for window, table in stage.cars.items():
+            inside = (stage.days >= window[0]) & (stage.days <= window[1]) & np.isfinite(stage.ar[i])
+            # a k-session return: its normal return and design row are summed over the k sessions
+            rows = np.zeros((len(stage.days), 2))
+            for d in np.flatnonzero(inside):
+                back = np.arange(d - max(span[i][d], 1) + 1, d + 1)
+                rows[d] = len(back), x[back].sum()
+            s = rows[inside].sum(axis=0)
+            se = np.sqrt(ols.scale * (np.maximum(span[i][inside], 1).sum() + s @ xtx_inv @ s))
+            np.testing.assert_allclose(table["car"][i], stage.ar[i][inside].sum(), rtol=1e-12)
+            np.testing.assert_allclose(table["car_se"][i], se, rtol=1e-9)
+            bhar = np.prod(1 + returns[i][inside]) - np.prod(1 + stage.normal[i][inside])
+            np.testing.assert_allclose(table["bhar"][i], bhar, rtol=1e-9, atol=1e-15)
+            for d in np.flatnonzero(inside):
+                c = max(span[i][d], 1) + rows[d] @ xtx_inv @ rows[d]
+                np.testing.assert_allclose(stage.sar[i][d], stage.ar[i][d] / np.sqrt(ols.scale * c), rtol=1e-9)
+        np.testing.assert_allclose(stage.sar[i][clean], stage.ar[i][clean] / np.sqrt(ols.scale), rtol=1e-9)
+        checked += 1
+    assert checked > 50
+    fallback = status == "fallback"
+    np.testing.assert_allclose(stage.ar[fallback], returns[fallback] - stage.normal[fallback], rtol=0, atol=0)
+    assert np.isnan(stage.ar[~stage.active]).all()
