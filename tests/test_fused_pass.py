@@ -84,6 +84,10 @@ def test_window_pass_equals_the_array_expressions_bit_for_bit(k, kind):
         assert expected["n_days"].sum() > 40 and np.isfinite(expected["car_se"]).sum() > 40
         for name, values in expected.items():
             np.testing.assert_array_equal(got[name], values, err_msg=f"{k} {kind} {name}")
+        one = [a[6:7] for a in (ar, returns, fit.normal, fit.design, fit.xtx_inv, fit.sigma, fit.dof)]
+        alone, _ = _reference_car(*one, window, kind, np.ones((1, n_days), dtype=int))  # one pair, no spans
+        for name, values in car_table(*one, window, kind).items():
+            np.testing.assert_array_equal(values, alone[name], err_msg=f"one pair {k} {kind} {name}")
         sums = window_pass(ar, Design.explicit(fit.design), fit.xtx_inv, span, window[None, :], returns, fit.normal)
         np.testing.assert_array_equal(sums.last_valid[0] & (sums.covered[0] == window.sum()), complete)
     sar = np.empty(ar.shape)

@@ -79,8 +79,8 @@ def window_pass(
     n_pairs, n_days = ar.shape
     windows = np.ascontiguousarray(windows, dtype=bool).reshape(-1, n_days)
     n_windows = len(windows)
+    per_pair = span is not None  # else one session for every return
     span = np.ones((1, 1), dtype=np.int16) if span is None else span
-    per_pair = span.shape[0] == n_pairs
     if returns is None:
         returns = normal = ar
     gross_r = gross_n = np.empty((0, 0))
