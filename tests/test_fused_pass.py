@@ -18,7 +18,7 @@ import statsmodels.api as sm
 
 import eventstudy.engine.pair_stage as stages
 from eventstudy import EventStudy
-from eventstudy.engine.models import fit_model, quadratic_form
+from eventstudy.engine.models import _rank, fit_model, quadratic_form
 from eventstudy.engine.statistics import car_table, standardized_ar
 from eventstudy.engine.window_pass import Design, window_pass
 from eventstudy.inference import distributions as stats
@@ -170,3 +170,18 @@ def test_fused_chunks_match_statsmodels_pair_by_pair(gappy_study, monkeypatch):
     fallback = status == "fallback"
     np.testing.assert_allclose(stage.ar[fallback], returns[fallback] - stage.normal[fallback], rtol=0, atol=0)
     assert np.isnan(stage.ar[~stage.active]).all()
+
+
+def test_rank_screen_equals_matrix_rank():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20000, 30, 2))
+    x[:, :, 0] = 1.0
+    x[:5000, :, 1] = 0.3 + rng.normal(size=(5000, 30)) * 10.0 ** rng.integers(-20, 0, (5000, 1))  # near constant
+    x[5000:5100] = 0.0
+    xtx = np.einsum("pda,pdb->pab", x, x)
+    xtx[6000:6100, 1] = 3 * xtx[6000:6100, 0]
+    xtx[6000:6100, :, 1] = 3 * xtx[6000:6100, :, 0]  # singular
+    expected = np.linalg.matrix_rank(xtx)
+    assert set(np.unique(expected)) == {0, 1, 2}
+    np.testing.assert_array_equal(_rank(xtx), expected)
+    np.testing.assert_array_equal(_rank(xtx[:, :1, :1]), np.linalg.matrix_rank(xtx[:, :1, :1]))

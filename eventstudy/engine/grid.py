@@ -59,6 +59,19 @@ class SessionGrid:
         _take_chunks(matrix, first, cells[:, CELL_COLUMN], bounds[:, 0], bounds[:, 1], fill, out, chunks)
         return out
 
+    def count(self, matrix: np.ndarray, cells: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """(P,) int64: how many of each pair's consecutive panel days ``days`` hold True in ``matrix`` (T, S) bool
+        (days without a session count as False): ``take(matrix, cells, days, False).sum(axis=1)`` from the
+        matrix's running counts, without gathering."""
+        running = np.zeros((matrix.shape[0], matrix.shape[1] + 1), dtype=np.int32)
+        np.cumsum(matrix, axis=1, out=running[:, 1:])
+        bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+        start = cells[:, CELL_START]
+        lo = np.clip(start + days[0], bounds[:, 0], bounds[:, 1])
+        hi = np.clip(start + days[-1] + 1, bounds[:, 0], bounds[:, 1])
+        column = cells[:, CELL_COLUMN]
+        return (running[column, hi] - running[column, lo]).astype(np.int64)
+
     def take_regressors(self, cells: np.ndarray, days: np.ndarray) -> np.ndarray:
         """(P, C, m) regressor returns on each pair's sessions (NaN where there is none); ``days`` consecutive."""
         columns = [self.take(self.regressors, in_column(cells, j), days, np.nan) for j in range(len(self.regressors))]

@@ -172,7 +172,7 @@ def _fit_ols(
     day (NaN for rank-deficient pairs), written into ``fitted`` if given. ``residuals`` (P, D): also write
     y - x_t' beta there (NaN for rank-deficient pairs) in the same pass."""
     xtx, xty, n, total = _ols_moments(y, x, k, intercept, mask)
-    full_rank = (np.linalg.matrix_rank(xtx) == k) & (n > k)
+    full_rank = (_rank(xtx) == k) & (n > k)
     safe = np.where(full_rank[:, None, None], xtx, np.eye(k))
     xtx_inv = np.linalg.inv(safe)
     params = np.einsum("pkl,pl->pk", xtx_inv, xty)
@@ -185,6 +185,20 @@ def _fit_ols(
         residuals[~full_rank] = np.nan
     xtx_inv[~full_rank] = 0.0
     return params, xtx_inv, ssr, sst, n, full_rank, fitted
+
+
+def _rank(xtx: np.ndarray) -> np.ndarray:
+    """``np.linalg.matrix_rank`` of every (k, k) X'X (P, k, k), the SVD run only where it can decide: a 2 x 2
+    X'X = [[a, b], [b, d]] with det = ad - b^2 > 1e-10 (a + d)^2 has condition number below 1e10 (its smallest
+    eigenvalue is at least det / (a + d)), far from the SVD's cut at 1 / (2 eps) = 2.3e15 even with det's
+    rounding (below eps (a + d)^2), so its rank is 2."""
+    if xtx.shape[1:] != (2, 2):
+        return np.linalg.matrix_rank(xtx)
+    a, b, d = xtx[:, 0, 0], xtx[:, 0, 1], xtx[:, 1, 1]
+    clear = (a > 0) & (d > 0) & (a * d - b * b > 1e-10 * (a + d) ** 2)
+    rank = np.full(len(xtx), 2)
+    rank[~clear] = np.linalg.matrix_rank(xtx[~clear])
+    return rank
 
 
 def _ols_moments(y, x, k, intercept, mask) -> tuple[np.ndarray, ...]:

@@ -36,19 +36,23 @@ def estimate_normal(
     model: str,
     panel: EventPanel,
     *,
-    todo: np.ndarray,
+    studied: np.ndarray,
+    min_obs: int,
     factor_table: pd.DataFrame | None = None,
     beta: str = "ols",
     jobs: int = 1,
     out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[ModelFit, np.ndarray]:
-    """Fit ``model`` for every pair of ``panel``; ``todo`` (P,) marks the pairs that will be studied.
+    """Fit ``model`` for every pair of ``panel``; the pairs ``studied`` (P,) with at least ``min_obs`` clean
+    estimation returns will be studied (the factor-file and GARCH models fit only those).
 
     ``out``: (P, D) arrays the linear models write their normal and abnormal returns into.
 
     Returns the fit and a (P,) array of notes: a non-empty note says the pair fell back to a simpler model and why.
     """
     notes = np.full(len(panel.returns), "", dtype=object)
+    if model in FACTOR_MODELS or model == "garch":
+        todo = studied & (panel.estimation.sum(axis=1) >= min_obs)
     if model in FACTOR_MODELS:
         span = panel.day_mask(panel.windows.event_span)
         required = todo[:, None] & span[None, :] & np.isfinite(panel.returns)

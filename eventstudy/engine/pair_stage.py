@@ -356,7 +356,8 @@ def _estimate(study, panel: EventPanel, out: tuple[np.ndarray, np.ndarray]):
     fit, notes = estimate_normal(
         study.model,
         panel,
-        todo=ok & (panel.estimation.sum(axis=1) >= study.min_obs),
+        studied=ok,
+        min_obs=study.min_obs,
         factor_table=study.factor_table,
         beta=study.beta,
         jobs=study.jobs,

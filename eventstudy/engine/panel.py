@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from eventstudy.engine.grid import SessionGrid, in_column
+from eventstudy.engine.grid import SessionGrid
 from eventstudy.errors import EventError, PriceDataError, WindowError
 from eventstudy.events.catalog import EventSet
 from eventstudy.prices.files import MAX_MOVE, price_matrix, returns_on_sessions
@@ -277,10 +279,9 @@ def panel_layout(
     pairs = alignment[["event_id", "ticker", "venue", "day0"]].copy()
     pairs["explicit"] = frame["explicit"].to_numpy()
     est_cols = np.flatnonzero((days >= windows.estimation[0]) & (days <= windows.estimation[1]))
-    priced = grid.take(~np.isnan(returns), cells, est_cols, False)
-    priced &= grid.take(~np.isnan(regressors).any(axis=0, keepdims=True), in_column(cells, 0), est_cols, False)
-    pairs["masked_days"] = grid.take(blocked, cells, est_cols, False).sum(axis=1)
-    pairs["unmasked_obs"] = priced.sum(axis=1)  # clean estimation returns without any masking
+    priced = ~np.isnan(returns) & ~np.isnan(regressors).any(axis=0)[None, :]
+    pairs["masked_days"] = grid.count(blocked, cells, est_cols)
+    pairs["unmasked_obs"] = grid.count(priced, cells, est_cols)  # clean estimation returns without any masking
     pairs["status"], pairs["reason"] = _pair_status(pairs, wide, listed)
     return PanelLayout(
         pairs=pairs,
@@ -339,15 +340,18 @@ def _blocked_sessions(
 ) -> np.ndarray:
     """(sessions, tickers) mask: each masking event's window span around its day 0, and each confounder's day."""
     n_sessions = len(venue.sessions)
-    diff = np.zeros((n_sessions + 1, len(names)), dtype=np.int64)
     rows = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
     rows = rows[rows["ticker"].isin(names)]
-    cols = pd.Index(names).get_indexer(rows["ticker"]).astype(np.int64)
-    start = np.clip(rows["day0_index"].to_numpy() + span[0], 0, n_sessions)
-    stop = np.clip(rows["day0_index"].to_numpy() + span[1] + 1, 0, n_sessions)
-    np.add.at(diff, (start, cols), 1)
-    np.add.at(diff, (stop, cols), -1)
-    blocked = np.cumsum(diff, axis=0)[:n_sessions] > 0
+    if rows.empty:  # nothing masked by events (``mask="none"``)
+        blocked = np.zeros((n_sessions, len(names)), dtype=bool)
+    else:
+        diff = np.zeros((n_sessions + 1, len(names)), dtype=np.int64)
+        cols = pd.Index(names).get_indexer(rows["ticker"]).astype(np.int64)
+        start = np.clip(rows["day0_index"].to_numpy() + span[0], 0, n_sessions)
+        stop = np.clip(rows["day0_index"].to_numpy() + span[1] + 1, 0, n_sessions)
+        np.add.at(diff, (start, cols), 1)
+        np.add.at(diff, (stop, cols), -1)
+        blocked = np.cumsum(diff, axis=0)[:n_sessions] > 0
     if confounders is not None and not confounders.empty:
         idx = _session_index(venue, confounders["date"])
         for i, ticker in zip(idx, confounders["ticker"], strict=True):
@@ -414,12 +418,23 @@ def _flag_contamination(
         pair, mark = pair[order], mark[order]
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else np.array([], int)
         bounds = np.r_[starts, len(pair)]
-        labels = m_label[mark]
-        out = contamination[window]
-        single = np.diff(bounds) == 1
-        out[pos[pair[starts[single]]]] = labels[starts[single]]
-        for start, stop in zip(starts[~single], bounds[1:][~single], strict=True):
-            out[pos[pair[start]]] = "; ".join(dict.fromkeys(labels[start:stop]))
+        contamination[window][pos[pair[starts]]] = _joined_labels(m_label, mark, bounds)
+
+
+def _joined_labels(m_label: np.ndarray, mark: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Per run ``mark[bounds[i]:bounds[i + 1]]`` of marks, their distinct labels in mark order joined by "; " (one
+    Arrow join over all runs)."""
+    if len(bounds) < 2:
+        return np.array([], dtype=object)
+    code, _ = pd.factorize(m_label)
+    run = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+    key = run * (int(code.max()) + 1) + code[mark]
+    first = np.zeros(len(mark), dtype=bool)
+    first[np.unique(key, return_index=True)[1]] = True  # a label's first mark in its run (runs are contiguous)
+    kept = np.flatnonzero(first)
+    offsets = np.searchsorted(kept, bounds).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), pa.array(m_label[mark[kept]], type=pa.string()))
+    return pc.binary_join(lists, "; ").to_numpy(zero_copy_only=False)
 
 
 def _ranges(marks: np.ndarray, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -441,7 +456,9 @@ def _pair_status(
     first = dates[valid.argmax(axis=0)][column]
     last = dates[len(dates) - 1 - valid[::-1].argmax(axis=0)][column]
     day0 = pairs["day0"].to_numpy(dtype="datetime64[ns]")
-    listing = pairs["ticker"].map(listed).to_numpy(dtype="datetime64[ns]")
+    listing = np.full(len(pairs), np.datetime64("NaT"), dtype="datetime64[ns]")
+    if listed:
+        listing = pairs["ticker"].map(listed).to_numpy(dtype="datetime64[ns]")
     start = np.fmax(first, listing)
     end = last
     no_session = np.isnat(day0)

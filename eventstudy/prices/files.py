@@ -340,20 +340,64 @@ def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
         )
     column_of[found] = np.arange(len(tickers))
     column = column_of[names.codes]
-    rows = np.flatnonzero(column >= 0)
-    if len(rows) == len(column):  # every row is a wanted ticker's (the usual frame of read_prices): no gathers
-        rows = slice(None)
-    column = column[rows]
-    adj = frame["adj_close"].to_numpy(dtype="float64")[rows]
-    close = frame["close"].to_numpy(dtype="float64")[rows]
-    has_adj = np.zeros(len(tickers), dtype=bool)
-    has_adj[column[~np.isnan(adj)]] = True
-    row, dates = pd.factorize(frame["date"].to_numpy()[rows], sort=True)  # hashing, not a sort of every row
-    wide = np.full((len(dates), len(tickers)), np.nan)
-    wide[row, column] = np.where(has_adj[column], adj, close)
+    adj = frame["adj_close"].to_numpy(dtype="float64")
+    close = frame["close"].to_numpy(dtype="float64")
+    when = frame["date"].to_numpy()
+    dates = None
+    if when.dtype == np.dtype("datetime64[ns]"):  # dates at midnight: placed by day number, one compiled pass
+        wide, days, placed = _wide_by_day(column, when.view(np.int64), adj, close, len(tickers))
+        dates = days.view("datetime64[ns]") if placed else None
+    if dates is None:
+        rows = np.flatnonzero(column >= 0)
+        column = column[rows]
+        has_adj = np.zeros(len(tickers), dtype=bool)
+        has_adj[column[~np.isnan(adj[rows])]] = True
+        row, dates = pd.factorize(when[rows], sort=True)  # hashing, not a sort of every row
+        wide = np.full((len(dates), len(tickers)), np.nan)
+        wide[row, column] = np.where(has_adj[column], adj[rows], close[rows])
     return pd.DataFrame(
         wide, index=pd.DatetimeIndex(dates, name="date"), columns=pd.Index(tickers, dtype=object, name="ticker")
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _wide_by_day(column, ns, adj, close, n_columns):  # pragma: no cover - compiled
+    """:func:`price_matrix`'s table when every wanted row's date (``ns``: int64 nanoseconds) is a midnight: the
+    sorted distinct dates of the rows with ``column`` >= 0, and each row's ``adj`` (``close`` for a column without
+    any adjusted price) placed at (its date, its column), later rows over earlier ones. Returns (table, dates,
+    True), or empty arrays and False when a date is not a midnight or the dates span over 10 million days."""
+    day_ns = 86_400_000_000_000
+    lo, hi, has_adj = np.iinfo(np.int64).max, np.iinfo(np.int64).min, np.zeros(n_columns, dtype=np.bool_)
+    for i in range(len(column)):
+        if column[i] >= 0:
+            if ns[i] % day_ns != 0:
+                return np.empty((0, 0)), np.empty(0, dtype=np.int64), False
+            lo, hi = min(lo, ns[i]), max(hi, ns[i])
+            if not np.isnan(adj[i]):
+                has_adj[column[i]] = True
+    if lo > hi:  # no wanted row
+        return np.full((0, n_columns), np.nan), np.empty(0, dtype=np.int64), True
+    if (hi - lo) // day_ns >= 10_000_000:
+        return np.empty((0, 0)), np.empty(0, dtype=np.int64), False
+    position = np.full((hi - lo) // day_ns + 1, -1, dtype=np.int64)
+    for i in range(len(column)):
+        if column[i] >= 0:
+            position[(ns[i] - lo) // day_ns] = 0
+    n_dates = 0
+    for d in range(len(position)):
+        if position[d] == 0:
+            position[d] = n_dates
+            n_dates += 1
+    dates = np.empty(n_dates, dtype=np.int64)
+    for d in range(len(position)):
+        if position[d] >= 0:
+            dates[position[d]] = lo + d * day_ns
+    wide = np.full((n_dates, n_columns), np.nan)
+    for i in range(len(column)):
+        c = column[i]
+        if c >= 0:
+            wide[position[(ns[i] - lo) // day_ns], c] = adj[i] if has_adj[c] else close[i]
+    return wide, dates, True
 
 
 def returns_on_sessions(
