@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from eventstudy.engine.grid import SessionGrid
@@ -60,7 +61,8 @@ def test_joined_labels_are_the_distinct_labels_of_each_run_in_order():
     labels = np.array([f"event E{i % 17}" if i % 5 else f"shock {i % 3}" for i in range(60)], dtype=object)
     mark = rng.integers(0, 60, 500)
     bounds = np.unique(np.r_[0, rng.integers(1, 500, 120), 500])
-    got = _joined_labels(labels, mark, bounds)
+    code, _ = pd.factorize(labels)
+    got = _joined_labels(pa.array(labels, type=pa.large_string()), code, mark, bounds)
     expected = ["; ".join(dict.fromkeys(labels[mark[a:b]])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     assert list(got) == expected and any(";" in g for g in got) and any(";" not in g for g in got)
-    assert len(_joined_labels(labels, mark[:0], np.array([0]))) == 0
+    assert len(_joined_labels(pa.array(labels, type=pa.large_string()), code, mark[:0], np.array([0]))) == 0

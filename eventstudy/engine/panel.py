@@ -378,25 +378,27 @@ def _flag_contamination(
     (events per ticker)^2. A window's label joins the distinct labels of its marks in mark order.
     """
     events = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
-    m_ticker = [events["ticker"].to_numpy(dtype=object)]
+    m_ticker, m_other = [_text(events["ticker"])], [_text(events["event_id"])]
     m_at = [events["day0_index"].to_numpy(dtype=np.int64)]
-    m_other = [events["event_id"].to_numpy(dtype=object)]
-    m_label = [("event " + events["event_id"].astype(str)).to_numpy(dtype=object)]
+    prefix = pa.scalar("event ", type=pa.large_string())
+    m_label = [pc.binary_join_element_wise(prefix, m_other[0], pa.scalar("", type=pa.large_string()))]
     if confounders is not None and not confounders.empty:
-        m_ticker.insert(0, confounders["ticker"].to_numpy(dtype=object))
+        m_ticker.insert(0, _text(confounders["ticker"]))
         m_at.insert(0, _session_index(venue, confounders["date"]).astype(np.int64))
-        m_other.insert(0, np.full(len(confounders), "", dtype=object))
-        m_label.insert(0, confounders["label"].astype(str).to_numpy(dtype=object))
-    m_ticker, m_at, m_other, m_label = (np.concatenate(x) for x in (m_ticker, m_at, m_other, m_label))
+        m_other.insert(0, pa.array([""] * len(confounders), type=pa.large_string()))
+        m_label.insert(0, _text(confounders["label"]))
+    m_ticker, m_other, m_label = (pa.concat_arrays(x) for x in (m_ticker, m_other, m_label))
+    m_at = np.concatenate(m_at)
     pos = rows.index.to_numpy()[rows["day0_index"].to_numpy() >= 0]
     if len(pos) == 0 or len(m_at) == 0:
         return
     day0 = rows.loc[pos, "day0_index"].to_numpy(dtype=np.int64)
-    codes, _ = pd.factorize(np.concatenate([rows.loc[pos, "ticker"].to_numpy(dtype=object), m_ticker]))
+    codes = _codes(pa.concat_arrays([_text(rows.loc[pos, "ticker"]), m_ticker]))
     p_code, m_code = codes[: len(pos)], codes[len(pos) :]
-    ids, _ = pd.factorize(np.concatenate([rows.loc[pos, "event_id"].to_numpy(dtype=object), m_other]))
+    ids = _codes(pa.concat_arrays([_text(rows.loc[pos, "event_id"]), m_other]))
     p_id, m_id = ids[: len(pos)], ids[len(pos) :]
-    wild = m_ticker == "*"
+    label_code = _codes(m_label)
+    wild = pc.equal(m_ticker, "*").to_numpy(zero_copy_only=False)
     span = len(venue.sessions) + 1  # a mark's session lies in [0, sessions]
     specific = np.flatnonzero(~wild)
     specific = specific[np.argsort(m_code[specific] * span + m_at[specific], kind="stable")]
@@ -418,23 +420,32 @@ def _flag_contamination(
         pair, mark = pair[order], mark[order]
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else np.array([], int)
         bounds = np.r_[starts, len(pair)]
-        contamination[window][pos[pair[starts]]] = _joined_labels(m_label, mark, bounds)
+        contamination[window][pos[pair[starts]]] = _joined_labels(m_label, label_code, mark, bounds)
 
 
-def _joined_labels(m_label: np.ndarray, mark: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Per run ``mark[bounds[i]:bounds[i + 1]]`` of marks, their distinct labels in mark order joined by "; " (one
-    Arrow join over all runs)."""
+def _text(column: pd.Series) -> pa.Array:
+    """A column as one Arrow text array (no Python strings for a column already held by Arrow)."""
+    return pa.array(column.astype(str), type=pa.large_string(), from_pandas=True)
+
+
+def _codes(text: pa.Array) -> np.ndarray:
+    """An integer per distinct value of ``text`` (hashed by Arrow)."""
+    return text.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+
+
+def _joined_labels(labels: pa.Array, code: np.ndarray, mark: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Per run ``mark[bounds[i]:bounds[i + 1]]`` of marks, their distinct ``labels`` (``code`` the same integer
+    for the same label) in mark order joined by "; " (one Arrow join over all runs)."""
     if len(bounds) < 2:
         return np.array([], dtype=object)
-    code, _ = pd.factorize(m_label)
     run = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
     key = run * (int(code.max()) + 1) + code[mark]
     first = np.zeros(len(mark), dtype=bool)
     first[np.unique(key, return_index=True)[1]] = True  # a label's first mark in its run (runs are contiguous)
     kept = np.flatnonzero(first)
-    offsets = np.searchsorted(kept, bounds).astype(np.int32)
-    lists = pa.ListArray.from_arrays(pa.array(offsets), pa.array(m_label[mark[kept]], type=pa.string()))
-    return pc.binary_join(lists, "; ").to_numpy(zero_copy_only=False)
+    offsets = pa.array(np.searchsorted(kept, bounds), type=pa.int64())
+    lists = pa.LargeListArray.from_arrays(offsets, labels.take(pa.array(mark[kept])))
+    return pc.binary_join(lists, pa.scalar("; ", type=pa.large_string())).to_numpy(zero_copy_only=False)
 
 
 def _ranges(marks: np.ndarray, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
