@@ -51,12 +51,13 @@ def align_events(events: pd.DataFrame, venue_of_ticker: Mapping[str, str], venue
     sessions; -1 when the event lies after the last known session).
     """
     rows = events[["event_id", "ticker", "date", "time", "timezone"]].copy()
-    rows["venue"] = rows["ticker"].map(venue_of_ticker)
+    codes, tickers = pd.factorize(rows["ticker"])  # each distinct ticker's venue looked up once
+    rows["venue"] = np.asarray([venue_of_ticker.get(t, np.nan) for t in tickers], dtype=object)[codes]
     rows["instant"] = announcement_instants(rows)
     parts = []
     for name, part in rows.groupby("venue", sort=False):
         parts.append(_align_on_venue(part, venues[name]))
-    out = pd.concat(parts).loc[rows.index]
+    out = parts[0] if len(parts) == 1 else pd.concat(parts).loc[rows.index]  # one venue: already in row order
     return out[[*ALIGNMENT_COLUMNS, "day0_index"]].reset_index(drop=True)
 
 
@@ -75,7 +76,6 @@ def _align_on_venue(part: pd.DataFrame, venue: Venue) -> pd.DataFrame:
     local_tz = venue.tz or "UTC"
     out["announced_at_utc"] = ""
     out["announced_at_local"] = _format_dates(part["date"], "%Y-%m-%d (date only)")
-    out["reason"] = ""
     has_instant = part["instant"].notna().to_numpy()
     if has_instant.any():
         instant = part["instant"][has_instant]
@@ -84,9 +84,11 @@ def _align_on_venue(part: pd.DataFrame, venue: Venue) -> pd.DataFrame:
             local_tz
         )
     plain = ~timed & (idx >= 0)
-    out.loc[plain, "reason"] = _date_only_reasons(out[plain], venue)
+    reason = np.full(len(out), "", dtype=object)
+    reason[plain] = _date_only_reasons(out[plain], venue)
     for i in np.flatnonzero(~plain):
-        out.iloc[i, out.columns.get_loc("reason")] = _reason(next(out.iloc[i : i + 1].itertuples()), venue, timed[i])
+        reason[i] = _reason(next(out.iloc[i : i + 1].itertuples()), venue, timed[i])
+    out["reason"] = reason
     return out
 
 
