@@ -425,7 +425,8 @@ def _flag_contamination(
 
 def _text(column: pd.Series) -> pa.Array:
     """A column as one Arrow text array (no Python strings for a column already held by Arrow)."""
-    return pa.array(column.astype(str), type=pa.large_string(), from_pandas=True)
+    text = pa.array(column.astype(str), type=pa.large_string(), from_pandas=True)
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 def _codes(text: pa.Array) -> np.ndarray:
