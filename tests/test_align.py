@@ -81,3 +81,27 @@ def test_half_day_close_and_dst():
     assert table.loc["half", "day0"] == pd.Timestamp("2023-07-03")
     assert table.loc["late", "day0"] == pd.Timestamp("2023-07-05")  # 07-04 closed
     assert table.loc["half", "announced_at_utc"] == "2023-07-03 16:30 UTC"
+
+
+def test_reasons_of_many_announcements_equal_the_per_row_reasons():
+    """Reasons are built once per distinct announcement and gathered: the same text as row by row."""
+    from eventstudy.timing.align import _reason, announcement_instants
+
+    venue = Venue.from_calendar("XNYS", "2024-01-02", "2024-03-28")
+    days = pd.date_range("2024-01-01", "2024-03-31", freq="D")
+    times = ["", "08:00", "12:30", "16:00", "21:15"]
+    frame = pd.DataFrame(
+        {
+            "event_id": [f"E{i}" for i in range(600)],
+            "ticker": "MP",
+            "date": [days[(5 * i) % len(days)] for i in range(600)],
+            "time": [times[i % 5] for i in range(600)],
+            "timezone": ["America/New_York" if i % 3 else "Asia/Shanghai" for i in range(600)],
+        }
+    )
+    table = align_events(frame, {"MP": "XNYS"}, {"XNYS": venue})
+    rows = frame.assign(venue="XNYS", instant=announcement_instants(frame))
+    rows["day0_index"], rows["day0"] = table["day0_index"].to_numpy(), table["day0"].to_numpy()
+    expected = [_reason(row, venue, row.time != "") for row in rows.itertuples()]
+    assert len(set(expected)) > 50 and (table["day0_index"] < 0).any()  # timed, date-only, past the calendar
+    assert list(table["reason"]) == expected

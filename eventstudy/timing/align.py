@@ -84,10 +84,11 @@ def _align_on_venue(part: pd.DataFrame, venue: Venue) -> pd.DataFrame:
             local_tz
         )
     plain = ~timed & (idx >= 0)
-    reason = np.full(len(out), "", dtype=object)
+    reason = np.full(len(out), _reason(SimpleNamespace(day0_index=-1), venue, False), dtype=object)  # no session
     reason[plain] = _date_only_reasons(out[plain], venue)
-    for i in np.flatnonzero(~plain):
-        reason[i] = _reason(next(out.iloc[i : i + 1].itertuples()), venue, timed[i])
+    clock = timed & (idx >= 0)
+    if clock.any():
+        reason[clock] = _timed_reasons(out[clock], venue)
     out["reason"] = reason
     return out
 
@@ -102,18 +103,35 @@ def _format_dates(dates: pd.Series, fmt: str) -> np.ndarray:
 
 def _date_only_reasons(rows: pd.DataFrame, venue: Venue) -> np.ndarray:
     """:func:`_reason` of date-only rows with a day 0, built per distinct (date, day 0, time) and gathered."""
-    key = np.zeros(len(rows), dtype=np.int64)
-    for col in ("date", "day0", "time"):  # one integer per distinct triple (hashing integers, not tuples)
-        part, values = pd.factorize(rows[col])
-        key = key * (len(values) + 1) + part + 1
-    codes, keys = pd.factorize(key)
-    first = np.empty(len(keys), dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]  # each triple's first row, in order of first appearance
+    first, key = _first_rows(rows, ("date", "day0", "time"))
     texts = [
         _reason(SimpleNamespace(day0_index=0, date=d, day0=d0, time=t), venue, False)
         for d, d0, t in zip(*(rows[c].iloc[first] for c in ("date", "day0", "time")), strict=True)
     ]
-    return np.asarray(texts, dtype=object)[codes]
+    return np.asarray(texts, dtype=object)[key]
+
+
+def _timed_reasons(rows: pd.DataFrame, venue: Venue) -> np.ndarray:
+    """:func:`_reason` of rows with a time and a day 0, built per distinct announcement and gathered."""
+    columns = ("instant", "time", "timezone", "day0_index", "day0")
+    first, key = _first_rows(rows, columns)
+    texts = [_reason(row, venue, True) for row in rows[list(columns)].iloc[first].itertuples(index=False)]
+    return np.asarray(texts, dtype=object)[key]
+
+
+def _first_rows(rows: pd.DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The first row of each distinct combination of ``columns`` (in order of first appearance) and each row's
+    combination (an index into them): one integer per combination, hashing integers, not tuples."""
+    key = np.zeros(len(rows), dtype=np.int64)
+    for col in columns:
+        part, values = pd.factorize(rows[col])
+        key = key * (len(values) + 1) + part + 1
+        if len(columns) > 3:  # keep the key small
+            key = pd.factorize(key)[0] + 1
+    codes, keys = pd.factorize(key)
+    first = np.empty(len(keys), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    return first, codes
 
 
 def _reason(row, venue: Venue, timed: bool) -> str:
