@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from eventstudy.engine.factor_models import FACTOR_MODELS
 from eventstudy.engine.gaps import bridge_gaps, span_design
@@ -185,9 +186,11 @@ def release_freed_pages() -> None:
     """Hand the heap pages freed by a stage's temporaries back to the system (glibc ``malloc_trim``; elsewhere
     nothing). glibc keeps freed blocks below its (adaptive, up to 32 MB) mmap threshold in the heap, so without
     this a stage's peak stays in the process's resident memory (190 MB at 100k pairs) while the next stage
-    allocates fresh pages for its own arrays."""
+    allocates fresh pages for its own arrays. Arrow's pool (mimalloc or jemalloc) keeps the pages of the layout's
+    Arrow work (contamination labels) the same way: handed back too (100k run's peak about 1.90 -> 1.77 GB)."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
+    pa.default_memory_pool().release_unused()
 
 
 def _pair_chunk(
