@@ -155,6 +155,6 @@ def _used_prices(study, stage: PairStage) -> pd.DataFrame:
     first, last = stage.grid.date_range(stage.cells, len(stage.days))
     if first is None:
         return study.prices.iloc[0:0]
-    used = set(stage.pairs["ticker"]) | set((study.market or {}).values()) | set(study.factors)
+    used = {*stage.pairs["ticker"].unique(), *(study.market or {}).values(), *study.factors}  # hashed in Arrow
     keep = study.prices["ticker"].isin(used).to_numpy() & study.prices["date"].between(first, last).to_numpy()
     return study.prices if keep.all() else study.prices[keep].reset_index(drop=True)
