@@ -273,33 +273,43 @@ class PositiveShare(NamedTuple):
     count: np.ndarray  # (P,)
 
 
-def positive_share(ar_estimation: np.ndarray) -> PositiveShare:
-    """(1/L1_i) sum_t 1[AR_it > 0] of each pair's estimation ARs ``ar_estimation`` (P, L1), L1_i its finite ones:
-    the same for every event window, so a study computes it once (one compiled pass over the rows)."""
+def positive_share(ar_estimation: np.ndarray, valid: np.ndarray | None = None) -> PositiveShare:
+    """(1/L1_i) sum_t 1[AR_it > 0] of each pair's estimation ARs ``ar_estimation`` (P, L1), L1_i its finite ones
+    (and, with ``valid`` (P, L1), only those where it holds: a view of the stage's ARs and its clean estimation
+    days are read in place): the same for every event window, so a study computes it once (one compiled pass over
+    the rows)."""
     x = np.asarray(ar_estimation, dtype=float)
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != x.shape:
+            raise ValueError(f"valid {valid.shape} does not match the ARs {x.shape}")
     positive = np.empty(len(x), np.int64)
     m = np.empty(len(x), np.int64)
-    run_chunked(_positive_range, _positive_chunks, (x, positive, m), np.full(len(x), max(x.shape[1], 1)))
+    run_chunked(_positive_range, _positive_chunks, (x, valid, positive, m), np.full(len(x), max(x.shape[1], 1)))
     return PositiveShare(np.where(m > 0, positive / np.maximum(m, 1), 0.0), m)
 
 
 @numba.njit(cache=True, nogil=True)
-def _positive_range(x, positive, m, lo, hi):  # pragma: no cover - compiled
-    """Rows ``lo:hi``: the number of values above 0 and of finite values."""
+def _positive_range(x, valid, positive, m, lo, hi):  # pragma: no cover - compiled
+    """Rows ``lo:hi``: the number of values above 0 and of finite values (where ``valid``, unless it is None)."""
     for i in range(lo, hi):
         above = 0
         finite = 0
-        for v in x[i]:
-            above += v > 0.0
-            finite += np.isfinite(v)
+        for t in range(x.shape[1]):
+            v = x[i, t]
+            use = True
+            if valid is not None:
+                use = valid[i, t]
+            above += use and v > 0.0
+            finite += use and np.isfinite(v)
         positive[i] = above
         m[i] = finite
 
 
 @numba.njit(parallel=True, cache=True)
-def _positive_chunks(x, positive, m, bounds):  # pragma: no cover - compiled
+def _positive_chunks(x, valid, positive, m, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _positive_range(x, positive, m, bounds[c], bounds[c + 1])
+        _positive_range(x, valid, positive, m, bounds[c], bounds[c + 1])
 
 
 def generalized_sign_groups(car: np.ndarray, ar_estimation: np.ndarray | PositiveShare, groups: Groups) -> GroupResult:

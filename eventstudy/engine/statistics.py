@@ -139,12 +139,13 @@ def time_series_t_groups(
     ar_window: np.ndarray,
     groups: Groups,
     estimation: tuple[np.ndarray, np.ndarray] | None = None,
+    valid: np.ndarray | None = None,
 ) -> GroupResult:
     """:func:`time_series_t` of every group: its AAR_t per day is the mean over the group's pairs with a return.
     ``estimation`` = :func:`portfolio_sd` of ``ar_estimation`` and ``groups`` when computed before (event windows
-    whose groups hold the same pairs share it)."""
+    whose groups hold the same pairs share it); ``valid`` as for :func:`portfolio_sd`."""
     n = groups.count(np.isfinite(ar_window).any(axis=1))
-    s, l1 = portfolio_sd(ar_estimation, groups) if estimation is None else estimation
+    s, l1 = portfolio_sd(ar_estimation, groups, valid) if estimation is None else estimation
     aar_win = group_day_means(ar_window, groups)[0]
     l2 = np.isfinite(aar_win).sum(axis=1)
     ok = (l1 >= 3) & (l2 > 0) & (s > 0)
@@ -153,9 +154,14 @@ def time_series_t_groups(
     return GroupResult(t, t_p_values(t, l1 - 1), n)
 
 
-def portfolio_sd(ar_estimation: np.ndarray, groups: Groups) -> tuple[np.ndarray, np.ndarray]:
-    """``(S, L1)`` (G,) of :func:`time_series_t`: the sd of each group's estimation-period AAR_t and its days."""
-    return aar_sd(group_day_means(ar_estimation, groups)[0])
+def portfolio_sd(
+    ar_estimation: np.ndarray, groups: Groups, valid: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, L1)`` (G,) of :func:`time_series_t`: the sd of each group's estimation-period AAR_t and its days.
+
+    ``valid`` (P, L1): only the ARs where it holds (and that are finite) count, as if the others were NaN (the
+    clean estimation days of a view of the stage's ARs, read in place: no NaN-filled copy)."""
+    return aar_sd(group_day_means(ar_estimation, groups, valid)[0])
 
 
 def patell_z(csar: np.ndarray, dof: np.ndarray) -> TestResult:

@@ -136,23 +136,26 @@ def tests_frame(
     grid, positions = stage.grid.calendar_positions(stage.cells, np.arange(len(stage.days)))
     group = _in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
-    clean = stage.estimation[:, est_days]
-    ar_est = np.where(clean, stage.ar[:, est_days], np.nan)
+    ar_est, clean = stage.ar[:, est_days], stage.estimation[:, est_days]  # views: no NaN-filled copy
     lap("tests")
     est = Estimation(
         ar_est,
-        shared_by_windows(members, lambda window_groups: portfolio_sd(ar_est, window_groups)),
+        shared_by_windows(members, lambda window_groups: portfolio_sd(ar_est, window_groups, clean)),
         positions[:, est_days],  # a view
         stage.sar[:, est_days],  # a view
         clean,
-        positive_share(ar_est),
+        positive_share(ar_est, clean),
         (grid, positions),
     )
     ranks = _in_background(_rank_windows, stage, windows.events, est, members)
     lap("rank tests")
     # rbar of every window at once: the rows' patterns, packing and shared pairs of window classes done once
     rbars = correlations_of_windows(
-        est.ar, est.positions, [est.calendar[1][:, window_days(stage, w)] for w in windows.events], members
+        est.ar,
+        est.positions,
+        [est.calendar[1][:, window_days(stage, w)] for w in windows.events],
+        members,
+        valid=est.clean,
     )
     lap("tests")
     batteries = [
@@ -203,15 +206,16 @@ def _concurrent_kernels() -> bool:
 
 
 class Estimation(NamedTuple):
-    """The arrays every window's battery shares: the estimation days' (NaN where a day is not a clean estimation
-    day), their SARs and the calendar positions of every day's date (int16 or int32, -1 where a day has no session:
+    """The arrays every window's battery shares: the estimation days' ARs and SARs (views of the stage's, valid
+    only where ``clean`` holds: every consumer takes the mask, no NaN-filled copy is made) and the calendar
+    positions of every day's date (int16 or int32, -1 where a day has no session:
     :meth:`~eventstudy.engine.grid.SessionGrid.calendar_positions`)."""
 
-    ar: np.ndarray  # (P, L1)
+    ar: np.ndarray  # (P, L1) the ARs of the estimation days (a view of the stage's) ...
     portfolio_sd: list[tuple[np.ndarray, np.ndarray]]  # per window: its groups' ``portfolio_sd`` of ``ar``
     positions: np.ndarray  # (P, L1) calendar positions of the estimation days (a view of ``calendar``'s)
     sar: np.ndarray  # (P, L1) the SARs of the estimation days (a view of the stage's) ...
-    clean: np.ndarray  # (P, L1) ... valid where this is true (the days of ``ar`` that are not NaN)
+    clean: np.ndarray  # (P, L1) ... both valid where this is true (the clean estimation days: a view)
     positive: PositiveShare  # each pair's share of positive estimation ARs (the generalized sign test)
     calendar: tuple[np.ndarray, np.ndarray]  # the session dates and the (P, D) positions of the stage's days
 
@@ -235,7 +239,7 @@ def _rank_windows(stage, windows: list, est: Estimation, members: list[Groups]) 
     rows sorted (:class:`RankedRows`), then GRANK on a thread of its own (the SARs sorted by the ARs' order where
     it sorts them) while this one computes Corrado; each one serial compiled walk over the pairs' ranked rows for
     all windows (:func:`corrado_rank_windows`, :func:`grank_windows`)."""
-    ar_ranked = RankedRows.of(est.ar)
+    ar_ranked = RankedRows.of(est.ar, valid=est.clean)
     grank = _in_background(_grank_windows, est, ar_ranked, [stage.csar[window] for window in windows], members)
     columns = [np.flatnonzero(window_days(stage, window)) for window in windows]
     corrado = corrado_rank_windows(ar_ranked, stage.ar, columns, members)
@@ -265,7 +269,7 @@ def _window_battery(
     ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
     battery = {
         "csect_t": csect_t_groups(car, members),
-        "time_series_t": time_series_t_groups(est.ar, ar_win, members, est.portfolio_sd[w]),
+        "time_series_t": time_series_t_groups(est.ar, ar_win, members, est.portfolio_sd[w], est.clean),
         "patell_z": patell_z_groups(csar, stage.dof, members),
         "bmp_t": bmp_t_groups(csar, members),
         "kp_bmp_t": kp_bmp_t_groups(csar, rbar, members),

@@ -110,16 +110,19 @@ def correlations_at_positions(
     window_positions: np.ndarray,
     groups: Groups,
     min_shared: int = 20,
+    valid: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`mean_pairwise_correlations` with the dates given as int positions on one calendar (-1: no date).
 
     ``positions`` (P, D) of the residuals' dates, ascending along each row where >= 0, and ``window_positions``
     (P, L) of the event windows' dates, on the same calendar: any numbering that keeps the dates' order and
-    equality gives the same rbar (e.g. :meth:`eventstudy.engine.grid.SessionGrid.calendar_positions`). Views are
-    read in place; no (P, D) array of dates is built, and the rows are packed (compressed to the residuals they
-    have) ``ROWS_PER_BATCH`` at a time, never all at once.
+    equality gives the same rbar (e.g. :meth:`eventstudy.engine.grid.SessionGrid.calendar_positions`). ``valid``
+    (P, D): only the residuals where it holds count (as if the others were NaN; default: every finite one), so
+    that a view of the stage's ARs and its clean-estimation mask serve without a NaN-filled copy. Views are read
+    in place; no (P, D) array of dates is built, and the rows are packed (compressed to the residuals they have)
+    ``ROWS_PER_BATCH`` at a time, never all at once.
     """
-    return correlations_of_windows(residuals, positions, [window_positions], [groups], min_shared)[0]
+    return correlations_of_windows(residuals, positions, [window_positions], [groups], min_shared, valid)[0]
 
 
 def correlations_of_windows(
@@ -128,10 +131,11 @@ def correlations_of_windows(
     window_positions: list[np.ndarray],
     members: list[Groups],
     min_shared: int = 20,
+    valid: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """:func:`correlations_at_positions` of several event windows of the same estimation residuals: window w's
-    dates ``window_positions[w]`` (P, L_w) and groups ``members[w]``; each window's (G_w,) rbar, the same bits as
-    one call per window.
+    """:func:`correlations_at_positions` of several event windows of the same estimation residuals (those where
+    ``valid`` holds, if given): window w's dates ``window_positions[w]`` (P, L_w) and groups ``members[w]``; each
+    window's (G_w,) rbar, the same bits as one call per window.
 
     rbar_w = sum over i < j of w_ij^(w) rho_ij / (N (N - 1) / 2) (Kolari & Pynnönen 2010): only the weights depend
     on the window, so what does not is done once. Windows whose groups hold the same pairs share the rows'
@@ -141,6 +145,10 @@ def correlations_of_windows(
     once) and weighted by each window's w_ij.
     """
     x = np.asarray(residuals, dtype=float)
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != x.shape:
+            raise ValueError(f"valid {valid.shape} does not match the residuals {x.shape}")
     out = [np.zeros(groups.n_groups) for groups in members]
     for family in _alike(list(range(len(members))), lambda v, w: _same_members(members[v], members[w])):
         groups = members[family[0]]
@@ -150,7 +158,7 @@ def correlations_of_windows(
         used = np.flatnonzero(np.bincount(groups.pair, minlength=groups.n_pairs) > 0)
         local = np.full(groups.n_pairs, -1, dtype=np.int64)
         local[used] = np.arange(len(used))
-        rows = _Rows(x, positions, used)
+        rows = _Rows(x, positions, used, valid)
         overlaps, known = {}, []
         for w in family:
             window, wpos = _window_classes(window_positions[w][used])
@@ -205,19 +213,20 @@ def _classes_equal(a: _Classes, b: _Classes) -> bool:
 
 
 class _Rows:
-    """The residual rows ``used`` of ``x`` (P, D) with their date ``positions`` (P, D), read in place and packed on
-    demand: ``pack(r)`` gives rows ``used[r]`` (packed row r is row ``used[r]``) as ``(xv, pv, cnt)``
-    (:func:`~eventstudy.inference.correlation_kernels.compress`); ``pattern`` (the code of each row's available
-    dates) and ``span`` (of their positions) are known for every row without packing."""
+    """The residual rows ``used`` of ``x`` (P, D) with their date ``positions`` (P, D) (and ``valid`` (P, D) or
+    None: which residuals count), read in place and packed on demand: ``pack(r)`` gives rows ``used[r]`` (packed row
+    r is row ``used[r]``) as ``(xv, pv, cnt)`` (:func:`~eventstudy.inference.correlation_kernels.compress`);
+    ``pattern`` (the code of each row's available dates) and ``span`` (of their positions) are known for every row
+    without packing."""
 
-    def __init__(self, x: np.ndarray, positions: np.ndarray, used: np.ndarray):
-        self.x, self.positions, self.used = x, positions, used
+    def __init__(self, x: np.ndarray, positions: np.ndarray, used: np.ndarray, valid: np.ndarray | None = None):
+        self.x, self.positions, self.used, self.valid = x, positions, used, valid
         self.renumber = renumbering(positions, used)
-        self.pattern, self.span = patterns(x, positions, self.renumber, used)
+        self.pattern, self.span = patterns(x, positions, self.renumber, used, valid)
         self.width = x.shape[1]
 
     def pack(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return compress(self.x, self.positions, self.renumber, self.used[rows])
+        return compress(self.x, self.positions, self.renumber, self.used[rows], self.valid)
 
     def of_classes(self, classes: _Classes, chosen: np.ndarray) -> tuple[np.ndarray, ...]:
         """The packed members of the classes ``chosen`` and ``classes.rows`` numbered on them (-1 elsewhere)."""

@@ -1,6 +1,7 @@
 """Compiled kernels of rbar (:mod:`eventstudy.inference.correlation`): packing rows, per-cell sums, pairwise sums.
 
-Rows are *packed* (a batch of rows at a time, :func:`compress`): row i's available residuals (finite, with a date),
+Rows are *packed* (a batch of rows at a time, :func:`compress`): row i's available residuals (finite, with a date
+and, where a ``valid`` mask is given, valid there: a NaN-free view of the ARs and its mask are read in place),
 centred on their mean, sit left-aligned in ``xv[i, :cnt[i]]`` with their date positions (on one sorted union of
 dates) in ``pv[i, :cnt[i]]``. Each kernel runs over a list of items (rows, pairs of cells, pairs of classes)
 serially or in parallel chunks (:mod:`eventstudy.inference.threads`), every item writing its own slot of the output;
@@ -26,19 +27,25 @@ def renumbering(positions: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return (np.cumsum(known) - 1).astype(np.int32)
 
 
-def compress(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+def compress(
+    x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray, valid: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """Packed rows ``rows`` of ``x``: (R, D) centred values, (R, D) int32 positions (-1 past the end), (R,) counts.
 
     ``positions`` (N, D) are the dates of ``x`` as positions on one calendar (-1: no date), ascending along a row
-    (any layout: a strided view is read in place), numbered by ``renumber`` (:func:`renumbering`).
+    (any layout: a strided view is read in place), numbered by ``renumber`` (:func:`renumbering`). ``valid``
+    (N, D) or None: a value is available only where it holds (and it is finite, with a date).
     """
     n, d = len(rows), x.shape[1]
     xv, pv, cnt = np.empty((n, d)), np.empty((n, d), dtype=np.int32), np.zeros(n, dtype=np.int64)
-    run_chunked(_compress_range, _compress_chunks, (x, positions, renumber, rows, xv, pv, cnt), np.full(n, d))
+    args = (x, valid, positions, renumber, rows, xv, pv, cnt)
+    run_chunked(_compress_range, _compress_chunks, args, np.full(n, d))
     return xv, pv, cnt
 
 
-def patterns(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+def patterns(
+    x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray, valid: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """(R,) code of the rows' available dates (the positions :func:`compress` would pack; the codes of
     :func:`~eventstudy.inference.rows.factorize_rows` of the packed positions, exact) and (R,) the span of those
     positions (last - first; 0 for none), read in place: no packed rows are built.
@@ -48,9 +55,11 @@ def patterns(x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: n
     their hash.
     """
     keys, span = np.empty(len(rows), dtype=np.uint64), np.zeros(len(rows), dtype=np.int64)
-    args = (x, positions, renumber, rows, keys, span)
+    args = (x, valid, positions, renumber, rows, keys, span)
     run_chunked(_patterns_range, _patterns_chunks, args, np.full(len(rows), x.shape[1]))
-    codes, _ = factorize_hashed(keys, lambda codes, first: _differs(x, positions, renumber, rows, codes, first, keys))
+    codes, _ = factorize_hashed(
+        keys, lambda codes, first: _differs(x, positions, renumber, rows, codes, first, keys, valid)
+    )
     return codes, span
 
 
@@ -63,12 +72,12 @@ def _mark_known(positions, rows, known):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _available(x, positions, renumber, i, out):  # pragma: no cover - compiled
+def _available(x, valid, positions, renumber, i, out):  # pragma: no cover - compiled
     """Row i's available positions, packed into ``out`` (-1 past them); returns how many there are."""
     k = 0
     for t in range(x.shape[1]):
         pos = positions[i, t]
-        if pos >= 0 and np.isfinite(x[i, t]):
+        if pos >= 0 and np.isfinite(x[i, t]) and (valid is None or valid[i, t]):
             out[k] = renumber[pos]
             k += 1
     out[k:] = -1
@@ -76,7 +85,7 @@ def _available(x, positions, renumber, i, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _patterns_range(x, positions, renumber, rows, keys, span, lo, hi):  # pragma: no cover - compiled
+def _patterns_range(x, valid, positions, renumber, rows, keys, span, lo, hi):  # pragma: no cover - compiled
     packed = np.empty(x.shape[1], dtype=np.int32)
     for r in range(lo, hi):
         i = rows[r]
@@ -86,7 +95,7 @@ def _patterns_range(x, positions, renumber, rows, keys, span, lo, hi):  # pragma
         run = True
         for t in range(x.shape[1]):
             pos = positions[i, t]
-            if pos >= 0 and np.isfinite(x[i, t]):
+            if pos >= 0 and np.isfinite(x[i, t]) and (valid is None or valid[i, t]):
                 at = renumber[pos]
                 first = at if k == 0 else first
                 run &= k == 0 or at == last + 1
@@ -96,18 +105,18 @@ def _patterns_range(x, positions, renumber, rows, keys, span, lo, hi):  # pragma
         if run:  # consecutive positions (or none): the first and the count say which
             keys[r] = RUN + (np.uint64(first) << np.uint64(32)) + np.uint64(k)
         else:
-            _available(x, positions, renumber, i, packed)
+            _available(x, valid, positions, renumber, i, packed)
             keys[r] = hash_row(packed) >> np.uint64(1)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _patterns_chunks(x, positions, renumber, rows, hashes, span, bounds):  # pragma: no cover - compiled
+def _patterns_chunks(x, valid, positions, renumber, rows, hashes, span, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _patterns_range(x, positions, renumber, rows, hashes, span, bounds[c], bounds[c + 1])
+        _patterns_range(x, valid, positions, renumber, rows, hashes, span, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)
-def _differs(x, positions, renumber, rows, codes, first, keys=None):  # pragma: no cover - compiled
+def _differs(x, positions, renumber, rows, codes, first, keys=None, valid=None):  # pragma: no cover - compiled
     """Whether each row's available positions differ from those of its code's first row (rows whose ``keys`` are
     exact, >= ``RUN``, are not compared)."""
     out = np.zeros(len(rows), dtype=np.bool_)
@@ -116,8 +125,8 @@ def _differs(x, positions, renumber, rows, codes, first, keys=None):  # pragma: 
     for r in range(len(rows)):
         f = first[codes[r]]
         if f != r and (keys is None or keys[r] < RUN):
-            _available(x, positions, renumber, rows[r], a)
-            _available(x, positions, renumber, rows[f], b)
+            _available(x, valid, positions, renumber, rows[r], a)
+            _available(x, valid, positions, renumber, rows[f], b)
             for t in range(len(a)):
                 if a[t] != b[t]:
                     out[r] = True
@@ -204,7 +213,7 @@ def shared_days(wpos, wa, wb):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _compress_range(x, positions, renumber, rows, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
+def _compress_range(x, valid, positions, renumber, rows, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
     d = x.shape[1]
     for r in range(lo, hi):
         i = rows[r]
@@ -212,7 +221,7 @@ def _compress_range(x, positions, renumber, rows, xv, pv, cnt, lo, hi):  # pragm
         total = 0.0
         for t in range(d):
             pos = positions[i, t]
-            if pos >= 0 and np.isfinite(x[i, t]):
+            if pos >= 0 and np.isfinite(x[i, t]) and (valid is None or valid[i, t]):
                 xv[r, k] = x[i, t]
                 pv[r, k] = renumber[pos]
                 total += x[i, t]
@@ -225,9 +234,9 @@ def _compress_range(x, positions, renumber, rows, xv, pv, cnt, lo, hi):  # pragm
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _compress_chunks(x, positions, renumber, rows, xv, pv, cnt, bounds):  # pragma: no cover - compiled
+def _compress_chunks(x, valid, positions, renumber, rows, xv, pv, cnt, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _compress_range(x, positions, renumber, rows, xv, pv, cnt, bounds[c], bounds[c + 1])
+        _compress_range(x, valid, positions, renumber, rows, xv, pv, cnt, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)
