@@ -61,19 +61,21 @@ def group_battery_groups(
 ) -> dict[str, GroupResult]:
     """The group tests of every group of ``groups`` (pairs of ``stage``) over one event window (``wmask``: (D,)
     day mask). ``bootstrap`` = (draws, seed) of the wild bootstrap (draws 0: its row is n/a). ``calendar`` =
-    ``calendar_positions(stage.dates)`` computed once for several windows (the tests depend only on the order of
-    the positions, so a grid of all the stage's dates gives the same numbers as one of the groups' pairs only);
-    ``binder`` = this window's :func:`binder_windows` computed with the other windows'."""
-    rows = np.flatnonzero(np.bincount(groups.pair, minlength=len(stage.ar)))  # the calendar work: on these only
-    whole = len(rows) == len(stage.ar)
-    local = groups if whole else Groups(groups.group, np.searchsorted(rows, groups.pair), groups.n_groups, len(rows))
-    ar, estimation = (v if whole else v[rows] for v in (stage.ar, stage.estimation))
-    if calendar is None:
-        grid, (positions,) = calendar_positions(stage.dates if whole else stage.dates[rows])
+    ``calendar_positions(stage.dates)`` (P, D) computed once for several windows (the tests depend only on the
+    order of the positions, so a grid of all the stage's dates gives the same numbers as one of the groups' pairs
+    only): the stage's arrays are then read in place (views, no copy of the groups' rows); without it only the
+    groups' pairs' dates are gathered. ``binder`` = this window's :func:`binder_windows` computed with the other
+    windows'."""
+    if calendar is None:  # the dates of the groups' pairs only, and their rows of the stage's arrays
+        rows = np.flatnonzero(np.bincount(groups.pair, minlength=len(stage.ar)))
+        grid, (positions,) = calendar_positions(stage.dates[rows])
+        ar, estimation = stage.ar[rows], stage.estimation[rows]
+        local = Groups(groups.group, np.searchsorted(rows, groups.pair), groups.n_groups, len(rows))
     else:
-        grid, positions = calendar[0], calendar[1] if whole else calendar[1][rows]
-    port = portfolios(ar[:, wmask], positions[:, wmask], local, len(grid))
-    n = pairs_with_returns(ar[:, wmask], local)
+        (grid, positions), ar, estimation, local = calendar, stage.ar, stage.estimation, groups
+    days = _columns(wmask)
+    port = portfolios(ar[:, days], positions[:, days], local, len(grid))
+    n = pairs_with_returns(ar[:, days], local)
     joint, average = binder_windows(stage, [wmask], [groups])[0] if binder is None else binder
     return {
         "calendar_time_z": standardized_z(port, ar, estimation, positions, n),
@@ -83,6 +85,13 @@ def group_battery_groups(
         "bhar_skew_t": _bhar(stage, window, groups),
         "wild_bootstrap": bootstrap_p(port, n, *bootstrap),
     }
+
+
+def _columns(wmask: np.ndarray) -> slice | np.ndarray:
+    """The days of the (D,) mask ``wmask`` as a slice when they are consecutive (an event window: the stage's
+    arrays are then read in place), else their indices."""
+    days = np.flatnonzero(wmask)
+    return slice(days[0], days[-1] + 1) if len(days) and days[-1] - days[0] == len(days) - 1 else days
 
 
 def group_battery_windows(
