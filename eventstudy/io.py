@@ -10,6 +10,7 @@ tidy table becomes its file's bytes (CSV or Parquet) through :func:`table_bytes`
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -25,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from eventstudy.errors import EventStudyError, InputError, OutputError
+from eventstudy.table_source import TableSource
 
 RUN_MARKER = "run.json"
 MANIFEST = ".eventstudy-outputs"
@@ -303,6 +305,7 @@ def restore_formulas(values: pd.Series) -> pd.Series:
 
 
 FORMATS = ("csv", "parquet")
+ROW_GROUP_ROWS = 1 << 20  # rows per Parquet row group (pyarrow's default) and per slice of a table given as a source
 
 
 def table_bytes(frame: pd.DataFrame, fmt: str = "csv") -> bytes:
@@ -310,28 +313,47 @@ def table_bytes(frame: pd.DataFrame, fmt: str = "csv") -> bytes:
     neutralised, :func:`eventstudy.io.neutralize_formulas`) or ``.parquet`` file; every table goes here or to
     :func:`write_table`, which writes the same bytes."""
     buffer = io.BytesIO()
-    _encode(frame, fmt, buffer)
+    _encode([frame], fmt, buffer)
     return buffer.getvalue()
 
 
-def write_table(frame: pd.DataFrame, stem: Path, fmt: str = "csv") -> Path:
+def write_table(table: pd.DataFrame | TableSource, stem: Path, fmt: str = "csv") -> Path:
     """Write one tidy table (the bytes of :func:`table_bytes`) to ``stem`` + ``.csv`` or ``.parquet``, encoded
-    straight into the file (no copy of the whole file in memory); return its path."""
+    straight into the file (no copy of the whole file in memory); return its path.
+
+    ``table`` is a frame or a :class:`~eventstudy.table_source.TableSource`: a source is written slice by slice
+    (``ROW_GROUP_ROWS`` rows at a time: CSV rows appended, one Parquet row group each), so the whole frame is
+    never built; the file's bytes are those of its whole frame's.
+    """
     target = Path(f"{stem}.{fmt}")
-    _encode(frame, fmt, target)
+    _encode([table] if isinstance(table, pd.DataFrame) else table.slices(ROW_GROUP_ROWS), fmt, target)
     return target
 
 
-def _encode(frame: pd.DataFrame, fmt: str, sink: io.BytesIO | Path) -> None:
+def _encode(frames: Iterable[pd.DataFrame], fmt: str, sink: io.BytesIO | Path) -> None:
+    """Encode the rows of ``frames`` (consecutive parts of one table, at least one) into ``sink``. Parquet: one
+    row group per ``ROW_GROUP_ROWS`` rows of each frame, text columns dictionary-encoded; CSV: the header once."""
     if fmt not in FORMATS:
         raise InputError(f"unknown table format {fmt!r}: use csv or parquet")
     if fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-        where = str(sink) if isinstance(sink, Path) else sink
-        pq.write_table(table, where, use_dictionary=text or False)  # numbers: no dictionary attempt (a third faster)
-    else:
-        neutralize_formulas(frame).to_csv(sink, index=False, date_format="%Y-%m-%d", encoding="utf-8")
+        writer = None
+        try:
+            for frame in frames:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+                    where = str(sink) if isinstance(sink, Path) else sink
+                    writer = pq.ParquetWriter(where, table.schema, use_dictionary=text or False)  # numbers: no
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)  # dictionary attempt (a third faster)
+        finally:
+            if writer is not None:
+                writer.close()
+        return
+    with open(sink, "wb") if isinstance(sink, Path) else contextlib.nullcontext(sink) as handle:
+        for i, frame in enumerate(frames):
+            neutralize_formulas(frame).to_csv(
+                handle, header=i == 0, index=False, date_format="%Y-%m-%d", encoding="utf-8"
+            )

@@ -16,6 +16,7 @@ from eventstudy.errors import InputError
 from eventstudy.inference import FAMILIES, family
 from eventstudy.inference.regression import read_characteristics, regress_car
 from eventstudy.io import FORMATS, atomic_directory, restore_formulas, write_table
+from eventstudy.table_source import LazyTable
 
 SUMMARY_PAIRS = 50  # the summary lists at most this many pairs, warnings and CARs (the tables hold all)
 TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
@@ -67,7 +68,8 @@ class EventStudyResults:
 
     Attributes
     ----------
-    ar : event_id, ticker, day, date, return, normal_return, ar, sar (days of the report span, studied pairs)
+    ar : event_id, ticker, day, date, return, normal_return, ar, sar, span (days of the report span, studied pairs;
+        from ``fit`` built when first read: :class:`~eventstudy.table_source.LazyTable`)
     car : event_id, ticker, window, car, car_se, car_t, car_p, bhar, n_days, contaminated, complete
     parameters : event_id, ticker, model, status, reason, n_obs, alpha, beta, sigma, r2, estimation_start,
         estimation_end, day0_date, masked_days, venue (every pair, including those not studied, with the reason)
@@ -86,7 +88,7 @@ class EventStudyResults:
     robustness : the grid of :func:`eventstudy.robustness` (None unless ``eventstudy robustness --out RUN_DIR`` ran)
     """
 
-    ar: pd.DataFrame
+    ar: pd.DataFrame = LazyTable()
     car: pd.DataFrame
     parameters: pd.DataFrame
     aar: pd.DataFrame
@@ -274,10 +276,11 @@ class EventStudyResults:
 
     def write_tables(self, folder: Path, fmt: str = "csv", tables: tuple[str, ...] = TABLES) -> None:
         """Write ``tables`` (default all; plus av and cav when computed) and ``run.json`` into an existing ``folder``
-        (not atomic: see ``to_dir``), each through :func:`write_table`."""
+        (not atomic: see ``to_dir``), each through :func:`write_table` as held (an AR table not yet read is written
+        from its source in slices, its frame never built)."""
         names = [*tables, *(n for n in OPTIONAL_TABLES if getattr(self, n) is not None)]
         with ThreadPoolExecutor(2) as pool:  # Arrow encodes and compresses without the GIL: two tables at a time
-            list(pool.map(lambda name: write_table(getattr(self, name), Path(folder) / name, fmt), names))
+            list(pool.map(lambda name: write_table(vars(self)[name], Path(folder) / name, fmt), names))
         (Path(folder) / "run.json").write_text(json.dumps(self.config, indent=2, default=str) + "\n")
 
     @classmethod

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from eventstudy.engine.ar_table import ArSource
 from eventstudy.engine.pair_stage import PairStage, Stopwatch, concat, run_pairs
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.placebo import (
@@ -24,7 +25,6 @@ from eventstudy.engine.placebo import (
     placebo_tests,
 )
 from eventstudy.engine.tables import (
-    ar_frame,
     car_frame,
     parameter_frame,
     tests_frame,
@@ -43,14 +43,15 @@ __all__ = ["PairStage", "Stopwatch", "concat", "finish", "masking_cost", "run_pa
 
 def finish(study, stage: PairStage, prices_table: bool = True) -> EventStudyResults:
     """The group stage: AAR/CAAR, the test battery per group, and the tidy tables (the used prices only with
-    ``prices_table``, else an empty price frame)."""
+    ``prices_table``, else an empty price frame; the AR table as its :class:`~eventstudy.engine.ar_table.ArSource`,
+    built into a frame when ``results.ar`` is first read)."""
     clock = Stopwatch()
     labels, groups = _groups(study, stage)
     aar = _aar_frame(study, stage, labels, groups)
     tests, placebo = _placebo(study, stage, labels, groups, _tests(study, stage, labels, groups, clock))
     clock.lap("placebo")
     tables = {
-        "ar": ar_frame(stage, study.windows),
+        "ar": ArSource(stage, study.windows),  # the frame is built when results.ar is first read
         "car": car_frame(stage),
         "parameters": parameter_frame(stage),
         "alignment": stage.alignment,

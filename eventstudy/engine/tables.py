@@ -1,4 +1,5 @@
-"""The tidy tables of a study (``ar``, ``car``, ``parameters``, ``tests``) from its pair stage."""
+"""The tidy tables of a study (``car``, ``parameters``, ``tests``) from its pair stage (``ar``:
+:mod:`eventstudy.engine.ar_table`)."""
 
 from __future__ import annotations
 
@@ -38,39 +39,6 @@ from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import NA
 
 TESTS_COLUMNS = ["group", "window", "test", "family", "statistic", "p_value", "n", "rbar"]
-
-
-def report_days(days: np.ndarray, windows: Windows) -> np.ndarray:
-    """(D,) mask of the days reported in the AR and AAR tables."""
-    lo, hi = windows.report_span
-    return (days >= lo) & (days <= hi)
-
-
-def ar_frame(stage, windows: Windows) -> pd.DataFrame:
-    """One row per studied pair and reported day.
-
-    The reported days are one run of consecutive days: only they are gathered from the session grid, and the
-    text columns are repeated as they are typed (an Arrow string column stays one, no Python strings).
-    """
-    days = report_days(stage.days, windows)
-    cols = slice(*np.flatnonzero(days)[[0, -1]] + [0, 1]) if days.any() else slice(0, 0)
-    idx = np.flatnonzero(stage.active)
-    n_days = cols.stop - cols.start
-    every = np.repeat(idx, n_days)
-    text = {name: stage.pairs[name].array.take(every) for name in ("event_id", "ticker")}
-    return pd.DataFrame(
-        {
-            **text,
-            "day": np.tile(stage.days[cols], len(idx)),
-            "date": stage.dates[idx, cols].ravel(),
-            "return": stage.returns[idx, cols].ravel(),
-            "normal_return": stage.normal[idx, cols].ravel(),
-            "ar": stage.ar[idx, cols].ravel(),
-            "sar": stage.sar[idx, cols].ravel(),
-            "span": stage.span[idx, cols].ravel(),
-        },
-        copy=False,  # the columns are fresh arrays: no consolidating copy
-    )
 
 
 def car_frame(stage) -> pd.DataFrame:

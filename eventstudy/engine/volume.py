@@ -22,7 +22,8 @@ import pandas as pd
 
 from eventstudy.engine.models import fit_model
 from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
-from eventstudy.engine.tables import ar_frame, car_frame
+from eventstudy.engine.ar_table import ar_frame
+from eventstudy.engine.tables import car_frame
 
 VOLUME_MODELS = ("mean", "market")
 
