@@ -331,29 +331,34 @@ def write_table(table: pd.DataFrame | TableSource, stem: Path, fmt: str = "csv")
 
 
 def _encode(frames: Iterable[pd.DataFrame], fmt: str, sink: io.BytesIO | Path) -> None:
-    """Encode the rows of ``frames`` (consecutive parts of one table, at least one) into ``sink``. Parquet: one
-    row group per ``ROW_GROUP_ROWS`` rows of each frame, text columns dictionary-encoded; CSV: the header once."""
+    """Encode the rows of ``frames`` (consecutive parts of one table, at least one) into ``sink``: CSV with the
+    header once, or Parquet (:func:`_write_parquet`)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown table format {fmt!r}: use csv or parquet")
     if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        writer = None
-        try:
-            for frame in frames:
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                if writer is None:
-                    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-                    where = str(sink) if isinstance(sink, Path) else sink
-                    writer = pq.ParquetWriter(where, table.schema, use_dictionary=text or False)  # numbers: no
-                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)  # dictionary attempt (a third faster)
-        finally:
-            if writer is not None:
-                writer.close()
+        _write_parquet(frames, str(sink) if isinstance(sink, Path) else sink)
         return
     with open(sink, "wb") if isinstance(sink, Path) else contextlib.nullcontext(sink) as handle:
         for i, frame in enumerate(frames):
             neutralize_formulas(frame).to_csv(
                 handle, header=i == 0, index=False, date_format="%Y-%m-%d", encoding="utf-8"
             )
+
+
+def _write_parquet(frames: Iterable[pd.DataFrame], where: str | io.BytesIO) -> None:
+    """One Parquet file of ``frames``' rows: a row group per ``ROW_GROUP_ROWS`` rows of each frame, text columns
+    dictionary-encoded, numbers not (no dictionary attempt: a third faster)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for frame in frames:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+                writer = pq.ParquetWriter(where, table.schema, use_dictionary=text or False)
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+    finally:
+        if writer is not None:
+            writer.close()

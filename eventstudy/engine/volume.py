@@ -20,9 +20,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from eventstudy.engine.ar_table import ar_frame
 from eventstudy.engine.models import fit_model
 from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
-from eventstudy.engine.ar_table import ar_frame
 from eventstudy.engine.tables import car_frame
 
 VOLUME_MODELS = ("mean", "market")
