@@ -1,6 +1,7 @@
 """The estimation ARs read in place: every consumer given a strided view of the ARs and the clean-estimation mask
 (``valid=``) gives the bits it gives the NaN-filled copy, and the engine hands it views of the stage's arrays (no
-(pairs x days) copy of ARs, masks or positions)."""
+(pairs x days) copy of ARs or masks) and the calendar positions as windows onto one table of the grid's sessions
+(:class:`~eventstudy.inference.row_positions.RowPositions`, no (pairs x days) positions)."""
 
 from __future__ import annotations
 
@@ -139,9 +140,11 @@ def test_tests_frame_hands_views_of_the_stage(stage, monkeypatch):
     assert np.isfinite(frame["statistic"]).sum() > 20
     (est,) = seen
     assert np.shares_memory(est.ar, stage.ar) and np.shares_memory(est.clean, stage.estimation)
-    assert np.shares_memory(est.sar, stage.sar) and np.shares_memory(est.positions, est.calendar[1])
+    assert np.shares_memory(est.sar, stage.sar) and est.positions.table is est.calendar[1].table
+    sessions, days = len(stage.grid.sessions), len(stage.days)
+    assert len(est.calendar[1].table) == sessions + (len(stage.grid.blocks) + 1) * days  # no (P, D) positions
     ((args, kwargs),) = rbar_args
     assert args[0] is est.ar and args[1] is est.positions and kwargs["valid"] is est.clean
     assert len(portfolio_args) == len(study.windows.events)
     for ar, positions in portfolio_args:
-        assert np.shares_memory(ar, stage.ar) and np.shares_memory(positions, est.calendar[1])
+        assert np.shares_memory(ar, stage.ar) and positions.table is est.calendar[1].table

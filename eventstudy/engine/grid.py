@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from eventstudy.inference.row_positions import RowPositions
 from eventstudy.inference.threads import chunk_bounds
 
 CELL_START, CELL_COLUMN, CELL_BLOCK = 0, 1, 2
@@ -118,6 +119,24 @@ class SessionGrid:
         calendar, rank = np.unique(self.sessions, return_inverse=True)
         dtype = np.int16 if len(calendar) < np.iinfo(np.int16).max else np.int32
         return calendar, self.take(rank.astype(dtype).reshape(1, -1), in_column(cells, 0), days, -1)
+
+    def calendar_rows(self, cells: np.ndarray, n_days: int) -> tuple[np.ndarray, RowPositions]:
+        """:meth:`calendar_positions` of every pair's ``n_days`` panel days without the (P, D) array: each pair's
+        row is a window onto one table of every block's session ranks between runs of ``n_days`` -1s (a pair
+        whose days miss its block reads the first run), so day ``t`` of pair ``i`` reads the rank of session
+        ``start_i + t`` inside its block and -1 outside."""
+        calendar, rank = np.unique(self.sessions, return_inverse=True)
+        dtype = np.int16 if len(calendar) < np.iinfo(np.int16).max else np.int32
+        pad = np.full(n_days, -1, dtype)
+        parts, base = [pad], []
+        for _, lo, hi in self.blocks:  # block b's session s sits at base[b] + s
+            base.append(sum(len(part) for part in parts) - lo)
+            parts += [rank[lo:hi].astype(dtype), pad]
+        bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+        start = cells[:, CELL_START].astype(np.int64)
+        meets = (start + n_days > bounds[:, 0]) & (start < bounds[:, 1])
+        offset = np.where(meets, np.array(base, dtype=np.int64)[cells[:, CELL_BLOCK]] + start, 0)
+        return calendar, RowPositions(np.concatenate(parts), offset, n_days)
 
     def date_range(self, cells: np.ndarray, n_days: int) -> tuple[np.datetime64 | None, np.datetime64 | None]:
         """The first and last session date of any of the pairs' ``n_days`` panel days (None, None: no session)."""

@@ -38,6 +38,7 @@ from eventstudy.inference.calendar_time import (
 )
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import TestResult
+from eventstudy.inference.row_positions import RowPositions
 
 GROUP_TEST_NAMES = (
     "calendar_time_z",
@@ -56,25 +57,26 @@ def group_battery_groups(
     wmask: np.ndarray,
     groups: Groups,
     bootstrap: tuple[int, int] = (0, 0),
-    calendar: tuple[np.ndarray, np.ndarray] | None = None,
+    calendar: tuple[np.ndarray, np.ndarray | RowPositions] | None = None,
     binder: tuple[GroupResult, GroupResult] | None = None,
 ) -> dict[str, GroupResult]:
     """The group tests of every group of ``groups`` (pairs of ``stage``) over one event window (``wmask``: (D,)
     day mask). ``bootstrap`` = (draws, seed) of the wild bootstrap (draws 0: its row is n/a). ``calendar`` =
-    ``calendar_positions(stage.dates)`` (P, D) computed once for several windows (the tests depend only on the
-    order of the positions, so a grid of all the stage's dates gives the same numbers as one of the groups' pairs
-    only): the stage's arrays are then read in place (views, no copy of the groups' rows); without it only the
-    groups' pairs' dates are gathered. ``binder`` = this window's :func:`binder_windows` computed with the other
+    ``calendar_positions(stage.dates)`` (P, D) computed once for several windows, or the grid's
+    :meth:`~eventstudy.engine.grid.SessionGrid.calendar_rows` (the tests depend only on the order of the positions,
+    so a grid of all the stage's dates gives the same numbers as one of the groups' pairs only): the stage's arrays
+    are then read in place (views, no copy of the groups' rows); without it only the groups' pairs' dates are
+    gathered. ``binder`` = this window's :func:`binder_windows` computed with the other
     windows'."""
     if calendar is None:  # the dates of the groups' pairs only, and their rows of the stage's arrays
         rows = np.flatnonzero(np.bincount(groups.pair, minlength=len(stage.ar)))
-        grid, (positions,) = calendar_positions(stage.dates[rows])
-        ar, estimation = stage.ar[rows], stage.estimation[rows]
+        grid, (dense,) = calendar_positions(stage.dates[rows])
+        positions, ar, estimation = RowPositions.of(dense), stage.ar[rows], stage.estimation[rows]
         local = Groups(groups.group, np.searchsorted(rows, groups.pair), groups.n_groups, len(rows))
     else:
         (grid, positions), ar, estimation, local = calendar, stage.ar, stage.estimation, groups
-    days = _columns(wmask)
-    port = portfolios(ar[:, days], positions[:, days], local, len(grid))
+    days = columns_of(wmask)
+    port = portfolios(ar[:, days], RowPositions.of(positions).columns(days), local, len(grid))
     n = pairs_with_returns(ar[:, days], local)
     joint, average = binder_windows(stage, [wmask], [groups])[0] if binder is None else binder
     return {
@@ -87,7 +89,7 @@ def group_battery_groups(
     }
 
 
-def _columns(wmask: np.ndarray) -> slice | np.ndarray:
+def columns_of(wmask: np.ndarray) -> slice | np.ndarray:
     """The days of the (D,) mask ``wmask`` as a slice when they are consecutive (an event window: the stage's
     arrays are then read in place), else their indices."""
     days = np.flatnonzero(wmask)
@@ -95,7 +97,11 @@ def _columns(wmask: np.ndarray) -> slice | np.ndarray:
 
 
 def group_battery_windows(
-    stage, windows: list, members: list[Groups], bootstrap: tuple[int, int], calendar: tuple[np.ndarray, np.ndarray]
+    stage,
+    windows: list,
+    members: list[Groups],
+    bootstrap: tuple[int, int],
+    calendar: tuple[np.ndarray, np.ndarray | RowPositions],
 ) -> list[dict[str, GroupResult]]:
     """:func:`group_battery_groups` of each event window ``windows[w]`` and its groups ``members[w]``, the Binder
     systems shared by the windows (:func:`binder_windows`); ``calendar`` as for :func:`group_battery_groups`."""

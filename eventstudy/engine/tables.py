@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from eventstudy.engine.group_tests import group_battery_windows, window_days
+from eventstudy.engine.group_tests import columns_of, group_battery_windows, window_days
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.rank_tests import (
     PositiveShare,
@@ -37,6 +37,7 @@ from eventstudy.inference.correlation import correlations_of_windows
 from eventstudy.inference.families import family
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import NA
+from eventstudy.inference.row_positions import RowPositions
 
 TESTS_COLUMNS = ["group", "window", "test", "family", "statistic", "p_value", "n", "rbar"]
 
@@ -100,8 +101,9 @@ def tests_frame(
     """
     lap = clock.lap if clock is not None else (lambda phase: None)
     members = [groups.subset(np.isfinite(stage.cars[window]["car"])) for window in windows.events]
-    # every day's date as an int position on the sorted session dates, from the grid (no (P, D) datetime array)
-    grid, positions = stage.grid.calendar_positions(stage.cells, np.arange(len(stage.days)))
+    # every day's date as an int position on the sorted session dates: each pair's row a window onto one table of
+    # the grid's (no (P, D) datetime or positions array)
+    grid, positions = stage.grid.calendar_rows(stage.cells, len(stage.days))
     group = _in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
     ar_est, clean = stage.ar[:, est_days], stage.estimation[:, est_days]  # views: no NaN-filled copy
@@ -109,7 +111,7 @@ def tests_frame(
     est = Estimation(
         ar_est,
         shared_by_windows(members, lambda window_groups: portfolio_sd(ar_est, window_groups, clean)),
-        positions[:, est_days],  # a view
+        positions.columns(est_days),  # the same table
         stage.sar[:, est_days],  # a view
         clean,
         positive_share(ar_est, clean),
@@ -121,7 +123,7 @@ def tests_frame(
     rbars = correlations_of_windows(
         est.ar,
         est.positions,
-        [est.calendar[1][:, window_days(stage, w)] for w in windows.events],
+        [est.calendar[1].columns(columns_of(window_days(stage, w))).dense() for w in windows.events],
         members,
         valid=est.clean,
     )
@@ -176,16 +178,16 @@ def _concurrent_kernels() -> bool:
 class Estimation(NamedTuple):
     """The arrays every window's battery shares: the estimation days' ARs and SARs (views of the stage's, valid
     only where ``clean`` holds: every consumer takes the mask, no NaN-filled copy is made) and the calendar
-    positions of every day's date (int16 or int32, -1 where a day has no session:
-    :meth:`~eventstudy.engine.grid.SessionGrid.calendar_positions`)."""
+    positions of every day's date (int16 or int32, -1 where a day has no session; each pair's row a window onto one
+    table: :meth:`~eventstudy.engine.grid.SessionGrid.calendar_rows`)."""
 
     ar: np.ndarray  # (P, L1) the ARs of the estimation days (a view of the stage's) ...
     portfolio_sd: list[tuple[np.ndarray, np.ndarray]]  # per window: its groups' ``portfolio_sd`` of ``ar``
-    positions: np.ndarray  # (P, L1) calendar positions of the estimation days (a view of ``calendar``'s)
+    positions: RowPositions  # (P, L1) calendar positions of the estimation days (on ``calendar``'s table)
     sar: np.ndarray  # (P, L1) the SARs of the estimation days (a view of the stage's) ...
     clean: np.ndarray  # (P, L1) ... both valid where this is true (the clean estimation days: a view)
     positive: PositiveShare  # each pair's share of positive estimation ARs (the generalized sign test)
-    calendar: tuple[np.ndarray, np.ndarray]  # the session dates and the (P, D) positions of the stage's days
+    calendar: tuple[np.ndarray, RowPositions]  # the session dates and the (P, D) positions of the stage's days
 
 
 def shared_by_windows(members: list[Groups], compute: Callable[[Groups], object]) -> list:

@@ -46,6 +46,7 @@ import numpy as np
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import TestResult
+from eventstudy.inference.row_positions import RowPositions
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -166,9 +167,11 @@ class Portfolios:
         return np.searchsorted(self.group, np.arange(self.n_groups + 1))
 
 
-def portfolios(ar: np.ndarray, positions: np.ndarray, groups: Groups, n_grid: int) -> Portfolios:
-    """Every group's portfolios from the window ARs ``ar`` (P, L) and their date ``positions`` (P, L) (-1: NaT)."""
-    group, date, pair, value = _cells(groups.starts, groups.pair, ar, positions)
+def portfolios(ar: np.ndarray, positions: np.ndarray | RowPositions, groups: Groups, n_grid: int) -> Portfolios:
+    """Every group's portfolios from the window ARs ``ar`` (P, L) and their date ``positions`` (P, L) (-1: NaT; an
+    array or the rows of one table, :class:`~eventstudy.inference.row_positions.RowPositions`)."""
+    positions = RowPositions.of(positions)
+    group, date, pair, value = _cells(groups.starts, groups.pair, ar, positions.table, positions.offset)
     new = np.r_[True, (group[1:] != group[:-1]) | (date[1:] != date[:-1])] if len(group) else np.zeros(0, bool)
     first = np.flatnonzero(new)
     return Portfolios(
@@ -183,24 +186,24 @@ def portfolios(ar: np.ndarray, positions: np.ndarray, groups: Groups, n_grid: in
 
 
 @numba.njit(cache=True, nogil=True)
-def _cells(starts, pair, ar, positions):  # pragma: no cover - compiled
+def _cells(starts, pair, ar, table, offset):  # pragma: no cover - compiled
     """The (entry, day) cells with a finite AR and a date, sorted by group, date position, then pair: a counting
     sort of each group's cells over its own range of positions (stable, so pairs stay in order)."""
     width = ar.shape[1]
     total = 0
     for e in range(len(pair)):
         for t in range(width):
-            total += positions[pair[e], t] >= 0 and np.isfinite(ar[pair[e], t])
+            total += table[offset[pair[e]] + t] >= 0 and np.isfinite(ar[pair[e], t])
     group = np.empty(total, np.int64)
     date = np.empty(total, np.int64)
     member = np.empty(total, np.int64)
     value = np.empty(total)
-    offset = 0
+    done = 0  # cells placed
     for g in range(len(starts) - 1):
         lo, hi = np.iinfo(np.int64).max, -1
         for e in range(starts[g], starts[g + 1]):
             for t in range(width):
-                p = positions[pair[e], t]
+                p = table[offset[pair[e]] + t]
                 if p >= 0 and np.isfinite(ar[pair[e], t]):
                     lo, hi = min(lo, p), max(hi, p)
         if hi < 0:
@@ -208,19 +211,19 @@ def _cells(starts, pair, ar, positions):  # pragma: no cover - compiled
         slot = np.zeros(hi - lo + 2, np.int64)
         for e in range(starts[g], starts[g + 1]):
             for t in range(width):
-                p = positions[pair[e], t]
+                p = table[offset[pair[e]] + t]
                 if p >= 0 and np.isfinite(ar[pair[e], t]):
                     slot[p - lo + 1] += 1
         for k in range(1, len(slot)):
             slot[k] += slot[k - 1]
         for e in range(starts[g], starts[g + 1]):
             for t in range(width):
-                p = positions[pair[e], t]
+                p = table[offset[pair[e]] + t]
                 if p >= 0 and np.isfinite(ar[pair[e], t]):
-                    k = offset + slot[p - lo]
+                    k = done + slot[p - lo]
                     slot[p - lo] += 1
                     group[k], date[k], member[k], value[k] = g, p, pair[e], ar[pair[e], t]
-        offset += slot[-1]
+        done += slot[-1]
     return group, date, member, value
 
 
@@ -245,20 +248,22 @@ def portfolio_series(ar: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def estimation_sd(
-    port: Portfolios, ar_est: np.ndarray, keep: np.ndarray, positions: np.ndarray
+    port: Portfolios, ar_est: np.ndarray, keep: np.ndarray, positions: np.ndarray | RowPositions
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each portfolio's standard deviation over the estimation period: ``(s (T,), m (T,))``.
 
     For portfolio d the series is the equally weighted mean of its members' estimation residuals (``ar_est``
     (P, L1) where ``keep`` (P, L1) holds and the value is finite) on each calendar date (``positions`` (P, L1) on
-    the portfolios' grid) where every member has one; s_d is its sd (ddof = 1) over those m_d dates (NaN when
-    m_d < 2).
+    the portfolios' grid; an array or :class:`~eventstudy.inference.row_positions.RowPositions`) where every member
+    has one; s_d is its sd (ddof = 1) over those m_d dates (NaN when m_d < 2).
     """
-    return _estimation_sd(port.group, port.starts, port.pair, ar_est, keep, positions, port.n_grid)
+    positions = RowPositions.of(positions)
+    table, offset = positions.table, positions.offset
+    return _estimation_sd(port.group, port.starts, port.pair, ar_est, keep, table, offset, port.n_grid)
 
 
 @numba.njit(cache=True, nogil=True)
-def _estimation_sd(group, starts, pair, values, keep, positions, n_grid):  # pragma: no cover - compiled
+def _estimation_sd(group, starts, pair, values, keep, table, offset, n_grid):  # pragma: no cover - compiled
     """Walk each group's portfolios in date order, keeping the per-date sum and count of the current members'
     residuals: a pair is added when it enters and removed when it leaves, and (s, m) are recomputed only when the
     member set changes, over the dates of one member (every full date is one of its dates)."""
@@ -280,31 +285,31 @@ def _estimation_sd(group, starts, pair, values, keep, positions, n_grid):  # pra
             x, y = prev_a, a
             while x < prev_b or y < b:
                 if y >= b or (x < prev_b and pair[x] < pair[y]):
-                    _move(pair[x], -1.0, values, keep, positions, total, count, width)
+                    _move(pair[x], -1.0, values, keep, table, offset, total, count, width)
                     x += 1
                     changed = True
                 elif x >= prev_b or pair[y] < pair[x]:
-                    _move(pair[y], 1.0, values, keep, positions, total, count, width)
+                    _move(pair[y], 1.0, values, keep, table, offset, total, count, width)
                     y += 1
                     changed = True
                 else:
                     x += 1
                     y += 1
             if changed:
-                s[k], m[k] = _sd(pair[a], b - a, values, keep, positions, total, count, width)
+                s[k], m[k] = _sd(pair[a], b - a, values, keep, table, offset, total, count, width)
             else:
                 s[k], m[k] = s[k - 1], m[k - 1]
             prev_a, prev_b = a, b
         for x in range(prev_a, prev_b):
-            _move(pair[x], -1.0, values, keep, positions, total, count, width)
+            _move(pair[x], -1.0, values, keep, table, offset, total, count, width)
         j = end
     return s, m
 
 
 @numba.njit(cache=True, inline="always")
-def _move(i, sign, values, keep, positions, total, count, width):  # pragma: no cover - compiled
+def _move(i, sign, values, keep, table, offset, total, count, width):  # pragma: no cover - compiled
     for t in range(width):
-        p = positions[i, t]
+        p = table[offset[i] + t]
         v = values[i, t]
         if p >= 0 and keep[i, t] and np.isfinite(v):
             count[p] += int(sign)
@@ -312,11 +317,11 @@ def _move(i, sign, values, keep, positions, total, count, width):  # pragma: no 
 
 
 @numba.njit(cache=True, inline="always")
-def _sd(i, n, values, keep, positions, total, count, width):  # pragma: no cover - compiled
+def _sd(i, n, values, keep, table, offset, total, count, width):  # pragma: no cover - compiled
     m = 0
     acc = 0.0
     for t in range(width):
-        p = positions[i, t]
+        p = table[offset[i] + t]
         if p >= 0 and keep[i, t] and np.isfinite(values[i, t]) and count[p] == n:
             m += 1
             acc += total[p] / n
@@ -325,7 +330,7 @@ def _sd(i, n, values, keep, positions, total, count, width):  # pragma: no cover
     mean = acc / m
     var = 0.0
     for t in range(width):
-        p = positions[i, t]
+        p = table[offset[i] + t]
         if p >= 0 and keep[i, t] and np.isfinite(values[i, t]) and count[p] == n:
             d = total[p] / n - mean
             var += d * d
@@ -336,7 +341,7 @@ def standardized_z(
     port: Portfolios,
     ar_est: np.ndarray,
     keep: np.ndarray,
-    positions: np.ndarray,
+    positions: np.ndarray | RowPositions,
     n_pairs: np.ndarray,
     min_common: int = 20,
 ) -> GroupResult:

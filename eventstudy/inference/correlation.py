@@ -14,8 +14,9 @@ plain average pairwise residual correlation of Kolari & Pynnönen (2010).
 Computation, for every group of pairs at once: the members of a group with the same window dates form a *window
 class*; only classes of one group whose windows overlap are visited (a sweep over classes sorted by group and
 start). Dates are int positions on one calendar (:func:`correlations_at_positions`: the engine passes its session
-grid's, no (pairs x days) array of dates), renumbered on the sorted union of the pairs' dates, and each pair keeps
-only the residuals it has (in date order). Inside a class, members with the same available dates form a *cell*.
+grid's as windows onto one table, no (pairs x days) array of dates or positions), renumbered on the sorted union of
+the pairs' dates, and each pair keeps only the residuals it has (in date order). Inside a class, members with the
+same available dates form a *cell*.
 For two cells p, q the dates S both have are common to all their pairs, so with
 u_i = (x_i - mean_i) / ||x_i - mean_i|| over S,
 sum_{i in p, j in q} rho_ij = (sum_i u_i) . (sum_j u_j): O((|p| + |q|) |S|) instead of O(|p| |q| |S|) (within one
@@ -42,6 +43,7 @@ from eventstudy.inference.correlation_kernels import batch_bounds, compress, pat
 from eventstudy.inference.correlation_kernels import cell_sums as _cell_sums
 from eventstudy.inference.correlation_kernels import pair_sums as _kernel_sum
 from eventstudy.inference.groups import Groups
+from eventstudy.inference.row_positions import RowPositions
 from eventstudy.inference.rows import factorize_rows
 
 CELL_MIN_PAIRS = 20_000  # a pair of classes with this many pairs, cells that do not pay and rows to merge: BLAS
@@ -106,7 +108,7 @@ def mean_pairwise_correlations(
 
 def correlations_at_positions(
     residuals: np.ndarray,
-    positions: np.ndarray,
+    positions: np.ndarray | RowPositions,
     window_positions: np.ndarray,
     groups: Groups,
     min_shared: int = 20,
@@ -114,9 +116,10 @@ def correlations_at_positions(
 ) -> np.ndarray:
     """:func:`mean_pairwise_correlations` with the dates given as int positions on one calendar (-1: no date).
 
-    ``positions`` (P, D) of the residuals' dates, ascending along each row where >= 0, and ``window_positions``
-    (P, L) of the event windows' dates, on the same calendar: any numbering that keeps the dates' order and
-    equality gives the same rbar (e.g. :meth:`eventstudy.engine.grid.SessionGrid.calendar_positions`). ``valid``
+    ``positions`` (P, D) of the residuals' dates, ascending along each row where >= 0 (an array or the rows of one
+    table, :class:`~eventstudy.inference.row_positions.RowPositions`), and ``window_positions`` (P, L) of the event
+    windows' dates, on the same calendar: any numbering that keeps the dates' order and equality gives the same
+    rbar (e.g. :meth:`eventstudy.engine.grid.SessionGrid.calendar_rows`). ``valid``
     (P, D): only the residuals where it holds count (as if the others were NaN; default: every finite one), so
     that a view of the stage's ARs and its clean-estimation mask serve without a NaN-filled copy. Views are read
     in place; no (P, D) array of dates is built, and the rows are packed (compressed to the residuals they have)
@@ -127,7 +130,7 @@ def correlations_at_positions(
 
 def correlations_of_windows(
     residuals: np.ndarray,
-    positions: np.ndarray,
+    positions: np.ndarray | RowPositions,
     window_positions: list[np.ndarray],
     members: list[Groups],
     min_shared: int = 20,
@@ -144,7 +147,7 @@ def correlations_of_windows(
     classes, computed once for the union of the windows' overlapping pairs of classes (each batch of rows packed
     once) and weighted by each window's w_ij.
     """
-    x = np.asarray(residuals, dtype=float)
+    x, positions = np.asarray(residuals, dtype=float), RowPositions.of(positions)
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
         if valid.shape != x.shape:
@@ -219,7 +222,7 @@ class _Rows:
     ``pattern`` (the code of each row's available dates) and ``span`` (of their positions) are known for every row
     without packing."""
 
-    def __init__(self, x: np.ndarray, positions: np.ndarray, used: np.ndarray, valid: np.ndarray | None = None):
+    def __init__(self, x: np.ndarray, positions: RowPositions, used: np.ndarray, valid: np.ndarray | None = None):
         self.x, self.positions, self.used, self.valid = x, positions, used, valid
         self.renumber = renumbering(positions, used)
         self.pattern, self.span = patterns(x, positions, self.renumber, used, valid)

@@ -5,7 +5,8 @@ and, where a ``valid`` mask is given, valid there: a NaN-free view of the ARs an
 centred on their mean, sit left-aligned in ``xv[i, :cnt[i]]`` with their date positions (on one sorted union of
 dates) in ``pv[i, :cnt[i]]``. Each kernel runs over a list of items (rows, pairs of cells, pairs of classes)
 serially or in parallel chunks (:mod:`eventstudy.inference.threads`), every item writing its own slot of the output;
-the kernels release the GIL, so that the test battery's other threads run beside them.
+the kernels release the GIL, so that the test battery's other threads run beside them. The rows' date positions
+are read as ``table[offset[i] + t]`` (:class:`~eventstudy.inference.row_positions.RowPositions`).
 """
 
 from __future__ import annotations
@@ -13,38 +14,50 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from eventstudy.inference.row_positions import RowPositions
 from eventstudy.inference.rows import factorize_hashed, hash_row
 from eventstudy.inference.threads import run_chunked
 
 RUN = np.uint64(1 << 63)  # pattern keys from here on: a run of positions, RUN + first * 2**32 + count (exact)
 
 
-def renumbering(positions: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def renumbering(positions: np.ndarray | RowPositions, rows: np.ndarray) -> np.ndarray:
     """(C,) int32 number of each calendar position among the sorted positions that the rows ``rows`` of
     ``positions`` (N, D) have (-1: no date), so that a row's span of positions counts only the rows' dates."""
-    known = np.zeros(int(positions.max(initial=-1)) + 1, dtype=np.bool_)
-    _mark_known(positions, rows, known)
+    positions = RowPositions.of(positions)
+    known = np.zeros(int(positions.table.max(initial=-1)) + 1, dtype=np.bool_)
+    _mark_known(positions.table, positions.offset, positions.width, rows, known)
     return (np.cumsum(known) - 1).astype(np.int32)
 
 
 def compress(
-    x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray, valid: np.ndarray | None = None
+    x: np.ndarray,
+    positions: np.ndarray | RowPositions,
+    renumber: np.ndarray,
+    rows: np.ndarray,
+    valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Packed rows ``rows`` of ``x``: (R, D) centred values, (R, D) int32 positions (-1 past the end), (R,) counts.
 
     ``positions`` (N, D) are the dates of ``x`` as positions on one calendar (-1: no date), ascending along a row
-    (any layout: a strided view is read in place), numbered by ``renumber`` (:func:`renumbering`). ``valid``
-    (N, D) or None: a value is available only where it holds (and it is finite, with a date).
+    (an array, read in place where its days are contiguous, or the rows of one table,
+    :class:`~eventstudy.inference.row_positions.RowPositions`), numbered by ``renumber`` (:func:`renumbering`).
+    ``valid`` (N, D) or None: a value is available only where it holds (and it is finite, with a date).
     """
     n, d = len(rows), x.shape[1]
     xv, pv, cnt = np.empty((n, d)), np.empty((n, d), dtype=np.int32), np.zeros(n, dtype=np.int64)
-    args = (x, valid, positions, renumber, rows, xv, pv, cnt)
+    positions = RowPositions.of(positions)
+    args = (x, valid, positions.table, positions.offset, renumber, rows, xv, pv, cnt)
     run_chunked(_compress_range, _compress_chunks, args, np.full(n, d))
     return xv, pv, cnt
 
 
 def patterns(
-    x: np.ndarray, positions: np.ndarray, renumber: np.ndarray, rows: np.ndarray, valid: np.ndarray | None = None
+    x: np.ndarray,
+    positions: np.ndarray | RowPositions,
+    renumber: np.ndarray,
+    rows: np.ndarray,
+    valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
     """(R,) code of the rows' available dates (the positions :func:`compress` would pack; the codes of
     :func:`~eventstudy.inference.rows.factorize_rows` of the packed positions, exact) and (R,) the span of those
@@ -55,28 +68,30 @@ def patterns(
     their hash.
     """
     keys, span = np.empty(len(rows), dtype=np.uint64), np.zeros(len(rows), dtype=np.int64)
-    args = (x, valid, positions, renumber, rows, keys, span)
+    positions = RowPositions.of(positions)
+    table, offset = positions.table, positions.offset
+    args = (x, valid, table, offset, renumber, rows, keys, span)
     run_chunked(_patterns_range, _patterns_chunks, args, np.full(len(rows), x.shape[1]))
     codes, _ = factorize_hashed(
-        keys, lambda codes, first: _differs(x, positions, renumber, rows, codes, first, keys, valid)
+        keys, lambda codes, first: _differs(x, table, offset, renumber, rows, codes, first, keys, valid)
     )
     return codes, span
 
 
 @numba.njit(cache=True, nogil=True)
-def _mark_known(positions, rows, known):  # pragma: no cover - compiled
+def _mark_known(table, offset, width, rows, known):  # pragma: no cover - compiled
     for i in rows:
-        for t in range(positions.shape[1]):
-            if positions[i, t] >= 0:
-                known[positions[i, t]] = True
+        for t in range(width):
+            if table[offset[i] + t] >= 0:
+                known[table[offset[i] + t]] = True
 
 
 @numba.njit(cache=True)
-def _available(x, valid, positions, renumber, i, out):  # pragma: no cover - compiled
-    """Row i's available positions, packed into ``out`` (-1 past them); returns how many there are."""
+def _available(x, valid, table, offset, renumber, i, out):  # pragma: no cover - compiled
+    """Row i's available positions (renumbered), packed into ``out`` (-1 past them); returns how many there are."""
     k = 0
     for t in range(x.shape[1]):
-        pos = positions[i, t]
+        pos = table[offset[i] + t]
         if pos >= 0 and np.isfinite(x[i, t]) and (valid is None or valid[i, t]):
             out[k] = renumber[pos]
             k += 1
@@ -85,7 +100,7 @@ def _available(x, valid, positions, renumber, i, out):  # pragma: no cover - com
 
 
 @numba.njit(cache=True, nogil=True)
-def _patterns_range(x, valid, positions, renumber, rows, keys, span, lo, hi):  # pragma: no cover - compiled
+def _patterns_range(x, valid, table, offset, renumber, rows, keys, span, lo, hi):  # pragma: no cover - compiled
     packed = np.empty(x.shape[1], dtype=np.int32)
     for r in range(lo, hi):
         i = rows[r]
@@ -94,7 +109,7 @@ def _patterns_range(x, valid, positions, renumber, rows, keys, span, lo, hi):  #
         last = -1
         run = True
         for t in range(x.shape[1]):
-            pos = positions[i, t]
+            pos = table[offset[i] + t]
             if pos >= 0 and np.isfinite(x[i, t]) and (valid is None or valid[i, t]):
                 at = renumber[pos]
                 first = at if k == 0 else first
@@ -105,18 +120,18 @@ def _patterns_range(x, valid, positions, renumber, rows, keys, span, lo, hi):  #
         if run:  # consecutive positions (or none): the first and the count say which
             keys[r] = RUN + (np.uint64(first) << np.uint64(32)) + np.uint64(k)
         else:
-            _available(x, valid, positions, renumber, i, packed)
+            _available(x, valid, table, offset, renumber, i, packed)
             keys[r] = hash_row(packed) >> np.uint64(1)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _patterns_chunks(x, valid, positions, renumber, rows, hashes, span, bounds):  # pragma: no cover - compiled
+def _patterns_chunks(x, valid, table, offset, renumber, rows, hashes, span, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _patterns_range(x, valid, positions, renumber, rows, hashes, span, bounds[c], bounds[c + 1])
+        _patterns_range(x, valid, table, offset, renumber, rows, hashes, span, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)
-def _differs(x, positions, renumber, rows, codes, first, keys=None, valid=None):  # pragma: no cover - compiled
+def _differs(x, table, offset, renumber, rows, codes, first, keys=None, valid=None):  # pragma: no cover - compiled
     """Whether each row's available positions differ from those of its code's first row (rows whose ``keys`` are
     exact, >= ``RUN``, are not compared)."""
     out = np.zeros(len(rows), dtype=np.bool_)
@@ -125,8 +140,8 @@ def _differs(x, positions, renumber, rows, codes, first, keys=None, valid=None):
     for r in range(len(rows)):
         f = first[codes[r]]
         if f != r and (keys is None or keys[r] < RUN):
-            _available(x, valid, positions, renumber, rows[r], a)
-            _available(x, valid, positions, renumber, rows[f], b)
+            _available(x, valid, table, offset, renumber, rows[r], a)
+            _available(x, valid, table, offset, renumber, rows[f], b)
             for t in range(len(a)):
                 if a[t] != b[t]:
                     out[r] = True
@@ -213,14 +228,14 @@ def shared_days(wpos, wa, wb):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _compress_range(x, valid, positions, renumber, rows, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
+def _compress_range(x, valid, table, offset, renumber, rows, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
     d = x.shape[1]
     for r in range(lo, hi):
         i = rows[r]
         k = 0
         total = 0.0
         for t in range(d):
-            pos = positions[i, t]
+            pos = table[offset[i] + t]
             if pos >= 0 and np.isfinite(x[i, t]) and (valid is None or valid[i, t]):
                 xv[r, k] = x[i, t]
                 pv[r, k] = renumber[pos]
@@ -234,9 +249,9 @@ def _compress_range(x, valid, positions, renumber, rows, xv, pv, cnt, lo, hi):  
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _compress_chunks(x, valid, positions, renumber, rows, xv, pv, cnt, bounds):  # pragma: no cover - compiled
+def _compress_chunks(x, valid, table, offset, renumber, rows, xv, pv, cnt, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _compress_range(x, valid, positions, renumber, rows, xv, pv, cnt, bounds[c], bounds[c + 1])
+        _compress_range(x, valid, table, offset, renumber, rows, xv, pv, cnt, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)
