@@ -43,7 +43,8 @@ def test_grid_positions_order_the_dates_across_venues():
     start = np.array([-4, 0, 40, len(a) + 2, len(a) - 9, len(sessions) - 6, len(sessions) + 3, -20])
     block = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     cells = np.column_stack([start, block, block])
-    calendar, positions = grid.calendar_positions(cells, np.arange(12))
+    calendar, rows = grid.calendar_rows(cells, 12)
+    positions = rows.dense()
     dates = grid.dates(cells, np.arange(12))
     assert positions.dtype == np.int16  # fewer than 32,767 dates
     assert np.array_equal(calendar, np.unique(sessions))
@@ -62,7 +63,8 @@ def test_grid_positions_order_the_dates_across_venues():
         np.ones((1, len(many)), np.int16),
         np.zeros((1, len(many))),
     )
-    calendar, positions = big.calendar_positions(np.array([[40_000, 0, 0], [5, 0, 0]]), np.arange(300))
+    calendar, rows = big.calendar_rows(np.array([[40_000, 0, 0], [5, 0, 0]]), 300)
+    positions = rows.dense()
     assert positions.dtype == np.int32 and positions.max() == len(many) - 1 and (positions[0, 177:] == -1).all()
     assert np.array_equal(calendar[positions[1]], many[5:305])
 
@@ -111,7 +113,8 @@ def two_venues():
 
 def test_stage_positions_are_its_dates(two_venues):
     stage, _, _ = two_venues
-    calendar, positions = stage.grid.calendar_positions(stage.cells, np.arange(len(stage.days)))
+    calendar, rows = stage.grid.calendar_rows(stage.cells, len(stage.days))
+    positions = rows.dense()
     dates = np.asarray(stage.dates)
     assert len(stage.grid.blocks) == 2 and np.isnat(dates).any()  # two venues, a window past the data's end
     assert np.array_equal(positions < 0, np.isnat(dates))

@@ -1,5 +1,5 @@
-"""Calendar positions as windows onto one table (:class:`RowPositions`): the grid's rows equal its (P, D) positions,
-and an array's rows are read in place where its days are contiguous."""
+"""Calendar positions as windows onto one table (:class:`RowPositions`): the grid's rows are each pair day's position
+on the sorted session dates, and an array's rows are read in place where its days are contiguous."""
 
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ def test_grid_rows_are_its_calendar_positions(n_days):
     rng = np.random.default_rng(n_days)
     start, block = rng.integers(-250, len(sessions) + 250, 500), rng.integers(0, 2, 500)
     cells = np.column_stack([start, block, block])
-    calendar, positions = grid.calendar_positions(cells, np.arange(n_days))
-    same, rows = grid.calendar_rows(cells, n_days)
-    assert np.array_equal(same, calendar) and rows.table.dtype == positions.dtype == np.int16
+    dates = grid.dates(cells, np.arange(n_days))
+    calendar, rows = grid.calendar_rows(cells, n_days)
+    positions = np.where(np.isnat(dates), -1, np.searchsorted(calendar, dates))  # the definition
+    assert np.array_equal(calendar, np.unique(sessions)) and rows.table.dtype == np.int16
     assert np.array_equal(rows.dense(), positions) and rows.shape == positions.shape
     assert len(rows.table) == len(sessions) + 3 * n_days  # the sessions and three runs of -1: never (P, D)
     missing = positions == -1
@@ -43,9 +44,10 @@ def test_grid_rows_of_many_dates_are_int32():
     many = np.arange("1900-01-01", "2010-01-01", dtype="datetime64[D]").astype("datetime64[ns]")
     grid = _grid(many, (("C", 0, len(many)),))
     cells = np.array([[40_000, 0, 0], [5, 0, 0]])
-    _, rows = grid.calendar_rows(cells, 300)
-    assert rows.table.dtype == np.int32
-    assert np.array_equal(rows.dense(), grid.calendar_positions(cells, np.arange(300))[1])
+    calendar, rows = grid.calendar_rows(cells, 300)
+    dates = grid.dates(cells, np.arange(300))
+    assert rows.table.dtype == np.int32 and np.isnat(dates).any()
+    assert np.array_equal(rows.dense(), np.where(np.isnat(dates), -1, np.searchsorted(calendar, dates)))
 
 
 def test_an_array_is_read_in_place_where_its_days_are_contiguous():

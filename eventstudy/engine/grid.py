@@ -107,24 +107,18 @@ class SessionGrid:
         at, inside = self.positions(cells, days)
         return np.where(inside, self.sessions[at], np.datetime64("NaT", "ns"))
 
-    def calendar_positions(self, cells: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The sorted distinct session dates of every venue (datetime64[ns]) and the (P, C) position on them of
-        each pair's session on the panel days ``days`` (C,) consecutive, -1 where it has none: int16 while the dates
-        number fewer than 32,767 (a century of sessions), else int32.
+    def calendar_rows(self, cells: np.ndarray, n_days: int) -> tuple[np.ndarray, RowPositions]:
+        """The sorted distinct session dates of every venue (datetime64[ns]) and the (P, n_days) position on them of
+        each pair's session on its panel days, -1 where it has none (int16 while the dates number fewer than
+        32,767, a century of sessions, else int32), without a (P, D) array: each pair's row is a window onto one
+        table of every block's session ranks between runs of ``n_days`` -1s (a pair whose days miss its block
+        reads the first run), so day ``t`` of pair ``i`` reads the rank of session ``start_i + t`` inside its
+        block and -1 outside.
 
         The same grid and positions as :func:`eventstudy.inference.calendar_time.calendar_positions` of
         :meth:`dates` gives, up to dates no pair has (positions keep the dates' order and equality, also across
-        venues: a date two venues trade on has one position), without gathering a (P, C) datetime array.
+        venues: a date two venues trade on has one position), without gathering a (P, D) datetime array.
         """
-        calendar, rank = np.unique(self.sessions, return_inverse=True)
-        dtype = np.int16 if len(calendar) < np.iinfo(np.int16).max else np.int32
-        return calendar, self.take(rank.astype(dtype).reshape(1, -1), in_column(cells, 0), days, -1)
-
-    def calendar_rows(self, cells: np.ndarray, n_days: int) -> tuple[np.ndarray, RowPositions]:
-        """:meth:`calendar_positions` of every pair's ``n_days`` panel days without the (P, D) array: each pair's
-        row is a window onto one table of every block's session ranks between runs of ``n_days`` -1s (a pair
-        whose days miss its block reads the first run), so day ``t`` of pair ``i`` reads the rank of session
-        ``start_i + t`` inside its block and -1 outside."""
         calendar, rank = np.unique(self.sessions, return_inverse=True)
         dtype = np.int16 if len(calendar) < np.iinfo(np.int16).max else np.int32
         pad = np.full(n_days, -1, dtype)
