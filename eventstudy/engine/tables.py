@@ -235,8 +235,8 @@ def _window_battery(
     """The battery of every group over event window ``w`` (``window``), given each group's rbar (G,) in it;
     ``rank_tests()`` gives this window's Corrado and GRANK (:func:`_rank_windows`) and ``group_tests()`` its
     :func:`~eventstudy.engine.group_tests.group_battery_groups` (each waiting for its thread)."""
-    wmask = window_days(stage, window)
-    ar_win, car, csar = stage.ar[:, wmask], stage.cars[window]["car"], stage.csar[window]
+    ar_win = stage.ar[:, columns_of(window_days(stage, window))]  # a view: the window's days are consecutive
+    car, csar = stage.cars[window]["car"], stage.csar[window]
     battery = {
         "csect_t": csect_t_groups(car, members),
         "time_series_t": time_series_t_groups(est.ar, ar_win, members, est.portfolio_sd[w], est.clean),
