@@ -72,14 +72,14 @@ class ModelFit:
         fit's :meth:`prediction_factor` (C = 1 on the ``estimation_days`` (D,)).
 
         Without a conditional variance, one compiled pass computes C_it day by day (the same operations in the
-        same order, so the same numbers) instead of materialising the (P, D) factor and its temporaries, into ``out``
-        (P, D) if given.
+        same order, so the same numbers) instead of materialising the (P, D) factor and its temporaries. ``out``
+        (P, E): write the SARs of the last E days there (all D days without it).
         """
         if self.variance is not None:
             sar = standardized_ar(ar, self.sigma, self.prediction_factor(), estimation_days)
             if out is None:
                 return sar
-            out[:] = sar
+            out[:] = sar[:, ar.shape[1] - out.shape[1] :]
             return out
         span = None if np.ndim(self.span) == 0 else np.asarray(self.span).astype(np.int16)  # max(k, 1), integers
         out = np.empty(ar.shape) if out is None else out

@@ -36,7 +36,7 @@ ACTIVE = ("ok", "fallback")
 
 
 CHUNK_PAIRS = 50_000  # pairs gathered and fitted at a time: bounds the pair stage's temporaries
-HELD = ("estimation", "normal", "ar", "sar")  # the (P, D) arrays a stage stores
+HELD = ("estimation", "ar", "event_normal", "event_sar")  # the (P, D) and (P, E) arrays a stage stores
 
 
 @dataclass
@@ -47,6 +47,13 @@ class PairStage:
     gather from the session grid (``dates``, ``returns``, ``span``, the model's ``design``) are not stored: the
     properties of the same names rebuild them from each pair's ``cells`` (see :mod:`eventstudy.engine.grid`),
     unless a measure stored its own (``stored_returns``, ``stored_design``: abnormal volume, factor-file models).
+
+    The D days are the estimation window's L1 days, then the E days after it (to the report span's end). Normal
+    returns and SARs are stored for those E days (``event_normal``, ``event_sar``: what the AR table reads); the
+    properties ``normal`` and ``sar`` are the (P, D) arrays. SAR_it = AR_it / sigma_i on every estimation day (C = 1
+    for every model, GARCH and abnormal volume included), the same quotient computed where it is read (GRANK divides
+    as it ranks). The estimation days' normal returns are read only by Binder's systems (groups of pairs on one day
+    0): ``estimation_normal`` holds them when the study can form such a group (:func:`run_pairs`), else None.
     """
 
     index: np.ndarray  # (P,) canonical pair position
@@ -66,9 +73,10 @@ class PairStage:
     grid: SessionGrid  # the session matrices (shared by every pair)
     cells: np.ndarray  # (P, 3) each pair's place in the grid
     estimation: np.ndarray  # (P, D) clean estimation days
-    normal: np.ndarray  # (P, D) normal returns
     ar: np.ndarray  # (P, D) abnormal returns, NaN for pairs not studied
-    sar: np.ndarray  # (P, D) standardized abnormal returns
+    event_normal: np.ndarray  # (P, E) normal returns of the last E days (after the estimation window)
+    event_sar: np.ndarray  # (P, E) standardized abnormal returns of those days
+    estimation_normal: np.ndarray | None  # (P, D - E) normal returns of the estimation window's days, or None
     cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days, complete
     csar: dict[Window, np.ndarray]  # per window: cumulative SAR
     contamination: dict[Window, np.ndarray]  # per window: label string per pair ("" when clean)
@@ -112,6 +120,47 @@ class PairStage:
 
         return GridArray(build, (len(self), len(self.days), self.params.shape[1]), float)
 
+    @property
+    def normal(self) -> GridArray:
+        """(P, D) normal returns: ``estimation_normal`` (an error where not held), then ``event_normal``."""
+
+        def build(rows):
+            if self.estimation_normal is None:
+                raise ValueError(
+                    "the pair stage holds the normal returns of the event days only (no group of the study's battery "
+                    "is on one day 0): read event_normal, or keep them all with run_pairs(..., estimation_normal=True)"
+                )
+            return np.concatenate([self.estimation_normal[rows], self.event_normal[rows]], axis=1)
+
+        return self._composed(build, self.event_normal)
+
+    @property
+    def sar(self) -> GridArray:
+        """(P, D) standardized abnormal returns: AR_it / sigma_i on the estimation window's days, then ``event_sar``."""
+
+        def build(rows):
+            with np.errstate(divide="ignore", invalid="ignore"):  # sigma 0 or NaN: a pair not studied (AR NaN)
+                estimation = self.ar[rows, : self.event_start] / self.sigma[rows, None]
+            return np.concatenate([estimation, self.event_sar[rows]], axis=1)
+
+        return self._composed(build, self.event_sar)
+
+    @property
+    def event_start(self) -> int:
+        """The column of the first day after the estimation window (D - E)."""
+        return len(self.days) - self.event_sar.shape[1]
+
+    def _composed(self, build, event: np.ndarray) -> GridArray:
+        """A (P, D) array of ``build(rows)``; the event days' columns read from ``event`` (P, E) alone."""
+        start = self.event_start
+
+        def columns(rows, days):
+            if len(days) and days[0] >= start:
+                return event[rows, days[0] - start : days[-1] + 1 - start]
+            return build(rows)[:, days]
+
+        return GridArray(build, (len(self), len(self.days)), float, columns)
+
     def _gathered(self, take, dtype) -> GridArray:
         every = np.arange(len(self.days))
         return GridArray(
@@ -128,12 +177,18 @@ def linear_design(params: np.ndarray, regressors: np.ndarray, span: np.ndarray) 
     return span_design(linear_design_of(params, regressors), span)
 
 
-def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
+def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: bool = False) -> PairStage:
     """The pair stage of ``events``, a subset of ``study.events`` (rows of its frame with their index labels).
 
     ``prices`` must hold the subset's tickers, the market and the factors (with ``calendar="data"`` their dates
     are the sessions: give the same dates as the full run). The pairs are gathered and fitted ``CHUNK_PAIRS`` at a
     time (every pair's numbers depend on its own row only, so chunks give exactly the numbers of one pass).
+
+    The estimation days' normal returns are kept (``PairStage.estimation_normal``) with ``estimation_normal``, and
+    otherwise only where a group of the study's battery can be one of Binder's systems (its pairs on one day 0 and
+    venue, distinct tickers): with ``group_tests="event+all"`` when an event has two tickers, and while all the
+    studied pairs share one day 0 and venue (the pooled group). Both are necessary for such a group, in a subset of
+    the pairs too, so a subset keeps them whenever the full study would read them (see :func:`concat`).
     """
     clock = Stopwatch()
     frame = events.frame
@@ -163,23 +218,43 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame) -> PairStage:
     )
     clock.lap("panel")
     release_freed_pages()  # the price matrix and alignment temporaries
-    shape = (len(layout), len(layout.days))
-    held = {name: np.empty(shape, dtype=bool if name == "estimation" else float) for name in HELD}
+    n_days, n_event = len(layout.days), int((layout.days > study.windows.estimation[1]).sum())
+    held = {name: np.empty((len(layout), n_days), dtype=bool if name == "estimation" else float) for name in HELD[:2]}
+    held |= {name: np.empty((len(layout), n_event)) for name in HELD[2:]}
+    normal = np.empty((min(CHUNK_PAIRS, len(layout)), n_days))  # a chunk's normal returns on every day
+    keep = estimation_normal or _event_systems(study)
+    pooled, dates = not keep, None  # whether the studied pairs so far share one day 0 and venue (``dates``)
     parts, buffers = [], {}  # the chunks write into the run's arrays; their gathered arrays reuse ``buffers``
     for start in range(0, max(len(layout), 1), CHUNK_PAIRS):
         rows = slice(start, min(start + CHUNK_PAIRS, len(layout)))
-        part = _pair_chunk(study, layout, index, rows, clock, {k: v[rows] for k, v in held.items()}, buffers)
+        out = {k: v[rows] for k, v in held.items()} | {"normal": normal[: rows.stop - rows.start]}
+        part = _pair_chunk(study, layout, index, rows, clock, out, buffers)
         for name in HELD:  # a model that made arrays of its own (fallback, gaps, GARCH): copied, then freed
             values = getattr(part, name)
             if values.base is not held[name]:
                 held[name][rows] = values
                 setattr(part, name, held[name][rows])
+        if pooled:
+            found = part.pairs.loc[part.active, ["day0", "venue"]]
+            dates = (found if dates is None else pd.concat([dates, found])).drop_duplicates()
+            pooled = len(dates) <= 1
+            for kept in parts if not pooled else ():  # no Binder system: the estimation days' normals are not read
+                kept.estimation_normal = None
+        part.estimation_normal = part.estimation_normal.copy() if keep or pooled else None  # ``normal`` is reused
         parts.append(part)
-    del buffers
+    del buffers, normal
     stage = concat(parts, release=True)
     stage.timings = clock.times
     release_freed_pages()  # the chunks' temporaries
     return stage
+
+
+def _event_systems(study) -> bool:
+    """Whether a group of one event can be one of Binder's systems: ``group_tests="event+all"`` and an event
+    with two tickers."""
+    if study.group_tests != "event+all":
+        return False
+    return bool(study.events.frame[["event_id", "ticker"]].drop_duplicates()["event_id"].duplicated().any())
 
 
 def release_freed_pages() -> None:
@@ -196,11 +271,14 @@ def release_freed_pages() -> None:
 def _pair_chunk(
     study, layout: PanelLayout, index: np.ndarray, rows: slice, clock: Stopwatch, out: dict, buffers: dict
 ) -> PairStage:
-    """The pair stage of the layout's pairs ``rows``, written into ``out``'s (P, D) arrays where the model allows
-    (``HELD``), gathered into ``buffers`` (see :meth:`PanelLayout.gather`)."""
+    """The pair stage of the layout's pairs ``rows``, written into ``out``'s arrays where the model allows
+    (``HELD``; ``normal``: the chunk's (P, D) normal returns), gathered into ``buffers`` (see
+    :meth:`PanelLayout.gather`)."""
     panel = layout.gather(rows, buffers, out["estimation"])
     clock.lap("panel")
     fit, status, reason = _estimate(study, panel, (out["normal"], out["ar"]))
+    start = len(panel.days) - out["event_normal"].shape[1]  # the first event day
+    out["event_normal"][:] = fit.normal[:, start:]
     clock.lap("model")
     active = np.isin(status, ACTIVE)
     est_days = (panel.days >= study.windows.estimation[0]) & (panel.days <= study.windows.estimation[1])
@@ -218,9 +296,9 @@ def _pair_chunk(
         panel.returns,
         fit.normal,
         study.returns,
-        sar=None if garch else (fit.sigma, est_days, out["sar"]),
+        sar=None if garch else (fit.sigma, est_days, out["event_sar"]),
     )
-    sar = fit.standardized_ar(ar, est_days, out=out["sar"]) if garch else out["sar"]
+    sar = fit.standardized_ar(ar, est_days, out=out["event_sar"]) if garch else out["event_sar"]
     cars = {}
     for i, w in enumerate(windows):
         table = car_statistics(sums, i, fit.xtx_inv, fit.sigma, fit.dof)
@@ -250,9 +328,10 @@ def _pair_chunk(
         grid=panel.grid,
         cells=panel.cells,
         estimation=est,
-        normal=fit.normal,
         ar=ar,
-        sar=sar,
+        event_normal=out["event_normal"],
+        event_sar=sar,
+        estimation_normal=fit.normal[:, :start],  # a view of the chunk's array: run_pairs copies it or drops it
         cars=cars,
         csar=csar,
         contamination=panel.contamination,
@@ -275,6 +354,8 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
     """Concatenate pair stages of disjoint subsets, ordered by the canonical pair index.
 
     ``release``: drop each field from ``stages`` once it is copied (peak memory one field above the result).
+    ``estimation_normal`` is None unless every stage holds it (a subset drops it only when no group of the study
+    can read it: :func:`run_pairs`).
     """
     if len(stages) == 1:
         return stages[0]
@@ -292,6 +373,8 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
         elif f.name == "cells":
             out[f.name] = np.concatenate(cells)[order]
         elif f.name in ("volume", "stored_returns", "stored_design") and first is None:
+            out[f.name] = None
+        elif f.name == "estimation_normal" and any(v is None for v in values):
             out[f.name] = None
         elif f.name == "volume":
             out[f.name] = concat(values, release)

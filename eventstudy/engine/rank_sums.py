@@ -136,12 +136,13 @@ def _add_corrado(sums, counts, u, rank, l2):  # pragma: no cover - compiled
             counts[c] += 1.0
 
 
-@numba.njit(cache=True, nogil=True)
-def grank_sums(est, order, count, gsar, pairs, groups, starts, n_groups):  # pragma: no cover - compiled
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
+def grank_sums(est, order, count, scale, scaled, gsar, pairs, groups, starts, n_groups):  # pragma: no cover - compiled
     """GRANK's sums of U over each (window, group)'s pairs present on each estimation day, their number, and the
     sum of the cumulative day's U.
 
-    ``est``, ``order``, ``count``: the pairs' ranked estimation SARs; window w's membership entries (pair
+    ``est``, ``order``, ``count``: the pairs' ranked estimation SARs (``est / scale`` (P,) row by row if ``scaled``:
+    :class:`~eventstudy.engine.ranking.RankedRows`; each row read into a buffer once); window w's entries (pair
     ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN: left out) are ``starts[w]:starts[w + 1]``,
     sorted by pair. Returns sums and counts (W, G, L1) and the cumulative day's sums (W, G).
 
@@ -154,6 +155,7 @@ def grank_sums(est, order, count, gsar, pairs, groups, starts, n_groups):  # pra
     sums = np.zeros((n_windows, n_groups, l1))
     counts = np.zeros((n_windows, n_groups, l1))
     cum = np.zeros((n_windows, n_groups))
+    row = np.empty((1, l1))  # the pair's SARs
     rank = np.empty(l1)
     position = np.empty(l1, np.int64)
     below = np.empty(l1)  # U of each SAR when the GSAR is above it (no rise) ...
@@ -171,12 +173,14 @@ def grank_sums(est, order, count, gsar, pairs, groups, starts, n_groups):  # pra
                 if x != x:
                     continue
                 if not ranked:
-                    column_ranks(est, order, i, m, rank, position)
+                    for c in range(l1):
+                        row[0, c] = est[i, c] / scale[i] if scaled else est[i, c]
+                    column_ranks(row, order[i : i + 1], 0, m, rank, position)
                     for c in range(l1):
                         below[c] = (rank[c] + 0.0) / denom - 0.5
                         above[c] = (rank[c] + 1.0) / denom - 0.5
                     ranked = True
-                lo, hi = bounds(est, order, i, m, x)
+                lo, hi = bounds(row, order[i : i + 1], 0, m, x)
                 cum[w, g] += (lo + (hi - lo + 2) / 2.0) / denom - 0.5
                 _add_grank(sums[w, g], counts[w, g], rank, below, above, lo, hi, denom)
     return sums, counts, cum

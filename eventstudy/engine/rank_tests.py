@@ -45,6 +45,8 @@ def corrado_rank_windows(
     ``SUMS_BYTES``; the results equal :func:`corrado_rank_groups` of each window bit for bit.
     """
     est = RankedRows.of(ar_estimation)
+    if est.scale is not None:
+        raise ValueError("corrado_rank_windows ranks the ARs themselves: give RankedRows without a scale")
     ar = np.asarray(ar, dtype=float)
     l1 = est.values.shape[1]
     columns = [np.asarray(c, dtype=np.int64).reshape(-1) for c in columns]
@@ -137,18 +139,21 @@ def grank_windows(
     ``SUMS_BYTES``; the results equal :func:`grank_groups` of each window bit for bit.
 
     GSAR_i = CSAR_i / sd(CSAR over the group), so a pair's cumulative day and the shift of its estimation days'
-    ranks are computed per membership entry.
+    ranks are computed per membership entry. ``sar_estimation`` may be the ranked ARs with ``scale`` sigma_i
+    (:class:`RankedRows`): the estimation days' SARs AR_it / sigma_i, divided as the kernel reads them.
     """
     est = RankedRows.of(sar_estimation)
     l1 = est.values.shape[1]
+    scale = np.empty(0) if est.scale is None else est.scale
     out: list[GroupResult] = []
     for part in _batches(members, [l1] * len(members)):
         found = [_gsar(csars[w], members[w]) for w in part]
         pairs, groups, starts, orders = _by_pair([f[0] for f in found])
         gsar = np.concatenate([f[1][o] for f, o in zip(found, orders, strict=True)] + [np.zeros(0)])
         sums, counts, cum = rank_sums.grank_sums(
-            est.values, est.order, est.count, gsar, pairs, groups, starts, max(members[w].n_groups for w in part)
-        )
+            est.values, est.order, est.count, scale, est.scale is not None, gsar, pairs, groups, starts,
+            max(members[w].n_groups for w in part),
+        )  # fmt: skip
         for k, (w, (_, _, n, usable)) in enumerate(zip(part, found, strict=True)):
             g = members[w].n_groups
             out.append(_grank_result(sums[k, :g], counts[k, :g], cum[k, :g], n, usable))

@@ -18,6 +18,10 @@ Sharing: an order is reused for other values of the same shape (``like=``) in ev
 of them, checked value by value (e.g. the SARs of the estimation days, AR / sigma_i: dividing by a positive
 constant never reverses two values, though it may merge two into a tie, which the kernels see on the values
 themselves); any other row is sorted anew.
+
+Scaled rows: the ranked values may be ``values / scale`` (``scale`` (P,) one divisor per row) without that (P, L)
+quotient being stored: the estimation days' SARs are the ARs divided by sigma_i, and GRANK's kernel divides each
+row as it reads it (the same IEEE quotient, so the same numbers as a stored SAR array).
 """
 
 from __future__ import annotations
@@ -43,13 +47,21 @@ class RankedRows:
     values: np.ndarray  # (P, L) float, not copied: only the entries the order lists first are valid and read
     order: np.ndarray  # (P, L) int16 or int32: columns of the row's ``count`` valid values ascending, then the rest
     count: np.ndarray  # (P,) int64
+    scale: np.ndarray | None = None  # (P,): the ranked values are ``values / scale[:, None]`` (None: ``values``)
 
     @classmethod
-    def of(cls, x: np.ndarray | RankedRows, valid: np.ndarray | None = None, like: RankedRows | None = None):
+    def of(
+        cls,
+        x: np.ndarray | RankedRows,
+        valid: np.ndarray | None = None,
+        like: RankedRows | None = None,
+        scale: np.ndarray | None = None,
+    ):
         """Sort the rows of ``x`` (P, L); non-finite values and those where ``valid`` (P, L) is False are missing.
 
         ``like``: the ranking of other values of the same shape whose order is reused for every row of ``x`` it
         sorts (its valid values first, ascending, and the same ones valid); the other rows are sorted anew.
+        ``scale`` (P,): rank ``x / scale[:, None]`` instead, computed as it is read (see the module docstring).
         """
         if isinstance(x, RankedRows):
             return x
@@ -60,18 +72,33 @@ class RankedRows:
             valid = np.asarray(valid, dtype=bool)
             if valid.shape != x.shape:
                 raise ValueError(f"valid {valid.shape} does not match the values {x.shape}")
+        divisor = np.empty(0) if scale is None else np.asarray(scale, dtype=float)
         if like is not None and like.order.shape == x.shape:
             shares = np.empty(len(x), dtype=bool)
-            run_chunked(_shares_range, _shares_chunks, (x, valid, like.order, like.count, shares), _work(*x.shape))
+            args = (x, valid, divisor, scale is not None, like.order, like.count, shares)
+            run_chunked(_shares_range, _shares_chunks, args, _work(*x.shape))
             if shares.all():
-                return cls(x, like.order, like.count)
+                return cls(x, like.order, like.count, scale)
             order, count = like.order.copy(), like.count.copy()
-            _sort_rows(x, valid, np.flatnonzero(~shares), order, count)
-            return cls(x, order, count)
+            _sort_scaled(x, valid, scale, np.flatnonzero(~shares), order, count)
+            return cls(x, order, count, scale)
         order = np.empty(x.shape, dtype=np.int16 if x.shape[1] <= np.iinfo(np.int16).max else np.int32)
         count = np.empty(len(x), dtype=np.int64)
-        _sort_rows(x, valid, np.arange(len(x)), order, count)
-        return cls(x, order, count)
+        _sort_scaled(x, valid, scale, np.arange(len(x)), order, count)
+        return cls(x, order, count, scale)
+
+
+def _sort_scaled(x, valid, scale, rows: np.ndarray, order: np.ndarray, count: np.ndarray) -> None:
+    """:func:`_sort_rows` of the rows ``rows`` of ``x / scale[:, None]`` (of ``x`` when ``scale`` is None); the
+    quotient is made for those rows only."""
+    if scale is None:
+        _sort_rows(x, valid, rows, order, count)
+        return
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        quotient = x[rows] / scale[rows, None]
+    part_order, part_count = order[rows], count[rows]
+    _sort_rows(quotient, None if valid is None else valid[rows], np.arange(len(rows)), part_order, part_count)
+    order[rows], count[rows] = part_order, part_count
 
 
 def _work(n_rows: int, width: int) -> np.ndarray:
@@ -148,15 +175,16 @@ def _order_range(x, rows, bits, keys, count, order, lo, hi):  # pragma: no cover
             order[i, j] = c
 
 
-@numba.njit(cache=True)
-def _shares_range(x, valid, order, count, out, lo, hi):  # pragma: no cover - compiled
-    """Whether each row's ``order`` sorts ``x``: its first ``count`` columns hold the row's valid values, ascending."""
+@numba.njit(cache=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
+def _shares_range(x, valid, scale, scaled, order, count, out, lo, hi):  # pragma: no cover - compiled
+    """Whether each row's ``order`` sorts ``x`` (``x / scale`` if ``scaled``): its first ``count`` columns hold the
+    row's valid values, ascending."""
     for i in range(lo, hi):
         ok = True
         previous = -np.inf
         for k in range(x.shape[1]):
             c = order[i, k]
-            v = x[i, c]
+            v = x[i, c] / scale[i] if scaled else x[i, c]
             here = np.isfinite(v) and (valid is None or valid[i, c])
             if k < count[i]:
                 ok = here and v >= previous
@@ -168,10 +196,10 @@ def _shares_range(x, valid, order, count, out, lo, hi):  # pragma: no cover - co
         out[i] = ok
 
 
-@numba.njit(parallel=True, cache=True)
-def _shares_chunks(x, valid, order, count, out, bounds):  # pragma: no cover - compiled
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _shares_chunks(x, valid, scale, scaled, order, count, out, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _shares_range(x, valid, order, count, out, bounds[c], bounds[c + 1])
+        _shares_range(x, valid, scale, scaled, order, count, out, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)

@@ -82,8 +82,9 @@ def _placebo(
         return tests, None
     chosen = placebo_groups(study, labels, groups)
     taken: dict = {}
+    # every draw's pooled group may be one of Binder's systems: the pseudo stages keep every normal return
     parts = [
-        null_draws(study, stage, run_pairs(plan.study, part, study.prices), first, chosen, plan, taken)
+        null_draws(study, stage, run_pairs(plan.study, part, study.prices, True), first, chosen, plan, taken)
         for first, part in chunks(plan)
     ]
     return placebo_tests(study, stage, plan, tests, chosen, parts)

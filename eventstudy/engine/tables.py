@@ -112,7 +112,7 @@ def tests_frame(
         ar_est,
         shared_by_windows(members, lambda window_groups: portfolio_sd(ar_est, window_groups, clean)),
         positions.columns(est_days),  # the same table
-        stage.sar[:, est_days],  # a view
+        stage.sigma,
         clean,
         positive_share(ar_est, clean),
         (grid, positions),
@@ -176,15 +176,16 @@ def _concurrent_kernels() -> bool:
 
 
 class Estimation(NamedTuple):
-    """The arrays every window's battery shares: the estimation days' ARs and SARs (views of the stage's, valid
-    only where ``clean`` holds: every consumer takes the mask, no NaN-filled copy is made) and the calendar
-    positions of every day's date (int16 or int32, -1 where a day has no session; each pair's row a window onto one
-    table: :meth:`~eventstudy.engine.grid.SessionGrid.calendar_rows`)."""
+    """The arrays every window's battery shares: the estimation days' ARs (a view of the stage's, valid only where
+    ``clean`` holds: every consumer takes the mask, no NaN-filled copy is made), the sigma_i of their SARs
+    AR_it / sigma_i (never stored: GRANK divides as it ranks) and the calendar positions of every day's date (int16
+    or int32, -1 where a day has no session; each pair's row a window onto one table:
+    :meth:`~eventstudy.engine.grid.SessionGrid.calendar_rows`)."""
 
     ar: np.ndarray  # (P, L1) the ARs of the estimation days (a view of the stage's) ...
     portfolio_sd: list[tuple[np.ndarray, np.ndarray]]  # per window: its groups' ``portfolio_sd`` of ``ar``
     positions: RowPositions  # (P, L1) calendar positions of the estimation days (on ``calendar``'s table)
-    sar: np.ndarray  # (P, L1) the SARs of the estimation days (a view of the stage's) ...
+    sigma: np.ndarray  # (P,) the estimation days' SARs are ``ar / sigma`` (C = 1) ...
     clean: np.ndarray  # (P, L1) ... both valid where this is true (the clean estimation days: a view)
     positive: PositiveShare  # each pair's share of positive estimation ARs (the generalized sign test)
     calendar: tuple[np.ndarray, RowPositions]  # the session dates and the (P, D) positions of the stage's days
@@ -217,8 +218,10 @@ def _rank_windows(stage, windows: list, est: Estimation, members: list[Groups]) 
 
 
 def _grank_windows(est: Estimation, ar_ranked: RankedRows, csars: list, members: list[Groups]) -> list[GroupResult]:
-    # estimation-day SARs are AR / sigma_i (C = 1) for every model: the ARs' order, checked row by row
-    return grank_windows(RankedRows.of(est.sar, valid=est.clean, like=ar_ranked), csars, members)
+    # estimation-day SARs are AR / sigma_i (C = 1) for every model, GARCH included (PairStage.sar): divided as the
+    # kernels read them, ranked in the ARs' order, checked row by row
+    sar = RankedRows.of(est.ar, valid=est.clean, like=ar_ranked, scale=est.sigma)
+    return grank_windows(sar, csars, members)
 
 
 def _window_battery(

@@ -62,6 +62,7 @@ def volume_stage(stage, panel, prices: pd.DataFrame, model: str, market: list | 
     active = stage.active & fit.usable & (fit.n_obs >= min_obs)
     av = np.where(active[:, None], fit.ar, np.nan)
     sav = standardized_ar(av, fit.sigma, fit.prediction_factor(), est_days)
+    start = int(est_days.sum())  # the estimation window's days come first (PairStage)
     cavs = {}
     for w in windows.events:
         mask = panel.day_mask(w)
@@ -78,10 +79,11 @@ def volume_stage(stage, panel, prices: pd.DataFrame, model: str, market: list | 
         active=active,
         estimation=estimation,
         stored_returns=volume,  # the raw measure (av.csv's volume); AV is of log(1 + volume)
-        normal=fit.normal,
+        estimation_normal=fit.normal[:, :start],  # held for every study: volume is a measure of small studies
+        event_normal=fit.normal[:, start:],
         stored_design=fit.design,
         ar=av,
-        sar=sav,
+        event_sar=sav[:, start:],
         cars=cavs,
         csar={w: cumulative_sar(cavs[w]["car"], cavs[w]["car_se"]) for w in windows.events},
         extra={},

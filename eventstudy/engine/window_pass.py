@@ -69,7 +69,8 @@ def window_pass(
     whole_rows: bool = False,
 ) -> WindowSums:
     """The window sums of ``ar`` (P, D) over each of ``windows`` (W, D) day masks, and with ``sar`` = (sigma (P,),
-    estimation days (D,), out (P, D)) the SAR written into ``out``.
+    estimation days (D,), out (P, E)) the SAR of the last E <= D days written into ``out`` (the pair stage stores
+    the SARs of the days after the estimation window only).
 
     ``span`` (P, D): sessions each return spans (None: 1); ``returns``, ``normal`` (P, D): for BHAR (needed when
     W > 0); ``kind``: ``"simple"`` or ``"log"`` returns. ``whole_rows``: the CAR sums run over each pair's D days
@@ -200,9 +201,10 @@ def _pass(
     for p in range(start, stop):
         sp = p if per_pair else 0
         if do_sar:
-            for d in range(n_cols):
+            skip = n_cols - sar.shape[1]  # ``sar`` holds the last days only
+            for d in range(skip, n_cols):
                 if est_days[d]:  # C = 1: sqrt(1) sigma is sigma itself
-                    sar[p, d] = ar[p, d] / sigma[p]
+                    sar[p, d - skip] = ar[p, d] / sigma[p]
                 else:
                     q = 0.0
                     if not zero[p]:
@@ -212,7 +214,7 @@ def _pass(
                                 row += xtx_inv[p, a, b] * column(x, intercept, p, d, b)
                             q += column(x, intercept, p, d, a) * row
                     c = q + float(max(span[sp, d if per_pair else 0], 1))
-                    sar[p, d] = ar[p, d] / (np.sqrt(c) * sigma[p])
+                    sar[p, d - skip] = ar[p, d] / (np.sqrt(c) * sigma[p])
         for w in range(n_windows):
             lo, hi = bounds[w, 0], bounds[w, 1]
             for a in range(k):
