@@ -140,7 +140,7 @@ def test_tests_frame_hands_views_of_the_stage(stage, monkeypatch):
     assert np.isfinite(frame["statistic"]).sum() > 20
     (est,) = seen
     assert np.shares_memory(est.ar, stage.ar) and np.shares_memory(est.clean, stage.estimation)
-    assert np.shares_memory(est.sar, stage.sar) and est.positions.table is est.calendar[1].table
+    assert est.sigma is stage.sigma and est.positions.table is est.calendar[1].table  # SARs: AR / sigma
     sessions, days = len(stage.grid.sessions), len(stage.days)
     assert len(est.calendar[1].table) == sessions + (len(stage.grid.blocks) + 1) * days  # no (P, D) positions
     ((args, kwargs),) = rbar_args
