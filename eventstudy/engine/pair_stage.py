@@ -41,7 +41,7 @@ HELD = ("estimation", "ar", "event_normal", "event_sar")  # the (P, D) and (P, E
 
 @dataclass
 class PairStage:
-    """Everything computed per (event, ticker) pair; arrays are (P,), (P, D) or (P, k), one row per pair.
+    """Everything computed per (event, ticker) pair; arrays are (P,), (P, D), (P, E) or (P, k), one row per pair.
 
     ``index`` is each pair's position in the study's events frame; :func:`concat` orders by it. Arrays that are a
     gather from the session grid (``dates``, ``returns``, ``span``, the model's ``design``) are not stored: the
