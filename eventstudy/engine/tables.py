@@ -55,7 +55,7 @@ def car_frame(stage) -> pd.DataFrame:
         columns[col] = np.concatenate([stage.cars[window][col][idx] for window in windows])
     columns["contaminated"] = np.concatenate([stage.contamination[window][idx] for window in windows])
     columns["complete"] = np.concatenate([stage.cars[window]["complete"][idx] for window in windows])
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)  # fresh columns: no consolidating copy (4M rows at 1M pairs: 0.8 -> 0.3 s)
 
 
 def parameter_frame(stage) -> pd.DataFrame:
