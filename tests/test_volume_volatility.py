@@ -3,6 +3,8 @@ and the volatility tests (variance-ratio F, BMP cross-sectional variance) agains
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from eventstudy import EventStudy, EventStudyResults
-from eventstudy.engine.volatility import csect_variance, variance_ratio
+from eventstudy.engine.volatility import csect_variance, row_variances, variance_ratio
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +90,25 @@ def test_variance_ratio_is_the_f_test_for_one_pair():
     np.testing.assert_allclose(res.statistic, stats.norm.ppf(p_one), rtol=1e-9)
     np.testing.assert_allclose(res.p_value, 2 * min(p_one, 1 - p_one), rtol=1e-7)
     assert np.isnan(variance_ratio(ar[:, :1], sigma, dof).statistic)  # a one-day window has no variance
+
+
+@pytest.mark.parametrize("days", [2, 7, 8, 21, 128, 129, 300])
+def test_row_variances_are_numpys_nanvar_bit_for_bit(days):
+    """The compiled walk against np.nanvar(ddof=1) of each row (numpy's pairwise sums below 8, at 8 to 128 and
+    above 128 values), on a strided view with NaN and inf, rows of very different scales."""
+    rng = np.random.default_rng(days)
+    x = rng.standard_normal((2000, days + 5)) * rng.choice([1e-4, 1.0, 1e5], (2000, 1)) + 3.0
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[7, 3] = np.inf
+    view = x[:, 2 : 2 + days]
+    count, variance = row_variances(view)
+    present = (~np.isnan(view)).sum(axis=1)
+    with warnings.catch_warnings():  # rows with fewer than two values: "Degrees of freedom <= 0"
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanvar(view, axis=1, ddof=1)
+    np.testing.assert_array_equal(count, np.isfinite(view).sum(axis=1))
+    np.testing.assert_array_equal(variance[present >= 2], expected[present >= 2])
+    assert np.isnan(variance[present < 2]).all() and (present >= 2).sum() > 1000
 
 
 def test_csect_variance_by_hand_and_its_size():

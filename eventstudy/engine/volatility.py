@@ -15,8 +15,11 @@ p-values are two-sided like the rest of the battery (a fall in variance is also 
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
+from eventstudy.engine.group_tests import columns_of
+from eventstudy.engine.window_pass import _pairwise_sum
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.moments import group_moments, z_p_values
@@ -32,16 +35,45 @@ def variance_ratio(ar_window: np.ndarray, sigma: np.ndarray, dof: np.ndarray) ->
 
 def variance_ratio_groups(ar_window: np.ndarray, sigma: np.ndarray, dof: np.ndarray, groups: Groups) -> GroupResult:
     """:func:`variance_ratio` of every group: each pair's z_i once, then Z = sum z_i / sqrt(N) per group."""
-    n_days = np.isfinite(ar_window).sum(axis=1)
+    n_days, variance = row_variances(ar_window)
     ok = (n_days >= 2) & np.isfinite(sigma) & (sigma > 0) & (dof > 0)
     z_i = np.zeros(len(ar_window))
     if ok.any():
-        f = np.nanvar(ar_window[ok], axis=1, ddof=1) / sigma[ok] ** 2
+        f = variance[ok] / sigma[ok] ** 2
         cdf = stats.f.cdf(f, n_days[ok] - 1, dof[ok])
         z_i[ok] = stats.norm.ppf(np.clip(cdf, 1e-300, 1 - 1e-16))
     n = groups.count(ok)
     z = np.where(n > 0, groups.sum(z_i) / np.sqrt(np.maximum(n, 1)), np.nan)
     return GroupResult(z, z_p_values(z), n)
+
+
+def row_variances(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``x`` (N, L), read in place (a view of the stage's ARs): the finite values' count and
+    ``np.nanvar(row, ddof=1)`` bit for bit (NaN below two non-NaN values), from one compiled walk of the row instead
+    of numpy's passes and copies of (N, L) arrays: the same sums in numpy's order (NaN read as 0, pairwise)."""
+    x = np.asarray(x, dtype=np.float64)
+    count, variance = np.zeros(len(x), dtype=np.int64), np.full(len(x), np.nan)
+    _row_variances(x, count, variance)
+    return count, variance
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_variances(x, count, variance):  # pragma: no cover - compiled
+    values = np.empty(x.shape[1])
+    for i in range(x.shape[0]):
+        present = 0
+        for t in range(x.shape[1]):
+            v = x[i, t]
+            count[i] += np.isfinite(v)
+            present += not np.isnan(v)
+            values[t] = 0.0 if np.isnan(v) else v
+        if present < 2:
+            continue
+        mean = (0.0 + _pairwise_sum(values, 0, len(values))) / present  # nanvar: sum(a with NaN as 0) / count
+        for t in range(x.shape[1]):
+            v = x[i, t]
+            values[t] = 0.0 if np.isnan(v) else (v - mean) * (v - mean)
+        variance[i] = (0.0 + _pairwise_sum(values, 0, len(values))) / (present - 1)
 
 
 def csect_variance(csar: np.ndarray, dof: np.ndarray) -> TestResult:
@@ -65,6 +97,6 @@ def csect_variance_groups(csar: np.ndarray, dof: np.ndarray, groups: Groups) -> 
 def volatility_tests(stage, wmask: np.ndarray, window, groups: Groups) -> dict[str, GroupResult]:
     """Both volatility tests of every group over one event window (``wmask``: (D,) day mask)."""
     return {
-        "variance_ratio": variance_ratio_groups(stage.ar[:, wmask], stage.sigma, stage.dof, groups),
+        "variance_ratio": variance_ratio_groups(stage.ar[:, columns_of(wmask)], stage.sigma, stage.dof, groups),
         "csect_variance": csect_variance_groups(stage.csar[window], stage.dof, groups),
     }
