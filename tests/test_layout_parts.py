@@ -1,15 +1,13 @@
-"""The panel layout's vectorised parts against direct calculations: the price table placed by day number, each
-pair's counts of days from running counts, and contamination labels joined in one Arrow call."""
+"""The panel layout's vectorised parts against direct calculations: the price table placed by day number, and each
+pair's counts of days from running counts."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from eventstudy.engine.grid import SessionGrid
-from eventstudy.engine.panel import _joined_labels
 from eventstudy.prices.files import price_matrix
 
 
@@ -55,14 +53,3 @@ def test_counts_equal_the_gathered_days_summed():
         expected = grid.take(matrix, cells, days, False).sum(axis=1)
         np.testing.assert_array_equal(grid.count(matrix, cells, days), expected)
 
-
-def test_joined_labels_are_the_distinct_labels_of_each_run_in_order():
-    rng = np.random.default_rng(8)
-    labels = np.array([f"event E{i % 17}" if i % 5 else f"shock {i % 3}" for i in range(60)], dtype=object)
-    mark = rng.integers(0, 60, 500)
-    bounds = np.unique(np.r_[0, rng.integers(1, 500, 120), 500])
-    code, _ = pd.factorize(labels)
-    got = _joined_labels(pa.array(labels, type=pa.large_string()), code, mark, bounds)
-    expected = ["; ".join(dict.fromkeys(labels[mark[a:b]])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    assert list(got) == expected and any(";" in g for g in got) and any(";" not in g for g in got)
-    assert len(_joined_labels(pa.array(labels, type=pa.large_string()), code, mark[:0], np.array([0]))) == 0

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from eventstudy.engine.contamination import flag_contamination, session_index
 from eventstudy.engine.grid import SessionGrid
 from eventstudy.errors import EventError, PriceDataError, WindowError
 from eventstudy.events.catalog import EventSet
@@ -267,7 +266,7 @@ def panel_layout(
         cells[pos, 0] = np.where(day0 >= 0, block.start + day0 + days[0], -(2**40))  # no session: no day inside
         cells[pos, 1] = column_of.get_indexer(rows["ticker"])
         cells[pos, 2] = needed_venues.index(venue_name)
-        _flag_contamination(contamination, rows, mask_alignment, confounders, venue, windows)
+        flag_contamination(contamination, rows, mask_alignment, confounders, venue, windows.events)
     grid = SessionGrid(
         sessions=np.concatenate([span[v].sessions.values for v in needed_venues]).astype("datetime64[ns]"),
         blocks=tuple((v, int(ends[i]), int(ends[i + 1])) for i, v in enumerate(needed_venues)),
@@ -326,11 +325,6 @@ def _restrict(events: EventSet, tickers: Sequence[str]) -> EventSet:
     return EventSet(events.frame[events.frame["ticker"].isin(list(tickers))].reset_index(drop=True))
 
 
-def _session_index(venue: Venue, dates: pd.Series) -> np.ndarray:
-    """Position of each date's session, or of the next session when the venue is closed that day."""
-    return np.searchsorted(venue.sessions.values, pd.to_datetime(dates).values, side="left")
-
-
 def _blocked_sessions(
     mask_alignment: pd.DataFrame,
     confounders: pd.DataFrame | None,
@@ -353,7 +347,7 @@ def _blocked_sessions(
         np.add.at(diff, (stop, cols), -1)
         blocked = np.cumsum(diff, axis=0)[:n_sessions] > 0
     if confounders is not None and not confounders.empty:
-        idx = _session_index(venue, confounders["date"])
+        idx = session_index(venue, confounders["date"])
         for i, ticker in zip(idx, confounders["ticker"], strict=True):
             if i < n_sessions:
                 if ticker == "*":
@@ -361,101 +355,6 @@ def _blocked_sessions(
                 elif ticker in names:
                     blocked[i, names.index(ticker)] = True
     return blocked
-
-
-def _flag_contamination(
-    contamination: dict[Window, np.ndarray],
-    rows: pd.DataFrame,
-    mask_alignment: pd.DataFrame,
-    confounders: pd.DataFrame | None,
-    venue: Venue,
-    windows: Windows,
-) -> None:
-    """Label each pair's event windows that hold a confounder or another event's day 0.
-
-    Marks (confounders in file order, then the masking events) are sorted by (ticker, session); each pair finds
-    the marks of its ticker inside a window by binary search, so the work grows with pairs + hits, never with
-    (events per ticker)^2. A window's label joins the distinct labels of its marks in mark order.
-    """
-    events = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
-    m_ticker, m_other = [_text(events["ticker"])], [_text(events["event_id"])]
-    m_at = [events["day0_index"].to_numpy(dtype=np.int64)]
-    prefix = pa.scalar("event ", type=pa.large_string())
-    m_label = [pc.binary_join_element_wise(prefix, m_other[0], pa.scalar("", type=pa.large_string()))]
-    if confounders is not None and not confounders.empty:
-        m_ticker.insert(0, _text(confounders["ticker"]))
-        m_at.insert(0, _session_index(venue, confounders["date"]).astype(np.int64))
-        m_other.insert(0, pa.array([""] * len(confounders), type=pa.large_string()))
-        m_label.insert(0, _text(confounders["label"]))
-    m_ticker, m_other, m_label = (pa.concat_arrays(x) for x in (m_ticker, m_other, m_label))
-    m_at = np.concatenate(m_at)
-    pos = rows.index.to_numpy()[rows["day0_index"].to_numpy() >= 0]
-    if len(pos) == 0 or len(m_at) == 0:
-        return
-    day0 = rows.loc[pos, "day0_index"].to_numpy(dtype=np.int64)
-    codes = _codes(pa.concat_arrays([_text(rows.loc[pos, "ticker"]), m_ticker]))
-    p_code, m_code = codes[: len(pos)], codes[len(pos) :]
-    ids = _codes(pa.concat_arrays([_text(rows.loc[pos, "event_id"]), m_other]))
-    p_id, m_id = ids[: len(pos)], ids[len(pos) :]
-    label_code = _codes(m_label)
-    wild = pc.equal(m_ticker, "*").to_numpy(zero_copy_only=False)
-    span = len(venue.sessions) + 1  # a mark's session lies in [0, sessions]
-    specific = np.flatnonzero(~wild)
-    specific = specific[np.argsort(m_code[specific] * span + m_at[specific], kind="stable")]
-    s_key = m_code[specific] * span + m_at[specific]
-    anywhere = np.flatnonzero(wild)
-    anywhere = anywhere[np.argsort(m_at[anywhere], kind="stable")]
-    for window in windows.events:
-        lo_at = np.maximum(day0 + window[0], 0)
-        hi_at = np.minimum(day0 + window[1], span - 1)
-        found = [
-            _ranges(specific, s_key, p_code * span + lo_at, p_code * span + hi_at),
-            _ranges(anywhere, m_at[anywhere], lo_at, hi_at),
-        ]
-        pair = np.concatenate([f[0] for f in found])
-        mark = np.concatenate([f[1] for f in found])
-        keep = m_id[mark] != p_id[pair]
-        pair, mark = pair[keep], mark[keep]
-        order = np.lexsort((mark, pair))
-        pair, mark = pair[order], mark[order]
-        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else np.array([], int)
-        bounds = np.r_[starts, len(pair)]
-        contamination[window][pos[pair[starts]]] = _joined_labels(m_label, label_code, mark, bounds)
-
-
-def _text(column: pd.Series) -> pa.Array:
-    """A column as one Arrow text array (no Python strings for a column already held by Arrow)."""
-    text = pa.array(column.astype(str), type=pa.large_string(), from_pandas=True)
-    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-
-
-def _codes(text: pa.Array) -> np.ndarray:
-    """An integer per distinct value of ``text`` (hashed by Arrow)."""
-    return text.dictionary_encode().indices.to_numpy(zero_copy_only=False)
-
-
-def _joined_labels(labels: pa.Array, code: np.ndarray, mark: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Per run ``mark[bounds[i]:bounds[i + 1]]`` of marks, their distinct ``labels`` (``code`` the same integer
-    for the same label) in mark order joined by "; " (one Arrow join over all runs)."""
-    if len(bounds) < 2:
-        return np.array([], dtype=object)
-    run = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
-    key = run * (int(code.max()) + 1) + code[mark]
-    first = np.zeros(len(mark), dtype=bool)
-    first[np.unique(key, return_index=True)[1]] = True  # a label's first mark in its run (runs are contiguous)
-    kept = np.flatnonzero(first)
-    offsets = pa.array(np.searchsorted(kept, bounds), type=pa.int64())
-    lists = pa.LargeListArray.from_arrays(offsets, labels.take(pa.array(mark[kept])))
-    return pc.binary_join(lists, pa.scalar("; ", type=pa.large_string())).to_numpy(zero_copy_only=False)
-
-
-def _ranges(marks: np.ndarray, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(pair, mark) of every mark whose key lies in [lo_p, hi_p], for sorted ``keys`` of ``marks``."""
-    first = np.searchsorted(keys, lo, side="left")
-    count = np.maximum(np.searchsorted(keys, hi, side="right") - first, 0)
-    pair = np.repeat(np.arange(len(lo)), count)
-    offset = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
-    return pair, marks[np.repeat(first, count) + offset]
 
 
 def _pair_status(
