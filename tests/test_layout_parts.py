@@ -52,4 +52,3 @@ def test_counts_equal_the_gathered_days_summed():
     for days in (np.arange(0, 30), np.arange(12, 13), np.arange(5, 45)):
         expected = grid.take(matrix, cells, days, False).sum(axis=1)
         np.testing.assert_array_equal(grid.count(matrix, cells, days), expected)
-
