@@ -97,6 +97,17 @@ def _codes(text: pa.Array) -> np.ndarray:
     return text.dictionary_encode().indices.to_numpy(zero_copy_only=False)
 
 
+@numba.njit(cache=True, inline="always")
+def _advance(s_key, lo, hi, first, last):  # pragma: no cover - compiled
+    """The sorted ``s_key`` in [lo, hi] are s_key[first:last]: both bounds moved on from the previous pair's."""
+    while first < len(s_key) and s_key[first] < lo:
+        first += 1
+    last = max(last, first)
+    while last < len(s_key) and s_key[last] <= hi:
+        last += 1
+    return first, last
+
+
 @numba.njit(cache=True, nogil=True)
 def _window_marks(specific, s_key, lo, hi, anywhere, a_first, a_count, p_id, m_id, label_code):  # pragma: no cover
     """Per pair p (pairs in increasing ``lo`` and ``hi``): its marks, the ``specific`` ones whose sorted ``s_key``
@@ -105,21 +116,13 @@ def _window_marks(specific, s_key, lo, hi, anywhere, a_first, a_count, p_id, m_i
     pair after another, and each pair's number."""
     first, last, total = 0, 0, a_count.sum()
     for p in range(len(lo)):  # the number of marks in range, to size the output
-        while first < len(s_key) and s_key[first] < lo[p]:
-            first += 1
-        last = max(last, first)
-        while last < len(s_key) and s_key[last] <= hi[p]:
-            last += 1
+        first, last = _advance(s_key, lo[p], hi[p], first, last)
         total += last - first
     marks, kept = np.empty(total, dtype=np.int64), np.zeros(len(lo), dtype=np.int64)
     seen = np.zeros(len(label_code), dtype=np.int64)  # the last pair (+ 1) that kept a mark of each label code
     first, last, n = 0, 0, 0
     for p in range(len(lo)):
-        while first < len(s_key) and s_key[first] < lo[p]:
-            first += 1
-        last = max(last, first)
-        while last < len(s_key) and s_key[last] <= hi[p]:
-            last += 1
+        first, last = _advance(s_key, lo[p], hi[p], first, last)
         start = n
         for j in range(first, last):
             if m_id[specific[j]] != p_id[p]:
