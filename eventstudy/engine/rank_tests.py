@@ -345,26 +345,31 @@ def generalized_sign(car: np.ndarray, ar_estimation: np.ndarray) -> TestResult:
 def wilcoxon_test_groups(car: np.ndarray, groups: Groups) -> GroupResult:
     """The Wilcoxon signed-rank test for every group (see :func:`wilcoxon_test`).
 
-    |CAR| is ranked within each group by one lexsort over (group, |CAR|), average ranks for ties. The p-value is
-    what scipy.stats.wilcoxon(x, zero_method="wilcox", method="auto") gives (scipy >= 1.13): for n <= 50 without
-    ties the exact null distribution of W+, with ties and n <= 13 the complete sign-flip permutation distribution,
-    otherwise the tie-corrected normal approximation without continuity correction.
+    |CAR| is ranked within each group by one integer sort of (|CAR|, sign) keys (:func:`_size_sign_keys`), then
+    by group, average ranks for ties. The p-value is what scipy.stats.wilcoxon(x, zero_method="wilcox",
+    method="auto") gives (scipy >= 1.13): for n <= 50 without ties the exact null distribution of W+, with ties and
+    n <= 13 the complete sign-flip permutation distribution, otherwise the tie-corrected normal approximation
+    without continuity correction.
     """
     car = np.asarray(car, dtype=float)
     x = car[groups.pair]
     use = np.isfinite(x) & (x != 0)
-    group, x = groups.group[use], x[use]
-    size = np.abs(x)
-    order = np.lexsort((size, group))
-    group, x, size = group[order], x[order], size[order]
+    group, key = groups.group[use], _size_sign_keys(x[use])
+    if groups.n_groups == 1:
+        key = np.sort(key)
+    else:
+        order = np.argsort(key)
+        order = order[np.argsort(group[order], kind="stable")]
+        group, key = group[order], key[order]
+    size, positive = key >> 1, (key & 1).astype(bool)
     n = np.bincount(group, minlength=groups.n_groups)
     starts = np.r_[0, np.cumsum(n)]
-    new_run = np.r_[True, (group[1:] != group[:-1]) | (size[1:] != size[:-1])] if len(x) else np.zeros(0, bool)
+    new_run = np.r_[True, (group[1:] != group[:-1]) | (size[1:] != size[:-1])] if len(key) else np.zeros(0, bool)
     run_start = np.flatnonzero(new_run)
-    run_len = np.diff(np.r_[run_start, len(x)])
+    run_len = np.diff(np.r_[run_start, len(key)])
     run_group = group[run_start]
     rank = np.repeat(run_start - starts[run_group] + (run_len + 1) / 2.0, run_len)
-    w_plus = np.bincount(group, weights=np.where(x > 0, rank, 0.0), minlength=groups.n_groups)
+    w_plus = np.bincount(group, weights=np.where(positive, rank, 0.0), minlength=groups.n_groups)
     tie_sum = np.bincount(run_group, weights=run_len.astype(float) ** 3 - run_len, minlength=groups.n_groups)
     ties = np.bincount(run_group, weights=run_len > 1, minlength=groups.n_groups) > 0
     nf = n.astype(float)
@@ -380,6 +385,14 @@ def wilcoxon_test_groups(car: np.ndarray, groups: Groups) -> GroupResult:
         p[flips] = _signflip_p(np.rint(2 * rank).astype(np.int64), np.rint(2 * w_plus).astype(np.int64), starts)[flips]
     has = n > 0
     return GroupResult(np.where(has, z, np.nan), np.where(has, p, np.nan), n)
+
+
+def _size_sign_keys(x: np.ndarray) -> np.ndarray:
+    """uint64 keys of finite non-zero ``x`` in the order of |x|, then sign: the bits of |x| (a positive double's
+    bits order as its value; equal bits, equal value) shifted left, 1 for x > 0 in the lowest bit. Sorting them
+    (numpy's fast integer sort) orders |x| as a stable sort would but for the order inside a run of equal |x|,
+    where all get the same average rank: the ranks in sorted order, and every sum over them, are the same."""
+    return (np.abs(x).view(np.uint64) << np.uint64(1)) | (x > 0).view(np.uint8).astype(np.uint64)
 
 
 @cache
