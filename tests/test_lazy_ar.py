@@ -57,17 +57,23 @@ def _expected_ar(stage, lo: int, hi: int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def test_fit_keeps_the_report_span_source_and_builds_the_frame_on_first_read(study):
+@pytest.mark.parametrize("estimation", [(-250, -11), (-200, -30)])  # report span: the event days; a part of them
+def test_fit_keeps_the_report_span_source_and_builds_the_frame_on_first_read(study, estimation):
+    study = EventStudy(
+        study.events.frame, study.prices, market=study.market, calendar="data", estimation=estimation, placebo_draws=0
+    )
     stage = run_pairs(study, study.events, study.prices)
     results = finish(study, stage)
     source = vars(results)["ar"]
     assert isinstance(source, ArSource) and not stage.active.all()
     lo, hi = study.windows.report_span
     shape = (int(stage.active.sum()), hi - lo + 1)
+    exact = estimation[1] == lo - 1  # the stage holds normal returns and SARs of the report days only
+    assert (source.held.get("sar") is stage.event_sar) == exact
+    assert (source.held.get("normal_return") is stage.event_normal) == exact
     for name, values in source.values.items():
         if values is not None:
-            assert values.shape == shape, name
-            assert not any(np.shares_memory(values, held) for held in (stage.normal, stage.ar, stage.sar)), name
+            assert values.shape == shape and not np.shares_memory(values, stage.ar), name
     frame = results.ar
     assert results.ar is frame and vars(results)["ar"] is frame  # built once, then kept
     pd.testing.assert_frame_equal(frame, _expected_ar(stage, lo, hi), check_exact=True)

@@ -1,11 +1,13 @@
 """The AR table (``ar``: one row per studied pair and report-span day) built when it is used.
 
 At a million pairs the table is 21 million rows (~1.9 GB as a frame). :class:`ArSource` keeps only what it is built
-from: the studied pairs' normal returns, ARs and SARs on the report-span days (compact copies, not the pair stage's
-(pairs x days) arrays), their identifiers, and the session grid with each pair's cell, which give the dates, returns
-and spans by a gather. ``frame()`` builds today's table; ``slices(rows)`` builds it a slice of rows at a time for
-writing (:func:`eventstudy.io.write_table`). :func:`eventstudy.engine.stages.finish` gives the results object an
-``ArSource`` (:class:`eventstudy.table_source.LazyTable`): the frame is built on first access of ``results.ar``.
+from: the studied pairs' normal returns, ARs and SARs on the report-span days, their identifiers, and the session
+grid with each pair's cell, which give the dates, returns and spans by a gather. The ARs are a compact copy (the
+stage's (pairs x days) ARs are freed with it); the normal returns and SARs are the stage's own (pairs x event days)
+arrays when those days are exactly the report span (the usual windows), else compact copies too. ``frame()`` builds
+the table; ``slices(rows)`` builds it a slice of rows at a time for writing (:func:`eventstudy.io.write_table`).
+:func:`eventstudy.engine.stages.finish` gives the results object an ``ArSource``
+(:class:`eventstudy.table_source.LazyTable`): the frame is built on first access of ``results.ar``.
 """
 
 from __future__ import annotations
@@ -45,13 +47,18 @@ class ArSource:
         self.text = {name: stage.pairs[name].array.take(idx) for name in ("event_id", "ticker")}
         self.days = stage.days[cols]
         self.panel_days = np.arange(len(stage.days))[cols]  # positions of the reported days in each pair's panel
-        self.grid, self.cells = stage.grid, stage.cells[idx]
+        self.grid, self.cells, self.rows = stage.grid, stage.cells[idx], idx
         self.values = {
             "return": None if stage.stored_returns is None else stage.stored_returns[idx, cols],
-            "normal_return": stage.normal[idx, cols],
             "ar": stage.ar[idx, cols],
-            "sar": stage.sar[idx, cols],
         }
+        self.held = {}  # normal_return, sar: the stage's (P, E) arrays, read at ``rows``, or else in ``values``
+        for column, name in (("normal_return", "normal"), ("sar", "sar")):
+            event = getattr(stage, f"event_{name}")
+            if cols == slice(stage.event_start, len(stage.days)) and _whole(event):
+                self.held[column] = event
+            else:
+                self.values[column] = getattr(stage, name)[idx, cols]
 
     def __len__(self) -> int:
         """Rows of the table."""
@@ -67,9 +74,13 @@ class ArSource:
         stored = self.values["return"]
         returns = grid.take(grid.returns, cells, self.panel_days, np.nan) if stored is None else stored[pairs]
         columns["return"] = returns.ravel()
-        columns |= {name: self.values[name][pairs].ravel() for name in ("normal_return", "ar", "sar")}
+        columns |= {name: self._values(name, pairs).ravel() for name in ("normal_return", "ar", "sar")}
         columns["span"] = grid.take(grid.span, cells, self.panel_days, 0, np.int64).ravel()
         return pd.DataFrame(columns, copy=False)  # the columns are fresh arrays or the source's: no copy
+
+    def _values(self, name: str, pairs: slice) -> np.ndarray:
+        """(pairs, L) values of column ``name`` of the studied ``pairs``."""
+        return self.held[name][self.rows[pairs]] if name in self.held else self.values[name][pairs]
 
     def slices(self, rows: int) -> Iterator[pd.DataFrame]:
         """The table's rows ``rows`` at a time (rows ``[k * rows, (k + 1) * rows)``), each built from the pairs it
@@ -82,3 +93,9 @@ class ArSource:
             stop = min(start + rows, total)
             first, last = start // n_days, -(-stop // n_days)
             yield self.frame(slice(first, last)).iloc[start - first * n_days : stop - first * n_days]
+
+
+def _whole(values: np.ndarray) -> bool:
+    """Whether ``values`` is a whole array (or a view of all of one), not a view into a larger one it would keep."""
+    base = values if values.base is None else values.base
+    return isinstance(base, np.ndarray) and base.nbytes == values.nbytes
