@@ -126,3 +126,39 @@ def test_csect_variance_by_hand_and_its_size():
     assert 0.025 < (p < 0.05).mean() < 0.08
     wide = np.array([csect_variance(2 * rng.standard_t(200, 30), np.full(30, 200)).p_value for _ in range(50)])
     assert (wide < 0.05).mean() > 0.9
+
+
+def _prices_without_volume(prices_dir, tickers):
+    from eventstudy.prices.files import read_prices
+
+    prices = read_prices(prices_dir, ["MP", "SPY"])
+    return prices.assign(volume=prices["volume"].where(~prices["ticker"].isin(tickers)))
+
+
+@pytest.mark.parametrize("model", ["mean", "market"])
+def test_volume_without_any_volume_is_a_clear_error(prices_dir, model):
+    from eventstudy.errors import InputError
+
+    events = pd.DataFrame({"event_id": ["E09"], "ticker": ["MP"], "date": ["2025-10-09"]})
+    prices = _prices_without_volume(prices_dir, ["MP", "SPY"])
+    with pytest.raises(InputError, match="prices hold none .* run without --volume"):
+        EventStudy(events, prices, market="SPY", volume=model).fit()
+
+
+def test_market_volume_model_without_the_benchmarks_volume_names_it(prices_dir):
+    from eventstudy.errors import InputError
+
+    events = pd.DataFrame({"event_id": ["E09"], "ticker": ["MP"], "date": ["2025-10-09"]})
+    prices = _prices_without_volume(prices_dir, ["SPY"])
+    with pytest.raises(InputError, match="SPY has none in the prices: use --volume mean"):
+        EventStudy(events, prices, market="SPY", volume="market").fit()
+    res = EventStudy(events, prices, market="SPY", windows=[(0, 1)], volume="mean").fit()  # mean needs only MP's
+    assert np.isfinite(res.cav["cav"]).all()
+
+
+def test_volume_matrix_of_prices_without_volume_is_missing_everywhere():
+    from eventstudy.engine.volume import volume_matrix
+
+    prices = pd.DataFrame({"date": pd.to_datetime(["2025-01-02"]), "ticker": ["MP"], "volume": [np.nan]})
+    dates = np.array([["2025-01-02", "NaT"]], dtype="datetime64[ns]")
+    assert np.isnan(volume_matrix(prices, np.array(["MP"], dtype=object), dates)).all()

@@ -10,7 +10,7 @@ import pandas as pd
 from eventstudy.engine.normal import check_model_options
 from eventstudy.engine.panel import Window, Windows
 from eventstudy.engine.stages import finish, run_pairs
-from eventstudy.engine.volume import VOLUME_MODELS
+from eventstudy.engine.volume import VOLUME_MODELS, check_volume
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import EventSet, read_confounders, read_events
 from eventstudy.prices.factors import read_factors
@@ -202,4 +202,6 @@ class EventStudy:
         ``prices_table=False`` leaves ``results.prices`` empty (no copy of the used price rows: ``eventstudy run``
         writes that table only with ``--report``).
         """
+        if self.volume is not None:
+            check_volume(self.prices, self.volume, list((self.market or {}).values()))
         return finish(self, run_pairs(self, self.events, self.prices), prices_table)

@@ -24,13 +24,33 @@ from eventstudy.engine.ar_table import ar_frame
 from eventstudy.engine.models import fit_model
 from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
 from eventstudy.engine.tables import car_frame
+from eventstudy.errors import InputError
 
 VOLUME_MODELS = ("mean", "market")
+
+
+def check_volume(prices: pd.DataFrame, model: str, benchmarks: list[str]) -> None:
+    """Raise :class:`InputError` when abnormal volume cannot be measured at all: the prices hold no share volume,
+    or (``market`` model) a benchmark has none."""
+    has = prices["volume"].notna().to_numpy()
+    if not has.any():
+        raise InputError(
+            "abnormal volume needs share volumes, and the prices hold none (their volume column is empty): load "
+            "prices with volume (yfinance and the price store keep it) or run without --volume"
+        )
+    without = sorted(set(benchmarks) - set(prices["ticker"][has].unique())) if model == "market" else []
+    if without:
+        raise InputError(
+            f"the market volume model needs the benchmark's share volume, and {', '.join(without)} has none in the "
+            "prices: use --volume mean, or a benchmark with volume (an ETF such as SPY rather than an index)"
+        )
 
 
 def volume_matrix(prices: pd.DataFrame, tickers: np.ndarray, dates: np.ndarray) -> np.ndarray:
     """(P, D) share volume of each pair's ticker on its session dates (NaN where absent or NaT)."""
     rows = prices.dropna(subset=["volume"])
+    if rows.empty:  # no volume at all (e.g. a subset of the study's tickers): every pair's volume is missing
+        return np.full(dates.shape, np.nan)
     wide = rows.pivot_table(index="date", columns="ticker", values="volume", aggfunc="first")
     day = wide.index.get_indexer(pd.DatetimeIndex(dates.ravel())).reshape(dates.shape)
     col = wide.columns.get_indexer(pd.Index(tickers))
