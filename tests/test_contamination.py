@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eventstudy.engine.contamination import flag_contamination
+from eventstudy.engine.contamination import Labels, flag_contamination
 from eventstudy.timing.venues import Venue
 
 WINDOWS = ((-1, 1), (0, 0), (-5, 10), (3, 40), (-60, -45), (0, 250))  # some reach past either end of the data
@@ -59,18 +59,62 @@ def _by_definition(venue, events, rows, confounders, window):
 @pytest.mark.parametrize(("seed", "wildcards"), [(1, True), (2, False), (3, True)])
 def test_labels_are_the_definitions(seed, wildcards):
     venue, events, rows, confounders = _case(seed, wildcards)
-    contamination = {w: np.full(len(events), "", dtype=object) for w in WINDOWS}
+    contamination = {w: Labels.clean(len(events)) for w in WINDOWS}
     flag_contamination(contamination, rows, events, confounders, venue, WINDOWS)
+    texts = {w: _texts(labels) for w, labels in contamination.items()}
     for window in WINDOWS:
         expected = _by_definition(venue, events, rows, confounders, window)
-        got = {i: text for i, text in enumerate(contamination[window]) if text}
+        got = {i: text for i, text in enumerate(texts[window]) if text}
         assert got == expected, window
-    assert any("; " in text for text in contamination[(-5, 10)])
-    assert contamination[(0, 250)].astype(bool).sum() > 100 and any("FOMC" in text for text in contamination[(0, 0)])
+    assert any("; " in text for text in texts[(-5, 10)])
+    assert texts[(0, 250)].astype(bool).sum() > 100 and any("FOMC" in text for text in texts[(0, 0)])
 
 
 def test_no_marks_no_labels():
     venue, events, rows, _ = _case(4, False)
-    contamination = {w: np.full(len(events), "", dtype=object) for w in WINDOWS}
+    contamination = {w: Labels.clean(len(events)) for w in WINDOWS}
     flag_contamination(contamination, rows, events.iloc[0:0], None, venue, WINDOWS)
-    assert not any(c.any() for c in contamination.values())
+    assert not any(labels.codes.any() for labels in contamination.values())
+
+
+def test_labels_of_two_venues_and_of_subsets_concatenated_are_the_definitions():
+    """The panel flags venue after venue into one table; a Dask-style run flags subsets of the pairs on their own
+    and concatenates them (pair_stage.concat): both give every pair its label, and one table without a label twice."""
+    venue, events, _, confounders = _case(5, True)
+    other = Venue("XNYS", pd.bdate_range("2020-02-17", periods=80))  # the other venue's sessions are not the first's
+    day0 = events["day0_index"].where(events["venue"] == venue.name, events["day0_index"] % 80)
+    events["day0_index"] = day0.where(events["day0_index"] >= 0, -1)  # sessions of each pair's venue
+    pairs = events.sample(frac=0.8, random_state=5)  # both venues' pairs, any order; row = position in the study
+    pairs.index = np.random.default_rng(5).permutation(len(events))[: len(pairs)]
+    by_venue = [(v, pairs[pairs["venue"] == v.name]) for v in (venue, other)]
+    expected = {
+        w: {i: text for v, rows in by_venue for i, text in _by_definition(v, events, rows, confounders, w).items()}
+        for w in WINDOWS
+    }
+    whole = {w: Labels.clean(len(events)) for w in WINDOWS}
+    for v, rows in by_venue:
+        flag_contamination(whole, rows, events, confounders, v, WINDOWS)
+    subsets = np.array_split(pairs.index.to_numpy(), 3)
+    parts = []
+    for subset in subsets:
+        part = {w: Labels.clean(len(subset)) for w in WINDOWS}
+        for v, rows in by_venue:
+            rows = rows[rows.index.isin(subset)]  # row = position in the subset
+            flag_contamination(
+                part, rows.set_axis(pd.Index(subset).get_indexer(rows.index)), events, confounders, v, WINDOWS
+            )
+        parts.append(part)
+    order = np.argsort(np.concatenate(subsets), kind="stable")
+    for window in WINDOWS:
+        concatenated = Labels.concat([part[window] for part in parts], order)
+        got = {i: text for i, text in zip(np.sort(pairs.index), _texts(concatenated), strict=True) if text}
+        assert got == expected[window] and got, window
+        assert {i: text for i, text in enumerate(_texts(whole[window])) if text} == expected[window]
+        for labels in (whole[window], concatenated):
+            table = labels.table.to_pylist()
+            assert table[0] == "" and len(set(table)) == len(table)
+    assert any(i in expected[(0, 250)] for i in by_venue[1][1].index)  # the second venue's pairs are flagged too
+
+
+def _texts(labels: Labels) -> np.ndarray:
+    return np.asarray(labels.table, dtype=object)[labels.codes]

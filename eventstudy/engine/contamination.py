@@ -8,10 +8,13 @@ the pair's own event is not counted). Its label joins the distinct labels of tho
 Marks are sorted by (ticker, session); each pair finds the marks of its ticker inside a window by binary search,
 and one compiled walk per window (:func:`_window_marks`) puts each pair's marks in mark order and keeps each
 label's first, so the work grows with pairs + hits, never with (events per ticker)^2; the labels are joined by one
-Arrow call over all pairs.
+Arrow call over all pairs and kept as :class:`Labels`: an integer code per pair into one Arrow array of the distinct
+labels (no Python string per pair).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -24,17 +27,65 @@ from eventstudy.timing.venues import Venue
 Window = tuple[int, int]
 
 
+@dataclass
+class Labels:
+    """The contamination labels of pairs: ``table[codes]``, the label of each pair.
+
+    ``codes``: (P,) int32, a position in ``table`` per pair; ``table``: the distinct labels (Arrow large_string, no
+    label twice), ``table[0]`` = "" (clean).
+    """
+
+    codes: np.ndarray
+    table: pa.Array
+
+    @classmethod
+    def clean(cls, n_pairs: int) -> Labels:
+        """Labels of ``n_pairs`` clean pairs."""
+        return cls(np.zeros(n_pairs, dtype=np.int32), pa.array([""], type=pa.large_string()))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, rows) -> Labels:
+        """The labels of the pairs ``rows`` (codes into the same table)."""
+        return Labels(self.codes[rows], self.table)
+
+    def assign(self, at: np.ndarray, text: pa.Array) -> None:
+        """Give the pairs ``at`` the labels ``text`` (one per pair); labels new to the table are appended to it."""
+        encoded = text.dictionary_encode()
+        merged = pa.concat_arrays([self.table, encoded.dictionary]).dictionary_encode()  # the table's codes stay
+        remap = merged.indices.to_numpy(zero_copy_only=False)[len(self.table) :]
+        self.codes[at] = remap[encoded.indices.to_numpy(zero_copy_only=False)]
+        self.table = merged.dictionary
+
+    @classmethod
+    def concat(cls, parts: list[Labels], order: np.ndarray | None = None) -> Labels:
+        """The labels of all ``parts`` one after another (then taken in ``order``, if given): one table of the
+        labels of all (the parts' own when they share it, e.g. chunks of one study's pairs)."""
+        table = parts[0].table
+        if all(part.table is table for part in parts):
+            codes = [part.codes for part in parts]
+        else:
+            merged = pa.concat_arrays([part.table for part in parts]).dictionary_encode()  # "" stays code 0
+            remap = merged.indices.to_numpy(zero_copy_only=False)
+            starts = np.cumsum([0, *(len(part.table) for part in parts[:-1])])
+            codes = [remap[start + part.codes] for start, part in zip(starts, parts, strict=True)]
+            table = merged.dictionary
+        codes = np.concatenate(codes)
+        return cls(codes if order is None else codes[order], table)
+
+
 def flag_contamination(
-    contamination: dict[Window, np.ndarray],
+    contamination: dict[Window, Labels],
     rows: pd.DataFrame,
     mask_alignment: pd.DataFrame,
     confounders: pd.DataFrame | None,
     venue: Venue,
     windows: tuple[Window, ...],
 ) -> None:
-    """Write the label (see the module docstring) of each pair of ``rows`` (one venue's pairs, with ``ticker``,
-    ``event_id``, ``day0_index``) that has a mark in an event window into ``contamination[window]`` at the pair's
-    row; pairs without a session on or after their date (``day0_index`` < 0) are never flagged."""
+    """Give each pair of ``rows`` (one venue's pairs, with ``ticker``, ``event_id``, ``day0_index``) that has a mark
+    in an event window its label (see the module docstring) in ``contamination[window]`` at the pair's row; pairs
+    without a session on or after their date (``day0_index`` < 0) are never flagged."""
     events = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
     m_ticker, m_other = [_text(events["ticker"])], [_text(events["event_id"])]
     m_at = [events["day0_index"].to_numpy(dtype=np.int64)]
@@ -78,7 +129,7 @@ def flag_contamination(
         offsets = pa.array(np.r_[0, np.cumsum(kept[has])], type=pa.int64())
         lists = pa.LargeListArray.from_arrays(offsets, m_label.take(pa.array(marks)))
         joined = pc.binary_join(lists, pa.scalar("; ", type=pa.large_string()))
-        contamination[window][pos[order[has]]] = joined.to_numpy(zero_copy_only=False)
+        contamination[window].assign(pos[order[has]], joined)
 
 
 def session_index(venue: Venue, dates: pd.Series) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from eventstudy.engine.contamination import Labels
 from eventstudy.engine.factor_models import FACTOR_MODELS
 from eventstudy.engine.gaps import bridge_gaps, span_design
 from eventstudy.engine.garch import conditional_car
@@ -79,7 +80,7 @@ class PairStage:
     estimation_normal: np.ndarray | None  # (P, D - E) normal returns of the estimation window's days, or None
     cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days, complete
     csar: dict[Window, np.ndarray]  # per window: cumulative SAR
-    contamination: dict[Window, np.ndarray]  # per window: label string per pair ("" when clean)
+    contamination: dict[Window, Labels]  # per window: each pair's label as a code into distinct labels ("" = 0)
     extra: dict[str, np.ndarray]  # model-specific parameters.csv columns (GARCH, factor loadings, thin trading)
     stored_returns: np.ndarray | None = None  # (P, D) the measure when it is not the grid's returns (volume)
     stored_design: np.ndarray | None = None  # (P, D, k) the design when it is not built from the grid's regressors
@@ -382,6 +383,8 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
             out[f.name] = {k: sum(v.get(k, 0.0) for v in values) for k in dict.fromkeys(k for v in values for k in v)}
         elif isinstance(first, pd.DataFrame):
             out[f.name] = pd.concat(values, ignore_index=True).iloc[order].reset_index(drop=True)
+        elif f.name == "contamination":
+            out[f.name] = {w: Labels.concat([v[w] for v in values], order) for w in first}
         elif isinstance(first, dict):
             out[f.name] = {w: _concat_values([v[w] for v in values], order) for w in first}
         else:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from eventstudy.engine.contamination import flag_contamination, session_index
+from eventstudy.engine.contamination import Labels, flag_contamination, session_index
 from eventstudy.engine.grid import SessionGrid
 from eventstudy.errors import EventError, PriceDataError, WindowError
 from eventstudy.events.catalog import EventSet
@@ -80,7 +80,7 @@ class EventPanel:
     regressor_names: tuple[str, ...]
     estimation: np.ndarray  # (P, D) clean estimation days
     masked: np.ndarray  # (P, D) days of other events / confounders
-    contamination: dict[Window, np.ndarray]  # per event window, one label string per pair ("" when clean)
+    contamination: dict[Window, Labels]  # per event window, each pair's label as a code into distinct labels
     windows: Windows
     kind: str  # "simple" or "log"
     grid: SessionGrid  # the matrices the arrays were gathered from
@@ -109,7 +109,7 @@ class PanelLayout:
     grid: SessionGrid
     cells: np.ndarray
     blocked: np.ndarray  # (S, T) sessions masked out of each ticker's estimation windows
-    contamination: dict[Window, np.ndarray]
+    contamination: dict[Window, Labels]  # per event window (engine.contamination.Labels)
     regressor_names: tuple[str, ...]
     windows: Windows
     kind: str
@@ -243,7 +243,7 @@ def panel_layout(
     regressors = np.full((n_reg, n_sessions), np.nan)
     blocked = np.zeros((len(tickers), n_sessions), dtype=bool)
     cells = np.zeros((n_pairs, 3), dtype=np.int64)
-    contamination = {w: np.full(n_pairs, "", dtype=object) for w in windows.events}
+    contamination = {w: Labels.clean(n_pairs) for w in windows.events}
     column_of = pd.Index(tickers)
     for venue_name, rows in alignment.groupby("venue", sort=False):
         venue = span[venue_name]
