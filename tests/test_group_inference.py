@@ -226,3 +226,38 @@ def test_empirical_p_by_hand():
     p = empirical_p(np.array([-1.5, 0.1]), null)
     assert p.tolist() == pytest.approx([(1 + 2) / 5, (1 + 3) / 4])
     assert np.isnan(empirical_p(np.array([np.nan]), null[:1])[0])
+
+
+def test_portfolios_of_groups_are_the_cells_sorted_by_group_date_pair_and_summed_in_that_order():
+    """Every group's portfolios equal the definition in plain numpy: the (group, date, pair) cells with a finite AR
+    and a date, sorted, each portfolio's total summed in that order from 0.0 (``np.bincount``'s), bit for bit."""
+    from eventstudy.inference.calendar_time import portfolios
+    from eventstudy.inference.groups import Groups
+
+    rng = np.random.default_rng(3)
+    n_pairs, width, n_grid = 40, 6, 30
+    ar = rng.normal(size=(n_pairs, width)) * 10.0 ** rng.integers(-3, 3, (n_pairs, width))
+    ar[rng.random(ar.shape) < 0.15] = np.nan
+    positions = rng.integers(0, n_grid, n_pairs)[:, None] + np.arange(width)[None, :] - 3
+    positions[positions >= n_grid] = -1
+    positions[rng.random(positions.shape) < 0.1] = -1
+    group = np.r_[np.zeros(n_pairs, np.int64), np.repeat([1, 3], 10)]  # group 2 is empty; pairs in two groups
+    pair = np.r_[np.arange(n_pairs), np.sort(rng.choice(n_pairs, 10, replace=False)), np.arange(5, 15)]
+    groups = Groups(group, pair.astype(np.int64), 4, n_pairs)
+    port = portfolios(ar, positions.astype(np.int64), groups, n_grid)
+
+    g, p, t = np.repeat(group, width), np.repeat(pair, width), np.tile(np.arange(width), len(pair))
+    pos, value = positions[p, t], ar[p, t]
+    keep = (pos >= 0) & np.isfinite(value)
+    g, p, pos, value = g[keep], p[keep], pos[keep], value[keep]
+    order = np.lexsort((p, pos, g))
+    g, p, pos, value = g[order], p[order], pos[order], value[order]
+    new = np.r_[True, (g[1:] != g[:-1]) | (pos[1:] != pos[:-1])]
+    first = np.flatnonzero(new)
+    np.testing.assert_array_equal(port.group, g[first])
+    np.testing.assert_array_equal(port.date, pos[first])
+    np.testing.assert_array_equal(port.starts, np.r_[first, len(g)])
+    np.testing.assert_array_equal(port.pair, p)
+    total = np.bincount(np.cumsum(new) - 1, weights=value, minlength=len(first))
+    assert port.total.tobytes() == total.tobytes()
+    assert set(port.group) == {0, 1, 3}

@@ -171,60 +171,63 @@ def portfolios(ar: np.ndarray, positions: np.ndarray | RowPositions, groups: Gro
     """Every group's portfolios from the window ARs ``ar`` (P, L) and their date ``positions`` (P, L) (-1: NaT; an
     array or the rows of one table, :class:`~eventstudy.inference.row_positions.RowPositions`)."""
     positions = RowPositions.of(positions)
-    group, date, pair, value = _cells(groups.starts, groups.pair, ar, positions.table, positions.offset)
-    new = np.r_[True, (group[1:] != group[:-1]) | (date[1:] != date[:-1])] if len(group) else np.zeros(0, bool)
-    first = np.flatnonzero(new)
-    return Portfolios(
-        group=group[first],
-        date=date[first],
-        starts=np.r_[first, len(group)],
-        pair=pair,
-        total=segment_sum(np.cumsum(new) - 1, value, len(first)),
-        n_groups=groups.n_groups,
-        n_grid=n_grid,
-    )
+    group, date, starts, pair, total = _portfolios(groups.starts, groups.pair, ar, positions.table, positions.offset)
+    return Portfolios(group, date, starts, pair, total, groups.n_groups, n_grid)
 
 
 @numba.njit(cache=True, nogil=True)
-def _cells(starts, pair, ar, table, offset):  # pragma: no cover - compiled
-    """The (entry, day) cells with a finite AR and a date, sorted by group, date position, then pair: a counting
-    sort of each group's cells over its own range of positions (stable, so pairs stay in order)."""
-    width = ar.shape[1]
-    total = 0
-    for e in range(len(pair)):
-        for t in range(width):
-            total += table[offset[pair[e]] + t] >= 0 and np.isfinite(ar[pair[e], t])
-    group = np.empty(total, np.int64)
-    date = np.empty(total, np.int64)
-    member = np.empty(total, np.int64)
-    value = np.empty(total)
+def _portfolios(starts, pair, ar, table, offset):  # pragma: no cover - compiled
+    """The portfolios' group, date, member offsets, members and AR totals. A portfolio's members are the group's
+    entries with a finite AR and a date on its date, in entry order (a counting sort of each group's cells over its
+    own range of positions, stable); its total adds their ARs in that order from 0.0 (``segment_sum``'s order).
+    Only the members are stored per cell (no per-cell group, date or value)."""
+    n_groups, width = len(starts) - 1, ar.shape[1]
+    lo = np.full(n_groups, np.iinfo(np.int64).max, np.int64)
+    hi = np.full(n_groups, -1, np.int64)
+    cells = 0
+    for g in range(n_groups):
+        for e in range(starts[g], starts[g + 1]):
+            for t in range(width):
+                p = table[offset[pair[e]] + t]
+                if p >= 0 and np.isfinite(ar[pair[e], t]):
+                    lo[g], hi[g] = min(lo[g], p), max(hi[g], p)
+                    cells += 1
+    room = 0  # at most one portfolio per date of each group's range
+    for g in range(n_groups):
+        room += max(hi[g] - lo[g] + 1, 0)
+    member = np.empty(cells, np.int64)
+    group = np.empty(room, np.int64)
+    date = np.empty(room, np.int64)
+    first = np.empty(room + 1, np.int64)
+    total = np.empty(room)
     done = 0  # cells placed
-    for g in range(len(starts) - 1):
-        lo, hi = np.iinfo(np.int64).max, -1
-        for e in range(starts[g], starts[g + 1]):
-            for t in range(width):
-                p = table[offset[pair[e]] + t]
-                if p >= 0 and np.isfinite(ar[pair[e], t]):
-                    lo, hi = min(lo, p), max(hi, p)
-        if hi < 0:
+    made = 0  # portfolios made
+    for g in range(n_groups):
+        if hi[g] < 0:
             continue
-        slot = np.zeros(hi - lo + 2, np.int64)
+        slot = np.zeros(hi[g] - lo[g] + 2, np.int64)
+        at = np.empty(hi[g] - lo[g] + 1, np.int64)  # the portfolio of each date of the group's range
         for e in range(starts[g], starts[g + 1]):
             for t in range(width):
                 p = table[offset[pair[e]] + t]
                 if p >= 0 and np.isfinite(ar[pair[e], t]):
-                    slot[p - lo + 1] += 1
+                    slot[p - lo[g] + 1] += 1
         for k in range(1, len(slot)):
+            if slot[k] > 0:  # date lo + k - 1 has cells: they start after those of the earlier dates
+                group[made], date[made], first[made], total[made] = g, lo[g] + k - 1, done + slot[k - 1], 0.0
+                at[k - 1] = made
+                made += 1
             slot[k] += slot[k - 1]
         for e in range(starts[g], starts[g + 1]):
             for t in range(width):
                 p = table[offset[pair[e]] + t]
                 if p >= 0 and np.isfinite(ar[pair[e], t]):
-                    k = done + slot[p - lo]
-                    slot[p - lo] += 1
-                    group[k], date[k], member[k], value[k] = g, p, pair[e], ar[pair[e], t]
+                    member[done + slot[p - lo[g]]] = pair[e]
+                    slot[p - lo[g]] += 1
+                    total[at[p - lo[g]]] += ar[pair[e], t]
         done += slot[-1]
-    return group, date, member, value
+    first[made] = done
+    return group[:made].copy(), date[:made].copy(), first[: made + 1].copy(), member, total[:made].copy()
 
 
 def pairs_with_returns(ar: np.ndarray, groups: Groups) -> np.ndarray:
