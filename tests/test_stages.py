@@ -40,3 +40,15 @@ def test_subsets_by_ticker_concatenate_to_the_full_run(group_tests):
     got = finish(study, stage)
     for name in TABLES:
         pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True)
+
+
+def test_finish_releasing_the_stage_lets_its_day_arrays_go_and_changes_no_table():
+    sim = simulate_study(n_events=6, n_firms=4, effect=0.01, rho=0.2, same_date=True, seed=2)
+    study = EventStudy(sim.events, sim.prices, market=sim.market, calendar="data")
+    kept, released = (run_pairs(study, study.events, study.prices) for _ in range(2))
+    assert released.estimation_normal is not None  # one date: Binder's systems need them
+    expected, got = finish(study, kept), finish(study, released, release=True)
+    assert kept.ar is not None and released.ar is None and released.estimation is None
+    assert released.estimation_normal is None
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True)

@@ -204,4 +204,4 @@ class EventStudy:
         """
         if self.volume is not None:
             check_volume(self.prices, self.volume, list((self.market or {}).values()))
-        return finish(self, run_pairs(self, self.events, self.prices), prices_table)
+        return finish(self, run_pairs(self, self.events, self.prices), prices_table, release=True)

@@ -101,7 +101,7 @@ def fit_distributed(
                 f"a task kept killing its Dask worker ({exc}); the workers may lack memory: give them more, or "
                 "use more, smaller partitions (partitions= / --partitions)"
             ) from None
-    return finish(study if local_frame else _with(study, prices=used), stage)
+    return finish(study if local_frame else _with(study, prices=used), stage, release=True)
 
 
 def _compute(client: Client, study: EventStudy, source, parts: list[Partition], progress: Progress | None):
