@@ -39,7 +39,14 @@ from typing import Any
 import numpy as np
 
 from eventstudy.inference.calendar_time import calendar_positions
-from eventstudy.inference.correlation_kernels import batch_bounds, compress, patterns, renumbering, shared_days
+from eventstudy.inference.correlation_kernels import (
+    batch_bounds,
+    class_entries,
+    compress,
+    patterns,
+    renumbering,
+    shared_days,
+)
 from eventstudy.inference.correlation_kernels import cell_sums as _cell_sums
 from eventstudy.inference.correlation_kernels import pair_sums as _kernel_sum
 from eventstudy.inference.groups import Groups
@@ -231,14 +238,13 @@ class _Rows:
     def pack(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return compress(self.x, self.positions, self.renumber, self.used[rows], self.valid)
 
-    def of_classes(self, classes: _Classes, chosen: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The packed members of the classes ``chosen`` and ``classes.rows`` numbered on them (-1 elsewhere)."""
-        member = np.zeros(len(self.used), dtype=bool)
-        member[classes.rows[np.repeat(np.isin(np.arange(len(classes.ptr) - 1), chosen), np.diff(classes.ptr))]] = True
-        needed = np.flatnonzero(member)
-        slot = np.full(len(self.used), -1, dtype=np.int64)
-        slot[needed] = np.arange(len(needed))
-        return (*self.pack(needed), slot[classes.rows])
+    def of_classes(self, classes: _Classes, chosen: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The packed members of the classes ``chosen`` and ``at`` (entries of ``classes.rows``), whose entries of
+        those classes are numbered on them in place (other entries keep what they held: no kernel reads them). The
+        work is the batch's own entries, never a pass over every row of the study (batches x rows)."""
+        entries = class_entries(classes.ptr, np.unique(chosen))
+        needed, at[entries] = np.unique(classes.rows[entries], return_inverse=True)
+        return (*self.pack(needed), at)
 
 
 def _window_classes(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -319,8 +325,9 @@ def _class_pair_sums(rows: _Rows, classes: _Classes, ca, cb, min_shared: int) ->
     item, p, q = item[keep], p[keep], q[keep]
     sums = np.zeros(len(item))
     runs = batch_bounds(ca[k], cb[k], n, ROWS_PER_BATCH)
+    numbering = np.full(len(classes.rows), -1, dtype=np.int64)  # each batch numbers its classes' entries in place
     for (k_lo, k_hi), (lo, hi) in zip(_runs(runs), _runs(np.searchsorted(item, runs)), strict=True):
-        xv, pv, cnt, at = rows.of_classes(classes, np.r_[ca[k[k_lo:k_hi]], cb[k[k_lo:k_hi]]])
+        xv, pv, cnt, at = rows.of_classes(classes, np.r_[ca[k[k_lo:k_hi]], cb[k[k_lo:k_hi]]], numbering)
         sums[lo:hi] = _cell_sums(xv, pv, cnt, at, classes.cell_ptr, p[lo:hi], q[lo:hi], min_shared)
     partial[k] = np.bincount(item, weights=sums, minlength=len(k))
     for k in np.flatnonzero(by_blas):
@@ -330,7 +337,7 @@ def _class_pair_sums(rows: _Rows, classes: _Classes, ca, cb, min_shared: int) ->
     rest = np.flatnonzero(~by_cells & ~by_blas)
     for lo, hi in _runs(batch_bounds(ca[rest], cb[rest], n, ROWS_PER_BATCH)):
         a, b = ca[rest[lo:hi]], cb[rest[lo:hi]]
-        xv, pv, cnt, at = rows.of_classes(classes, np.r_[a, b])
+        xv, pv, cnt, at = rows.of_classes(classes, np.r_[a, b], numbering)
         partial[rest[lo:hi]] = _kernel_sum(xv, pv, cnt, classes.ptr, at, a, b, min_shared)
     return partial
 

@@ -163,6 +163,13 @@ def cell_sums(xv, pv, cnt, rows, cell_ptr, cp, cq, min_shared: int) -> np.ndarra
     return out
 
 
+def class_entries(ptr: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The entries ``ptr[c]:ptr[c + 1]`` of each of ``classes`` (ascending, distinct), in order: work in the
+    classes' own entries, not a pass over all of them."""
+    count = ptr[classes + 1] - ptr[classes]
+    return np.repeat(ptr[classes] - np.cumsum(count) + count, count) + np.arange(count.sum())
+
+
 def pair_sums(xv, pv, cnt, ptr, rows, ca, cb, min_shared: int) -> np.ndarray:
     """sum of rho_ij over i in class a, j in class b (i < j when a = b) for every listed pair of classes, pair by
     pair (class c's members are ``rows[ptr[c]:ptr[c + 1]]``).
@@ -175,9 +182,7 @@ def pair_sums(xv, pv, cnt, ptr, rows, ca, cb, min_shared: int) -> np.ndarray:
     if len(ca) == 0:
         return out
     n = np.diff(ptr)
-    listed = np.zeros(len(n), dtype=bool)
-    listed[ca] = listed[cb] = True
-    needed = np.unique(rows[np.repeat(listed, n)])
+    needed = np.unique(rows[class_entries(ptr, np.unique(np.r_[ca, cb]))])
     slot = np.full(len(xv), -1, dtype=np.int64)
     slot[needed] = np.arange(len(needed))
     xz, mk, base = (
