@@ -224,6 +224,8 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
     held |= {name: np.empty((len(layout), n_event)) for name in HELD[2:]}
     normal = np.empty((min(CHUNK_PAIRS, len(layout)), n_days))  # a chunk's normal returns on every day
     keep = estimation_normal or _event_systems(study)
+    if keep:  # every chunk's estimation-day normal returns, written in place (concat then copies nothing)
+        kept_normal = np.empty((len(layout), n_days - n_event))
     pooled, dates = not keep, None  # whether the studied pairs so far share one day 0 and venue (``dates``)
     parts, buffers = [], {}  # the chunks write into the run's arrays; their gathered arrays reuse ``buffers``
     for start in range(0, max(len(layout), 1), CHUNK_PAIRS):
@@ -241,7 +243,11 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
             pooled = len(dates) <= 1
             for kept in parts if not pooled else ():  # no Binder system: the estimation days' normals are not read
                 kept.estimation_normal = None
-        part.estimation_normal = part.estimation_normal.copy() if keep or pooled else None  # ``normal`` is reused
+        if keep:
+            kept_normal[rows] = part.estimation_normal
+            part.estimation_normal = kept_normal[rows]
+        else:  # ``normal`` is reused by the next chunk
+            part.estimation_normal = part.estimation_normal.copy() if pooled else None
         parts.append(part)
     del buffers, normal
     stage = concat(parts, release=True)
