@@ -29,6 +29,9 @@ HEAVY = (
 )
 
 
+RUN_HEAVY = tuple(m for m in HEAVY if m != "scipy.sparse")
+
+
 def _loaded_after(code: str) -> set[str]:
     """The modules of ``HEAVY`` loaded after running ``code`` in a fresh interpreter (this checkout first)."""
     probe = f"import sys\n{code}\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
@@ -45,6 +48,69 @@ def test_import_loads_no_heavy_module():
 
 def test_cli_run_module_loads_no_heavy_module():
     assert _loaded_after("import eventstudy.cli.run, eventstudy.engine.stages") == set()
+
+
+def test_plain_import_loads_no_numeric_library():
+    """``import eventstudy`` alone imports none of the engine's libraries: its public names load when first used."""
+    numeric = ("pandas", "numba", "scipy", "pyarrow")
+    probe = f"import eventstudy, sys\nprint(' '.join(m for m in {numeric!r} if m in sys.modules))"
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True, env={"PYTHONPATH": ROOT}
+    )
+    assert shown.stdout.split() == []
+
+
+def test_public_names_and_subpackages_load_on_use():
+    import eventstudy
+    from eventstudy.engine.study import EventStudy
+    from eventstudy.prices.files import read_prices
+
+    assert eventstudy.EventStudy is EventStudy and eventstudy.read_prices is read_prices
+    assert sorted(eventstudy.__all__) == sorted(n for n in dir(eventstudy) if n in eventstudy.__all__)
+    namespace: dict = {}
+    exec("from eventstudy import *", namespace)
+    assert {n for n in namespace if not n.startswith("__")} == set(eventstudy.__all__)
+    assert eventstudy.simulate.simulate_study is not None  # a submodule reached as an attribute, as before
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        eventstudy.nothing  # noqa: B018
+
+
+def test_cli_run_end_to_end_loads_no_heavy_module(tmp_path, prices_dir):
+    """The whole ``eventstudy run`` process (the console entry point, on the real prices, every group test) loads
+    none of matplotlib, DuckDB, Dask, yfinance, exchange_calendars (``--calendar data``), statsmodels or the heavy
+    scipy subpackages (scipy.sparse aside: the in-time placebo of a study this small sums by a sparse incidence
+    product), and runs with the import-time objects frozen out of the garbage collector's view."""
+    events = tmp_path / "events.csv"
+    events.write_text("event_id,date,time,timezone\nE09,2025-10-09,09:00,Asia/Shanghai\n")
+    argv = ["eventstudy", "run", "--events", str(events), "--tickers", "MP,USAR,CRML,UUUU", "--market", "SPY"]
+    argv += ["--listed", "USAR=2025-03-14", "--listed", "CRML=2024-02-28", "--prices", str(prices_dir)]
+    argv += ["--calendar", "data", "--group-tests", "all", "--format", "parquet", "--out", str(tmp_path / "out")]
+    probe = (
+        "import atexit, gc, runpy, sys\n"
+        f"sys.argv = {argv!r}\n"
+        f"atexit.register(lambda: print('HEAVY', *(m for m in {RUN_HEAVY!r} if m in sys.modules), "
+        "'FROZEN', gc.get_freeze_count() > 50000, 'GC', gc.isenabled()))\n"
+        "runpy.run_module('eventstudy.cli', run_name='__main__')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "out" / "car.parquet").is_file()
+    assert run.stdout.splitlines()[-1].split() == ["HEAVY", "FROZEN", "True", "GC", "True"]
+
+
+def test_main_called_in_a_session_leaves_the_garbage_collector_alone(tmp_path):
+    """Only the console entry point pauses and freezes the collector: ``main`` called in a Python session (click's
+    test runner, a notebook) imports its subcommand as any import would."""
+    import gc
+
+    from click.testing import CliRunner
+
+    from eventstudy.cli import main
+
+    before = gc.get_freeze_count()
+    result = CliRunner().invoke(main, ["regress", "--help"])
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() == before and gc.isenabled()
 
 
 X = np.r_[-np.inf, -40.0, -8.5, -3.0, -1.96, -0.5, 0.0, 1e-300, 0.3, 1.0, 2.5, 9.0, 38.0, 1e6, np.inf, np.nan]

@@ -5,6 +5,7 @@ User mistakes (any :class:`~eventstudy.errors.EventStudyError`) exit with status
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -28,13 +29,16 @@ _COMMANDS = {
 
 
 class _Group(click.Group):
+    own_process = False  # set by entry(): this call is the whole process
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *_COMMANDS})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in _COMMANDS and name not in self.commands:
             module, attribute = _COMMANDS[name]
-            self.add_command(getattr(importlib.import_module(module), attribute), name)
+            imported = _import_frozen(module) if self.own_process else importlib.import_module(module)
+            self.add_command(getattr(imported, attribute), name)
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
@@ -43,6 +47,38 @@ class _Group(click.Group):
         except EventStudyError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+
+
+def _import_frozen(module: str):
+    """Import a subcommand's module with the cyclic garbage collector paused, then freeze what it loaded.
+
+    Importing the engine (pandas, pyarrow, numba, scipy) creates about 160,000 long-lived objects and next to no
+    garbage. With the collector on, that import triggered about 270 collections (0.2 s), and every later full
+    collection of the run walked those objects again (0.1-0.3 s). ``gc.freeze()`` moves them out of the
+    collector's view for the rest of the process (they live as long as it does anyway); later objects are collected
+    as usual.
+    """
+    gc.disable()
+    try:
+        return importlib.import_module(module)
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def entry() -> None:
+    """The console script ``eventstudy`` and ``python -m eventstudy.cli``: :func:`main` as a process of its own.
+
+    Only here (not when :func:`main` is called in a Python session, e.g. by click's test runner) does the command line
+    import its subcommand with the garbage collector paused (:func:`_import_frozen`), and freeze the heap before
+    the interpreter exits: its shutdown would otherwise walk every object left (0.3-0.4 s of CPU after a 1,000-pair
+    run) for cycles nobody needs collected at exit. Output files are closed and renamed before that point.
+    """
+    main.own_process = True
+    try:
+        main()
+    finally:
+        gc.freeze()
 
 
 THP_DEFRAG = Path("/sys/kernel/mm/transparent_hugepage/defrag")

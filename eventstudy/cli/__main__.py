@@ -1,5 +1,5 @@
 """``python -m eventstudy.cli``: the same command line as ``eventstudy``."""
 
-from eventstudy.cli import main
+from eventstudy.cli import entry
 
-main()
+entry()
