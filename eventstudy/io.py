@@ -282,7 +282,7 @@ def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         values = out[col]
         if isinstance(values.dtype, pd.StringDtype):  # only the cells starting with a formula character, each
-            risky = values.str.startswith(FORMULA_START).to_numpy(dtype=bool)  # distinct text once (a label
+            risky = values.str.startswith(FORMULA_START).to_numpy(bool, na_value=False)  # distinct text once (a label
             if risky.any():  # such as a window -1..1 repeats on every row of its window)
                 cells = values[risky]
                 out.loc[risky, col] = cells.map({text: _neutral(text) for text in cells.unique()})
@@ -332,17 +332,18 @@ def write_table(table: pd.DataFrame | TableSource, stem: Path, fmt: str = "csv")
 
 def _encode(frames: Iterable[pd.DataFrame], fmt: str, sink: io.BytesIO | Path) -> None:
     """Encode the rows of ``frames`` (consecutive parts of one table, at least one) into ``sink``: CSV with the
-    header once, or Parquet (:func:`_write_parquet`)."""
+    header once (:func:`eventstudy.csv_rows.write_csv`: pandas' ``to_csv`` bytes, built a column at a time), or
+    Parquet (:func:`_write_parquet`)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown table format {fmt!r}: use csv or parquet")
     if fmt == "parquet":
         _write_parquet(frames, str(sink) if isinstance(sink, Path) else sink)
         return
+    from eventstudy.csv_rows import write_csv  # numba and Arrow: loaded when a CSV is written
+
     with open(sink, "wb") if isinstance(sink, Path) else contextlib.nullcontext(sink) as handle:
         for i, frame in enumerate(frames):
-            neutralize_formulas(frame).to_csv(
-                handle, header=i == 0, index=False, date_format="%Y-%m-%d", encoding="utf-8"
-            )
+            write_csv(neutralize_formulas(frame), handle, header=i == 0)
 
 
 def _write_parquet(frames: Iterable[pd.DataFrame], where: str | io.BytesIO) -> None:
