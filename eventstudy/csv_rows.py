@@ -23,7 +23,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import numba
@@ -33,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 CHUNK_ROWS = 1 << 18  # rows encoded at a time (bounds the memory of a chunk's text to tens of MB)
+WORKERS = 2  # chunks encoded at once
 LINE_END = os.linesep  # what pandas ends a line with by default
 REPR_WIDTH = 24  # the longest repr of a float64: -2.2250738585072014e-308
 _DAY_RANGE = (-354_285, 2_932_896)  # 1000-01-01 .. 9999-12-31 as days since 1970-01-01
@@ -53,42 +56,60 @@ _NEEDS_QUOTES = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in QUOTED) + "]"  # RE2
 
 def write_csv(frame: pd.DataFrame, handle: BinaryIO, header: bool = True) -> None:
     """Write ``frame`` as CSV to the binary ``handle``: the bytes of ``frame.to_csv(handle, header=header,
-    index=False, date_format="%Y-%m-%d", encoding="utf-8")``, ``CHUNK_ROWS`` rows at a time."""
+    index=False, date_format="%Y-%m-%d", encoding="utf-8")``.
+
+    Rows are encoded ``CHUNK_ROWS`` at a time, two chunks at once on worker threads (Arrow and the compiled passes
+    run without the GIL), and written in order while the next ones are encoded; at most ``2 + 1`` chunks are held.
+    """
     columns = [_field_maker(frame.iloc[:, j]) for j in range(frame.shape[1])]
-    if not columns or any(make is None for make in columns):
+    if not columns or any(column is None for column in columns):
         frame.to_csv(handle, header=header, index=False, date_format="%Y-%m-%d", encoding="utf-8")
         return
     if header:
         frame.iloc[:0].to_csv(handle, index=False, encoding="utf-8")
-    for start in range(0, len(frame), CHUNK_ROWS):
-        rows = slice(start, min(start + CHUNK_ROWS, len(frame)))
-        fields = [make(rows) for make in columns]
-        offsets = np.empty((len(fields), rows.stop - rows.start + 1), dtype=np.int64)
-        base = 0
-        for k, (starts, _) in enumerate(fields):
-            offsets[k] = starts + base
-            base += starts[-1]
-        data = np.concatenate([text for _, text in fields]) if len(fields) > 1 else fields[0][1]
-        handle.write(memoryview(_join_rows(offsets, data, np.frombuffer(LINE_END.encode(), np.uint8))))
+    chunks = [slice(start, min(start + CHUNK_ROWS, len(frame))) for start in range(0, len(frame), CHUNK_ROWS)]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        pending: deque = deque()
+        for rows in chunks:
+            pending.append(pool.submit(_encode_rows, columns, rows))
+            if len(pending) > WORKERS:
+                handle.write(memoryview(pending.popleft().result()))
+        while pending:
+            handle.write(memoryview(pending.popleft().result()))
+
+
+def _encode_rows(columns: list[Column], rows: slice) -> np.ndarray:
+    """The CSV lines of the ``rows`` of the table whose columns are ``columns``, as bytes."""
+    fields = [make(rows) for make, _ in columns]
+    offsets = np.empty((len(fields), rows.stop - rows.start + 1), dtype=np.int64)
+    base = 0
+    for k, (starts, _) in enumerate(fields):
+        offsets[k] = starts + base
+        base += starts[-1]
+    data = np.concatenate([text for _, text in fields]) if len(fields) > 1 else fields[0][1]
+    floats = np.array([shortest for _, shortest in columns], dtype=np.bool_)
+    return _join_rows(offsets, data, floats, np.frombuffer(LINE_END.encode(), np.uint8))
 
 
 Fields = tuple[np.ndarray, np.ndarray]  # (n + 1,) int64 offsets from 0 and the uint8 bytes of n fields
+Column = tuple[Callable[[slice], Fields], bool]  # a slice of rows -> fields; whether they are Arrow's float text
 
 
-def _field_maker(column: pd.Series) -> Callable[[slice], Fields] | None:
-    """A function giving the CSV fields of ``column``'s rows in a slice, or None when its kind is not handled here."""
+def _field_maker(column: pd.Series) -> Column | None:
+    """A function giving the CSV fields of ``column``'s rows in a slice (for floats Arrow's shortest text, which
+    :func:`_join_rows` lays out as ``repr``, and True), or None when the column's kind is not handled here."""
     dtype = column.dtype
     if isinstance(dtype, np.dtype):
         values = column.to_numpy()
         if dtype == np.float64:
-            return lambda rows: _floats(values[rows])
+            return lambda rows: _shortest(values[rows]), True
         if dtype.kind in "iu":
-            return lambda rows: _arrow_fields(pc.cast(pa.array(values[rows]), pa.large_string()))
+            return lambda rows: _arrow_fields(pc.cast(pa.array(values[rows]), pa.large_string())), False
         if dtype.kind == "b":
-            return lambda rows: _arrow_fields(pc.if_else(pa.array(values[rows]), "True", "False"))
+            return lambda rows: _arrow_fields(pc.if_else(pa.array(values[rows]), "True", "False")), False
         if dtype.kind == "M":
             days = _days(values)
-            return None if days is None else lambda rows: _dates(days[rows])
+            return None if days is None else (lambda rows: _dates(days[rows]), False)
         if dtype.kind != "O":
             return None
     try:
@@ -98,7 +119,7 @@ def _field_maker(column: pd.Series) -> Callable[[slice], Fields] | None:
     if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type) or pa.types.is_null(text.type)):
         return None
     text = text.cast(pa.large_string()).fill_null("")
-    return lambda rows: _text(text[rows.start : rows.stop])
+    return lambda rows: _text(text[rows.start : rows.stop]), False
 
 
 def _arrow_fields(text: pa.Array | pa.ChunkedArray) -> Fields:
@@ -123,13 +144,9 @@ def _text(text: pa.ChunkedArray) -> Fields:
     return _arrow_fields(text)
 
 
-def _floats(values: np.ndarray) -> Fields:
-    """Floats as Python's ``repr`` lays them out, from Arrow's shortest digits; NaN empty."""
-    shortest = _arrow_fields(pc.cast(pa.array(np.ascontiguousarray(values)), pa.large_string()))
-    offsets = np.empty(len(values) + 1, dtype=np.int64)
-    out = np.empty(len(values) * REPR_WIDTH, dtype=np.uint8)
-    _repr_layout(*shortest, offsets, out)
-    return offsets, out[: offsets[-1]]
+def _shortest(values: np.ndarray) -> Fields:
+    """Arrow's shortest text of each float (``1e-9``, ``0.00001``, ``1``, ``nan``; the digits of ``repr``)."""
+    return _arrow_fields(pc.cast(pa.array(np.ascontiguousarray(values)), pa.large_string()))
 
 
 def _days(values: np.ndarray) -> np.ndarray | None:
@@ -156,109 +173,112 @@ _DIGIT0, _DOT, _MINUS, _PLUS, _E, _QUOTE = 48, 46, 45, 43, 101, 34
 
 
 @numba.njit(cache=True, nogil=True)
-def _repr_layout(offsets, data, out_offsets, out):  # pragma: no cover - compiled
-    """Rewrite Arrow's shortest float texts (``[-]digits[.digits][e[+-]digits]``, ``inf``, ``nan``) as Python's
-    ``repr`` lays the same digits out into ``out``; ``nan`` becomes an empty field."""
-    digits = np.empty(32, dtype=np.uint8)
-    pos = 0
-    out_offsets[0] = 0
-    for i in range(len(offsets) - 1):
-        lo, hi = offsets[i], offsets[i + 1]
-        negative = data[lo] == _MINUS
-        start = lo + 1 if negative else lo
-        if data[start] == 110:  # nan: missing
-            out_offsets[i + 1] = pos
-            continue
-        if negative:
-            out[pos] = _MINUS
-            pos += 1
-        if data[start] == 105:  # inf
-            for k in range(3):
-                out[pos + k] = data[start + k]
-            pos += 3
-            out_offsets[i + 1] = pos
-            continue
-        n, whole, exponent, in_fraction = 0, 0, 0, False  # significant digits; places before the point
-        j = start
-        while j < hi and data[j] != _E:
+def _repr_into(data, lo, hi, out, pos, digits):  # pragma: no cover - compiled
+    """Write Arrow's shortest text of a float (``data[lo:hi]``: ``[-]digits[.digits][e[+-]digits]``, ``inf``,
+    ``nan``) as Python's ``repr`` lays the same digits out, into ``out`` from ``pos``; return the end. ``nan``
+    becomes an empty field. ``digits`` is scratch room for the significant digits."""
+    negative = data[lo] == _MINUS
+    start = lo + 1 if negative else lo
+    tiny = hi - start > 5 and data[start] == _DIGIT0 and data[start + 2 : start + 6].sum() == 4 * _DIGIT0  # 0.0000
+    if not tiny:  # Arrow's positional text with a point (1e-4 <= |x| < 1e16) is repr's: copied as it is
+        end, point = pos, False
+        for j in range(lo, hi):
             c = data[j]
-            if c == _DOT:
-                in_fraction = True
-            elif n > 0 or c != _DIGIT0:
-                digits[n] = c
-                n += 1
-                if not in_fraction:
-                    whole += 1
-            elif in_fraction:
-                whole -= 1  # a zero between the point and the first significant digit
-            j += 1
-        if j < hi:  # e[+-]digits
-            k = j + 1
-            sign = -1 if data[k] == _MINUS else 1
-            if data[k] == _MINUS or data[k] == _PLUS:
-                k += 1
-            while k < hi:
-                exponent = exponent * 10 + (data[k] - _DIGIT0)
-                k += 1
-            exponent *= sign
-        while n > 0 and digits[n - 1] == _DIGIT0:
-            n -= 1
-        if n == 0:  # zero
+            if c == _E or c > 57:  # an exponent, inf or nan
+                point = False
+                break
+            point |= c == _DOT
+            out[end] = c
+            end += 1
+        if point:
+            return end
+    if data[start] == 110:  # nan: missing
+        return pos
+    if negative:
+        out[pos] = _MINUS
+        pos += 1
+    if data[start] == 105:  # inf
+        for k in range(3):
+            out[pos + k] = data[start + k]
+        return pos + 3
+    n, whole, exponent, in_fraction = 0, 0, 0, False  # significant digits; places before the point
+    j = start
+    while j < hi and data[j] != _E:
+        c = data[j]
+        if c == _DOT:
+            in_fraction = True
+        elif n > 0 or c != _DIGIT0:
+            digits[n] = c
+            n += 1
+            if not in_fraction:
+                whole += 1
+        elif in_fraction:
+            whole -= 1  # a zero between the point and the first significant digit
+        j += 1
+    if j < hi:  # e[+-]digits
+        k = j + 1
+        sign = -1 if data[k] == _MINUS else 1
+        if data[k] == _MINUS or data[k] == _PLUS:
+            k += 1
+        while k < hi:
+            exponent = exponent * 10 + (data[k] - _DIGIT0)
+            k += 1
+        exponent *= sign
+    while n > 0 and digits[n - 1] == _DIGIT0:
+        n -= 1
+    if n == 0:  # zero
+        out[pos] = _DIGIT0
+        out[pos + 1] = _DOT
+        out[pos + 2] = _DIGIT0
+        return pos + 3
+    point = whole + exponent  # the value is 0.DIGITS x 10**point
+    if -4 < point <= 16:  # positional, as repr writes 1e-4 <= |x| < 1e16
+        if point <= 0:
             out[pos] = _DIGIT0
             out[pos + 1] = _DOT
-            out[pos + 2] = _DIGIT0
-            pos += 3
-            out_offsets[i + 1] = pos
-            continue
-        point = whole + exponent  # the value is 0.DIGITS x 10**point
-        if -4 < point <= 16:
-            if point <= 0:
-                out[pos] = _DIGIT0
-                out[pos + 1] = _DOT
-                pos += 2
-                for _ in range(-point):
-                    out[pos] = _DIGIT0
-                    pos += 1
-                for k in range(n):
-                    out[pos] = digits[k]
-                    pos += 1
-            elif point >= n:
-                for k in range(n):
-                    out[pos] = digits[k]
-                    pos += 1
-                for _ in range(point - n):
-                    out[pos] = _DIGIT0
-                    pos += 1
-                out[pos] = _DOT
-                out[pos + 1] = _DIGIT0
-                pos += 2
-            else:
-                for k in range(n):
-                    if k == point:
-                        out[pos] = _DOT
-                        pos += 1
-                    out[pos] = digits[k]
-                    pos += 1
-        else:
-            out[pos] = digits[0]
-            pos += 1
-            if n > 1:
-                out[pos] = _DOT
-                pos += 1
-                for k in range(1, n):
-                    out[pos] = digits[k]
-                    pos += 1
-            e = point - 1
-            out[pos] = _E
-            out[pos + 1] = _MINUS if e < 0 else _PLUS
             pos += 2
-            e = -e if e < 0 else e
-            width = 3 if e >= 100 else 2
-            for k in range(width - 1, -1, -1):
-                out[pos + k] = _DIGIT0 + e % 10
-                e //= 10
-            pos += width
-        out_offsets[i + 1] = pos
+            for _ in range(-point):
+                out[pos] = _DIGIT0
+                pos += 1
+            for k in range(n):
+                out[pos] = digits[k]
+                pos += 1
+        elif point >= n:
+            for k in range(n):
+                out[pos] = digits[k]
+                pos += 1
+            for _ in range(point - n):
+                out[pos] = _DIGIT0
+                pos += 1
+            out[pos] = _DOT
+            out[pos + 1] = _DIGIT0
+            pos += 2
+        else:
+            for k in range(n):
+                if k == point:
+                    out[pos] = _DOT
+                    pos += 1
+                out[pos] = digits[k]
+                pos += 1
+        return pos
+    out[pos] = digits[0]  # scientific: d[.ddd]e[+-]XX (two exponent digits at least)
+    pos += 1
+    if n > 1:
+        out[pos] = _DOT
+        pos += 1
+        for k in range(1, n):
+            out[pos] = digits[k]
+            pos += 1
+    e = point - 1
+    out[pos] = _E
+    out[pos + 1] = _MINUS if e < 0 else _PLUS
+    pos += 2
+    e = -e if e < 0 else e
+    width = 3 if e >= 100 else 2
+    for k in range(width - 1, -1, -1):
+        out[pos + k] = _DIGIT0 + e % 10
+        e //= 10
+    return pos + width
 
 
 @numba.njit(cache=True, nogil=True)
@@ -293,32 +313,34 @@ def _civil_dates(days, offsets, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _join_rows(offsets, data, line_end):  # pragma: no cover - compiled
-    """The rows of fields (column ``k``'s field ``i`` is ``data[offsets[k, i]:offsets[k, i + 1]]``) joined by commas,
-    each ended by ``line_end``; a row of one empty field is ``""`` (as the csv module writes it)."""
+def _join_rows(offsets, data, floats, line_end):  # pragma: no cover - compiled
+    """The rows of fields (column ``k``'s field ``i`` is ``data[offsets[k, i]:offsets[k, i + 1]]``; laid out as
+    ``repr`` by :func:`_repr_into` where ``floats[k]``) joined by commas, each ended by ``line_end``; a row of one
+    empty field is ``""`` (as the csv module writes it)."""
     columns, n = offsets.shape[0], offsets.shape[1] - 1
-    size = 0
+    size = n * (columns - 1 + len(line_end) + (2 if columns == 1 else 0))
     for k in range(columns):
-        size += offsets[k, n] - offsets[k, 0]
-    size += n * (columns - 1 + len(line_end))
-    if columns == 1:
-        for i in range(n):
-            size += 2 if offsets[0, i + 1] == offsets[0, i] else 0
+        size += n * REPR_WIDTH if floats[k] else offsets[k, n] - offsets[k, 0]
     out = np.empty(size, dtype=np.uint8)
+    digits = np.empty(REPR_WIDTH, dtype=np.uint8)
     pos = 0
     for i in range(n):
+        start = pos
         for k in range(columns):
             if k > 0:
                 out[pos] = 44
                 pos += 1
-            for j in range(offsets[k, i], offsets[k, i + 1]):
-                out[pos] = data[j]
-                pos += 1
-        if columns == 1 and offsets[0, i + 1] == offsets[0, i]:
+            if floats[k]:
+                pos = _repr_into(data, offsets[k, i], offsets[k, i + 1], out, pos, digits)
+            else:
+                for j in range(offsets[k, i], offsets[k, i + 1]):
+                    out[pos] = data[j]
+                    pos += 1
+        if pos == start and columns == 1:
             out[pos] = _QUOTE
             out[pos + 1] = _QUOTE
             pos += 2
         for k in range(len(line_end)):
             out[pos + k] = line_end[k]
         pos += len(line_end)
-    return out
+    return out[:pos]
