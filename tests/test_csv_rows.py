@@ -18,6 +18,12 @@ from eventstudy.results import EventStudyResults
 from eventstudy.simulate import simulate_study
 
 
+@pytest.fixture(autouse=True)
+def every_frame_on_the_fast_path(monkeypatch):
+    """Small frames too take the fast path here (a run writes frames under ``FAST_ROWS`` rows with pandas)."""
+    monkeypatch.setattr(rows, "FAST_ROWS", 0)
+
+
 def _pandas(frame: pd.DataFrame, header: bool = True) -> bytes:
     buffer = io.BytesIO()
     frame.to_csv(buffer, header=header, index=False, date_format="%Y-%m-%d", encoding="utf-8")
