@@ -189,3 +189,30 @@ def test_windows_computed_together_equal_each_window_alone(monkeypatch):
         want = _brute_groups(res, dates, window, masks & keep)
         np.testing.assert_allclose(got[w + 1], want, rtol=1e-10, atol=1e-15)
     assert not np.allclose(got[1], got[2]) and not np.allclose(got[1], got[3])
+
+
+def test_runs_of_classes_pack_each_row_once_with_the_bits_of_one_batch(monkeypatch):
+    """Complete staggered data cut into many runs of a few classes (neighbouring runs share classes): every row of
+    a group is packed once for it over all runs (not once per run that needs it), and rbar has the bits of one
+    batch and the pair-by-pair definition's value."""
+    rng = np.random.default_rng(12)
+    res, dates, windows = _staggered(rng, n=200, d=120, starts=20, gaps=False)
+    masks = np.array([np.ones(len(res), bool), np.arange(len(res)) < 120])  # classes of 10: all by cells
+    whole = cr.mean_pairwise_correlations(res, dates, windows, Groups.from_masks(masks))
+    packed = []
+    compress = cr.compress
+
+    def spy(x, positions, renumber, rows, valid=None, out=None):
+        packed.append(np.asarray(rows).copy())
+        return compress(x, positions, renumber, rows, valid, out)
+
+    monkeypatch.setattr(cr, "compress", spy)
+    monkeypatch.setattr(cr, "ROWS_PER_BATCH", 25)
+    cells = mock.Mock(wraps=cr._cell_sums)
+    monkeypatch.setattr(cr, "_cell_sums", cells)
+    got = cr.mean_pairwise_correlations(res, dates, windows, Groups.from_masks(masks))
+    assert got.tobytes() == whole.tobytes()
+    assert cells.call_count > 10  # many runs
+    rows = np.concatenate(packed)
+    assert np.array_equal(np.sort(rows), np.sort(np.r_[np.arange(len(res)), np.arange(120)]))  # once per group
+    np.testing.assert_allclose(got, _brute_groups(res, dates, windows, masks), rtol=1e-12)

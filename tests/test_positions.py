@@ -250,3 +250,25 @@ def test_patterns_of_runs_are_keyed_exactly_beside_hashed_rows():
     _, pv, cnt = ck.compress(x, positions, renumber, rows)
     assert np.array_equal(codes, factorize_rows(pv)[0])
     assert codes.tolist() == [0, 0, 1, 2, 3, 4, 5, 5, 6]
+
+
+def test_window_classes_read_at_the_distinct_offsets_of_a_table():
+    """Event windows given as rows of one table (the grid's: -1 padding on both sides, windows past the data's end,
+    offsets in any order): the classes read at the distinct offsets are factorize_rows' of the dense windows, and
+    rbar is bit for bit the one from the dense (P, L) array."""
+    rng = np.random.default_rng(8)
+    table = np.r_[np.full(3, -1), np.arange(120), np.full(6, -1)].astype(np.int16)
+    n, d, length = 300, 60, 4
+    start = rng.integers(d + 3, len(table) - length + 1, n)  # some windows run into the padding at the end
+    positions = RowPositions(table, (start - d - 3).astype(np.int64), d)
+    windows = RowPositions(table, start.astype(np.int64), length)
+    res = rng.normal(size=(n, d)) + rng.normal(size=len(table))[positions.dense().clip(0)]
+    used = np.flatnonzero(rng.random(n) < 0.8)
+    code, wpos = cr._window_classes_of(windows, used)
+    want_code, want_wpos = cr._window_classes(windows.dense()[used])
+    assert np.array_equal(code, want_code) and np.array_equal(wpos, want_wpos)
+    assert (wpos == -1).any() and len(wpos) < len(used)  # padded windows and shared ones
+    groups = Groups.from_masks([np.ones(n, bool), np.arange(n) % 4 == 0])
+    got = cr.correlations_of_windows(res, positions, [windows], [groups])[0]
+    dense = cr.correlations_of_windows(res, positions, [windows.dense()], [groups])[0]
+    assert got.tobytes() == dense.tobytes() and (got != 0).all()

@@ -311,7 +311,7 @@ def _positive_range(x, valid, positive, m, lo, hi):  # pragma: no cover - compil
         m[i] = finite
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _positive_chunks(x, valid, positive, m, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
         _positive_range(x, valid, positive, m, bounds[c], bounds[c + 1])

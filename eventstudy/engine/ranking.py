@@ -175,7 +175,7 @@ def _order_range(x, rows, bits, keys, count, order, lo, hi):  # pragma: no cover
             order[i, j] = c
 
 
-@numba.njit(cache=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
 def _shares_range(x, valid, scale, scaled, order, count, out, lo, hi):  # pragma: no cover - compiled
     """Whether each row's ``order`` sorts ``x`` (``x / scale`` if ``scaled``): its first ``count`` columns hold the
     row's valid values, ascending."""
@@ -196,7 +196,7 @@ def _shares_range(x, valid, scale, scaled, order, count, out, lo, hi):  # pragma
         out[i] = ok
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _shares_chunks(x, valid, scale, scaled, order, count, out, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
         _shares_range(x, valid, scale, scaled, order, count, out, bounds[c], bounds[c + 1])

@@ -125,7 +125,7 @@ def tests_frame(
     rbars = correlations_of_windows(
         est.ar,
         est.positions,
-        [est.calendar[1].columns(columns_of(window_days(stage, w))).dense() for w in windows.events],
+        [est.calendar[1].columns(columns_of(window_days(stage, w))) for w in windows.events],
         members,
         valid=est.clean,
     )

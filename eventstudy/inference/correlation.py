@@ -138,14 +138,15 @@ def correlations_at_positions(
 def correlations_of_windows(
     residuals: np.ndarray,
     positions: np.ndarray | RowPositions,
-    window_positions: list[np.ndarray],
+    window_positions: list[np.ndarray | RowPositions],
     members: list[Groups],
     min_shared: int = 20,
     valid: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """:func:`correlations_at_positions` of several event windows of the same estimation residuals (those where
-    ``valid`` holds, if given): window w's dates ``window_positions[w]`` (P, L_w) and groups ``members[w]``; each
-    window's (G_w,) rbar, the same bits as one call per window.
+    ``valid`` holds, if given): window w's dates ``window_positions[w]`` (P, L_w; an array or the rows of one table,
+    read at its distinct offsets only) and groups ``members[w]``; each window's (G_w,) rbar, the same bits as one
+    call per window.
 
     rbar_w = sum over i < j of w_ij^(w) rho_ij / (N (N - 1) / 2) (Kolari & Pynnönen 2010): only the weights depend
     on the window, so what does not is done once. Windows whose groups hold the same pairs share the rows'
@@ -171,7 +172,7 @@ def correlations_of_windows(
         rows = _Rows(x, positions, used, valid)
         overlaps, known = {}, []
         for w in family:
-            window, wpos = _window_classes(window_positions[w][used])
+            window, wpos = _window_classes_of(window_positions[w], used)
             same = next((classes for code, classes in known if np.array_equal(code, window)), None)
             classes = _Classes(groups.group, local[groups.pair], window, rows.pattern) if same is None else same
             known.append((window, classes))
@@ -245,6 +246,62 @@ class _Rows:
         entries = class_entries(classes.ptr, np.unique(chosen))
         needed, at[entries] = np.unique(classes.rows[entries], return_inverse=True)
         return (*self.pack(needed), at)
+
+    def runs_of_classes(self, classes: _Classes, ca: np.ndarray, cb: np.ndarray, runs: np.ndarray, at: np.ndarray):
+        """:meth:`of_classes` of each run ``runs[r]:runs[r + 1]`` of the pairs of classes (ca, cb) in turn, as a
+        generator, each row packed once while the runs from the first to the last that need one of its classes
+        are taken (runs of neighbouring classes share most of them: each row packed once, not once per run). The
+        packed rows of a run are rows of one buffer (other rows in it belong to other runs' classes)."""
+        n_runs, n_classes = len(runs) - 1, len(classes.ptr) - 1
+        run = np.repeat(np.arange(n_runs), np.diff(runs))
+        first, last = np.full(n_classes, n_runs), np.full(n_classes, -1)
+        for c in (ca, cb):
+            np.minimum.at(first, c, run)
+            np.maximum.at(last, c, run)
+        by_first, by_last = np.argsort(first, kind="stable"), np.argsort(last, kind="stable")
+        opens = np.searchsorted(first[by_first], np.arange(n_runs + 1))
+        closes = np.searchsorted(last[by_last], np.arange(n_runs + 1))
+        slot = np.full(len(self.used), -1, dtype=np.int64)  # each row's place in the buffer (-1: not packed)
+        live = np.zeros(len(self.used), dtype=np.int64)  # the classes taken and not done that hold each row
+        buffer = (np.empty((0, self.width)), np.empty((0, self.width), np.int32), np.zeros(0, np.int64))
+        free = np.zeros(0, dtype=np.int64)
+        for r in range(n_runs):
+            rows = classes.rows[class_entries(classes.ptr, by_first[opens[r] : opens[r + 1]])]
+            np.add.at(live, rows, 1)
+            fresh = np.unique(rows[slot[rows] < 0])
+            if len(fresh) > len(free):  # a larger buffer: the packed rows copied over, the new places free
+                size = max(len(buffer[2]) + len(fresh) - len(free), len(buffer[2]) * 3 // 2)
+                free = np.r_[free, np.arange(len(buffer[2]), size)]
+                buffer = tuple(_grown(array, size) for array in buffer)
+            slot[fresh], free = free[: len(fresh)], free[len(fresh) :]
+            compress(self.x, self.positions, self.renumber, self.used[fresh], self.valid, (*buffer, slot[fresh]))
+            entries = class_entries(classes.ptr, np.unique(np.r_[ca[runs[r] : runs[r + 1]], cb[runs[r] : runs[r + 1]]]))
+            at[entries] = slot[classes.rows[entries]]
+            yield (*buffer, at)
+            rows = classes.rows[class_entries(classes.ptr, np.sort(by_last[closes[r] : closes[r + 1]]))]
+            np.subtract.at(live, rows, 1)
+            done = np.unique(rows[live[rows] == 0])
+            free, slot[done] = np.r_[slot[done], free], -1
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    out = np.empty((size, *array.shape[1:]), dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+def _window_classes_of(windows: np.ndarray | RowPositions, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_window_classes` of the rows ``used`` of ``windows`` (P, L): an array, or the rows of one table
+    (:class:`~eventstudy.inference.row_positions.RowPositions`), whose rows at one offset are one window: then only
+    the distinct offsets' rows are read (the same codes: each offset in order of its first row, and so each window)."""
+    if not isinstance(windows, RowPositions):
+        return _window_classes(np.asarray(windows)[used])
+    offsets, first, inverse = np.unique(windows.offset[used], return_index=True, return_inverse=True)
+    order = np.argsort(first)  # the distinct offsets in order of their first row
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    code, wpos = _window_classes(RowPositions(windows.table, offsets[order], windows.width).dense())
+    return code[rank[inverse.reshape(-1)]], wpos
 
 
 def _window_classes(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -326,8 +383,8 @@ def _class_pair_sums(rows: _Rows, classes: _Classes, ca, cb, min_shared: int) ->
     sums = np.zeros(len(item))
     runs = batch_bounds(ca[k], cb[k], n, ROWS_PER_BATCH)
     numbering = np.full(len(classes.rows), -1, dtype=np.int64)  # each batch numbers its classes' entries in place
-    for (k_lo, k_hi), (lo, hi) in zip(_runs(runs), _runs(np.searchsorted(item, runs)), strict=True):
-        xv, pv, cnt, at = rows.of_classes(classes, np.r_[ca[k[k_lo:k_hi]], cb[k[k_lo:k_hi]]], numbering)
+    packed = rows.runs_of_classes(classes, ca[k], cb[k], runs, numbering)
+    for (lo, hi), (xv, pv, cnt, at) in zip(_runs(np.searchsorted(item, runs)), packed, strict=True):
         sums[lo:hi] = _cell_sums(xv, pv, cnt, at, classes.cell_ptr, p[lo:hi], q[lo:hi], min_shared)
     partial[k] = np.bincount(item, weights=sums, minlength=len(k))
     for k in np.flatnonzero(by_blas):

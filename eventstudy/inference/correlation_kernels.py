@@ -26,7 +26,11 @@ def renumbering(positions: np.ndarray | RowPositions, rows: np.ndarray) -> np.nd
     ``positions`` (N, D) have (-1: no date), so that a row's span of positions counts only the rows' dates."""
     positions = RowPositions.of(positions)
     known = np.zeros(int(positions.table.max(initial=-1)) + 1, dtype=np.bool_)
-    _mark_known(positions.table, positions.offset, positions.width, rows, known)
+    if positions.width and len(rows):  # each distinct row of the table marked once (the engine's: a few thousand)
+        starts = np.zeros(len(positions.table), dtype=np.bool_)
+        starts[positions.offset[rows]] = True
+        first = np.flatnonzero(starts)
+        _mark_known(positions.table, first, positions.width, np.arange(len(first)), known)
     return (np.cumsum(known) - 1).astype(np.int32)
 
 
@@ -36,6 +40,7 @@ def compress(
     renumber: np.ndarray,
     rows: np.ndarray,
     valid: np.ndarray | None = None,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Packed rows ``rows`` of ``x``: (R, D) centred values, (R, D) int32 positions (-1 past the end), (R,) counts.
 
@@ -43,11 +48,16 @@ def compress(
     (an array, read in place where its days are contiguous, or the rows of one table,
     :class:`~eventstudy.inference.row_positions.RowPositions`), numbered by ``renumber`` (:func:`renumbering`).
     ``valid`` (N, D) or None: a value is available only where it holds (and it is finite, with a date).
+    ``out`` = (xv, pv, cnt, slots): row ``rows[r]`` is packed into row ``slots[r]`` of those arrays (returned).
     """
     n, d = len(rows), x.shape[1]
-    xv, pv, cnt = np.empty((n, d)), np.empty((n, d), dtype=np.int32), np.zeros(n, dtype=np.int64)
+    if out is None:
+        xv, pv, cnt = np.empty((n, d)), np.empty((n, d), dtype=np.int32), np.zeros(n, dtype=np.int64)
+        slots = np.arange(n)
+    else:
+        xv, pv, cnt, slots = out
     positions = RowPositions.of(positions)
-    args = (x, valid, positions.table, positions.offset, renumber, rows, xv, pv, cnt)
+    args = (x, valid, positions.table, positions.offset, renumber, rows, slots, xv, pv, cnt)
     run_chunked(_compress_range, _compress_chunks, args, np.full(n, d))
     return xv, pv, cnt
 
@@ -233,10 +243,11 @@ def shared_days(wpos, wa, wb):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _compress_range(x, valid, table, offset, renumber, rows, xv, pv, cnt, lo, hi):  # pragma: no cover - compiled
+def _compress_range(x, valid, table, offset, renumber, rows, slots, xv, pv, cnt, lo, hi):  # pragma: no cover
     d = x.shape[1]
-    for r in range(lo, hi):
-        i = rows[r]
+    for s in range(lo, hi):
+        i = rows[s]
+        r = slots[s]
         k = 0
         total = 0.0
         for t in range(d):
@@ -254,9 +265,9 @@ def _compress_range(x, valid, table, offset, renumber, rows, xv, pv, cnt, lo, hi
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _compress_chunks(x, valid, table, offset, renumber, rows, xv, pv, cnt, bounds):  # pragma: no cover - compiled
+def _compress_chunks(x, valid, table, offset, renumber, rows, slots, xv, pv, cnt, bounds):  # pragma: no cover
     for c in numba.prange(len(bounds) - 1):
-        _compress_range(x, valid, table, offset, renumber, rows, xv, pv, cnt, bounds[c], bounds[c + 1])
+        _compress_range(x, valid, table, offset, renumber, rows, slots, xv, pv, cnt, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)

@@ -70,7 +70,7 @@ def group_day_means(
     return np.where(n > 0, total / np.maximum(n, 1), np.nan), n
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _day_sums(values, keep, masked, group, pair, n_groups):  # pragma: no cover - compiled
     """Per group and day: the sum of the finite values of its pairs (where ``keep``, if ``masked``) and their
     number."""
