@@ -41,6 +41,18 @@ from eventstudy.inference.result import NA
 from eventstudy.inference.row_positions import RowPositions
 
 TESTS_COLUMNS = ["group", "window", "test", "family", "statistic", "p_value", "n", "rbar"]
+BATTERY = (  # the tests of a window's battery in their order (the group tests follow)
+    "csect_t",
+    "time_series_t",
+    "patell_z",
+    "bmp_t",
+    "kp_bmp_t",
+    "corrado_rank",
+    "grank",
+    "sign",
+    "generalized_sign",
+    "wilcoxon",
+)
 
 
 def car_frame(stage) -> pd.DataFrame:
@@ -97,9 +109,9 @@ def tests_frame(
     Rows in the order (window, group, test). A group's pairs are its members with a finite CAR in the window.
     ``bootstrap`` = (draws, seed) of the wild bootstrap of the CAAR (draws 0: off, its rows n/a).
 
-    ``clock`` (a :class:`~eventstudy.engine.stages.Stopwatch`) gets the phases "tests" (parametric tests and
-    rbar) and "rank tests" (ranking the estimation ARs and SARs, Corrado, GRANK, sign, generalized sign, Wilcoxon
-    and the group tests).
+    ``clock`` (a :class:`~eventstudy.engine.stages.Stopwatch`) gets the phases "tests" (the main thread's work:
+    the shared estimation arrays, rbar and kp_bmp_t) and "rank tests" (starting the other tests' thread and, after
+    rbar, waiting for its tests and the group tests: :func:`_other_windows`, :func:`group_battery_windows`).
     """
     lap = clock.lap if clock is not None else (lambda phase: None)
     members = [groups.subset(np.isfinite(stage.cars[window]["car"])) for window in windows.events]
@@ -119,7 +131,7 @@ def tests_frame(
         positive_share(ar_est, clean),
         (grid, positions),
     )
-    ranks = _in_background(_rank_windows, stage, windows.events, est, members)
+    others = _in_background(_other_windows, stage, windows.events, est, members)
     lap("rank tests")
     # rbar of every window at once: the rows' patterns, packing and shared pairs of window classes done once
     rbars = correlations_of_windows(
@@ -130,20 +142,10 @@ def tests_frame(
         valid=est.clean,
     )
     lap("tests")
-    batteries = [
-        _window_battery(
-            stage,
-            w,
-            window,
-            est,
-            window_members,
-            rbars[w],
-            lap,
-            lambda w=w: ranks.result()[w],
-            lambda w=w: group.result()[w],
-        )
-        for w, (window, window_members) in enumerate(zip(windows.events, members, strict=True))
-    ]
+    kp = [kp_bmp_t_groups(stage.csar[window], rbars[w], members[w]) for w, window in enumerate(windows.events)]
+    batteries = [{**o, "kp_bmp_t": k} for o, k in zip(others.result(), kp, strict=True)]
+    batteries = [{name: b[name] for name in BATTERY} | g for b, g in zip(batteries, group.result(), strict=True)]
+    lap("rank tests")
     return battery_frame(labels, windows.events, batteries, rbars)
 
 
@@ -151,8 +153,8 @@ def _in_background(function: Callable, *args) -> Future:
     """``function(*args)`` started on a thread of its own; ``.result()`` waits for it (and raises its error).
 
     The group tests of every window (:func:`group_battery_windows`: calendar-time portfolios, Binder's systems,
-    BHAR, bootstrap) and Corrado and GRANK of every window (:func:`_rank_windows`) each run on one while rbar and
-    the rest of the battery are computed: their compiled kernels and batched linear algebra release the GIL for
+    BHAR, bootstrap) and the other tests but kp_bmp_t (:func:`_other_windows`) each run on one while rbar is
+    computed: their compiled kernels and batched linear algebra release the GIL for
     most of their time, so on two cores they fill the time the main thread's serial steps leave. The results do
     not depend on the threads. Where numba's threading layer is ``workqueue`` (no OpenMP or
     TBB), two threads may not launch parallel kernels at once (numba aborts the process), so the call runs here.
@@ -207,11 +209,22 @@ def _same_groups(a: Groups, b: Groups) -> bool:
     return a.n_groups == b.n_groups and np.array_equal(a.group, b.group) and np.array_equal(a.pair, b.pair)
 
 
+def _other_windows(stage, windows: list, est: Estimation, members: list[Groups]) -> list[dict[str, GroupResult]]:
+    """Every test of every window's groups but kp_bmp_t (which needs rbar) and the group tests, run beside rbar:
+    Corrado and GRANK (:func:`_rank_windows`), then the other tests of each window (:func:`_window_battery`), so
+    that no test waits for rbar to end before it starts."""
+    ranks = _rank_windows(stage, windows, est, members)
+    return [
+        _window_battery(stage, w, window, est, window_members) | ranks[w]
+        for w, (window, window_members) in enumerate(zip(windows, members, strict=True))
+    ]
+
+
 def _rank_windows(stage, windows: list, est: Estimation, members: list[Groups]) -> list[dict[str, GroupResult]]:
-    """Corrado and GRANK of every window's groups, run beside rbar and the parametric tests: the estimation ARs'
-    rows sorted (:class:`RankedRows`), then GRANK on a thread of its own (the SARs sorted by the ARs' order where
-    it sorts them) while this one computes Corrado; each one serial compiled walk over the pairs' ranked rows for
-    all windows (:func:`corrado_rank_windows`, :func:`grank_windows`)."""
+    """Corrado and GRANK of every window's groups: the estimation ARs' rows sorted (:class:`RankedRows`), then
+    GRANK on a thread of its own (the SARs sorted by the ARs' order where it sorts them) while this one computes
+    Corrado; each one serial compiled walk over the pairs' ranked rows for all windows
+    (:func:`corrado_rank_windows`, :func:`grank_windows`)."""
     ar_ranked = RankedRows.of(est.ar, valid=est.clean)
     grank = _in_background(_grank_windows, est, ar_ranked, [stage.csar[window] for window in windows], members)
     columns = [np.flatnonzero(window_days(stage, window)) for window in windows]
@@ -226,39 +239,20 @@ def _grank_windows(est: Estimation, ar_ranked: RankedRows, csars: list, members:
     return grank_windows(sar, csars, members)
 
 
-def _window_battery(
-    stage,
-    w: int,
-    window,
-    est: Estimation,
-    members: Groups,
-    rbar: np.ndarray,
-    lap,
-    rank_tests: Callable[[], dict[str, GroupResult]],
-    group_tests: Callable[[], dict[str, GroupResult]],
-) -> dict[str, GroupResult]:
-    """The battery of every group over event window ``w`` (``window``), given each group's rbar (G,) in it;
-    ``rank_tests()`` gives this window's Corrado and GRANK (:func:`_rank_windows`) and ``group_tests()`` its
-    :func:`~eventstudy.engine.group_tests.group_battery_groups` (each waiting for its thread)."""
+def _window_battery(stage, w: int, window, est: Estimation, members: Groups) -> dict[str, GroupResult]:
+    """The tests of every group over event window ``w`` (``window``) that need neither rbar, nor the ranks, nor
+    the group tests' calendar: the parametric tests, sign, generalized sign and Wilcoxon."""
     ar_win = stage.ar[:, columns_of(window_days(stage, window))]  # a view: the window's days are consecutive
     car, csar = stage.cars[window]["car"], stage.csar[window]
-    battery = {
+    return {
         "csect_t": csect_t_groups(car, members),
         "time_series_t": time_series_t_groups(est.ar, ar_win, members, est.portfolio_sd[w], est.clean),
         "patell_z": patell_z_groups(csar, stage.dof, members),
         "bmp_t": bmp_t_groups(csar, members),
-        "kp_bmp_t": kp_bmp_t_groups(csar, rbar, members),
-    }
-    lap("tests")
-    battery |= {
-        **rank_tests(),
         "sign": sign_test_groups(car, members),
         "generalized_sign": generalized_sign_groups(car, est.positive, members),
         "wilcoxon": wilcoxon_test_groups(car, members),
     }
-    battery |= group_tests()
-    lap("rank tests")
-    return battery
 
 
 def volatility_frame(stage, windows: Windows, groups: Groups, labels: np.ndarray) -> pd.DataFrame:
