@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-CHUNK_ROWS = 1 << 18  # rows encoded at a time (bounds the memory of a chunk's text to tens of MB)
+CHUNK_ROWS = 1 << 16  # rows encoded at a time (a chunk of the AR table: about 20 MB of text in passing)
 WORKERS = 2  # chunks encoded at once
 FAST_ROWS = 10_000  # a frame of fewer rows is written by pandas (tens of ms)
 LINE_END = os.linesep  # what pandas ends a line with by default
