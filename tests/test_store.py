@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from eventstudy import csv_rows
 from eventstudy.errors import FetchError, PriceDataError, StoreError
+from eventstudy.io import neutralize_formulas
 from eventstudy.prices.files import read_prices
 from eventstudy.prices.quality import check_prices, sessions
 from eventstudy.prices.store import PriceStore, default_path
@@ -363,13 +365,17 @@ def test_ensure_without_network_fails_fast_with_the_missing_list(store):
         store.ensure(["AAA", "BBB"], "2024-01-02", "2024-01-31", fetcher=down, strict=False)
 
 
-def test_export_round_trips_through_read_prices(store, tmp_path):
+def test_export_round_trips_through_read_prices(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_rows, "FAST_ROWS", 0)  # this small frame too on the fast CSV path
     store.import_frame(make_frame(["AAA", "BBB"]), source="test")
     for name in ("out.csv", "out.parquet"):
         n = store.export(tmp_path / name, tickers=["BBB"])
         back = read_prices(tmp_path / name)
         assert n == len(back)
         pd.testing.assert_frame_equal(back, store.load(["BBB"]), check_exact=name.endswith("parquet"))
+    frame = store.load(["BBB"])  # the CSV's bytes are pandas' with the dates as text
+    text = neutralize_formulas(frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d"))).to_csv(index=False)
+    assert (tmp_path / "out.csv").read_bytes() == text.encode()
     with pytest.raises(StoreError, match=r"\.csv or \.parquet"):
         store.export(tmp_path / "out.xlsx")
 

@@ -430,7 +430,10 @@ class PriceStore:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             if path.suffix.lower() == ".csv":
-                neutralize_formulas(frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d"))).to_csv(tmp, index=False)
+                from eventstudy.csv_rows import write_csv  # pandas' to_csv bytes, a column at a time
+
+                with open(tmp, "wb") as handle:
+                    write_csv(neutralize_formulas(frame), handle)
             else:
                 frame.to_parquet(tmp, index=False)
             os.replace(tmp, path)
