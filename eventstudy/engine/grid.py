@@ -85,12 +85,13 @@ class SessionGrid:
         cells: np.ndarray,
         blocked: np.ndarray,
         estimation_columns: tuple[int, int],
-        out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     ) -> None:
-        """Fill ``out`` = (returns, span, regressors, masked, estimation) of the pairs ``cells`` on their panel days
-        in one pass: the values :meth:`take` and :meth:`take_regressors` give (``masked`` from ``blocked`` (T, S)),
-        and the clean estimation days: panel days in ``estimation_columns`` [lo, hi) whose return and regressors
-        are present, not masked, and span one session. ``out`` arrays are (P, D), regressors (P, D, m)."""
+        """Fill ``out`` = (returns, span, regressors, masked, estimation, estimation_bounds) of the pairs ``cells`` on
+        their panel days in one pass: the values :meth:`take` and :meth:`take_regressors` give (``masked`` from
+        ``blocked`` (T, S)), the clean estimation days: panel days in ``estimation_columns`` [lo, hi) whose return
+        and regressors are present, not masked, and span one session, and each pair's first and last clean
+        estimation day (-1, -1 without any). ``out`` arrays are (P, D), regressors (P, D, m), bounds (P, 2)."""
         returns = out[0]
         bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
         first, column = (np.ascontiguousarray(cells[:, c]) for c in (CELL_START, CELL_COLUMN))
@@ -219,11 +220,12 @@ def _take_chunks(matrix, first, column, lo, hi, fill, out, bounds):  # pragma: n
 
 @numba.njit(cache=True)
 def _gather(returns, span, regressors, blocked, first, column, lo, hi, est_lo, est_hi, out_returns, out_span,
-            out_regressors, out_masked, out_estimation, start, stop):  # pragma: no cover - compiled  # fmt: skip
+            out_regressors, out_masked, out_estimation, out_bounds, start, stop):  # pragma: no cover  # fmt: skip
     """:meth:`SessionGrid.gather_panel` of the pairs ``start <= p < stop``."""
     n_days, n_reg = out_returns.shape[1], regressors.shape[0]
     for p in range(start, stop):
         c = column[p]
+        est_first, est_last = -1, -1
         for j in range(n_days):
             s = first[p] + j
             inside = lo[p] <= s < hi[p]
@@ -238,15 +240,20 @@ def _gather(returns, span, regressors, blocked, first, column, lo, hi, est_lo, e
             out_returns[p, j] = r
             out_span[p, j] = k
             out_masked[p, j] = masked
-            out_estimation[p, j] = est_lo <= j < est_hi and clean and not masked and k == 1
+            estimation = est_lo <= j < est_hi and clean and not masked and k == 1
+            out_estimation[p, j] = estimation
+            if estimation:
+                est_first = j if est_first < 0 else est_first
+                est_last = j
+        out_bounds[p, 0], out_bounds[p, 1] = est_first, est_last
 
 
 @numba.njit(cache=True, parallel=True)
 def _gather_chunks(returns, span, regressors, blocked, first, column, lo, hi, est_lo, est_hi, out_returns, out_span,
-                   out_regressors, out_masked, out_estimation, bounds):  # pragma: no cover - compiled  # fmt: skip
+                   out_regressors, out_masked, out_estimation, out_bounds, bounds):  # pragma: no cover  # fmt: skip
     for c in numba.prange(len(bounds) - 1):
         _gather(returns, span, regressors, blocked, first, column, lo, hi, est_lo, est_hi, out_returns, out_span,
-                out_regressors, out_masked, out_estimation, bounds[c], bounds[c + 1])  # fmt: skip
+                out_regressors, out_masked, out_estimation, out_bounds, bounds[c], bounds[c + 1])  # fmt: skip
 
 
 class GridArray(np.lib.mixins.NDArrayOperatorsMixin):

@@ -270,19 +270,33 @@ def _residuals_chunks(y, x, intercept, mask, params, mean, out, ar, ssr, sst, bo
 def _residuals(y, x, intercept, mask, params, mean, out, ar, ssr, sst, start, stop):  # pragma: no cover - compiled
     n_days, k = y.shape[1], params.shape[1]
     with_ar = ar.shape[0] > 0
-    for p in range(start, stop):
-        for d in range(n_days):
-            fitted = 0.0
-            for a in range(k):
-                fitted += column(x, intercept, p, d, a) * params[p, a]
-            out[p, d] = fitted
-            if with_ar:
-                ar[p, d] = y[p, d] - fitted
-            if mask[p, d]:
-                e = y[p, d] - fitted
-                ssr[p] += e * e
-                c = y[p, d] - mean[p]
-                sst[p] += c * c
+    for p in range(start, stop):  # the sums in registers: the same additions in the same order as ssr[p] += ...
+        sum_e, sum_c, mean_p = 0.0, 0.0, mean[p]
+        if intercept and k == 2:  # the market model: 0.0 + 1.0 * alpha is alpha's (0.0 + alpha) for every day
+            alpha, beta = 0.0 + params[p, 0], params[p, 1]
+            for d in range(n_days):
+                yd = y[p, d]
+                fitted = alpha + x[p, d, 0] * beta
+                out[p, d] = fitted
+                if with_ar:
+                    ar[p, d] = yd - fitted
+                if mask[p, d]:
+                    e, c = yd - fitted, yd - mean_p
+                    sum_e += e * e
+                    sum_c += c * c
+        else:
+            for d in range(n_days):
+                fitted = 0.0
+                for a in range(k):
+                    fitted += column(x, intercept, p, d, a) * params[p, a]
+                out[p, d] = fitted
+                if with_ar:
+                    ar[p, d] = y[p, d] - fitted
+                if mask[p, d]:
+                    e, c = y[p, d] - fitted, y[p, d] - mean_p
+                    sum_e += e * e
+                    sum_c += c * c
+        ssr[p], sst[p] = sum_e, sum_c
 
 
 def fit_model(

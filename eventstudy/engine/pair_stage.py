@@ -310,10 +310,8 @@ def _pair_chunk(
     for i, w in enumerate(windows):
         table = car_statistics(sums, i, fit.xtx_inv, fit.sigma, fit.dof)
         cars[w] = conditional_car(table, fit, masks[i]) | {"complete": window_complete(sums, i, masks[i])}
-    est = panel.estimation
-    has = est.any(axis=1)
-    first = np.argmax(est, axis=1)
-    last = len(panel.days) - 1 - np.argmax(est[:, ::-1], axis=1)
+    first, last = np.maximum(panel.estimation_bounds, 0).T  # the gather's first and last clean estimation days
+    has = panel.estimation_bounds[:, 0] >= 0
     nat = np.datetime64("NaT")
     csar = {w: cumulative_sar(cars[w]["car"], cars[w]["car_se"]) for w in study.windows.events}
     clock.lap("statistics")
@@ -334,7 +332,7 @@ def _pair_chunk(
         active=active,
         grid=panel.grid,
         cells=panel.cells,
-        estimation=est,
+        estimation=panel.estimation,
         ar=ar,
         event_normal=out["event_normal"],
         event_sar=sar,
@@ -368,6 +366,8 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
         return stages[0]
     index = np.concatenate([s.index for s in stages])
     order = np.argsort(index, kind="stable")
+    if np.array_equal(order, np.arange(len(order))):  # in order already (run_pairs's chunks): nothing to take
+        order = None
     grid, cells = merge_grids([s.grid for s in stages], [s.cells for s in stages])
     out = {}
     for f in fields(PairStage):
@@ -378,7 +378,7 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
         elif f.name == "grid":
             out[f.name] = grid
         elif f.name == "cells":
-            out[f.name] = np.concatenate(cells)[order]
+            out[f.name] = _take(cells, order)
         elif f.name in ("volume", "stored_returns", "stored_design") and first is None:
             out[f.name] = None
         elif f.name == "estimation_normal" and any(v is None for v in values):
@@ -388,7 +388,8 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
         elif f.name == "timings":
             out[f.name] = {k: sum(v.get(k, 0.0) for v in values) for k in dict.fromkeys(k for v in values for k in v)}
         elif isinstance(first, pd.DataFrame):
-            out[f.name] = pd.concat(values, ignore_index=True).iloc[order].reset_index(drop=True)
+            frame = pd.concat(values, ignore_index=True)
+            out[f.name] = frame if order is None else frame.iloc[order].reset_index(drop=True)
         elif f.name == "contamination":
             out[f.name] = {w: Labels.concat([v[w] for v in values], order) for w in first}
         elif isinstance(first, dict):
@@ -402,10 +403,10 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
     return PairStage(**out)
 
 
-def _take(values: list[np.ndarray], order: np.ndarray) -> np.ndarray:
-    """``np.concatenate(values)[order]``; no copy at all when ``values`` are the consecutive row blocks of one array
-    (run_pairs's chunks) in order."""
-    identity = np.array_equal(order, np.arange(len(order)))
+def _take(values: list[np.ndarray], order: np.ndarray | None) -> np.ndarray:
+    """``np.concatenate(values)[order]`` (``order`` None: in order); no copy at all when ``values`` are the
+    consecutive row blocks of one array (run_pairs's chunks) in order."""
+    identity = order is None
     base = values[0].base
     if identity and isinstance(base, np.ndarray) and _blocks_of(values, base):
         return base
@@ -425,7 +426,7 @@ def _blocks_of(values: list[np.ndarray], base: np.ndarray) -> bool:
     return base.flags.c_contiguous
 
 
-def _concat_values(values: list, order: np.ndarray):
+def _concat_values(values: list, order: np.ndarray | None):
     if isinstance(values[0], dict):
         return {k: _take([v[k] for v in values], order) for k in values[0]}
     return _take(values, order)

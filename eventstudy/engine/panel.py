@@ -79,6 +79,7 @@ class EventPanel:
     regressors: np.ndarray  # (P, D, m): market first, then factors (one-session returns)
     regressor_names: tuple[str, ...]
     estimation: np.ndarray  # (P, D) clean estimation days
+    estimation_bounds: np.ndarray  # (P, 2) each pair's first and last clean estimation day (-1, -1: none)
     masked: np.ndarray  # (P, D) days of other events / confounders
     contamination: dict[Window, Labels]  # per event window, each pair's label as a code into distinct labels
     windows: Windows
@@ -137,9 +138,10 @@ class PanelLayout:
         regressors = buffer("regressors", (n, n_days, n_reg), float)
         masked = buffer("masked", (n, n_days), bool)
         estimation = np.empty((n, n_days), dtype=bool) if estimation is None else estimation
+        bounds = np.empty((n, 2), dtype=np.int64)
         est_cols = np.flatnonzero((self.days >= self.windows.estimation[0]) & (self.days <= self.windows.estimation[1]))
         columns = (int(est_cols[0]), int(est_cols[-1]) + 1) if len(est_cols) else (0, 0)
-        self.grid.gather_panel(cells, self.blocked, columns, (returns, span, regressors, masked, estimation))
+        self.grid.gather_panel(cells, self.blocked, columns, (returns, span, regressors, masked, estimation, bounds))
         return EventPanel(
             pairs=self.pairs.iloc[rows].reset_index(drop=True),
             alignment=self.alignment.iloc[rows].reset_index(drop=True),
@@ -149,6 +151,7 @@ class PanelLayout:
             regressors=regressors,
             regressor_names=self.regressor_names,
             estimation=estimation,
+            estimation_bounds=bounds,
             masked=masked,
             contamination={w: c[rows] for w, c in self.contamination.items()},
             windows=self.windows,

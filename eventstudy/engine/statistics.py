@@ -15,6 +15,7 @@ from eventstudy.inference.daily import aar_sd
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.moments import group_day_means, group_moments, t_p_values, z_p_values
 from eventstudy.inference.result import TestResult
+from eventstudy.inference.threads import split_elementwise
 
 TEST_NAMES = (
     "csect_t",
@@ -74,7 +75,9 @@ def car_statistics(
     has = (n_days > 0) & np.isfinite(se) & (se > 0)
     car = np.where(n_days > 0, sums.car[w], np.nan)
     t = np.where(has, car / np.where(has, se, 1.0), np.nan)
-    p = np.where(has, 2 * stats.t.sf(np.abs(np.nan_to_num(t)), np.maximum(dof, 1)), np.nan)
+    df = np.broadcast_to(np.maximum(dof, 1), t.shape)
+    sf = split_elementwise(stats.t.sf, np.abs(np.nan_to_num(t)), df)  # Student t's sf on all threads
+    p = np.where(has, 2 * sf, np.nan)
     bhar = np.where(n_days > 0, sums.real[w] - sums.expected[w], np.nan)
     return {"car": car, "car_se": np.where(has, se, np.nan), "car_t": t, "car_p": p, "bhar": bhar, "n_days": n_days}
 

@@ -8,6 +8,7 @@ never waits on one heavy chunk. Each chunk writes only its own items' slots: res
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -34,3 +35,16 @@ def run_chunked(serial: Callable, parallel: Callable, args: tuple, work: np.ndar
         serial(*args, 0, len(work))
     else:
         parallel(*args, bounds)
+
+
+def split_elementwise(fn: Callable, *arrays: np.ndarray, min_items: int = 100_000) -> np.ndarray:
+    """``fn(*arrays)`` of an elementwise ``fn`` (a ufunc, or numpy code that releases the GIL) on 1-D arrays of one
+    length, computed in equal parts on all threads for ``min_items`` items or more: each item's value is the same
+    as in one call, only the work is shared."""
+    n, threads = len(arrays[0]), numba.get_num_threads()
+    if threads < 2 or n < min_items:
+        return fn(*arrays)
+    cuts = np.linspace(0, n, threads + 1).astype(np.int64)
+    with ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-elementwise") as pool:
+        parts = pool.map(lambda lo, hi: fn(*(a[lo:hi] for a in arrays)), cuts[:-1], cuts[1:])
+        return np.concatenate(list(parts))
