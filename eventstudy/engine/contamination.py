@@ -14,6 +14,7 @@ labels (no Python string per pair).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -117,7 +118,8 @@ def flag_contamination(
     order = np.argsort(p_code * span + day0, kind="stable")  # pairs by (ticker, day 0): a merge with the marks
     key, p_id = p_code[order] * span, p_id[order]
     wild_keys = m_at[anywhere]
-    for window in windows:
+
+    def label(window: Window) -> None:  # Arrow and the compiled walk release the GIL: the windows run side by side
         lo_at = np.clip(day0[order] + window[0], 0, span)  # clipped to the venue, the keys then increasing
         hi_at = np.clip(day0[order] + window[1], -1, span - 1)
         a_first = np.searchsorted(wild_keys, lo_at, side="left")
@@ -130,6 +132,10 @@ def flag_contamination(
         lists = pa.LargeListArray.from_arrays(offsets, m_label.take(pa.array(marks)))
         joined = pc.binary_join(lists, pa.scalar("; ", type=pa.large_string()))
         contamination[window].assign(pos[order[has]], joined)
+
+    distinct = list(dict.fromkeys(windows))  # each window's labels written by one thread
+    with ThreadPoolExecutor(max(min(len(distinct), numba.get_num_threads()), 1)) as pool:
+        list(pool.map(label, distinct))
 
 
 def session_index(venue: Venue, dates: pd.Series) -> np.ndarray:
