@@ -69,3 +69,16 @@ def test_ols_on_implicit_intercept_equals_ols_on_the_built_design(seed, k):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15, equal_nan=True)
     fitted = np.einsum("pdk,pk->pd", design, implicit[0])  # NaN parameters give NaN
     np.testing.assert_allclose(implicit[-1], fitted, rtol=1e-12, atol=1e-15, equal_nan=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_market_model_residual_sums_are_the_generic_ones_bit_for_bit(seed):
+    """The market model's compiled residual pass (intercept implicit, sums in registers) adds the same terms in the
+    same order as the generic pass over the built (P, D, 2) design: the same bits, not only close numbers."""
+    returns, regressors, estimation, _, _ = _random_panel(seed)
+    generic = _fit_ols(returns, intercept_design(regressors, 2), 2, False, estimation)
+    residuals = np.empty(returns.shape)
+    market = _fit_ols(returns, regressors, 2, True, estimation, residuals=residuals)
+    for a, b in zip(generic, market, strict=True):
+        np.testing.assert_array_equal(b, a)
+    np.testing.assert_array_equal(residuals, returns - market[-1])

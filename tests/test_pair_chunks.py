@@ -115,3 +115,13 @@ def test_gathered_arrays_index_like_the_arrays_they_stand_for(study):
     np.testing.assert_array_equal(span > 1, np.asarray(span) > 1)
     assert (span == 1).sum() == span.sum(axis=1).sum() - (np.asarray(span) * (np.asarray(span) != 1)).sum()
     np.testing.assert_array_equal(np.isnan(stage.returns), np.isnan(np.asarray(stage.returns)))
+
+
+def test_estimation_start_and_end_are_the_first_and_last_clean_estimation_dates(study):
+    """The gather's first and last clean estimation day of each pair against the dates of its estimation mask."""
+    stage = stages.run_pairs(study, study.events, study.prices)
+    dates, estimation = np.asarray(stage.dates), np.asarray(stage.estimation)
+    assert estimation.any(axis=1).all() and not estimation[:, 0].all()  # some pairs start after the window's day 1
+    for i in range(len(stage)):
+        clean = dates[i][estimation[i]]
+        assert stage.estimation_start[i] == clean[0] and stage.estimation_end[i] == clean[-1]

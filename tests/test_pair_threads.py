@@ -59,3 +59,13 @@ def test_grid_take_in_chunks_equals_one_pass(monkeypatch):
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a, b)
     assert np.isnan(serial[0]).any() and np.isfinite(serial[0]).any()
+
+
+def test_student_t_sf_split_over_threads_is_one_call():
+    from eventstudy.inference import distributions as stats
+
+    rng = np.random.default_rng(3)
+    x, df = np.abs(rng.standard_t(5, 30_001)), rng.integers(1, 300, 30_001).astype(float)
+    x[::97] = np.nan
+    split = threads.split_elementwise(stats.t.sf, x, df, min_items=10)
+    np.testing.assert_array_equal(split, stats.t.sf(x, df))
