@@ -198,16 +198,23 @@ def _pass(
     n_windows = windows.shape[0]
     values = np.empty(n_cols)
     design_values = np.empty(n_cols)
-    for p in range(start, stop):
+    for p in range(start, stop):  # sums in registers: the same operations in the same order as through memory
         sp = p if per_pair else 0
         if do_sar:
             skip = n_cols - sar.shape[1]  # ``sar`` holds the last days only
+            two = k == 2 and not zero[p]  # q = x'(X'X)^-1 x of a two-parameter model, its inverse in registers
+            i00, i01, i10, i11 = (xtx_inv[p, 0, 0], xtx_inv[p, 0, 1], xtx_inv[p, 1, 0], xtx_inv[p, 1, 1]) if two else (
+                0.0, 0.0, 0.0, 0.0)  # fmt: skip
             for d in range(skip, n_cols):
                 if est_days[d]:  # C = 1: sqrt(1) sigma is sigma itself
                     sar[p, d - skip] = ar[p, d] / sigma[p]
                 else:
                     q = 0.0
-                    if not zero[p]:
+                    if two:
+                        x0, x1 = column(x, intercept, p, d, 0), column(x, intercept, p, d, 1)
+                        q += x0 * ((0.0 + i00 * x0) + i01 * x1)
+                        q += x1 * ((0.0 + i10 * x0) + i11 * x1)
+                    elif not zero[p]:
                         for a in range(k):
                             row = 0.0
                             for b in range(k):
@@ -219,30 +226,38 @@ def _pass(
             lo, hi = bounds[w, 0], bounds[w, 1]
             for a in range(k):
                 s[w, p, a] = 0.0
-            real[w, p] = 1.0
-            expected[w, p] = 1.0
+            s0, s1, gross_real, gross_expected, n_valid, n_sessions, n_covered = 0.0, 0.0, 1.0, 1.0, 0, 0, 0
             for d in range(lo, hi):
                 ok = windows[w, d] and not np.isnan(ar[p, d])
                 values[d - lo] = ar[p, d] if ok else 0.0
                 if k == 1:
                     design_values[d - lo] = (0.0 if zero[p] else column(x, intercept, p, d, 0)) if ok else 0.0
+                elif k == 2:
+                    s0 += (0.0 if zero[p] else column(x, intercept, p, d, 0)) if ok else 0.0
+                    s1 += (0.0 if zero[p] else column(x, intercept, p, d, 1)) if ok else 0.0
                 else:
                     for a in range(k):
                         s[w, p, a] += (0.0 if zero[p] else column(x, intercept, p, d, a)) if ok else 0.0
                 if ok:
-                    n_days[w, p] += 1
+                    n_valid += 1
                     k_days = span[sp, d if per_pair else 0]
-                    sessions[w, p] += max(k_days, 1)
-                    covered[w, p] += k_days
+                    n_sessions += max(k_days, 1)
+                    n_covered += k_days
                     if log:
-                        real[w, p] *= gross_r[p, d - first]
-                        expected[w, p] *= gross_n[p, d - first]
+                        gross_real *= gross_r[p, d - first]
+                        gross_expected *= gross_n[p, d - first]
                     else:
-                        real[w, p] *= 1.0 + returns[p, d]
-                        expected[w, p] *= 1.0 + normal[p, d]
+                        gross_real *= 1.0 + returns[p, d]
+                        gross_expected *= 1.0 + normal[p, d]
+            n_days[w, p] += n_valid
+            sessions[w, p] += n_sessions
+            covered[w, p] += n_covered
+            real[w, p], expected[w, p] = gross_real, gross_expected
             car[w, p] = 0.0 + _pairwise_sum(values, 0, hi - lo)
             if k == 1:
                 s[w, p, 0] = 0.0 + _pairwise_sum(design_values, 0, hi - lo)
+            elif k == 2:
+                s[w, p, 0], s[w, p, 1] = s0, s1
             last = bounds[w, 2]
             last_valid[w, p] = last >= 0 and not np.isnan(ar[p, last])
 

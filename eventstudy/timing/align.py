@@ -84,7 +84,8 @@ def _align_on_venue(part: pd.DataFrame, venue: Venue) -> pd.DataFrame:
             local_tz
         )
     plain = ~timed & (idx >= 0)
-    reason = np.full(len(out), _reason(SimpleNamespace(day0_index=-1), venue, False), dtype=object)  # no session
+    reason = np.empty(len(out), dtype=object)  # filled with one str (np.full would cast a copy into every row)
+    reason.fill(_reason(SimpleNamespace(day0_index=-1), venue, False))  # no session
     reason[plain] = _date_only_reasons(out[plain], venue)
     clock = timed & (idx >= 0)
     if clock.any():
