@@ -24,6 +24,7 @@ from eventstudy.timing.align import align_events
 from eventstudy.timing.venues import DATA_VENUE, Venue, venue_of
 
 Window = tuple[int, int]
+STATUS_TEXTS = ("ok", "no_session", "not_listed", "no_prices")  # a pair's status before estimation
 
 
 @dataclass(frozen=True)
@@ -362,7 +363,7 @@ def _blocked_sessions(
 
 def _pair_status(
     pairs: pd.DataFrame, wide: pd.DataFrame, listed: Mapping[str, pd.Timestamp]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[pd.api.extensions.ExtensionArray, pd.api.extensions.ExtensionArray]:
     """Status before estimation: ``ok``, or why the pair cannot be studied (an error for explicit pairs)."""
     valid = wide.notna().to_numpy()
     dates = wide.index.to_numpy()
@@ -378,9 +379,10 @@ def _pair_status(
     no_session = np.isnat(day0)
     not_listed = ~no_session & ~np.isnat(listing) & (day0 < listing)
     no_prices = ~no_session & ~not_listed & ((day0 < start) | (day0 > end))
-    status = np.select([no_session, not_listed, no_prices], ["no_session", "not_listed", "no_prices"], "ok")
-    reason = np.full(len(pairs), "", dtype=object)
-    for i in np.flatnonzero(status != "ok"):
+    status = np.select([no_session, not_listed, no_prices], [1, 2, 3], 0)  # a position in STATUS_TEXTS
+    whys = [""]  # the reasons, each pair's a position in them
+    reason = np.zeros(len(pairs), dtype=np.int64)
+    for i in np.flatnonzero(status):
         row = pairs.iloc[i]
         if no_session[i]:
             why = f"no {row.venue} session on or after the event within the price history"
@@ -393,5 +395,7 @@ def _pair_status(
             )
         if row.explicit:
             raise EventError(f"event {row.event_id}, ticker {row.ticker}: {why}; drop the row or fix the date")
-        reason[i] = why
-    return status.astype(object), reason
+        reason[i] = len(whys)
+        whys.append(why)
+    # text columns taken by Arrow from the distinct texts (not a million Python strings converted one by one)
+    return pd.array(STATUS_TEXTS, dtype="str").take(status), pd.array(whys, dtype="str").take(reason)
