@@ -319,7 +319,7 @@ def _pair_chunk(
         index=index[rows],
         days=panel.days,
         regressor_names=panel.regressor_names,
-        pairs=panel.pairs.assign(status=status, reason=reason),
+        pairs=panel.pairs if reason is None else panel.pairs.assign(status=status, reason=reason),
         alignment=panel.alignment.drop(columns="day0_index"),
         model=fit.model,
         params=fit.params,
@@ -446,8 +446,9 @@ class Stopwatch:
 
 
 def _estimate(study, panel: EventPanel, out: tuple[np.ndarray, np.ndarray]):
-    status = panel.pairs["status"].to_numpy(dtype=object).copy()
-    reason = panel.pairs["reason"].to_numpy(dtype=object).copy()
+    """The fit, the pairs' status after it and their reasons, None if no pair's status changed (no text to convert)."""
+    given = panel.pairs["status"].to_numpy(dtype=object), panel.pairs["reason"].to_numpy(dtype=object)
+    status, reason = given[0].copy(), given[1].copy()
     ok = status == "ok"
     fit, notes = estimate_normal(
         study.model,
@@ -489,7 +490,8 @@ def _estimate(study, panel: EventPanel, out: tuple[np.ndarray, np.ndarray]):
             f"; too few for the market-adjusted fallback (needs {FALLBACK_MIN_OBS})"
         )
         fit = combine(fit, fallback, use)
-    return bridge_gaps(fit, panel.returns, panel.span), status, reason
+    changed = (status != given[0]).any() or (reason != given[1]).any()
+    return bridge_gaps(fit, panel.returns, panel.span), status, reason if changed else None
 
 
 def _per_value(values: np.ndarray, text) -> np.ndarray:
