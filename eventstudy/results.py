@@ -18,6 +18,7 @@ from eventstudy.inference.regression import read_characteristics, regress_car
 from eventstudy.io import FORMATS, atomic_directory, restore_formulas, write_table
 from eventstudy.table_source import LazyTable
 
+PLACEBO_NONE = "no usable pseudo date (none kept every studied pair clean, with prices, for a window)"
 SUMMARY_PAIRS = 50  # the summary lists at most this many pairs, warnings and CARs (the tables hold all)
 TABLES = ("ar", "car", "parameters", "aar", "tests", "alignment", "events", "prices")
 OPTIONAL_TABLES = ("av", "cav", "placebo", "robustness")  # when the study asked for them (robustness: added later)
@@ -448,13 +449,10 @@ def _shared_date_lines(tests: pd.DataFrame, placebo: pd.DataFrame | None) -> lis
         index=[v for k, v in _SIDE_BY_SIDE.items() if k in set(pooled["test"])],
         columns=list(dict.fromkeys(pooled["window"])),
     )
-    null = placebo if placebo is not None and not placebo.empty else None
-    draws = None if null is None else null[null["test"] == "caar"].groupby("window")["draw"].nunique()
-    note = (
-        "placebo: " + ", ".join(f"{w}: {n} draws" for w, n in draws.items())
-        if draws is not None and len(draws)
-        else "placebo: not run (placebo_draws = 0)"
-    )
+    note = "placebo: not run (placebo_draws = 0)"
+    if placebo is not None:  # a placebo that ran, with or without a usable pseudo date
+        draws = placebo[placebo["test"] == "caar"].groupby("window")["draw"].nunique()
+        note = "placebo: " + (", ".join(f"{w}: {n} draws" for w, n in draws.items()) if len(draws) else PLACEBO_NONE)
     return [
         "",
         "Shared dates and overlapping windows (all pairs): p [Holm, BH over events x windows]",

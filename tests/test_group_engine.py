@@ -156,3 +156,19 @@ def test_placebo_figure_marks_the_observed_caar(e09):
     observed = _row(res, "placebo_caar", "0..1")["statistic"]
     assert ax.lines[0].get_xdata()[0] == pytest.approx(observed)
     assert sum(p.get_height() for p in ax.patches) == draws
+
+
+def test_placebo_without_a_usable_pseudo_date_says_so(repo_root, prices_dir, tmp_path):
+    """A study whose tickers leave no clean, complete pseudo date (USAR and 600111.SS have short histories here):
+    the run used to stop on a KeyError; its placebo table is empty and the summary and report say why."""
+    from eventstudy.report import write_report
+
+    tickers = ["MP", "USAR", "CRML", "UUUU", "600111.SS", "ALB", "LAC"]
+    catalog = read_events(repo_root / "seeds" / "events.csv", tickers=tickers)
+    listed = read_listings(repo_root / "seeds" / "listings.csv")
+    res = EventStudy(catalog, prices_dir, market="SPY", listed=listed).fit()
+    assert res.placebo is not None and res.placebo.empty
+    assert np.isnan(res.tests.loc[res.tests["test"] == "placebo_caar", "p_value"]).all()
+    assert "placebo: no usable pseudo date" in res.summary()
+    html = write_report(res, tmp_path, formats=("html",))["html"].read_text()
+    assert "placebo: no usable pseudo date" in html

@@ -195,7 +195,7 @@ def null_draws(
     own = np.flatnonzero(_first_alike(groups) == np.arange(groups.n_groups))
     real = _take(groups, own).subset(active)
     position = np.cumsum(active) - 1  # a studied pair's place within each draw's pseudo pairs
-    out = []
+    out, columns = [], ["group", "window", "draw", "test", "statistic"]
     for window in study.windows.events:
         use = np.flatnonzero(complete & plan.usable[window][first : first + n_run])
         use = use[: max(plan.draws - taken.get(window, 0), 0)]
@@ -216,8 +216,8 @@ def null_draws(
         mean = pseudo_groups.sum(np.where(finite, car, 0.0)) / np.maximum(pseudo_groups.count(finite), 1)
         caar = {"group": np.repeat(labels[own], len(use)), "window": Windows.label(window)}
         caar |= {"draw": np.tile(use, len(own)), "test": "caar", "statistic": mean}
-        out += [pd.DataFrame(caar), null[["group", "window", "draw", "test", "statistic"]]]
-    frame = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["group", "window", "draw", "test"])
+        out += [pd.DataFrame(caar), null[columns]]
+    frame = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns)
     frame["draw"] = frame["draw"].astype(int) + first
     return frame
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from eventstudy.plotting import window_label
 from eventstudy.report.document import Para, Table, fmt_num, fmt_p, frame_of
+from eventstudy.results import PLACEBO_NONE
 
 SIDE_BY_SIDE = (
     ("csect_t", "naive t"),
@@ -65,6 +66,8 @@ def robust_blocks(results: Any, main: str) -> list:
         + (
             f" ({', '.join(f'{window_label(w)}: {n} draws' for w, n in n_draws.items())})"
             if n_draws
+            else f" (placebo: {PLACEBO_NONE})"
+            if isinstance(getattr(results, "placebo", None), pd.DataFrame)  # it ran, and no pseudo date was usable
             else " (no placebo in this run: placebo_draws = 0)"
         )
         + ". Binder: SUR with event-day dummies, residual covariance across tickers from the estimation window "
