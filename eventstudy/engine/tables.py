@@ -26,6 +26,7 @@ from eventstudy.engine.rank_tests import (
     wilcoxon_test_groups,
 )
 from eventstudy.engine.statistics import (
+    TEST_NAMES,
     bmp_t_groups,
     csect_t_groups,
     kp_bmp_t_groups,
@@ -41,18 +42,6 @@ from eventstudy.inference.result import NA
 from eventstudy.inference.row_positions import RowPositions
 
 TESTS_COLUMNS = ["group", "window", "test", "family", "statistic", "p_value", "n", "rbar"]
-BATTERY = (  # the tests of a window's battery in their order (the group tests follow)
-    "csect_t",
-    "time_series_t",
-    "patell_z",
-    "bmp_t",
-    "kp_bmp_t",
-    "corrado_rank",
-    "grank",
-    "sign",
-    "generalized_sign",
-    "wilcoxon",
-)
 
 
 def car_frame(stage) -> pd.DataFrame:
@@ -144,7 +133,7 @@ def tests_frame(
     lap("tests")
     kp = [kp_bmp_t_groups(stage.csar[window], rbars[w], members[w]) for w, window in enumerate(windows.events)]
     batteries = [{**o, "kp_bmp_t": k} for o, k in zip(others.result(), kp, strict=True)]
-    batteries = [{name: b[name] for name in BATTERY} | g for b, g in zip(batteries, group.result(), strict=True)]
+    batteries = [{name: b[name] for name in TEST_NAMES} | g for b, g in zip(batteries, group.result(), strict=True)]
     lap("rank tests")
     return battery_frame(labels, windows.events, batteries, rbars)
 
