@@ -1,14 +1,21 @@
 """The command line turns numpy's huge-page advice, and huge pages for the process (Arrow's allocator advises them
-too), off where Linux would stall on compaction for them."""
+too), off where Linux would stall on compaction for them; ``EventStudy.fit`` turns numpy's advice off while it runs
+and restores it."""
 
 from __future__ import annotations
 
 import ctypes
 
+import pandas as pd
 import pytest
 from numpy._core.multiarray import _set_madvise_hugepage
 
+import eventstudy.engine.study as study_module
+import eventstudy.hugepages as hugepages
+from eventstudy import EventStudy
 from eventstudy.cli import PR_SET_THP_DISABLE, avoid_hugepage_stalls
+from eventstudy.hugepages import numpy_advice_off
+from eventstudy.simulate import simulate_study
 
 PR_GET_THP_DISABLE = 42
 LIBC = ctypes.CDLL(None)
@@ -64,3 +71,48 @@ def test_the_users_setting_and_hosts_without_the_file_are_left_alone(tmp_path, m
     assert avoid_hugepage_stalls(defrag) is False and advice() == (True, True)
     monkeypatch.delenv(variable)
     assert avoid_hugepage_stalls(tmp_path / "absent") is False and advice() == (True, True)
+
+
+def _defrag(tmp_path, setting: str = "always defer defer+madvise [madvise] never"):
+    defrag = tmp_path / "defrag"
+    defrag.write_text(setting + "\n")
+    return defrag
+
+
+def test_the_scoped_switch_is_off_inside_and_restored_after_even_on_error(tmp_path, monkeypatch, advice):
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    monkeypatch.delenv("MIMALLOC_ALLOW_THP", raising=False)
+    with numpy_advice_off(_defrag(tmp_path)):
+        assert _set_madvise_hugepage(False) is False  # off inside (reading it sets it to what it was)
+    assert _set_madvise_hugepage(True) is True  # restored to on
+    with pytest.raises(RuntimeError), numpy_advice_off(_defrag(tmp_path)):
+        raise RuntimeError("a failing study")
+    assert _set_madvise_hugepage(True) is True
+    _set_madvise_hugepage(False)  # a caller who had it off keeps it off
+    with numpy_advice_off(_defrag(tmp_path)):
+        pass
+    assert _set_madvise_hugepage(True) is False
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")  # the user's choice: untouched
+    with numpy_advice_off(_defrag(tmp_path)):
+        assert _set_madvise_hugepage(True) is True
+    with numpy_advice_off(_defrag(tmp_path, "always defer defer+madvise madvise [never]")):
+        assert _set_madvise_hugepage(True) is True
+
+
+def test_fit_runs_without_the_advice_and_restores_it(monkeypatch, advice):
+    monkeypatch.setattr(hugepages, "stalls", lambda defrag: True)  # as on a host that stalls
+    seen = []
+    real_finish = study_module.finish
+
+    def finish(*args, **kwargs):
+        seen.append(_set_madvise_hugepage(False))  # the advice while the study runs (False: off)
+        return real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(study_module, "finish", finish)
+    sim = simulate_study(effect=0.02, n_events=2, n_firms=5, n_days=400, day0=350, seed=3)
+    reference = EventStudy(sim.events, sim.prices, market="MKT", calendar="data").fit()
+    assert seen == [False] and _set_madvise_hugepage(True) is True
+    monkeypatch.setattr(hugepages, "stalls", lambda defrag: False)
+    again = EventStudy(sim.events, sim.prices, market="MKT", calendar="data").fit()
+    assert seen == [False, True]
+    pd.testing.assert_frame_equal(again.car, reference.car)

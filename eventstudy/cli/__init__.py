@@ -8,13 +8,13 @@ from __future__ import annotations
 import ctypes
 import gc
 import importlib
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from eventstudy.errors import EventStudyError
+from eventstudy.hugepages import THP_DEFRAG, set_numpy_advice, stalls
 
 # subcommand -> (module, attribute): imported only when used, so `eventstudy run` never loads the report,
 # plotting (matplotlib) or price-store (DuckDB) modules it does not need
@@ -82,9 +82,6 @@ def entry() -> None:
         gc.freeze()
 
 
-THP_DEFRAG = Path("/sys/kernel/mm/transparent_hugepage/defrag")
-
-
 PR_SET_THP_DISABLE = 41  # prctl option (linux/prctl.h): no transparent huge pages for this process
 
 
@@ -92,25 +89,17 @@ def avoid_hugepage_stalls(defrag: Path = THP_DEFRAG) -> bool:
     """Stop numpy and Arrow's allocator using huge pages where Linux compacts memory synchronously for them.
 
     numpy asks for transparent huge pages on every large array (``madvise``), and Arrow's default pool (mimalloc)
-    for its 1 GB arenas. Where the kernel's THP ``defrag`` setting is ``always`` or ``madvise``, a first touch of such
-    memory waits for memory compaction: on the 2-core benchmark VM numpy's advice was 0.8-1.7 s more system time in a
-    100k-pair ``eventstudy run`` (about 6 s, 1.9 GB), its new arrays cost 2.2 ns a byte instead of 0.35, and Arrow's
-    0.1-0.4 s in a 1,000- or 10,000-pair run (reading the prices). A short run gains little from huge pages, so the
-    command line turns numpy's advice off, as numpy's documented ``NUMPY_MADVISE_HUGEPAGE=0`` would, and huge pages
-    off for the process (``prctl(PR_SET_THP_DISABLE)``, what mimalloc's ``MIMALLOC_ALLOW_THP=0`` does); a user who
-    sets either variable decides. Returns whether they were turned off.
+    for its 1 GB arenas; where the kernel stalls on them (:func:`eventstudy.hugepages.stalls`) numpy's advice was
+    0.8-1.7 s more system time in a 100k-pair ``eventstudy run`` on the 2-core benchmark VM, and Arrow's 0.1-0.4 s
+    in a 1,000- or 10,000-pair run (reading the prices). A short run gains little from huge pages, so the command
+    line turns numpy's advice off, as numpy's documented ``NUMPY_MADVISE_HUGEPAGE=0`` would, and huge pages off for
+    the process (``prctl(PR_SET_THP_DISABLE)``, what mimalloc's ``MIMALLOC_ALLOW_THP=0`` does); a user who sets
+    either variable decides. Returns whether they were turned off.
     """
-    if "NUMPY_MADVISE_HUGEPAGE" in os.environ or "MIMALLOC_ALLOW_THP" in os.environ:
+    if not stalls(defrag) or set_numpy_advice(False) is None:  # no stall, the user's choice, or no numpy switch
         return False
-    try:
-        stalls = any(f"[{mode}]" in defrag.read_text() for mode in ("always", "madvise"))
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except (OSError, ImportError):  # not Linux, no THP, or a numpy without the switch
-        return False
-    if stalls:
-        _set_madvise_hugepage(False)
-        ctypes.CDLL(None).prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
-    return stalls
+    ctypes.CDLL(None).prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
+    return True
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

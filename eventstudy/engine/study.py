@@ -13,6 +13,7 @@ from eventstudy.engine.stages import finish, run_pairs
 from eventstudy.engine.volume import VOLUME_MODELS, check_volume
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import EventSet, read_confounders, read_events
+from eventstudy.hugepages import numpy_advice_off
 from eventstudy.prices.factors import read_factors
 from eventstudy.prices.files import LONG_COLUMNS, MAX_MOVE, read_prices
 from eventstudy.results import EventStudyResults
@@ -204,4 +205,5 @@ class EventStudy:
         """
         if self.volume is not None:
             check_volume(self.prices, self.volume, list((self.market or {}).values()))
-        return finish(self, run_pairs(self, self.events, self.prices), prices_table, release=True)
+        with numpy_advice_off():  # its (pairs x days) arrays without huge-page stalls (eventstudy.hugepages)
+            return finish(self, run_pairs(self, self.events, self.prices), prices_table, release=True)
