@@ -13,6 +13,7 @@ restores it after (:func:`numpy_advice_off`). numpy's documented ``NUMPY_MADVISE
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,16 +42,41 @@ def set_numpy_advice(enabled: bool) -> bool | None:
     return bool(_set_madvise_hugepage(enabled))
 
 
+class _Scopes:
+    """Nested or concurrent :func:`numpy_advice_off` blocks (threads of one process, e.g. a Dask worker's tasks): the
+    first to enter turns the advice off and the last to leave restores what the first found."""
+
+    def __init__(self) -> None:
+        self.lock, self.depth, self.saved = threading.Lock(), 0, None
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.depth == 0:
+                self.saved = set_numpy_advice(False)
+            self.depth += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0 and self.saved is not None:
+                set_numpy_advice(self.saved)
+
+
+_SCOPES = _Scopes()
+
+
 @contextmanager
 def numpy_advice_off(defrag: Path = THP_DEFRAG) -> Iterator[None]:
     """numpy's huge-page advice off inside the block where it would stall (:func:`stalls`), restored after it.
 
     The switch is process-wide: arrays other threads allocate meanwhile are not advised either (a matter of speed
-    only; no value depends on it).
+    only; no value depends on it), and overlapping blocks in several threads restore it when the last one ends.
     """
-    before = set_numpy_advice(False) if stalls(defrag) else None
+    if not stalls(defrag):
+        yield
+        return
+    _SCOPES.enter()
     try:
         yield
     finally:
-        if before is not None:
-            set_numpy_advice(before)
+        _SCOPES.leave()

@@ -5,6 +5,7 @@ and restores it."""
 from __future__ import annotations
 
 import ctypes
+import threading
 
 import pandas as pd
 import pytest
@@ -116,3 +117,34 @@ def test_fit_runs_without_the_advice_and_restores_it(monkeypatch, advice):
     again = EventStudy(sim.events, sim.prices, market="MKT", calendar="data").fit()
     assert seen == [False, True]
     pd.testing.assert_frame_equal(again.car, reference.car)
+
+
+def test_overlapping_blocks_in_threads_restore_the_advice_when_the_last_ends(tmp_path, monkeypatch, advice):
+    """Two fits (or a Dask worker's two tasks) on threads: the one that ends first must not turn the advice back on
+    under the other, and the last one to end restores it."""
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    monkeypatch.delenv("MIMALLOC_ALLOW_THP", raising=False)
+    defrag = _defrag(tmp_path)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with numpy_advice_off(defrag):
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def second():
+        a_in.wait(5)
+        with numpy_advice_off(defrag):
+            b_in.set()
+            a_out.wait(5)
+            seen["b after a left"] = _set_madvise_hugepage(False)  # reading it; False: still off
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"b after a left": False}
+    assert _set_madvise_hugepage(True) is True  # restored once both ended

@@ -33,6 +33,7 @@ from eventstudy.engine.stages import PairStage, concat, finish, run_pairs
 from eventstudy.engine.study import EventStudy
 from eventstudy.errors import ClusterError, InputError
 from eventstudy.events.catalog import EventSet
+from eventstudy.hugepages import numpy_advice_off
 from eventstudy.prices.batches import empty_frame
 from eventstudy.prices.store import PriceStore
 from eventstudy.results import EventStudyResults
@@ -175,7 +176,8 @@ def _pair_stage(study: EventStudy, events: EventSet, prices: pd.DataFrame, grid:
         filler = empty_frame().reindex(range(missing.size))
         filler["date"], filler["ticker"] = missing, pad
         prices = pd.concat([prices, filler[prices.columns]], ignore_index=True)
-    return run_pairs(study, events, prices)
+    with numpy_advice_off():  # as in EventStudy.fit: the stage's arrays without huge-page stalls
+        return run_pairs(study, events, prices)
 
 
 def _used_rows(prices: pd.DataFrame, tickers: list[str], lo, hi) -> pd.DataFrame:
