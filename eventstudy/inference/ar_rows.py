@@ -1,0 +1,221 @@
+"""Rows of abnormal returns that are stored only where they must be: the others are regenerated from the session grid.
+
+A market-model pair's abnormal return on panel day t is AR_it = R_it - (alpha_i + R_mt beta_i): its return and the
+market's are in the study's ticker-major session grid (:mod:`eventstudy.engine.grid`), alpha_i and beta_i in the
+pair stage's parameters. So the (P, L1) estimation-window ARs of a study, its largest array (1M pairs x 240 days:
+1.9 GB), need not be held: an :class:`ArRows` recomputes row i from 2 + 2 numbers and the grid, with the same
+floating-point operations in the same order as the fit's residual pass (``y - ((0.0 + alpha) + x * beta)``), so every
+value is the same to the bit. Rows that cannot be regenerated that way (another model, a fallback, returns that
+span several sessions, anything whose stored value the regeneration does not reproduce bit for bit: the pair stage
+checks each row) are stored, and rows of pairs not studied are NaN.
+
+Compiled kernels take :meth:`ArRows.source` (a tuple of arrays) and read a value with :func:`ar_value` or a row with
+:func:`ar_row`; a plain (P, L) array is an :class:`ArRows` whose rows are all stored (:meth:`ArRows.of`, read in
+place, no copy), so the kernels have one code path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from eventstudy.inference.threads import chunk_bounds
+
+NAN_ROW = -1  # ``slot`` of a pair not studied: every value NaN
+MARKET_ROW = -2  # ``slot`` of a row regenerated from the grid: R_it - ((0.0 + alpha_i) + R_mt beta_i)
+
+
+def _no_int() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+def _no_float() -> np.ndarray:
+    return np.zeros(0)
+
+
+@dataclass(frozen=True)
+class ArRows:
+    """(P, L) abnormal returns: row i is ``stored[slot[i], col0 : col0 + L]`` (slot >= 0), NaN (``NAN_ROW``) or
+    regenerated (``MARKET_ROW``): day t is session ``start[i] + t`` of ticker column ``column[i]`` inside the block
+    [``lo[i]``, ``hi[i]``) of the grid's ``returns`` (T, S) and ``market`` (S,), NaN outside it."""
+
+    stored: np.ndarray  # (S, Ls) float64: the stored rows
+    slot: np.ndarray  # (P,) int64
+    col0: int  # first column of these rows' days in ``stored``
+    width: int  # L
+    returns: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (T, S) ticker-major returns of the grid
+    market: np.ndarray = field(default_factory=_no_float)  # (S,) the market's one-session returns
+    start: np.ndarray = field(default_factory=_no_int)  # (P,) int64 session of each row's first day
+    column: np.ndarray = field(default_factory=_no_int)  # (P,) int64
+    lo: np.ndarray = field(default_factory=_no_int)  # (P,) int64
+    hi: np.ndarray = field(default_factory=_no_int)  # (P,) int64
+    alpha: np.ndarray = field(default_factory=_no_float)  # (P,) float64
+    beta: np.ndarray = field(default_factory=_no_float)  # (P,) float64
+
+    @classmethod
+    def of(cls, values: np.ndarray | ArRows) -> ArRows:
+        """A (P, L) float array as rows that are all stored (read in place)."""
+        if isinstance(values, ArRows):
+            return values
+        values = np.asarray(values, dtype=float)
+        if values.ndim != 2:
+            raise ValueError(f"abnormal returns must be (pairs, days), got {values.ndim} dimensions")
+        return cls(values, np.arange(len(values), dtype=np.int64), 0, values.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.slot), self.width
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+    @property
+    def regenerated(self) -> int:
+        """How many rows are regenerated rather than stored."""
+        return int((self.slot == MARKET_ROW).sum())
+
+    def source(self) -> tuple:
+        """The tuple compiled kernels read with :func:`ar_value` and :func:`ar_row`."""
+        return (
+            self.stored,
+            self.slot,
+            np.int64(self.col0),
+            np.int64(self.width),
+            self.returns,
+            self.market,
+            self.start,
+            self.column,
+            self.lo,
+            self.hi,
+            self.alpha,
+            self.beta,
+        )
+
+    def window(self, first: int, stop: int) -> ArRows:
+        """Days [``first``, ``stop``) of every row (no copy)."""
+        if not 0 <= first <= stop <= self.width:
+            raise ValueError(f"days [{first}, {stop}) are outside rows of {self.width} days")
+        regen = len(self.start) > 0
+        return ArRows(
+            self.stored,
+            self.slot,
+            self.col0 + first,
+            stop - first,
+            self.returns,
+            self.market,
+            self.start + first if regen else self.start,
+            self.column,
+            self.lo,
+            self.hi,
+            self.alpha,
+            self.beta,
+        )
+
+    def take(self, rows: np.ndarray | slice) -> np.ndarray:
+        """The rows ``rows`` (indices, a mask or a slice) as a fresh (n, L) array."""
+        index = np.arange(len(self.slot), dtype=np.int64)[rows]
+        out = np.empty((len(index), self.width))
+        bounds = chunk_bounds(np.full(len(index), max(self.width, 1)))
+        _take_chunks(self.source(), index, out, bounds)
+        return out
+
+    def dense(self) -> np.ndarray:
+        """Every row, as a (P, L) array."""
+        return self.take(slice(None))
+
+
+def market_rows(
+    stored: np.ndarray,
+    slot: np.ndarray,
+    width: int,
+    returns: np.ndarray,
+    market: np.ndarray,
+    start: np.ndarray,
+    column: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    params: np.ndarray,
+) -> ArRows:
+    """:class:`ArRows` of ``width`` days whose ``MARKET_ROW`` rows are regenerated with ``params`` (P, 2) = (alpha,
+    beta) from the grid; ``start`` the session of each row's first day (any value where the row is not regenerated)."""
+    as_int = [np.ascontiguousarray(a, dtype=np.int64) for a in (slot, start, column, lo, hi)]
+    alpha, beta = (np.ascontiguousarray(params[:, j], dtype=float) for j in (0, 1))
+    return ArRows(stored, as_int[0], 0, width, returns, market, *as_int[1:], alpha, beta)
+
+
+def matching_rows(rows: ArRows, values: np.ndarray) -> np.ndarray:
+    """(P,) bool: whether each row of ``rows`` is ``values``'s (P, L) row bit for bit (any NaN matching any NaN)."""
+    same = np.empty(len(rows), dtype=bool)
+    bounds = chunk_bounds(np.full(len(rows), max(rows.width, 1)))
+    _match_chunks(rows.source(), np.asarray(values, dtype=float), same, bounds)
+    return same
+
+
+@numba.njit(cache=True, nogil=True)
+def ar_value(src, i, t):  # pragma: no cover - compiled
+    """Row ``i``'s value on day ``t`` (see :class:`ArRows`)."""
+    stored, slot, col0, _, returns, market, start, column, lo, hi, alpha, beta = src
+    s = slot[i]
+    if s >= 0:
+        return stored[s, col0 + t]
+    if s == NAN_ROW:
+        return np.nan
+    at = start[i] + t
+    if at < lo[i] or at >= hi[i]:
+        y, x = np.nan, np.nan
+    else:
+        y, x = returns[column[i], at], market[at]
+    return y - ((0.0 + alpha[i]) + x * beta[i])
+
+
+@numba.njit(cache=True, nogil=True)
+def ar_row(src, i, out):  # pragma: no cover - compiled
+    """Row ``i`` into ``out[:L]`` (a regenerated row in one vectorised pass over its days inside the grid block)."""
+    stored, slot, col0, width, returns, market, start, column, lo, hi, alpha, beta = src
+    s = slot[i]
+    if s >= 0:
+        for t in range(width):
+            out[t] = stored[s, col0 + t]
+        return
+    if s == NAN_ROW:
+        out[:width] = np.nan
+        return
+    first = start[i]
+    inside_lo = min(max(lo[i] - first, 0), width)
+    inside_hi = max(min(hi[i] - first, width), inside_lo)
+    a, b, y = 0.0 + alpha[i], beta[i], returns[column[i]]
+    out[:inside_lo] = np.nan
+    for t in range(inside_lo, inside_hi):
+        at = first + t
+        out[t] = y[at] - (a + market[at] * b)
+    out[inside_hi:width] = np.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def _take(src, index, out, first, stop):  # pragma: no cover - compiled
+    for r in range(first, stop):
+        ar_row(src, index[r], out[r])
+
+
+@numba.njit(cache=True, parallel=True)
+def _take_chunks(src, index, out, bounds):  # pragma: no cover - compiled
+    for c in numba.prange(len(bounds) - 1):
+        _take(src, index, out, bounds[c], bounds[c + 1])
+
+
+@numba.njit(cache=True, parallel=True)
+def _match_chunks(src, values, same, bounds):  # pragma: no cover - compiled
+    width = src[3]
+    for c in numba.prange(len(bounds) - 1):
+        row = np.empty(width)
+        for i in range(bounds[c], bounds[c + 1]):
+            ar_row(src, i, row)
+            ok = True
+            for t in range(width):
+                a, b = row[t], values[i, t]
+                if a != b and not (np.isnan(a) and np.isnan(b)) or a == 0.0 and np.signbit(a) != np.signbit(b):
+                    ok = False
+                    break
+            same[i] = ok
