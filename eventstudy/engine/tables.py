@@ -35,6 +35,7 @@ from eventstudy.engine.statistics import (
     time_series_t_groups,
 )
 from eventstudy.engine.volatility import volatility_tests
+from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.correlation import correlations_of_windows
 from eventstudy.inference.families import family
 from eventstudy.inference.groups import GroupResult, Groups
@@ -113,6 +114,7 @@ def tests_frame(
     lap("tests")
     est = Estimation(
         ar_est,
+        stage.estimation_ar,
         shared_by_windows(members, lambda window_groups: portfolio_sd(ar_est, window_groups, clean)),
         positions.columns(est_days),  # the same table
         stage.sigma,
@@ -176,6 +178,7 @@ class Estimation(NamedTuple):
     :meth:`~eventstudy.engine.grid.SessionGrid.calendar_rows`)."""
 
     ar: np.ndarray  # (P, L1) the ARs of the estimation days (a view of the stage's) ...
+    rows: ArRows  # ... the same as rows stored or regenerated (read by the compiled kernels)
     portfolio_sd: list[tuple[np.ndarray, np.ndarray]]  # per window: its groups' ``portfolio_sd`` of ``ar``
     positions: RowPositions  # (P, L1) calendar positions of the estimation days (on ``calendar``'s table)
     sigma: np.ndarray  # (P,) the estimation days' SARs are ``ar / sigma`` (C = 1) ...

@@ -1,0 +1,165 @@
+"""The arrays of a pair stage (:class:`PairStage`): what is stored per pair, and the (P, D) arrays rebuilt from the
+session grid or composed from their stored parts when read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from eventstudy.engine.contamination import Labels
+from eventstudy.engine.gaps import span_design
+from eventstudy.engine.grid import GridArray, SessionGrid
+from eventstudy.engine.models import linear_design as linear_design_of
+from eventstudy.engine.panel import Window
+from eventstudy.inference.ar_rows import ArRows
+
+
+@dataclass
+class PairStage:
+    """Everything computed per (event, ticker) pair; arrays are (P,), (P, D), (P, E) or (P, k), one row per pair.
+
+    ``index`` is each pair's position in the study's events frame; :func:`concat` orders by it. Arrays that are a
+    gather from the session grid (``dates``, ``returns``, ``span``, the model's ``design``) are not stored: the
+    properties of the same names rebuild them from each pair's ``cells`` (see :mod:`eventstudy.engine.grid`),
+    unless a measure stored its own (``stored_returns``, ``stored_design``: abnormal volume, factor-file models).
+
+    The D days are the estimation window's L1 days, then the E days after it (to the report span's end). Normal
+    returns and SARs are stored for those E days (``event_normal``, ``event_sar``: what the AR table reads); the
+    properties ``normal`` and ``sar`` are the (P, D) arrays. SAR_it = AR_it / sigma_i on every estimation day (C = 1
+    for every model, GARCH and abnormal volume included), the same quotient computed where it is read (GRANK divides
+    as it ranks). The estimation days' normal returns are read only by Binder's systems (groups of pairs on one day
+    0): ``estimation_normal`` holds them when the study can form such a group (:func:`run_pairs`), else None.
+    """
+
+    index: np.ndarray  # (P,) canonical pair position
+    days: np.ndarray  # (D,) relative days (shared by every pair)
+    regressor_names: tuple[str, ...]
+    pairs: pd.DataFrame  # event_id, ticker, venue, day0, explicit, masked_days, status, reason
+    alignment: pd.DataFrame  # the alignment table rows of the pairs (without day0_index)
+    model: np.ndarray  # (P,) model used per pair
+    params: np.ndarray  # (P, k)
+    sigma: np.ndarray
+    n_obs: np.ndarray
+    dof: np.ndarray
+    r2: np.ndarray
+    estimation_start: np.ndarray  # (P,) datetime64[ns], first clean estimation date (NaT if none)
+    estimation_end: np.ndarray
+    active: np.ndarray  # (P,) bool: status ok or fallback
+    grid: SessionGrid  # the session matrices (shared by every pair)
+    cells: np.ndarray  # (P, 3) each pair's place in the grid
+    estimation: np.ndarray  # (P, D) clean estimation days
+    ar: np.ndarray  # (P, D) abnormal returns, NaN for pairs not studied
+    event_normal: np.ndarray  # (P, E) normal returns of the last E days (after the estimation window)
+    event_sar: np.ndarray  # (P, E) standardized abnormal returns of those days
+    estimation_normal: np.ndarray | None  # (P, D - E) normal returns of the estimation window's days, or None
+    cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days, complete
+    csar: dict[Window, np.ndarray]  # per window: cumulative SAR
+    contamination: dict[Window, Labels]  # per window: each pair's label as a code into distinct labels ("" = 0)
+    extra: dict[str, np.ndarray]  # model-specific parameters.csv columns (GARCH, factor loadings, thin trading)
+    stored_returns: np.ndarray | None = None  # (P, D) the measure when it is not the grid's returns (volume)
+    stored_design: np.ndarray | None = None  # (P, D, k) the design when it is not built from the grid's regressors
+    volume: PairStage | None = None  # abnormal volume as a stage of its own (``volume=``)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (summed over subsets)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def dates(self) -> GridArray:
+        """(P, D) datetime64[ns] session dates, NaT outside the calendar."""
+        return self._gathered(lambda cells, days: self.grid.dates(cells, days), "datetime64[ns]")
+
+    @property
+    def returns(self) -> np.ndarray | GridArray:
+        """(P, D) returns (trade-to-trade; NaN without a price)."""
+        if self.stored_returns is not None:
+            return self.stored_returns
+        return self._gathered(lambda cells, days: self.grid.take(self.grid.returns, cells, days, np.nan), float)
+
+    @property
+    def span(self) -> GridArray:
+        """(P, D) int64 sessions each return spans (1 normally, k after k - 1 sessions without a price, 0 none)."""
+        return self._gathered(lambda cells, days: self.grid.take(self.grid.span, cells, days, 0, np.int64), np.int64)
+
+    @property
+    def design(self) -> np.ndarray | GridArray:
+        """(P, D, k) the model's regressors, intercept first (zero where a pair has no estimated parameters), summed
+        over each return's span (:func:`~eventstudy.engine.gaps.bridge_gaps`)."""
+        if self.stored_design is not None:
+            return self.stored_design
+
+        def build(rows):
+            cells, every = self.cells[rows], np.arange(len(self.days))
+            span = self.grid.take(self.grid.span, cells, every, 0)
+            return linear_design(self.params[rows], self.grid.take_regressors(cells, every), span)
+
+        return GridArray(build, (len(self), len(self.days), self.params.shape[1]), float)
+
+    @property
+    def normal(self) -> GridArray:
+        """(P, D) normal returns: ``estimation_normal`` (an error where not held), then ``event_normal``."""
+
+        def build(rows):
+            if self.estimation_normal is None:
+                raise ValueError(
+                    "the pair stage holds the normal returns of the event days only (no group of the study's battery "
+                    "is on one day 0): read event_normal, or keep them all with run_pairs(..., estimation_normal=True)"
+                )
+            return np.concatenate([self.estimation_normal[rows], self.event_normal[rows]], axis=1)
+
+        return self._composed(build, self.event_normal)
+
+    @property
+    def sar(self) -> GridArray:
+        """(P, D) standardized abnormal returns: AR_it / sigma_i on the estimation window's days, then ``event_sar``."""
+
+        def build(rows):
+            with np.errstate(divide="ignore", invalid="ignore"):  # sigma 0 or NaN: a pair not studied (AR NaN)
+                estimation = self.ar[rows, : self.event_start] / self.sigma[rows, None]
+            return np.concatenate([estimation, self.event_sar[rows]], axis=1)
+
+        return self._composed(build, self.event_sar)
+
+    @property
+    def estimation_ar(self) -> ArRows:
+        """(P, L1) abnormal returns of the estimation window's days, as rows the compiled kernels read
+        (:class:`~eventstudy.inference.ar_rows.ArRows`)."""
+        return ArRows.of(self.ar[:, : self.event_start])
+
+    @property
+    def event_ar(self) -> np.ndarray:
+        """(P, E) abnormal returns of the days after the estimation window."""
+        return self.ar[:, self.event_start :]
+
+    @property
+    def event_start(self) -> int:
+        """The column of the first day after the estimation window (D - E)."""
+        return len(self.days) - self.event_sar.shape[1]
+
+    def _composed(self, build, event: np.ndarray) -> GridArray:
+        """A (P, D) array of ``build(rows)``; the event days' columns read from ``event`` (P, E) alone."""
+        start = self.event_start
+
+        def columns(rows, days):
+            if len(days) and days[0] >= start:
+                return event[rows, days[0] - start : days[-1] + 1 - start]
+            return build(rows)[:, days]
+
+        return GridArray(build, (len(self), len(self.days)), float, columns)
+
+    def _gathered(self, take, dtype) -> GridArray:
+        every = np.arange(len(self.days))
+        return GridArray(
+            lambda rows: take(self.cells[rows], every),
+            (len(self), len(self.days)),
+            dtype,
+            lambda rows, days: take(self.cells[rows], days),
+        )
+
+
+def linear_design(params: np.ndarray, regressors: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """The design (P, D, k) of a linear model on the panel's regressors (intercept, then the first k - 1), zero for
+    pairs without estimated parameters, span-summed where a return spans several sessions."""
+    return span_design(linear_design_of(params, regressors), span)
