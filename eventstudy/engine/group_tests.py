@@ -67,20 +67,25 @@ def group_battery_groups(
     so a grid of all the stage's dates gives the same numbers as one of the groups' pairs only): the stage's arrays
     are then read in place (views, no copy of the groups' rows); without it only the groups' pairs' dates are
     gathered. ``binder`` = this window's :func:`binder_windows` computed with the other
-    windows'."""
+    windows'. The estimation days' ARs are read as rows (``stage.estimation_ar``: stored or regenerated), the
+    window's from ``stage.event_ar``."""
+    start = stage.event_start
     if calendar is None:  # the dates of the groups' pairs only, and their rows of the stage's arrays
-        rows = np.flatnonzero(np.bincount(groups.pair, minlength=len(stage.ar)))
+        rows = np.flatnonzero(np.bincount(groups.pair, minlength=len(stage)))
         grid, (dense,) = calendar_positions(stage.dates[rows])
-        positions, ar, estimation = RowPositions.of(dense), stage.ar[rows], stage.estimation[rows]
+        positions, event = RowPositions.of(dense), stage.event_ar[rows]
+        est_ar, estimation = stage.estimation_ar.take(rows), stage.estimation[rows, :start]
         local = Groups(groups.group, np.searchsorted(rows, groups.pair), groups.n_groups, len(rows))
     else:
-        (grid, positions), ar, estimation, local = calendar, stage.ar, stage.estimation, groups
-    days = columns_of(wmask)
-    port = portfolios(ar[:, days], RowPositions.of(positions).columns(days), local, len(grid))
-    n = pairs_with_returns(ar[:, days], local)
+        (grid, positions), event, local = calendar, stage.event_ar, groups
+        est_ar, estimation = stage.estimation_ar, stage.estimation[:, :start]  # rows and a view: no copy
+        positions = RowPositions.of(positions)
+    ar_win = event[:, event_columns(stage, wmask)]
+    port = portfolios(ar_win, positions.columns(columns_of(wmask)), local, len(grid))
+    n = pairs_with_returns(ar_win, local)
     joint, average = binder_windows(stage, [wmask], [groups])[0] if binder is None else binder
     return {
-        "calendar_time_z": standardized_z(port, ar, estimation, positions, n),
+        "calendar_time_z": standardized_z(port, est_ar, estimation, positions.columns(slice(0, start)), n),
         "calendar_time_nw": newey_west_t(port, int(wmask.sum()) - 1, n),
         "binder_wald": joint,
         "binder_caar_z": average,
@@ -94,6 +99,15 @@ def columns_of(wmask: np.ndarray) -> slice | np.ndarray:
     arrays are then read in place), else their indices."""
     days = np.flatnonzero(wmask)
     return slice(days[0], days[-1] + 1) if len(days) and days[-1] - days[0] == len(days) - 1 else days
+
+
+def event_columns(stage, wmask: np.ndarray) -> slice | np.ndarray:
+    """The days of the (D,) mask ``wmask`` (an event window: after the estimation window) as columns of
+    ``stage.event_ar`` (:func:`columns_of`)."""
+    start = stage.event_start
+    if wmask[:start].any():
+        raise ValueError("an event window's days come after the estimation window's")
+    return columns_of(wmask[start:])
 
 
 def group_battery_windows(
@@ -122,7 +136,7 @@ def group_battery(
     stage, window, wmask: np.ndarray, idx: np.ndarray, bootstrap: tuple[int, int] = (0, 0)
 ) -> dict[str, TestResult]:
     """The group tests of the pairs ``idx`` over one event window: :func:`group_battery_groups` of one group."""
-    one = Groups(np.zeros(len(idx), np.int64), np.sort(idx).astype(np.int64), 1, len(stage.ar))
+    one = Groups(np.zeros(len(idx), np.int64), np.sort(idx).astype(np.int64), 1, len(stage))
     return {name: result[0] for name, result in group_battery_groups(stage, window, wmask, one, bootstrap).items()}
 
 
@@ -153,7 +167,7 @@ def binder_windows(stage, wmasks: list[np.ndarray], groups: list[Groups]) -> lis
         which = which.reshape(-1)
         window = np.repeat(np.arange(len(groups)), [len(c) for c in chosen])
         row = np.concatenate(chosen)
-        step = max(1, BATCH_CELLS // (count * stage.ar.shape[1] * k))
+        step = max(1, BATCH_CELLS // (count * len(stage.days) * k))
         for lo in range(0, len(systems), step):
             y, x, est, have, agree, fit = _binder_systems(stage, systems[lo : lo + step])
             for w, wmask in enumerate(wmasks):

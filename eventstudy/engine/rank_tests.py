@@ -25,6 +25,7 @@ import numpy as np
 from eventstudy.engine import rank_sums
 from eventstudy.engine.ranking import RankedRows
 from eventstudy.inference import distributions as stats
+from eventstudy.inference.ar_rows import ArRows, ar_row
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.result import TestResult
 from eventstudy.inference.threads import run_chunked
@@ -278,30 +279,34 @@ class PositiveShare(NamedTuple):
     count: np.ndarray  # (P,)
 
 
-def positive_share(ar_estimation: np.ndarray, valid: np.ndarray | None = None) -> PositiveShare:
+def positive_share(ar_estimation: np.ndarray | ArRows, valid: np.ndarray | None = None) -> PositiveShare:
     """(1/L1_i) sum_t 1[AR_it > 0] of each pair's estimation ARs ``ar_estimation`` (P, L1), L1_i its finite ones
-    (and, with ``valid`` (P, L1), only those where it holds: a view of the stage's ARs and its clean estimation
-    days are read in place): the same for every event window, so a study computes it once (one compiled pass over
-    the rows)."""
-    x = np.asarray(ar_estimation, dtype=float)
+    (and, with ``valid`` (P, L1), only those where it holds: the clean estimation days, read in place): the same for
+    every event window, so a study computes it once (one compiled pass over the rows, each read once into a buffer;
+    ``ar_estimation`` an array or :class:`~eventstudy.inference.ar_rows.ArRows`, stored or regenerated rows)."""
+    rows = ArRows.of(ar_estimation)
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
-        if valid.shape != x.shape:
-            raise ValueError(f"valid {valid.shape} does not match the ARs {x.shape}")
-    positive = np.empty(len(x), np.int64)
-    m = np.empty(len(x), np.int64)
-    run_chunked(_positive_range, _positive_chunks, (x, valid, positive, m), np.full(len(x), max(x.shape[1], 1)))
+        if valid.shape != rows.shape:
+            raise ValueError(f"valid {valid.shape} does not match the ARs {rows.shape}")
+    positive = np.empty(len(rows), np.int64)
+    m = np.empty(len(rows), np.int64)
+    args = (rows.source(), valid, positive, m)
+    run_chunked(_positive_range, _positive_chunks, args, np.full(len(rows), max(rows.width, 1)))
     return PositiveShare(np.where(m > 0, positive / np.maximum(m, 1), 0.0), m)
 
 
 @numba.njit(cache=True, nogil=True)
-def _positive_range(x, valid, positive, m, lo, hi):  # pragma: no cover - compiled
+def _positive_range(src, valid, positive, m, lo, hi):  # pragma: no cover - compiled
     """Rows ``lo:hi``: the number of values above 0 and of finite values (where ``valid``, unless it is None)."""
+    width = src[3]
+    row = np.empty(width)
     for i in range(lo, hi):
+        ar_row(src, i, row)
         above = 0
         finite = 0
-        for t in range(x.shape[1]):
-            v = x[i, t]
+        for t in range(width):
+            v = row[t]
             use = True
             if valid is not None:
                 use = valid[i, t]
@@ -312,12 +317,14 @@ def _positive_range(x, valid, positive, m, lo, hi):  # pragma: no cover - compil
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _positive_chunks(x, valid, positive, m, bounds):  # pragma: no cover - compiled
+def _positive_chunks(src, valid, positive, m, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _positive_range(x, valid, positive, m, bounds[c], bounds[c + 1])
+        _positive_range(src, valid, positive, m, bounds[c], bounds[c + 1])
 
 
-def generalized_sign_groups(car: np.ndarray, ar_estimation: np.ndarray | PositiveShare, groups: Groups) -> GroupResult:
+def generalized_sign_groups(
+    car: np.ndarray, ar_estimation: np.ndarray | ArRows | PositiveShare, groups: Groups
+) -> GroupResult:
     """Cowan's (1992) generalized sign test for every group (see :func:`generalized_sign`); ``ar_estimation`` (P, L1)
     or its :func:`positive_share`."""
     car = np.asarray(car, dtype=float)

@@ -143,8 +143,10 @@ def _aar_frame(study, stage: PairStage, labels: np.ndarray, groups: Groups) -> p
     window), one row per (group, window, day)."""
     days = slice(*np.searchsorted(stage.days, [study.windows.report_span[0], study.windows.report_span[1] + 1]))
     est_days = slice(*np.searchsorted(stage.days, [study.windows.estimation[0], study.windows.estimation[1] + 1]))
-    aar, n = group_day_means(stage.ar[:, days], groups)
-    aar_est = group_day_means(stage.ar[:, est_days], groups, stage.estimation[:, est_days])[0]
+    start = stage.event_start  # the report span's days come after the estimation window's
+    aar, n = group_day_means(stage.event_ar[:, days.start - start : days.stop - start], groups)
+    est_rows = stage.estimation_ar.window(est_days.start, est_days.stop)  # rows, stored or regenerated: no copy
+    aar_est = group_day_means(est_rows, groups, stage.estimation[:, est_days])[0]
     aar_t, aar_p = daily_aar_t(aar, aar_est)
     reported = stage.days[days]
     spans = dict.fromkeys([study.windows.report_span, *study.windows.events])

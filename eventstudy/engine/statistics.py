@@ -11,6 +11,7 @@ import numpy as np
 
 from eventstudy.engine.window_pass import Design, WindowSums, window_pass
 from eventstudy.inference import distributions as stats
+from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.daily import aar_sd
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.moments import group_day_means, group_moments, t_p_values, z_p_values
@@ -138,7 +139,7 @@ def time_series_t(ar_estimation: np.ndarray, ar_window: np.ndarray) -> TestResul
 
 
 def time_series_t_groups(
-    ar_estimation: np.ndarray,
+    ar_estimation: np.ndarray | ArRows,
     ar_window: np.ndarray,
     groups: Groups,
     estimation: tuple[np.ndarray, np.ndarray] | None = None,
@@ -158,12 +159,13 @@ def time_series_t_groups(
 
 
 def portfolio_sd(
-    ar_estimation: np.ndarray, groups: Groups, valid: np.ndarray | None = None
+    ar_estimation: np.ndarray | ArRows, groups: Groups, valid: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(S, L1)`` (G,) of :func:`time_series_t`: the sd of each group's estimation-period AAR_t and its days.
 
-    ``valid`` (P, L1): only the ARs where it holds (and that are finite) count, as if the others were NaN (the
-    clean estimation days of a view of the stage's ARs, read in place: no NaN-filled copy)."""
+    ``ar_estimation`` (P, L1): an array or :class:`~eventstudy.inference.ar_rows.ArRows` (the stage's rows, stored
+    or regenerated, read a row at a time). ``valid`` (P, L1): only the ARs where it holds (and that are finite)
+    count, as if the others were NaN (the clean estimation days, read in place: no NaN-filled copy)."""
     return aar_sd(group_day_means(ar_estimation, groups, valid)[0])
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from eventstudy.engine.contamination import Labels
-from eventstudy.engine.group_tests import columns_of, group_battery_windows, window_days
+from eventstudy.engine.group_tests import columns_of, event_columns, group_battery_windows, window_days
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.rank_tests import (
     PositiveShare,
@@ -111,15 +111,16 @@ def tests_frame(
     group = _in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
     ar_est, clean = stage.ar[:, est_days], stage.estimation[:, est_days]  # views: no NaN-filled copy
+    est_rows = stage.estimation_ar.window(est_days.start, est_days.stop)  # rows, stored or regenerated: no copy
     lap("tests")
     est = Estimation(
         ar_est,
-        stage.estimation_ar,
-        shared_by_windows(members, lambda window_groups: portfolio_sd(ar_est, window_groups, clean)),
+        est_rows,
+        shared_by_windows(members, lambda window_groups: portfolio_sd(est_rows, window_groups, clean)),
         positions.columns(est_days),  # the same table
         stage.sigma,
         clean,
-        positive_share(ar_est, clean),
+        positive_share(est_rows, clean),
         (grid, positions),
     )
     others = _in_background(_other_windows, stage, windows.events, est, members)
@@ -234,11 +235,11 @@ def _grank_windows(est: Estimation, ar_ranked: RankedRows, csars: list, members:
 def _window_battery(stage, w: int, window, est: Estimation, members: Groups) -> dict[str, GroupResult]:
     """The tests of every group over event window ``w`` (``window``) that need neither rbar, nor the ranks, nor
     the group tests' calendar: the parametric tests, sign, generalized sign and Wilcoxon."""
-    ar_win = stage.ar[:, columns_of(window_days(stage, window))]  # a view: the window's days are consecutive
+    ar_win = stage.event_ar[:, event_columns(stage, window_days(stage, window))]  # a view: consecutive days
     car, csar = stage.cars[window]["car"], stage.csar[window]
     return {
         "csect_t": csect_t_groups(car, members),
-        "time_series_t": time_series_t_groups(est.ar, ar_win, members, est.portfolio_sd[w], est.clean),
+        "time_series_t": time_series_t_groups(est.rows, ar_win, members, est.portfolio_sd[w], est.clean),
         "patell_z": patell_z_groups(csar, stage.dof, members),
         "bmp_t": bmp_t_groups(csar, members),
         "sign": sign_test_groups(car, members),

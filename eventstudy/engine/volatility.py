@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from eventstudy.engine.group_tests import columns_of
+from eventstudy.engine.group_tests import event_columns
 from eventstudy.engine.window_pass import _pairwise_sum
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import GroupResult, Groups
@@ -96,7 +96,8 @@ def csect_variance_groups(csar: np.ndarray, dof: np.ndarray, groups: Groups) -> 
 
 def volatility_tests(stage, wmask: np.ndarray, window, groups: Groups) -> dict[str, GroupResult]:
     """Both volatility tests of every group over one event window (``wmask``: (D,) day mask)."""
+    ar_win = stage.event_ar[:, event_columns(stage, wmask)]
     return {
-        "variance_ratio": variance_ratio_groups(stage.ar[:, columns_of(wmask)], stage.sigma, stage.dof, groups),
+        "variance_ratio": variance_ratio_groups(ar_win, stage.sigma, stage.dof, groups),
         "csect_variance": csect_variance_groups(stage.csar[window], stage.dof, groups),
     }

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from eventstudy.inference import distributions as stats
+from eventstudy.inference.ar_rows import ArRows, ar_row
 from eventstudy.inference.groups import Groups
 
 
@@ -54,32 +55,38 @@ def group_moments(values: np.ndarray, groups: Groups) -> Moments:
 
 
 def group_day_means(
-    values: np.ndarray, groups: Groups, keep: np.ndarray | None = None
+    values: np.ndarray | ArRows, groups: Groups, keep: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(mean, n)`` (G, D) of per-pair daily ``values`` (P, D): each day's mean over the group's pairs with a
     finite value (NaN where none) and their number (the AAR of ``STATISTICS.md`` per group). ``keep`` (P, D):
     only the values where it holds (as if the others were NaN).
 
-    One compiled pass over the membership entries (each adds its pair's row), no (P, D) temporaries: strided
-    views (a slice of days) are read in place.
+    ``values`` is an array (strided views, such as a slice of days, are read in place) or
+    :class:`~eventstudy.inference.ar_rows.ArRows` (rows stored or regenerated from the session grid). One compiled
+    pass over the membership entries (each adds its pair's row, read once into a buffer), no (P, D) temporaries.
     """
-    values = np.asarray(values, dtype=float)
+    rows = ArRows.of(values)
     masked = keep is not None
     keep = np.asarray(keep, dtype=bool) if masked else np.ones((1, 1), bool)
-    total, n = _day_sums(values, keep, masked, groups.group, groups.pair, groups.n_groups)
+    if masked and keep.shape != rows.shape:
+        raise ValueError(f"keep {keep.shape} does not match the values {rows.shape}")
+    total, n = _day_sums(rows.source(), keep, masked, groups.group, groups.pair, groups.n_groups)
     return np.where(n > 0, total / np.maximum(n, 1), np.nan), n
 
 
 @numba.njit(cache=True, nogil=True)
-def _day_sums(values, keep, masked, group, pair, n_groups):  # pragma: no cover - compiled
+def _day_sums(src, keep, masked, group, pair, n_groups):  # pragma: no cover - compiled
     """Per group and day: the sum of the finite values of its pairs (where ``keep``, if ``masked``) and their
-    number."""
-    total = np.zeros((n_groups, values.shape[1]))
-    n = np.zeros((n_groups, values.shape[1]), dtype=np.int64)
+    number; in entry order, each value added to its (group, day) sum as the entries come."""
+    width = src[3]
+    total = np.zeros((n_groups, width))
+    n = np.zeros((n_groups, width), dtype=np.int64)
+    row = np.empty(width)
     for e in range(len(group)):
         g, i = group[e], pair[e]
-        for d in range(values.shape[1]):
-            v = values[i, d]
+        ar_row(src, i, row)
+        for d in range(width):
+            v = row[d]
             if np.isfinite(v) and (not masked or keep[i, d]):
                 total[g, d] += v
                 n[g, d] += 1

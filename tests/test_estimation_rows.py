@@ -1,0 +1,200 @@
+"""The group-day sums, portfolio sd, time-series t, positive share, calendar-time estimation sd and the AAR frame read
+the estimation ARs as rows (:class:`~eventstudy.inference.ar_rows.ArRows`): on rows stored, regenerated from the
+session grid and NaN, each gives the bits it gives the plain (P, L1) array of the same values, and the engine's group
+stage reads the stage's ``estimation_ar`` and ``event_ar`` (not ``stage.ar``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_ar_rows import _regenerated
+
+import eventstudy.engine.pair_stage as stages
+from eventstudy import EventStudy
+from eventstudy.engine import stage_arrays, tables
+from eventstudy.engine.group_tests import group_battery, window_days
+from eventstudy.engine.rank_tests import positive_share
+from eventstudy.engine.stages import _aar_frame, _groups
+from eventstudy.engine.statistics import portfolio_sd, time_series_t_groups
+from eventstudy.inference import threads
+from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, matching_rows
+from eventstudy.inference.calendar_time import estimation_sd, portfolios, standardized_z
+from eventstudy.inference.groups import Groups
+from eventstudy.inference.moments import group_day_means
+from eventstudy.simulate import simulate_study
+
+
+def _same_bits(a, b) -> None:
+    """Equal to the bit (+0.0 is not -0.0), any NaN matching any NaN."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype
+    if a.dtype.kind != "f":
+        np.testing.assert_array_equal(a, b)
+        return
+    nan = np.isnan(a)
+    assert np.array_equal(nan, np.isnan(b))
+    assert np.array_equal(a[~nan].view(np.int64), b[~nan].view(np.int64))
+
+
+@pytest.fixture(scope="module")
+def study_stage():
+    """A market-model study whose estimation rows are of all three kinds: one ticker misses sessions (its returns
+    span several and its rows are stored), the others' rows regenerated from the grid, and pairs not studied
+    (too few returns: NaN rows)."""
+    sim = simulate_study(n_events=14, n_firms=6, effect=0.01, rho=0.3, same_date=False, seed=7)
+    rng = np.random.default_rng(11)
+    prices = sim.prices
+    tickers = sorted(set(prices["ticker"]) - {sim.market})
+    gappy = (prices["ticker"] == tickers[0]).to_numpy()
+    sparse = (prices["ticker"] == tickers[1]).to_numpy()
+    drop = gappy & (rng.random(len(prices)) < 0.03) | sparse & (rng.random(len(prices)) < 0.7)
+    study = EventStudy(
+        sim.events, prices[~drop].reset_index(drop=True), market=sim.market, calendar="data", min_obs=120
+    )
+    return study, stages.run_pairs(study, study.events, study.prices)
+
+
+@pytest.fixture(scope="module")
+def rows(study_stage):
+    """``(mixed, plain)``: the stage's estimation ARs as rows regenerated where that gives the stored bits (every
+    other such row stored instead, in a compact array of its own), stored where it does not, NaN for the pairs not
+    studied; and the plain (P, L1) array of the stage."""
+    _, stage = study_stage
+    plain = np.asarray(stage.ar)[:, : stage.event_start]
+    regenerated = _regenerated(stage)
+    match = matching_rows(regenerated, plain) & stage.active
+    stored = np.flatnonzero(stage.active & ~(match & (np.arange(len(plain)) % 2 == 0)))
+    slot = np.full(len(plain), NAN_ROW)
+    slot[match] = MARKET_ROW
+    slot[stored] = np.arange(len(stored))
+    mixed = dataclasses.replace(regenerated, stored=plain[stored].copy(), slot=slot)
+    kinds = [(slot == k).sum() for k in (MARKET_ROW, NAN_ROW)]
+    assert kinds[0] > 0 and kinds[1] > 0 and len(stored) > 0 and (match & (slot >= 0)).any()
+    assert mixed.regenerated == kinds[0]
+    _same_bits(mixed.dense(), plain)
+    return mixed, plain
+
+
+@pytest.fixture(scope="module")
+def groups(study_stage):
+    """The study's groups ("all" and each event) and a few more: overlapping, tiny and empty ones."""
+    study, stage = study_stage
+    base = _groups(study, stage)[1]
+    n = len(stage)
+    extra = Groups.from_masks([np.arange(n) % 3 == 0, np.arange(n) < 5, np.zeros(n, bool), ~stage.active])
+    return Groups(np.r_[base.group, extra.group + base.n_groups], np.r_[base.pair, extra.pair], base.n_groups + 4, n)
+
+
+@pytest.mark.parametrize("days", [(0, None), (7, 150)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_group_day_sums_of_rows_are_those_of_the_array(study_stage, rows, groups, days, masked):
+    _, stage = study_stage
+    mixed, plain = rows
+    first, stop = days[0], days[1] or plain.shape[1]
+    keep = stage.estimation[:, first:stop] if masked else None
+    got = group_day_means(mixed.window(first, stop), groups, keep)
+    want = group_day_means(plain[:, first:stop], groups, keep)
+    for a, b in zip(got, want, strict=True):
+        _same_bits(a, b)
+    assert np.isfinite(got[0]).any()
+    with pytest.raises(ValueError, match="does not match"):
+        group_day_means(mixed, groups, stage.estimation)
+
+
+def test_portfolio_sd_and_time_series_t_of_rows_are_those_of_the_array(study_stage, rows, groups):
+    _, stage = study_stage
+    mixed, plain = rows
+    clean = stage.estimation[:, : stage.event_start]
+    for a, b in zip(portfolio_sd(mixed, groups, clean), portfolio_sd(plain, groups, clean), strict=True):
+        _same_bits(a, b)
+    window = stage.event_ar[:, 3:9]
+    got, want = time_series_t_groups(mixed, window, groups), time_series_t_groups(plain, window, groups)
+    for field in ("statistic", "p_value", "n"):
+        _same_bits(getattr(got, field), getattr(want, field))
+    assert np.isfinite(got.statistic).any()
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_positive_share_of_rows_is_that_of_the_array(study_stage, rows, monkeypatch, parallel):
+    _, stage = study_stage
+    mixed, plain = rows
+    if parallel:
+        monkeypatch.setattr(threads, "PARALLEL_WORK", 0)
+    clean = stage.estimation[:, : stage.event_start]
+    for valid in (None, clean):
+        for a, b in zip(positive_share(mixed, valid), positive_share(plain, valid), strict=True):
+            _same_bits(a, b)
+    share = positive_share(mixed, clean)
+    inactive = ~stage.active
+    assert (share.count[inactive] == 0).all() and (share.share[inactive] == 0).all()
+    assert (share.count[stage.active] > 0).all()
+
+
+def test_calendar_time_estimation_sd_of_rows_is_that_of_the_array(study_stage, rows, groups):
+    _, stage = study_stage
+    mixed, plain = rows
+    grid, positions = stage.grid.calendar_rows(stage.cells, len(stage.days))
+    start = stage.event_start
+    port = portfolios(stage.event_ar[:, 5:12], positions.columns(slice(start + 5, start + 12)), groups, len(grid))
+    clean, est_positions = stage.estimation[:, :start], positions.columns(slice(0, start))
+    for a, b in zip(
+        estimation_sd(port, mixed, clean, est_positions), estimation_sd(port, plain, clean, est_positions), strict=True
+    ):
+        _same_bits(a, b)
+    assert np.isfinite(estimation_sd(port, mixed, clean, est_positions)[0]).any()
+    n = np.full(groups.n_groups, 3)
+    got, want = (
+        standardized_z(port, mixed, clean, est_positions, n),
+        standardized_z(port, plain, clean, est_positions, n),
+    )
+    for field in ("statistic", "p_value", "n"):
+        _same_bits(getattr(got, field), getattr(want, field))
+
+
+OTHERS = ["corrado_rank", "grank", "kp_bmp_t"]  # tests whose estimation ARs are read elsewhere (ranks, rbar)
+
+
+def test_the_group_stage_reads_the_estimation_ars_as_the_stages_rows(study_stage, rows, monkeypatch):
+    """With the stage's ``estimation_ar`` the mixed rows and its stored ARs NaN on the estimation days (anything that
+    still read them there would change its numbers), the AAR frame and the tests are the same to the bit."""
+    study, stage = study_stage
+    mixed, plain = rows
+    labels, groups = _groups(study, stage)
+    window = study.windows.events[0]
+
+    def outputs():
+        return (
+            _aar_frame(study, stage, labels, groups),
+            tables.tests_frame(stage, study.windows, groups, labels, bootstrap=(49, 3)),
+            group_battery(stage, window, window_days(stage, window), np.flatnonzero(stage.active), (49, 3)),
+        )
+
+    want = outputs()
+    saved = plain.copy()
+    monkeypatch.setattr(stage_arrays.PairStage, "estimation_ar", property(lambda self: mixed))
+    plain[:] = np.nan  # a view of the stage's ARs
+    try:
+        got = outputs()
+    finally:
+        plain[:] = saved
+    _same_frames(want[0], got[0])
+    assert np.isfinite(got[0]["aar_t"]).any()
+    mine = ~want[1]["test"].isin(OTHERS).to_numpy()
+    _same_frames(*(frame[mine].drop(columns="rbar").reset_index(drop=True) for frame in (want[1], got[1])))
+    finite = got[1][np.isfinite(got[1]["statistic"])]["test"]
+    assert {"time_series_t", "generalized_sign", "calendar_time_z"} <= set(finite)
+    for name, result in want[2].items():
+        _same_bits(result.statistic, got[2][name].statistic)
+    assert np.isfinite(got[2]["calendar_time_z"].statistic)
+
+
+def _same_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    for column in a.columns:
+        if a[column].dtype.kind == "f":
+            _same_bits(a[column].to_numpy(), b[column].to_numpy())
+        else:
+            assert a[column].equals(b[column]), column
