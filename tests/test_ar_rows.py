@@ -47,7 +47,7 @@ def stage():
     study = EventStudy(
         sim.events, prices[~drop].reset_index(drop=True), market=sim.market, calendar="data", min_obs=100
     )
-    return stages.run_pairs(study, study.events, study.prices)
+    return stages.run_pairs(study, study.events, study.prices, estimation_normal=True)
 
 
 def test_regenerated_rows_are_the_fits_residuals_bit_for_bit_where_returns_span_one_session(stage):
@@ -125,3 +125,20 @@ def test_a_frame_of_prices_without_gaps_regenerates_every_studied_row():
     same = matching_rows(_regenerated(stage), np.asarray(stage.ar)[:, : stage.event_start])
     assert same.all()
     assert isinstance(sim.prices, pd.DataFrame)
+
+
+def test_the_pair_stage_stores_only_the_rows_the_grid_does_not_regenerate(stage):
+    spans = np.asarray(stage.span)[:, : stage.event_start]
+    one_session = (spans <= 1).all(axis=1)
+    np.testing.assert_array_equal(stage.ar_slot == MARKET_ROW, stage.active & one_session)
+    np.testing.assert_array_equal(stage.ar_slot == NAN_ROW, ~stage.active)
+    assert len(stage.ar_stored) == (stage.active & ~one_session).sum() > 0
+    assert stage.estimation_ar.regenerated == (stage.active & one_session).sum()
+
+
+def test_every_abnormal_return_is_the_return_less_the_normal_return(stage):
+    """Regenerated, stored (a gap's trade-to-trade return less the span's normal return) and event-day rows alike."""
+    ar, active = np.asarray(stage.ar), stage.active
+    expected = np.asarray(stage.returns) - np.asarray(stage.normal)
+    assert np.isfinite(ar[active]).any() and np.isnan(ar[~active]).all()
+    np.testing.assert_array_equal(ar[active], expected[active])

@@ -139,7 +139,8 @@ def test_tests_frame_hands_views_of_the_stage(stage, monkeypatch):
     frame = tables.tests_frame(stage, study.windows, groups, np.array(["half"], dtype=object), bootstrap=(9, 1))
     assert np.isfinite(frame["statistic"]).sum() > 20
     (est,) = seen
-    assert np.shares_memory(est.ar, stage.ar) and np.shares_memory(est.clean, stage.estimation)
+    assert est.rows.stored is stage.ar_stored and est.rows.slot is stage.ar_slot  # stored or regenerated in place
+    assert np.shares_memory(est.clean, stage.estimation)
     assert est.sigma is stage.sigma and est.positions.table is est.calendar[1].table  # SARs: AR / sigma
     sessions, days = len(stage.grid.sessions), len(stage.days)
     assert len(est.calendar[1].table) == sessions + (len(stage.grid.blocks) + 1) * days  # no (P, D) positions
@@ -147,4 +148,4 @@ def test_tests_frame_hands_views_of_the_stage(stage, monkeypatch):
     assert args[0] is est.ar and args[1] is est.positions and kwargs["valid"] is est.clean
     assert len(portfolio_args) == len(study.windows.events)
     for ar, positions in portfolio_args:
-        assert np.shares_memory(ar, stage.ar) and positions.table is est.calendar[1].table
+        assert np.shares_memory(ar, stage.event_ar) and positions.table is est.calendar[1].table

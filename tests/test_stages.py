@@ -48,7 +48,7 @@ def test_finish_releasing_the_stage_lets_its_day_arrays_go_and_changes_no_table(
     kept, released = (run_pairs(study, study.events, study.prices) for _ in range(2))
     assert released.estimation_normal is not None  # one date: Binder's systems need them
     expected, got = finish(study, kept), finish(study, released, release=True)
-    assert kept.ar is not None and released.ar is None and released.estimation is None
+    assert kept.ar_stored is not None and released.ar_stored is None and released.estimation is None
     assert released.estimation_normal is None
     for name in TABLES:
         pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True)

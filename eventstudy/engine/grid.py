@@ -34,10 +34,14 @@ class SessionGrid:
     span: np.ndarray  # (T, S) int16 sessions each return spans (0 = no return)
     regressors: np.ndarray  # (m, S) one-session returns of the venue's regressors (market first, then factors)
 
+    def block_bounds(self, cells: np.ndarray) -> np.ndarray:
+        """(P, 2) int64: the first and end session of each pair's venue block."""
+        return np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+
     def positions(self, cells: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(P, C) session positions of the panel days ``days`` (indices into the panel's days: (C,) for every pair
         or (P, C)) and where they exist."""
-        bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+        bounds = self.block_bounds(cells)
         days = np.asarray(days, dtype=np.int64)
         at = cells[:, CELL_START].astype(np.int64)[:, None] + (days[None, :] if days.ndim == 1 else days)
         inside = (at >= bounds[:, :1]) & (at < bounds[:, 1:])
@@ -52,7 +56,7 @@ class SessionGrid:
         days = np.asarray(days, dtype=np.int64)
         if len(days) > 1 and not (np.diff(days) == 1).all():
             raise ValueError("SessionGrid.take needs consecutive days")
-        bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+        bounds = self.block_bounds(cells)
         out = np.empty((len(cells), len(days)), dtype=dtype or matrix.dtype)
         first = cells[:, CELL_START] + (days[0] if len(days) else 0)
         fill = out.dtype.type(fill)
@@ -66,7 +70,7 @@ class SessionGrid:
         matrix's running counts, without gathering."""
         running = np.zeros((matrix.shape[0], matrix.shape[1] + 1), dtype=np.int32)
         np.cumsum(matrix, axis=1, out=running[:, 1:])
-        bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+        bounds = self.block_bounds(cells)
         start = cells[:, CELL_START]
         lo = np.clip(start + days[0], bounds[:, 0], bounds[:, 1])
         hi = np.clip(start + days[-1] + 1, bounds[:, 0], bounds[:, 1])
@@ -93,7 +97,7 @@ class SessionGrid:
         and regressors are present, not masked, and span one session, and each pair's first and last clean
         estimation day (-1, -1 without any). ``out`` arrays are (P, D), regressors (P, D, m), bounds (P, 2)."""
         returns = out[0]
-        bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+        bounds = self.block_bounds(cells)
         first, column = (np.ascontiguousarray(cells[:, c]) for c in (CELL_START, CELL_COLUMN))
         chunks = chunk_bounds(np.full(len(cells), returns.shape[1] * (2 + len(self.regressors))))
         lo, hi = estimation_columns
@@ -127,7 +131,7 @@ class SessionGrid:
         for _, lo, hi in self.blocks:  # block b's session s sits at base[b] + s
             base.append(sum(len(part) for part in parts) - lo)
             parts += [rank[lo:hi].astype(dtype), pad]
-        bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+        bounds = self.block_bounds(cells)
         start = cells[:, CELL_START].astype(np.int64)
         meets = (start + n_days > bounds[:, 0]) & (start < bounds[:, 1])
         offset = np.where(meets, np.array(base, dtype=np.int64)[cells[:, CELL_BLOCK]] + start, 0)
@@ -135,7 +139,7 @@ class SessionGrid:
 
     def date_range(self, cells: np.ndarray, n_days: int) -> tuple[np.datetime64 | None, np.datetime64 | None]:
         """The first and last session date of any of the pairs' ``n_days`` panel days (None, None: no session)."""
-        bounds = np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+        bounds = self.block_bounds(cells)
         first = np.maximum(cells[:, CELL_START], bounds[:, 0])
         last = np.minimum(cells[:, CELL_START] + n_days, bounds[:, 1]) - 1
         some = first <= last

@@ -19,7 +19,7 @@ from eventstudy.engine.contamination import Labels
 from eventstudy.engine.factor_models import FACTOR_MODELS
 from eventstudy.engine.gaps import bridge_gaps
 from eventstudy.engine.garch import conditional_car
-from eventstudy.engine.grid import merge_grids
+from eventstudy.engine.grid import CELL_COLUMN, CELL_START, merge_grids
 from eventstudy.engine.models import combine, fit_model
 from eventstudy.engine.normal import estimate_normal
 from eventstudy.engine.panel import EventPanel, PanelLayout, panel_layout
@@ -28,6 +28,7 @@ from eventstudy.engine.statistics import car_statistics, cumulative_sar
 from eventstudy.engine.volume import volume_stage
 from eventstudy.engine.window_pass import window_complete, window_pass
 from eventstudy.events.catalog import EventSet
+from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, market_rows, matching_rows
 
 _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # a Linux libc other than glibc (musl)
@@ -37,7 +38,7 @@ ACTIVE = ("ok", "fallback")
 
 
 CHUNK_PAIRS = 50_000  # pairs gathered and fitted at a time: bounds the pair stage's temporaries
-HELD = ("estimation", "ar", "event_normal", "event_sar")  # the (P, D) and (P, E) arrays a stage stores
+HELD = ("estimation", "event_ar", "event_normal", "event_sar")  # the (P, D) and (P, E) arrays a stage stores
 
 
 def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: bool = False) -> PairStage:
@@ -82,9 +83,11 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
     clock.lap("panel")
     release_freed_pages()  # the price matrix and alignment temporaries
     n_days, n_event = len(layout.days), int((layout.days > study.windows.estimation[1]).sum())
-    held = {name: np.empty((len(layout), n_days), dtype=bool if name == "estimation" else float) for name in HELD[:2]}
-    held |= {name: np.empty((len(layout), n_event)) for name in HELD[2:]}
-    normal = np.empty((min(CHUNK_PAIRS, len(layout)), n_days))  # a chunk's normal returns on every day
+    held = {"estimation": np.empty((len(layout), n_days), dtype=bool)}
+    held |= {name: np.empty((len(layout), n_event)) for name in HELD[1:]}
+    if not (study.model == "market" and study.beta == "ols"):  # no row regenerates: all stored, in place
+        held["ar_stored"] = np.empty((len(layout), n_days - n_event))
+    work = np.empty((2, min(CHUNK_PAIRS, len(layout)), n_days))  # a chunk's normal and abnormal returns, every day
     keep = estimation_normal or _event_systems(study)
     if keep:  # every chunk's estimation-day normal returns, written in place (concat then copies nothing)
         kept_normal = np.empty((len(layout), n_days - n_event))
@@ -92,7 +95,8 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
     parts, buffers = [], {}  # the chunks write into the run's arrays; their gathered arrays reuse ``buffers``
     for start in range(0, max(len(layout), 1), CHUNK_PAIRS):
         rows = slice(start, min(start + CHUNK_PAIRS, len(layout)))
-        out = {k: v[rows] for k, v in held.items()} | {"normal": normal[: rows.stop - rows.start]}
+        n = rows.stop - rows.start
+        out = {k: v[rows] for k, v in held.items()} | {"normal": work[0, :n], "ar": work[1, :n]}
         part = _pair_chunk(study, layout, index, rows, clock, out, buffers)
         for name in HELD:  # a model that made arrays of its own (fallback, gaps, GARCH): copied, then freed
             values = getattr(part, name)
@@ -108,10 +112,10 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
         if keep:
             kept_normal[rows] = part.estimation_normal
             part.estimation_normal = kept_normal[rows]
-        else:  # ``normal`` is reused by the next chunk
+        else:  # ``work`` is reused by the next chunk
             part.estimation_normal = part.estimation_normal.copy() if pooled else None
         parts.append(part)
-    del buffers, normal
+    del buffers, work
     stage = concat(parts, release=True)
     stage.timings = clock.times
     release_freed_pages()  # the chunks' temporaries
@@ -141,8 +145,8 @@ def _pair_chunk(
     study, layout: PanelLayout, index: np.ndarray, rows: slice, clock: Stopwatch, out: dict, buffers: dict
 ) -> PairStage:
     """The pair stage of the layout's pairs ``rows``, written into ``out``'s arrays where the model allows
-    (``HELD``; ``normal``: the chunk's (P, D) normal returns), gathered into ``buffers`` (see
-    :meth:`PanelLayout.gather`)."""
+    (``HELD``; ``normal``, ``ar``: the chunk's (P, D) normal and abnormal returns; ``ar_stored``, when given: its
+    estimation days' ARs, all stored there), gathered into ``buffers`` (see :meth:`PanelLayout.gather`)."""
     panel = layout.gather(rows, buffers, out["estimation"])
     clock.lap("panel")
     fit, status, reason = _estimate(study, panel, (out["normal"], out["ar"]))
@@ -176,6 +180,7 @@ def _pair_chunk(
     has = panel.estimation_bounds[:, 0] >= 0
     nat = np.datetime64("NaT")
     csar = {w: cumulative_sar(cars[w]["car"], cars[w]["car_se"]) for w in study.windows.events}
+    slot, stored = _estimation_rows(panel, fit.params, active, ar[:, :start], out.get("ar_stored"))
     clock.lap("statistics")
     stage = PairStage(
         index=index[rows],
@@ -195,7 +200,9 @@ def _pair_chunk(
         grid=panel.grid,
         cells=panel.cells,
         estimation=panel.estimation,
-        ar=ar,
+        event_ar=ar[:, start:],  # a view of the chunk's array: run_pairs copies it
+        ar_slot=slot,
+        ar_stored=stored,
         event_normal=out["event_normal"],
         event_sar=sar,
         estimation_normal=fit.normal[:, :start],  # a view of the chunk's array: run_pairs copies it or drops it
@@ -210,6 +217,28 @@ def _pair_chunk(
         market = None if study.market is None else [study.market.get(v, study.market.get("*")) for v in venues]
         stage.volume = volume_stage(stage, panel, study.prices, study.volume, market, study.windows, study.min_obs)
     return stage
+
+
+def _estimation_rows(
+    panel: EventPanel, params: np.ndarray, active: np.ndarray, ar: np.ndarray, into: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(ar_slot, ar_stored)`` of a chunk's estimation-day ARs ``ar`` (n, L1), NaN where a pair is not ``active``:
+    every row copied into ``into`` when given; else the rows the session grid reproduces bit for bit (NaN rows,
+    market-model residuals: checked row by row with :func:`~eventstudy.inference.ar_rows.matching_rows`) are not
+    stored, the others are."""
+    if into is not None:
+        into[:] = ar
+        return np.arange(len(ar), dtype=np.int64), into
+    slot = np.where(active, MARKET_ROW, NAN_ROW).astype(np.int64)
+    if params.shape[1] == 2:  # alpha, beta
+        grid, cells = panel.grid, panel.cells
+        bounds = grid.block_bounds(cells)
+        regen = (grid.returns, grid.regressors[0], cells[:, CELL_START], cells[:, CELL_COLUMN], *bounds.T, params)
+        same = matching_rows(market_rows(np.empty((0, ar.shape[1])), slot, ar.shape[1], *regen), ar)
+    else:
+        same = ~active  # rows of NaN (the caller's)
+    slot[~same] = np.arange(int((~same).sum()))
+    return slot, ar[~same]
 
 
 def _date_at(panel: EventPanel, day: np.ndarray) -> np.ndarray:
@@ -231,6 +260,7 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
     if np.array_equal(order, np.arange(len(order))):  # in order already (run_pairs's chunks): nothing to take
         order = None
     grid, cells = merge_grids([s.grid for s in stages], [s.cells for s in stages])
+    stored_before = np.cumsum([0] + [len(s.ar_stored) for s in stages[:-1]])
     out = {}
     for f in fields(PairStage):
         values = [getattr(s, f.name) for s in stages]
@@ -241,6 +271,10 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
             out[f.name] = grid
         elif f.name == "cells":
             out[f.name] = _take(cells, order)
+        elif f.name == "ar_slot":  # the stored rows keep the subsets' order: their slots are renumbered
+            out[f.name] = _take([np.where(v >= 0, v + n, v) for v, n in zip(values, stored_before, strict=True)], order)
+        elif f.name == "ar_stored":
+            out[f.name] = _take(values, None)
         elif f.name in ("volume", "stored_returns", "stored_design") and first is None:
             out[f.name] = None
         elif f.name == "estimation_normal" and any(v is None for v in values):

@@ -10,10 +10,10 @@ import pandas as pd
 
 from eventstudy.engine.contamination import Labels
 from eventstudy.engine.gaps import span_design
-from eventstudy.engine.grid import GridArray, SessionGrid
+from eventstudy.engine.grid import CELL_COLUMN, CELL_START, GridArray, SessionGrid
 from eventstudy.engine.models import linear_design as linear_design_of
 from eventstudy.engine.panel import Window
-from eventstudy.inference.ar_rows import ArRows
+from eventstudy.inference.ar_rows import MARKET_ROW, ArRows, market_rows
 
 
 @dataclass
@@ -26,11 +26,14 @@ class PairStage:
     unless a measure stored its own (``stored_returns``, ``stored_design``: abnormal volume, factor-file models).
 
     The D days are the estimation window's L1 days, then the E days after it (to the report span's end). Normal
-    returns and SARs are stored for those E days (``event_normal``, ``event_sar``: what the AR table reads); the
-    properties ``normal`` and ``sar`` are the (P, D) arrays. SAR_it = AR_it / sigma_i on every estimation day (C = 1
-    for every model, GARCH and abnormal volume included), the same quotient computed where it is read (GRANK divides
-    as it ranks). The estimation days' normal returns are read only by Binder's systems (groups of pairs on one day
-    0): ``estimation_normal`` holds them when the study can form such a group (:func:`run_pairs`), else None.
+    returns, ARs and SARs are stored for those E days (``event_normal``, ``event_ar``, ``event_sar``: what the AR
+    table reads); the properties ``normal``, ``ar`` and ``sar`` are the (P, D) arrays. The estimation days' ARs
+    (``estimation_ar``, :class:`~eventstudy.inference.ar_rows.ArRows`) are stored (``ar_stored``) only for the pairs
+    whose rows the grid does not regenerate bit for bit (``ar_slot``; :func:`stored_ar` stores every row). SAR_it =
+    AR_it / sigma_i on every estimation day (C = 1 for every model, GARCH and abnormal volume included), the same
+    quotient computed where it is read (GRANK divides as it ranks). The estimation days' normal returns are read
+    only by Binder's systems (groups of pairs on one day 0): ``estimation_normal`` holds them when the study can
+    form such a group (:func:`run_pairs`), else None.
     """
 
     index: np.ndarray  # (P,) canonical pair position
@@ -50,7 +53,9 @@ class PairStage:
     grid: SessionGrid  # the session matrices (shared by every pair)
     cells: np.ndarray  # (P, 3) each pair's place in the grid
     estimation: np.ndarray  # (P, D) clean estimation days
-    ar: np.ndarray  # (P, D) abnormal returns, NaN for pairs not studied
+    event_ar: np.ndarray  # (P, E) abnormal returns of the last E days (NaN for pairs not studied)
+    ar_slot: np.ndarray  # (P,) int64: each pair's estimation-day ARs: a row of ``ar_stored``, NAN_ROW or MARKET_ROW
+    ar_stored: np.ndarray  # (S, D - E) the estimation-day ARs of the pairs they are stored for
     event_normal: np.ndarray  # (P, E) normal returns of the last E days (after the estimation window)
     event_sar: np.ndarray  # (P, E) standardized abnormal returns of those days
     estimation_normal: np.ndarray | None  # (P, D - E) normal returns of the estimation window's days, or None
@@ -117,34 +122,47 @@ class PairStage:
 
         def build(rows):
             with np.errstate(divide="ignore", invalid="ignore"):  # sigma 0 or NaN: a pair not studied (AR NaN)
-                estimation = self.ar[rows, : self.event_start] / self.sigma[rows, None]
+                estimation = self.estimation_ar.take(rows) / self.sigma[rows, None]
             return np.concatenate([estimation, self.event_sar[rows]], axis=1)
 
         return self._composed(build, self.event_sar)
 
     @property
-    def estimation_ar(self) -> ArRows:
-        """(P, L1) abnormal returns of the estimation window's days, as rows the compiled kernels read
-        (:class:`~eventstudy.inference.ar_rows.ArRows`)."""
-        return ArRows.of(self.ar[:, : self.event_start])
+    def ar(self) -> GridArray:
+        """(P, D) abnormal returns, NaN for pairs not studied: ``estimation_ar``, then ``event_ar``."""
+
+        def build(rows):
+            return np.concatenate([self.estimation_ar.take(rows), self.event_ar[rows]], axis=1)
+
+        return self._composed(build, self.event_ar, self.estimation_ar)
 
     @property
-    def event_ar(self) -> np.ndarray:
-        """(P, E) abnormal returns of the days after the estimation window."""
-        return self.ar[:, self.event_start :]
+    def estimation_ar(self) -> ArRows:
+        """(P, L1) abnormal returns of the estimation window's days, as rows the compiled kernels read: stored, NaN
+        or regenerated from the grid (:mod:`eventstudy.inference.ar_rows`)."""
+        width = self.event_start
+        if not (self.ar_slot == MARKET_ROW).any():
+            return ArRows(self.ar_stored, self.ar_slot, 0, width)
+        grid, cells = self.grid, self.cells
+        bounds, start, column = grid.block_bounds(cells), cells[:, CELL_START], cells[:, CELL_COLUMN]
+        regen = (grid.returns, grid.regressors[0], start, column, bounds[:, 0], bounds[:, 1], self.params)
+        return market_rows(self.ar_stored, self.ar_slot, width, *regen)
 
     @property
     def event_start(self) -> int:
         """The column of the first day after the estimation window (D - E)."""
         return len(self.days) - self.event_sar.shape[1]
 
-    def _composed(self, build, event: np.ndarray) -> GridArray:
-        """A (P, D) array of ``build(rows)``; the event days' columns read from ``event`` (P, E) alone."""
+    def _composed(self, build, event: np.ndarray, estimation: ArRows | None = None) -> GridArray:
+        """A (P, D) array of ``build(rows)``; the event days' columns read from ``event`` (P, E) alone, the
+        estimation days' from ``estimation`` (P, L1) alone when given."""
         start = self.event_start
 
         def columns(rows, days):
             if len(days) and days[0] >= start:
                 return event[rows, days[0] - start : days[-1] + 1 - start]
+            if estimation is not None and len(days) and days[-1] < start:
+                return estimation.window(int(days[0]), int(days[-1]) + 1).take(rows)
             return build(rows)[:, days]
 
         return GridArray(build, (len(self), len(self.days)), float, columns)
@@ -163,3 +181,9 @@ def linear_design(params: np.ndarray, regressors: np.ndarray, span: np.ndarray) 
     """The design (P, D, k) of a linear model on the panel's regressors (intercept, then the first k - 1), zero for
     pairs without estimated parameters, span-summed where a return spans several sessions."""
     return span_design(linear_design_of(params, regressors), span)
+
+
+def stored_ar(ar: np.ndarray, start: int) -> dict[str, np.ndarray]:
+    """The :class:`PairStage` fields of abnormal returns ``ar`` (P, D) whose estimation days (the first ``start``)
+    are all stored: ``event_ar``, ``ar_slot``, ``ar_stored`` (views of ``ar``)."""
+    return {"event_ar": ar[:, start:], "ar_slot": np.arange(len(ar), dtype=np.int64), "ar_stored": ar[:, :start]}

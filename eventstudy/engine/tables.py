@@ -221,7 +221,7 @@ def _rank_windows(stage, windows: list, est: Estimation, members: list[Groups]) 
     ar_ranked = RankedRows.of(est.ar, valid=est.clean)
     grank = _in_background(_grank_windows, est, ar_ranked, [stage.csar[window] for window in windows], members)
     columns = [np.flatnonzero(window_days(stage, window)) for window in windows]
-    corrado = corrado_rank_windows(ar_ranked, stage.ar, columns, members)
+    corrado = corrado_rank_windows(ar_ranked, np.asarray(stage.ar), columns, members)
     return [{"corrado_rank": c, "grank": g} for c, g in zip(corrado, grank.result(), strict=True)]
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from eventstudy.engine.ar_table import ar_frame
 from eventstudy.engine.models import fit_model
+from eventstudy.engine.stage_arrays import stored_ar
 from eventstudy.engine.statistics import car_table, cumulative_sar, standardized_ar
 from eventstudy.engine.tables import car_frame
 from eventstudy.errors import InputError
@@ -102,7 +103,7 @@ def volume_stage(stage, panel, prices: pd.DataFrame, model: str, market: list | 
         estimation_normal=fit.normal[:, :start],  # held for every study: volume is a measure of small studies
         event_normal=fit.normal[:, start:],
         stored_design=fit.design,
-        ar=av,
+        **stored_ar(av, start),
         event_sar=sav[:, start:],
         cars=cavs,
         csar={w: cumulative_sar(cavs[w]["car"], cavs[w]["car_se"]) for w in windows.events},
