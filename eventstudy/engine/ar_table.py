@@ -48,12 +48,9 @@ class ArSource:
         self.days = stage.days[cols]
         self.panel_days = np.arange(len(stage.days))[cols]  # positions of the reported days in each pair's panel
         self.grid, self.cells, self.rows = stage.grid, stage.cells[idx], idx
-        self.values = {
-            "return": None if stage.stored_returns is None else stage.stored_returns[idx, cols],
-            "ar": stage.ar[idx, cols],
-        }
-        self.held = {}  # normal_return, sar: the stage's (P, E) arrays, read at ``rows``, or else in ``values``
-        for column, name in (("normal_return", "normal"), ("sar", "sar")):
+        self.values = {"return": None if stage.stored_returns is None else stage.stored_returns[idx, cols]}
+        self.held = {}  # normal_return, ar, sar: the stage's (P, E) arrays, read at ``rows``, or else in ``values``
+        for column, name in (("normal_return", "normal"), ("ar", "ar"), ("sar", "sar")):
             event = getattr(stage, f"event_{name}")
             if cols == slice(stage.event_start, len(stage.days)) and _whole(event):
                 self.held[column] = event
