@@ -145,7 +145,7 @@ def test_tests_frame_hands_views_of_the_stage(stage, monkeypatch):
     sessions, days = len(stage.grid.sessions), len(stage.days)
     assert len(est.calendar[1].table) == sessions + (len(stage.grid.blocks) + 1) * days  # no (P, D) positions
     ((args, kwargs),) = rbar_args
-    assert args[0] is est.ar and args[1] is est.positions and kwargs["valid"] is est.clean
+    assert args[0] is est.rows and args[1] is est.positions and kwargs["valid"] is est.clean  # rbar reads ArRows
     assert len(portfolio_args) == len(study.windows.events)
     for ar, positions in portfolio_args:
         assert np.shares_memory(ar, stage.event_ar) and positions.table is est.calendar[1].table

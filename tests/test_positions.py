@@ -18,6 +18,7 @@ from eventstudy.engine.group_tests import group_battery_groups
 from eventstudy.engine.stages import run_pairs
 from eventstudy.inference import correlation as cr
 from eventstudy.inference import correlation_kernels as ck
+from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.row_positions import RowPositions
 from eventstudy.inference.rows import factorize_hashed, factorize_rows
@@ -222,9 +223,9 @@ def test_patterns_read_in_place_are_the_packed_rows_codes():
     assert np.array_equal(codes, factorize_rows(pv)[0])
     assert np.array_equal(span, np.where(cnt > 0, pv[np.arange(len(pv)), np.maximum(cnt - 1, 0)] - pv[:, 0], 0))
     assert 1 < len(np.unique(codes)) < len(rows) * 3 // 4  # repeated patterns and others
-    table = RowPositions.of(positions)
+    table, src = RowPositions.of(positions), ArRows.of(x).source()
     collide, _ = factorize_hashed(
-        np.zeros(len(rows), np.uint64), lambda c, f: ck._differs(x, table.table, table.offset, renumber, rows, c, f)
+        np.zeros(len(rows), np.uint64), lambda c, f: ck._differs(src, table.table, table.offset, renumber, rows, c, f)
     )
     assert all((pv[collide == c] == pv[collide == c][0]).all() for c in np.unique(collide))
     assert np.array_equal(pd.factorize(codes)[0], pd.factorize(collide)[0]) or len(np.unique(collide)) > len(

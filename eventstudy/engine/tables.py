@@ -127,7 +127,7 @@ def tests_frame(
     lap("rank tests")
     # rbar of every window at once: the rows' patterns, packing and shared pairs of window classes done once
     rbars = correlations_of_windows(
-        est.ar,
+        est.rows,
         est.positions,
         [est.calendar[1].columns(columns_of(window_days(stage, w))) for w in windows.events],
         members,

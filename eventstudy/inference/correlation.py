@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.calendar_time import calendar_positions
 from eventstudy.inference.correlation_kernels import (
     batch_bounds,
@@ -58,7 +59,7 @@ ROWS_PER_BATCH = 1 << 14  # rows packed at a time (their values and positions: a
 
 
 def mean_pairwise_correlation(
-    residuals: np.ndarray,
+    residuals: np.ndarray | ArRows,
     dates: np.ndarray,
     window_dates: np.ndarray,
     min_shared: int = 20,
@@ -68,7 +69,8 @@ def mean_pairwise_correlation(
     Parameters
     ----------
     residuals
-        (N, D) estimation-window abnormal returns, NaN where a pair has none.
+        (N, D) estimation-window abnormal returns, NaN where a pair has none: an array or rows stored or regenerated
+        (:class:`~eventstudy.inference.ar_rows.ArRows`, read a row at a time, never all at once).
     dates
         (N, D) their calendar dates, ascending along each row (NaT where none).
     window_dates
@@ -86,7 +88,7 @@ def mean_pairwise_correlation(
 
 
 def mean_pairwise_correlations(
-    residuals: np.ndarray,
+    residuals: np.ndarray | ArRows,
     dates: np.ndarray,
     window_dates: np.ndarray,
     groups: Groups,
@@ -114,7 +116,7 @@ def mean_pairwise_correlations(
 
 
 def correlations_at_positions(
-    residuals: np.ndarray,
+    residuals: np.ndarray | ArRows,
     positions: np.ndarray | RowPositions,
     window_positions: np.ndarray,
     groups: Groups,
@@ -136,7 +138,7 @@ def correlations_at_positions(
 
 
 def correlations_of_windows(
-    residuals: np.ndarray,
+    residuals: np.ndarray | ArRows,
     positions: np.ndarray | RowPositions,
     window_positions: list[np.ndarray | RowPositions],
     members: list[Groups],
@@ -155,7 +157,7 @@ def correlations_of_windows(
     classes, computed once for the union of the windows' overlapping pairs of classes (each batch of rows packed
     once) and weighted by each window's w_ij.
     """
-    x, positions = np.asarray(residuals, dtype=float), RowPositions.of(positions)
+    x, positions = ArRows.of(residuals), RowPositions.of(positions)
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
         if valid.shape != x.shape:
@@ -224,17 +226,17 @@ def _classes_equal(a: _Classes, b: _Classes) -> bool:
 
 
 class _Rows:
-    """The residual rows ``used`` of ``x`` (P, D) with their date ``positions`` (P, D) (and ``valid`` (P, D) or
-    None: which residuals count), read in place and packed on demand: ``pack(r)`` gives rows ``used[r]`` (packed row
-    r is row ``used[r]``) as ``(xv, pv, cnt)`` (:func:`~eventstudy.inference.correlation_kernels.compress`);
-    ``pattern`` (the code of each row's available dates) and ``span`` (of their positions) are known for every row
-    without packing."""
+    """The residual rows ``used`` of ``x`` (P, D; stored or regenerated: :class:`~eventstudy.inference.ar_rows.ArRows`)
+    with their date ``positions`` (P, D) (and ``valid`` (P, D) or None: which residuals count), read a row at a time
+    and packed on demand: ``pack(r)`` gives rows ``used[r]`` (packed row r is row ``used[r]``) as ``(xv, pv, cnt)``
+    (:func:`~eventstudy.inference.correlation_kernels.compress`); ``pattern`` (the code of each row's available
+    dates) and ``span`` (of their positions) are known for every row without packing."""
 
-    def __init__(self, x: np.ndarray, positions: RowPositions, used: np.ndarray, valid: np.ndarray | None = None):
+    def __init__(self, x: ArRows, positions: RowPositions, used: np.ndarray, valid: np.ndarray | None = None):
         self.x, self.positions, self.used, self.valid = x, positions, used, valid
         self.renumber = renumbering(positions, used)
         self.pattern, self.span = patterns(x, positions, self.renumber, used, valid)
-        self.width = x.shape[1]
+        self.width = x.width
 
     def pack(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return compress(self.x, self.positions, self.renumber, self.used[rows], self.valid)

@@ -5,8 +5,10 @@ and, where a ``valid`` mask is given, valid there: a NaN-free view of the ARs an
 centred on their mean, sit left-aligned in ``xv[i, :cnt[i]]`` with their date positions (on one sorted union of
 dates) in ``pv[i, :cnt[i]]``. Each kernel runs over a list of items (rows, pairs of cells, pairs of classes)
 serially or in parallel chunks (:mod:`eventstudy.inference.threads`), every item writing its own slot of the output;
-the kernels release the GIL, so that the test battery's other threads run beside them. The rows' date positions
-are read as ``table[offset[i] + t]`` (:class:`~eventstudy.inference.row_positions.RowPositions`).
+the kernels release the GIL, so that the test battery's other threads run beside them. The residuals are rows
+stored or regenerated from the session grid (:class:`~eventstudy.inference.ar_rows.ArRows`; a plain array is rows
+that are all stored), each read once per pass into a buffer (:func:`~eventstudy.inference.ar_rows.ar_row`), and
+their date positions as ``table[offset[i] + t]`` (:class:`~eventstudy.inference.row_positions.RowPositions`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from eventstudy.inference.ar_rows import ArRows, ar_row
 from eventstudy.inference.row_positions import RowPositions
 from eventstudy.inference.rows import factorize_hashed, hash_row
 from eventstudy.inference.threads import run_chunked
@@ -35,7 +38,7 @@ def renumbering(positions: np.ndarray | RowPositions, rows: np.ndarray) -> np.nd
 
 
 def compress(
-    x: np.ndarray,
+    x: np.ndarray | ArRows,
     positions: np.ndarray | RowPositions,
     renumber: np.ndarray,
     rows: np.ndarray,
@@ -44,26 +47,29 @@ def compress(
 ) -> tuple[np.ndarray, ...]:
     """Packed rows ``rows`` of ``x``: (R, D) centred values, (R, D) int32 positions (-1 past the end), (R,) counts.
 
-    ``positions`` (N, D) are the dates of ``x`` as positions on one calendar (-1: no date), ascending along a row
-    (an array, read in place where its days are contiguous, or the rows of one table,
-    :class:`~eventstudy.inference.row_positions.RowPositions`), numbered by ``renumber`` (:func:`renumbering`).
+    ``x`` (N, D) are the residuals: an array or rows stored or regenerated
+    (:class:`~eventstudy.inference.ar_rows.ArRows`), each row read once. ``positions`` (N, D) are their dates as
+    positions on one calendar (-1: no date), ascending along a row (an array, read in place where its days are
+    contiguous, or the rows of one table, :class:`~eventstudy.inference.row_positions.RowPositions`), numbered by
+    ``renumber`` (:func:`renumbering`).
     ``valid`` (N, D) or None: a value is available only where it holds (and it is finite, with a date).
     ``out`` = (xv, pv, cnt, slots): row ``rows[r]`` is packed into row ``slots[r]`` of those arrays (returned).
     """
-    n, d = len(rows), x.shape[1]
+    x = ArRows.of(x)
+    n, d = len(rows), x.width
     if out is None:
         xv, pv, cnt = np.empty((n, d)), np.empty((n, d), dtype=np.int32), np.zeros(n, dtype=np.int64)
         slots = np.arange(n)
     else:
         xv, pv, cnt, slots = out
     positions = RowPositions.of(positions)
-    args = (x, valid, positions.table, positions.offset, renumber, rows, slots, xv, pv, cnt)
+    args = (x.source(), valid, positions.table, positions.offset, renumber, rows, slots, xv, pv, cnt)
     run_chunked(_compress_range, _compress_chunks, args, np.full(n, d))
     return xv, pv, cnt
 
 
 def patterns(
-    x: np.ndarray,
+    x: np.ndarray | ArRows,
     positions: np.ndarray | RowPositions,
     renumber: np.ndarray,
     rows: np.ndarray,
@@ -78,12 +84,12 @@ def patterns(
     their hash.
     """
     keys, span = np.empty(len(rows), dtype=np.uint64), np.zeros(len(rows), dtype=np.int64)
-    positions = RowPositions.of(positions)
+    positions, src = RowPositions.of(positions), ArRows.of(x).source()
     table, offset = positions.table, positions.offset
-    args = (x, valid, table, offset, renumber, rows, keys, span)
-    run_chunked(_patterns_range, _patterns_chunks, args, np.full(len(rows), x.shape[1]))
+    args = (src, valid, table, offset, renumber, rows, keys, span)
+    run_chunked(_patterns_range, _patterns_chunks, args, np.full(len(rows), src[3]))
     codes, _ = factorize_hashed(
-        keys, lambda codes, first: _differs(x, table, offset, renumber, rows, codes, first, keys, valid)
+        keys, lambda codes, first: _differs(src, table, offset, renumber, rows, codes, first, keys, valid)
     )
     return codes, span
 
@@ -97,12 +103,13 @@ def _mark_known(table, offset, width, rows, known):  # pragma: no cover - compil
 
 
 @numba.njit(cache=True)
-def _available(x, valid, table, offset, renumber, i, out):  # pragma: no cover - compiled
-    """Row i's available positions (renumbered), packed into ``out`` (-1 past them); returns how many there are."""
+def _available(values, valid, table, offset, renumber, i, out):  # pragma: no cover - compiled
+    """Row i's available positions (renumbered), packed into ``out`` (-1 past them); returns how many there are.
+    ``values``: row i's values (read with :func:`~eventstudy.inference.ar_rows.ar_row`)."""
     k = 0
-    for t in range(x.shape[1]):
+    for t in range(len(values)):
         pos = table[offset[i] + t]
-        if pos >= 0 and np.isfinite(x[i, t]) and (valid is None or valid[i, t]):
+        if pos >= 0 and np.isfinite(values[t]) and (valid is None or valid[i, t]):
             out[k] = renumber[pos]
             k += 1
     out[k:] = -1
@@ -110,17 +117,20 @@ def _available(x, valid, table, offset, renumber, i, out):  # pragma: no cover -
 
 
 @numba.njit(cache=True, nogil=True)
-def _patterns_range(x, valid, table, offset, renumber, rows, keys, span, lo, hi):  # pragma: no cover - compiled
-    packed = np.empty(x.shape[1], dtype=np.int32)
+def _patterns_range(src, valid, table, offset, renumber, rows, keys, span, lo, hi):  # pragma: no cover - compiled
+    width = src[3]
+    packed = np.empty(width, dtype=np.int32)
+    values = np.empty(width)
     for r in range(lo, hi):
         i = rows[r]
+        ar_row(src, i, values)
         k = 0
         first = 0
         last = -1
         run = True
-        for t in range(x.shape[1]):
+        for t in range(width):
             pos = table[offset[i] + t]
-            if pos >= 0 and np.isfinite(x[i, t]) and (valid is None or valid[i, t]):
+            if pos >= 0 and np.isfinite(values[t]) and (valid is None or valid[i, t]):
                 at = renumber[pos]
                 first = at if k == 0 else first
                 run &= k == 0 or at == last + 1
@@ -130,28 +140,32 @@ def _patterns_range(x, valid, table, offset, renumber, rows, keys, span, lo, hi)
         if run:  # consecutive positions (or none): the first and the count say which
             keys[r] = RUN + (np.uint64(first) << np.uint64(32)) + np.uint64(k)
         else:
-            _available(x, valid, table, offset, renumber, i, packed)
+            _available(values, valid, table, offset, renumber, i, packed)
             keys[r] = hash_row(packed) >> np.uint64(1)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _patterns_chunks(x, valid, table, offset, renumber, rows, hashes, span, bounds):  # pragma: no cover - compiled
+def _patterns_chunks(src, valid, table, offset, renumber, rows, hashes, span, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _patterns_range(x, valid, table, offset, renumber, rows, hashes, span, bounds[c], bounds[c + 1])
+        _patterns_range(src, valid, table, offset, renumber, rows, hashes, span, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)
-def _differs(x, table, offset, renumber, rows, codes, first, keys=None, valid=None):  # pragma: no cover - compiled
+def _differs(src, table, offset, renumber, rows, codes, first, keys=None, valid=None):  # pragma: no cover - compiled
     """Whether each row's available positions differ from those of its code's first row (rows whose ``keys`` are
     exact, >= ``RUN``, are not compared)."""
     out = np.zeros(len(rows), dtype=np.bool_)
-    a = np.empty(x.shape[1], dtype=np.int32)
-    b = np.empty(x.shape[1], dtype=np.int32)
+    width = src[3]
+    a = np.empty(width, dtype=np.int32)
+    b = np.empty(width, dtype=np.int32)
+    values = np.empty(width)
     for r in range(len(rows)):
         f = first[codes[r]]
         if f != r and (keys is None or keys[r] < RUN):
-            _available(x, valid, table, offset, renumber, rows[r], a)
-            _available(x, valid, table, offset, renumber, rows[f], b)
+            ar_row(src, rows[r], values)
+            _available(values, valid, table, offset, renumber, rows[r], a)
+            ar_row(src, rows[f], values)
+            _available(values, valid, table, offset, renumber, rows[f], b)
             for t in range(len(a)):
                 if a[t] != b[t]:
                     out[r] = True
@@ -243,19 +257,21 @@ def shared_days(wpos, wa, wb):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _compress_range(x, valid, table, offset, renumber, rows, slots, xv, pv, cnt, lo, hi):  # pragma: no cover
-    d = x.shape[1]
+def _compress_range(src, valid, table, offset, renumber, rows, slots, xv, pv, cnt, lo, hi):  # pragma: no cover
+    d = src[3]
+    values = np.empty(d)
     for s in range(lo, hi):
         i = rows[s]
         r = slots[s]
+        ar_row(src, i, values)
         k = 0
         total = 0.0
         for t in range(d):
             pos = table[offset[i] + t]
-            if pos >= 0 and np.isfinite(x[i, t]) and (valid is None or valid[i, t]):
-                xv[r, k] = x[i, t]
+            if pos >= 0 and np.isfinite(values[t]) and (valid is None or valid[i, t]):
+                xv[r, k] = values[t]
                 pv[r, k] = renumber[pos]
-                total += x[i, t]
+                total += values[t]
                 k += 1
         for t in range(k):
             xv[r, t] -= total / k  # centred rows: the same correlations, better conditioned sums
@@ -265,9 +281,9 @@ def _compress_range(x, valid, table, offset, renumber, rows, slots, xv, pv, cnt,
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _compress_chunks(x, valid, table, offset, renumber, rows, slots, xv, pv, cnt, bounds):  # pragma: no cover
+def _compress_chunks(src, valid, table, offset, renumber, rows, slots, xv, pv, cnt, bounds):  # pragma: no cover
     for c in numba.prange(len(bounds) - 1):
-        _compress_range(x, valid, table, offset, renumber, rows, slots, xv, pv, cnt, bounds[c], bounds[c + 1])
+        _compress_range(src, valid, table, offset, renumber, rows, slots, xv, pv, cnt, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)
