@@ -169,16 +169,8 @@ def correlations_of_windows(
         if not (size >= 2).any():
             continue
         used = np.flatnonzero(np.bincount(groups.pair, minlength=groups.n_pairs) > 0)
-        local = np.full(groups.n_pairs, -1, dtype=np.int64)
-        local[used] = np.arange(len(used))
         rows = _Rows(x, positions, used, valid)
-        overlaps, known = {}, []
-        for w in family:
-            window, wpos = _window_classes_of(window_positions[w], used)
-            same = next((classes for code, classes in known if np.array_equal(code, window)), None)
-            classes = _Classes(groups.group, local[groups.pair], window, rows.pattern) if same is None else same
-            known.append((window, classes))
-            overlaps[w] = (classes, *_overlapping_classes(wpos, classes.group, classes.window))
+        overlaps = _window_overlaps(rows, groups, {w: window_positions[w] for w in family})
         many = size >= 2
         for part in _alike(list(overlaps.items()), lambda v, w: _classes_equal(v[1][0], w[1][0])):
             partials = _shared_pair_sums(rows, [overlap for _, overlap in part], int(min_shared))
@@ -186,6 +178,22 @@ def correlations_of_windows(
                 total = np.bincount(classes.group[ca], weights=weight * partial, minlength=groups.n_groups)
                 out[w][many] = total[many] / (size[many] * (size[many] - 1) / 2)
     return out
+
+
+def _window_overlaps(rows: _Rows, groups: Groups, windows: dict) -> dict[int, tuple]:
+    """Each window w's classes and their overlapping pairs (:func:`_overlapping_classes`) for the pairs ``rows.used``
+    in ``groups`` and the window dates ``windows[w]``; windows whose classes have the same members share them. The
+    (P,) codes of the windows' dates are dropped on return, before the pair sums, the largest step, begin."""
+    local = np.full(groups.n_pairs, -1, dtype=np.int64)
+    local[rows.used] = np.arange(len(rows.used))
+    overlaps, known = {}, []
+    for w, dates in windows.items():
+        window, wpos = _window_classes_of(dates, rows.used)
+        same = next((classes for code, classes in known if np.array_equal(code, window)), None)
+        classes = _Classes(groups.group, local[groups.pair], window, rows.pattern) if same is None else same
+        known.append((window, classes))
+        overlaps[w] = (classes, *_overlapping_classes(wpos, classes.group, classes.window))
+    return overlaps
 
 
 def _shared_pair_sums(rows: _Rows, overlaps: list[tuple], min_shared: int) -> list[np.ndarray]:
