@@ -15,12 +15,12 @@ from test_ar_rows import _regenerated
 import eventstudy.engine.pair_stage as stages
 from eventstudy import EventStudy
 from eventstudy.engine import stage_arrays, tables
-from eventstudy.engine.group_tests import group_battery, window_days
+from eventstudy.engine.group_tests import group_battery, group_battery_windows, window_days
 from eventstudy.engine.rank_tests import positive_share
 from eventstudy.engine.stages import _aar_frame, _groups
 from eventstudy.engine.statistics import portfolio_sd, time_series_t_groups
 from eventstudy.inference import threads
-from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, matching_rows
+from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, ArRows, matching_rows
 from eventstudy.inference.calendar_time import estimation_sd, portfolios, standardized_z
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.moments import group_day_means
@@ -158,10 +158,10 @@ OTHERS = ["corrado_rank", "grank"]  # tests whose estimation ARs are read elsewh
 
 
 def test_the_group_stage_reads_the_estimation_ars_as_the_stages_rows(study_stage, rows, monkeypatch):
-    """With the stage's ``estimation_ar`` the mixed rows and its stored ARs NaN on the estimation days (anything that
-    still read them there would change its numbers), the AAR frame and the tests are the same to the bit."""
+    """With the stage's ``estimation_ar`` the mixed rows (stored in another order, regenerated, NaN), the AAR frame
+    and the tests are the same to the bit."""
     study, stage = study_stage
-    mixed, plain = rows
+    mixed = rows[0]
     labels, groups = _groups(study, stage)
     window = study.windows.events[0]
 
@@ -173,13 +173,8 @@ def test_the_group_stage_reads_the_estimation_ars_as_the_stages_rows(study_stage
         )
 
     want = outputs()
-    saved = plain.copy()
     monkeypatch.setattr(stage_arrays.PairStage, "estimation_ar", property(lambda self: mixed))
-    plain[:] = np.nan  # a view of the stage's ARs
-    try:
-        got = outputs()
-    finally:
-        plain[:] = saved
+    got = outputs()
     _same_frames(want[0], got[0])
     assert np.isfinite(got[0]["aar_t"]).any()
     mine = ~want[1]["test"].isin(OTHERS).to_numpy()
@@ -190,6 +185,38 @@ def test_the_group_stage_reads_the_estimation_ars_as_the_stages_rows(study_stage
     for name, result in want[2].items():
         _same_bits(result.statistic, got[2][name].statistic)
     assert np.isfinite(got[2]["calendar_time_z"].statistic)
+
+
+def test_the_aar_frame_group_and_volatility_tests_never_materialise_the_estimation_ars(study_stage, monkeypatch):
+    """They read ``estimation_ar`` row by row and ``event_ar``: neither the (P, D) ``stage.ar`` nor a dense copy of
+    the rows (``ArRows.take``/``dense``) is built."""
+    study, stage = study_stage
+    labels, groups = _groups(study, stage)
+    members = [groups.subset(np.isfinite(stage.cars[window]["car"])) for window in study.windows.events]
+    calendar = stage.grid.calendar_rows(stage.cells, len(stage.days))
+
+    def outputs():
+        return (
+            _aar_frame(study, stage, labels, groups),
+            group_battery_windows(stage, list(study.windows.events), members, (49, 3), calendar),
+            tables.volatility_frame(stage, study.windows, groups, labels),
+        )
+
+    want = outputs()
+
+    def refuse(*args):
+        raise AssertionError("materialised")
+
+    monkeypatch.setattr(stage_arrays.PairStage, "ar", property(refuse))
+    monkeypatch.setattr(ArRows, "take", refuse)
+    got = outputs()
+    _same_frames(want[0], got[0])
+    _same_frames(want[2], got[2])
+    for a, b in zip(want[1], got[1], strict=True):
+        for name in a:
+            _same_bits(a[name].statistic, b[name].statistic)
+    with pytest.raises(AssertionError, match="materialised"):
+        stage.estimation_ar.dense()
 
 
 def _same_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
