@@ -32,16 +32,16 @@ def _check(ranked: RankedRows, x: np.ndarray, valid: np.ndarray | None = None) -
         np.testing.assert_array_equal(x[i, order[:m]], np.sort(x[i, ok[i]]))
         ranks = np.full(x.shape[1], np.nan)
         position = np.full(x.shape[1], -1)
-        ranking.column_ranks(x, ranked.order, i, m, ranks, position)
+        ranking.column_ranks(x[i], ranked.order[i], m, ranks, position)
         expected = np.zeros(x.shape[1])
         expected[ok[i]] = stats.rankdata(x[i, ok[i]])
         np.testing.assert_array_equal(ranks, expected)
         np.testing.assert_array_equal(position[order], np.r_[np.arange(m), np.zeros(x.shape[1] - m, int)])
         w = np.sort(np.r_[x[i, ok[i]][:5], -np.inf, np.inf, 0.05])  # values of the row and others
         expected = ([(x[i, ok[i]] < v).sum() for v in w], [(x[i, ok[i]] <= v).sum() for v in w])
-        assert tuple(map(list, zip(*(ranking.bounds(x, ranked.order, i, m, v) for v in w), strict=True))) == expected
+        assert tuple(map(list, zip(*(ranking.bounds(x[i], ranked.order[i], m, v) for v in w), strict=True))) == expected
         lo, hi = np.full(len(w), -1), np.full(len(w), -1)
-        ranking.merge_bounds(x, ranked.order, i, m, w, lo, hi)
+        ranking.merge_bounds(x[i], ranked.order[i], m, w, lo, hi)
         assert (list(lo), list(hi)) == expected
 
 
@@ -61,7 +61,7 @@ def test_each_row_is_sorted_and_ranked_as_scipy(n_rows, width, dtype):
     rng = np.random.default_rng(width)
     x = _rows(rng, n_rows, width)
     ranked = RankedRows.of(x)
-    assert ranked.order.dtype == dtype and ranked.values is x
+    assert ranked.order.dtype == dtype and ranked.values.stored is x
     _check(ranked, x)
     valid = rng.random(x.shape) < 0.8
     _check(RankedRows.of(x, valid=valid), x, valid)
@@ -105,7 +105,7 @@ def test_sars_share_the_order_of_the_ars_and_find_their_own_ties():
     assert merged > 10  # ties of the SARs that the ARs do not have: ranks taken from the ARs would be wrong
     by_ar = RankedRows.of(ar_est)
     shared = RankedRows.of(sar, valid=valid, like=by_ar)
-    assert shared.order is by_ar.order and shared.values is sar
+    assert shared.order is by_ar.order and shared.values.stored is sar
     _check(shared, sar, valid)
     own = np.where(valid, sar, np.nan)
     csar = rng.standard_t(8, len(ar)) + 0.3

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from eventstudy.engine.ranking import bounds, column_ranks, merge_bounds
+from eventstudy.engine.ranking import bounds, column_ranks, merge_bounds, ranked_row
+from eventstudy.inference.ar_rows import ar_row
 
 
 @numba.njit(cache=True, nogil=True)
@@ -26,11 +27,12 @@ def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, sta
     """Corrado's sums of U over each (window, group)'s pairs present on each day, their number, and its pairs with a
     window value.
 
-    ``est``, ``order``, ``count``: the pairs' ranked estimation ARs; the window days' values are ``ar[:, days]``
-    (non-finite ones missing) and window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``, ``offsets[w + 1]``);
-    its membership entries (pair ``pairs[e]`` in group ``groups[e]``) are ``starts[w]:starts[w + 1]``, sorted by
-    pair. Returns sums and counts (W, G, L1 + max L2) (window w's days after the L1 estimation days) and the pairs
-    used (W, G).
+    ``est``, ``order``, ``count``: the pairs' ranked estimation ARs (``est`` their
+    :meth:`~eventstudy.inference.ar_rows.ArRows.source`, each row read into a buffer once); the window days' values
+    are ``ar[:, days]`` (non-finite ones missing) and window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``,
+    ``offsets[w + 1]``); its membership entries (pair ``pairs[e]`` in group ``groups[e]``) are
+    ``starts[w]:starts[w + 1]``, sorted by pair. Returns sums and counts (W, G, L1 + max L2) (window w's days after
+    the L1 estimation days) and the pairs used (W, G).
 
     U of a value = (values below it + (values equal to it, itself included, + 1) / 2) / (1 + m + q) - 1/2 among
     the pair's m valid estimation values and q valid window values (Corrado 1989; the average rank of
@@ -41,7 +43,7 @@ def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, sta
     equal values, r > lo holds exactly from sorted position lo on: twice the rise is a running sum over positions.
     """
     n_windows = len(offsets) - 1
-    n_pairs, l1 = est.shape
+    n_pairs, l1 = len(count), est[3]
     l2max = 0
     for w in range(n_windows):
         l2max = max(l2max, offsets[w + 1] - offsets[w])
@@ -49,6 +51,7 @@ def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, sta
     counts = np.zeros((n_windows, n_groups, l1 + l2max))
     n_used = np.zeros((n_windows, n_groups), np.int64)
     u = np.empty(l1 + l2max)
+    row = np.empty(l1)  # the pair's estimation ARs
     rank = np.empty(l1)
     position = np.empty(l1, np.int64)
     shift = np.empty(l1 + 1, np.int64)
@@ -68,7 +71,8 @@ def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, sta
             if e[w] == starts[w + 1] or pairs[e[w]] != i:
                 continue
             if not ranked:
-                column_ranks(est, order, i, m, rank, position)
+                ar_row(est, i, row)
+                column_ranks(row, order[i], m, rank, position)
                 n_valid = 0
                 for d in range(len(days)):  # the valid days, in ascending order of their values (by insertion)
                     v = ar[i, days[d]]
@@ -82,7 +86,7 @@ def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, sta
                         sorted_values[k] = v
                         sorted_days[k] = d
                         n_valid += 1
-                merge_bounds(est, order, i, m, sorted_values[:n_valid], lo_sorted, hi_sorted)
+                merge_bounds(row, order[i], m, sorted_values[:n_valid], lo_sorted, hi_sorted)
                 for k in range(n_valid):
                     lo[sorted_days[k]] = lo_sorted[k]
                     hi[sorted_days[k]] = hi_sorted[k]
@@ -137,12 +141,13 @@ def _add_corrado(sums, counts, u, rank, l2):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
-def grank_sums(est, order, count, scale, scaled, gsar, pairs, groups, starts, n_groups):  # pragma: no cover - compiled
+def grank_sums(est, scale, scaled, order, count, gsar, pairs, groups, starts, n_groups):  # pragma: no cover - compiled
     """GRANK's sums of U over each (window, group)'s pairs present on each estimation day, their number, and the
     sum of the cumulative day's U.
 
-    ``est``, ``order``, ``count``: the pairs' ranked estimation SARs (``est / scale`` (P,) row by row if ``scaled``:
-    :class:`~eventstudy.engine.ranking.RankedRows`; each row read into a buffer once); window w's entries (pair
+    ``est``, ``scale``, ``scaled``, ``order``, ``count``: the pairs' ranked estimation SARs (the rows of ``est``, an
+    :meth:`~eventstudy.inference.ar_rows.ArRows.source`, divided by ``scale`` (P,) if ``scaled``:
+    :meth:`~eventstudy.engine.ranking.RankedRows.source`; each row read into a buffer once); window w's entries (pair
     ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN: left out) are ``starts[w]:starts[w + 1]``,
     sorted by pair. Returns sums and counts (W, G, L1) and the cumulative day's sums (W, G).
 
@@ -151,11 +156,11 @@ def grank_sums(est, order, count, scale, scaled, gsar, pairs, groups, starts, n_
     Its U without the rise and with a rise of 1 are the same for every entry of the pair: computed once.
     """
     n_windows = len(starts) - 1
-    n_pairs, l1 = est.shape
+    n_pairs, l1 = len(count), est[3]
     sums = np.zeros((n_windows, n_groups, l1))
     counts = np.zeros((n_windows, n_groups, l1))
     cum = np.zeros((n_windows, n_groups))
-    row = np.empty((1, l1))  # the pair's SARs
+    row = np.empty(l1)  # the pair's SARs
     rank = np.empty(l1)
     position = np.empty(l1, np.int64)
     below = np.empty(l1)  # U of each SAR when the GSAR is above it (no rise) ...
@@ -173,14 +178,13 @@ def grank_sums(est, order, count, scale, scaled, gsar, pairs, groups, starts, n_
                 if x != x:
                     continue
                 if not ranked:
-                    for c in range(l1):
-                        row[0, c] = est[i, c] / scale[i] if scaled else est[i, c]
-                    column_ranks(row, order[i : i + 1], 0, m, rank, position)
+                    ranked_row(est, scale, scaled, i, row)
+                    column_ranks(row, order[i], m, rank, position)
                     for c in range(l1):
                         below[c] = (rank[c] + 0.0) / denom - 0.5
                         above[c] = (rank[c] + 1.0) / denom - 0.5
                     ranked = True
-                lo, hi = bounds(row, order[i : i + 1], 0, m, x)
+                lo, hi = bounds(row, order[i], m, x)
                 cum[w, g] += (lo + (hi - lo + 2) / 2.0) / denom - 0.5
                 _add_grank(sums[w, g], counts[w, g], rank, below, above, lo, hi, denom)
     return sums, counts, cum

@@ -37,19 +37,20 @@ SUMS_BYTES = 256 << 20  # Corrado's and GRANK's (window, group, day) sums and co
 
 # --------------------------------------------------------------------------------------------- Corrado
 def corrado_rank_windows(
-    ar_estimation: np.ndarray | RankedRows, ar: np.ndarray, columns: list[np.ndarray], members: list[Groups]
+    ar_estimation: np.ndarray | ArRows | RankedRows, ar: np.ndarray, columns: list[np.ndarray], members: list[Groups]
 ) -> list[GroupResult]:
     """Corrado (1989) rank test with the Corrado & Zivney (1992) scaling (see :func:`corrado_rank`) of every
     event window's groups: window w's days are the columns ``columns[w]`` of ``ar`` (P, D), its groups
-    ``members[w]``. Each pair's ranked estimation ARs are walked once for all windows
-    (:func:`~eventstudy.engine.rank_sums.corrado_sums`), windows taken together as far as their sums fit
-    ``SUMS_BYTES``; the results equal :func:`corrado_rank_groups` of each window bit for bit.
+    ``members[w]``; ``ar_estimation`` (P, L1) the estimation days' ARs (an array, their
+    :class:`~eventstudy.inference.ar_rows.ArRows` or their :class:`RankedRows`). Each pair's ranked estimation ARs
+    are walked once for all windows (:func:`~eventstudy.engine.rank_sums.corrado_sums`), windows taken together as
+    far as their sums fit ``SUMS_BYTES``; the results equal :func:`corrado_rank_groups` of each window bit for bit.
     """
     est = RankedRows.of(ar_estimation)
     if est.scale is not None:
         raise ValueError("corrado_rank_windows ranks the ARs themselves: give RankedRows without a scale")
     ar = np.asarray(ar, dtype=float)
-    l1 = est.values.shape[1]
+    l1 = est.values.width
     columns = [np.asarray(c, dtype=np.int64).reshape(-1) for c in columns]
     out: list[GroupResult] = []
     for part in _batches(members, [l1 + len(c) for c in columns]):
@@ -57,7 +58,7 @@ def corrado_rank_windows(
         offsets = np.r_[0, np.cumsum([len(columns[w]) for w in part])].astype(np.int64)
         pairs, groups, starts, _ = _by_pair([members[w] for w in part])
         sums, counts, n = rank_sums.corrado_sums(
-            est.values, est.order, est.count, ar, days.astype(np.int64), index.astype(np.int64).reshape(-1),
+            est.values.source(), est.order, est.count, ar, days.astype(np.int64), index.astype(np.int64).reshape(-1),
             offsets, pairs, groups, starts, max(members[w].n_groups for w in part),
         )  # fmt: skip
         for k, w in enumerate(part):
@@ -66,7 +67,9 @@ def corrado_rank_windows(
     return out
 
 
-def corrado_rank_groups(ar_estimation: np.ndarray | RankedRows, ar_window: np.ndarray, groups: Groups) -> GroupResult:
+def corrado_rank_groups(
+    ar_estimation: np.ndarray | ArRows | RankedRows, ar_window: np.ndarray, groups: Groups
+) -> GroupResult:
     """Corrado (1989) rank test with the Corrado & Zivney (1992) scaling, for every group (see :func:`corrado_rank`).
 
     ``ar_estimation`` (P, L1) (or its :class:`RankedRows`) and ``ar_window`` (P, L2): each pair's ARs on the
@@ -132,7 +135,7 @@ def corrado_rank(ar_sample: np.ndarray, window: np.ndarray) -> TestResult:
 
 # --------------------------------------------------------------------------------------------- GRANK
 def grank_windows(
-    sar_estimation: np.ndarray | RankedRows, csars: list[np.ndarray], members: list[Groups]
+    sar_estimation: np.ndarray | ArRows | RankedRows, csars: list[np.ndarray], members: list[Groups]
 ) -> list[GroupResult]:
     """Kolari & Pynnönen (2011) GRANK-T (see :func:`grank`) of every event window's groups ``members[w]``, each
     pair's CSAR over window w ``csars[w]`` (P,). Each pair's ranked SARs are walked once for all windows
@@ -144,15 +147,14 @@ def grank_windows(
     (:class:`RankedRows`): the estimation days' SARs AR_it / sigma_i, divided as the kernel reads them.
     """
     est = RankedRows.of(sar_estimation)
-    l1 = est.values.shape[1]
-    scale = np.empty(0) if est.scale is None else est.scale
+    l1 = est.values.width
     out: list[GroupResult] = []
     for part in _batches(members, [l1] * len(members)):
         found = [_gsar(csars[w], members[w]) for w in part]
         pairs, groups, starts, orders = _by_pair([f[0] for f in found])
         gsar = np.concatenate([f[1][o] for f, o in zip(found, orders, strict=True)] + [np.zeros(0)])
         sums, counts, cum = rank_sums.grank_sums(
-            est.values, est.order, est.count, scale, est.scale is not None, gsar, pairs, groups, starts,
+            *est.source(), est.order, est.count, gsar, pairs, groups, starts,
             max(members[w].n_groups for w in part),
         )  # fmt: skip
         for k, (w, (_, _, n, usable)) in enumerate(zip(part, found, strict=True)):
@@ -161,7 +163,7 @@ def grank_windows(
     return out
 
 
-def grank_groups(sar_estimation: np.ndarray | RankedRows, csar: np.ndarray, groups: Groups) -> GroupResult:
+def grank_groups(sar_estimation: np.ndarray | ArRows | RankedRows, csar: np.ndarray, groups: Groups) -> GroupResult:
     """Kolari & Pynnönen (2011) GRANK-T for every group (see :func:`grank`).
 
     ``sar_estimation`` (P, L1) (or its :class:`RankedRows`): each pair's estimation-window SARs; ``csar`` (P,).

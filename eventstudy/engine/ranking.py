@@ -1,18 +1,20 @@
 """Each row's sort order, the one ranking the rank tests need of every pair's estimation ARs and SARs.
 
-A :class:`RankedRows` keeps a reference to the values, each row's count of valid values and its sort order: the
-columns of its valid values in ascending order, then the others, as int16 (int32 for rows longer than 32,767). The
-compiled kernels of the rank tests read a row's sorted values and average ranks through the order
-(:func:`column_ranks`: equal values are adjacent in it, so a tie is a run of equal values and its average rank is
-(first + last) / 2 + 1 of the run's positions, exactly what ``scipy.stats.rankdata`` gives); at 100k pairs x 240
-days the order takes 48 MB where the sorted values and ranks as float would take 384 MB.
+A :class:`RankedRows` keeps a reference to the values (:class:`~eventstudy.inference.ar_rows.ArRows`: rows stored
+or regenerated from the session grid, so that no (P, L) float array need exist), each row's count of valid values
+and its sort order: the columns of its valid values in ascending order, then the others, as int16 (int32 for rows
+longer than 32,767). The compiled kernels of the rank tests read a row into a buffer once (:func:`ranked_row`) and
+its sorted values and average ranks through the order (:func:`column_ranks`: equal values are adjacent in it, so
+a tie is a run of equal values and its average rank is (first + last) / 2 + 1 of the run's positions, exactly what
+``scipy.stats.rankdata`` gives); at 100k pairs x 240 days the order takes 48 MB where the sorted values and ranks
+as float would take 384 MB.
 
 Sorting: each value becomes an unsigned 64-bit key that sorts like the float (the sign bit flipped for positive
 values, every bit for negative ones; missing values the largest key); its lowest bits are replaced by the column
-index, blocks of rows of keys are sorted with numpy's vectorised sort, and a final insertion pass on the true values
-restores the order among values whose keys agreed above the index bits (values within a relative 2^-44 of each
-other: rare, and then only a few). The arrangement is ascending in the true values, which is all the ranks
-depend on.
+index (a block of rows read into a buffer, then its keys made), blocks of rows of keys are sorted with numpy's
+vectorised sort, and a final insertion pass on the true values restores the order among values whose keys agreed
+above the index bits (values within a relative 2^-44 of each other: rare, and then only a few). The arrangement is
+ascending in the true values, which is all the ranks depend on.
 
 Sharing: an order is reused for other values of the same shape (``like=``) in every row where it is a sort order
 of them, checked value by value (e.g. the SARs of the estimation days, AR / sigma_i: dividing by a positive
@@ -20,8 +22,8 @@ constant never reverses two values, though it may merge two into a tie, which th
 themselves); any other row is sorted anew.
 
 Scaled rows: the ranked values may be ``values / scale`` (``scale`` (P,) one divisor per row) without that (P, L)
-quotient being stored: the estimation days' SARs are the ARs divided by sigma_i, and GRANK's kernel divides each
-row as it reads it (the same IEEE quotient, so the same numbers as a stored SAR array).
+quotient being stored: the estimation days' SARs are the ARs divided by sigma_i, and every kernel divides each row
+as it reads it (:func:`ranked_row`: the same IEEE quotient, so the same numbers as a stored SAR array).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from eventstudy.inference.ar_rows import ArRows, ar_row
 from eventstudy.inference.threads import chunk_bounds, run_chunked
 
 BLOCK_VALUES = 1 << 17  # keys a thread sorts at a time (1 MB: they stay in its cache)
@@ -44,7 +47,7 @@ class RankedRows:
     Rank a study's estimation ARs (or SARs) once with :meth:`of` and pass the result for every window and group.
     """
 
-    values: np.ndarray  # (P, L) float, not copied: only the entries the order lists first are valid and read
+    values: ArRows  # (P, L) rows stored or regenerated, not copied: only the entries the order lists first are valid
     order: np.ndarray  # (P, L) int16 or int32: columns of the row's ``count`` valid values ascending, then the rest
     count: np.ndarray  # (P,) int64
     scale: np.ndarray | None = None  # (P,): the ranked values are ``values / scale[:, None]`` (None: ``values``)
@@ -52,12 +55,13 @@ class RankedRows:
     @classmethod
     def of(
         cls,
-        x: np.ndarray | RankedRows,
+        x: np.ndarray | ArRows | RankedRows,
         valid: np.ndarray | None = None,
         like: RankedRows | None = None,
         scale: np.ndarray | None = None,
     ):
-        """Sort the rows of ``x`` (P, L); non-finite values and those where ``valid`` (P, L) is False are missing.
+        """Sort the rows of ``x`` (P, L): an array or :class:`~eventstudy.inference.ar_rows.ArRows`, each row read
+        once per pass into a buffer; non-finite values and those where ``valid`` (P, L) is False are missing.
 
         ``like``: the ranking of other values of the same shape whose order is reused for every row of ``x`` it
         sorts (its valid values first, ascending, and the same ones valid); the other rows are sorted anew.
@@ -65,55 +69,46 @@ class RankedRows:
         """
         if isinstance(x, RankedRows):
             return x
-        x = np.asarray(x, dtype=float)
-        if x.ndim != 2:
-            raise ValueError(f"RankedRows needs (pairs, days) values, got {x.ndim} dimensions")
+        rows = ArRows.of(x)
         if valid is not None:
             valid = np.asarray(valid, dtype=bool)
-            if valid.shape != x.shape:
-                raise ValueError(f"valid {valid.shape} does not match the values {x.shape}")
+            if valid.shape != rows.shape:
+                raise ValueError(f"valid {valid.shape} does not match the values {rows.shape}")
         divisor = np.empty(0) if scale is None else np.asarray(scale, dtype=float)
-        if like is not None and like.order.shape == x.shape:
-            shares = np.empty(len(x), dtype=bool)
-            args = (x, valid, divisor, scale is not None, like.order, like.count, shares)
-            run_chunked(_shares_range, _shares_chunks, args, _work(*x.shape))
+        read = (rows.source(), valid, divisor, scale is not None)  # how the kernels read the ranked values
+        if like is not None and like.order.shape == rows.shape:
+            shares = np.empty(len(rows), dtype=bool)
+            run_chunked(_shares_range, _shares_chunks, (*read, like.order, like.count, shares), _work(*rows.shape))
             if shares.all():
-                return cls(x, like.order, like.count, scale)
+                return cls(rows, like.order, like.count, scale)
             order, count = like.order.copy(), like.count.copy()
-            _sort_scaled(x, valid, scale, np.flatnonzero(~shares), order, count)
-            return cls(x, order, count, scale)
-        order = np.empty(x.shape, dtype=np.int16 if x.shape[1] <= np.iinfo(np.int16).max else np.int32)
-        count = np.empty(len(x), dtype=np.int64)
-        _sort_scaled(x, valid, scale, np.arange(len(x)), order, count)
-        return cls(x, order, count, scale)
+            _sort_rows(read, np.flatnonzero(~shares), order, count)
+            return cls(rows, order, count, scale)
+        order = np.empty(rows.shape, dtype=np.int16 if rows.width <= np.iinfo(np.int16).max else np.int32)
+        count = np.empty(len(rows), dtype=np.int64)
+        _sort_rows(read, np.arange(len(rows)), order, count)
+        return cls(rows, order, count, scale)
 
-
-def _sort_scaled(x, valid, scale, rows: np.ndarray, order: np.ndarray, count: np.ndarray) -> None:
-    """:func:`_sort_rows` of the rows ``rows`` of ``x / scale[:, None]`` (of ``x`` when ``scale`` is None); the
-    quotient is made for those rows only."""
-    if scale is None:
-        _sort_rows(x, valid, rows, order, count)
-        return
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        quotient = x[rows] / scale[rows, None]
-    part_order, part_count = order[rows], count[rows]
-    _sort_rows(quotient, None if valid is None else valid[rows], np.arange(len(rows)), part_order, part_count)
-    order[rows], count[rows] = part_order, part_count
+    def source(self) -> tuple:
+        """The tuple the compiled kernels read the ranked values with (:func:`ranked_row`)."""
+        divisor = np.empty(0) if self.scale is None else np.asarray(self.scale, dtype=float)
+        return self.values.source(), divisor, self.scale is not None
 
 
 def _work(n_rows: int, width: int) -> np.ndarray:
     return np.full(n_rows, max(width, 1))
 
 
-def _sort_rows(x: np.ndarray, valid: np.ndarray | None, rows: np.ndarray, order: np.ndarray, count: np.ndarray):
-    """Sort the rows ``rows`` of ``x`` into ``order`` and ``count``.
+def _sort_rows(read: tuple, rows: np.ndarray, order: np.ndarray, count: np.ndarray):
+    """Sort the rows ``rows`` of the values ``read`` = (source, valid, scale, scaled) into ``order`` and ``count``.
 
     The rows are cut into chunks of consecutive rows (:func:`~eventstudy.inference.threads.chunk_bounds`) that
-    numba's number of threads take in turn; a thread makes, sorts and reads back the keys of ``BLOCK_VALUES`` at a
-    time, so that they stay in its cache. The compiled passes and numpy's sort release the GIL; each row is written
-    by one thread only, so the result does not depend on the threads.
+    numba's number of threads take in turn; a thread reads the rows of ``BLOCK_VALUES`` values at a time into a
+    buffer (:func:`ranked_row`), makes, sorts and reads back their keys, so that they stay in its cache. The
+    compiled passes and numpy's sort release the GIL; each row is written by one thread only, so the result does
+    not depend on the threads.
     """
-    width = x.shape[1]
+    width = order.shape[1]
     if width == 0:
         count[rows] = 0
         return
@@ -122,12 +117,13 @@ def _sort_rows(x: np.ndarray, valid: np.ndarray | None, rows: np.ndarray, order:
 
     def part(lo: int, hi: int) -> None:
         keys = np.empty((min(step, hi - lo), width), dtype=np.uint64)
+        values = np.empty((len(keys), width))
         for start in range(lo, hi, step):
             block = rows[start : min(start + step, hi)]
             block_keys = keys[: len(block)]
-            _keys_range(x, valid, block, bits, block_keys, count, 0, len(block))
+            _keys_range(*read, block, bits, values, block_keys, count)
             block_keys.sort(axis=1)  # numpy's vectorised sort of unsigned integers
-            _order_range(x, block, bits, block_keys, count, order, 0, len(block))
+            _order_range(values, block, bits, block_keys, count, order)
 
     bounds = chunk_bounds(_work(len(rows), width))
     if len(bounds) <= 2:
@@ -137,17 +133,29 @@ def _sort_rows(x: np.ndarray, valid: np.ndarray | None, rows: np.ndarray, order:
         list(pool.map(part, bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
-@numba.njit(cache=True, nogil=True)
-def _keys_range(x, valid, rows, bits, keys, count, lo, hi):  # pragma: no cover - compiled
-    """Each row's keys: the float's bits made to sort as unsigned integers, the low ``bits`` the column index."""
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
+def ranked_row(src, scale, scaled, i, out):  # pragma: no cover - compiled
+    """Row ``i`` of the ranked values into ``out[:L]``: the row of ``src``
+    (:func:`~eventstudy.inference.ar_rows.ar_row`), divided by ``scale[i]`` if ``scaled``."""
+    ar_row(src, i, out)
+    if scaled:
+        for t in range(src[3]):
+            out[t] = out[t] / scale[i]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _keys_range(src, valid, scale, scaled, rows, bits, values, keys, count):  # pragma: no cover - compiled
+    """Each row's values (into ``values``) and keys: the float's bits made to sort as unsigned integers, the low
+    ``bits`` the column index."""
     index = (np.uint64(1) << bits) - np.uint64(1)
     sign = np.uint64(1) << np.uint64(63)
     exponent = np.uint64(0x7FF0000000000000)
-    for b in range(lo, hi):
+    for b in range(len(rows)):
         i = rows[b]
+        ranked_row(src, scale, scaled, i, values[b])
         n = 0
-        for c in range(x.shape[1]):
-            u = np.float64(x[i, c]).view(np.uint64)
+        for c in range(keys.shape[1]):
+            u = np.float64(values[b, c]).view(np.uint64)
             use = (u & exponent) != exponent  # finite
             if valid is not None:
                 use &= valid[i, c]
@@ -158,33 +166,36 @@ def _keys_range(x, valid, rows, bits, keys, count, lo, hi):  # pragma: no cover 
 
 
 @numba.njit(cache=True, nogil=True)
-def _order_range(x, rows, bits, keys, count, order, lo, hi):  # pragma: no cover - compiled
-    """Each row's columns from its sorted keys, the valid ones then put in ascending order of their values by
+def _order_range(values, rows, bits, keys, count, order):  # pragma: no cover - compiled
+    """Each row's columns from its sorted keys, the valid ones then put in ascending order of their ``values`` by
     insertion (only values whose keys agreed above the index bits can be out of order)."""
     index = (np.uint64(1) << bits) - np.uint64(1)
-    for b in range(lo, hi):
+    for b in range(len(rows)):
         i = rows[b]
-        for k in range(x.shape[1]):
+        x = values[b]
+        for k in range(keys.shape[1]):
             c = keys[b, k] & index
-            v = x[i, c]
+            v = x[c]
             j = k
             if k < count[i]:
-                while j > 0 and x[i, order[i, j - 1]] > v:
+                while j > 0 and x[order[i, j - 1]] > v:
                     order[i, j] = order[i, j - 1]
                     j -= 1
             order[i, j] = c
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
-def _shares_range(x, valid, scale, scaled, order, count, out, lo, hi):  # pragma: no cover - compiled
-    """Whether each row's ``order`` sorts ``x`` (``x / scale`` if ``scaled``): its first ``count`` columns hold the
-    row's valid values, ascending."""
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _shares_range(src, valid, scale, scaled, order, count, out, lo, hi):  # pragma: no cover - compiled
+    """Whether each row's ``order`` sorts the ranked values (``src``'s rows, divided by ``scale`` if ``scaled``):
+    its first ``count`` columns hold the row's valid values, ascending."""
+    x = np.empty(order.shape[1])
     for i in range(lo, hi):
+        ranked_row(src, scale, scaled, i, x)
         ok = True
         previous = -np.inf
-        for k in range(x.shape[1]):
+        for k in range(len(x)):
             c = order[i, k]
-            v = x[i, c] / scale[i] if scaled else x[i, c]
+            v = x[c]
             here = np.isfinite(v) and (valid is None or valid[i, c])
             if k < count[i]:
                 ok = here and v >= previous
@@ -197,68 +208,70 @@ def _shares_range(x, valid, scale, scaled, order, count, out, lo, hi):  # pragma
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def _shares_chunks(x, valid, scale, scaled, order, count, out, bounds):  # pragma: no cover - compiled
+def _shares_chunks(src, valid, scale, scaled, order, count, out, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _shares_range(x, valid, scale, scaled, order, count, out, bounds[c], bounds[c + 1])
+        _shares_range(src, valid, scale, scaled, order, count, out, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)
-def bounds(x, order, i, m, w):  # pragma: no cover - compiled
-    """The numbers of row ``i``'s ``m`` sorted values below ``w`` and up to it (``w`` not NaN): a binary search
-    without branches on the values (a fixed number of halvings), then the run of values equal to ``w``."""
+def bounds(x, order, m, w):  # pragma: no cover - compiled
+    """The numbers of a row's ``m`` sorted values below ``w`` and up to it (``w`` not NaN; ``x`` the row's values,
+    ``order`` its sort order): a binary search without branches on the values (a fixed number of halvings), then
+    the run of values equal to ``w``."""
     if m == 0:
         return 0, 0
     base = 0
     n = m
     while n > 1:  # the number below lies in [base, base + n]
         half = n // 2
-        base = base + half if x[i, order[i, base + half]] < w else base
+        base = base + half if x[order[base + half]] < w else base
         n -= half
-    lo = base + (x[i, order[i, base]] < w)
+    lo = base + (x[order[base]] < w)
     hi = lo
-    while hi < m and x[i, order[i, hi]] == w:
+    while hi < m and x[order[hi]] == w:
         hi += 1
     return lo, hi
 
 
 @numba.njit(cache=True, nogil=True)
-def merge_bounds(x, order, i, m, w, lo, hi):  # pragma: no cover - compiled
-    """:func:`bounds` of each of the ascending values ``w`` (none NaN) into ``lo`` and ``hi``, in one merge with row
-    ``i``'s ``m`` sorted values."""
+def merge_bounds(x, order, m, w, lo, hi):  # pragma: no cover - compiled
+    """:func:`bounds` of each of the ascending values ``w`` (none NaN) into ``lo`` and ``hi``, in one merge with the
+    row's ``m`` sorted values."""
     k = 0
     for j in range(len(w)):
-        while k < m and x[i, order[i, k]] < w[j]:
+        while k < m and x[order[k]] < w[j]:
             k += 1
         lo[j] = k
         end = k
-        while end < m and x[i, order[i, end]] == w[j]:
+        while end < m and x[order[end]] == w[j]:
             end += 1
         hi[j] = end
 
 
 @numba.njit(cache=True, nogil=True)
-def column_ranks(x, order, i, m, rank, position):  # pragma: no cover - compiled
-    """Row ``i``'s average rank (1 = smallest; a run of equal values shares the mean of its positions, as
+def column_ranks(x, order, m, rank, position):  # pragma: no cover - compiled
+    """A row's average rank (1 = smallest; a run of equal values shares the mean of its positions, as
     ``scipy.stats.rankdata`` gives it) and sorted position (0 = first) in each column into ``rank`` and
-    ``position``, read through its sort order in one pass; 0 in both for its missing values."""
+    ``position``, read through its sort order ``order`` (``x`` the row's values) in one pass; 0 in both for its
+    missing values."""
     a = 0  # the current run of equal values starts at sorted position a
-    previous = x[i, order[i, 0]] if m > 0 else np.nan
+    previous = x[order[0]] if m > 0 else np.nan
     for k in range(1, m + 1):
-        v = x[i, order[i, k]] if k < m else np.nan  # NaN: the last run ends
+        v = x[order[k]] if k < m else np.nan  # NaN: the last run ends
         if v != previous:  # the run [a, k) ends
             if k - a == 1:
-                c = order[i, a]
+                c = order[a]
                 rank[c] = a + 1.0
                 position[c] = a
             else:
                 r = a + (k - a + 1) / 2.0
                 for t in range(a, k):
-                    c = order[i, t]
+                    c = order[t]
                     rank[c] = r
                     position[c] = t
             a = k
             previous = v
-    for t in range(m, x.shape[1]):
-        c = order[i, t]
+    for t in range(m, len(order)):
+        c = order[t]
         rank[c] = 0.0
         position[c] = 0

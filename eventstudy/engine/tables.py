@@ -218,17 +218,17 @@ def _rank_windows(stage, windows: list, est: Estimation, members: list[Groups]) 
     GRANK on a thread of its own (the SARs sorted by the ARs' order where it sorts them) while this one computes
     Corrado; each one serial compiled walk over the pairs' ranked rows for all windows
     (:func:`corrado_rank_windows`, :func:`grank_windows`)."""
-    ar_ranked = RankedRows.of(est.ar, valid=est.clean)
+    ar_ranked = RankedRows.of(est.rows, valid=est.clean)
     grank = _in_background(_grank_windows, est, ar_ranked, [stage.csar[window] for window in windows], members)
-    columns = [np.flatnonzero(window_days(stage, window)) for window in windows]
-    corrado = corrado_rank_windows(ar_ranked, np.asarray(stage.ar), columns, members)
+    columns = [np.flatnonzero(window_days(stage, window)) - stage.event_start for window in windows]  # after L1
+    corrado = corrado_rank_windows(ar_ranked, stage.event_ar, columns, members)
     return [{"corrado_rank": c, "grank": g} for c, g in zip(corrado, grank.result(), strict=True)]
 
 
 def _grank_windows(est: Estimation, ar_ranked: RankedRows, csars: list, members: list[Groups]) -> list[GroupResult]:
     # estimation-day SARs are AR / sigma_i (C = 1) for every model, GARCH included (PairStage.sar): divided as the
     # kernels read them, ranked in the ARs' order, checked row by row
-    sar = RankedRows.of(est.ar, valid=est.clean, like=ar_ranked, scale=est.sigma)
+    sar = RankedRows.of(est.rows, valid=est.clean, like=ar_ranked, scale=est.sigma)
     return grank_windows(sar, csars, members)
 
 

@@ -1,0 +1,130 @@
+"""The rank tests read the estimation ARs as rows stored, regenerated from the session grid or NaN
+(:class:`~eventstudy.inference.ar_rows.ArRows`): their sort orders, Corrado and GRANK equal those of the plain
+(P, L1) array bit for bit, and the engine's rank tests never make that array."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_ar_rows import _regenerated
+
+import eventstudy.engine.pair_stage as stages
+from eventstudy import EventStudy
+from eventstudy.engine import ranking, tables
+from eventstudy.engine.rank_tests import corrado_rank_windows, grank_windows
+from eventstudy.engine.ranking import RankedRows
+from eventstudy.inference import threads
+from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, ArRows, matching_rows
+from eventstudy.inference.groups import Groups
+from eventstudy.simulate import simulate_study
+
+
+@pytest.fixture(scope="module")
+def study_stage():
+    """A market-model study with sessions missing for one ticker (its rows are not regenerated: stored)."""
+    sim = simulate_study(n_events=16, n_firms=6, effect=0.01, rho=0.2, same_date=False, seed=4)
+    rng = np.random.default_rng(6)
+    prices = sim.prices
+    gappy = prices["ticker"] == sorted(set(prices["ticker"]) - {sim.market})[0]
+    drop = (rng.random(len(prices)) < 0.03) & gappy.to_numpy()
+    study = EventStudy(
+        sim.events, prices[~drop].reset_index(drop=True), market=sim.market, calendar="data", min_obs=100
+    )
+    return study, stages.run_pairs(study, study.events, study.prices)
+
+
+def _mixed(stage, nan_rows=()) -> tuple[ArRows, np.ndarray]:
+    """The stage's estimation ARs as rows regenerated where the grid reproduces them, stored where not (the gappy
+    ticker's) and NaN (pairs not studied, and ``nan_rows``); with the plain (P, L1) array of the same values."""
+    regenerated = _regenerated(stage)
+    plain = np.array(stage.ar[:, : stage.event_start])
+    plain[list(nan_rows)] = np.nan
+    same = matching_rows(regenerated, plain) & stage.active
+    same[list(nan_rows)] = False
+    kept = np.flatnonzero(~same & np.isfinite(plain).any(axis=1))
+    slot = np.where(same, MARKET_ROW, NAN_ROW)
+    slot[kept] = np.arange(len(kept))
+    stored = np.zeros((len(kept), plain.shape[1] + 3))
+    stored[:, 2 : 2 + plain.shape[1]] = plain[kept]  # stored rows read from a column offset of their own array
+    rows = ArRows(stored, slot, 2, plain.shape[1], *(getattr(regenerated, f) for f in _GRID_FIELDS))
+    assert rows.regenerated >= len(plain) // 2 and len(kept) > 0 and (slot == NAN_ROW).any()
+    assert matching_rows(rows, plain).all()
+    return rows, plain
+
+
+_GRID_FIELDS = ("returns", "market", "start", "column", "lo", "hi", "alpha", "beta")
+
+
+def _groups(n: int, rng) -> Groups:
+    return Groups.from_masks([rng.random(n) < p for p in (0.3, 0.6, 0.9)] + [np.ones(n, bool)])
+
+
+def _same(got, want) -> None:
+    for a, b in zip(got, want, strict=True):
+        for field in ("statistic", "p_value", "n"):
+            assert getattr(a, field).tobytes() == getattr(b, field).tobytes()
+
+
+@pytest.mark.parametrize("many_chunks", [False, True])
+def test_rows_are_ranked_and_tested_as_the_plain_array_bit_for_bit(study_stage, monkeypatch, many_chunks):
+    study, stage = study_stage
+    if many_chunks:  # threads over chunks of rows, and several key blocks per chunk
+        monkeypatch.setattr(threads, "PARALLEL_WORK", 1)
+        monkeypatch.setattr(ranking, "BLOCK_VALUES", 7 * stage.event_start)
+    rows, plain = _mixed(stage, nan_rows=(1, 4))
+    rng = np.random.default_rng(2)
+    clean = stage.estimation[:, : stage.event_start] & (rng.random(plain.shape) < 0.9)
+    got, want = RankedRows.of(rows, valid=clean), RankedRows.of(plain, valid=clean)
+    assert got.values is rows and got.order.tobytes() == want.order.tobytes()
+    np.testing.assert_array_equal(got.count, want.count)
+    assert not RankedRows.of(plain).count[[1, 4]].any()
+
+    sigma = stage.sigma.copy()
+    sigma[np.flatnonzero(stage.active)[:3]] *= -1.0  # reversed: the ARs' order does not sort these SARs
+    sigma[np.flatnonzero(stage.active)[3]] = 1e-310  # overflow: infinite SARs are missing
+    sar_got = RankedRows.of(rows, valid=clean, like=got, scale=sigma)
+    with np.errstate(all="ignore"):
+        sar_want = RankedRows.of(plain / sigma[:, None], valid=clean, like=want)
+    assert sar_got.order is not got.order and sar_got.order.tobytes() == sar_want.order.tobytes()
+    np.testing.assert_array_equal(sar_got.count, sar_want.count)
+    shared = RankedRows.of(rows, valid=clean, like=got, scale=np.abs(stage.sigma))
+    assert shared.order is got.order
+
+    windows = study.windows.events
+    event_ar = stage.event_ar
+    columns = [np.flatnonzero((stage.days >= a) & (stage.days <= b)) - stage.event_start for a, b in windows]
+    members = [_groups(len(plain), rng) for _ in windows]
+    corrado = corrado_rank_windows(got, event_ar, columns, members)
+    _same(corrado, corrado_rank_windows(want, event_ar, columns, members))
+    _same(
+        corrado_rank_windows(rows, event_ar, columns, members), corrado_rank_windows(plain, event_ar, columns, members)
+    )
+    assert np.isfinite(corrado[0].statistic).all()
+    csars = [stage.csar[window] for window in windows]
+    grank = grank_windows(sar_got, csars, members)
+    _same(grank, grank_windows(sar_want, csars, members))
+    assert np.isfinite(grank[0].statistic).sum() >= 2
+
+
+def test_the_engines_rank_tests_read_rows_without_making_the_array(study_stage, monkeypatch):
+    """``_rank_windows`` of the stage's regenerated rows equals that of its plain estimation ARs, and neither makes
+    a (P, L1) array of them (``ArRows.take`` / ``dense`` refused)."""
+    study, stage = study_stage
+    rows, plain = _mixed(stage, nan_rows=(2,))
+    windows = study.windows.events
+    members = [_groups(len(plain), np.random.default_rng(w)) for w in range(len(windows))]
+    clean = stage.estimation[:, : stage.event_start]
+
+    def estimation(values: ArRows) -> tables.Estimation:
+        none = None
+        return tables.Estimation(none, values, none, none, stage.sigma, clean, none, none)
+
+    def refused(*args):
+        raise AssertionError("the rank tests made the (P, L1) array")
+
+    want = tables._rank_windows(stage, windows, estimation(ArRows.of(plain)), members)
+    monkeypatch.setattr(ArRows, "take", refused)
+    monkeypatch.setattr(ArRows, "dense", refused)
+    got = tables._rank_windows(stage, windows, estimation(rows), members)
+    for a, b in zip(got, want, strict=True):
+        _same([a["corrado_rank"], a["grank"]], [b["corrado_rank"], b["grank"]])
