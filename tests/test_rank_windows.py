@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from eventstudy.engine import rank_tests as rt
+from eventstudy.engine import rank_walks
 from eventstudy.inference.groups import Groups
 
 P, L1, D = 300, 60, 30  # pairs, estimation days, window days to choose from
@@ -57,11 +58,11 @@ def _corrado_reference(est, ar, days, groups: Groups):
         sums[g, ok] += u[ok]
         counts[g, ok] += 1
         n[g] += ok[L1:].any()
-    return rt._corrado_result(sums, counts, n, L1)
+    return rank_walks._corrado_result(sums, counts, n, L1)
 
 
 def _grank_reference(sar, csar, groups: Groups):
-    entries, gsar, n, usable = rt._gsar(csar, groups)
+    entries, gsar, n, usable = rank_walks._gsar(csar, groups)
     sums, counts, cum = np.zeros((groups.n_groups, L1)), np.zeros((groups.n_groups, L1)), np.zeros(groups.n_groups)
     for g, i, x in sorted(zip(entries.group, entries.pair, gsar, strict=True), key=lambda entry: entry[1]):
         if np.isfinite(x):
@@ -69,7 +70,7 @@ def _grank_reference(sar, csar, groups: Groups):
             sums[g, ok[:L1]] += u[:L1][ok[:L1]]
             counts[g, ok[:L1]] += 1
             cum[g] += u[L1]
-    return rt._grank_result(sums, counts, cum, n, usable)
+    return rank_walks._grank_result(sums, counts, cum, n, usable)
 
 
 def _same(a, b):
@@ -77,10 +78,10 @@ def _same(a, b):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
 
-@pytest.mark.parametrize("sums_bytes", [rt.SUMS_BYTES, 1])  # all windows in one walk, or one window per walk
+@pytest.mark.parametrize("sums_bytes", [rank_walks.SUMS_BYTES, 1])  # all windows in one walk, or one window per walk
 def test_windows_at_once_equal_each_window_from_scipy_bit_for_bit(data, monkeypatch, sums_bytes):
     est, ar, sar, members, csars = data
-    monkeypatch.setattr(rt, "SUMS_BYTES", sums_bytes)
+    monkeypatch.setattr(rank_walks, "SUMS_BYTES", sums_bytes)
     corrado = rt.corrado_rank_windows(est, ar, WINDOWS, members)
     grank = rt.grank_windows(sar, csars, members)
     assert len(corrado) == len(grank) == len(WINDOWS)

@@ -10,7 +10,7 @@ from test_ar_rows import _regenerated
 
 import eventstudy.engine.pair_stage as stages
 from eventstudy import EventStudy
-from eventstudy.engine import ranking, tables
+from eventstudy.engine import rank_walks, ranking, tables
 from eventstudy.engine.rank_tests import corrado_rank_windows, grank_windows
 from eventstudy.engine.ranking import RankedRows
 from eventstudy.inference import threads
@@ -106,25 +106,59 @@ def test_rows_are_ranked_and_tested_as_the_plain_array_bit_for_bit(study_stage, 
     assert np.isfinite(grank[0].statistic).sum() >= 2
 
 
-def test_the_engines_rank_tests_read_rows_without_making_the_array(study_stage, monkeypatch):
-    """``_rank_windows`` of the stage's regenerated rows equals that of its plain estimation ARs, and neither makes
-    a (P, L1) array of them (``ArRows.take`` / ``dense`` refused)."""
+@pytest.mark.parametrize(("block_rows", "sums_bytes"), [(7, rank_walks.SUMS_BYTES), (7, 1), (1 << 20, 1)])
+def test_blocks_of_rows_give_the_tests_of_one_walk_bit_for_bit(study_stage, monkeypatch, block_rows, sums_bytes):
+    """corrado_grank_windows reads, ranks and walks blocks of pairs (a last short one; one window per batch of
+    sums, or all at once): the same numbers as one walk of the plain array's ranking, and no take of more rows than
+    a block (no (P, L1) array)."""
     study, stage = study_stage
     rows, plain = _mixed(stage, nan_rows=(2,))
+    monkeypatch.setattr(rank_walks, "BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(rank_walks, "SUMS_BYTES", sums_bytes)
     windows = study.windows.events
     members = [_groups(len(plain), np.random.default_rng(w)) for w in range(len(windows))]
     clean = stage.estimation[:, : stage.event_start]
+    columns = [np.flatnonzero((stage.days >= a) & (stage.days <= b)) - stage.event_start for a, b in windows]
+    csars = [stage.csar[window] for window in windows]
+    sigma = stage.sigma.copy()
+    sigma[np.flatnonzero(stage.active)[:2]] *= -1.0  # rows of SARs sorted anew in their block
+    ar_ranked = RankedRows.of(plain, valid=clean)
+    want = (
+        corrado_rank_windows(ar_ranked, stage.event_ar, columns, members),
+        grank_windows(RankedRows.of(plain, valid=clean, like=ar_ranked, scale=sigma), csars, members),
+    )
+    taken = []
+    take = ArRows.take
 
-    def estimation(values: ArRows) -> tables.Estimation:
-        none = None
-        return tables.Estimation(none, values, none, none, stage.sigma, clean, none, none)
+    def block_take(self, which):
+        taken.append(len(take(self, which)))
+        return take(self, which)
 
-    def refused(*args):
-        raise AssertionError("the rank tests made the (P, L1) array")
-
-    want = tables._rank_windows(stage, windows, estimation(ArRows.of(plain)), members)
-    monkeypatch.setattr(ArRows, "take", refused)
-    monkeypatch.setattr(ArRows, "dense", refused)
-    got = tables._rank_windows(stage, windows, estimation(rows), members)
+    monkeypatch.setattr(ArRows, "take", block_take)
+    monkeypatch.setattr(ArRows, "dense", lambda self: pytest.fail("the (P, L1) array was made"))
+    got = rank_walks.corrado_grank_windows(rows, clean, sigma, stage.event_ar, columns, csars, members)
     for a, b in zip(got, want, strict=True):
-        _same([a["corrado_rank"], a["grank"]], [b["corrado_rank"], b["grank"]])
+        _same(a, b)
+    assert max(taken) == min(block_rows, len(plain)) and sum(taken) == len(plain) * (1 if sums_bytes > 1 else 4)
+    assert np.isfinite(got[0][0].statistic).all() and np.isfinite(got[1][0].statistic).sum() >= 2
+
+
+def test_the_engines_rank_tests_are_the_blocks_of_its_rows(study_stage, monkeypatch):
+    """``tables._rank_windows`` reads the stage's rows a block at a time: its results are Corrado's and GRANK's of
+    the plain estimation ARs."""
+    study, stage = study_stage
+    rows, plain = _mixed(stage, nan_rows=(2,))
+    monkeypatch.setattr(rank_walks, "BLOCK_ROWS", 5)
+    windows = study.windows.events
+    members = [_groups(len(plain), np.random.default_rng(w)) for w in range(len(windows))]
+    clean = stage.estimation[:, : stage.event_start]
+    none = None
+    est = tables.Estimation(none, rows, none, none, stage.sigma, clean, none, none)
+    got = tables._rank_windows(stage, windows, est, members)
+    ar_ranked = RankedRows.of(plain, valid=clean)
+    columns = [np.flatnonzero((stage.days >= a) & (stage.days <= b)) - stage.event_start for a, b in windows]
+    corrado = corrado_rank_windows(ar_ranked, stage.event_ar, columns, members)
+    sar = RankedRows.of(plain, valid=clean, like=ar_ranked, scale=stage.sigma)
+    grank = grank_windows(sar, [stage.csar[window] for window in windows], members)
+    for result, c, g in zip(got, corrado, grank, strict=True):
+        _same([result["corrado_rank"], result["grank"]], [c, g])

@@ -23,16 +23,19 @@ from eventstudy.inference.ar_rows import ar_row
 
 
 @numba.njit(cache=True, nogil=True)
-def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, starts, n_groups):  # pragma: no cover
-    """Corrado's sums of U over each (window, group)'s pairs present on each day, their number, and its pairs with a
-    window value.
+def corrado_sums(
+    est, order, count, first, ar, days, index, offsets, pairs, groups, starts, e, sums, counts, n_used
+):  # pragma: no cover - compiled
+    """Add the pairs ``first:first + len(count)`` to Corrado's sums of U over each (window, group)'s pairs present
+    on each day, their number, and its pairs with a window value.
 
-    ``est``, ``order``, ``count``: the pairs' ranked estimation ARs (``est`` their
+    ``est``, ``order``, ``count``: those pairs' ranked estimation ARs (``est`` their
     :meth:`~eventstudy.inference.ar_rows.ArRows.source`, each row read into a buffer once); the window days' values
     are ``ar[:, days]`` (non-finite ones missing) and window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``,
     ``offsets[w + 1]``); its membership entries (pair ``pairs[e]`` in group ``groups[e]``) are
-    ``starts[w]:starts[w + 1]``, sorted by pair. Returns sums and counts (W, G, L1 + max L2) (window w's days after
-    the L1 estimation days) and the pairs used (W, G).
+    ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums
+    and counts (W, G, L1 + max L2) (window w's days after the L1 estimation days) and the pairs used (W, G) are
+    added to in place, so that blocks of pairs taken in turn add each sum's terms in pair order, as one walk does.
 
     U of a value = (values below it + (values equal to it, itself included, + 1) / 2) / (1 + m + q) - 1/2 among
     the pair's m valid estimation values and q valid window values (Corrado 1989; the average rank of
@@ -43,14 +46,8 @@ def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, sta
     equal values, r > lo holds exactly from sorted position lo on: twice the rise is a running sum over positions.
     """
     n_windows = len(offsets) - 1
-    n_pairs, l1 = len(count), est[3]
-    l2max = 0
-    for w in range(n_windows):
-        l2max = max(l2max, offsets[w + 1] - offsets[w])
-    sums = np.zeros((n_windows, n_groups, l1 + l2max))
-    counts = np.zeros((n_windows, n_groups, l1 + l2max))
-    n_used = np.zeros((n_windows, n_groups), np.int64)
-    u = np.empty(l1 + l2max)
+    l1 = est[3]
+    u = np.empty(sums.shape[2])
     row = np.empty(l1)  # the pair's estimation ARs
     rank = np.empty(l1)
     position = np.empty(l1, np.int64)
@@ -63,16 +60,16 @@ def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, sta
     sorted_days = np.empty(len(days), np.int64)
     lo_sorted = np.empty(len(days), np.int64)
     hi_sorted = np.empty(len(days), np.int64)
-    e = starts[:-1].copy()  # each window's next entry
-    for i in range(n_pairs):
-        m = count[i]
+    for b in range(len(count)):
+        i = first + b
+        m = count[b]
         ranked = False
         for w in range(n_windows):
             if e[w] == starts[w + 1] or pairs[e[w]] != i:
                 continue
             if not ranked:
-                ar_row(est, i, row)
-                column_ranks(row, order[i], m, rank, position)
+                ar_row(est, b, row)
+                column_ranks(row, order[b], m, rank, position)
                 n_valid = 0
                 for d in range(len(days)):  # the valid days, in ascending order of their values (by insertion)
                     v = ar[i, days[d]]
@@ -86,7 +83,7 @@ def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, sta
                         sorted_values[k] = v
                         sorted_days[k] = d
                         n_valid += 1
-                merge_bounds(row, order[i], m, sorted_values[:n_valid], lo_sorted, hi_sorted)
+                merge_bounds(row, order[b], m, sorted_values[:n_valid], lo_sorted, hi_sorted)
                 for k in range(n_valid):
                     lo[sorted_days[k]] = lo_sorted[k]
                     hi[sorted_days[k]] = hi_sorted[k]
@@ -122,7 +119,6 @@ def corrado_sums(est, order, count, ar, days, index, offsets, pairs, groups, sta
                 n_used[w, g] += q > 0
                 _add_corrado(sums[w, g], counts[w, g], u, rank, len(window))
                 e[w] += 1
-    return sums, counts, n_used
 
 
 @numba.njit(cache=True, nogil=True)
@@ -141,34 +137,32 @@ def _add_corrado(sums, counts, u, rank, l2):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
-def grank_sums(est, scale, scaled, order, count, gsar, pairs, groups, starts, n_groups):  # pragma: no cover - compiled
-    """GRANK's sums of U over each (window, group)'s pairs present on each estimation day, their number, and the
-    sum of the cumulative day's U.
+def grank_sums(est, scale, scaled, order, count, first, gsar, pairs, groups, starts, e, sums, counts, cum):  # noqa
+    """Add the pairs ``first:first + len(count)`` to GRANK's sums of U over each (window, group)'s pairs present on
+    each estimation day, their number, and the sum of the cumulative day's U.
 
-    ``est``, ``scale``, ``scaled``, ``order``, ``count``: the pairs' ranked estimation SARs (the rows of ``est``, an
-    :meth:`~eventstudy.inference.ar_rows.ArRows.source`, divided by ``scale`` (P,) if ``scaled``:
+    ``est``, ``scale``, ``scaled``, ``order``, ``count``: those pairs' ranked estimation SARs (the rows of ``est``,
+    an :meth:`~eventstudy.inference.ar_rows.ArRows.source`, divided by ``scale`` if ``scaled``:
     :meth:`~eventstudy.engine.ranking.RankedRows.source`; each row read into a buffer once); window w's entries (pair
     ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN: left out) are ``starts[w]:starts[w + 1]``,
-    sorted by pair. Returns sums and counts (W, G, L1) and the cumulative day's sums (W, G).
+    sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums and counts (W, G, L1) and the cumulative
+    day's sums (W, G) are added to in place (blocks of pairs in turn add in pair order, as one walk does).
 
     The GSAR is ranked among the pair's m SARs (lo below it, hi up to it): U = (lo + (hi - lo + 2) / 2) / (m + 2)
     - 1/2; an SAR of rank r among its own rises by 1 if r > hi and by 1/2 if lo < r <= hi (Kolari & Pynnönen 2011).
     Its U without the rise and with a rise of 1 are the same for every entry of the pair: computed once.
     """
     n_windows = len(starts) - 1
-    n_pairs, l1 = len(count), est[3]
-    sums = np.zeros((n_windows, n_groups, l1))
-    counts = np.zeros((n_windows, n_groups, l1))
-    cum = np.zeros((n_windows, n_groups))
+    l1 = est[3]
     row = np.empty(l1)  # the pair's SARs
     rank = np.empty(l1)
     position = np.empty(l1, np.int64)
     below = np.empty(l1)  # U of each SAR when the GSAR is above it (no rise) ...
     above = np.empty(l1)  # ... and when below it (a rise of 1)
-    e = starts[:-1].copy()
-    for i in range(n_pairs):
+    for b in range(len(count)):
+        i = first + b
         ranked = False
-        m = count[i]
+        m = count[b]
         denom = m + 2.0
         for w in range(n_windows):
             while e[w] < starts[w + 1] and pairs[e[w]] == i:
@@ -178,16 +172,15 @@ def grank_sums(est, scale, scaled, order, count, gsar, pairs, groups, starts, n_
                 if x != x:
                     continue
                 if not ranked:
-                    ranked_row(est, scale, scaled, i, row)
-                    column_ranks(row, order[i], m, rank, position)
+                    ranked_row(est, scale, scaled, b, row)
+                    column_ranks(row, order[b], m, rank, position)
                     for c in range(l1):
                         below[c] = (rank[c] + 0.0) / denom - 0.5
                         above[c] = (rank[c] + 1.0) / denom - 0.5
                     ranked = True
-                lo, hi = bounds(row, order[i], m, x)
+                lo, hi = bounds(row, order[b], m, x)
                 cum[w, g] += (lo + (hi - lo + 2) / 2.0) / denom - 0.5
                 _add_grank(sums[w, g], counts[w, g], rank, below, above, lo, hi, denom)
-    return sums, counts, cum
 
 
 @numba.njit(cache=True, nogil=True)

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from eventstudy.engine import rank_sums
+from eventstudy.engine.rank_walks import CorradoWalk, GrankWalk, window_batches
 from eventstudy.engine.ranking import RankedRows
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.ar_rows import ArRows, ar_row
@@ -32,7 +32,6 @@ from eventstudy.inference.threads import run_chunked
 
 _WILCOXON_EXACT_MAX = 50  # scipy.stats.wilcoxon(method="auto"): the exact null distribution up to n = 50 ...
 _WILCOXON_PERMUTATION_MAX = 13  # ... and with ties a complete permutation (2^n sign flips) up to n = 13
-SUMS_BYTES = 256 << 20  # Corrado's and GRANK's (window, group, day) sums and counts held at once, at most
 
 
 # --------------------------------------------------------------------------------------------- Corrado
@@ -50,20 +49,12 @@ def corrado_rank_windows(
     if est.scale is not None:
         raise ValueError("corrado_rank_windows ranks the ARs themselves: give RankedRows without a scale")
     ar = np.asarray(ar, dtype=float)
-    l1 = est.values.width
     columns = [np.asarray(c, dtype=np.int64).reshape(-1) for c in columns]
     out: list[GroupResult] = []
-    for part in _batches(members, [l1 + len(c) for c in columns]):
-        days, index = np.unique(np.concatenate([columns[w] for w in part]), return_inverse=True)
-        offsets = np.r_[0, np.cumsum([len(columns[w]) for w in part])].astype(np.int64)
-        pairs, groups, starts, _ = _by_pair([members[w] for w in part])
-        sums, counts, n = rank_sums.corrado_sums(
-            est.values.source(), est.order, est.count, ar, days.astype(np.int64), index.astype(np.int64).reshape(-1),
-            offsets, pairs, groups, starts, max(members[w].n_groups for w in part),
-        )  # fmt: skip
-        for k, w in enumerate(part):
-            top, g = l1 + len(columns[w]), members[w].n_groups
-            out.append(_corrado_result(sums[k, :g, :top], counts[k, :g, :top], n[k, :g], l1))
+    for part in window_batches(members, [est.values.width + len(c) for c in columns]):
+        walk = CorradoWalk(est.values.width, ar, columns, members, part)
+        walk.add(est)
+        out += walk.results()
     return out
 
 
@@ -77,45 +68,6 @@ def corrado_rank_groups(
     """
     ar_window = np.asarray(ar_window, dtype=float)
     return corrado_rank_windows(ar_estimation, ar_window, [np.arange(ar_window.shape[1])], [groups])[0]
-
-
-def _corrado_result(sums: np.ndarray, counts: np.ndarray, n: np.ndarray, l1: int) -> GroupResult:
-    """Z = sum over the window's days of K_t / (sqrt(L2) S_K) from the day sums of U (G, L1 + L2) and counts."""
-    window = np.arange(sums.shape[1]) >= l1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        k = np.where(counts > 0, np.sqrt(counts) * (sums / np.maximum(counts, 1)), 0.0)
-        have = counts > 0
-        win_days = have & window[None, :]
-        n_win = win_days.sum(axis=1)
-        s_k = np.sqrt((k**2).sum(axis=1) / np.maximum(have.sum(axis=1), 1))
-        z = np.where(win_days, k, 0.0).sum(axis=1) / (np.sqrt(n_win) * s_k)
-    usable = (n > 0) & (have.sum(axis=1) >= 3) & (n_win > 0)
-    z = np.where(usable, z, np.nan)
-    return GroupResult(z, np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan), n)
-
-
-def _batches(members: list[Groups], widths: list[int]) -> list[list[int]]:
-    """Consecutive windows whose (G, width) sums and counts together take at most ``SUMS_BYTES`` (one at least)."""
-    out: list[list[int]] = []
-    used = 0
-    for w, (groups, width) in enumerate(zip(members, widths, strict=True)):
-        size = 16 * groups.n_groups * width
-        if out and used + size <= SUMS_BYTES:
-            out[-1].append(w)
-            used += size
-        else:
-            out.append([w])
-            used = size
-    return out
-
-
-def _by_pair(members: list[Groups]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-    """The windows' membership entries, each window's sorted by pair (stably: a group's stay in pair order), one
-    after another: pairs, groups, the windows' offsets (W + 1,) and each window's sort order of its entries."""
-    orders = [np.argsort(groups.pair, kind="stable") for groups in members]
-    pairs = np.concatenate([groups.pair[o] for groups, o in zip(members, orders, strict=True)]).astype(np.int64)
-    groups = np.concatenate([groups.group[o] for groups, o in zip(members, orders, strict=True)]).astype(np.int64)
-    return pairs, groups, np.r_[0, np.cumsum([len(o) for o in orders])].astype(np.int64), orders
 
 
 def corrado_rank(ar_sample: np.ndarray, window: np.ndarray) -> TestResult:
@@ -147,19 +99,11 @@ def grank_windows(
     (:class:`RankedRows`): the estimation days' SARs AR_it / sigma_i, divided as the kernel reads them.
     """
     est = RankedRows.of(sar_estimation)
-    l1 = est.values.width
     out: list[GroupResult] = []
-    for part in _batches(members, [l1] * len(members)):
-        found = [_gsar(csars[w], members[w]) for w in part]
-        pairs, groups, starts, orders = _by_pair([f[0] for f in found])
-        gsar = np.concatenate([f[1][o] for f, o in zip(found, orders, strict=True)] + [np.zeros(0)])
-        sums, counts, cum = rank_sums.grank_sums(
-            *est.source(), est.order, est.count, gsar, pairs, groups, starts,
-            max(members[w].n_groups for w in part),
-        )  # fmt: skip
-        for k, (w, (_, _, n, usable)) in enumerate(zip(part, found, strict=True)):
-            g = members[w].n_groups
-            out.append(_grank_result(sums[k, :g], counts[k, :g], cum[k, :g], n, usable))
+    for part in window_batches(members, [est.values.width] * len(members)):
+        walk = GrankWalk(est.values.width, csars, members, part)
+        walk.add(est)
+        out += walk.results()
     return out
 
 
@@ -169,39 +113,6 @@ def grank_groups(sar_estimation: np.ndarray | ArRows | RankedRows, csar: np.ndar
     ``sar_estimation`` (P, L1) (or its :class:`RankedRows`): each pair's estimation-window SARs; ``csar`` (P,).
     """
     return grank_windows(sar_estimation, [csar], [groups])[0]
-
-
-def _gsar(csar: np.ndarray, groups: Groups) -> tuple[Groups, np.ndarray, np.ndarray, np.ndarray]:
-    """The entries with a finite CSAR, their GSAR = CSAR / sd(CSAR over the group) (NaN in a group with fewer than
-    two or no spread), each group's number of them and whether it is usable."""
-    csar = np.asarray(csar, dtype=float)
-    entries = groups.subset(np.isfinite(csar))
-    n = np.bincount(entries.group, minlength=groups.n_groups)
-    x = csar[entries.pair]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.bincount(entries.group, weights=x, minlength=groups.n_groups) / n
-        dev = x - mean[entries.group]
-        sd = np.sqrt(np.bincount(entries.group, weights=dev**2, minlength=groups.n_groups) / (n - 1))
-        gsar = x / sd[entries.group]
-    usable = (n >= 2) & (sd != 0)
-    return entries, np.where(usable[entries.group], gsar, np.nan), n, usable
-
-
-def _grank_result(sums: np.ndarray, counts: np.ndarray, cum: np.ndarray, n: np.ndarray, usable: np.ndarray):
-    """t_grank from the estimation days' sums of U (G, L1), their counts and the cumulative day's sums (G,)."""
-    days = counts > 0
-    big_t = days.sum(axis=1) + (n > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ubar = np.where(days, sums / np.maximum(counts, 1), 0.0)
-        ubar0 = cum / n
-        total = (counts / n[:, None] * ubar**2).sum(axis=1) + ubar0**2
-        s_u = np.sqrt(total / big_t)
-        z = ubar0 / s_u
-        room = big_t - 1 - z**2
-        t = z * np.sqrt((big_t - 2) / room)
-    t = np.where(usable & (big_t >= 3) & (room > 0), t, np.nan)
-    p = np.where(np.isfinite(t), 2 * stats.t.sf(np.abs(t), np.maximum(big_t - 2, 1)), np.nan)
-    return GroupResult(t, p, n)
 
 
 def grank(sar_estimation: np.ndarray, csar: np.ndarray) -> TestResult:

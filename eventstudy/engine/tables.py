@@ -17,14 +17,12 @@ from eventstudy.engine.group_tests import columns_of, event_columns, group_batte
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.rank_tests import (
     PositiveShare,
-    RankedRows,
-    corrado_rank_windows,
     generalized_sign_groups,
-    grank_windows,
     positive_share,
     sign_test_groups,
     wilcoxon_test_groups,
 )
+from eventstudy.engine.rank_walks import corrado_grank_windows
 from eventstudy.engine.statistics import (
     TEST_NAMES,
     bmp_t_groups,
@@ -214,22 +212,14 @@ def _other_windows(stage, windows: list, est: Estimation, members: list[Groups])
 
 
 def _rank_windows(stage, windows: list, est: Estimation, members: list[Groups]) -> list[dict[str, GroupResult]]:
-    """Corrado and GRANK of every window's groups: the estimation ARs' rows sorted (:class:`RankedRows`), then
-    GRANK on a thread of its own (the SARs sorted by the ARs' order where it sorts them) while this one computes
-    Corrado; each one serial compiled walk over the pairs' ranked rows for all windows
-    (:func:`corrado_rank_windows`, :func:`grank_windows`)."""
-    ar_ranked = RankedRows.of(est.rows, valid=est.clean)
-    grank = _in_background(_grank_windows, est, ar_ranked, [stage.csar[window] for window in windows], members)
+    """Corrado and GRANK of every window's groups (:func:`~eventstudy.engine.rank_walks.corrado_grank_windows`): the
+    estimation ARs read, ranked and walked a block of pairs at a time, GRANK's walk on a thread of its own (the
+    estimation-day SARs are AR / sigma_i, C = 1, for every model, GARCH included: divided as the kernels read them,
+    ranked in the ARs' order where it sorts them)."""
     columns = [np.flatnonzero(window_days(stage, window)) - stage.event_start for window in windows]  # after L1
-    corrado = corrado_rank_windows(ar_ranked, stage.event_ar, columns, members)
-    return [{"corrado_rank": c, "grank": g} for c, g in zip(corrado, grank.result(), strict=True)]
-
-
-def _grank_windows(est: Estimation, ar_ranked: RankedRows, csars: list, members: list[Groups]) -> list[GroupResult]:
-    # estimation-day SARs are AR / sigma_i (C = 1) for every model, GARCH included (PairStage.sar): divided as the
-    # kernels read them, ranked in the ARs' order, checked row by row
-    sar = RankedRows.of(est.rows, valid=est.clean, like=ar_ranked, scale=est.sigma)
-    return grank_windows(sar, csars, members)
+    csars = [stage.csar[window] for window in windows]
+    corrado, grank = corrado_grank_windows(est.rows, est.clean, est.sigma, stage.event_ar, columns, csars, members)
+    return [{"corrado_rank": c, "grank": g} for c, g in zip(corrado, grank, strict=True)]
 
 
 def _window_battery(stage, w: int, window, est: Estimation, members: Groups) -> dict[str, GroupResult]:

@@ -1,0 +1,199 @@
+"""Corrado's and GRANK's day sums of every event window, walked over the pairs' ranked estimation rows a block of
+pairs at a time.
+
+:class:`CorradoWalk` and :class:`GrankWalk` hold the (window, group, day) sums of a batch of windows
+(:func:`window_batches`: as many as fit ``SUMS_BYTES``) and add the pairs of a block at a time in pair order with the
+compiled walks of :mod:`~eventstudy.engine.rank_sums`: every sum adds its terms in the same order whatever the
+blocks, so the results are those of one walk of all pairs, bit for bit. :func:`corrado_grank_windows` (the engine's
+rank tests) reads the estimation ARs (:class:`~eventstudy.inference.ar_rows.ArRows`, stored or regenerated) a block
+of ``BLOCK_ROWS`` pairs at a time into a buffer (each row regenerated once), ranks the block's ARs and SARs
+(:class:`~eventstudy.engine.ranking.RankedRows`: the SARs in the ARs' order where it sorts them) and walks it for
+Corrado on this thread and GRANK on another: at 1M pairs x 240 days no (P, L1) array of values or of their sort
+order (0.48 GB as int16) is ever held, only a block's (16k pairs: 31 MB of values, 8 MB of order).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from eventstudy.engine import rank_sums
+from eventstudy.engine.ranking import RankedRows
+from eventstudy.inference import distributions as stats
+from eventstudy.inference.ar_rows import ArRows
+from eventstudy.inference.groups import GroupResult, Groups
+
+SUMS_BYTES = 256 << 20  # Corrado's and GRANK's (window, group, day) sums and counts held at once, at most
+BLOCK_ROWS = 1 << 14  # pairs whose estimation ARs are read and ranked at a time by corrado_grank_windows
+
+
+def corrado_grank_windows(
+    rows: np.ndarray | ArRows,
+    valid: np.ndarray | None,
+    sigma: np.ndarray,
+    ar: np.ndarray,
+    columns: list[np.ndarray],
+    csars: list[np.ndarray],
+    members: list[Groups],
+) -> tuple[list[GroupResult], list[GroupResult]]:
+    """Corrado's test (:func:`~eventstudy.engine.rank_tests.corrado_rank_windows`) and GRANK
+    (:func:`~eventstudy.engine.rank_tests.grank_windows`, the SARs AR / ``sigma``) of every window's groups
+    ``members[w]`` from the estimation ARs ``rows`` (P, L1) (valid where ``valid`` holds), the window days' ARs
+    ``ar[:, columns[w]]`` and CSARs ``csars[w]``: the same numbers, bit for bit, a block of pairs at a time (see the
+    module docstring)."""
+    rows = ArRows.of(rows)
+    l1, ar = rows.width, np.asarray(ar, dtype=float)
+    columns = [np.asarray(c, dtype=np.int64).reshape(-1) for c in columns]
+    corrado: list[GroupResult] = []
+    grank: list[GroupResult] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="eventstudy-grank") as pool:
+        for part in window_batches(members, [2 * l1 + len(c) for c in columns]):
+            walks = CorradoWalk(l1, ar, columns, members, part), GrankWalk(l1, csars, members, part)
+            for first in range(0, len(rows), BLOCK_ROWS):
+                stop = min(first + BLOCK_ROWS, len(rows))
+                values = rows.take(slice(first, stop))  # each row read (regenerated) once for both tests
+                clean = None if valid is None else valid[first:stop]
+                ar_ranked = RankedRows.of(values, valid=clean)
+                sar_ranked = RankedRows.of(values, valid=clean, like=ar_ranked, scale=sigma[first:stop])
+                done = pool.submit(walks[1].add, sar_ranked, first)  # compiled walks release the GIL
+                walks[0].add(ar_ranked, first)
+                done.result()
+            corrado += walks[0].results()
+            grank += walks[1].results()
+    return corrado, grank
+
+
+class CorradoWalk:
+    """Corrado's day sums of the windows ``part`` (indices into ``columns`` and ``members``, see
+    :func:`corrado_rank_windows`), added a block of pairs at a time in pair order (:meth:`add`: the sums are those
+    of one walk of all pairs, bit for bit), and the windows' results (:meth:`results`)."""
+
+    def __init__(self, l1: int, ar: np.ndarray, columns: list[np.ndarray], members: list[Groups], part: list[int]):
+        self.l1, self.ar, self.members = l1, ar, [members[w] for w in part]
+        self.widths = [len(columns[w]) for w in part]
+        days, index = np.unique(np.concatenate([columns[w] for w in part]), return_inverse=True)
+        self.days, self.index = days.astype(np.int64), index.astype(np.int64).reshape(-1)
+        self.offsets = np.r_[0, np.cumsum(self.widths)].astype(np.int64)
+        self.pairs, self.groups, self.starts, _ = _by_pair(self.members)
+        self.next = self.starts[:-1].copy()  # each window's next membership entry
+        shape = (len(part), max(g.n_groups for g in self.members), l1 + max(self.widths))
+        self.sums, self.counts, self.n = np.zeros(shape), np.zeros(shape), np.zeros(shape[:2], np.int64)
+
+    def add(self, est: RankedRows, first: int = 0) -> None:
+        """Add the pairs ``first:first + len(est.count)``, ranked in ``est``."""
+        rank_sums.corrado_sums(
+            est.values.source(), est.order, est.count, first, self.ar, self.days, self.index, self.offsets,
+            self.pairs, self.groups, self.starts, self.next, self.sums, self.counts, self.n,
+        )  # fmt: skip
+
+    def results(self) -> list[GroupResult]:
+        return [
+            _corrado_result(
+                self.sums[k, : g.n_groups, : self.l1 + width],
+                self.counts[k, : g.n_groups, : self.l1 + width],
+                self.n[k, : g.n_groups],
+                self.l1,
+            )
+            for k, (g, width) in enumerate(zip(self.members, self.widths, strict=True))
+        ]
+
+
+class GrankWalk:
+    """GRANK's day sums of the windows ``part`` (indices into ``csars`` and ``members``, see :func:`grank_windows`),
+    added a block of pairs at a time in pair order (:meth:`add`: the sums are those of one walk of all pairs, bit for
+    bit), and the windows' results (:meth:`results`)."""
+
+    def __init__(self, l1: int, csars: list[np.ndarray], members: list[Groups], part: list[int]):
+        self.found = [_gsar(csars[w], members[w]) for w in part]
+        self.pairs, self.groups, self.starts, orders = _by_pair([f[0] for f in self.found])
+        self.gsar = np.concatenate([f[1][o] for f, o in zip(self.found, orders, strict=True)] + [np.zeros(0)])
+        self.next = self.starts[:-1].copy()  # each window's next membership entry
+        self.n_groups = [members[w].n_groups for w in part]
+        shape = (len(part), max(self.n_groups), l1)
+        self.sums, self.counts, self.cum = np.zeros(shape), np.zeros(shape), np.zeros(shape[:2])
+
+    def add(self, est: RankedRows, first: int = 0) -> None:
+        """Add the pairs ``first:first + len(est.count)``, their SARs ranked in ``est``."""
+        rank_sums.grank_sums(
+            *est.source(), est.order, est.count, first, self.gsar, self.pairs, self.groups, self.starts, self.next,
+            self.sums, self.counts, self.cum,
+        )  # fmt: skip
+
+    def results(self) -> list[GroupResult]:
+        return [
+            _grank_result(self.sums[k, :g], self.counts[k, :g], self.cum[k, :g], n, usable)
+            for k, (g, (_, _, n, usable)) in enumerate(zip(self.n_groups, self.found, strict=True))
+        ]
+
+
+def _corrado_result(sums: np.ndarray, counts: np.ndarray, n: np.ndarray, l1: int) -> GroupResult:
+    """Z = sum over the window's days of K_t / (sqrt(L2) S_K) from the day sums of U (G, L1 + L2) and counts."""
+    window = np.arange(sums.shape[1]) >= l1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = np.where(counts > 0, np.sqrt(counts) * (sums / np.maximum(counts, 1)), 0.0)
+        have = counts > 0
+        win_days = have & window[None, :]
+        n_win = win_days.sum(axis=1)
+        s_k = np.sqrt((k**2).sum(axis=1) / np.maximum(have.sum(axis=1), 1))
+        z = np.where(win_days, k, 0.0).sum(axis=1) / (np.sqrt(n_win) * s_k)
+    usable = (n > 0) & (have.sum(axis=1) >= 3) & (n_win > 0)
+    z = np.where(usable, z, np.nan)
+    return GroupResult(z, np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan), n)
+
+
+def window_batches(members: list[Groups], widths: list[int]) -> list[list[int]]:
+    """Consecutive windows whose (G, width) sums and counts together take at most ``SUMS_BYTES`` (one at least)."""
+    out: list[list[int]] = []
+    used = 0
+    for w, (groups, width) in enumerate(zip(members, widths, strict=True)):
+        size = 16 * groups.n_groups * width
+        if out and used + size <= SUMS_BYTES:
+            out[-1].append(w)
+            used += size
+        else:
+            out.append([w])
+            used = size
+    return out
+
+
+def _by_pair(members: list[Groups]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The windows' membership entries, each window's sorted by pair (stably: a group's stay in pair order), one
+    after another: pairs, groups, the windows' offsets (W + 1,) and each window's sort order of its entries."""
+    orders = [np.argsort(groups.pair, kind="stable") for groups in members]
+    pairs = np.concatenate([groups.pair[o] for groups, o in zip(members, orders, strict=True)]).astype(np.int64)
+    groups = np.concatenate([groups.group[o] for groups, o in zip(members, orders, strict=True)]).astype(np.int64)
+    return pairs, groups, np.r_[0, np.cumsum([len(o) for o in orders])].astype(np.int64), orders
+
+
+def _gsar(csar: np.ndarray, groups: Groups) -> tuple[Groups, np.ndarray, np.ndarray, np.ndarray]:
+    """The entries with a finite CSAR, their GSAR = CSAR / sd(CSAR over the group) (NaN in a group with fewer than
+    two or no spread), each group's number of them and whether it is usable."""
+    csar = np.asarray(csar, dtype=float)
+    entries = groups.subset(np.isfinite(csar))
+    n = np.bincount(entries.group, minlength=groups.n_groups)
+    x = csar[entries.pair]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(entries.group, weights=x, minlength=groups.n_groups) / n
+        dev = x - mean[entries.group]
+        sd = np.sqrt(np.bincount(entries.group, weights=dev**2, minlength=groups.n_groups) / (n - 1))
+        gsar = x / sd[entries.group]
+    usable = (n >= 2) & (sd != 0)
+    return entries, np.where(usable[entries.group], gsar, np.nan), n, usable
+
+
+def _grank_result(sums: np.ndarray, counts: np.ndarray, cum: np.ndarray, n: np.ndarray, usable: np.ndarray):
+    """t_grank from the estimation days' sums of U (G, L1), their counts and the cumulative day's sums (G,)."""
+    days = counts > 0
+    big_t = days.sum(axis=1) + (n > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ubar = np.where(days, sums / np.maximum(counts, 1), 0.0)
+        ubar0 = cum / n
+        total = (counts / n[:, None] * ubar**2).sum(axis=1) + ubar0**2
+        s_u = np.sqrt(total / big_t)
+        z = ubar0 / s_u
+        room = big_t - 1 - z**2
+        t = z * np.sqrt((big_t - 2) / room)
+    t = np.where(usable & (big_t >= 3) & (room > 0), t, np.nan)
+    p = np.where(np.isfinite(t), 2 * stats.t.sf(np.abs(t), np.maximum(big_t - 2, 1)), np.nan)
+    return GroupResult(t, p, n)
