@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import test_estimation_rows as shared
 
+from eventstudy.engine import stage_arrays
 from eventstudy.engine.group_tests import columns_of, window_days
 from eventstudy.inference import correlation as cr
 from eventstudy.inference import correlation_kernels as ck
@@ -111,3 +112,22 @@ def test_rbar_of_rows_is_that_of_the_array(rows, groups, calendar, monkeypatch, 
     assert items[name] > 0, items
     if path == "runs":
         assert spies["_cell_sums"].call_count > 2 * len(windows)
+
+
+def test_rbar_reads_the_stages_rows_without_materialising_them(study_stage, rows, groups, calendar, monkeypatch):
+    """On the stage's own ``estimation_ar`` (rows regenerated or stored), with ``stage.ar`` and dense copies of the
+    rows refused: the array's rbar, bit for bit."""
+    _, stage = study_stage
+    positions, windows, clean, _ = calendar
+    members = [groups] * len(windows)
+    want = cr.correlations_of_windows(rows[1], positions, windows, members, valid=clean)
+
+    def refuse(*args):
+        raise AssertionError("materialised")
+
+    monkeypatch.setattr(stage_arrays.PairStage, "ar", property(refuse))
+    monkeypatch.setattr(ArRows, "take", refuse)
+    assert stage.estimation_ar.regenerated > 0
+    got = cr.correlations_of_windows(stage.estimation_ar, positions, windows, members, valid=clean)
+    for a, b in zip(got, want, strict=True):
+        _same_bits(a, b)
