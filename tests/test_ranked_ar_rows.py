@@ -153,7 +153,7 @@ def test_the_engines_rank_tests_are_the_blocks_of_its_rows(study_stage, monkeypa
     members = [_groups(len(plain), np.random.default_rng(w)) for w in range(len(windows))]
     clean = stage.estimation[:, : stage.event_start]
     none = None
-    est = tables.Estimation(none, rows, none, none, stage.sigma, clean, none, none)
+    est = tables.Estimation(rows, none, none, stage.sigma, clean, none, none)
     got = tables._rank_windows(stage, windows, est, members)
     ar_ranked = RankedRows.of(plain, valid=clean)
     columns = [np.flatnonzero((stage.days >= a) & (stage.days <= b)) - stage.event_start for a, b in windows]

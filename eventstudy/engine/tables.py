@@ -108,11 +108,10 @@ def tests_frame(
     grid, positions = stage.grid.calendar_rows(stage.cells, len(stage.days))
     group = _in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
     est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
-    ar_est, clean = stage.ar[:, est_days], stage.estimation[:, est_days]  # views: no NaN-filled copy
+    clean = stage.estimation[:, est_days]  # a view
     est_rows = stage.estimation_ar.window(est_days.start, est_days.stop)  # rows, stored or regenerated: no copy
     lap("tests")
     est = Estimation(
-        ar_est,
         est_rows,
         shared_by_windows(members, lambda window_groups: portfolio_sd(est_rows, window_groups, clean)),
         positions.columns(est_days),  # the same table
@@ -170,17 +169,16 @@ def _concurrent_kernels() -> bool:
 
 
 class Estimation(NamedTuple):
-    """The arrays every window's battery shares: the estimation days' ARs (a view of the stage's, valid only where
-    ``clean`` holds: every consumer takes the mask, no NaN-filled copy is made), the sigma_i of their SARs
+    """The arrays every window's battery shares: the estimation days' ARs (the stage's rows, stored or regenerated
+    from the session grid, valid only where ``clean`` holds: every consumer takes the mask), the sigma_i of their SARs
     AR_it / sigma_i (never stored: GRANK divides as it ranks) and the calendar positions of every day's date (int16
     or int32, -1 where a day has no session; each pair's row a window onto one table:
     :meth:`~eventstudy.engine.grid.SessionGrid.calendar_rows`)."""
 
-    ar: np.ndarray  # (P, L1) the ARs of the estimation days (a view of the stage's) ...
-    rows: ArRows  # ... the same as rows stored or regenerated (read by the compiled kernels)
-    portfolio_sd: list[tuple[np.ndarray, np.ndarray]]  # per window: its groups' ``portfolio_sd`` of ``ar``
+    rows: ArRows  # (P, L1) the ARs of the estimation days, rows read by the compiled kernels
+    portfolio_sd: list[tuple[np.ndarray, np.ndarray]]  # per window: its groups' ``portfolio_sd`` of ``rows``
     positions: RowPositions  # (P, L1) calendar positions of the estimation days (on ``calendar``'s table)
-    sigma: np.ndarray  # (P,) the estimation days' SARs are ``ar / sigma`` (C = 1) ...
+    sigma: np.ndarray  # (P,) the estimation days' SARs are ``rows / sigma`` (C = 1) ...
     clean: np.ndarray  # (P, L1) ... both valid where this is true (the clean estimation days: a view)
     positive: PositiveShare  # each pair's share of positive estimation ARs (the generalized sign test)
     calendar: tuple[np.ndarray, RowPositions]  # the session dates and the (P, D) positions of the stage's days
