@@ -11,6 +11,7 @@ from scipy import stats
 from eventstudy.engine import rank_tests as rt
 from eventstudy.engine import ranking
 from eventstudy.engine.ranking import RankedRows
+from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.groups import Groups
 
 
@@ -176,3 +177,34 @@ def test_generalized_sign_from_the_share_computed_once():
         rt.generalized_sign_groups(car, share, groups), rt.generalized_sign_groups(car, est, groups), strict=True
     ):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_sars_of_the_ranked_ars_are_checked_by_two_values_a_row(monkeypatch):
+    """The SARs of the very rows an order was made for (same mask) share it where their smallest and largest
+    quotients are finite: the same orders as the value-by-value check, which runs only where a divisor is not finite
+    and positive or a quotient overflows."""
+    rng = np.random.default_rng(13)
+    ar, sigma = _merged_by_division(rng, 60, 120)
+    valid = rng.random(ar.shape) < 0.95
+    valid[3] = False  # no valid value: shares whatever its divisor
+    ar[4], sigma[4] = np.nan, np.nan  # a pair not studied
+    rows = ArRows.of(ar)
+    by_ar = RankedRows.of(rows, valid=valid)
+    assert by_ar.valid is valid and by_ar.values is rows
+    monkeypatch.setattr(ranking, "run_chunked", lambda *args: pytest.fail("checked value by value"))
+    shared = RankedRows.of(rows, valid=valid, like=by_ar, scale=sigma)
+    assert shared.order is by_ar.order and shared.scale is sigma
+    _check(shared, ar / sigma[:, None], valid)
+    monkeypatch.undo()
+    for bad, scale in ((5, -1.0), (6, 1e-310), (7, np.nan), (8, 0.0), (9, np.inf)):
+        sigma[bad] = scale  # reversed, overflow, missing, zero, infinite
+    sigma[3] = np.nan
+    with np.errstate(all="ignore"):
+        sar = ar / sigma[:, None]
+    fast = RankedRows.of(rows, valid=valid, like=by_ar, scale=sigma)
+    slow = RankedRows.of(rows, valid=valid.copy(), like=by_ar, scale=sigma)  # another mask: value by value
+    np.testing.assert_array_equal(fast.order, slow.order)
+    np.testing.assert_array_equal(fast.count, slow.count)
+    kept = (fast.order == by_ar.order).all(axis=1)
+    assert not kept[[5, 6, 7, 8]].any() and kept[[3, 4, 9]].all() and kept[10:].all()  # 9: every SAR a zero
+    _check(fast, sar, valid)

@@ -52,10 +52,10 @@ def corrado_grank_windows(
             walks = CorradoWalk(l1, ar, columns, members, part), GrankWalk(l1, csars, members, part)
             for first in range(0, len(rows), BLOCK_ROWS):
                 stop = min(first + BLOCK_ROWS, len(rows))
-                values = rows.take(slice(first, stop))  # each row read (regenerated) once for both tests
+                block = ArRows.of(rows.take(slice(first, stop)))  # each row read (regenerated) once for both tests
                 clean = None if valid is None else valid[first:stop]
-                ar_ranked = RankedRows.of(values, valid=clean)
-                sar_ranked = RankedRows.of(values, valid=clean, like=ar_ranked, scale=sigma[first:stop])
+                ar_ranked = RankedRows.of(block, valid=clean)
+                sar_ranked = RankedRows.of(block, valid=clean, like=ar_ranked, scale=sigma[first:stop])
                 done = pool.submit(walks[1].add, sar_ranked, first)  # compiled walks release the GIL
                 walks[0].add(ar_ranked, first)
                 done.result()

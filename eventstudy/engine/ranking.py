@@ -19,7 +19,11 @@ ascending in the true values, which is all the ranks depend on.
 Sharing: an order is reused for other values of the same shape (``like=``) in every row where it is a sort order
 of them, checked value by value (e.g. the SARs of the estimation days, AR / sigma_i: dividing by a positive
 constant never reverses two values, though it may merge two into a tie, which the kernels see on the values
-themselves); any other row is sorted anew.
+themselves); any other row is sorted anew. When the values are the very rows ``like`` ranked, with the same mask,
+divided by ``scale`` (the SARs of the ARs), two values a row decide: IEEE division by a finite positive number is
+monotone (rounding is), so the order sorts the quotients unless one of them overflows to infinity (no longer
+valid), and the quotients of the row's smallest and largest valid values show whether one does; a row whose divisor
+is not finite and positive is checked value by value.
 
 Scaled rows: the ranked values may be ``values / scale`` (``scale`` (P,) one divisor per row) without that (P, L)
 quotient being stored: the estimation days' SARs are the ARs divided by sigma_i, and every kernel divides each row
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from eventstudy.inference.ar_rows import ArRows, ar_row
+from eventstudy.inference.ar_rows import ArRows, ar_row, ar_value
 from eventstudy.inference.threads import chunk_bounds, run_chunked
 
 BLOCK_VALUES = 1 << 17  # keys a thread sorts at a time (1 MB: they stay in its cache)
@@ -51,6 +55,7 @@ class RankedRows:
     order: np.ndarray  # (P, L) int16 or int32: columns of the row's ``count`` valid values ascending, then the rest
     count: np.ndarray  # (P,) int64
     scale: np.ndarray | None = None  # (P,): the ranked values are ``values / scale[:, None]`` (None: ``values``)
+    valid: np.ndarray | None = None  # (P, L) the mask they were ranked with (None: every finite value)
 
     @classmethod
     def of(
@@ -78,16 +83,20 @@ class RankedRows:
         read = (rows.source(), valid, divisor, scale is not None)  # how the kernels read the ranked values
         if like is not None and like.order.shape == rows.shape:
             shares = np.empty(len(rows), dtype=bool)
-            run_chunked(_shares_range, _shares_chunks, (*read, like.order, like.count, shares), _work(*rows.shape))
+            quotients = scale is not None and like.scale is None and like.values is rows and like.valid is valid
+            if quotients:  # the SARs of the ARs ``like`` ranked: two values a row
+                _quotients_sorted(rows.source(), like.order, like.count, divisor, shares)
+            if not quotients or not shares.all():  # (False where the two values do not decide)
+                run_chunked(_shares_range, _shares_chunks, (*read, like.order, like.count, shares), _work(*rows.shape))
             if shares.all():
-                return cls(rows, like.order, like.count, scale)
+                return cls(rows, like.order, like.count, scale, valid)
             order, count = like.order.copy(), like.count.copy()
             _sort_rows(read, np.flatnonzero(~shares), order, count)
-            return cls(rows, order, count, scale)
+            return cls(rows, order, count, scale, valid)
         order = np.empty(rows.shape, dtype=np.int16 if rows.width <= np.iinfo(np.int16).max else np.int32)
         count = np.empty(len(rows), dtype=np.int64)
         _sort_rows(read, np.arange(len(rows)), order, count)
-        return cls(rows, order, count, scale)
+        return cls(rows, order, count, scale, valid)
 
     def source(self) -> tuple:
         """The tuple the compiled kernels read the ranked values with (:func:`ranked_row`)."""
@@ -205,6 +214,24 @@ def _shares_range(src, valid, scale, scaled, order, count, out, lo, hi):  # prag
             if not ok:
                 break
         out[i] = ok
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _quotients_sorted(src, order, count, scale, out):  # pragma: no cover - compiled
+    """Whether each row's ``order`` (the sort order of ``src``'s rows) sorts them divided by ``scale``, decided by
+    its smallest and largest valid values: True where it does, False where the two do not show it (a divisor not
+    finite and positive: to be checked value by value, as is a row with an infinite quotient, which does not)."""
+    for i in range(len(count)):
+        m = count[i]
+        s = scale[i]
+        if m == 0:  # non-finite values stay non-finite: still none valid
+            out[i] = True
+        elif s > 0.0 and s < np.inf:
+            out[i] = np.isfinite(ar_value(src, i, order[i, 0]) / s) and np.isfinite(
+                ar_value(src, i, order[i, m - 1]) / s
+            )
+        else:
+            out[i] = False
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
