@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from eventstudy import EventStudy
-from eventstudy.engine import group_tests, tables
+from eventstudy.engine import group_tests, stage_arrays, tables
 from eventstudy.engine.rank_tests import corrado_rank_windows, positive_share
 from eventstudy.engine.ranking import RankedRows
 from eventstudy.engine.stages import run_pairs
@@ -111,8 +111,9 @@ def stage():
 
 
 def test_tests_frame_hands_views_of_the_stage(stage, monkeypatch):
-    """The estimation ARs, their mask and the positions every consumer gets are the stage's memory, and the
-    group tests read the stage's ARs in place when only some pairs are members."""
+    """The estimation ARs, their mask and the positions every consumer gets are the stage's memory (the ARs as its
+    rows, stored or regenerated: ``stage.ar``, the (P, D) array, is never built), and the group tests read the
+    stage's ARs in place when only some pairs are members."""
     stage, study = stage
     seen, rbar_args, portfolio_args = [], [], []
     real_estimation, real_rbar, real_portfolios = tables.Estimation, tables.correlations_of_windows, None
@@ -134,6 +135,7 @@ def test_tests_frame_hands_views_of_the_stage(stage, monkeypatch):
     monkeypatch.setattr(tables, "Estimation", estimation)
     monkeypatch.setattr(tables, "correlations_of_windows", rbar)
     monkeypatch.setattr(group_tests, "portfolios", portfolios)
+    monkeypatch.setattr(stage_arrays.PairStage, "ar", property(lambda self: pytest.fail("stage.ar was built")))
     some = np.flatnonzero(stage.active)[::2]  # half the pairs: the group tests' rows are a subset
     groups = Groups.from_masks([np.isin(np.arange(len(stage)), some)])
     frame = tables.tests_frame(stage, study.windows, groups, np.array(["half"], dtype=object), bootstrap=(9, 1))
