@@ -8,8 +8,9 @@ blocks, so the results are those of one walk of all pairs, bit for bit. :func:`c
 rank tests) reads the estimation ARs (:class:`~eventstudy.inference.ar_rows.ArRows`, stored or regenerated) a block
 of ``BLOCK_ROWS`` pairs at a time into a buffer (each row regenerated once), ranks the block's ARs and SARs
 (:class:`~eventstudy.engine.ranking.RankedRows`: the SARs in the ARs' order where it sorts them) and walks it for
-Corrado on this thread and GRANK on another: at 1M pairs x 240 days no (P, L1) array of values or of their sort
-order (0.48 GB as int16) is ever held, only a block's (16k pairs: 31 MB of values, 8 MB of order).
+Corrado on this thread and GRANK on another, while a third reads and ranks the next block: at 1M pairs x 240 days
+no (P, L1) array of values or of their sort order (0.48 GB as int16) is ever held, only two blocks' (16k pairs: 31
+MB of values and 8 MB of order each).
 """
 
 from __future__ import annotations
@@ -47,15 +48,22 @@ def corrado_grank_windows(
     columns = [np.asarray(c, dtype=np.int64).reshape(-1) for c in columns]
     corrado: list[GroupResult] = []
     grank: list[GroupResult] = []
-    with ThreadPoolExecutor(1, thread_name_prefix="eventstudy-grank") as pool:
+
+    def prepare(first: int) -> tuple[RankedRows, RankedRows]:  # a block's ranked ARs and SARs
+        stop = min(first + BLOCK_ROWS, len(rows))
+        block = ArRows.of(rows.take(slice(first, stop)))  # each row read (regenerated) once for both tests
+        clean = None if valid is None else valid[first:stop]
+        ar_ranked = RankedRows.of(block, valid=clean)
+        return ar_ranked, RankedRows.of(block, valid=clean, like=ar_ranked, scale=sigma[first:stop])
+
+    with ThreadPoolExecutor(2, thread_name_prefix="eventstudy-ranks") as pool:
         for part in window_batches(members, [2 * l1 + len(c) for c in columns]):
             walks = CorradoWalk(l1, ar, columns, members, part), GrankWalk(l1, csars, members, part)
+            ready = pool.submit(prepare, 0) if len(rows) else None
             for first in range(0, len(rows), BLOCK_ROWS):
-                stop = min(first + BLOCK_ROWS, len(rows))
-                block = ArRows.of(rows.take(slice(first, stop)))  # each row read (regenerated) once for both tests
-                clean = None if valid is None else valid[first:stop]
-                ar_ranked = RankedRows.of(block, valid=clean)
-                sar_ranked = RankedRows.of(block, valid=clean, like=ar_ranked, scale=sigma[first:stop])
+                ar_ranked, sar_ranked = ready.result()
+                if first + BLOCK_ROWS < len(rows):  # the next block is read and ranked while this one is walked
+                    ready = pool.submit(prepare, first + BLOCK_ROWS)
                 done = pool.submit(walks[1].add, sar_ranked, first)  # compiled walks release the GIL
                 walks[0].add(ar_ranked, first)
                 done.result()
