@@ -17,7 +17,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.dates import MONTHLY, AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from scipy import stats
@@ -386,10 +386,17 @@ def _draw_price_panel(
     for date in day0:
         ax.axvline(date, color="#d7301f", lw=1.0)
     ax.tick_params(labelsize=7)
-    locator = AutoDateLocator(minticks=3, maxticks=5)
-    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_locator(locator := _date_locator())
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.grid(alpha=0.3)
+
+
+def _date_locator() -> AutoDateLocator:
+    """3 to 5 date ticks for any range: month steps up to a year (matplotlib's own stop at 6 months, so a range of
+    about two to three years fitted no step and it warned and fell back to one of its choosing)."""
+    locator = AutoDateLocator(minticks=3, maxticks=5)
+    locator.intervald[MONTHLY] = [1, 2, 3, 4, 6, 12]
+    return locator
 
 
 def plot_robustness(table: pd.DataFrame, *, windows: Sequence[str] | None = None) -> Figure:

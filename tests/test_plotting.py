@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 
 import matplotlib
@@ -144,6 +145,23 @@ def test_prices_panels_mark_day0():
     assert any(t.get_text() == "no prices" for t in visible[2].texts)
     with pytest.raises(InputError, match="price frame"):
         plot_prices(SimpleNamespace(ar=_results().ar, parameters=_results().parameters))
+
+
+@pytest.mark.parametrize("years", [1, 2, 2.5, 3])
+def test_prices_panels_pick_their_date_ticks_for_an_estimation_window_of_any_length(years):
+    """An estimation window starting two to three years before day 0 used to leave matplotlib's date locator with
+    no month step that fits 3-5 ticks: it warned ("unable to pick an appropriate interval") and chose its own."""
+    results = _results()
+    start = pd.Timestamp("2025-10-09") - pd.Timedelta(days=int(365 * years))
+    results.parameters["estimation_start"] = start
+    dates = pd.bdate_range(start - pd.Timedelta(days=30), "2025-12-31")
+    results.prices = pd.DataFrame({"date": dates, "ticker": "XXX", "adj_close": np.linspace(10, 12, len(dates))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning of the tick locator fails the test
+        fig = plot_prices(results, tickers=["XXX"])
+        fig.canvas.draw()
+        ticks = fig.axes[0].get_xticks()
+    assert 2 <= len(ticks) <= 6
 
 
 def test_helpers():
