@@ -115,7 +115,10 @@ class ArRows:
 
     def take(self, rows: np.ndarray | slice) -> np.ndarray:
         """The rows ``rows`` (indices, a mask or a slice) as a fresh (n, L) array."""
-        index = np.arange(len(self.slot), dtype=np.int64)[rows]
+        if isinstance(rows, slice):  # the slice's own indices: no index array of every row
+            index = np.arange(*rows.indices(len(self.slot)), dtype=np.int64)
+        else:
+            index = np.arange(len(self.slot), dtype=np.int64)[rows]
         out = np.empty((len(index), self.width))
         bounds = chunk_bounds(np.full(len(index), max(self.width, 1)))
         _take_chunks(self.source(), index, out, bounds)
