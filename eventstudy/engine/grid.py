@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from eventstudy.inference.ar_rows import ArRows, market_rows
 from eventstudy.inference.row_positions import RowPositions
 from eventstudy.inference.threads import chunk_bounds
 
@@ -37,6 +38,16 @@ class SessionGrid:
     def block_bounds(self, cells: np.ndarray) -> np.ndarray:
         """(P, 2) int64: the first and end session of each pair's venue block."""
         return np.array([(lo, hi) for _, lo, hi in self.blocks], dtype=np.int64).reshape(-1, 2)[cells[:, CELL_BLOCK]]
+
+    def market_rows(
+        self, cells: np.ndarray, params: np.ndarray, slot: np.ndarray, stored: np.ndarray, width: int
+    ) -> ArRows:
+        """The ``width`` first panel days' abnormal returns of the pairs ``cells`` as :class:`ArRows`: the rows
+        ``slot`` marks ``MARKET_ROW`` regenerated from the returns and the market (regressor 0) with ``params``
+        (P, 2) = (alpha, beta), the others ``stored`` rows or NaN."""
+        bounds = self.block_bounds(cells)
+        at, column = cells[:, CELL_START], cells[:, CELL_COLUMN]
+        return market_rows(stored, slot, width, self.returns, self.regressors[0], at, column, *bounds.T, params)
 
     def positions(self, cells: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(P, C) session positions of the panel days ``days`` (indices into the panel's days: (C,) for every pair

@@ -19,7 +19,7 @@ from eventstudy.engine.contamination import Labels
 from eventstudy.engine.factor_models import FACTOR_MODELS
 from eventstudy.engine.gaps import bridge_gaps
 from eventstudy.engine.garch import conditional_car
-from eventstudy.engine.grid import CELL_COLUMN, CELL_START, merge_grids
+from eventstudy.engine.grid import merge_grids
 from eventstudy.engine.models import combine, fit_model
 from eventstudy.engine.normal import estimate_normal
 from eventstudy.engine.panel import EventPanel, PanelLayout, panel_layout
@@ -28,7 +28,7 @@ from eventstudy.engine.statistics import car_statistics, cumulative_sar
 from eventstudy.engine.volume import volume_stage
 from eventstudy.engine.window_pass import window_complete, window_pass
 from eventstudy.events.catalog import EventSet
-from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, market_rows, matching_rows
+from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, matching_rows
 
 _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # a Linux libc other than glibc (musl)
@@ -231,10 +231,8 @@ def _estimation_rows(
         return np.arange(len(ar), dtype=np.int64), into
     slot = np.where(active, MARKET_ROW, NAN_ROW).astype(np.int64)
     if params.shape[1] == 2:  # alpha, beta
-        grid, cells = panel.grid, panel.cells
-        bounds = grid.block_bounds(cells)
-        regen = (grid.returns, grid.regressors[0], cells[:, CELL_START], cells[:, CELL_COLUMN], *bounds.T, params)
-        same = matching_rows(market_rows(np.empty((0, ar.shape[1])), slot, ar.shape[1], *regen), ar)
+        rows = panel.grid.market_rows(panel.cells, params, slot, np.empty((0, ar.shape[1])), ar.shape[1])
+        same = matching_rows(rows, ar)
     else:
         same = ~active  # rows of NaN (the caller's)
     slot[~same] = np.arange(int((~same).sum()))

@@ -10,10 +10,10 @@ import pandas as pd
 
 from eventstudy.engine.contamination import Labels
 from eventstudy.engine.gaps import span_design
-from eventstudy.engine.grid import CELL_COLUMN, CELL_START, GridArray, SessionGrid
+from eventstudy.engine.grid import GridArray, SessionGrid
 from eventstudy.engine.models import linear_design as linear_design_of
 from eventstudy.engine.panel import Window
-from eventstudy.inference.ar_rows import MARKET_ROW, ArRows, market_rows
+from eventstudy.inference.ar_rows import MARKET_ROW, ArRows
 
 
 @dataclass
@@ -143,10 +143,7 @@ class PairStage:
         width = self.event_start
         if not (self.ar_slot == MARKET_ROW).any():
             return ArRows(self.ar_stored, self.ar_slot, 0, width)
-        grid, cells = self.grid, self.cells
-        bounds, start, column = grid.block_bounds(cells), cells[:, CELL_START], cells[:, CELL_COLUMN]
-        regen = (grid.returns, grid.regressors[0], start, column, bounds[:, 0], bounds[:, 1], self.params)
-        return market_rows(self.ar_stored, self.ar_slot, width, *regen)
+        return self.grid.market_rows(self.cells, self.params, self.ar_slot, self.ar_stored, width)
 
     @property
     def event_start(self) -> int:
