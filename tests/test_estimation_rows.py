@@ -226,3 +226,89 @@ def _same_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
             _same_bits(a[column].to_numpy(), b[column].to_numpy())
         else:
             assert a[column].equals(b[column]), column
+
+
+def _day_means_in_entry_order(values: np.ndarray, groups: Groups, keep: np.ndarray | None):
+    """``group_day_means`` the obvious way: each entry, in entry order, adds its pair's kept finite values."""
+    total = np.zeros((groups.n_groups, values.shape[1]))
+    n = np.zeros((groups.n_groups, values.shape[1]), dtype=np.int64)
+    for g, i in zip(groups.group, groups.pair, strict=True):
+        ok = np.isfinite(values[i]) & (True if keep is None else keep[i])
+        total[g, ok] += values[i, ok]
+        n[g] += ok
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan), n
+
+
+def _entry_orders(groups: Groups) -> dict[str, Groups]:
+    """The groups as kept (sorted by group and pair: a pair's row is read once for all its groups), with each
+    group's entries reversed, and shuffled (both visited in entry order)."""
+    flip = np.lexsort((-groups.pair, groups.group))
+    shuffle = np.random.default_rng(5).permutation(len(groups.pair))
+    return {
+        "sorted": groups,
+        "reversed": Groups(groups.group[flip], groups.pair[flip], groups.n_groups, groups.n_pairs),
+        "shuffled": Groups(groups.group[shuffle], groups.pair[shuffle], groups.n_groups, groups.n_pairs),
+    }
+
+
+@pytest.mark.parametrize("order", ["sorted", "reversed", "shuffled"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_group_day_sums_add_each_groups_entries_in_entry_order(study_stage, rows, groups, order, masked):
+    """Stored, regenerated and NaN rows, pairs in several groups (each event's and the pooled one): the bits of
+    adding every entry's values in entry order, whichever order the entries come in."""
+    _, stage = study_stage
+    mixed, plain = rows
+    width = plain.shape[1]
+    keep = stage.estimation[:, :width] if masked else None
+    several = _entry_orders(groups)[order]
+    assert np.bincount(several.pair).max() >= 3
+    got = group_day_means(mixed, several, keep)
+    for a, b in zip(got, _day_means_in_entry_order(plain, several, keep), strict=True):
+        _same_bits(a, b)
+    assert np.isfinite(got[0]).any() and (got[1] > 0).any()
+
+
+def test_group_day_sums_leave_out_nan_inf_and_negative_zero_as_the_plain_sums_do():
+    """A row's values not counted are added as +0.0: no bit of a sum changes (a sum of -0.0 values stays +0.0)."""
+    values = np.array(
+        [[-0.0, np.nan, 1.5, -0.0], [-0.0, np.inf, -np.inf, 2.0], [np.nan, -0.0, 0.25, 1e-300], [3.0, -3.0, 0.0, -0.0]]
+    )
+    groups = Groups.from_masks([[True, True, False, False], [False, True, True, True], [True, True, True, True]])
+    keep = np.array([[True, True, False, False], [True, True, True, True], [False, True, True, True], [True] * 4])
+    for k in (None, keep):
+        got = group_day_means(values, groups, k)
+        for a, b in zip(got, _day_means_in_entry_order(values, groups, k), strict=True):
+            _same_bits(a, b)
+    assert np.signbit(group_day_means(values, groups)[0][:, 0]).sum() == 0
+
+
+def test_the_tests_take_the_portfolio_sd_of_windows_with_the_aar_frames_groups_from_its_estimation_aar(
+    study_stage, monkeypatch
+):
+    """``finish`` sums the estimation ARs of its groups once (``estimation_aar``): a window whose members are those
+    groups takes its portfolio sd from them (not summed again), one whose members lack a pair sums its own; the tests
+    are the same to the bit."""
+    study, stage = study_stage
+    labels, groups = _groups(study, stage)
+    want = tables.tests_frame(stage, study.windows, groups, labels)
+    calls = []
+    monkeypatch.setattr(tables, "portfolio_sd", lambda *args: calls.append(args[1]) or portfolio_sd(*args))
+    aar_est = tables.estimation_aar(stage, study.windows, groups)
+    _same_bits(aar_est, _aar_frame_estimation(stage, study, groups))
+    _same_frames(tables.tests_frame(stage, study.windows, groups, labels, estimation_aar=aar_est), want)
+    assert calls == []
+    lacking = dataclasses.replace(stage, cars={**stage.cars})
+    first = study.windows.events[0]
+    car = stage.cars[first]["car"].copy()
+    car[np.flatnonzero(np.isfinite(car))[0]] = np.nan
+    lacking.cars[first] = {**stage.cars[first], "car": car}
+    got = tables.tests_frame(lacking, study.windows, groups, labels, estimation_aar=aar_est)
+    assert len(calls) == 1 and calls[0].n_groups == groups.n_groups and len(calls[0].pair) < len(groups.pair)
+    _same_frames(got, tables.tests_frame(lacking, study.windows, groups, labels))
+
+
+def _aar_frame_estimation(stage, study, groups: Groups) -> np.ndarray:
+    """The estimation AAR of ``groups`` summed here from the stage's plain ARs (clean days only)."""
+    days = slice(*np.searchsorted(stage.days, [study.windows.estimation[0], study.windows.estimation[1] + 1]))
+    plain = np.asarray(stage.ar)[:, days]
+    return _day_means_in_entry_order(plain, groups, stage.estimation[:, days])[0]

@@ -26,6 +26,7 @@ from eventstudy.engine.placebo import (
 )
 from eventstudy.engine.tables import (
     car_frame,
+    estimation_aar,
     parameter_frame,
     tests_frame,
     text_column,
@@ -51,8 +52,9 @@ def finish(study, stage: PairStage, prices_table: bool = True, release: bool = F
     read them, before the other tables are built (1M pairs: 2.35 GB less at that step and after ``fit``)."""
     clock = Stopwatch()
     labels, groups = _groups(study, stage)
-    aar = _aar_frame(study, stage, labels, groups)
-    tests, placebo = _placebo(study, stage, labels, groups, _tests(study, stage, labels, groups, clock))
+    aar_est = estimation_aar(stage, study.windows, groups)  # the AAR frame's and the tests' (portfolio sd)
+    aar = _aar_frame(study, stage, labels, groups, aar_est)
+    tests, placebo = _placebo(study, stage, labels, groups, _tests(study, stage, labels, groups, clock, aar_est))
     clock.lap("placebo")
     ar = ArSource(stage, study.windows)  # the frame is built when results.ar is first read
     if release:
@@ -105,11 +107,14 @@ def masking_cost(stage: PairStage, min_obs: int) -> int:
     return int(((status == "insufficient") & (stage.n_obs < min_obs) & (unmasked >= min_obs)).sum())
 
 
-def _tests(study, stage: PairStage, labels: np.ndarray, groups: Groups, clock: Stopwatch) -> pd.DataFrame:
-    """The battery on returns, the volatility tests, and the battery on abnormal volume, with a ``measure``."""
+def _tests(
+    study, stage: PairStage, labels: np.ndarray, groups: Groups, clock: Stopwatch, aar_est: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The battery on returns, the volatility tests, and the battery on abnormal volume, with a ``measure``
+    (``aar_est``: the groups' estimation AAR if computed before, :func:`~eventstudy.engine.tables.estimation_aar`)."""
     bootstrap = (study.bootstrap_draws, study.seed)
     parts = {
-        "return": tests_frame(stage, study.windows, groups, labels, clock, bootstrap),
+        "return": tests_frame(stage, study.windows, groups, labels, clock, bootstrap, aar_est),
         "volatility": volatility_frame(stage, study.windows, groups, labels),
     }
     if stage.volume is not None:
@@ -138,15 +143,17 @@ def _groups(study, stage: PairStage) -> tuple[np.ndarray, Groups]:
     return np.array(["all", *event_ids], dtype=object), groups
 
 
-def _aar_frame(study, stage: PairStage, labels: np.ndarray, groups: Groups) -> pd.DataFrame:
+def _aar_frame(
+    study, stage: PairStage, labels: np.ndarray, groups: Groups, aar_est: np.ndarray | None = None
+) -> pd.DataFrame:
     """AAR per group and day; CAAR cumulated from the first day of each window (the report span, then each event
-    window), one row per (group, window, day)."""
+    window), one row per (group, window, day). ``aar_est``: the groups' estimation AAR if computed before
+    (:func:`~eventstudy.engine.tables.estimation_aar`), the daily t's denominator."""
     days = slice(*np.searchsorted(stage.days, [study.windows.report_span[0], study.windows.report_span[1] + 1]))
-    est_days = slice(*np.searchsorted(stage.days, [study.windows.estimation[0], study.windows.estimation[1] + 1]))
     start = stage.event_start  # the report span's days come after the estimation window's
     aar, n = group_day_means(stage.event_ar[:, days.start - start : days.stop - start], groups)
-    est_rows = stage.estimation_ar.window(est_days.start, est_days.stop)  # rows, stored or regenerated: no copy
-    aar_est = group_day_means(est_rows, groups, stage.estimation[:, est_days])[0]
+    if aar_est is None:
+        aar_est = estimation_aar(stage, study.windows, groups)
     aar_t, aar_p = daily_aar_t(aar, aar_est)
     reported = stage.days[days]
     spans = dict.fromkeys([study.windows.report_span, *study.windows.events])

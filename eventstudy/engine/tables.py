@@ -35,8 +35,10 @@ from eventstudy.engine.statistics import (
 from eventstudy.engine.volatility import volatility_tests
 from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.correlation import correlations_of_windows
+from eventstudy.inference.daily import aar_sd
 from eventstudy.inference.families import family
 from eventstudy.inference.groups import GroupResult, Groups
+from eventstudy.inference.moments import group_day_means
 from eventstudy.inference.result import NA
 from eventstudy.inference.row_positions import RowPositions
 
@@ -91,11 +93,15 @@ def tests_frame(
     labels: np.ndarray,
     clock=None,
     bootstrap: tuple[int, int] = (0, 0),
+    estimation_aar: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The test battery of every group (``labels`` (G,) name the rows' ``group``) and event window.
 
     Rows in the order (window, group, test). A group's pairs are its members with a finite CAR in the window.
     ``bootstrap`` = (draws, seed) of the wild bootstrap of the CAAR (draws 0: off, its rows n/a).
+    ``estimation_aar``: :func:`estimation_aar` of ``stage`` and ``groups`` if computed before (the AAR frame's):
+    the windows whose members are ``groups`` (no pair lacks a CAR, the usual case) take their ``portfolio_sd`` from
+    it rather than summing the estimation ARs again.
 
     ``clock`` (a :class:`~eventstudy.engine.stages.Stopwatch`) gets the phases "tests" (the main thread's work:
     the shared estimation arrays, rbar and kp_bmp_t) and "rank tests" (starting the other tests' thread and, after
@@ -107,13 +113,17 @@ def tests_frame(
     # the grid's (no (P, D) datetime or positions array)
     grid, positions = stage.grid.calendar_rows(stage.cells, len(stage.days))
     group = _in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
-    est_days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
-    clean = stage.estimation[:, est_days]  # a view
-    est_rows = stage.estimation_ar.window(est_days.start, est_days.stop)  # rows, stored or regenerated: no copy
+    est_days, est_rows, clean = estimation_rows(stage, windows)
     lap("tests")
+
+    def window_sd(window_groups: Groups) -> tuple[np.ndarray, np.ndarray]:
+        if estimation_aar is not None and _same_groups(window_groups, groups):
+            return aar_sd(estimation_aar)  # = portfolio_sd(est_rows, groups, clean)
+        return portfolio_sd(est_rows, window_groups, clean)
+
     est = Estimation(
         est_rows,
-        shared_by_windows(members, lambda window_groups: portfolio_sd(est_rows, window_groups, clean)),
+        shared_by_windows(members, window_sd),
         positions.columns(est_days),  # the same table
         stage.sigma,
         clean,
@@ -136,6 +146,19 @@ def tests_frame(
     batteries = [{name: b[name] for name in TEST_NAMES} | g for b, g in zip(batteries, group.result(), strict=True)]
     lap("rank tests")
     return battery_frame(labels, windows.events, batteries, rbars)
+
+
+def estimation_rows(stage, windows: Windows) -> tuple[slice, ArRows, np.ndarray]:
+    """``(days, rows, clean)``: the estimation window's days (a slice of the stage's), the stage's ARs of them (rows
+    stored or regenerated: no copy) and where they are clean (a view of ``stage.estimation``)."""
+    days = slice(*np.searchsorted(stage.days, [windows.estimation[0], windows.estimation[1] + 1]))  # contiguous
+    return days, stage.estimation_ar.window(days.start, days.stop), stage.estimation[:, days]
+
+
+def estimation_aar(stage, windows: Windows, groups: Groups) -> np.ndarray:
+    """(G, L1) each group's AAR on the estimation days, over its pairs' clean ARs (:func:`estimation_rows`)."""
+    _, rows, clean = estimation_rows(stage, windows)
+    return group_day_means(rows, groups, clean)[0]
 
 
 def _in_background(function: Callable, *args) -> Future:

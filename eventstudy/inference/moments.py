@@ -62,34 +62,78 @@ def group_day_means(
     only the values where it holds (as if the others were NaN).
 
     ``values`` is an array (strided views, such as a slice of days, are read in place) or
-    :class:`~eventstudy.inference.ar_rows.ArRows` (rows stored or regenerated from the session grid). One compiled
-    pass over the membership entries (each adds its pair's row, read once into a buffer), no (P, D) temporaries.
+    :class:`~eventstudy.inference.ar_rows.ArRows` (rows stored or regenerated from the session grid). Compiled
+    passes over the membership entries, no (P, D) temporaries: each pair's row is read once for all the groups it
+    is in (:func:`_visit_order`), and each (group, day) sum takes its values in the group's entry order.
     """
     rows = ArRows.of(values)
     masked = keep is not None
     keep = np.asarray(keep, dtype=bool) if masked else np.ones((1, 1), bool)
     if masked and keep.shape != rows.shape:
         raise ValueError(f"keep {keep.shape} does not match the values {rows.shape}")
-    total, n = _day_sums(rows.source(), keep, masked, groups.group, groups.pair, groups.n_groups)
+    order = _visit_order(groups)
+    total, n = _day_sums(rows.source(), keep, masked, groups.group, groups.pair, order, groups.n_groups)
     return np.where(n > 0, total / np.maximum(n, 1), np.nan), n
 
 
+def _visit_order(groups: Groups) -> np.ndarray:
+    """The order the entries are visited in: by pair (so that a pair in several groups, such as the pooled group
+    and its event's, has its row read once) where that keeps each group's entries in their order (the groups'
+    pairs ascending, as :class:`Groups` keeps them), else the entries' own order."""
+    step_group, step_pair = np.diff(groups.group), np.diff(groups.pair)
+    if np.all((step_group > 0) | ((step_group == 0) & (step_pair > 0))):
+        return _by_pair(groups.pair, groups.n_pairs)
+    return np.arange(len(groups.pair), dtype=np.int64)
+
+
 @numba.njit(cache=True, nogil=True)
-def _day_sums(src, keep, masked, group, pair, n_groups):  # pragma: no cover - compiled
-    """Per group and day: the sum of the finite values of its pairs (where ``keep``, if ``masked``) and their
-    number; in entry order, each value added to its (group, day) sum as the entries come."""
+def _by_pair(pair, n_pairs):  # pragma: no cover - compiled
+    """The entries sorted by pair, in entry order within a pair (a counting sort)."""
+    start = np.zeros(n_pairs + 1, dtype=np.int64)
+    for i in pair:
+        start[i + 1] += 1
+    for i in range(n_pairs):
+        start[i + 1] += start[i]
+    order = np.empty(len(pair), dtype=np.int64)
+    for e in range(len(pair)):
+        order[start[pair[e]]] = e
+        start[pair[e]] += 1
+    return order
+
+
+@numba.njit(cache=True, nogil=True)
+def _day_sums(src, keep, masked, group, pair, order, n_groups):  # pragma: no cover - compiled
+    """Per group and day: the sum of the finite values of its pairs (where ``keep``, if ``masked``) and their number,
+    visiting the entries in ``order``. A pair's row is read once for its consecutive entries and its values not
+    counted set to +0.0, so each entry adds a whole row without a branch (a loop that vectorises): adding +0.0 to a
+    sum that starts at +0.0 changes no bit (under round-to-nearest such a sum is never -0.0)."""
     width = src[3]
     total = np.zeros((n_groups, width))
     n = np.zeros((n_groups, width), dtype=np.int64)
     row = np.empty(width)
-    for e in range(len(group)):
-        g, i = group[e], pair[e]
-        ar_row(src, i, row)
+    counted = np.empty(width, dtype=np.int64)
+    last = -1
+    for k in range(len(order)):
+        e = order[k]
+        i = pair[e]
+        if i != last:
+            ar_row(src, i, row)
+            if masked:
+                kept = keep[i]
+                for d in range(width):
+                    ok = np.isfinite(row[d]) & kept[d]
+                    counted[d] = ok
+                    row[d] = row[d] if ok else 0.0
+            else:
+                for d in range(width):
+                    ok = np.isfinite(row[d])
+                    counted[d] = ok
+                    row[d] = row[d] if ok else 0.0
+            last = i
+        sums, counts = total[group[e]], n[group[e]]
         for d in range(width):
-            v = row[d]
-            if np.isfinite(v) and (not masked or keep[i, d]):
-                total[g, d] += v
-                n[g, d] += 1
+            sums[d] += row[d]
+            counts[d] += counted[d]
     return total, n
 
 
