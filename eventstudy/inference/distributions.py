@@ -45,6 +45,9 @@ def _continuous(
     lower, upper = bounds
     with np.errstate(invalid="ignore"):
         inside = ok & (lower < x) & (x < upper)
+        if inside.all():  # every value strictly inside (the usual case): one call, no gather and scatter
+            out = np.asarray(fn(x, *args), dtype=np.float64)
+            return out[()] if out.ndim == 0 else out
         low, high = (x <= lower, x >= upper) if beyond else (x == lower, x == upper)
         out = np.where(ok & low, values[0], np.where(ok & high, values[1], np.nan))
     if inside.any():
