@@ -36,6 +36,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
+
 CHUNK_ROWS = 1 << 16  # rows encoded at a time (a chunk of the AR table: about 20 MB of text in passing)
 WORKERS = 2  # chunks encoded at once
 FAST_ROWS = 10_000  # a frame of fewer rows is written by pandas (tens of ms)

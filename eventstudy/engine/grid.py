@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.ar_rows import ArRows, market_rows
 from eventstudy.inference.row_positions import RowPositions
 from eventstudy.inference.threads import chunk_bounds

@@ -26,6 +26,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.bhar import bhar_skew_t_groups
 from eventstudy.inference.binder import BinderEstimation, binder_estimation, binder_window
 from eventstudy.inference.bootstrap import bootstrap_p

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.engine.statistics import standardized_ar
 from eventstudy.engine.window_pass import Design, column, window_pass
 from eventstudy.errors import InputError

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.engine.ranking import bounds, column_ranks, merge_bounds, ranked_row
 from eventstudy.inference.ar_rows import ar_row
 

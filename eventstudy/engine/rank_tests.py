@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.engine.rank_walks import CorradoWalk, GrankWalk, window_batches
 from eventstudy.engine.ranking import RankedRows
 from eventstudy.inference import distributions as stats

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.ar_rows import ArRows, ar_row, ar_value
 from eventstudy.inference.threads import chunk_bounds, run_chunked
 

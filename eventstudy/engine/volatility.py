@@ -18,6 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.engine.group_tests import event_columns
 from eventstudy.engine.window_pass import _pairwise_sum
 from eventstudy.inference import distributions as stats

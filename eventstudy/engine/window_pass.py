@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.threads import chunk_bounds
 
 _PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.threads import chunk_bounds
 
 NAN_ROW = -1  # ``slot`` of a pair not studied: every value NaN

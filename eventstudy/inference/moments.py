@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.ar_rows import ArRows, ar_row
 from eventstudy.inference.groups import Groups

@@ -14,6 +14,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.threads import run_chunked
 
 
