@@ -16,14 +16,14 @@ import eventstudy.engine.pair_stage as stages
 from eventstudy import EventStudy
 from eventstudy.engine import stage_arrays, tables
 from eventstudy.engine.group_tests import group_battery, group_battery_windows, window_days
-from eventstudy.engine.rank_tests import positive_share
+from eventstudy.engine.rank_tests import PositiveShare, positive_share
 from eventstudy.engine.stages import _aar_frame, _groups
 from eventstudy.engine.statistics import portfolio_sd, time_series_t_groups
 from eventstudy.inference import threads
 from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, ArRows, matching_rows
 from eventstudy.inference.calendar_time import estimation_sd, portfolios, standardized_z
 from eventstudy.inference.groups import Groups
-from eventstudy.inference.moments import group_day_means
+from eventstudy.inference.moments import group_day_means, group_day_sums
 from eventstudy.simulate import simulate_study
 
 
@@ -280,31 +280,54 @@ def test_group_day_sums_leave_out_nan_inf_and_negative_zero_as_the_plain_sums_do
         for a, b in zip(got, _day_means_in_entry_order(values, groups, k), strict=True):
             _same_bits(a, b)
     assert np.signbit(group_day_means(values, groups)[0][:, 0]).sum() == 0
+    for k in (None, keep):  # +inf is positive, not finite
+        sums, share = group_day_sums(values, groups, k), positive_share(values, k)
+        np.testing.assert_array_equal(sums.positive, np.round(share.share * share.count).astype(np.int64))
+        np.testing.assert_array_equal(sums.finite, share.count)
 
 
-def test_the_tests_take_the_portfolio_sd_of_windows_with_the_aar_frames_groups_from_its_estimation_aar(
+def test_the_tests_take_the_portfolio_sd_and_positive_shares_from_the_aar_frames_estimation_sums(
     study_stage, monkeypatch
 ):
-    """``finish`` sums the estimation ARs of its groups once (``estimation_aar``): a window whose members are those
-    groups takes its portfolio sd from them (not summed again), one whose members lack a pair sums its own; the tests
-    are the same to the bit."""
+    """``finish`` reads the estimation ARs of its groups once (``estimation_sums``): a window whose members are
+    those groups takes its portfolio sd from their AAR (not summed again), one whose members lack a pair sums its
+    own; the positive shares come from the same pass; the tests are the same to the bit."""
     study, stage = study_stage
     labels, groups = _groups(study, stage)
     want = tables.tests_frame(stage, study.windows, groups, labels)
     calls = []
     monkeypatch.setattr(tables, "portfolio_sd", lambda *args: calls.append(args[1]) or portfolio_sd(*args))
-    aar_est = tables.estimation_aar(stage, study.windows, groups)
-    _same_bits(aar_est, _aar_frame_estimation(stage, study, groups))
-    _same_frames(tables.tests_frame(stage, study.windows, groups, labels, estimation_aar=aar_est), want)
+    monkeypatch.setattr(tables, "positive_share", lambda *args: calls.append("positive") or positive_share(*args))
+    sums = tables.estimation_sums(stage, study.windows, groups)
+    _same_bits(sums.mean, _aar_frame_estimation(stage, study, groups))
+    _same_frames(tables.tests_frame(stage, study.windows, groups, labels, estimation=sums), want)
     assert calls == []
     lacking = dataclasses.replace(stage, cars={**stage.cars})
     first = study.windows.events[0]
     car = stage.cars[first]["car"].copy()
     car[np.flatnonzero(np.isfinite(car))[0]] = np.nan
     lacking.cars[first] = {**stage.cars[first], "car": car}
-    got = tables.tests_frame(lacking, study.windows, groups, labels, estimation_aar=aar_est)
+    got = tables.tests_frame(lacking, study.windows, groups, labels, estimation=sums)
     assert len(calls) == 1 and calls[0].n_groups == groups.n_groups and len(calls[0].pair) < len(groups.pair)
     _same_frames(got, tables.tests_frame(lacking, study.windows, groups, labels))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_group_day_sums_count_each_pairs_positive_and_finite_values_as_positive_share(
+    study_stage, rows, groups, masked
+):
+    """Stored, regenerated and NaN rows: each pair in a group gets the counts of ``positive_share``, once however
+    many groups it is in; a pair in no group 0."""
+    _, stage = study_stage
+    mixed, plain = rows
+    keep = stage.estimation[:, : plain.shape[1]] if masked else None
+    some = groups.subset(np.arange(len(plain)) % 4 != 1)
+    sums = group_day_sums(mixed, some, keep)
+    share = positive_share(plain, keep)
+    inside = np.isin(np.arange(len(plain)), some.pair)
+    assert inside.sum() < len(plain) and (share.count[~inside] > 0).any() and (share.count[inside] > 0).any()
+    np.testing.assert_array_equal(sums.finite, np.where(inside, share.count, 0))
+    _same_bits(PositiveShare.of_counts(sums.positive, sums.finite).share, np.where(inside, share.share, 0.0))
 
 
 def _aar_frame_estimation(stage, study, groups: Groups) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +13,7 @@ from eventstudy.engine.statistics import time_series_t
 from eventstudy.inference.bhar import bhar_skew_t
 from eventstudy.inference.binder import binder_sur
 from eventstudy.inference.calendar_time import calendar_time_nw, calendar_time_z, portfolio_series
-from eventstudy.inference.daily import daily_aar_t
+from eventstudy.inference.daily import aar_sd, daily_aar_t
 from eventstudy.inference.multitest import adjust_p_values, benjamini_hochberg, holm
 from eventstudy.inference.randomization import admissible_shifts, draw_shifts, empirical_p
 
@@ -157,6 +158,21 @@ def test_daily_aar_t_is_the_one_day_brown_warner_t():
     for d in range(5):
         ref = time_series_t(ar_est, ar_win[:, d : d + 1])
         assert t[d] == pytest.approx(ref.statistic) and p[d] == pytest.approx(ref.p_value)
+
+
+def test_daily_aar_t_of_many_groups_takes_each_p_value_as_one_call_does(monkeypatch):
+    """Above ``min_items`` the Student t's sf is computed on all threads: each p-value as one call gives it."""
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)  # split on any machine
+    rng = np.random.default_rng(3)
+    aar_est, aar = rng.normal(size=(700, 60)), rng.normal(size=(700, 150))
+    aar_est[:5, 2:] = np.nan  # fewer than 3 days: no t
+    aar_est[5:40, :20] = np.nan  # 40 days: another df
+    aar[7, 3] = np.nan
+    t, p = daily_aar_t(aar, aar_est)
+    s, days = aar_sd(aar_est)
+    want = np.where(np.isfinite(t), 2 * stats.t.sf(np.abs(np.nan_to_num(t)), np.maximum(days - 1, 1)[:, None]), np.nan)
+    assert t.size >= 100_000 and np.isnan(p[:5]).all() and np.isfinite(p[5:]).sum() == 695 * 150 - 1
+    np.testing.assert_array_equal(p, want)
 
 
 def test_holm_and_bh_by_hand():

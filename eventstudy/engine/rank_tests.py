@@ -192,6 +192,11 @@ class PositiveShare(NamedTuple):
     share: np.ndarray  # (P,) 0 for a pair without finite estimation ARs
     count: np.ndarray  # (P,)
 
+    @classmethod
+    def of_counts(cls, positive: np.ndarray, finite: np.ndarray) -> PositiveShare:
+        """From each pair's number of positive and of finite estimation ARs (P,) int."""
+        return cls(np.where(finite > 0, positive / np.maximum(finite, 1), 0.0), finite)
+
 
 def positive_share(ar_estimation: np.ndarray | ArRows, valid: np.ndarray | None = None) -> PositiveShare:
     """(1/L1_i) sum_t 1[AR_it > 0] of each pair's estimation ARs ``ar_estimation`` (P, L1), L1_i its finite ones
@@ -207,7 +212,7 @@ def positive_share(ar_estimation: np.ndarray | ArRows, valid: np.ndarray | None 
     m = np.empty(len(rows), np.int64)
     args = (rows.source(), valid, positive, m)
     run_chunked(_positive_range, _positive_chunks, args, np.full(len(rows), max(rows.width, 1)))
-    return PositiveShare(np.where(m > 0, positive / np.maximum(m, 1), 0.0), m)
+    return PositiveShare.of_counts(positive, m)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -26,7 +26,7 @@ from eventstudy.engine.placebo import (
 )
 from eventstudy.engine.tables import (
     car_frame,
-    estimation_aar,
+    estimation_sums,
     parameter_frame,
     tests_frame,
     text_column,
@@ -35,7 +35,7 @@ from eventstudy.engine.tables import (
 from eventstudy.engine.volume import av_frame, cav_frame
 from eventstudy.inference.daily import daily_aar_t
 from eventstudy.inference.groups import Groups
-from eventstudy.inference.moments import group_day_means
+from eventstudy.inference.moments import DaySums, group_day_means
 from eventstudy.inference.multitest import adjust_p_values
 from eventstudy.results import EventStudyResults
 
@@ -52,9 +52,9 @@ def finish(study, stage: PairStage, prices_table: bool = True, release: bool = F
     read them, before the other tables are built (1M pairs: 2.35 GB less at that step and after ``fit``)."""
     clock = Stopwatch()
     labels, groups = _groups(study, stage)
-    aar_est = estimation_aar(stage, study.windows, groups)  # the AAR frame's and the tests' (portfolio sd)
-    aar = _aar_frame(study, stage, labels, groups, aar_est)
-    tests, placebo = _placebo(study, stage, labels, groups, _tests(study, stage, labels, groups, clock, aar_est))
+    est = estimation_sums(stage, study.windows, groups)  # the AAR frame's and the tests' (portfolio sd, signs)
+    aar = _aar_frame(study, stage, labels, groups, est.mean)
+    tests, placebo = _placebo(study, stage, labels, groups, _tests(study, stage, labels, groups, clock, est))
     clock.lap("placebo")
     ar = ArSource(stage, study.windows)  # the frame is built when results.ar is first read
     if release:
@@ -108,13 +108,13 @@ def masking_cost(stage: PairStage, min_obs: int) -> int:
 
 
 def _tests(
-    study, stage: PairStage, labels: np.ndarray, groups: Groups, clock: Stopwatch, aar_est: np.ndarray | None = None
+    study, stage: PairStage, labels: np.ndarray, groups: Groups, clock: Stopwatch, est: DaySums | None = None
 ) -> pd.DataFrame:
     """The battery on returns, the volatility tests, and the battery on abnormal volume, with a ``measure``
-    (``aar_est``: the groups' estimation AAR if computed before, :func:`~eventstudy.engine.tables.estimation_aar`)."""
+    (``est``: the groups' estimation sums if computed before, :func:`~eventstudy.engine.tables.estimation_sums`)."""
     bootstrap = (study.bootstrap_draws, study.seed)
     parts = {
-        "return": tests_frame(stage, study.windows, groups, labels, clock, bootstrap, aar_est),
+        "return": tests_frame(stage, study.windows, groups, labels, clock, bootstrap, est),
         "volatility": volatility_frame(stage, study.windows, groups, labels),
     }
     if stage.volume is not None:
@@ -148,12 +148,12 @@ def _aar_frame(
 ) -> pd.DataFrame:
     """AAR per group and day; CAAR cumulated from the first day of each window (the report span, then each event
     window), one row per (group, window, day). ``aar_est``: the groups' estimation AAR if computed before
-    (:func:`~eventstudy.engine.tables.estimation_aar`), the daily t's denominator."""
+    (:func:`~eventstudy.engine.tables.estimation_sums`), the daily t's denominator."""
     days = slice(*np.searchsorted(stage.days, [study.windows.report_span[0], study.windows.report_span[1] + 1]))
     start = stage.event_start  # the report span's days come after the estimation window's
     aar, n = group_day_means(stage.event_ar[:, days.start - start : days.stop - start], groups)
     if aar_est is None:
-        aar_est = estimation_aar(stage, study.windows, groups)
+        aar_est = estimation_sums(stage, study.windows, groups).mean
     aar_t, aar_p = daily_aar_t(aar, aar_est)
     reported = stage.days[days]
     spans = dict.fromkeys([study.windows.report_span, *study.windows.events])

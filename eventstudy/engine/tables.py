@@ -38,7 +38,7 @@ from eventstudy.inference.correlation import correlations_of_windows
 from eventstudy.inference.daily import aar_sd
 from eventstudy.inference.families import family
 from eventstudy.inference.groups import GroupResult, Groups
-from eventstudy.inference.moments import group_day_means
+from eventstudy.inference.moments import DaySums, group_day_sums
 from eventstudy.inference.result import NA
 from eventstudy.inference.row_positions import RowPositions
 
@@ -93,15 +93,15 @@ def tests_frame(
     labels: np.ndarray,
     clock=None,
     bootstrap: tuple[int, int] = (0, 0),
-    estimation_aar: np.ndarray | None = None,
+    estimation: DaySums | None = None,
 ) -> pd.DataFrame:
     """The test battery of every group (``labels`` (G,) name the rows' ``group``) and event window.
 
     Rows in the order (window, group, test). A group's pairs are its members with a finite CAR in the window.
     ``bootstrap`` = (draws, seed) of the wild bootstrap of the CAAR (draws 0: off, its rows n/a).
-    ``estimation_aar``: :func:`estimation_aar` of ``stage`` and ``groups`` if computed before (the AAR frame's):
-    the windows whose members are ``groups`` (no pair lacks a CAR, the usual case) take their ``portfolio_sd`` from
-    it rather than summing the estimation ARs again.
+    ``estimation``: :func:`estimation_sums` of ``stage`` and ``groups`` if computed before (the AAR frame's): the
+    windows whose members are ``groups`` (no pair lacks a CAR, the usual case) take their ``portfolio_sd`` from its
+    AAR, and every window the pairs' positive shares from its counts, rather than reading the estimation ARs again.
 
     ``clock`` (a :class:`~eventstudy.engine.stages.Stopwatch`) gets the phases "tests" (the main thread's work:
     the shared estimation arrays, rbar and kp_bmp_t) and "rank tests" (starting the other tests' thread and, after
@@ -117,8 +117,8 @@ def tests_frame(
     lap("tests")
 
     def window_sd(window_groups: Groups) -> tuple[np.ndarray, np.ndarray]:
-        if estimation_aar is not None and _same_groups(window_groups, groups):
-            return aar_sd(estimation_aar)  # = portfolio_sd(est_rows, groups, clean)
+        if estimation is not None and _same_groups(window_groups, groups):
+            return aar_sd(estimation.mean)  # = portfolio_sd(est_rows, groups, clean)
         return portfolio_sd(est_rows, window_groups, clean)
 
     est = Estimation(
@@ -127,7 +127,9 @@ def tests_frame(
         positions.columns(est_days),  # the same table
         stage.sigma,
         clean,
-        positive_share(est_rows, clean),
+        positive_share(est_rows, clean)  # the members' pairs are the groups': counted in the same pass
+        if estimation is None
+        else PositiveShare.of_counts(estimation.positive, estimation.finite),
         (grid, positions),
     )
     others = _in_background(_other_windows, stage, windows.events, est, members)
@@ -155,10 +157,12 @@ def estimation_rows(stage, windows: Windows) -> tuple[slice, ArRows, np.ndarray]
     return days, stage.estimation_ar.window(days.start, days.stop), stage.estimation[:, days]
 
 
-def estimation_aar(stage, windows: Windows, groups: Groups) -> np.ndarray:
-    """(G, L1) each group's AAR on the estimation days, over its pairs' clean ARs (:func:`estimation_rows`)."""
+def estimation_sums(stage, windows: Windows, groups: Groups) -> DaySums:
+    """:func:`~eventstudy.inference.moments.group_day_sums` of the estimation days' clean ARs
+    (:func:`estimation_rows`): each group's AAR (G, L1) and each pair's numbers of finite and of positive ARs (0 for
+    a pair in no group)."""
     _, rows, clean = estimation_rows(stage, windows)
-    return group_day_means(rows, groups, clean)[0]
+    return group_day_sums(rows, groups, clean)
 
 
 def _in_background(function: Callable, *args) -> Future:

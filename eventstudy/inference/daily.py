@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from eventstudy.inference import distributions as stats
+from eventstudy.inference.threads import split_elementwise
 
 
 def daily_aar_t(aar: np.ndarray, aar_estimation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -26,8 +27,9 @@ def daily_aar_t(aar: np.ndarray, aar_estimation: np.ndarray) -> tuple[np.ndarray
     ok = (days >= 3) & (s > 0)
     s, days, ok = s[..., None], days[..., None], ok[..., None]
     t = np.where(ok, aar / np.where(ok, s, 1.0), np.nan)
-    p = np.where(np.isfinite(t), 2 * stats.t.sf(np.abs(np.nan_to_num(t)), np.maximum(days - 1, 1)), np.nan)
-    return t, p
+    df = np.broadcast_to(np.maximum(days - 1, 1), t.shape).ravel()
+    sf = split_elementwise(stats.t.sf, np.abs(np.nan_to_num(t)).ravel(), df).reshape(t.shape)  # on all threads
+    return t, np.where(np.isfinite(t), 2 * sf, np.nan)
 
 
 def aar_sd(aar_estimation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ segment sums over the membership entries, never a loop over groups.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -55,12 +56,29 @@ def group_moments(values: np.ndarray, groups: Groups) -> Moments:
     return Moments(n, mean, m2, m3)
 
 
+class DaySums(NamedTuple):
+    """:func:`group_day_sums`: per group and day (G, D) the ``mean`` of the counted values and their number ``n``;
+    per pair (P,) the number of its counted values (``finite``) and of its values above 0 (``positive``, the
+    values where ``keep`` holds, +inf included: the generalized sign test's count), both 0 for a pair in no group."""
+
+    mean: np.ndarray
+    n: np.ndarray
+    positive: np.ndarray
+    finite: np.ndarray
+
+
 def group_day_means(
     values: np.ndarray | ArRows, groups: Groups, keep: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(mean, n)`` (G, D) of per-pair daily ``values`` (P, D): each day's mean over the group's pairs with a
     finite value (NaN where none) and their number (the AAR of ``STATISTICS.md`` per group). ``keep`` (P, D):
-    only the values where it holds (as if the others were NaN).
+    only the values where it holds (as if the others were NaN). See :func:`group_day_sums`."""
+    sums = group_day_sums(values, groups, keep)
+    return sums.mean, sums.n
+
+
+def group_day_sums(values: np.ndarray | ArRows, groups: Groups, keep: np.ndarray | None = None) -> DaySums:
+    """:func:`group_day_means` and, in the same pass, each pair's number of counted and of positive values.
 
     ``values`` is an array (strided views, such as a slice of days, are read in place) or
     :class:`~eventstudy.inference.ar_rows.ArRows` (rows stored or regenerated from the session grid). Compiled
@@ -73,8 +91,10 @@ def group_day_means(
     if masked and keep.shape != rows.shape:
         raise ValueError(f"keep {keep.shape} does not match the values {rows.shape}")
     order = _visit_order(groups)
-    total, n = _day_sums(rows.source(), keep, masked, groups.group, groups.pair, order, groups.n_groups)
-    return np.where(n > 0, total / np.maximum(n, 1), np.nan), n
+    total, n, positive, finite = _day_sums(
+        rows.source(), keep, masked, groups.group, groups.pair, order, groups.n_groups
+    )
+    return DaySums(np.where(n > 0, total / np.maximum(n, 1), np.nan), n, positive, finite)
 
 
 def _visit_order(groups: Groups) -> np.ndarray:
@@ -107,10 +127,13 @@ def _day_sums(src, keep, masked, group, pair, order, n_groups):  # pragma: no co
     """Per group and day: the sum of the finite values of its pairs (where ``keep``, if ``masked``) and their number,
     visiting the entries in ``order``. A pair's row is read once for its consecutive entries and its values not
     counted set to +0.0, so each entry adds a whole row without a branch (a loop that vectorises): adding +0.0 to a
-    sum that starts at +0.0 changes no bit (under round-to-nearest such a sum is never -0.0)."""
+    sum that starts at +0.0 changes no bit (under round-to-nearest such a sum is never -0.0). Per pair: its
+    counted values and its values above 0 (where ``keep``), both 0 for a pair not visited."""
     width = src[3]
     total = np.zeros((n_groups, width))
     n = np.zeros((n_groups, width), dtype=np.int64)
+    positive = np.zeros(len(src[1]), dtype=np.int64)
+    finite = np.zeros(len(src[1]), dtype=np.int64)
     row = np.empty(width)
     counted = np.empty(width, dtype=np.int64)
     last = -1
@@ -119,23 +142,27 @@ def _day_sums(src, keep, masked, group, pair, order, n_groups):  # pragma: no co
         i = pair[e]
         if i != last:
             ar_row(src, i, row)
+            above = 0
             if masked:
                 kept = keep[i]
                 for d in range(width):
                     ok = np.isfinite(row[d]) & kept[d]
+                    above += kept[d] & (row[d] > 0.0)
                     counted[d] = ok
                     row[d] = row[d] if ok else 0.0
             else:
                 for d in range(width):
                     ok = np.isfinite(row[d])
+                    above += row[d] > 0.0
                     counted[d] = ok
                     row[d] = row[d] if ok else 0.0
+            positive[i], finite[i] = above, counted.sum()
             last = i
         sums, counts = total[group[e]], n[group[e]]
         for d in range(width):
             sums[d] += row[d]
             counts[d] += counted[d]
-    return total, n
+    return total, n, positive, finite
 
 
 def t_p_values(t: np.ndarray, dof: np.ndarray) -> np.ndarray:
