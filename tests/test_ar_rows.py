@@ -37,16 +37,18 @@ def _regenerated(stage) -> ArRows:
 
 
 @pytest.fixture(scope="module")
-def stage():
+def study():
     """A market-model study with sessions missing for one ticker (returns spanning several sessions)."""
     sim = simulate_study(n_events=12, n_firms=5, effect=0.01, rho=0.2, same_date=False, seed=3)
     rng = np.random.default_rng(5)
     prices = sim.prices
     gappy = prices["ticker"] == sorted(set(prices["ticker"]) - {sim.market})[0]  # one ticker misses sessions
     drop = (rng.random(len(prices)) < 0.03) & gappy.to_numpy()
-    study = EventStudy(
-        sim.events, prices[~drop].reset_index(drop=True), market=sim.market, calendar="data", min_obs=100
-    )
+    return EventStudy(sim.events, prices[~drop].reset_index(drop=True), market=sim.market, calendar="data", min_obs=100)
+
+
+@pytest.fixture(scope="module")
+def stage(study):
     return stages.run_pairs(study, study.events, study.prices, estimation_normal=True)
 
 
@@ -62,6 +64,21 @@ def test_regenerated_rows_are_the_fits_residuals_bit_for_bit_where_returns_span_
     bits = dense[one_session].view(np.int64) == stored[one_session].view(np.int64)
     assert (bits | (np.isnan(dense[one_session]) & np.isnan(stored[one_session]))).all()
     assert np.isfinite(dense[one_session & stage.active]).any()
+
+
+def test_estimation_normal_returns_are_stored_only_where_the_grid_does_not_give_them_back(study, stage):
+    with pytest.MonkeyPatch.context() as patch:  # the reference: every chunk's rows stored as the fit made them
+        patch.setattr(stages, "_estimation_normals", lambda part: (None, part.estimation_normal.copy()))
+        every = stages.run_pairs(study, study.events, study.prices, estimation_normal=True)
+    assert every.normal_slot is None and len(every.estimation_normal) == len(every)
+    got, expected = np.asarray(stage.normal), np.asarray(every.normal)
+    assert ((got.view(np.int64) == expected.view(np.int64)) | (np.isnan(got) & np.isnan(expected))).all()
+    one_session = (np.asarray(stage.span)[:, : stage.event_start] <= 1).all(axis=1)
+    assert (stage.normal_slot[one_session & stage.active] == MARKET_ROW).all()
+    assert (stage.normal_slot[~one_session & stage.active] >= 0).all()  # the bridged days' normals are stored
+    assert len(stage.estimation_normal) == (stage.normal_slot >= 0).sum() < len(stage) / 2
+    pick = np.array([len(stage) - 1, 0, 2])
+    np.testing.assert_array_equal(stage.normal[pick], expected[pick])
 
 
 def test_windows_and_taken_rows_match_the_dense_rows(stage):

@@ -28,7 +28,7 @@ from eventstudy.engine.statistics import car_statistics, cumulative_sar
 from eventstudy.engine.volume import volume_stage
 from eventstudy.engine.window_pass import window_complete, window_pass
 from eventstudy.events.catalog import EventSet
-from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, matching_rows
+from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, ArRows, matching_rows
 
 _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # a Linux libc other than glibc (musl)
@@ -89,8 +89,6 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
         held["ar_stored"] = np.empty((len(layout), n_days - n_event))
     work = np.empty((2, min(CHUNK_PAIRS, len(layout)), n_days))  # a chunk's normal and abnormal returns, every day
     keep = estimation_normal or _event_systems(study)
-    if keep:  # every chunk's estimation-day normal returns, written in place (concat then copies nothing)
-        kept_normal = np.empty((len(layout), n_days - n_event))
     pooled, dates = not keep, None  # whether the studied pairs so far share one day 0 and venue (``dates``)
     parts, buffers = [], {}  # the chunks write into the run's arrays; their gathered arrays reuse ``buffers``
     for start in range(0, max(len(layout), 1), CHUNK_PAIRS):
@@ -108,12 +106,11 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
             dates = (found if dates is None else pd.concat([dates, found])).drop_duplicates()
             pooled = len(dates) <= 1
             for kept in parts if not pooled else ():  # no Binder system: the estimation days' normals are not read
-                kept.estimation_normal = None
-        if keep:
-            kept_normal[rows] = part.estimation_normal
-            part.estimation_normal = kept_normal[rows]
-        else:  # ``work`` is reused by the next chunk
-            part.estimation_normal = part.estimation_normal.copy() if pooled else None
+                kept.estimation_normal = kept.normal_slot = None
+        if keep or pooled:  # the rows the grid does not regenerate, copied (``work`` is reused by the next chunk)
+            part.normal_slot, part.estimation_normal = _estimation_normals(part)
+        else:
+            part.estimation_normal = None
         parts.append(part)
     del buffers, work
     stage = concat(parts, release=True)
@@ -239,6 +236,20 @@ def _estimation_rows(
     return slot, ar[~same]
 
 
+def _estimation_normals(part: PairStage) -> tuple[np.ndarray, np.ndarray]:
+    """``(normal_slot, estimation_normal)`` of a chunk whose ``estimation_normal`` holds every row: the rows the
+    grid regenerates bit for bit (:meth:`~eventstudy.engine.grid.SessionGrid.market_normals`, checked row by row with
+    :func:`~eventstudy.inference.ar_rows.matching_rows`) are not stored, the others are copied."""
+    normal = part.estimation_normal
+    slot = np.full(len(normal), MARKET_ROW, dtype=np.int64)
+    if part.params.shape[1] == 2:  # alpha, beta
+        same = matching_rows(ArRows.of(part.grid.market_normals(part.cells, part.params, normal.shape[1])), normal)
+    else:
+        same = np.zeros(len(normal), dtype=bool)
+    slot[~same] = np.arange(int((~same).sum()))
+    return slot, normal[~same]
+
+
 def _date_at(panel: EventPanel, day: np.ndarray) -> np.ndarray:
     """(P,) the session date of each pair's panel day ``day`` (P,) (NaT where it has none)."""
     return panel.grid.dates(panel.cells, day[:, None])[:, 0]
@@ -249,7 +260,7 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
 
     ``release``: drop each field from ``stages`` once it is copied (peak memory one field above the result).
     ``estimation_normal`` is None unless every stage holds it (a subset drops it only when no group of the study
-    can read it: :func:`run_pairs`).
+    can read it: :func:`run_pairs`); its stored rows are renumbered like the ARs'.
     """
     if len(stages) == 1:
         return stages[0]
@@ -259,6 +270,7 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
         order = None
     grid, cells = merge_grids([s.grid for s in stages], [s.cells for s in stages])
     stored_before = np.cumsum([0] + [len(s.ar_stored) for s in stages[:-1]])
+    normals = None if any(s.estimation_normal is None for s in stages) else _normal_slots(stages)
     out = {}
     for f in fields(PairStage):
         values = [getattr(s, f.name) for s in stages]
@@ -275,8 +287,12 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
             out[f.name] = _take(values, None)
         elif f.name in ("volume", "stored_returns", "stored_design") and first is None:
             out[f.name] = None
-        elif f.name == "estimation_normal" and any(v is None for v in values):
+        elif f.name == "estimation_normal" and normals is None:
             out[f.name] = None
+        elif f.name == "estimation_normal":  # the stored rows keep the subsets' order
+            out[f.name] = _take(values, None)
+        elif f.name == "normal_slot":
+            out[f.name] = None if normals is None else _take(normals, order)
         elif f.name == "volume":
             out[f.name] = concat(values, release)
         elif f.name == "timings":
@@ -295,6 +311,16 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
             for stage in stages:
                 setattr(stage, f.name, None)
     return PairStage(**out)
+
+
+def _normal_slots(stages: list[PairStage]) -> list[np.ndarray]:
+    """Each stage's ``normal_slot`` (row i when None: every row stored) renumbered onto the concatenated rows."""
+    out, before = [], 0
+    for s in stages:
+        slot = np.arange(len(s), dtype=np.int64) if s.normal_slot is None else s.normal_slot
+        out.append(np.where(slot >= 0, slot + before, slot))
+        before += len(s.estimation_normal)
+    return out
 
 
 def _take(values: list[np.ndarray], order: np.ndarray | None) -> np.ndarray:

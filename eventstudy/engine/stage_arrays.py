@@ -32,8 +32,10 @@ class PairStage:
     whose rows the grid does not regenerate bit for bit (``ar_slot``; :func:`stored_ar` stores every row). SAR_it =
     AR_it / sigma_i on every estimation day (C = 1 for every model, GARCH and abnormal volume included), the same
     quotient computed where it is read (GRANK divides as it ranks). The estimation days' normal returns are read
-    only by Binder's systems (groups of pairs on one day 0): ``estimation_normal`` holds them when the study can
-    form such a group (:func:`run_pairs`), else None.
+    only by Binder's systems (groups of pairs on one day 0): when the study can form such a group
+    (:func:`run_pairs`) ``estimation_normal`` holds the rows the grid does not give back bit for bit (addressed by
+    ``normal_slot`` like the ARs; a market-model pair's are regenerated, :meth:`SessionGrid.market_normals`), else
+    it is None.
     """
 
     index: np.ndarray  # (P,) canonical pair position
@@ -58,7 +60,7 @@ class PairStage:
     ar_stored: np.ndarray  # (S, D - E) the estimation-day ARs of the pairs they are stored for
     event_normal: np.ndarray  # (P, E) normal returns of the last E days (after the estimation window)
     event_sar: np.ndarray  # (P, E) standardized abnormal returns of those days
-    estimation_normal: np.ndarray | None  # (P, D - E) normal returns of the estimation window's days, or None
+    estimation_normal: np.ndarray | None  # (S2, D - E) the estimation days' normal returns stored (``normal_slot``)
     cars: dict[Window, dict[str, np.ndarray]]  # per window: car, car_se, car_t, car_p, bhar, n_days, complete
     csar: dict[Window, np.ndarray]  # per window: cumulative SAR
     contamination: dict[Window, Labels]  # per window: each pair's label as a code into distinct labels ("" = 0)
@@ -66,6 +68,7 @@ class PairStage:
     stored_returns: np.ndarray | None = None  # (P, D) the measure when it is not the grid's returns (volume)
     stored_design: np.ndarray | None = None  # (P, D, k) the design when it is not built from the grid's regressors
     volume: PairStage | None = None  # abnormal volume as a stage of its own (``volume=``)
+    normal_slot: np.ndarray | None = None  # (P,) row of ``estimation_normal``, NAN_ROW or MARKET_ROW (None: row i)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (summed over subsets)
 
     def __len__(self) -> int:
@@ -112,7 +115,7 @@ class PairStage:
                     "the pair stage holds the normal returns of the event days only (no group of the study's battery "
                     "is on one day 0): read event_normal, or keep them all with run_pairs(..., estimation_normal=True)"
                 )
-            return np.concatenate([self.estimation_normal[rows], self.event_normal[rows]], axis=1)
+            return np.concatenate([self._estimation_normals(rows), self.event_normal[rows]], axis=1)
 
         return self._composed(build, self.event_normal)
 
@@ -144,6 +147,19 @@ class PairStage:
         if not (self.ar_slot == MARKET_ROW).any():
             return ArRows(self.ar_stored, self.ar_slot, 0, width)
         return self.grid.market_rows(self.cells, self.params, self.ar_slot, self.ar_stored, width)
+
+    def _estimation_normals(self, rows) -> np.ndarray:
+        """(n, L1) the estimation days' normal returns of ``rows``: stored, NaN or regenerated (``normal_slot``)."""
+        if self.normal_slot is None:
+            return self.estimation_normal[rows]
+        slot = self.normal_slot[rows]
+        out = np.full((len(slot), self.event_start), np.nan)
+        stored, market = slot >= 0, slot == MARKET_ROW
+        out[stored] = self.estimation_normal[slot[stored]]
+        if market.any():
+            cells, params = self.cells[rows][market], self.params[rows][market]
+            out[market] = self.grid.market_normals(cells, params, self.event_start)
+        return out
 
     @property
     def event_start(self) -> int:

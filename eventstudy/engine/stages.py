@@ -58,7 +58,7 @@ def finish(study, stage: PairStage, prices_table: bool = True, release: bool = F
     clock.lap("placebo")
     ar = ArSource(stage, study.windows)  # the frame is built when results.ar is first read
     if release:
-        stage.ar_stored = stage.estimation = stage.estimation_normal = None  # nothing below reads them
+        stage.ar_stored = stage.estimation = stage.estimation_normal = stage.normal_slot = None  # read by none below
         release_freed_pages()
     tables = {
         "ar": ar,
