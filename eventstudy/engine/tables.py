@@ -71,19 +71,25 @@ def parameter_frame(stage) -> pd.DataFrame:
     def estimate(values) -> np.ndarray:  # a fresh float array, NaN where the pair was not studied
         return np.where(inactive, unstudied, values)
 
-    columns = {name: pairs[name].array for name in ("event_id", "ticker")}
-    columns |= {"model": stage.model, "status": pairs["status"].to_numpy(), "reason": pairs["reason"].to_numpy()}
+    columns = {name: _text(pairs[name]) for name in ("event_id", "ticker")}
+    columns |= {"model": stage.model, "status": _text(pairs["status"]), "reason": _text(pairs["reason"])}
     columns |= {"n_obs": stage.n_obs, "alpha": estimate(stage.params[:, 0] if k >= 1 else np.nan)}
     columns |= {"beta": estimate(stage.params[:, 1] if k >= 2 else np.nan), "sigma": estimate(stage.sigma)}
     columns |= {"r2": estimate(stage.r2), "estimation_start": pd.to_datetime(stage.estimation_start)}
     columns |= {"estimation_end": pd.to_datetime(stage.estimation_end), "day0_date": pairs["day0"].to_numpy()}
-    columns |= {"masked_days": pairs["masked_days"].to_numpy(), "venue": pairs["venue"].to_numpy()}
+    columns |= {"masked_days": pairs["masked_days"].to_numpy(), "venue": _text(pairs["venue"])}
     for j, name in enumerate(stage.regressor_names[1:], start=2):
         if j < k:
             columns[f"beta_{name}"] = stage.params[:, j]
     for name, values in stage.extra.items():
         columns[name] = estimate(values) if values.dtype.kind == "f" else values
     return pd.DataFrame(columns)
+
+
+def _text(column: pd.Series) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """A text column of the stage's pairs as a table column: pandas' ``str`` array itself (no Python string per row:
+    0.4 s for three columns of 1M pairs), else its values (the frame infers their type as before)."""
+    return column.array if isinstance(column.dtype, pd.StringDtype) else column.to_numpy()
 
 
 def tests_frame(
