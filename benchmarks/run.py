@@ -13,7 +13,8 @@ the whole ``eventstudy run`` process, once with ``--group-tests all`` and once w
 every event too: ``event+all s``). The memory-read limit is a numpy pass over an array of the bytes a pair
 needs (stock and market returns over 261 days), measured in the same process. The peer runs in its own
 virtualenv (the import names clash) on the same pairs, computing what it computes (market-model AR, CAR and its
-t over [-10, 10]); at the smallest size its numbers are checked against ours. Not a test: prints a table.
+t over [-10, 10]), against our pair stage in the fresh process and run again in it (``x peer warm``); at the
+smallest size its numbers are checked against ours. Not a test: prints a table.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ def events_file(data: Path, pairs: int) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- children
-def child_library(data: Path, pairs: int) -> dict:
-    """One in-library run (this process): read, fit, write; phases, peak RSS and the memory-read limit."""
+def child_library(data: Path, pairs: int, warm: bool = False) -> dict:
+    """One in-library run (this process): read, fit, write; phases, peak RSS and the memory-read limit. ``warm``:
+    then the pair stage once more in the same process (``warm``: its seconds), as a notebook's or a backtest loop's
+    second study runs it: numba's kernels loaded, its first-call set-up done."""
     start = time.perf_counter()
     from eventstudy import EventStudy
     from eventstudy.prices.files import read_prices
@@ -83,7 +86,7 @@ def child_library(data: Path, pairs: int) -> dict:
         results.write_tables(Path(tmp), "parquet", tuple(t for t in TABLES if t != "prices"))
         write = time.perf_counter() - clock
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {
+    out = {
         "pairs": len(results.parameters),
         "studied": int((results.parameters["status"] == "ok").sum()),
         "fit": fit,
@@ -92,6 +95,13 @@ def child_library(data: Path, pairs: int) -> dict:
         "peak_mb": peak,
         "read_gbs": memory_read_bandwidth(pairs),
     }
+    if warm:
+        from eventstudy.engine.stages import run_pairs
+
+        del results
+        timings = run_pairs(study, study.events, study.prices).timings
+        out["warm"] = sum(timings[phase] for phase in ("panel", "model", "statistics"))
+    return out
 
 
 def memory_read_bandwidth(pairs: int) -> float:
@@ -130,8 +140,9 @@ def our_env() -> dict:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def measure_library(data: Path, pairs: int, limit_gb: float) -> dict:
+def measure_library(data: Path, pairs: int, limit_gb: float, warm: bool) -> dict:
     script = [sys.executable, str(Path(__file__).resolve()), "--child", str(pairs), "--data", str(data)]
+    script += ["--warm"] if warm else []
     _, _, out = run_process(script, env=our_env(), limit_gb=limit_gb)
     return json.loads(out.strip().splitlines()[-1])
 
@@ -216,9 +227,10 @@ def main() -> None:
         "--memory-limit", type=float, default=16.0, help="GB of address space a run may take (MemoryError beyond)"
     )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child_library(args.data, args.child)))
+        print(json.dumps(child_library(args.data, args.child, args.warm)))
         return
     sizes = [s for s in SIZES if s <= args.max_pairs] or [args.max_pairs]
     if args.make_peer_venv and not (args.peer_venv / "bin" / "python").is_file():
@@ -230,7 +242,7 @@ def main() -> None:
     rows, check = [], None
     for pairs in sizes:
         try:
-            lib = measure_library(args.data, pairs, args.memory_limit)
+            lib = measure_library(args.data, pairs, args.memory_limit, warm=pairs <= args.peer_max)
         except RuntimeError as exc:
             reason = "out of memory" if "MemoryError" in str(exc) else str(exc).strip().splitlines()[-1]
             print(f"{pairs:,} pairs: in-library run failed ({reason}, limit {args.memory_limit:g} GB)", flush=True)
@@ -269,6 +281,7 @@ def summarise(pairs: int, lib: dict, cli: tuple, per_event: tuple, peer: dict | 
         "ev+all MB": per_event[1],
         "peer/s": peer_rate,
         "x peer lib": pairs / pair_stage / peer_rate if peer else np.nan,
+        "x peer warm": pairs / lib["warm"] / peer_rate if peer and lib.get("warm") else np.nan,
         "peer proc s": peer["wall"] if peer else np.nan,
         "x peer proc": peer["wall"] / cli[0] if peer else np.nan,
     }
