@@ -208,3 +208,20 @@ def test_the_sars_of_the_ranked_ars_are_checked_by_two_values_a_row(monkeypatch)
     kept = (fast.order == by_ar.order).all(axis=1)
     assert not kept[[5, 6, 7, 8]].any() and kept[[3, 4, 9]].all() and kept[10:].all()  # 9: every SAR a zero
     _check(fast, sar, valid)
+
+
+def test_a_new_view_of_the_same_mask_still_lets_two_values_a_row_decide(monkeypatch):
+    """The rank walks give both rankings of a block the same rows of the study's mask (a view): ``np.asarray``
+    makes a new view object of it each time, yet it is the same mask, so the SARs are still checked by two values a
+    row (before, every row was checked value by value); a mask of other memory is checked value by value."""
+    rng = np.random.default_rng(17)
+    ar, sigma = _merged_by_division(rng, 60, 120)
+    whole = rng.random((70, 120)) < 0.95
+    rows = ArRows.of(ar)
+    by_ar = RankedRows.of(rows, valid=whole[5:65])
+    monkeypatch.setattr(ranking, "run_chunked", lambda *args: pytest.fail("checked value by value"))
+    shared = RankedRows.of(rows, valid=whole[5:65], like=by_ar, scale=sigma)
+    assert shared.order is by_ar.order
+    _check(shared, ar / sigma[:, None], whole[5:65])
+    with pytest.raises(pytest.fail.Exception, match="value by value"):
+        RankedRows.of(rows, valid=whole[5:65].copy(), like=by_ar, scale=sigma)

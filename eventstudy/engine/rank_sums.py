@@ -19,19 +19,19 @@ import numba
 import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
-from eventstudy.engine.ranking import bounds, column_ranks, merge_bounds, ranked_row
-from eventstudy.inference.ar_rows import ar_row
+from eventstudy.engine.ranking import bounds, column_ranks, merge_bounds, read_row
 
 
 @numba.njit(cache=True, nogil=True)
 def corrado_sums(
-    est, order, count, first, ar, days, index, offsets, pairs, groups, starts, e, sums, counts, n_used
+    dense, est, order, count, first, ar, days, index, offsets, pairs, groups, starts, e, sums, counts, n_used
 ):  # pragma: no cover - compiled
     """Add the pairs ``first:first + len(count)`` to Corrado's sums of U over each (window, group)'s pairs present
     on each day, their number, and its pairs with a window value.
 
-    ``est``, ``order``, ``count``: those pairs' ranked estimation ARs (``est`` their
-    :meth:`~eventstudy.inference.ar_rows.ArRows.source`, each row read into a buffer once); the window days' values
+    ``dense``, ``est``, ``order``, ``count``: those pairs' ranked estimation ARs (:func:`~eventstudy.engine.ranking.
+    read_row`: rows of ``dense``, or of ``est`` (an :meth:`~eventstudy.inference.ar_rows.ArRows.source`) read into a
+    buffer where it is empty; each row read once); the window days' values
     are ``ar[:, days]`` (non-finite ones missing) and window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``,
     ``offsets[w + 1]``); its membership entries (pair ``pairs[e]`` in group ``groups[e]``) are
     ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums
@@ -50,6 +50,7 @@ def corrado_sums(
     l1 = est[3]
     u = np.empty(sums.shape[2])
     row = np.empty(l1)  # the pair's estimation ARs
+    no_scale = np.empty(0)
     rank = np.empty(l1)
     position = np.empty(l1, np.int64)
     shift = np.empty(l1 + 1, np.int64)
@@ -69,7 +70,7 @@ def corrado_sums(
             if e[w] == starts[w + 1] or pairs[e[w]] != i:
                 continue
             if not ranked:
-                ar_row(est, b, row)
+                read_row(dense, est, no_scale, False, b, row)
                 column_ranks(row, order[b], m, rank, position)
                 n_valid = 0
                 for d in range(len(days)):  # the valid days, in ascending order of their values (by insertion)
@@ -138,13 +139,13 @@ def _add_corrado(sums, counts, u, rank, l2):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
-def grank_sums(est, scale, scaled, order, count, first, gsar, pairs, groups, starts, e, sums, counts, cum):  # noqa
+def grank_sums(dense, est, scale, scaled, order, count, first, gsar, pairs, groups, starts, e, sums, counts, cum):  # noqa
     """Add the pairs ``first:first + len(count)`` to GRANK's sums of U over each (window, group)'s pairs present on
     each estimation day, their number, and the sum of the cumulative day's U.
 
-    ``est``, ``scale``, ``scaled``, ``order``, ``count``: those pairs' ranked estimation SARs (the rows of ``est``,
-    an :meth:`~eventstudy.inference.ar_rows.ArRows.source`, divided by ``scale`` if ``scaled``:
-    :meth:`~eventstudy.engine.ranking.RankedRows.source`; each row read into a buffer once); window w's entries (pair
+    ``dense``, ``est``, ``scale``, ``scaled``, ``order``, ``count``: those pairs' ranked estimation SARs (the rows
+    of ``dense``, or of ``est`` where it is empty, divided by ``scale`` if ``scaled``:
+    :meth:`~eventstudy.engine.ranking.RankedRows.source`; each row read once); window w's entries (pair
     ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN: left out) are ``starts[w]:starts[w + 1]``,
     sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums and counts (W, G, L1) and the cumulative
     day's sums (W, G) are added to in place (blocks of pairs in turn add in pair order, as one walk does).
@@ -173,7 +174,7 @@ def grank_sums(est, scale, scaled, order, count, first, gsar, pairs, groups, sta
                 if x != x:
                     continue
                 if not ranked:
-                    ranked_row(est, scale, scaled, b, row)
+                    read_row(dense, est, scale, scaled, b, row)
                     column_ranks(row, order[b], m, rank, position)
                     for c in range(l1):
                         below[c] = (rank[c] + 0.0) / denom - 0.5

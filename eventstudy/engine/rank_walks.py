@@ -91,7 +91,7 @@ class CorradoWalk:
     def add(self, est: RankedRows, first: int = 0) -> None:
         """Add the pairs ``first:first + len(est.count)``, ranked in ``est``."""
         rank_sums.corrado_sums(
-            est.values.source(), est.order, est.count, first, self.ar, self.days, self.index, self.offsets,
+            *est.source()[:2], est.order, est.count, first, self.ar, self.days, self.index, self.offsets,
             self.pairs, self.groups, self.starts, self.next, self.sums, self.counts, self.n,
         )  # fmt: skip
 

@@ -28,6 +28,11 @@ is not finite and positive is checked value by value.
 Scaled rows: the ranked values may be ``values / scale`` (``scale`` (P,) one divisor per row) without that (P, L)
 quotient being stored: the estimation days' SARs are the ARs divided by sigma_i, and every kernel divides each row
 as it reads it (:func:`ranked_row`: the same IEEE quotient, so the same numbers as a stored SAR array).
+
+Reading: values that are one plain (P, L) array (a block of rows read into a buffer, as the rank walks rank them)
+are read in place (:func:`read_row`, inlined in each kernel: the row copied, or its quotients); only other
+:class:`~eventstudy.inference.ar_rows.ArRows` are read with a call per row, which costs more than ranking the row's
+values when it passes the rows' 12-array tuple.
 """
 
 from __future__ import annotations
@@ -81,12 +86,12 @@ class RankedRows:
             if valid.shape != rows.shape:
                 raise ValueError(f"valid {valid.shape} does not match the values {rows.shape}")
         divisor = np.empty(0) if scale is None else np.asarray(scale, dtype=float)
-        read = (rows.source(), valid, divisor, scale is not None)  # how the kernels read the ranked values
+        read = (dense_of(rows), rows.source(), valid, divisor, scale is not None)  # how the kernels read them
         if like is not None and like.order.shape == rows.shape:
             shares = np.empty(len(rows), dtype=bool)
-            quotients = scale is not None and like.scale is None and like.values is rows and like.valid is valid
+            quotients = scale is not None and like.scale is None and like.values is rows and _same(like.valid, valid)
             if quotients:  # the SARs of the ARs ``like`` ranked: two values a row
-                _quotients_sorted(rows.source(), like.order, like.count, divisor, shares)
+                _quotients_sorted(*read[:2], like.order, like.count, divisor, shares)
             if not quotients or not shares.all():  # (False where the two values do not decide)
                 run_chunked(_shares_range, _shares_chunks, (*read, like.order, like.count, shares), _work(*rows.shape))
             if shares.all():
@@ -100,9 +105,26 @@ class RankedRows:
         return cls(rows, order, count, scale, valid)
 
     def source(self) -> tuple:
-        """The tuple the compiled kernels read the ranked values with (:func:`ranked_row`)."""
+        """The arguments the compiled kernels read the ranked values with (:func:`read_row`)."""
         divisor = np.empty(0) if self.scale is None else np.asarray(self.scale, dtype=float)
-        return self.values.source(), divisor, self.scale is not None
+        return dense_of(self.values), self.values.source(), divisor, self.scale is not None
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Whether two masks are the same memory read the same way (``np.asarray`` gives a new view object each time)."""
+    if a is None or b is None:
+        return a is b
+    return a.__array_interface__ == b.__array_interface__
+
+
+def dense_of(rows: ArRows) -> np.ndarray:
+    """The (P, L) C-ordered array whose rows ``rows`` are, read in place (:meth:`ArRows.of
+    <eventstudy.inference.ar_rows.ArRows.of>` of an array), or an empty (0, L) array: rows read with a call each."""
+    stored = rows.stored
+    plain = rows.col0 == 0 and stored.shape == rows.shape and stored.flags.c_contiguous and stored.dtype == np.float64
+    if plain and np.array_equal(rows.slot, np.arange(len(rows))):
+        return stored
+    return np.empty((0, rows.width))
 
 
 def _work(n_rows: int, width: int) -> np.ndarray:
@@ -110,11 +132,12 @@ def _work(n_rows: int, width: int) -> np.ndarray:
 
 
 def _sort_rows(read: tuple, rows: np.ndarray, order: np.ndarray, count: np.ndarray):
-    """Sort the rows ``rows`` of the values ``read`` = (source, valid, scale, scaled) into ``order`` and ``count``.
+    """Sort the rows ``rows`` of the values ``read`` = (dense, source, valid, scale, scaled) into ``order`` and
+    ``count``.
 
     The rows are cut into chunks of consecutive rows (:func:`~eventstudy.inference.threads.chunk_bounds`) that
     numba's number of threads take in turn; a thread reads the rows of ``BLOCK_VALUES`` values at a time into a
-    buffer (:func:`ranked_row`), makes, sorts and reads back their keys, so that they stay in its cache. The
+    buffer (:func:`read_row`), makes, sorts and reads back their keys, so that they stay in its cache. The
     compiled passes and numpy's sort release the GIL; each row is written by one thread only, so the result does
     not depend on the threads.
     """
@@ -153,8 +176,24 @@ def ranked_row(src, scale, scaled, i, out):  # pragma: no cover - compiled
             out[t] = out[t] / scale[i]
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def read_row(dense, src, scale, scaled, i, out):  # pragma: no cover - compiled
+    """Row ``i`` of the ranked values into ``out``: ``dense[i]`` (divided by ``scale[i]`` if ``scaled``), or
+    :func:`ranked_row` of ``src`` where ``dense`` is empty. Inlined in the kernels (numba IR), so that a row of a
+    plain array costs no call (copied: the kernels then read the row's values in sort order from the cache)."""
+    if len(dense) == 0:
+        ranked_row(src, scale, scaled, i, out)
+    elif scaled:
+        s = scale[i]
+        for t in range(dense.shape[1]):
+            out[t] = dense[i, t] / s
+    else:
+        for t in range(dense.shape[1]):
+            out[t] = dense[i, t]
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _keys_range(src, valid, scale, scaled, rows, bits, values, keys, count):  # pragma: no cover - compiled
+def _keys_range(dense, src, valid, scale, scaled, rows, bits, values, keys, count):  # pragma: no cover - compiled
     """Each row's values (into ``values``) and keys: the float's bits made to sort as unsigned integers, the low
     ``bits`` the column index."""
     index = (np.uint64(1) << bits) - np.uint64(1)
@@ -162,7 +201,7 @@ def _keys_range(src, valid, scale, scaled, rows, bits, values, keys, count):  # 
     exponent = np.uint64(0x7FF0000000000000)
     for b in range(len(rows)):
         i = rows[b]
-        ranked_row(src, scale, scaled, i, values[b])
+        read_row(dense, src, scale, scaled, i, values[b])
         n = 0
         for c in range(keys.shape[1]):
             u = np.float64(values[b, c]).view(np.uint64)
@@ -195,12 +234,12 @@ def _order_range(values, rows, bits, keys, count, order):  # pragma: no cover - 
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _shares_range(src, valid, scale, scaled, order, count, out, lo, hi):  # pragma: no cover - compiled
-    """Whether each row's ``order`` sorts the ranked values (``src``'s rows, divided by ``scale`` if ``scaled``):
-    its first ``count`` columns hold the row's valid values, ascending."""
+def _shares_range(dense, src, valid, scale, scaled, order, count, out, lo, hi):  # pragma: no cover - compiled
+    """Whether each row's ``order`` sorts the ranked values (:func:`read_row`): its first ``count`` columns hold the
+    row's valid values, ascending."""
     x = np.empty(order.shape[1])
     for i in range(lo, hi):
-        ranked_row(src, scale, scaled, i, x)
+        read_row(dense, src, scale, scaled, i, x)
         ok = True
         previous = -np.inf
         for k in range(len(x)):
@@ -218,27 +257,31 @@ def _shares_range(src, valid, scale, scaled, order, count, out, lo, hi):  # prag
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _quotients_sorted(src, order, count, scale, out):  # pragma: no cover - compiled
-    """Whether each row's ``order`` (the sort order of ``src``'s rows) sorts them divided by ``scale``, decided by
-    its smallest and largest valid values: True where it does, False where the two do not show it (a divisor not
-    finite and positive: to be checked value by value, as is a row with an infinite quotient, which does not)."""
+def _quotients_sorted(dense, src, order, count, scale, out):  # pragma: no cover - compiled
+    """Whether each row's ``order`` (the sort order of the rows: ``dense``'s, or ``src``'s where it is empty) sorts
+    them divided by ``scale``, decided by its smallest and largest valid values: True where it does, False where the
+    two do not show it (a divisor not finite and positive: to be checked value by value, as is a row with an
+    infinite quotient, which does not)."""
     for i in range(len(count)):
         m = count[i]
         s = scale[i]
         if m == 0:  # non-finite values stay non-finite: still none valid
             out[i] = True
         elif s > 0.0 and s < np.inf:
-            out[i] = np.isfinite(ar_value(src, i, order[i, 0]) / s) and np.isfinite(
-                ar_value(src, i, order[i, m - 1]) / s
-            )
+            first, last = order[i, 0], order[i, m - 1]
+            if len(dense):
+                smallest, largest = dense[i, first], dense[i, last]
+            else:
+                smallest, largest = ar_value(src, i, first), ar_value(src, i, last)
+            out[i] = np.isfinite(smallest / s) and np.isfinite(largest / s)
         else:
             out[i] = False
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def _shares_chunks(src, valid, scale, scaled, order, count, out, bounds):  # pragma: no cover - compiled
+def _shares_chunks(dense, src, valid, scale, scaled, order, count, out, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
-        _shares_range(src, valid, scale, scaled, order, count, out, bounds[c], bounds[c + 1])
+        _shares_range(dense, src, valid, scale, scaled, order, count, out, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)
