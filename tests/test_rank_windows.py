@@ -78,10 +78,15 @@ def _same(a, b):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
 
-@pytest.mark.parametrize("sums_bytes", [rank_walks.SUMS_BYTES, 1])  # all windows in one walk, or one window per walk
-def test_windows_at_once_equal_each_window_from_scipy_bit_for_bit(data, monkeypatch, sums_bytes):
+@pytest.mark.parametrize(
+    ("sums_bytes", "rise_bits"),  # all windows in one walk, or one window per walk; 8, 4 or 2 windows' rises a word
+    [(rank_walks.SUMS_BYTES, rank_walks.RISE_BITS), (1, rank_walks.RISE_BITS), (rank_walks.SUMS_BYTES, 8),
+     (rank_walks.SUMS_BYTES, 32)],
+)  # fmt: skip
+def test_windows_at_once_equal_each_window_from_scipy_bit_for_bit(data, monkeypatch, sums_bytes, rise_bits):
     est, ar, sar, members, csars = data
     monkeypatch.setattr(rank_walks, "SUMS_BYTES", sums_bytes)
+    monkeypatch.setattr(rank_walks, "RISE_BITS", rise_bits)
     corrado = rt.corrado_rank_windows(est, ar, WINDOWS, members)
     grank = rt.grank_windows(sar, csars, members)
     assert len(corrado) == len(grank) == len(WINDOWS)

@@ -24,18 +24,18 @@ from eventstudy.engine.ranking import bounds, column_ranks, merge_bounds, read_r
 
 @numba.njit(cache=True, nogil=True)
 def corrado_sums(
-    dense, est, order, count, first, ar, days, index, offsets, pairs, groups, starts, e, sums, counts, n_used
+    dense, est, order, count, first, ar, days, index, offsets, fields, pairs, groups, starts, e, sums, counts, n_used
 ):  # pragma: no cover - compiled
     """Add the pairs ``first:first + len(count)`` to Corrado's sums of U over each (window, group)'s pairs present
     on each day, their number, and its pairs with a window value.
 
     ``dense``, ``est``, ``order``, ``count``: those pairs' ranked estimation ARs (:func:`~eventstudy.engine.ranking.
     read_row`: rows of ``dense``, or of ``est`` (an :meth:`~eventstudy.inference.ar_rows.ArRows.source`) read into a
-    buffer where it is empty; each row read once); the window days' values
-    are ``ar[:, days]`` (non-finite ones missing) and window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``,
-    ``offsets[w + 1]``); its membership entries (pair ``pairs[e]`` in group ``groups[e]``) are
-    ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums
-    and counts (W, G, L1 + max L2) (window w's days after the L1 estimation days) and the pairs used (W, G) are
+    buffer where it is empty; each row read once); the window days' values are ``ar[:, days]`` (non-finite ones
+    missing) and window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``, ``offsets[w + 1]``), its twice-rises
+    packed in a bit field of ``fields`` bits (see below); its membership entries (pair ``pairs[e]`` in group
+    ``groups[e]``) are ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` (W,) the next one (advanced here). The
+    sums and counts (W, G, L1 + max L2) (window w's days after the L1 estimation days) and the pairs used (W, G) are
     added to in place, so that blocks of pairs taken in turn add each sum's terms in pair order, as one walk does.
 
     U of a value = (values below it + (values equal to it, itself included, + 1) / 2) / (1 + m + q) - 1/2 among
@@ -45,6 +45,9 @@ def corrado_sums(
     (:func:`~eventstudy.engine.ranking.merge_bounds`); an estimation value of rank r among its own rises by
     1 per window value below it (r > hi) and 1/2 per equal one (lo < r <= hi). As lo and hi fall between runs of
     equal values, r > lo holds exactly from sorted position lo on: twice the rise is a running sum over positions.
+    Every window's twice-rises are taken in one running sum and one gather by position: each window has a bit field
+    of ``fields`` bits in an int64 (64 // ``fields`` windows a word; its field never reaches the sign bit, as twice a
+    rise is at most twice the window's days), a window value adds 1 to the fields of the windows it is in.
     """
     n_windows = len(offsets) - 1
     l1 = est[3]
@@ -53,8 +56,14 @@ def corrado_sums(
     no_scale = np.empty(0)
     rank = np.empty(l1)
     position = np.empty(l1, np.int64)
+    per_word = 64 // fields
+    n_words = (n_windows + per_word - 1) // per_word
+    one = np.zeros((n_words, len(days)), np.int64)  # a window day's 1 in the fields of the windows it is in
+    for w in range(n_windows):
+        for j in range(offsets[w], offsets[w + 1]):
+            one[w // per_word, index[j]] |= np.int64(1) << np.int64(fields * (w % per_word))
     shift = np.empty(l1 + 1, np.int64)
-    rise2 = np.empty(l1)
+    rise2 = np.empty((n_words, l1), np.int64)  # every window's twice-rise of each estimation day, packed
     values = np.empty(len(days))
     lo = np.zeros(len(days), np.int64)
     hi = np.zeros(len(days), np.int64)
@@ -89,13 +98,21 @@ def corrado_sums(
                 for k in range(n_valid):
                     lo[sorted_days[k]] = lo_sorted[k]
                     hi[sorted_days[k]] = hi_sorted[k]
+                for word in range(n_words):
+                    shift[: m + 1] = 0  # 1 at lo and 1 at hi of each window value, in its windows' fields
+                    for k in range(n_valid):
+                        shift[lo_sorted[k]] += one[word, sorted_days[k]]
+                        shift[hi_sorted[k]] += one[word, sorted_days[k]]
+                    for k in range(1, m + 1):
+                        shift[k] += shift[k - 1]
+                    for c in range(l1):
+                        rise2[word, c] = shift[position[c]]
                 ranked = True
             window = index[offsets[w] : offsets[w + 1]]
             q = 0
             for d in window:
                 q += values[d] == values[d]
             denom = 1.0 + m + q
-            shift[: m + 1] = 0  # 1 at lo and 1 at hi of each window value
             for j in range(len(window)):
                 x = values[window[j]]
                 u[l1 + j] = np.nan
@@ -107,14 +124,11 @@ def corrado_sums(
                     less += values[d] < x
                     equal += values[d] == x
                 u[l1 + j] = (less + (equal + 1) / 2.0) / denom - 0.5
-                shift[lo[window[j]]] += 1
-                shift[hi[window[j]]] += 1
-            for k in range(1, m + 1):
-                shift[k] += shift[k - 1]
-            for c in range(l1):  # gathered apart: the arithmetic below is then vectorised
-                rise2[c] = shift[position[c]]
+            packed = rise2[w // per_word]
+            at = np.int64(fields * (w % per_word))
+            mask = (np.int64(1) << np.int64(fields)) - 1
             for c in range(l1):
-                x = (rank[c] + 0.5 * rise2[c]) / denom - 0.5
+                x = (rank[c] + 0.5 * ((packed[c] >> at) & mask)) / denom - 0.5
                 u[c] = x if rank[c] > 0.0 else 0.0  # adding 0.0 leaves a sum as it is (the sums are never -0.0)
             while e[w] < starts[w + 1] and pairs[e[w]] == i:
                 g = groups[e[w]]
@@ -190,12 +204,13 @@ def _add_grank(sums, counts, rank, below, above, lo, hi, denom):  # pragma: no c
     """Add one entry's U of the estimation SARs (its GSAR with lo SARs below and hi up to it; rank 0: missing)."""
     if lo == hi:  # no SAR equal to the GSAR
         for c in range(len(sums)):
-            x = above[c] if rank[c] > hi else below[c]
-            sums[c] += x if rank[c] > 0.0 else 0.0
-            counts[c] += 1.0 if rank[c] > 0.0 else 0.0
+            r, up, down = rank[c], above[c], below[c]  # both read, then one chosen: the loop is vectorised
+            x = up if r > hi else down
+            sums[c] += x if r > 0.0 else 0.0
+            counts[c] += 1.0 if r > 0.0 else 0.0
     else:
         for c in range(len(sums)):
-            r = rank[c]
-            x = above[c] if r > hi else ((r + 0.5) / denom - 0.5 if r > lo else below[c])
+            r, up, down = rank[c], above[c], below[c]
+            x = up if r > hi else ((r + 0.5) / denom - 0.5 if r > lo else down)
             sums[c] += x if r > 0.0 else 0.0
             counts[c] += 1.0 if r > 0.0 else 0.0

@@ -27,6 +27,7 @@ from eventstudy.inference.groups import GroupResult, Groups
 
 SUMS_BYTES = 256 << 20  # Corrado's and GRANK's (window, group, day) sums and counts held at once, at most
 BLOCK_ROWS = 1 << 14  # pairs whose estimation ARs are read and ranked at a time by corrado_grank_windows
+RISE_BITS = 16  # bits of a window's field of packed twice-rises in Corrado's walk (32 for a longer window)
 
 
 def corrado_grank_windows(
@@ -83,6 +84,7 @@ class CorradoWalk:
         days, index = np.unique(np.concatenate([columns[w] for w in part]), return_inverse=True)
         self.days, self.index = days.astype(np.int64), index.astype(np.int64).reshape(-1)
         self.offsets = np.r_[0, np.cumsum(self.widths)].astype(np.int64)
+        self.fields = RISE_BITS if 2 * max(self.widths) < 1 << (RISE_BITS - 1) else 32  # (rank_sums.corrado_sums)
         self.pairs, self.groups, self.starts, _ = _by_pair(self.members)
         self.next = self.starts[:-1].copy()  # each window's next membership entry
         shape = (len(part), max(g.n_groups for g in self.members), l1 + max(self.widths))
@@ -91,7 +93,7 @@ class CorradoWalk:
     def add(self, est: RankedRows, first: int = 0) -> None:
         """Add the pairs ``first:first + len(est.count)``, ranked in ``est``."""
         rank_sums.corrado_sums(
-            *est.source()[:2], est.order, est.count, first, self.ar, self.days, self.index, self.offsets,
+            *est.source()[:2], est.order, est.count, first, self.ar, self.days, self.index, self.offsets, self.fields,
             self.pairs, self.groups, self.starts, self.next, self.sums, self.counts, self.n,
         )  # fmt: skip
 
