@@ -217,20 +217,27 @@ def _keys_range(dense, src, valid, scale, scaled, rows, bits, values, keys, coun
 @numba.njit(cache=True, nogil=True)
 def _order_range(values, rows, bits, keys, count, order):  # pragma: no cover - compiled
     """Each row's columns from its sorted keys, the valid ones then put in ascending order of their ``values`` by
-    insertion (only values whose keys agreed above the index bits can be out of order)."""
+    insertion (only values whose keys agreed above the index bits can be out of order: a value not below the
+    largest so far, the usual case, stays where it is)."""
     index = (np.uint64(1) << bits) - np.uint64(1)
     for b in range(len(rows)):
         i = rows[b]
-        x = values[b]
-        for k in range(keys.shape[1]):
-            c = keys[b, k] & index
+        x, key, out = values[b], keys[b], order[i]
+        largest = -np.inf
+        for k in range(count[i]):
+            c = key[k] & index
             v = x[c]
+            if v >= largest:
+                out[k] = c
+                largest = v
+                continue
             j = k
-            if k < count[i]:
-                while j > 0 and x[order[i, j - 1]] > v:
-                    order[i, j] = order[i, j - 1]
-                    j -= 1
-            order[i, j] = c
+            while j > 0 and x[out[j - 1]] > v:
+                out[j] = out[j - 1]
+                j -= 1
+            out[j] = c
+        for k in range(count[i], len(key)):
+            out[k] = key[k] & index
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
