@@ -125,42 +125,38 @@ def _by_pair(pair, n_pairs):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _day_sums(src, keep, masked, group, pair, order, n_groups):  # pragma: no cover - compiled
     """Per group and day: the sum of the finite values of its pairs (where ``keep``, if ``masked``) and their number,
-    visiting the entries in ``order``. A pair's row is read once for its consecutive entries and its values not
-    counted set to +0.0, so each entry adds a whole row without a branch (a loop that vectorises): adding +0.0 to a
-    sum that starts at +0.0 changes no bit (under round-to-nearest such a sum is never -0.0). Per pair: its
+    visiting the entries in ``order``. A pair's row is read once for its consecutive entries into ``clean``, its
+    values not counted set to +0.0, so each entry adds a whole row without a branch (a loop that vectorises): adding
+    +0.0 to a sum that starts at +0.0 changes no bit (under round-to-nearest such a sum is never -0.0). Per pair: its
     counted values and its values above 0 (where ``keep``), both 0 for a pair not visited."""
     width = src[3]
     total = np.zeros((n_groups, width))
     n = np.zeros((n_groups, width), dtype=np.int64)
     positive = np.zeros(len(src[1]), dtype=np.int64)
     finite = np.zeros(len(src[1]), dtype=np.int64)
-    row = np.empty(width)
+    row, clean = np.empty(width), np.empty(width)
     counted = np.empty(width, dtype=np.int64)
+    every_day = np.ones(width, dtype=np.bool_)
     last = -1
     for k in range(len(order)):
         e = order[k]
         i = pair[e]
         if i != last:
             ar_row(src, i, row)
-            above = 0
-            if masked:
-                kept = keep[i]
-                for d in range(width):
-                    ok = np.isfinite(row[d]) & kept[d]
-                    above += kept[d] & (row[d] > 0.0)
-                    counted[d] = ok
-                    row[d] = row[d] if ok else 0.0
-            else:
-                for d in range(width):
-                    ok = np.isfinite(row[d])
-                    above += row[d] > 0.0
-                    counted[d] = ok
-                    row[d] = row[d] if ok else 0.0
-            positive[i], finite[i] = above, counted.sum()
+            kept = keep[i] if masked else every_day
+            above, count = 0, 0
+            for d in range(width):
+                v = row[d]
+                ok = np.isfinite(v) & kept[d]
+                above += (v > 0.0) & kept[d]
+                count += ok
+                counted[d] = ok
+                clean[d] = v if ok else 0.0
+            positive[i], finite[i] = above, count
             last = i
         sums, counts = total[group[e]], n[group[e]]
         for d in range(width):
-            sums[d] += row[d]
+            sums[d] += clean[d]
             counts[d] += counted[d]
     return total, n, positive, finite
 
