@@ -31,13 +31,15 @@ from eventstudy.inference.bhar import bhar_skew_t_groups
 from eventstudy.inference.binder import BinderEstimation, binder_estimation, binder_window
 from eventstudy.inference.bootstrap import bootstrap_p
 from eventstudy.inference.calendar_time import (
+    Portfolios,
     calendar_positions,
     newey_west_t,
     pairs_with_returns,
     portfolios,
-    standardized_z,
+    standardized_z_of,
 )
 from eventstudy.inference.groups import GroupResult, Groups
+from eventstudy.inference.portfolio_sd import estimation_sd, estimation_sd_windows
 from eventstudy.inference.result import TestResult
 from eventstudy.inference.row_positions import RowPositions
 
@@ -60,6 +62,7 @@ def group_battery_groups(
     bootstrap: tuple[int, int] = (0, 0),
     calendar: tuple[np.ndarray, np.ndarray | RowPositions] | None = None,
     binder: tuple[GroupResult, GroupResult] | None = None,
+    portfolio: tuple[Portfolios, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, GroupResult]:
     """The group tests of every group of ``groups`` (pairs of ``stage``) over one event window (``wmask``: (D,)
     day mask). ``bootstrap`` = (draws, seed) of the wild bootstrap (draws 0: its row is n/a). ``calendar`` =
@@ -68,8 +71,9 @@ def group_battery_groups(
     so a grid of all the stage's dates gives the same numbers as one of the groups' pairs only): the stage's arrays
     are then read in place (views, no copy of the groups' rows); without it only the groups' pairs' dates are
     gathered. ``binder`` = this window's :func:`binder_windows` computed with the other
-    windows'. The estimation days' ARs are read as rows (``stage.estimation_ar``: stored or regenerated), the
-    window's from ``stage.event_ar``."""
+    windows', ``portfolio`` its portfolios and their estimation-period (s, m) computed with the other windows'
+    (:func:`group_battery_windows`; needs ``calendar``). The estimation days' ARs are read as rows
+    (``stage.estimation_ar``: stored or regenerated), the window's from ``stage.event_ar``."""
     start = stage.event_start
     if calendar is None:  # the dates of the groups' pairs only, and their rows of the stage's arrays
         rows = np.flatnonzero(np.bincount(groups.pair, minlength=len(stage)))
@@ -82,11 +86,15 @@ def group_battery_groups(
         est_ar, estimation = stage.estimation_ar, stage.estimation[:, :start]  # rows and a view: no copy
         positions = RowPositions.of(positions)
     ar_win = event[:, event_columns(stage, wmask)]
-    port = portfolios(ar_win, positions.columns(columns_of(wmask)), local, len(grid))
     n = pairs_with_returns(ar_win, local)
+    if portfolio is None:
+        port = portfolios(ar_win, positions.columns(columns_of(wmask)), local, len(grid))
+        sd = estimation_sd(port, est_ar, estimation, positions.columns(slice(0, start)))
+    else:
+        port, sd = portfolio
     joint, average = binder_windows(stage, [wmask], [groups])[0] if binder is None else binder
     return {
-        "calendar_time_z": standardized_z(port, est_ar, estimation, positions.columns(slice(0, start)), n),
+        "calendar_time_z": standardized_z_of(port, *sd, n),
         "calendar_time_nw": newey_west_t(port, int(wmask.sum()) - 1, n),
         "binder_wald": joint,
         "binder_caar_z": average,
@@ -122,9 +130,20 @@ def group_battery_windows(
     systems shared by the windows (:func:`binder_windows`); ``calendar`` as for :func:`group_battery_groups`."""
     wmasks = [window_days(stage, window) for window in windows]
     binder = binder_windows(stage, wmasks, members)
+    grid, positions = calendar[0], RowPositions.of(calendar[1])
+    ports = [
+        portfolios(stage.event_ar[:, event_columns(stage, wmask)], positions.columns(columns_of(wmask)), g, len(grid))
+        for wmask, g in zip(wmasks, members, strict=True)
+    ]  # every window's estimation-period (s, m) in one walk: a pair's row is read once for all windows
+    start = stage.event_start
+    sds = estimation_sd_windows(
+        ports, stage.estimation_ar, stage.estimation[:, :start], positions.columns(slice(0, start))
+    )
     return [
-        group_battery_groups(stage, window, wmask, groups, bootstrap, calendar, window_binder)
-        for window, wmask, groups, window_binder in zip(windows, wmasks, members, binder, strict=True)
+        group_battery_groups(stage, window, wmask, groups, bootstrap, calendar, window_binder, portfolio)
+        for window, wmask, groups, window_binder, portfolio in zip(
+            windows, wmasks, members, binder, zip(ports, sds, strict=True), strict=True
+        )
     ]
 
 

@@ -31,7 +31,8 @@ on one sorted union of the calendar dates (:func:`calendar_positions`, without s
 days); the portfolios of all groups are the segments of the (group, date) keys of their cells (one sort), and the
 estimation-period standard deviations of all of them come from one compiled pass that walks each group's
 portfolios in date order, adding the pairs that enter and removing those that leave a running (date -> sum,
-count) table, so the work is O(pair-group memberships x days) however many groups and portfolios there are.
+count) table, so the work is O(pair-group memberships x days) however many groups and portfolios there are
+(:mod:`eventstudy.inference.portfolio_sd`, which walks several event windows at once).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference import distributions as stats
-from eventstudy.inference.ar_rows import ArRows, ar_row
+from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.groups import GroupResult, Groups
+from eventstudy.inference.portfolio_sd import estimation_sd
 from eventstudy.inference.result import TestResult
 from eventstudy.inference.row_positions import RowPositions
 
@@ -252,101 +254,6 @@ def portfolio_series(ar: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.
     return grid[port.date], port.p, port.n, members
 
 
-def estimation_sd(
-    port: Portfolios, ar_est: np.ndarray | ArRows, keep: np.ndarray, positions: np.ndarray | RowPositions
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each portfolio's standard deviation over the estimation period: ``(s (T,), m (T,))``.
-
-    For portfolio d the series is the equally weighted mean of its members' estimation residuals (``ar_est``
-    (P, L1), an array or :class:`~eventstudy.inference.ar_rows.ArRows`, where ``keep`` (P, L1) holds and the value
-    is finite) on each calendar date (``positions`` (P, L1) on the portfolios' grid; an array or
-    :class:`~eventstudy.inference.row_positions.RowPositions`) where every member has one; s_d is its sd (ddof = 1)
-    over those m_d dates (NaN when m_d < 2).
-    """
-    rows, positions = ArRows.of(ar_est), RowPositions.of(positions)
-    table, offset = positions.table, positions.offset
-    return _estimation_sd(port.group, port.starts, port.pair, rows.source(), keep, table, offset, port.n_grid)
-
-
-@numba.njit(cache=True, nogil=True)
-def _estimation_sd(group, starts, pair, src, keep, table, offset, n_grid):  # pragma: no cover - compiled
-    """Walk each group's portfolios in date order, keeping the per-date sum and count of the current members'
-    residuals: a pair is added when it enters and removed when it leaves, and (s, m) are recomputed only when the
-    member set changes, over the dates of one member (every full date is one of its dates). Each move or
-    recomputation reads its pair's row once (:func:`~eventstudy.inference.ar_rows.ar_row`)."""
-    size = len(starts) - 1
-    s = np.full(size, np.nan)
-    m = np.zeros(size, np.int64)
-    total = np.zeros(n_grid)
-    count = np.zeros(n_grid, np.int64)
-    width = src[3]
-    row = np.empty(width)
-    j = 0
-    while j < size:
-        end = j
-        while end < size and group[end] == group[j]:
-            end += 1
-        prev_a, prev_b = 0, 0
-        for k in range(j, end):
-            a, b = starts[k], starts[k + 1]
-            changed = k == j
-            x, y = prev_a, a
-            while x < prev_b or y < b:
-                if y >= b or (x < prev_b and pair[x] < pair[y]):
-                    _move(pair[x], -1.0, src, row, keep, table, offset, total, count, width)
-                    x += 1
-                    changed = True
-                elif x >= prev_b or pair[y] < pair[x]:
-                    _move(pair[y], 1.0, src, row, keep, table, offset, total, count, width)
-                    y += 1
-                    changed = True
-                else:
-                    x += 1
-                    y += 1
-            if changed:
-                s[k], m[k] = _sd(pair[a], b - a, src, row, keep, table, offset, total, count, width)
-            else:
-                s[k], m[k] = s[k - 1], m[k - 1]
-            prev_a, prev_b = a, b
-        for x in range(prev_a, prev_b):
-            _move(pair[x], -1.0, src, row, keep, table, offset, total, count, width)
-        j = end
-    return s, m
-
-
-@numba.njit(cache=True, inline="always")
-def _move(i, sign, src, row, keep, table, offset, total, count, width):  # pragma: no cover - compiled
-    ar_row(src, i, row)
-    for t in range(width):
-        p = table[offset[i] + t]
-        v = row[t]
-        if p >= 0 and keep[i, t] and np.isfinite(v):
-            count[p] += int(sign)
-            total[p] = 0.0 if count[p] == 0 else total[p] + sign * v
-
-
-@numba.njit(cache=True, inline="always")
-def _sd(i, n, src, row, keep, table, offset, total, count, width):  # pragma: no cover - compiled
-    ar_row(src, i, row)
-    m = 0
-    acc = 0.0
-    for t in range(width):
-        p = table[offset[i] + t]
-        if p >= 0 and keep[i, t] and np.isfinite(row[t]) and count[p] == n:
-            m += 1
-            acc += total[p] / n
-    if m < 2:
-        return np.nan, m
-    mean = acc / m
-    var = 0.0
-    for t in range(width):
-        p = table[offset[i] + t]
-        if p >= 0 and keep[i, t] and np.isfinite(row[t]) and count[p] == n:
-            d = total[p] / n - mean
-            var += d * d
-    return np.sqrt(var / (m - 1)), m
-
-
 def standardized_z(
     port: Portfolios,
     ar_est: np.ndarray | ArRows,
@@ -357,7 +264,14 @@ def standardized_z(
 ) -> GroupResult:
     """:func:`calendar_time_z` of every group from its portfolios and the estimation residuals (``ar_est``,
     ``keep``, ``positions`` as for :func:`estimation_sd`); ``n_pairs`` (G,) the pairs with a return."""
-    s, m = estimation_sd(port, ar_est, keep, positions)
+    return standardized_z_of(port, *estimation_sd(port, ar_est, keep, positions), n_pairs, min_common)
+
+
+def standardized_z_of(
+    port: Portfolios, s: np.ndarray, m: np.ndarray, n_pairs: np.ndarray, min_common: int = 20
+) -> GroupResult:
+    """:func:`standardized_z` from the portfolios' estimation-period ``(s, m)`` (:func:`estimation_sd`, or one
+    window's :func:`~eventstudy.inference.portfolio_sd.estimation_sd_windows`)."""
     use = (m >= max(min_common, 4)) & np.isfinite(s) & (s > 0)
     g = port.group[use]
     sp = segment_sum(g, port.p[use] / s[use], port.n_groups)
