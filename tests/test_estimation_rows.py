@@ -13,6 +13,7 @@ import pytest
 from test_ar_rows import _regenerated
 
 import eventstudy.engine.pair_stage as stages
+import eventstudy.inference.portfolio_sd as walk
 from eventstudy import EventStudy
 from eventstudy.engine import stage_arrays, tables
 from eventstudy.engine.group_tests import group_battery, group_battery_windows, window_days
@@ -24,6 +25,7 @@ from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, ArRows, matching_r
 from eventstudy.inference.calendar_time import estimation_sd, portfolios, standardized_z
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.moments import group_day_means, group_day_sums
+from eventstudy.inference.row_positions import RowPositions
 from eventstudy.simulate import simulate_study
 
 
@@ -152,6 +154,79 @@ def test_calendar_time_estimation_sd_of_rows_is_that_of_the_array(study_stage, r
     )
     for field in ("statistic", "p_value", "n"):
         _same_bits(getattr(got, field), getattr(want, field))
+
+
+def _walk_alone(port, values, keep, positions):
+    """The estimation sd of one window's portfolios by a walk of that window alone over dense rows, in plain Python:
+    the path the compiled walk of several windows replaced (same additions and removals in the same order)."""
+    values, keep, positions = values.tolist(), keep.tolist(), positions.tolist()
+    s, m = np.full(len(port.group), np.nan), np.zeros(len(port.group), np.int64)
+    total, count = [0.0] * port.n_grid, [0] * port.n_grid
+
+    def move(i, sign):
+        for p, k, v in zip(positions[i], keep[i], values[i], strict=True):
+            if p >= 0 and k and np.isfinite(v):
+                count[p] += int(sign)
+                total[p] = 0.0 if count[p] == 0 else total[p] + sign * v
+
+    def sd(i, n):
+        on = zip(positions[i], keep[i], values[i], strict=True)
+        series = [total[p] / n for p, k, v in on if p >= 0 and k and np.isfinite(v) and count[p] == n]
+        if len(series) < 2:
+            return np.nan, len(series)
+        acc, var = 0.0, 0.0
+        for x in series:
+            acc += x
+        for x in series:
+            var += (x - acc / len(series)) * (x - acc / len(series))
+        return np.sqrt(var / (len(series) - 1)), len(series)
+
+    for g in range(port.n_groups):
+        prev = []
+        for k in range(port.group_starts[g], port.group_starts[g + 1]):
+            now = port.pair[port.starts[k] : port.starts[k + 1]].tolist()
+            moved = False
+            for i in sorted(set(prev) ^ set(now)):  # the merge order of the two sorted member lists
+                move(i, -1.0 if i in prev else 1.0)
+                moved = True
+            s[k], m[k] = sd(now[0], len(now)) if moved or k == port.group_starts[g] else (s[k - 1], m[k - 1])
+            prev = now
+        for i in prev:
+            move(i, -1.0)
+    return s, m
+
+
+@pytest.mark.parametrize("cache_rows", [None, 3])
+def test_the_windows_estimation_sd_is_each_window_walked_alone(study_stage, rows, groups, monkeypatch, cache_rows):
+    """Several windows' (s, m) in one walk are those of each window walked alone, to the bit: rows stored,
+    regenerated and NaN, unkept days, rows on consecutive dates and rows with gaps and dates out of order, several
+    overlapping groups; with the row cache too small to hold every row in it (rows read again at each use)."""
+    _, stage = study_stage
+    mixed, plain = rows
+    start = stage.event_start
+    if cache_rows:
+        monkeypatch.setattr(walk, "CACHE_BYTES", 8 * start * cache_rows)
+    grid, positions = stage.grid.calendar_rows(stage.cells, len(stage.days))
+    dense = positions.columns(slice(0, start)).dense().astype(np.int32)
+    rng = np.random.default_rng(3)
+    gappy = rng.random(len(dense)) < 0.3
+    dense[gappy, 40:45] = -1  # no date: a gap
+    dense[gappy, 60], dense[gappy, 61] = dense[gappy, 61], dense[gappy, 60]  # out of order
+    keep = stage.estimation[:, :start]
+    windows = [(5, 12), (4, 6), (0, 1), (9, 20)]
+    ports = [
+        portfolios(stage.event_ar[:, a:b], positions.columns(slice(start + a, start + b)), groups, len(grid))
+        for a, b in windows
+    ]
+    for est in (positions.columns(slice(0, start)), RowPositions.of(dense)):
+        got = walk.estimation_sd_windows(ports, mixed, keep, est)
+        for port, (s, m) in zip(ports, got, strict=True):
+            want = _walk_alone(port, plain, keep, est.dense())
+            _same_bits(s, want[0])
+            _same_bits(m, want[1])
+            assert np.isfinite(s).sum() > 10 and len(np.unique(port.group)) > 5
+        _same_bits(estimation_sd(ports[1], mixed, keep, est)[0], got[1][0])
+    assert walk.estimation_sd_windows([], mixed, keep, dense) == []
 
 
 OTHERS = ["corrado_rank", "grank"]  # tests whose estimation ARs are read elsewhere (ranks)
