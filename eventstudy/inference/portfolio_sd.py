@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
+import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.ar_rows import ArRows, ar_row
 from eventstudy.inference.row_positions import RowPositions
 
