@@ -90,26 +90,22 @@ def group_day_sums(values: np.ndarray | ArRows, groups: Groups, keep: np.ndarray
     keep = np.asarray(keep, dtype=bool) if masked else np.ones((1, 1), bool)
     if masked and keep.shape != rows.shape:
         raise ValueError(f"keep {keep.shape} does not match the values {rows.shape}")
-    order = _visit_order(groups)
+    order = _visit_order(groups.group, groups.pair, groups.n_pairs)
     total, n, positive, finite = _day_sums(
         rows.source(), keep, masked, groups.group, groups.pair, order, groups.n_groups
     )
     return DaySums(np.where(n > 0, total / np.maximum(n, 1), np.nan), n, positive, finite)
 
 
-def _visit_order(groups: Groups) -> np.ndarray:
-    """The order the entries are visited in: by pair (so that a pair in several groups, such as the pooled group
-    and its event's, has its row read once) where that keeps each group's entries in their order (the groups'
-    pairs ascending, as :class:`Groups` keeps them), else the entries' own order."""
-    step_group, step_pair = np.diff(groups.group), np.diff(groups.pair)
-    if np.all((step_group > 0) | ((step_group == 0) & (step_pair > 0))):
-        return _by_pair(groups.pair, groups.n_pairs)
-    return np.arange(len(groups.pair), dtype=np.int64)
-
-
 @numba.njit(cache=True, nogil=True)
-def _by_pair(pair, n_pairs):  # pragma: no cover - compiled
-    """The entries sorted by pair, in entry order within a pair (a counting sort)."""
+def _visit_order(group, pair, n_pairs):  # pragma: no cover - compiled
+    """The order the entries are visited in: by pair, in entry order within a pair (a counting sort), so that a pair
+    in several groups (the pooled group and its event's) has its row read once, where that keeps each group's
+    entries in their order (entries sorted by group, then pair, as :class:`Groups` keeps them); else the entries'
+    own order."""
+    for e in range(1, len(pair)):
+        if group[e] < group[e - 1] or group[e] == group[e - 1] and pair[e] <= pair[e - 1]:
+            return np.arange(len(pair))
     start = np.zeros(n_pairs + 1, dtype=np.int64)
     for i in pair:
         start[i + 1] += 1
