@@ -227,6 +227,9 @@ def test_the_windows_estimation_sd_is_each_window_walked_alone(study_stage, rows
             assert np.isfinite(s).sum() > 10 and len(np.unique(port.group)) > 5
         _same_bits(estimation_sd(ports[1], mixed, keep, est)[0], got[1][0])
     assert walk.estimation_sd_windows([], mixed, keep, dense) == []
+    none = np.zeros((len(dense), 0), np.int32)  # an estimation window of no days: no date, m = 0
+    for s, m in walk.estimation_sd_windows(ports, none.astype(float), none.astype(bool), none):
+        assert np.isnan(s).all() and (m == 0).all()
 
 
 OTHERS = ["corrado_rank", "grank"]  # tests whose estimation ARs are read elsewhere (ranks)

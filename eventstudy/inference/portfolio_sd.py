@@ -231,7 +231,7 @@ def _load(i, src, keep, table, offset, row):  # pragma: no cover - compiled
     width = len(row)
     for t in range(width):
         row[t] = row[t] if kept[t] else np.nan
-    first = table[offset[i]]
+    first = table[offset[i]] if width else -1  # a row of no days reads no position
     return first if first >= 0 and _consecutive(table[offset[i] : offset[i] + width], first) else -1
 
 
