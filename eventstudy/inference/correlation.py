@@ -306,12 +306,10 @@ def _window_classes_of(windows: np.ndarray | RowPositions, used: np.ndarray) -> 
     the distinct offsets' rows are read (the same codes: each offset in order of its first row, and so each window)."""
     if not isinstance(windows, RowPositions):
         return _window_classes(np.asarray(windows)[used])
-    offsets, first, inverse = np.unique(windows.offset[used], return_index=True, return_inverse=True)
-    order = np.argsort(first)  # the distinct offsets in order of their first row
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    code, wpos = _window_classes(RowPositions(windows.table, offsets[order], windows.width).dense())
-    return code[rank[inverse.reshape(-1)]], wpos
+    offsets = windows.offset[used]
+    inverse, first = factorize_rows(offsets[:, None])  # the distinct offsets in order of their first row (hashed)
+    code, wpos = _window_classes(RowPositions(windows.table, offsets[first], windows.width).dense())
+    return code[inverse], wpos
 
 
 def _window_classes(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
