@@ -13,8 +13,9 @@ the whole ``eventstudy run`` process, once with ``--group-tests all`` and once w
 every event too: ``event+all s``). The memory-read limit is a numpy pass over an array of the bytes a pair
 needs (stock and market returns over 261 days), measured in the same process. The peer runs in its own
 virtualenv (the import names clash) on the same pairs, computing what it computes (market-model AR, CAR and its
-t over [-10, 10]), against our pair stage in the fresh process and run again in it (``x peer warm``); at the
-smallest size its numbers are checked against ours. Not a test: prints a table.
+t over [-10, 10]), against our pair stage in the fresh process, run again in it (``x peer warm``) and run with the
+peer's one window [-10, 10] instead of our four (``x peer scope``); at the smallest size its numbers are checked
+against ours. Not a test: prints a table.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def events_file(data: Path, pairs: int) -> Path:
 def child_library(data: Path, pairs: int, warm: bool = False) -> dict:
     """One in-library run (this process): read, fit, write; phases, peak RSS and the memory-read limit. ``warm``:
     then the pair stage once more in the same process (``warm``: its seconds), as a notebook's or a backtest loop's
-    second study runs it: numba's kernels loaded, its first-call set-up done."""
+    second study runs it: numba's kernels loaded, its first-call set-up done; and the pair stage of the same pairs
+    with the peer's one window (``scope``: its seconds)."""
     start = time.perf_counter()
     from eventstudy import EventStudy
     from eventstudy.prices.files import read_prices
@@ -96,12 +98,20 @@ def child_library(data: Path, pairs: int, warm: bool = False) -> dict:
         "read_gbs": memory_read_bandwidth(pairs),
     }
     if warm:
-        from eventstudy.engine.stages import run_pairs
-
         del results
-        timings = run_pairs(study, study.events, study.prices).timings
-        out["warm"] = sum(timings[phase] for phase in ("panel", "model", "statistics"))
+        out["warm"] = pair_stage_seconds(study)
+        # the peer's scope: the same pairs, its one event window [-10, 10] (AR, CAR and its t); best of two
+        scoped = EventStudy(events, prices, market="MKT", calendar="data", windows=[(-10, 10)], mask="none")
+        out["scope"] = min(pair_stage_seconds(scoped) for _ in range(2))
     return out
+
+
+def pair_stage_seconds(study) -> float:
+    """Seconds of ``study``'s pair stage (panel, model, statistics), run once more in this process."""
+    from eventstudy.engine.stages import run_pairs
+
+    timings = run_pairs(study, study.events, study.prices).timings
+    return sum(timings[phase] for phase in ("panel", "model", "statistics"))
 
 
 def memory_read_bandwidth(pairs: int) -> float:
@@ -282,6 +292,7 @@ def summarise(pairs: int, lib: dict, cli: tuple, per_event: tuple, peer: dict | 
         "peer/s": peer_rate,
         "x peer lib": pairs / pair_stage / peer_rate if peer else np.nan,
         "x peer warm": pairs / lib["warm"] / peer_rate if peer and lib.get("warm") else np.nan,
+        "x peer scope": pairs / lib["scope"] / peer_rate if peer and lib.get("scope") else np.nan,
         "peer proc s": peer["wall"] if peer else np.nan,
         "x peer proc": peer["wall"] / cli[0] if peer else np.nan,
     }

@@ -131,12 +131,17 @@ def test_benchmark_smallest_size_runs(tmp_path, monkeypatch, capsys, repo_root):
     monkeypatch.setattr(bench, "TICKERS", 60)
     monkeypatch.setattr(bench, "SESSIONS", 300)
     monkeypatch.setattr(sys, "argv", ["run.py", "--max-pairs", "1000", "--data", str(tmp_path / "data")])
-    monkeypatch.setattr(
-        bench, "measure_library", lambda data, pairs, limit, warm: bench.child_library(data, pairs, warm)
-    )
+    child = {}
+
+    def library(data, pairs, limit, warm):
+        child.update(bench.child_library(data, pairs, warm))
+        return child
+
+    monkeypatch.setattr(bench, "measure_library", library)
     bench.main()
     out = capsys.readouterr().out
     assert "no peer virtualenv" in out or "agreement with the peer" in out
     row = out.strip().splitlines()[-1 if "agreement" not in out else -2].split()
     assert row[0] == "1,000"
     assert "x peer warm" in out  # the pair stage's second run in the library child (the monkeypatch passes warm on)
+    assert "x peer scope" in out and 0 < child["scope"] < child["fit"]  # the pair stage with the peer's one window
