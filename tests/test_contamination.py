@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eventstudy.engine.contamination import Labels, flag_contamination
+from eventstudy.engine.contamination import Labels, _label_sequences, flag_contamination
 from eventstudy.timing.venues import Venue
 
 WINDOWS = ((-1, 1), (0, 0), (-5, 10), (3, 40), (-60, -45), (0, 250))  # some reach past either end of the data
@@ -118,3 +118,47 @@ def test_labels_of_two_venues_and_of_subsets_concatenated_are_the_definitions():
 
 def _texts(labels: Labels) -> np.ndarray:
     return np.asarray(labels.table, dtype=object)[labels.codes]
+
+
+def test_windows_share_one_table_and_labels_that_join_alike_stay_one():
+    """The windows' labels end in one table (the car table's column is one gather from it); two label sequences
+    that join to the same text ("a; b" against "a" then "b") give one label of the table."""
+    venue, events, rows, confounders = _case(6, False)
+    on_day = events[(events["venue"] == venue.name) & events["ticker"].isin(["A", "B"])]
+    alone = on_day.groupby(["day0_index", "ticker"]).size().unstack().eq(1).all(axis=1)  # one event of A, one of B
+    both = rows[rows["ticker"].isin(["A", "B"])].groupby("day0_index")["ticker"].nunique() == 2  # a pair of each
+    day = alone.index[alone & both.reindex(alone.index, fill_value=False)][0]
+    dates = [venue.sessions[day]] * 3
+    confounders = pd.DataFrame({"date": dates, "ticker": ["A", "B", "B"], "label": ["a; b", "a", "b"]})
+    contamination = {w: Labels.clean(len(events)) for w in WINDOWS}
+    flag_contamination(contamination, rows, events, confounders, venue, WINDOWS)
+    table = contamination[WINDOWS[0]].table
+    assert all(labels.table is table for labels in contamination.values())
+    assert len(set(table.to_pylist())) == len(table)
+    for window in WINDOWS:
+        expected = _by_definition(venue, events, rows, confounders, window)
+        assert {i: t for i, t in enumerate(_texts(contamination[window])) if t} == expected
+    flagged = rows[(rows["day0_index"] == day) & rows["ticker"].isin(["A", "B"])]  # no other event that day
+    codes = contamination[(0, 0)].codes[flagged.index]
+    assert len(codes) == 2 and codes[0] == codes[1] and table[codes[0]].as_py() == "a; b"
+
+
+def test_label_sequences_are_the_distinct_sequences():
+    """The compiled pass against a Python dict of tuples, on enough distinct sequences to grow its hash table and
+    buffers several times."""
+    rng = np.random.default_rng(7)
+    n_pairs, n_windows, n_labels = 4000, 5, 60
+    counts = rng.integers(0, 9, n_pairs)
+    at = rng.integers(0, 30, counts.sum())
+    label = rng.integers(0, n_labels, counts.sum())
+    lo = rng.integers(-2, 20, (n_windows, n_pairs))
+    hi = lo + rng.integers(-1, 15, (n_windows, n_pairs))
+    which, flat, offsets = _label_sequences(at, label, counts, lo, hi, n_labels)
+    distinct = [tuple(flat[offsets[k] : offsets[k + 1]]) for k in range(len(offsets) - 1)]
+    assert len(set(distinct)) == len(distinct) > 2048
+    starts = np.r_[0, np.cumsum(counts)]
+    for w in range(n_windows):
+        for p in range(n_pairs):
+            marks = range(starts[p], starts[p + 1])
+            kept = tuple(dict.fromkeys(label[j] for j in marks if lo[w, p] <= at[j] <= hi[w, p]))
+            assert (distinct[which[w, p] - 1] if which[w, p] else ()) == kept

@@ -5,16 +5,16 @@ confounder of its ticker or of all tickers (``*``), or the day 0 of another mask
 the pair's own event is not counted). Its label joins the distinct labels of those marks, in mark order
 (confounders in file order, then the masking events), with "; ".
 
-Marks are sorted by (ticker, session); each pair finds the marks of its ticker inside a window by binary search,
-and one compiled walk per window (:func:`_window_marks`) puts each pair's marks in mark order and keeps each
-label's first, so the work grows with pairs + hits, never with (events per ticker)^2; the labels are joined by one
-Arrow call over all pairs and kept as :class:`Labels`: an integer code per pair into one Arrow array of the distinct
-labels (no Python string per pair).
+Marks are sorted by (ticker, session); one compiled merge of the pairs with them (:func:`_hull_marks`) finds each
+pair's marks inside the hull of the event windows (all windows at once) in mark order, so the work grows with pairs
++ hits, never with (events per ticker)^2. One compiled pass (:func:`_label_sequences`) then keeps, per window, the
+marks inside it and each label's first, and numbers the distinct sequences of labels by hashing them: each distinct
+label is joined once, by one Arrow call. The labels are kept as :class:`Labels`: an integer code per pair into one
+Arrow array of the distinct labels, the same array for all windows (no Python string per pair).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -52,14 +52,6 @@ class Labels:
         """The labels of the pairs ``rows`` (codes into the same table)."""
         return Labels(self.codes[rows], self.table)
 
-    def assign(self, at: np.ndarray, text: pa.Array) -> None:
-        """Give the pairs ``at`` the labels ``text`` (one per pair); labels new to the table are appended to it."""
-        encoded = text.dictionary_encode()
-        merged = pa.concat_arrays([self.table, encoded.dictionary]).dictionary_encode()  # the table's codes stay
-        remap = merged.indices.to_numpy(zero_copy_only=False)[len(self.table) :]
-        self.codes[at] = remap[encoded.indices.to_numpy(zero_copy_only=False)]
-        self.table = merged.dictionary
-
     @classmethod
     def concat(cls, parts: list[Labels], order: np.ndarray | None = None) -> Labels:
         """The labels of all ``parts`` one after another (then taken in ``order``, if given): one table of the
@@ -87,7 +79,8 @@ def flag_contamination(
 ) -> None:
     """Give each pair of ``rows`` (one venue's pairs, with ``ticker``, ``event_id``, ``day0_index``) that has a mark
     in an event window its label (see the module docstring) in ``contamination[window]`` at the pair's row; pairs
-    without a session on or after their date (``day0_index`` < 0) are never flagged."""
+    without a session on or after their date (``day0_index`` < 0) are never flagged. The ``windows``' labels end
+    in one table (:func:`_assign`)."""
     events = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
     m_ticker, m_other = [_text(events["ticker"])], [_text(events["event_id"])]
     m_at = [events["day0_index"].to_numpy(dtype=np.int64)]
@@ -108,7 +101,8 @@ def flag_contamination(
     p_code, m_code = codes[: len(pos)], codes[len(pos) :]
     ids = _codes(pa.concat_arrays([_text(rows.loc[pos, "event_id"]), m_other]))
     p_id, m_id = ids[: len(pos)].astype(np.int64), ids[len(pos) :].astype(np.int64)
-    label_code = _codes(m_label).astype(np.int64)
+    vocabulary = m_label.dictionary_encode()  # each distinct label's code
+    label_code = vocabulary.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     wild = pc.equal(m_ticker, "*").to_numpy(zero_copy_only=False)
     span = len(venue.sessions) + 1  # a mark's session lies in [0, sessions]
     specific = np.flatnonzero(~wild)
@@ -117,26 +111,43 @@ def flag_contamination(
     anywhere = np.flatnonzero(wild)
     anywhere = anywhere[np.argsort(m_at[anywhere], kind="stable")]
     order = np.argsort(p_code * span + day0, kind="stable")  # pairs by (ticker, day 0): a merge with the marks
-    key, p_id = p_code[order] * span, p_id[order]
+    key, p_id, day0 = p_code[order] * span, p_id[order], day0[order]
+    distinct = list(dict.fromkeys(windows))
+    lo = np.stack([np.clip(day0 + w[0], 0, span) for w in distinct])  # clipped to the venue, then increasing
+    hi = np.stack([np.clip(day0 + w[1], -1, span - 1) for w in distinct])
+    lo_all, hi_all = lo.min(axis=0), hi.max(axis=0)  # the hull of the windows: every window's marks are in it
     wild_keys = m_at[anywhere]
+    a_first = np.searchsorted(wild_keys, lo_all, side="left")
+    a_count = np.maximum(np.searchsorted(wild_keys, hi_all, side="right") - a_first, 0)
+    marks, counts = _hull_marks(specific, s_key, key + lo_all, key + hi_all, anywhere, a_first, a_count, p_id, m_id)
+    n_labels = len(vocabulary.dictionary)
+    sequence, flat, offsets = _label_sequences(m_at[marks], label_code[marks], counts, lo, hi, n_labels)
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), vocabulary.dictionary.take(pa.array(flat)))
+    joined = pc.binary_join(lists, pa.scalar("; ", type=pa.large_string()))
+    _assign(
+        contamination,
+        distinct,
+        pos[order],
+        pa.concat_arrays([pa.array([""], type=pa.large_string()), joined]),
+        sequence,
+    )
 
-    def label(window: Window) -> None:  # Arrow and the compiled walk release the GIL: the windows run side by side
-        lo_at = np.clip(day0[order] + window[0], 0, span)  # clipped to the venue, the keys then increasing
-        hi_at = np.clip(day0[order] + window[1], -1, span - 1)
-        a_first = np.searchsorted(wild_keys, lo_at, side="left")
-        a_count = np.maximum(np.searchsorted(wild_keys, hi_at, side="right") - a_first, 0)
-        marks, kept = _window_marks(
-            specific, s_key, key + lo_at, key + hi_at, anywhere, a_first, a_count, p_id, m_id, label_code
-        )
-        has = kept > 0
-        offsets = pa.array(np.r_[0, np.cumsum(kept[has])], type=pa.int64())
-        lists = pa.LargeListArray.from_arrays(offsets, m_label.take(pa.array(marks)))
-        joined = pc.binary_join(lists, pa.scalar("; ", type=pa.large_string()))
-        contamination[window].assign(pos[order[has]], joined)
 
-    distinct = list(dict.fromkeys(windows))  # each window's labels written by one thread
-    with ThreadPoolExecutor(max(min(len(distinct), numba.get_num_threads()), 1)) as pool:
-        list(pool.map(label, distinct))
+def _assign(contamination: dict[Window, Labels], windows: list[Window], at: np.ndarray, text: pa.Array, which):
+    """Give the pairs ``at`` of each window ``windows[w]`` the labels ``text[which[w]]`` (``text[0]`` = ""; ``which``
+    (W, len(at))). The windows' labels end in one table, the tables they had and ``text`` merged (no label twice:
+    two label sequences may join to the same text), so that a study's windows share it (the car table's column is
+    one gather from it)."""
+    tables = list({id(contamination[w].table): contamination[w].table for w in windows}.values())
+    merged = pa.concat_arrays([*tables, text]).dictionary_encode()  # the first table's codes stay
+    remap = merged.indices.to_numpy(zero_copy_only=False)
+    starts = dict(zip(map(id, tables), np.cumsum([0, *map(len, tables)]), strict=False))
+    for w, window in enumerate(windows):
+        labels = contamination[window]
+        start = starts[id(labels.table)]
+        codes = labels.codes if start == 0 else remap[start + labels.codes]
+        codes[at] = remap[len(remap) - len(text) + which[w]]
+        contamination[window] = Labels(codes, merged.dictionary)
 
 
 def session_index(venue: Venue, dates: pd.Series) -> np.ndarray:
@@ -167,17 +178,16 @@ def _advance(s_key, lo, hi, first, last):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _window_marks(specific, s_key, lo, hi, anywhere, a_first, a_count, p_id, m_id, label_code):  # pragma: no cover
+def _hull_marks(specific, s_key, lo, hi, anywhere, a_first, a_count, p_id, m_id):  # pragma: no cover - compiled
     """Per pair p (pairs in increasing ``lo`` and ``hi``): its marks, the ``specific`` ones whose sorted ``s_key``
     lies in [lo[p], hi[p]] (one merge of the keys with the pairs) and ``anywhere[a_first[p]:][:a_count[p]]``, but
-    those of its own event (``m_id`` == ``p_id[p]``), in mark order, each label's first only. Returns them one
-    pair after another, and each pair's number."""
+    those of its own event (``m_id`` == ``p_id[p]``), in mark order. Returns them one pair after another, and each
+    pair's number."""
     first, last, total = 0, 0, a_count.sum()
     for p in range(len(lo)):  # the number of marks in range, to size the output
         first, last = _advance(s_key, lo[p], hi[p], first, last)
         total += last - first
-    marks, kept = np.empty(total, dtype=np.int64), np.zeros(len(lo), dtype=np.int64)
-    seen = np.zeros(len(label_code), dtype=np.int64)  # the last pair (+ 1) that kept a mark of each label code
+    marks, counts = np.empty(total, dtype=np.int64), np.zeros(len(lo), dtype=np.int64)
     first, last, n = 0, 0, 0
     for p in range(len(lo)):
         first, last = _advance(s_key, lo[p], hi[p], first, last)
@@ -196,11 +206,76 @@ def _window_marks(specific, s_key, lo, hi, anywhere, a_first, a_count, p_id, m_i
                 marks[i] = marks[i - 1]
                 i -= 1
             marks[i] = m
-        end, n = n, start
-        for j in range(start, end):
-            if seen[label_code[marks[j]]] != p + 1:
-                seen[label_code[marks[j]]] = p + 1
-                marks[n] = marks[j]
-                n += 1
-        kept[p] = n - start
-    return marks[:n], kept
+        counts[p] = n - start
+    return marks[:n], counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _label_sequences(at, label, counts, lo, hi, n_labels):  # pragma: no cover - compiled
+    """Each window w's label of each pair p: of the pair's marks (``counts[p]`` of them, in mark order; their
+    sessions ``at`` and label codes ``label``) those whose session lies in [lo[w, p], hi[w, p]], each label code's
+    first only. Equal sequences of label
+    codes are found by hashing them (each checked element by element), so each distinct label is built once.
+    Returns ``which`` (W, P) int64, a sequence number per window and pair (0: no mark), and the distinct sequences
+    (1, 2, ...): their label codes one after another and their (n + 1,) offsets."""
+    n_windows, n_pairs = lo.shape
+    which = np.zeros((n_windows, n_pairs), dtype=np.int64)
+    size = 1024
+    slots = np.full(size, -1, dtype=np.int64)  # open addressing on the hashes: a sequence number, or -1
+    flat = np.empty(max(len(at), 16), dtype=np.int64)
+    offsets = np.zeros(n_pairs + 1, dtype=np.int64)
+    hashes = np.zeros(n_pairs + 1, dtype=np.uint64)
+    seen = np.zeros(n_labels, dtype=np.int64)  # the last (pair, window) stamp that kept each label code
+    n_seq, start, stamp = 0, 0, 0
+    for p in range(n_pairs):
+        end = start + counts[p]
+        for w in range(n_windows):
+            stamp += 1
+            top = offsets[n_seq]  # the candidate is written after the distinct sequences
+            if top + end - start > len(flat):
+                grown = np.empty(2 * len(flat) + end - start, dtype=np.int64)
+                grown[:top] = flat[:top]
+                flat = grown
+            n, h = top, np.uint64(14695981039346656037)
+            for j in range(start, end):
+                code = label[j]
+                if lo[w, p] <= at[j] <= hi[w, p] and seen[code] != stamp:
+                    seen[code] = stamp
+                    flat[n] = code
+                    n += 1
+                    h = (h ^ np.uint64(code)) * np.uint64(1099511628211)  # FNV-1a
+            if n == top:
+                continue
+            h ^= h >> np.uint64(33)  # mixed into the low bits, which pick the slot
+            h *= np.uint64(0xFF51AFD7ED558CCD)
+            h ^= h >> np.uint64(33)
+            if 2 * (n_seq + 1) > size:  # keep the table at most half full: twice the size, rehashed
+                size *= 2
+                slots = np.full(size, -1, dtype=np.int64)
+                for s in range(n_seq):
+                    slot = np.int64(hashes[s] & np.uint64(size - 1))
+                    while slots[slot] >= 0:
+                        slot = (slot + 1) & (size - 1)
+                    slots[slot] = s
+            slot = np.int64(h & np.uint64(size - 1))
+            while slots[slot] >= 0:
+                s = slots[slot]
+                if hashes[s] == h and offsets[s + 1] - offsets[s] == n - top:
+                    i = 0
+                    while i < n - top and flat[offsets[s] + i] == flat[top + i]:
+                        i += 1
+                    if i == n - top:
+                        break
+                slot = (slot + 1) & (size - 1)
+            if slots[slot] >= 0:
+                which[w, p] = slots[slot] + 1
+                continue
+            if n_seq + 2 > len(offsets):
+                offsets = np.concatenate((offsets, np.zeros(len(offsets), dtype=np.int64)))
+                hashes = np.concatenate((hashes, np.zeros(len(hashes), dtype=np.uint64)))
+            slots[slot], hashes[n_seq] = n_seq, h
+            n_seq += 1
+            offsets[n_seq] = n
+            which[w, p] = n_seq
+        start = end
+    return which, flat[: offsets[n_seq]], offsets[: n_seq + 1]
