@@ -20,7 +20,8 @@ same available dates form a *cell*.
 For two cells p, q the dates S both have are common to all their pairs, so with
 u_i = (x_i - mean_i) / ||x_i - mean_i|| over S,
 sum_{i in p, j in q} rho_ij = (sum_i u_i) . (sum_j u_j): O((|p| + |q|) |S|) instead of O(|p| |q| |S|) (within one
-cell the i = j terms are taken out and each pair counted once). Every pair of overlapping classes whose cells are
+cell the i = j terms are taken out and each pair counted once); cells of complete rows (dates a run) take these sums
+for all their partners at once (:mod:`~eventstudy.inference.correlation_runs`). Every pair of overlapping classes whose cells are
 few for its pairs takes this path (complete data: one cell per class); a large pair of classes with scattered gaps
 takes every pair's pairwise-complete moments from masked matrix products (BLAS); the rest (tiny cells) is computed
 pair by pair in a compiled kernel: rows whose dates span at most D positions are laid out densely on their span
@@ -48,8 +49,8 @@ from eventstudy.inference.correlation_kernels import (
     renumbering,
     shared_days,
 )
-from eventstudy.inference.correlation_kernels import cell_sums as _cell_sums
 from eventstudy.inference.correlation_kernels import pair_sums as _kernel_sum
+from eventstudy.inference.correlation_runs import cell_sums as _cell_sums
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.row_positions import RowPositions
 from eventstudy.inference.rows import factorize_rows
