@@ -21,15 +21,16 @@ For two cells p, q the dates S both have are common to all their pairs, so with
 u_i = (x_i - mean_i) / ||x_i - mean_i|| over S,
 sum_{i in p, j in q} rho_ij = (sum_i u_i) . (sum_j u_j): O((|p| + |q|) |S|) instead of O(|p| |q| |S|) (within one
 cell the i = j terms are taken out and each pair counted once); cells of complete rows (dates a run) take these sums
-for all their partners at once (:mod:`~eventstudy.inference.correlation_runs`). Every pair of overlapping classes whose cells are
-few for its pairs takes this path (complete data: one cell per class); a large pair of classes with scattered gaps
-takes every pair's pairwise-complete moments from masked matrix products (BLAS); the rest (tiny cells) is computed
-pair by pair in a compiled kernel: rows whose dates span at most D positions are laid out densely on their span
-(0 with a 0 mask where a residual is missing) and take the six masked sums of a pair in one aligned, vectorised
-pass; other rows merge their date positions. No missing residual enters a sum (the masks drop them); compiled
-loops run in parallel over pairs of classes or cells, each writing its own slot, and the slots are summed in a fixed
-order (the result does not depend on threads). Only w_ij depends on the event window: the windows of one study
-(:func:`correlations_of_windows`) share the rows' patterns and every pair of classes' sum of rho_ij, computed once.
+for all their partners at once (:mod:`~eventstudy.inference.correlation_runs`). Every pair of overlapping classes
+whose cells are few for its pairs takes this path (complete data: one cell per class); a large pair of classes with
+scattered gaps takes every pair's pairwise-complete moments from masked matrix products (BLAS); the rest (tiny
+cells) is computed pair by pair in a compiled kernel: rows whose dates span at most D positions are laid out densely
+on their span (0 with a 0 mask where a residual is missing) and take the six masked sums of a pair in one aligned,
+vectorised pass; other rows merge their date positions. No missing residual enters a sum (the masks drop them);
+compiled loops run in parallel over pairs of classes or cells, each writing its own slot, and the slots are summed
+in a fixed order (the result does not depend on threads). Only w_ij depends on the event window: the windows of one
+study (:func:`correlations_of_windows`) share the rows' patterns and every pair of classes' sum of rho_ij, computed
+once.
 """
 
 from __future__ import annotations
