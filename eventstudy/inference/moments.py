@@ -15,7 +15,7 @@ import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference import distributions as stats
-from eventstudy.inference.ar_rows import ArRows, ar_row
+from eventstudy.inference.ar_rows import ArRows, read_ar_row
 from eventstudy.inference.groups import Groups
 
 
@@ -86,13 +86,14 @@ def group_day_sums(values: np.ndarray | ArRows, groups: Groups, keep: np.ndarray
     is in (:func:`_visit_order`), and each (group, day) sum takes its values in the group's entry order.
     """
     rows = ArRows.of(values)
+    dense = None if isinstance(values, ArRows) else rows.stored  # a plain array: read in place, no ar_row
     masked = keep is not None
     keep = np.asarray(keep, dtype=bool) if masked else np.ones((1, 1), bool)
     if masked and keep.shape != rows.shape:
         raise ValueError(f"keep {keep.shape} does not match the values {rows.shape}")
     order = _visit_order(groups.group, groups.pair, groups.n_pairs)
     total, n, positive, finite = _day_sums(
-        rows.source(), keep, masked, groups.group, groups.pair, order, groups.n_groups
+        dense, rows.source(), keep, masked, groups.group, groups.pair, order, groups.n_groups
     )
     return DaySums(np.where(n > 0, total / np.maximum(n, 1), np.nan), n, positive, finite)
 
@@ -119,7 +120,7 @@ def _visit_order(group, pair, n_pairs):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _day_sums(src, keep, masked, group, pair, order, n_groups):  # pragma: no cover - compiled
+def _day_sums(dense, src, keep, masked, group, pair, order, n_groups):  # pragma: no cover - compiled
     """Per group and day: the sum of the finite values of its pairs (where ``keep``, if ``masked``) and their number,
     visiting the entries in ``order``. A pair's row is read once for its consecutive entries into ``clean``, its
     values not counted set to +0.0, so each entry adds a whole row without a branch (a loop that vectorises): adding
@@ -132,28 +133,27 @@ def _day_sums(src, keep, masked, group, pair, order, n_groups):  # pragma: no co
     finite = np.zeros(len(src[1]), dtype=np.int64)
     row, clean = np.empty(width), np.empty(width)
     counted = np.empty(width, dtype=np.int64)
-    every_day = np.ones(width, dtype=np.bool_)
     last = -1
     for k in range(len(order)):
         e = order[k]
         i = pair[e]
         if i != last:
-            ar_row(src, i, row)
-            kept = keep[i] if masked else every_day
+            read_ar_row(dense, src, i, row)
             above, count = 0, 0
             for d in range(width):
                 v = row[d]
-                ok = np.isfinite(v) & kept[d]
-                above += (v > 0.0) & kept[d]
+                kept = keep[i, d] if masked else True
+                ok = np.isfinite(v) & kept
+                above += (v > 0.0) & kept
                 count += ok
                 counted[d] = ok
                 clean[d] = v if ok else 0.0
             positive[i], finite[i] = above, count
             last = i
-        sums, counts = total[group[e]], n[group[e]]
+        g = group[e]
         for d in range(width):
-            sums[d] += clean[d]
-            counts[d] += counted[d]
+            total[g, d] += clean[d]
+            n[g, d] += counted[d]
     return total, n, positive, finite
 
 
