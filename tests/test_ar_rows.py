@@ -132,6 +132,9 @@ def test_mixed_rows_read_stored_nan_and_regenerated_rows():
     np.testing.assert_array_equal(matching_rows(rows, wrong), [True, True, True, False])
     signed = np.array([[0.0]]), np.array([[-0.0]])
     assert not matching_rows(ArRows.of(signed[0]), signed[1])[0]
+    # a plain array is read in place (no ar_row in its kernel): the same answers
+    np.testing.assert_array_equal(matching_rows(expected, wrong), [True, True, True, False])
+    assert not matching_rows(signed[0], signed[1])[0] and matching_rows(signed[1], signed[1].copy())[0]
 
 
 def test_a_frame_of_prices_without_gaps_regenerates_every_studied_row():

@@ -28,7 +28,7 @@ from eventstudy.engine.statistics import car_statistics, cumulative_sar
 from eventstudy.engine.volume import volume_stage
 from eventstudy.engine.window_pass import window_complete, window_pass
 from eventstudy.events.catalog import EventSet
-from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, ArRows, matching_rows
+from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, matching_rows
 
 _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # a Linux libc other than glibc (musl)
@@ -243,7 +243,7 @@ def _estimation_normals(part: PairStage) -> tuple[np.ndarray, np.ndarray]:
     normal = part.estimation_normal
     slot = np.full(len(normal), MARKET_ROW, dtype=np.int64)
     if part.params.shape[1] == 2:  # alpha, beta
-        same = matching_rows(ArRows.of(part.grid.market_normals(part.cells, part.params, normal.shape[1])), normal)
+        same = matching_rows(part.grid.market_normals(part.cells, part.params, normal.shape[1]), normal)
     else:
         same = np.zeros(len(normal), dtype=bool)
     slot[~same] = np.arange(int((~same).sum()))

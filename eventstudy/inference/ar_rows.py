@@ -149,11 +149,14 @@ def market_rows(
     return ArRows(stored, as_int[0], 0, width, returns, market, *as_int[1:], alpha, beta)
 
 
-def matching_rows(rows: ArRows, values: np.ndarray) -> np.ndarray:
-    """(P,) bool: whether each row of ``rows`` is ``values``'s (P, L) row bit for bit (any NaN matching any NaN)."""
+def matching_rows(rows: ArRows | np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(P,) bool: whether each row of ``rows`` (a (P, L) array or :class:`ArRows`) is ``values``'s (P, L) row bit for
+    bit (any NaN matching any NaN)."""
+    dense = None if isinstance(rows, ArRows) else np.asarray(rows, dtype=float)  # read in place, no ar_row
+    rows = ArRows.of(rows)
     same = np.empty(len(rows), dtype=bool)
     bounds = chunk_bounds(np.full(len(rows), max(rows.width, 1)))
-    _match_chunks(rows.source(), np.asarray(values, dtype=float), same, bounds)
+    _match_chunks(dense, rows.source(), np.asarray(values, dtype=float), same, bounds)
     return same
 
 
@@ -229,12 +232,12 @@ def _take_chunks(src, index, out, bounds):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, parallel=True)
-def _match_chunks(src, values, same, bounds):  # pragma: no cover - compiled
+def _match_chunks(dense, src, values, same, bounds):  # pragma: no cover - compiled
     width = src[3]
     for c in numba.prange(len(bounds) - 1):
         row = np.empty(width)
         for i in range(bounds[c], bounds[c + 1]):
-            ar_row(src, i, row)
+            read_ar_row(dense, src, i, row)
             ok = True
             for t in range(width):
                 a, b = row[t], values[i, t]
