@@ -1,15 +1,15 @@
 """rbar's per-cell sums of rho_ij (:mod:`eventstudy.inference.correlation`) where the cells' dates are runs.
 
-Two cells p, q of packed rows (:func:`~eventstudy.inference.correlation_kernels.compress`) whose available dates are
-each a run of consecutive positions (complete data) share the dates S of the run where their runs meet, and
+Two cells p, q of packed rows (:func:`~eventstudy.inference.correlation_kernels.compress`) whose available dates
+are each a run of consecutive positions (complete data) share the dates S of the run where their runs meet, and
 sum_{i in p, j in q} rho_ij = U_p(S) . U_q(S), with U_p(S) = sum_i u_i(S), u_i(S) = (x_i - m_i(S)) k_i(S) on S,
 m_i(S) the mean of x_i over S and k_i(S) = 1 / ||x_i - m_i(S)|| (rho_ij the Pearson correlation on S, Kolari &
-Pynnönen 2010's pairwise-complete residual correlation); within one cell (U.U - sum_i u_i.u_i) / 2.
-A cell meets each partner on one interval of its run (a prefix or a suffix when the runs are equally long, one per
-offset of the partner's run), so each member's m_i and k_i for all of a cell's intervals come from its total and
-a few prefix and suffix sums (one read of its row), and the cell's U over every interval is one weighted sum of its
-rows, U = K' X - K' m (K: members x intervals), taken in register-blocked passes four members at a time while their
-rows are in cache: each row read once per cell rather than twice per partner cell (the per-cell sums of
+Pynnönen 2010's pairwise-complete residual correlation); within one cell (U.U - sum_i u_i.u_i) / 2. A cell meets
+each partner on one interval of its run (a prefix or a suffix when the runs are equally long, one per offset of the
+partner's run), so each member's m_i and k_i for all of a cell's intervals come from its total and a few prefix and
+suffix sums (one read of its row), and the cell's U over every interval is one weighted sum of its rows, U = K' X
+- K' m (K: members x intervals), taken in register-blocked passes (eight members and two intervals at a time) while
+their rows are in cache: each row read once per cell rather than twice per partner cell (the per-cell sums of
 :func:`~eventstudy.inference.correlation_kernels.cell_sums`, which stream both cells' rows for every pair). The
 result is the same sum in another order (rbar agrees to about 1e-15 relative); it does not depend on threads or on
 how the pairs are cut into batches (each cell's U from its members alone, in their order).
@@ -99,20 +99,21 @@ def _cell_units(xv, members, n, ilo, ihi, units, own):  # pragma: no cover - com
     """units[r, :n] = sum_i k_ir (x_i - m_ir) over the members' packed rows x_i (their first n values, a run of
     dates), with m_ir, k_ir the mean and 1 / norm of x_i - m_ir over [ilo[r], ihi[r]) (k = 0 for a constant series,
     which adds nothing); own[r] = sum_i k_ir^2 ||x_i - m_ir||^2 (the u_i . u_i). Only units[r, ilo[r]:ihi[r]] are
-    the interval's sum of unit vectors. Members four at a time: their sums, weights and products while their rows
+    the interval's sum of unit vectors. Members eight at a time: their sums, weights and products while their rows
     are in cache."""
     intervals = len(ilo)
     head, tail = ilo.max(), ihi.min()  # sums over [0, a) for a <= head and over [e, n) for e >= tail; the rest: total
     prefix, suffix = np.zeros((2, head + 1)), np.zeros((2, n - tail + 1))
-    sx, sxx, weight = np.empty(intervals), np.empty(intervals), np.zeros((4, intervals))
+    sx, sxx, weight = np.empty(intervals), np.empty(intervals), np.zeros((8, intervals))
     inv = 1.0 / (ihi - ilo)
     centre = np.zeros(intervals)
+    block, spare = np.empty(8, dtype=np.int64), np.empty(n)
     own[:] = 0.0
     units[:, :n] = 0.0
-    for j0 in range(0, len(members), 4):
-        block = min(4, len(members) - j0)
-        for g in range(4):
-            x = xv[members[j0 + g if g < block else j0]]
+    for j0 in range(0, len(members), 8):
+        for g in range(8):  # the block's rows (past the last member: the first again, with weight 0)
+            block[g] = members[j0 + g] if j0 + g < len(members) else members[j0]
+            x = xv[block[g]]
             s1, s2 = _row_sums(x, n)
             for t in range(head):
                 prefix[0, t + 1] = prefix[0, t] + x[t]
@@ -125,21 +126,29 @@ def _cell_units(xv, members, n, ilo, ihi, units, own):  # pragma: no cover - com
                 sxx[r] = s2 - prefix[1, ilo[r]] - suffix[1, n - ihi[r]]
             for r in range(intervals):
                 vx = sxx[r] - sx[r] * sx[r] * inv[r]
-                k = 1.0 / np.sqrt(vx) if g < block and vx > 1e-12 * sxx[r] else 0.0
+                k = 1.0 / np.sqrt(vx) if j0 + g < len(members) and vx > 1e-12 * sxx[r] else 0.0
                 weight[g, r] = k
                 centre[r] += k * sx[r] * inv[r]
                 own[r] += k * k * vx
-        x0 = xv[members[j0]]
-        x1 = xv[members[j0 + 1 if block > 1 else j0]]
-        x2 = xv[members[j0 + 2 if block > 2 else j0]]
-        x3 = xv[members[j0 + 3 if block > 3 else j0]]
-        for r in range(intervals):
-            k0, k1, k2, k3 = weight[0, r], weight[1, r], weight[2, r], weight[3, r]
-            u = units[r]
-            for t in range(n):  # the whole run: aligned and vectorised (only the interval's part is read)
-                u[t] += k0 * x0[t] + k1 * x1[t] + k2 * x2[t] + k3 * x3[t]
+        x0, x1, x2, x3 = xv[block[0]], xv[block[1]], xv[block[2]], xv[block[3]]
+        x4, x5, x6, x7 = xv[block[4]], xv[block[5]], xv[block[6]], xv[block[7]]
+        for r in range(0, intervals, 2):  # two intervals a pass (an odd last one beside a spare row)
+            q = min(r + 1, intervals - 1)
+            _add_rows(units[r], units[q] if q > r else spare, weight, r, q, x0, x1, x2, x3, x4, x5, x6, x7, n)
     for r in range(intervals):
         units[r, :n] -= centre[r]
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+def _add_rows(u, v, w, r, q, x0, x1, x2, x3, x4, x5, x6, x7, n):  # pragma: no cover - compiled
+    """u += sum_g w[g, r] x_g and v += sum_g w[g, q] x_g on [0, n) (the whole run: aligned and vectorised; each
+    element of u and v loaded and stored once for eight products)."""
+    k0, k1, k2, k3, k4, k5, k6, k7 = w[0, r], w[1, r], w[2, r], w[3, r], w[4, r], w[5, r], w[6, r], w[7, r]
+    l0, l1, l2, l3, l4, l5, l6, l7 = w[0, q], w[1, q], w[2, q], w[3, q], w[4, q], w[5, q], w[6, q], w[7, q]
+    for t in range(n):
+        a, b, c, d, e, f, g, h = x0[t], x1[t], x2[t], x3[t], x4[t], x5[t], x6[t], x7[t]
+        u[t] += k0 * a + k1 * b + k2 * c + k3 * d + k4 * e + k5 * f + k6 * g + k7 * h
+        v[t] += l0 * a + l1 * b + l2 * c + l3 * d + l4 * e + l5 * f + l6 * g + l7 * h
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
