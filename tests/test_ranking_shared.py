@@ -22,7 +22,7 @@ def _valid(x, valid):
 def _check(ranked: RankedRows, x: np.ndarray, valid: np.ndarray | None = None) -> None:
     """The order lists each row's valid values first, ascending (== numpy's sort), the average ranks read
     through it as the kernels read them (runs of equal values) are scipy's, and the binary search and the merge
-    count the values below and up to a value."""
+    with other values count the values below and up to a value (and each row value's rise by them)."""
     ok = _valid(x, valid)
     np.testing.assert_array_equal(ranked.count, ok.sum(axis=1))
     for i in range(len(x)):
@@ -32,18 +32,32 @@ def _check(ranked: RankedRows, x: np.ndarray, valid: np.ndarray | None = None) -
         assert ok[i, order[:m]].all()
         np.testing.assert_array_equal(x[i, order[:m]], np.sort(x[i, ok[i]]))
         ranks = np.full(x.shape[1], np.nan)
-        position = np.full(x.shape[1], -1)
-        ranking.column_ranks(x[i], ranked.order[i], m, ranks, position)
-        expected = np.zeros(x.shape[1])
-        expected[ok[i]] = stats.rankdata(x[i, ok[i]])
-        np.testing.assert_array_equal(ranks, expected)
-        np.testing.assert_array_equal(position[order], np.r_[np.arange(m), np.zeros(x.shape[1] - m, int)])
+        ranking.column_ranks(x[i], ranked.order[i], m, ranks)
+        expected_ranks = np.zeros(x.shape[1])
+        expected_ranks[ok[i]] = stats.rankdata(x[i, ok[i]])
+        np.testing.assert_array_equal(ranks, expected_ranks)
         w = np.sort(np.r_[x[i, ok[i]][:5], -np.inf, np.inf, 0.05])  # values of the row and others
         expected = ([(x[i, ok[i]] < v).sum() for v in w], [(x[i, ok[i]] <= v).sum() for v in w])
         assert tuple(map(list, zip(*(ranking.bounds(x[i], ranked.order[i], m, v) for v in w), strict=True))) == expected
-        lo, hi = np.full(len(w), -1), np.full(len(w), -1)
-        ranking.merge_bounds(x[i], ranked.order[i], m, w, lo, hi)
-        assert (list(lo), list(hi)) == expected
+        _check_rises(x[i], ranked.order[i], m, w[1:-1], expected_ranks, ok[i])  # (finite values)
+
+
+def _check_rises(x, order, m, w, expected_ranks, ok):
+    """rank_rises: the ranks, where the ascending values ``w`` (days placed in a scrambled order, each with its own
+    bit) fall among the row's, and each valid row value's sum of the bits of those below it and up to it."""
+    rng = np.random.default_rng(len(w))
+    places = rng.permutation(len(w) + 3)[: len(w)]  # the days the values are on
+    one = np.zeros(len(w) + 3, np.int64)
+    one[places] = np.int64(1) << (4 * np.arange(len(w)))  # 4-bit fields: a sum of two 1s per value
+    lo, hi, rise = np.full(len(one), -1), np.full(len(one), -1), np.full(len(x), -7, np.int64)
+    ranks = np.full(len(x), np.nan)
+    ranking.rank_rises(x, order, m, ranks, w, places, one, lo, hi, rise)
+    np.testing.assert_array_equal(ranks, expected_ranks)
+    np.testing.assert_array_equal(lo[places], [(x[ok] < v).sum() for v in w])
+    np.testing.assert_array_equal(hi[places], [(x[ok] <= v).sum() for v in w])
+    below_or_up_to = (w[:, None] < x[None, ok]).astype(np.int64) + (w[:, None] <= x[None, ok])
+    np.testing.assert_array_equal(rise[ok], (below_or_up_to * one[places][:, None]).sum(axis=0))
+    assert (rise[~ok] == -7).all()  # missing columns left as they are
 
 
 def _rows(rng, n_rows, width):

@@ -4,8 +4,8 @@ Both tests rank a pair's event-window values (Corrado: its window ARs; GRANK: it
 sorted estimation values (:class:`~eventstudy.engine.ranking.RankedRows`). The estimation values' own average
 ranks r (and their ties) are the same for every window; a window only shifts each by its rise (1 per window value
 below it, 1/2 per equal one) and sets the denominator. So each pair's ranks are read off its sorted row once
-(:func:`~eventstudy.engine.ranking.column_ranks`), each of its window days' values is placed among them once (a
-merge of the sorted values; windows share days), and every window's U row follows in loops over the days that
+(:func:`~eventstudy.engine.ranking.column_ranks`), each of its window days' values is placed among them in the same
+pass (windows share days), and every window's U row follows in loops over the days that
 the compiler vectorises. Each (window, group, day) sum adds its pairs' U in pair order, as a walk of one window at a
 time does: the sums do not depend on how many windows are taken together. (Compiled helpers are called once per
 pair or entry, never per value: a call counts references to its array arguments, which costs more than the value's
@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
-from eventstudy.engine.ranking import bounds, column_ranks, merge_bounds, read_row
+from eventstudy.engine.ranking import bounds, column_ranks, rank_rises, read_row
 
 
 @numba.njit(cache=True, nogil=True)
@@ -40,14 +40,15 @@ def corrado_sums(
 
     U of a value = (values below it + (values equal to it, itself included, + 1) / 2) / (1 + m + q) - 1/2 among
     the pair's m valid estimation values and q valid window values (Corrado 1989; the average rank of
-    ``scipy.stats.rankdata`` over the pair's sample). A window value's neighbours among the estimation values
-    (lo below it, hi up to it) are found in one merge of the pair's sorted window values with its sorted row
-    (:func:`~eventstudy.engine.ranking.merge_bounds`); an estimation value of rank r among its own rises by
-    1 per window value below it (r > hi) and 1/2 per equal one (lo < r <= hi). As lo and hi fall between runs of
-    equal values, r > lo holds exactly from sorted position lo on: twice the rise is a running sum over positions.
-    Every window's twice-rises are taken in one running sum and one gather by position: each window has a bit field
-    of ``fields`` bits in an int64 (64 // ``fields`` windows a word; its field never reaches the sign bit, as twice a
-    rise is at most twice the window's days), a window value adds 1 to the fields of the windows it is in.
+    ``scipy.stats.rankdata`` over the pair's sample). The pair's sorted window values are merged into its sorted
+    row in the pass that reads its ranks (:func:`~eventstudy.engine.ranking.rank_rises`): each window value's
+    neighbours among the estimation values (lo below it, hi up to it), and each estimation value's twice-rise: its
+    rank r among its own rises by 1 per window value below it and 1/2 per equal one, i.e. by 1/2 per window value
+    below it plus 1/2 per one up to it, a running count along the sorted row. Every window's twice-rises are counted
+    in one pass a word: each window has a bit field of ``fields`` bits in an int64 (64 // ``fields`` windows a word;
+    its field never reaches the sign bit, as twice a rise is at most twice the window's days), a window value adds 1
+    to the fields of the windows it is in. A window value's own U adds the window's values below it and equal to it
+    to its lo and hi - lo, read off the window's values in ascending order (runs of equal ones).
     """
     n_windows = len(offsets) - 1
     l1 = est[3]
@@ -55,22 +56,20 @@ def corrado_sums(
     row = np.empty(l1)  # the pair's estimation ARs
     no_scale = np.empty(0)
     rank = np.empty(l1)
-    position = np.empty(l1, np.int64)
     per_word = 64 // fields
     n_words = (n_windows + per_word - 1) // per_word
     one = np.zeros((n_words, len(days)), np.int64)  # a window day's 1 in the fields of the windows it is in
+    place = np.full((n_windows, len(days)), -1, np.int64)  # a day's column in each window (-1: not in it)
     for w in range(n_windows):
         for j in range(offsets[w], offsets[w + 1]):
             one[w // per_word, index[j]] |= np.int64(1) << np.int64(fields * (w % per_word))
-    shift = np.empty(l1 + 1, np.int64)
+            place[w, index[j]] = j - offsets[w]
     rise2 = np.empty((n_words, l1), np.int64)  # every window's twice-rise of each estimation day, packed
-    values = np.empty(len(days))
     lo = np.zeros(len(days), np.int64)
     hi = np.zeros(len(days), np.int64)
     sorted_values = np.empty(len(days))
     sorted_days = np.empty(len(days), np.int64)
-    lo_sorted = np.empty(len(days), np.int64)
-    hi_sorted = np.empty(len(days), np.int64)
+    own = np.empty(len(days), np.int64)  # a window's valid days, as positions in sorted_days
     for b in range(len(count)):
         i = first + b
         m = count[b]
@@ -80,12 +79,10 @@ def corrado_sums(
                 continue
             if not ranked:
                 read_row(dense, est, no_scale, False, b, row)
-                column_ranks(row, order[b], m, rank, position)
                 n_valid = 0
                 for d in range(len(days)):  # the valid days, in ascending order of their values (by insertion)
                     v = ar[i, days[d]]
-                    values[d] = v if np.isfinite(v) else np.nan
-                    if v == values[d]:
+                    if np.isfinite(v):
                         k = n_valid
                         while k > 0 and sorted_values[k - 1] > v:
                             sorted_values[k] = sorted_values[k - 1]
@@ -94,36 +91,29 @@ def corrado_sums(
                         sorted_values[k] = v
                         sorted_days[k] = d
                         n_valid += 1
-                merge_bounds(row, order[b], m, sorted_values[:n_valid], lo_sorted, hi_sorted)
-                for k in range(n_valid):
-                    lo[sorted_days[k]] = lo_sorted[k]
-                    hi[sorted_days[k]] = hi_sorted[k]
                 for word in range(n_words):
-                    shift[: m + 1] = 0  # 1 at lo and 1 at hi of each window value, in its windows' fields
-                    for k in range(n_valid):
-                        shift[lo_sorted[k]] += one[word, sorted_days[k]]
-                        shift[hi_sorted[k]] += one[word, sorted_days[k]]
-                    for k in range(1, m + 1):
-                        shift[k] += shift[k - 1]
-                    for c in range(l1):
-                        rise2[word, c] = shift[position[c]]
+                    rank_rises(
+                        row, order[b], m, rank, sorted_values[:n_valid], sorted_days, one[word], lo, hi, rise2[word]
+                    )
                 ranked = True
-            window = index[offsets[w] : offsets[w + 1]]
             q = 0
-            for d in window:
-                q += values[d] == values[d]
+            for k in range(n_valid):
+                if place[w, sorted_days[k]] >= 0:
+                    own[q] = k
+                    q += 1
             denom = 1.0 + m + q
-            for j in range(len(window)):
-                x = values[window[j]]
-                u[l1 + j] = np.nan
-                if x != x:
+            width = offsets[w + 1] - offsets[w]
+            u[l1 : l1 + width] = np.nan
+            a = 0
+            for k in range(1, q + 1):  # the window's values in ascending order: [a, k) a run of equal ones
+                if k < q and sorted_values[own[k]] == sorted_values[own[a]]:
                     continue
-                less = lo[window[j]]
-                equal = hi[window[j]] - less
-                for d in window:
-                    less += values[d] < x
-                    equal += values[d] == x
-                u[l1 + j] = (less + (equal + 1) / 2.0) / denom - 0.5
+                for t in range(a, k):
+                    d = sorted_days[own[t]]
+                    less = lo[d] + a
+                    equal = hi[d] - lo[d] + (k - a)
+                    u[l1 + place[w, d]] = (less + (equal + 1) / 2.0) / denom - 0.5
+                a = k
             packed = rise2[w // per_word]
             at = np.int64(fields * (w % per_word))
             mask = (np.int64(1) << np.int64(fields)) - 1
@@ -133,7 +123,7 @@ def corrado_sums(
             while e[w] < starts[w + 1] and pairs[e[w]] == i:
                 g = groups[e[w]]
                 n_used[w, g] += q > 0
-                _add_corrado(sums[w, g], counts[w, g], u, rank, len(window))
+                _add_corrado(sums[w, g], counts[w, g], u, rank, width)
                 e[w] += 1
 
 
@@ -153,7 +143,7 @@ def _add_corrado(sums, counts, u, rank, l2):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
-def grank_sums(dense, est, scale, scaled, order, count, first, gsar, pairs, groups, starts, e, sums, counts, cum):  # noqa
+def grank_sums(dense, est, scale, scaled, order, count, first, gsar, pairs, groups, starts, e, sums, counts, cum, full):  # noqa
     """Add the pairs ``first:first + len(count)`` to GRANK's sums of U over each (window, group)'s pairs present on
     each estimation day, their number, and the sum of the cumulative day's U.
 
@@ -161,8 +151,9 @@ def grank_sums(dense, est, scale, scaled, order, count, first, gsar, pairs, grou
     of ``dense``, or of ``est`` where it is empty, divided by ``scale`` if ``scaled``:
     :meth:`~eventstudy.engine.ranking.RankedRows.source`; each row read once); window w's entries (pair
     ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN: left out) are ``starts[w]:starts[w + 1]``,
-    sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums and counts (W, G, L1) and the cumulative
-    day's sums (W, G) are added to in place (blocks of pairs in turn add in pair order, as one walk does).
+    sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums and counts (W, G, L1), the cumulative
+    day's sums (W, G) and the entries whose SARs are all valid (W, G: not in ``counts``, whose days they all add 1
+    to) are added to in place (blocks of pairs in turn add in pair order, as one walk does).
 
     The GSAR is ranked among the pair's m SARs (lo below it, hi up to it): U = (lo + (hi - lo + 2) / 2) / (m + 2)
     - 1/2; an SAR of rank r among its own rises by 1 if r > hi and by 1/2 if lo < r <= hi (Kolari & Pynnönen 2011).
@@ -172,7 +163,6 @@ def grank_sums(dense, est, scale, scaled, order, count, first, gsar, pairs, grou
     l1 = est[3]
     row = np.empty(l1)  # the pair's SARs
     rank = np.empty(l1)
-    position = np.empty(l1, np.int64)
     below = np.empty(l1)  # U of each SAR when the GSAR is above it (no rise) ...
     above = np.empty(l1)  # ... and when below it (a rise of 1)
     for b in range(len(count)):
@@ -189,28 +179,31 @@ def grank_sums(dense, est, scale, scaled, order, count, first, gsar, pairs, grou
                     continue
                 if not ranked:
                     read_row(dense, est, scale, scaled, b, row)
-                    column_ranks(row, order[b], m, rank, position)
+                    column_ranks(row, order[b], m, rank)
                     for c in range(l1):
                         below[c] = (rank[c] + 0.0) / denom - 0.5
                         above[c] = (rank[c] + 1.0) / denom - 0.5
                     ranked = True
                 lo, hi = bounds(row, order[b], m, x)
                 cum[w, g] += (lo + (hi - lo + 2) / 2.0) / denom - 0.5
-                _add_grank(sums[w, g], counts[w, g], rank, below, above, lo, hi, denom)
+                full[w, g] += m == l1
+                _add_grank(sums[w, g], counts[w, g], rank, below, above, lo, hi, denom, m < l1)
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_grank(sums, counts, rank, below, above, lo, hi, denom):  # pragma: no cover - compiled
-    """Add one entry's U of the estimation SARs (its GSAR with lo SARs below and hi up to it; rank 0: missing)."""
+def _add_grank(sums, counts, rank, below, above, lo, hi, denom, count):  # pragma: no cover - compiled
+    """Add one entry's U of the estimation SARs (its GSAR with lo SARs below and hi up to it; rank 0: missing), and
+    if ``count`` its valid days to ``counts``."""
     if lo == hi:  # no SAR equal to the GSAR
         for c in range(len(sums)):
             r, up, down = rank[c], above[c], below[c]  # both read, then one chosen: the loop is vectorised
             x = up if r > hi else down
             sums[c] += x if r > 0.0 else 0.0
-            counts[c] += 1.0 if r > 0.0 else 0.0
     else:
         for c in range(len(sums)):
             r, up, down = rank[c], above[c], below[c]
             x = up if r > hi else ((r + 0.5) / denom - 0.5 if r > lo else down)
             sums[c] += x if r > 0.0 else 0.0
-            counts[c] += 1.0 if r > 0.0 else 0.0
+    if count:
+        for c in range(len(sums)):
+            counts[c] += 1.0 if rank[c] > 0.0 else 0.0

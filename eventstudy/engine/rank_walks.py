@@ -122,17 +122,18 @@ class GrankWalk:
         self.n_groups = [members[w].n_groups for w in part]
         shape = (len(part), max(self.n_groups), l1)
         self.sums, self.counts, self.cum = np.zeros(shape), np.zeros(shape), np.zeros(shape[:2])
+        self.full = np.zeros(shape[:2], np.int64)  # entries whose every SAR is valid (not in ``counts``)
 
     def add(self, est: RankedRows, first: int = 0) -> None:
         """Add the pairs ``first:first + len(est.count)``, their SARs ranked in ``est``."""
         rank_sums.grank_sums(
             *est.source(), est.order, est.count, first, self.gsar, self.pairs, self.groups, self.starts, self.next,
-            self.sums, self.counts, self.cum,
+            self.sums, self.counts, self.cum, self.full,
         )  # fmt: skip
 
     def results(self) -> list[GroupResult]:
         return [
-            _grank_result(self.sums[k, :g], self.counts[k, :g], self.cum[k, :g], n, usable)
+            _grank_result(self.sums[k, :g], self.counts[k, :g] + self.full[k, :g, None], self.cum[k, :g], n, usable)
             for k, (g, (_, _, n, usable)) in enumerate(zip(self.n_groups, self.found, strict=True))
         ]
 

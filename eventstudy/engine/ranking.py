@@ -4,10 +4,10 @@ A :class:`RankedRows` keeps a reference to the values (:class:`~eventstudy.infer
 or regenerated from the session grid, so that no (P, L) float array need exist), each row's count of valid values
 and its sort order: the columns of its valid values in ascending order, then the others, as int16 (int32 for rows
 longer than 32,767). The compiled kernels of the rank tests read a row into a buffer once (:func:`ranked_row`) and
-its sorted values and average ranks through the order (:func:`column_ranks`: equal values are adjacent in it, so
-a tie is a run of equal values and its average rank is (first + last) / 2 + 1 of the run's positions, exactly what
-``scipy.stats.rankdata`` gives); at 100k pairs x 240 days the order takes 48 MB where the sorted values and ranks
-as float would take 384 MB.
+its sorted values and average ranks through the order (:func:`column_ranks`, :func:`rank_rises`: equal values are
+adjacent in it, so a tie is a run of equal values and its average rank is (first + last) / 2 + 1 of the run's
+positions, exactly what ``scipy.stats.rankdata`` gives); at 100k pairs x 240 days the order takes 48 MB where the
+sorted values and ranks as float would take 384 MB.
 
 Sorting: each value becomes an unsigned 64-bit key that sorts like the float (the sign bit flipped for positive
 values, every bit for negative ones; missing values the largest key); its lowest bits are replaced by the column
@@ -312,44 +312,64 @@ def bounds(x, order, m, w):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def merge_bounds(x, order, m, w, lo, hi):  # pragma: no cover - compiled
-    """:func:`bounds` of each of the ascending values ``w`` (none NaN) into ``lo`` and ``hi``, in one merge with the
-    row's ``m`` sorted values."""
-    k = 0
-    for j in range(len(w)):
-        while k < m and x[order[k]] < w[j]:
-            k += 1
-        lo[j] = k
-        end = k
-        while end < m and x[order[end]] == w[j]:
-            end += 1
-        hi[j] = end
+def column_ranks(x, order, m, rank):  # pragma: no cover - compiled
+    """A row's average rank in each column (1 = smallest; a run of equal values shares the mean of its positions, as
+    ``scipy.stats.rankdata`` gives it) into ``rank``, read through its sort order ``order`` (``x`` the row's values)
+    in one pass; 0 for its missing values."""
+    rank_rises(x, order, m, rank, None, None, None, None, None, None)
 
 
 @numba.njit(cache=True, nogil=True)
-def column_ranks(x, order, m, rank, position):  # pragma: no cover - compiled
-    """A row's average rank (1 = smallest; a run of equal values shares the mean of its positions, as
-    ``scipy.stats.rankdata`` gives it) and sorted position (0 = first) in each column into ``rank`` and
-    ``position``, read through its sort order ``order`` (``x`` the row's values) in one pass; 0 in both for its
-    missing values."""
+def rank_rises(x, order, m, rank, values, places, one, lo, hi, rise):  # pragma: no cover - compiled
+    """:func:`column_ranks` of a row and, in the same pass, where the ascending values ``values`` (none NaN) of other
+    days fall among its ``m`` sorted values: ``lo[places[j]]`` and ``hi[places[j]]`` the numbers of the row's values
+    below ``values[j]`` and up to it, and ``rise[c]`` the sum of ``one[places[j]]`` over the values below the
+    row's value in column c plus those up to it (for a single day: twice its rise in rank when that day joins the
+    row's sample; ``one`` may pack several samples' 1s in bit fields). Missing columns' ``rise`` is left as it is.
+    ``values`` None (and the others): the ranks alone (numba compiles that case without the merge)."""
+    n = 0 if values is None else len(values)
+    total = np.int64(0)
+    below = 0  # values[:below] are < the current row value (lo found) ...
+    upto = 0  # ... and values[:upto] <= it (hi found)
+    next_below = np.inf if values is None or n == 0 else values[0]
+    next_upto = next_below
     a = 0  # the current run of equal values starts at sorted position a
     previous = x[order[0]] if m > 0 else np.nan
-    for k in range(1, m + 1):
-        v = x[order[k]] if k < m else np.nan  # NaN: the last run ends
-        if v != previous:  # the run [a, k) ends
-            if k - a == 1:
-                c = order[a]
-                rank[c] = a + 1.0
-                position[c] = a
-            else:
-                r = a + (k - a + 1) / 2.0
-                for t in range(a, k):
-                    c = order[t]
-                    rank[c] = r
-                    position[c] = t
+    for k in range(m):
+        c = order[k]
+        v = x[c]
+        if v != previous:
+            if k - a > 1:  # (a call only for a tie: one per value would cost more than the pass)
+                _tie_ranks(order, a, k, rank)
             a = k
             previous = v
+        rank[c] = k + 1.0
+        if values is not None:
+            while next_below <= v:  # first row value >= values[below]: k below it
+                lo[places[below]] = k
+                total += one[places[below]]
+                below += 1
+                next_below = values[below] if below < n else np.inf
+            while next_upto < v:  # first row value > values[upto]: k up to it
+                hi[places[upto]] = k
+                total += one[places[upto]]
+                upto += 1
+                next_upto = values[upto] if upto < n else np.inf
+            rise[c] = total
+    if m - a > 1:
+        _tie_ranks(order, a, m, rank)
+    if values is not None:
+        for j in range(below, n):
+            lo[places[j]] = m
+        for j in range(upto, n):
+            hi[places[j]] = m
     for t in range(m, len(order)):
-        c = order[t]
-        rank[c] = 0.0
-        position[c] = 0
+        rank[order[t]] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _tie_ranks(order, a, k, rank):  # pragma: no cover - compiled
+    """The run of equal values at sorted positions [a, k): each its mean position + 1."""
+    r = a + (k - a + 1) / 2.0
+    for t in range(a, k):
+        rank[order[t]] = r
