@@ -11,10 +11,11 @@ sorted values and ranks as float would take 384 MB.
 
 Sorting: each value becomes an unsigned 64-bit key that sorts like the float (the sign bit flipped for positive
 values, every bit for negative ones; missing values the largest key); its lowest bits are replaced by the column
-index (a block of rows read into a buffer, then its keys made), blocks of rows of keys are sorted with numpy's
-vectorised sort, and a final insertion pass on the true values restores the order among values whose keys agreed
-above the index bits (values within a relative 2^-44 of each other: rare, and then only a few). The arrangement is
-ascending in the true values, which is all the ranks depend on.
+index (a block of rows read into a buffer, or read in place when they are a plain array not divided, then its keys
+made), blocks of rows of keys are sorted with numpy's vectorised sort, and a final insertion pass on the true values
+restores the order among values whose keys agreed above the index bits (values within a relative 2^-44 of each
+other: rare, and then only a few). The arrangement is ascending in the true values, which is all the ranks depend
+on.
 
 Sharing: an order is reused for other values of the same shape (``like=``) in every row where it is a sort order
 of them, checked value by value (e.g. the SARs of the estimation days, AR / sigma_i: dividing by a positive
@@ -136,10 +137,10 @@ def _sort_rows(read: tuple, rows: np.ndarray, order: np.ndarray, count: np.ndarr
     ``count``.
 
     The rows are cut into chunks of consecutive rows (:func:`~eventstudy.inference.threads.chunk_bounds`) that
-    numba's number of threads take in turn; a thread reads the rows of ``BLOCK_VALUES`` values at a time into a
-    buffer (:func:`read_row`), makes, sorts and reads back their keys, so that they stay in its cache. The
-    compiled passes and numpy's sort release the GIL; each row is written by one thread only, so the result does
-    not depend on the threads.
+    numba's number of threads take in turn; a thread takes the rows of ``BLOCK_VALUES`` values at a time (read
+    into a buffer with :func:`read_row`, or in place where they are a plain array not divided), makes, sorts and
+    reads back their keys, so that they stay in its cache. The compiled passes and numpy's sort release the GIL; each
+    row is written by one thread only, so the result does not depend on the threads.
     """
     width = order.shape[1]
     if width == 0:
@@ -156,7 +157,7 @@ def _sort_rows(read: tuple, rows: np.ndarray, order: np.ndarray, count: np.ndarr
             block_keys = keys[: len(block)]
             _keys_range(*read, block, bits, values, block_keys, count)
             block_keys.sort(axis=1)  # numpy's vectorised sort of unsigned integers
-            _order_range(values, block, bits, block_keys, count, order)
+            _order_range(read[0], read[4], values, block, bits, block_keys, count, order)
 
     bounds = chunk_bounds(_work(len(rows), width))
     if len(bounds) <= 2:
@@ -194,17 +195,19 @@ def read_row(dense, src, scale, scaled, i, out):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _keys_range(dense, src, valid, scale, scaled, rows, bits, values, keys, count):  # pragma: no cover - compiled
-    """Each row's values (into ``values``) and keys: the float's bits made to sort as unsigned integers, the low
-    ``bits`` the column index."""
+    """Each row's keys: the float's bits made to sort as unsigned integers, the low ``bits`` the column index; its
+    values read in place (a row of ``dense``, not ``scaled``: :func:`_row_values`) or into ``values``."""
     index = (np.uint64(1) << bits) - np.uint64(1)
     sign = np.uint64(1) << np.uint64(63)
     exponent = np.uint64(0x7FF0000000000000)
     for b in range(len(rows)):
         i = rows[b]
-        read_row(dense, src, scale, scaled, i, values[b])
+        if len(dense) == 0 or scaled:
+            read_row(dense, src, scale, scaled, i, values[b])
+        x = _row_values(dense, scaled, values, b, i)
         n = 0
         for c in range(keys.shape[1]):
-            u = np.float64(values[b, c]).view(np.uint64)
+            u = np.float64(x[c]).view(np.uint64)
             use = (u & exponent) != exponent  # finite
             if valid is not None:
                 use &= valid[i, c]
@@ -215,14 +218,14 @@ def _keys_range(dense, src, valid, scale, scaled, rows, bits, values, keys, coun
 
 
 @numba.njit(cache=True, nogil=True)
-def _order_range(values, rows, bits, keys, count, order):  # pragma: no cover - compiled
-    """Each row's columns from its sorted keys, the valid ones then put in ascending order of their ``values`` by
-    insertion (only values whose keys agreed above the index bits can be out of order: a value not below the
-    largest so far, the usual case, stays where it is)."""
+def _order_range(dense, scaled, values, rows, bits, keys, count, order):  # pragma: no cover - compiled
+    """Each row's columns from its sorted keys, the valid ones then put in ascending order of their values
+    (:func:`_row_values`) by insertion (only values whose keys agreed above the index bits can be out of order: a
+    value not below the largest so far, the usual case, stays where it is)."""
     index = (np.uint64(1) << bits) - np.uint64(1)
     for b in range(len(rows)):
         i = rows[b]
-        x, key, out = values[b], keys[b], order[i]
+        x, key, out = _row_values(dense, scaled, values, b, i), keys[b], order[i]
         largest = -np.inf
         for k in range(count[i]):
             c = key[k] & index
@@ -238,6 +241,13 @@ def _order_range(values, rows, bits, keys, count, order):  # pragma: no cover - 
             out[j] = c
         for k in range(count[i], len(key)):
             out[k] = key[k] & index
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_values(dense, scaled, values, b, i):  # pragma: no cover - compiled
+    """The ranked values of row ``i`` (the ``b``-th of a block): ``dense[i]`` itself where the rows are a plain
+    array not divided (no copy), else the block's buffer ``values[b]`` :func:`_keys_range` read it into."""
+    return values[b] if len(dense) == 0 or scaled else dense[i]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
