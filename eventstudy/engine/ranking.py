@@ -346,7 +346,7 @@ def rank_rises(x, order, m, rank, values, places, one, lo, hi, rise):  # pragma:
     a = 0  # the current run of equal values starts at sorted position a
     previous = x[order[0]] if m > 0 else np.nan
     for k in range(m):
-        c = order[k]
+        c = np.uint64(order[k])  # (unsigned: no check for a negative index)
         v = x[c]
         if v != previous:
             if k - a > 1:  # (a call only for a tie: one per value would cost more than the pass)
