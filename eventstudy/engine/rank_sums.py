@@ -114,25 +114,41 @@ def corrado_sums(
                     equal = hi[d] - lo[d] + (k - a)
                     u[l1 + place[w, d]] = (less + (equal + 1) / 2.0) / denom - 0.5
                 a = k
-            packed = rise2[w // per_word]
             at = np.int64(fields * (w % per_word))
-            mask = (np.int64(1) << np.int64(fields)) - 1
-            for c in range(l1):
-                x = (rank[c] + 0.5 * ((packed[c] >> at) & mask)) / denom - 0.5
-                u[c] = x if rank[c] > 0.0 else 0.0  # adding 0.0 leaves a sum as it is (the sums are never -0.0)
+            more = e[w] + 1 < starts[w + 1] and pairs[e[w] + 1] == i  # the pair in more than one group
+            g = groups[e[w]]
+            _add_first(sums[w, g], counts[w, g], rank, rise2[w // per_word], at, fields, denom, u, more)
+            _add_corrado(sums[w, g], counts[w, g], u, rank, width, l1)
+            n_used[w, g] += q > 0
+            e[w] += 1
             while e[w] < starts[w + 1] and pairs[e[w]] == i:
                 g = groups[e[w]]
                 n_used[w, g] += q > 0
-                _add_corrado(sums[w, g], counts[w, g], u, rank, width)
+                _add_corrado(sums[w, g], counts[w, g], u, rank, width, 0)
                 e[w] += 1
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_corrado(sums, counts, u, rank, l2):  # pragma: no cover - compiled
-    """Add a U row: the estimation days' (0.0 where ``rank`` is 0: missing) then the ``l2`` window days' (NaN:
-    missing)."""
+def _add_first(sums, counts, rank, packed, at, fields, denom, u, keep):  # pragma: no cover - compiled
+    """Add the estimation days' U of a pair's first entry in a window (its rank ``rank`` risen by the window's
+    field, at bit ``at``, of the packed twice-rises ``packed``; 0.0 where ``rank`` is 0: missing), kept in ``u`` for
+    its other entries if ``keep``."""
+    mask = (np.int64(1) << np.int64(fields)) - 1
+    for c in range(len(rank)):
+        x = (rank[c] + 0.5 * ((packed[c] >> at) & mask)) / denom - 0.5
+        x = x if rank[c] > 0.0 else 0.0  # adding 0.0 leaves a sum as it is (the sums are never -0.0)
+        sums[c] += x
+        counts[c] += 1.0 if rank[c] > 0.0 else 0.0
+        if keep:
+            u[c] = x
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_corrado(sums, counts, u, rank, l2, start):  # pragma: no cover - compiled
+    """Add a U row from column ``start`` on (0 or L1): the estimation days' (0.0 where ``rank`` is 0: missing) then
+    the ``l2`` window days' (NaN: missing)."""
     l1 = len(rank)
-    for c in range(l1):
+    for c in range(start, l1):
         sums[c] += u[c]
         counts[c] += 1.0 if rank[c] > 0.0 else 0.0
     for c in range(l1, l1 + l2):
