@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eventstudy.engine.contamination import Labels, _label_sequences, flag_contamination
+from eventstudy.engine.contamination import Labels, _by_ticker_and_session, _label_sequences, flag_contamination
 from eventstudy.timing.venues import Venue
 
 WINDOWS = ((-1, 1), (0, 0), (-5, 10), (3, 40), (-60, -45), (0, 250))  # some reach past either end of the data
@@ -162,3 +162,13 @@ def test_label_sequences_are_the_distinct_sequences():
             marks = range(starts[p], starts[p + 1])
             kept = tuple(dict.fromkeys(label[j] for j in marks if lo[w, p] <= at[j] <= hi[w, p]))
             assert (distinct[which[w, p] - 1] if which[w, p] else ()) == kept
+
+
+@pytest.mark.parametrize(("n_codes", "span"), [(2000, 2001), (5, 40_000), (40_000, 30)])
+def test_order_by_ticker_and_session_is_the_stable_argsort(n_codes, span):
+    """The two 16-bit radix sorts give the stable sort of the combined key (ties in row order), and so does the
+    fallback when a key does not fit 16 bits."""
+    rng = np.random.default_rng(n_codes)
+    code, at = rng.integers(0, n_codes, 50_000), rng.integers(0, span, 50_000)
+    expected = np.argsort(code * span + at, kind="stable")
+    assert np.array_equal(_by_ticker_and_session(code, at, span), expected)

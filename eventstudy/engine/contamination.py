@@ -81,36 +81,38 @@ def flag_contamination(
     in an event window its label (see the module docstring) in ``contamination[window]`` at the pair's row; pairs
     without a session on or after their date (``day0_index`` < 0) are never flagged. The ``windows``' labels end
     in one table (:func:`_assign`)."""
-    events = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
-    m_ticker, m_other = [_text(events["ticker"])], [_text(events["event_id"])]
-    m_at = [events["day0_index"].to_numpy(dtype=np.int64)]
-    prefix = pa.scalar("event ", type=pa.large_string())
-    m_label = [pc.binary_join_element_wise(prefix, m_other[0], pa.scalar("", type=pa.large_string()))]
-    if confounders is not None and not confounders.empty:
-        m_ticker.insert(0, _text(confounders["ticker"]))
-        m_at.insert(0, session_index(venue, confounders["date"]).astype(np.int64))
-        m_other.insert(0, pa.array([""] * len(confounders), type=pa.large_string()))
-        m_label.insert(0, _text(confounders["label"]))
-    m_ticker, m_other, m_label = (pa.concat_arrays(x) for x in (m_ticker, m_other, m_label))
-    m_at = np.concatenate(m_at)
-    pos = rows.index.to_numpy()[rows["day0_index"].to_numpy() >= 0]
-    if len(pos) == 0 or len(m_at) == 0:
+    marked = (mask_alignment["venue"] == venue.name).to_numpy(dtype=bool) & (
+        mask_alignment["day0_index"] >= 0
+    ).to_numpy()
+    e_ticker, e_event = (_kept(mask_alignment[name], marked) for name in ("ticker", "event_id"))
+    m_at = mask_alignment["day0_index"].to_numpy(dtype=np.int64)[marked]
+    keep = rows["day0_index"].to_numpy() >= 0
+    pos = rows.index.to_numpy()[keep]
+    n_conf = 0 if confounders is None else len(confounders)
+    if len(pos) == 0 or len(m_at) + n_conf == 0:
         return
-    day0 = rows.loc[pos, "day0_index"].to_numpy(dtype=np.int64)
-    codes = _codes(pa.concat_arrays([_text(rows.loc[pos, "ticker"]), m_ticker]))
-    p_code, m_code = codes[: len(pos)], codes[len(pos) :]
-    ids = _codes(pa.concat_arrays([_text(rows.loc[pos, "event_id"]), m_other]))
-    p_id, m_id = ids[: len(pos)].astype(np.int64), ids[len(pos) :].astype(np.int64)
-    vocabulary = m_label.dictionary_encode()  # each distinct label's code
-    label_code = vocabulary.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    day0 = rows["day0_index"].to_numpy(dtype=np.int64)[keep]
+    p_ticker, p_event = (_kept(rows[name], keep) for name in ("ticker", "event_id"))
+    empty = pa.array([], type=pa.large_string())
+    c_ticker, c_label = (_text(confounders[name]) for name in ("ticker", "label")) if n_conf else (empty, empty)
+    if n_conf:
+        m_at = np.concatenate([session_index(venue, confounders["date"]).astype(np.int64), m_at])
+    (p_code, c_code, e_code), _ = _codes(p_ticker, c_ticker, e_ticker)
+    m_code = np.concatenate([c_code, e_code])  # the marks: confounders in file order, then the masking events
+    (p_id, e_id), event_ids = _codes(p_event, e_event)
+    m_id = np.concatenate([np.full(n_conf, -1), e_id])  # a confounder is no pair's own event
+    prefix, nothing = pa.scalar("event ", type=pa.large_string()), pa.scalar("", type=pa.large_string())
+    (c_label_code, e_label_code), vocabulary = _codes(c_label, pc.binary_join_element_wise(prefix, event_ids, nothing))
+    label_code = np.concatenate([c_label_code, e_label_code[e_id]])  # each distinct label's code
+    m_ticker = pa.chunked_array([c_ticker, e_ticker], type=pa.large_string())
     wild = pc.equal(m_ticker, "*").to_numpy(zero_copy_only=False)
     span = len(venue.sessions) + 1  # a mark's session lies in [0, sessions]
     specific = np.flatnonzero(~wild)
-    specific = specific[np.argsort(m_code[specific] * span + m_at[specific], kind="stable")]
+    specific = specific[_by_ticker_and_session(m_code[specific], m_at[specific], span)]
     s_key = m_code[specific] * span + m_at[specific]
     anywhere = np.flatnonzero(wild)
     anywhere = anywhere[np.argsort(m_at[anywhere], kind="stable")]
-    order = np.argsort(p_code * span + day0, kind="stable")  # pairs by (ticker, day 0): a merge with the marks
+    order = _by_ticker_and_session(p_code, day0, span)  # pairs by (ticker, day 0): a merge with the marks
     key, p_id, day0 = p_code[order] * span, p_id[order], day0[order]
     distinct = list(dict.fromkeys(windows))
     lo = np.stack([np.clip(day0 + w[0], 0, span) for w in distinct])  # clipped to the venue, then increasing
@@ -120,9 +122,8 @@ def flag_contamination(
     a_first = np.searchsorted(wild_keys, lo_all, side="left")
     a_count = np.maximum(np.searchsorted(wild_keys, hi_all, side="right") - a_first, 0)
     marks, counts = _hull_marks(specific, s_key, key + lo_all, key + hi_all, anywhere, a_first, a_count, p_id, m_id)
-    n_labels = len(vocabulary.dictionary)
-    sequence, flat, offsets = _label_sequences(m_at[marks], label_code[marks], counts, lo, hi, n_labels)
-    lists = pa.LargeListArray.from_arrays(pa.array(offsets), vocabulary.dictionary.take(pa.array(flat)))
+    sequence, flat, offsets = _label_sequences(m_at[marks], label_code[marks], counts, lo, hi, len(vocabulary))
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), vocabulary.take(pa.array(flat)))
     joined = pc.binary_join(lists, pa.scalar("; ", type=pa.large_string()))
     _assign(
         contamination,
@@ -161,9 +162,28 @@ def _text(column: pd.Series) -> pa.Array:
     return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
-def _codes(text: pa.Array) -> np.ndarray:
-    """An integer per distinct value of ``text`` (hashed by Arrow)."""
-    return text.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+def _by_ticker_and_session(code: np.ndarray, at: np.ndarray, span: int) -> np.ndarray:
+    """``np.argsort(code * span + at, kind="stable")`` (``code`` >= 0, 0 <= ``at`` < ``span``): when both keys fit
+    in 16 bits, a stable sort by ``at`` then one by ``code`` (numpy sorts 16-bit integers by radix: 1M rows 0.15 ->
+    0.03 s), else the one sort."""
+    if len(code) and code.max() < 2**15 and span <= 2**15:
+        by_session = np.argsort(at.astype(np.int16), kind="stable")
+        return by_session[np.argsort(code[by_session].astype(np.int16), kind="stable")]
+    return np.argsort(code * span + at, kind="stable")
+
+
+def _kept(column: pd.Series, keep: np.ndarray) -> pa.Array:
+    """The rows ``keep`` (a boolean mask) of a text column, as one Arrow text array."""
+    text = _text(column)
+    return text if keep.all() else text.filter(pa.array(keep))
+
+
+def _codes(*parts: pa.Array) -> tuple[list[np.ndarray], pa.Array]:
+    """One integer per distinct value of the text arrays ``parts`` (hashed by Arrow, one numbering for all): each
+    part's codes, and the distinct values."""
+    encoded = pa.chunked_array(parts, type=pa.large_string()).dictionary_encode().combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.split(codes, np.cumsum([len(part) for part in parts[:-1]])), encoded.dictionary
 
 
 @numba.njit(cache=True, inline="always")
