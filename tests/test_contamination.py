@@ -4,11 +4,20 @@ mark order (confounders in file order, then the masking events)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from eventstudy.engine.contamination import Labels, _by_ticker_and_session, _label_sequences, flag_contamination
+from eventstudy.engine.contamination import (
+    Labels,
+    _by_ticker_and_session,
+    _joined_apart,
+    _label_sequences,
+    flag_contamination,
+)
 from eventstudy.timing.venues import Venue
 
 WINDOWS = ((-1, 1), (0, 0), (-5, 10), (3, 40), (-60, -45), (0, 250))  # some reach past either end of the data
@@ -172,3 +181,17 @@ def test_order_by_ticker_and_session_is_the_stable_argsort(n_codes, span):
     code, at = rng.integers(0, n_codes, 50_000), rng.integers(0, span, 50_000)
     expected = np.argsort(code * span + at, kind="stable")
     assert np.array_equal(_by_ticker_and_session(code, at, span), expected)
+
+
+def test_labels_without_the_separator_join_apart():
+    """The condition under which the joined labels are taken as distinct without hashing them: every sequence of up
+    to three distinct labels over ";", " " and "a" (none holding "; ") joins to its own text; a label holding the
+    separator, an empty one or a missing one fails the condition."""
+    alphabet = [";", " ", "a"]
+    words = ["".join(w) for n in (1, 2, 3) for w in itertools.product(alphabet, repeat=n)]
+    labels = [w for w in words if "; " not in w]
+    assert _joined_apart(pa.array(labels, type=pa.large_string()))
+    texts = ["; ".join(seq) for n in (1, 2, 3) for seq in itertools.permutations(labels, n)]
+    assert len(set(texts)) == len(texts)
+    for bad in (["a", "b; c"], ["a", ""], ["a", None]):
+        assert not _joined_apart(pa.array(bad, type=pa.large_string()))

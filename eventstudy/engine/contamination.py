@@ -27,6 +27,8 @@ import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache k
 from eventstudy.timing.venues import Venue
 
 Window = tuple[int, int]
+_CLEAN = pa.array([""], type=pa.large_string())  # the table of clean pairs' labels
+_SEPARATOR = "; "
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Labels:
     @classmethod
     def clean(cls, n_pairs: int) -> Labels:
         """Labels of ``n_pairs`` clean pairs."""
-        return cls(np.zeros(n_pairs, dtype=np.int32), pa.array([""], type=pa.large_string()))
+        return cls(np.zeros(n_pairs, dtype=np.int32), _CLEAN)  # one table: a study's windows share it
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -124,30 +126,50 @@ def flag_contamination(
     marks, counts = _hull_marks(specific, s_key, key + lo_all, key + hi_all, anywhere, a_first, a_count, p_id, m_id)
     sequence, flat, offsets = _label_sequences(m_at[marks], label_code[marks], counts, lo, hi, len(vocabulary))
     lists = pa.LargeListArray.from_arrays(pa.array(offsets), vocabulary.take(pa.array(flat)))
-    joined = pc.binary_join(lists, pa.scalar("; ", type=pa.large_string()))
-    _assign(
-        contamination,
-        distinct,
-        pos[order],
-        pa.concat_arrays([pa.array([""], type=pa.large_string()), joined]),
-        sequence,
+    joined = pc.binary_join(lists, pa.scalar(_SEPARATOR, type=pa.large_string()))
+    _assign(contamination, distinct, pos[order], joined, sequence, _joined_apart(vocabulary))
+
+
+def _joined_apart(labels: pa.Array) -> bool:
+    """Whether distinct sequences of distinct ``labels`` always join to distinct, non-empty texts: true when no
+    label is empty or missing or holds the separator "; " (then the separators are the only "; " in a text: a
+    label's last character next to the separator's ";" or its first next to the separator's " " makes none)."""
+    return (
+        labels.null_count == 0
+        and pc.min(pc.binary_length(labels)).as_py() > 0
+        and not pc.any(pc.match_substring(labels, _SEPARATOR)).as_py()
     )
 
 
-def _assign(contamination: dict[Window, Labels], windows: list[Window], at: np.ndarray, text: pa.Array, which):
-    """Give the pairs ``at`` of each window ``windows[w]`` the labels ``text[which[w]]`` (``text[0]`` = ""; ``which``
-    (W, len(at))). The windows' labels end in one table, the tables they had and ``text`` merged (no label twice:
-    two label sequences may join to the same text), so that a study's windows share it (the car table's column is
-    one gather from it)."""
+def _assign(
+    contamination: dict[Window, Labels],
+    windows: list[Window],
+    at: np.ndarray,
+    texts: pa.Array,
+    which: np.ndarray,
+    apart: bool,
+) -> None:
+    """Give the pairs ``at`` of each window ``windows[w]`` the labels ``texts[which[w] - 1]`` ("" where ``which`` is
+    0; ``which`` (W, len(at))). The windows' labels end in one table, so that a study's windows share it (the car
+    table's column is one gather from it): the windows' clean table followed by ``texts`` when ``apart`` (the texts
+    are distinct and not "", :func:`_joined_apart`), else the tables they had and the texts merged by hashing (no
+    label twice: two label sequences may join to the same text)."""
     tables = list({id(contamination[w].table): contamination[w].table for w in windows}.values())
-    merged = pa.concat_arrays([*tables, text]).dictionary_encode()  # the first table's codes stay
+    if apart and len(tables) == 1 and len(tables[0]) == 1:  # no label yet: nothing to merge
+        table = pa.concat_arrays([tables[0], texts])
+        for w, window in enumerate(windows):
+            codes = contamination[window].codes
+            codes[at] = which[w]
+            contamination[window] = Labels(codes, table)
+        return
+    merged = pa.concat_arrays([*tables, _CLEAN, texts]).dictionary_encode()  # the first table's codes stay
     remap = merged.indices.to_numpy(zero_copy_only=False)
     starts = dict(zip(map(id, tables), np.cumsum([0, *map(len, tables)]), strict=False))
     for w, window in enumerate(windows):
         labels = contamination[window]
         start = starts[id(labels.table)]
         codes = labels.codes if start == 0 else remap[start + labels.codes]
-        codes[at] = remap[len(remap) - len(text) + which[w]]
+        codes[at] = remap[len(remap) - len(texts) - 1 + which[w]]
         contamination[window] = Labels(codes, merged.dictionary)
 
 
