@@ -120,9 +120,10 @@ def _field_maker(column: pd.Series) -> Column | None:
         if dtype.kind != "O":
             return None
     try:
-        text = pa.chunked_array([pa.array(column.array, from_pandas=True)])
+        text = pa.array(column.array, from_pandas=True)  # a column of several Arrow chunks gives them as they are
     except (pa.ArrowException, TypeError, ValueError):
         return None
+    text = text if isinstance(text, pa.ChunkedArray) else pa.chunked_array([text])
     if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type) or pa.types.is_null(text.type)):
         return None
     text = text.cast(pa.large_string()).fill_null("")

@@ -9,6 +9,7 @@ import io
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import eventstudy.csv_rows as rows
@@ -113,6 +114,18 @@ def test_text_dates_integers_and_bools_are_written_as_pandas_writes_them(monkeyp
     _same(pd.DataFrame(np.arange(60).reshape(20, 3) % 4).iloc[3:17])  # integers and bools in a block
     _same((pd.DataFrame(np.arange(60).reshape(20, 3)) % 3 == 0).iloc[3:17])
     _same(frame.iloc[5:23])  # a slice of a table, as a source's slices are written
+
+
+def test_text_of_several_arrow_chunks_is_written_as_pandas_writes_it(monkeypatch):
+    """A text column held as several Arrow chunks (the car table's event_id and ticker: one chunk per event window;
+    any ``pd.concat``) is taken by the fast path as it is, the rows' slices crossing the chunks' edges."""
+    parts = [["a", 'say "hi"', None, "x,y"], ["=1+2", "", "plain"], ["é", "line\nbreak", "z"] * 3]
+    text = pd.array(pa.chunked_array([pa.array(p, type=pa.large_string()) for p in parts]), dtype="str")
+    frame = pd.DataFrame({"id": text, "n": np.arange(len(text)), "t": text})
+    assert rows._field_maker(frame["id"]) is not None
+    monkeypatch.setattr(rows, "CHUNK_ROWS", 5)
+    _same(frame)
+    _same(neutralize_formulas(frame))
 
 
 def test_single_column_rows_empty_tables_and_odd_headers():
