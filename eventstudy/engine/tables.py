@@ -49,15 +49,16 @@ def car_frame(stage) -> pd.DataFrame:
     """One row per studied pair and event window (rows window by window, the pairs in order in each): one frame
     built from whole columns."""
     idx = np.flatnonzero(stage.active)
+    rows = slice(None) if len(idx) == len(stage.active) else idx  # every pair studied: views, no gather
     windows = list(stage.cars)
-    columns = {name: _repeated(stage.pairs[name].array.take(idx), len(windows)) for name in ("event_id", "ticker")}
+    columns = {name: _repeated(stage.pairs[name].array[rows], len(windows)) for name in ("event_id", "ticker")}
     labels = np.array([Windows.label(window) for window in windows], dtype=object)
     columns["window"] = text_column(labels, np.repeat(np.arange(len(windows)), len(idx)))
     for col in ("car", "car_se", "car_t", "car_p", "bhar", "n_days"):
-        columns[col] = np.concatenate([stage.cars[window][col][idx] for window in windows])
-    contaminated = Labels.concat([stage.contamination[window][idx] for window in windows])
+        columns[col] = np.concatenate([stage.cars[window][col][rows] for window in windows])  # fresh arrays
+    contaminated = Labels.concat([stage.contamination[window][rows] for window in windows])
     columns["contaminated"] = text_column(contaminated.table, contaminated.codes)
-    columns["complete"] = np.concatenate([stage.cars[window]["complete"][idx] for window in windows])
+    columns["complete"] = np.concatenate([stage.cars[window]["complete"][rows] for window in windows])
     return pd.DataFrame(columns, copy=False)  # fresh columns: no consolidating copy (4M rows at 1M pairs: 0.8 -> 0.3 s)
 
 
