@@ -9,8 +9,8 @@ rank tests) reads the estimation ARs (:class:`~eventstudy.inference.ar_rows.ArRo
 of ``BLOCK_ROWS`` pairs at a time into a buffer (each row regenerated once), ranks the block's ARs and SARs
 (:class:`~eventstudy.engine.ranking.RankedRows`: the SARs in the ARs' order where it sorts them) and walks it for
 Corrado on this thread and GRANK on another, while a third reads and ranks the next block: at 1M pairs x 240 days
-no (P, L1) array of values or of their sort order (0.48 GB as int16) is ever held, only two blocks' (16k pairs: 31
-MB of values and 8 MB of order each).
+no (P, L1) array of values or of their sort order (0.48 GB as int16) is ever held, only two blocks' (4,096 pairs:
+7.9 MB of values and 2 MB of order each, so that a block is still in the cache as it is walked).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.groups import GroupResult, Groups
 
 SUMS_BYTES = 256 << 20  # Corrado's and GRANK's (window, group, day) sums and counts held at once, at most
-BLOCK_ROWS = 1 << 14  # pairs whose estimation ARs are read and ranked at a time by corrado_grank_windows
+BLOCK_ROWS = 1 << 12  # pairs whose estimation ARs are read and ranked at a time by corrado_grank_windows
 RISE_BITS = 16  # bits of a window's field of packed twice-rises in Corrado's walk (32 for a longer window)
 
 
