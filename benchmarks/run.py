@@ -107,10 +107,13 @@ def child_library(data: Path, pairs: int, warm: bool = False) -> dict:
 
 
 def pair_stage_seconds(study) -> float:
-    """Seconds of ``study``'s pair stage (panel, model, statistics), run once more in this process."""
+    """Seconds of ``study``'s pair stage (panel, model, statistics), run once more in this process as ``fit()`` runs
+    it (numpy's huge-page advice off: without, a fresh array's first touch can wait for memory compaction)."""
     from eventstudy.engine.stages import run_pairs
+    from eventstudy.hugepages import numpy_advice_off
 
-    timings = run_pairs(study, study.events, study.prices).timings
+    with numpy_advice_off():
+        timings = run_pairs(study, study.events, study.prices).timings
     return sum(timings[phase] for phase in ("panel", "model", "statistics"))
 
 
