@@ -158,7 +158,8 @@ def test_calendar_time_estimation_sd_of_rows_is_that_of_the_array(study_stage, r
 
 def _walk_alone(port, values, keep, positions):
     """The estimation sd of one window's portfolios by a walk of that window alone over dense rows, in plain Python:
-    the path the compiled walk of several windows replaced (same additions and removals in the same order)."""
+    each pair added and removed day by day, every member removed at a group's end (the compiled walk reads runs in
+    place and clears the table instead; the same additions and removals in the same order)."""
     values, keep, positions = values.tolist(), keep.tolist(), positions.tolist()
     s, m = np.full(len(port.group), np.nan), np.zeros(len(port.group), np.int64)
     total, count = [0.0] * port.n_grid, [0] * port.n_grid
@@ -196,29 +197,39 @@ def _walk_alone(port, values, keep, positions):
     return s, m
 
 
-@pytest.mark.parametrize("cache_rows", [None, 3])
-def test_the_windows_estimation_sd_is_each_window_walked_alone(study_stage, rows, groups, monkeypatch, cache_rows):
-    """Several windows' (s, m) in one walk are those of each window walked alone, to the bit: rows stored,
-    regenerated and NaN, unkept days, rows on consecutive dates and rows with gaps and dates out of order, several
-    overlapping groups; with the row cache too small to hold every row in it (rows read again at each use)."""
+@pytest.mark.parametrize("unkept", ["clean", "trimmed", "holes"])
+def test_the_windows_estimation_sd_is_each_window_walked_alone(study_stage, rows, groups, unkept):
+    """Each window's (s, m) are those of a walk of the rows themselves, to the bit: rows stored, regenerated and NaN,
+    unkept days (the clean days; a shorter run of kept days; holes in it), rows on consecutive dates and rows with
+    gaps and dates out of order, several overlapping groups."""
     _, stage = study_stage
     mixed, plain = rows
     start = stage.event_start
-    if cache_rows:
-        monkeypatch.setattr(walk, "CACHE_BYTES", 8 * start * cache_rows)
+    keep = stage.estimation[:, :start]
+    some = np.random.default_rng(5).random(len(keep)) < 0.3
+    if unkept != "clean":
+        keep = keep.copy()
+        keep[some, :7] = keep[some, -5:] = False  # a run of kept days that starts and ends later
+        if unkept == "holes":
+            keep[some, 100:104] = keep[some, 150] = False
     grid, positions = stage.grid.calendar_rows(stage.cells, len(stage.days))
     dense = positions.columns(slice(0, start)).dense().astype(np.int32)
     rng = np.random.default_rng(3)
     gappy = rng.random(len(dense)) < 0.3
     dense[gappy, 40:45] = -1  # no date: a gap
     dense[gappy, 60], dense[gappy, 61] = dense[gappy, 61], dense[gappy, 60]  # out of order
-    keep = stage.estimation[:, :start]
     windows = [(5, 12), (4, 6), (0, 1), (9, 20)]
     ports = [
         portfolios(stage.event_ar[:, a:b], positions.columns(slice(start + a, start + b)), groups, len(grid))
         for a, b in windows
     ]
     for est in (positions.columns(slice(0, start)), RowPositions.of(dense)):
+        plan = np.empty((len(keep), walk.PLAN_COLUMNS), np.int64)
+        kept = RowPositions.of(keep)
+        walk._plan(mixed.source(), kept.table, kept.offset, est.table, est.offset, plan)
+        kinds = {walk.SKIP, walk.REGENERATED, walk.STORED, walk.OTHER}
+        assert set(np.unique(plan[stage.active, walk.KIND])) == kinds - {walk.SKIP}  # every path walked
+        assert (plan[~stage.active, walk.KIND] == walk.SKIP).all()
         got = walk.estimation_sd_windows(ports, mixed, keep, est)
         for port, (s, m) in zip(ports, got, strict=True):
             want = _walk_alone(port, plain, keep, est.dense())

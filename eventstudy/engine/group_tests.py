@@ -134,7 +134,7 @@ def group_battery_windows(
     ports = [
         portfolios(stage.event_ar[:, event_columns(stage, wmask)], positions.columns(columns_of(wmask)), g, len(grid))
         for wmask, g in zip(wmasks, members, strict=True)
-    ]  # every window's estimation-period (s, m) in one walk: a pair's row is read once for all windows
+    ]  # every window's estimation-period (s, m), the pairs' plan made once for all windows
     start = stage.event_start
     sds = estimation_sd_windows(
         ports, stage.estimation_ar, stage.estimation[:, :start], positions.columns(slice(0, start))

@@ -32,7 +32,8 @@ days); the portfolios of all groups are the segments of the (group, date) keys o
 estimation-period standard deviations of all of them come from one compiled pass that walks each group's
 portfolios in date order, adding the pairs that enter and removing those that leave a running (date -> sum,
 count) table, so the work is O(pair-group memberships x days) however many groups and portfolios there are
-(:mod:`eventstudy.inference.portfolio_sd`, which walks several event windows at once).
+(:mod:`eventstudy.inference.portfolio_sd`, which holds no row: at each move it recomputes or reads each
+residual where it is).
 """
 
 from __future__ import annotations
