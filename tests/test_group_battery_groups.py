@@ -24,6 +24,7 @@ from eventstudy.inference.calendar_time import (
     calendar_time_nw_groups,
     calendar_time_z,
     calendar_time_z_groups,
+    pairs_with_returns,
 )
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.result import NA
@@ -280,3 +281,20 @@ def test_group_tests_leave_the_calling_thread_only_on_a_threadsafe_numba_layer(m
     monkeypatch.setattr(tables.numba, "threading_layer", threading_layer)
     ran_on = tables._in_background(threading.current_thread).result()
     assert (ran_on is not threading.current_thread()) is own_thread
+
+
+def test_pairs_with_returns_counts_each_groups_rows_with_a_finite_value():
+    """The tests' n: per group, its pairs whose window row has a finite AR (rows all NaN, NaN then finite, inf, a
+    pair in several groups, an empty group), as the (P, L) mask of numpy counts them; on a slice of columns too."""
+    rng = np.random.default_rng(2)
+    ar = rng.normal(size=(200, 9))
+    ar[rng.random(ar.shape) < 0.6] = np.nan
+    ar[:20] = np.nan
+    ar[20:30, :8], ar[30:35, 0] = np.nan, np.inf
+    masks = rng.random((6, 200)) < 0.4
+    masks[4] = False
+    groups = Groups.from_masks(masks)
+    for values in (ar, ar[:, 2:7]):
+        want = groups.count(np.isfinite(values).any(axis=1))
+        np.testing.assert_array_equal(pairs_with_returns(values, groups), want)
+    assert want[4] == 0 and 0 < np.delete(want, 4).min() < want.max()

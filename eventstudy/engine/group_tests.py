@@ -177,8 +177,7 @@ def binder_windows(stage, wmasks: list[np.ndarray], groups: list[Groups]) -> lis
     batches; n/a (NaN) for the others. A system (the same pairs) in several windows is gathered and estimated once
     and only its event-window half is computed per window."""
     out = [tuple(np.full(g.n_groups, np.nan) for _ in range(4)) for g in groups]
-    codes = _pair_codes(stage)
-    candidates = [_one_date(codes, g) for g in groups]
+    candidates = _one_date(stage, groups)
     k = max(stage.design.shape[2], 1)
     for count in np.unique(np.concatenate([g.sizes[c] for g, c in zip(groups, candidates, strict=True)])):
         chosen = [np.flatnonzero(c & (g.sizes == count)) for g, c in zip(groups, candidates, strict=True)]
@@ -266,26 +265,35 @@ def _systems(idx, design, params, normal, returns, span, estimation):  # pragma:
     return y, x, est, have, agree
 
 
-def _pair_codes(stage) -> np.ndarray:
-    """(4, P) integer codes of every pair's day 0, venue, model and ticker (-1 where missing), factorized once for
-    all the windows' groups."""
-    values = (stage.pairs["day0"], stage.pairs["venue"], stage.model, stage.pairs["ticker"])
-    return np.stack([pd.factorize(np.asarray(v))[0] for v in values])
+def _one_date(stage, groups: list[Groups]) -> list[np.ndarray]:
+    """(G,) for each of ``groups``: whether a group has at least 2 pairs, one day 0, one venue, one model and distinct
+    tickers. A field's integer codes (-1 where missing) are made only while a group may still qualify (the pooled
+    group of a study whose events are on several dates fails on day 0: no venue, model or ticker text is read)."""
+    ok = [g.sizes >= 2 for g in groups]
+    fields = (stage.pairs["day0"], stage.pairs["venue"], stage.model, stage.pairs["ticker"])
+    for j, values in enumerate(fields):
+        if not any(o.any() for o in ok):
+            break
+        codes = pd.factorize(np.asarray(values))[0]
+        ok = [(_distinct if j == len(fields) - 1 else _one_value)(codes, g, o) for g, o in zip(groups, ok, strict=True)]
+    return ok
 
 
-def _one_date(codes: np.ndarray, groups: Groups) -> np.ndarray:
-    """(G,) whether a group has at least 2 pairs, one day 0, one venue, one model and distinct tickers
-    (``codes``: :func:`_pair_codes`)."""
-    ok = groups.sizes >= 2
-    if not ok.any():
-        return ok
-    starts = groups.starts[:-1][groups.sizes > 0]
-    for values in codes[:3]:
-        member = values[groups.pair]
-        lo, hi = np.minimum.reduceat(member, starts), np.maximum.reduceat(member, starts)
-        ok[groups.sizes > 0] &= lo == hi
-    tickers = codes[3][groups.pair]
-    key = np.sort(groups.group * np.int64(tickers.max() + 1) + tickers)
-    repeated = key[1:][key[1:] == key[:-1]] // (tickers.max() + 1)
+def _one_value(codes: np.ndarray, groups: Groups, ok: np.ndarray) -> np.ndarray:
+    """``ok`` and whether each group's pairs have one code (a group of no pair: unchanged)."""
+    nonempty = groups.sizes > 0
+    starts = groups.starts[:-1][nonempty]
+    member = codes[groups.pair]
+    ok = ok.copy()
+    ok[nonempty] &= np.minimum.reduceat(member, starts) == np.maximum.reduceat(member, starts)
+    return ok
+
+
+def _distinct(codes: np.ndarray, groups: Groups, ok: np.ndarray) -> np.ndarray:
+    """``ok`` and whether each group's pairs have distinct codes."""
+    tickers = codes[groups.pair]
+    key = np.sort(groups.group * np.int64(tickers.max(initial=0) + 1) + tickers)
+    repeated = key[1:][key[1:] == key[:-1]] // (tickers.max(initial=0) + 1)
+    ok = ok.copy()
     ok[repeated] = False
     return ok

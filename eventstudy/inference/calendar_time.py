@@ -176,68 +176,75 @@ def portfolios(ar: np.ndarray, positions: np.ndarray | RowPositions, groups: Gro
     """Every group's portfolios from the window ARs ``ar`` (P, L) and their date ``positions`` (P, L) (-1: NaT; an
     array or the rows of one table, :class:`~eventstudy.inference.row_positions.RowPositions`)."""
     positions = RowPositions.of(positions)
-    group, date, starts, pair, total = _portfolios(groups.starts, groups.pair, ar, positions.table, positions.offset)
+    group, date, starts, pair, total = _portfolios(
+        groups.starts, groups.pair, ar, positions.table, positions.offset, n_grid
+    )
     return Portfolios(group, date, starts, pair, total, groups.n_groups, n_grid)
 
 
 @numba.njit(cache=True, nogil=True)
-def _portfolios(starts, pair, ar, table, offset):  # pragma: no cover - compiled
+def _portfolios(starts, pair, ar, table, offset, n_grid):  # pragma: no cover - compiled
     """The portfolios' group, date, member offsets, members and AR totals. A portfolio's members are the group's
-    entries with a finite AR and a date on its date, in entry order (a counting sort of each group's cells over its
-    own range of positions, stable); its total adds their ARs in that order from 0.0 (``segment_sum``'s order).
-    Only the members are stored per cell (no per-cell group, date or value)."""
+    entries with a finite AR and a date on its date, in entry order (a counting sort of each group's cells over the
+    dates, stable: a pass that counts each date's cells, then one that places them); its total adds their ARs in
+    that order from 0.0 (``segment_sum``'s order). Only the members are stored per cell (no per-cell group, date or
+    value)."""
     n_groups, width = len(starts) - 1, ar.shape[1]
-    lo = np.full(n_groups, np.iinfo(np.int64).max, np.int64)
-    hi = np.full(n_groups, -1, np.int64)
-    cells = 0
+    room = 0  # portfolios at most: a group's cells or the grid's dates, the fewer
     for g in range(n_groups):
-        for e in range(starts[g], starts[g + 1]):
-            for t in range(width):
-                p = table[offset[pair[e]] + t]
-                if p >= 0 and np.isfinite(ar[pair[e], t]):
-                    lo[g], hi[g] = min(lo[g], p), max(hi[g], p)
-                    cells += 1
-    room = 0  # at most one portfolio per date of each group's range
-    for g in range(n_groups):
-        room += max(hi[g] - lo[g] + 1, 0)
-    member = np.empty(cells, np.int64)
+        room += min((starts[g + 1] - starts[g]) * width, n_grid)
+    member = np.empty(len(pair) * width, np.int64)  # cells at most
     group = np.empty(room, np.int64)
     date = np.empty(room, np.int64)
     first = np.empty(room + 1, np.int64)
     total = np.empty(room)
+    cells = np.zeros(n_grid + 1, np.int64)  # a group's cells on each date, then where the next one goes
+    at = np.empty(n_grid, np.int64)  # the portfolio of each date of the group
     done = 0  # cells placed
     made = 0  # portfolios made
     for g in range(n_groups):
-        if hi[g] < 0:
-            continue
-        slot = np.zeros(hi[g] - lo[g] + 2, np.int64)
-        at = np.empty(hi[g] - lo[g] + 1, np.int64)  # the portfolio of each date of the group's range
+        lo, hi = n_grid, -1
         for e in range(starts[g], starts[g + 1]):
+            i, o = pair[e], offset[pair[e]]
             for t in range(width):
-                p = table[offset[pair[e]] + t]
-                if p >= 0 and np.isfinite(ar[pair[e], t]):
-                    slot[p - lo[g] + 1] += 1
-        for k in range(1, len(slot)):
-            if slot[k] > 0:  # date lo + k - 1 has cells: they start after those of the earlier dates
-                group[made], date[made], first[made], total[made] = g, lo[g] + k - 1, done + slot[k - 1], 0.0
-                at[k - 1] = made
+                p = table[o + t]
+                if p >= 0 and np.isfinite(ar[i, t]):
+                    cells[p] += 1
+                    lo, hi = min(lo, p), max(hi, p)
+        for p in range(lo, hi + 1):
+            if cells[p] > 0:  # date p has cells: they start after those of the earlier dates
+                group[made], date[made], first[made], total[made] = g, p, done, 0.0
+                at[p] = made
                 made += 1
-            slot[k] += slot[k - 1]
+                done, cells[p] = done + cells[p], done
         for e in range(starts[g], starts[g + 1]):
+            i, o = pair[e], offset[pair[e]]
             for t in range(width):
-                p = table[offset[pair[e]] + t]
-                if p >= 0 and np.isfinite(ar[pair[e], t]):
-                    member[done + slot[p - lo[g]]] = pair[e]
-                    slot[p - lo[g]] += 1
-                    total[at[p - lo[g]]] += ar[pair[e], t]
-        done += slot[-1]
+                p = table[o + t]
+                if p >= 0 and np.isfinite(ar[i, t]):
+                    member[cells[p]] = i
+                    cells[p] += 1
+                    total[at[p]] += ar[i, t]
+        cells[max(lo, 0) : hi + 1] = 0
     first[made] = done
-    return group[:made].copy(), date[:made].copy(), first[: made + 1].copy(), member, total[:made].copy()
+    return group[:made].copy(), date[:made].copy(), first[: made + 1].copy(), member[:done], total[:made].copy()
 
 
 def pairs_with_returns(ar: np.ndarray, groups: Groups) -> np.ndarray:
     """(G,) pairs of each group with at least one finite abnormal return in ``ar`` (P, L): the tests' n."""
-    return groups.count(np.isfinite(ar).any(axis=1))
+    return _with_returns(ar, groups.group, groups.pair, groups.n_groups)
+
+
+@numba.njit(cache=True, nogil=True)
+def _with_returns(ar, group, pair, n_groups):  # pragma: no cover - compiled
+    """Per group, its entries whose row of ``ar`` has a finite value (a row read up to its first one)."""
+    out = np.zeros(n_groups, np.int64)
+    for e in range(len(pair)):
+        for t in range(ar.shape[1]):
+            if np.isfinite(ar[pair[e], t]):
+                out[group[e]] += 1
+                break
+    return out
 
 
 def portfolio_series(ar: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, sparse.csr_matrix]:
