@@ -115,7 +115,7 @@ def test_complete_staggered_data_takes_the_cell_sums_exactly(monkeypatch):
     assert kernel.call_count == 1 and len(kernel.call_args.args[5]) == 0  # no pair of classes left to the kernel
     start = np.searchsorted(CAL, windows[::10, 0])  # 20 classes of 10 members; windows of 5 sessions
     near = np.abs(start[:, None] - start[None, :]) < 5
-    assert cells.call_count == 1 and len(cells.call_args.args[5]) == np.triu(near).sum() + np.triu(near[:12, :12]).sum()
+    assert cells.call_count == 1 and len(cells.call_args.args[3]) == np.triu(near).sum() + np.triu(near[:12, :12]).sum()
     assert got[0] > 0.01  # the planted common factor shows (about 0 without it)
 
 

@@ -13,7 +13,7 @@ import test_estimation_rows as shared
 from eventstudy.engine import stage_arrays
 from eventstudy.engine.group_tests import columns_of, window_days
 from eventstudy.inference import correlation as cr
-from eventstudy.inference import correlation_kernels as ck
+from eventstudy.inference import correlation_packing as ck
 from eventstudy.inference import threads
 from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.rows import factorize_hashed
@@ -57,7 +57,7 @@ def test_patterns_and_packed_rows_of_rows_are_those_of_the_array(rows, calendar,
         for got, want in zip(packed, ck.compress(plain, positions, renumber, pick, valid), strict=True):
             _same_bits(got, want)
         assert (packed[2][mixed.slot[pick] == -1] == 0).all() and (packed[2] > 0).any()
-    codes, _ = ck.patterns(mixed, positions, renumber, used, scattered)
+    codes = ck.patterns(mixed, positions, renumber, used, scattered)[0]
     assert len(np.unique(codes)) > 10  # scattered days: rows hashed, not keyed as runs
 
 
@@ -104,8 +104,9 @@ def test_rbar_of_rows_is_that_of_the_array(rows, groups, calendar, monkeypatch, 
     for a, b in zip(got, want, strict=True):
         _same_bits(a, b)
     assert all((np.abs(a) > 1e-6).sum() > 3 for a in got)
-    items = {
-        name: sum(len(call.args[5]) for call in spies[name].call_args_list) for name in ("_cell_sums", "_kernel_sum")
+    items = {  # the pairs listed in each call (cell pairs, class pairs)
+        name: sum(len(call.args[at]) for call in spies[name].call_args_list)
+        for name, at in (("_cell_sums", 3), ("_kernel_sum", 5))
     }
     items["_moment_sum"] = spies["_moment_sum"].call_count  # one call a pair of classes
     name = {"cells": "_cell_sums", "runs": "_cell_sums", "kernel": "_kernel_sum", "blas": "_moment_sum"}[path]

@@ -14,7 +14,9 @@ from eventstudy.inference import correlation as cr
 from eventstudy.inference import correlation_kernels as ck
 from eventstudy.inference import correlation_runs as cu
 from eventstudy.inference import threads
+from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.groups import Groups
+from eventstudy.inference.row_positions import RowPositions
 
 # the engine's stage of stored, regenerated and NaN rows, its calendar positions and groups
 study_stage, rows, groups, calendar, _same_bits = tr.study_stage, tr.rows, tr.groups, tr.calendar, tr._same_bits
@@ -37,6 +39,17 @@ def _packed(rng, cells):
     rows = rng.permutation(len(xv))  # cell k's members rows[ptr[k]:ptr[k + 1]], anywhere in the buffer
     order = np.argsort(rows)
     return np.array(xv)[order], np.array(pv)[order], np.array(cnt)[order], rows, np.array(ptr)
+
+
+def _source(xv, pv, cnt, rows, ptr, lead=True):
+    """The packed cells as residuals that the run sums read: ((src, valid, table, offset), members, leads) with row i's
+    values on days 0 .. cnt[i] - 1 (NaN after) and its dates pv[i]; every member's lead day 0 (or -1: its days found
+    by reading its dates and values), and each cell's (start, length)."""
+    x = np.where(np.arange(WIDTH) < cnt[:, None], xv, np.nan)
+    table = RowPositions.of(pv)
+    leads = np.where((cnt > 0) & lead, 0, -1)[rows]
+    first = rows[ptr[:-1]]
+    return ((ArRows.of(x).source(), None, table.table, table.offset), rows, leads), pv[first, 0].astype(int), cnt[first]
 
 
 def _definition(xv, pv, cnt, rows, ptr, cp, cq, min_shared):
@@ -80,14 +93,18 @@ def test_run_cell_sums_equal_the_pairwise_definition_and_the_merged_kernel(paral
         monkeypatch.setattr(threads, "PARALLEL_WORK", 0)
     rng = np.random.default_rng(21)
     packed = _packed(rng, _cells(rng, gaps=False))
-    cp, cq = _all_pairs(len(packed[4]) - 1)
-    got = cu.run_cell_sums(*packed, cp, cq, 25)
+    ptr = packed[4]
+    source, start, length = _source(*packed)
+    cp, cq = _all_pairs(len(ptr) - 1)
+    got = cu.run_cell_sums(*source, ptr, start, length, cp, cq, 25)
     want = _definition(*packed, cp, cq, 25)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got, ck.cell_sums(*packed, cp, cq, 25), rtol=1e-12, atol=1e-12)
     assert (got == 0).sum() >= 3 and (np.abs(got) > 1).sum() > 20  # some pairs below min_shared, most correlated
     flip = rng.permutation(len(cp))
-    assert cu.run_cell_sums(*packed, cp[flip], cq[flip], 25).tobytes() == got[flip].tobytes()
+    assert cu.run_cell_sums(*source, ptr, start, length, cp[flip], cq[flip], 25).tobytes() == got[flip].tobytes()
+    masked, _, _ = _source(*packed, lead=False)  # rows found by their dates and values, not from their lead day
+    assert cu.run_cell_sums(*masked, ptr, start, length, cp, cq, 25).tobytes() == got.tobytes()
 
 
 def test_cell_sums_send_pairs_with_a_gapped_or_small_cell_to_the_merged_kernel(monkeypatch):
@@ -97,19 +114,23 @@ def test_cell_sums_send_pairs_with_a_gapped_or_small_cell_to_the_merged_kernel(m
     rng = np.random.default_rng(22)
     cells = _cells(rng, gaps=True) + [(6, np.arange(0))]
     packed = _packed(rng, cells)
+    xv, pv, cnt, rows, ptr = packed
+    source, _, _ = _source(*packed)
     cp, cq = _all_pairs(len(cells))
     merged = mock.Mock(wraps=ck.cell_sums)
     runs = mock.Mock(wraps=cu.run_cell_sums)
     monkeypatch.setattr(cu, "_merged_cell_sums", merged)
     monkeypatch.setattr(cu, "run_cell_sums", runs)
     monkeypatch.setattr(cu, "RUN_MIN_MEMBERS", 3)
-    got = cu.cell_sums(*packed, cp, cq, 20)
+    run = (cnt > 0) & (pv[np.arange(len(pv)), np.maximum(cnt - 1, 0)] - pv[:, 0] == cnt - 1)
+    cell_runs = cu.cell_runs(ptr, np.where(run, pv[:, 0], -1)[rows], cnt[rows])
+    got = cu.cell_sums((xv, pv, cnt, rows), source, (ptr, *cell_runs), cp, cq, 20)
     np.testing.assert_allclose(got, _definition(*packed, cp, cq, 20), rtol=1e-12, atol=1e-12)
     gapped = (np.arange(len(cells)) >= 12) | (np.array([members for members, _ in cells]) < 3)
     assert 0 < gapped[:12].sum() < 10
     to_merged = gapped[cp] | gapped[cq]
     assert np.array_equal(merged.call_args.args[5], cp[to_merged])
-    assert np.array_equal(runs.call_args.args[6], cq[~to_merged])
+    assert np.array_equal(runs.call_args.args[7], cq[~to_merged])
     assert (got[cq == len(cells) - 1] == 0).all()
 
 
@@ -128,7 +149,7 @@ def test_rbar_by_run_sums_equals_the_definition(monkeypatch):
     runs = mock.Mock(wraps=cu.run_cell_sums)
     monkeypatch.setattr(cu, "run_cell_sums", runs)
     whole = cr.mean_pairwise_correlations(res, dates, windows, Groups.from_masks(masks))
-    assert sum(len(call.args[5]) for call in runs.call_args_list) > 100
+    assert sum(len(call.args[6]) for call in runs.call_args_list) > 100
     np.testing.assert_allclose(whole, tg._brute_groups(res, dates, windows, masks), rtol=1e-12)
     monkeypatch.setattr(cr, "ROWS_PER_BATCH", 30)
     assert cr.mean_pairwise_correlations(res, dates, windows, Groups.from_masks(masks)).tobytes() == whole.tobytes()
@@ -151,4 +172,4 @@ def test_run_sums_of_rows_are_those_of_the_array(rows, groups, calendar, monkeyp
     for a, b in zip(got, want, strict=True):
         _same_bits(a, b)
     assert all((np.abs(a) > 1e-6).sum() > 3 for a in got)
-    assert sum(len(call.args[5]) for call in runs.call_args_list) > 0
+    assert sum(len(call.args[6]) for call in runs.call_args_list) > 0

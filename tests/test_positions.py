@@ -17,7 +17,7 @@ from eventstudy.engine.grid import SessionGrid
 from eventstudy.engine.group_tests import group_battery_groups
 from eventstudy.engine.stages import run_pairs
 from eventstudy.inference import correlation as cr
-from eventstudy.inference import correlation_kernels as ck
+from eventstudy.inference import correlation_packing as ck
 from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.row_positions import RowPositions
@@ -218,9 +218,12 @@ def test_patterns_read_in_place_are_the_packed_rows_codes():
     positions[x[:, 0] == x[0, 0]] = positions[0]
     rows = np.arange(0, 400, 2)
     renumber = ck.renumbering(positions, rows)
-    codes, span = ck.patterns(x, positions, renumber, rows)
+    codes, span, _, lead = ck.patterns(x, positions, renumber, rows)
     _, pv, cnt = ck.compress(x, positions, renumber, rows)
     assert np.array_equal(codes, factorize_rows(pv)[0])
+    days = [np.flatnonzero((positions[i] >= 0) & np.isfinite(x[i])) for i in rows]
+    assert lead.tolist() == [d[0] if len(d) and d[-1] - d[0] == len(d) - 1 else -1 for d in days]
+    assert 0 < (lead >= 0).sum() < len(rows)
     assert np.array_equal(span, np.where(cnt > 0, pv[np.arange(len(pv)), np.maximum(cnt - 1, 0)] - pv[:, 0], 0))
     assert 1 < len(np.unique(codes)) < len(rows) * 3 // 4  # repeated patterns and others
     table, src = RowPositions.of(positions), ArRows.of(x).source()
@@ -247,10 +250,13 @@ def test_patterns_of_runs_are_keyed_exactly_beside_hashed_rows():
     positions[8, :6] = -1  # a run from position 6
     rows = np.arange(9)
     renumber = ck.renumbering(positions, rows)
-    codes, span = ck.patterns(x, positions, renumber, rows)
+    codes, span, keys, lead = ck.patterns(x, positions, renumber, rows)
     _, pv, cnt = ck.compress(x, positions, renumber, rows)
     assert np.array_equal(codes, factorize_rows(pv)[0])
     assert codes.tolist() == [0, 0, 1, 2, 3, 4, 5, 5, 6]
+    start, count = ck.runs_of_keys(keys)  # the runs' first positions and lengths; -1 and 0: a gap, a repeat, none
+    assert start.tolist() == [0, 0, 1, 0, -1, -1, -1, -1, 6] and count.tolist() == [12, 12, 12, 11, 0, 0, 0, 0, 6]
+    assert lead.tolist() == [0, 0, 0, 0, -1, 0, -1, -1, 6]  # the first of consecutive days (a repeat's too), or -1
 
 
 def test_window_classes_read_at_the_distinct_offsets_of_a_table():

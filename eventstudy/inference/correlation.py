@@ -42,15 +42,10 @@ import numpy as np
 
 from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.calendar_time import calendar_positions
-from eventstudy.inference.correlation_kernels import (
-    batch_bounds,
-    class_entries,
-    compress,
-    patterns,
-    renumbering,
-    shared_days,
-)
+from eventstudy.inference.correlation_kernels import batch_bounds, class_entries, shared_days
 from eventstudy.inference.correlation_kernels import pair_sums as _kernel_sum
+from eventstudy.inference.correlation_packing import compress, patterns, renumbering, runs_of_keys
+from eventstudy.inference.correlation_runs import cell_runs
 from eventstudy.inference.correlation_runs import cell_sums as _cell_sums
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.row_positions import RowPositions
@@ -239,14 +234,19 @@ class _Rows:
     """The residual rows ``used`` of ``x`` (P, D; stored or regenerated: :class:`~eventstudy.inference.ar_rows.ArRows`)
     with their date ``positions`` (P, D) (and ``valid`` (P, D) or None: which residuals count), read a row at a time
     and packed on demand: ``pack(r)`` gives rows ``used[r]`` (packed row r is row ``used[r]``) as ``(xv, pv, cnt)``
-    (:func:`~eventstudy.inference.correlation_kernels.compress`); ``pattern`` (the code of each row's available
-    dates) and ``span`` (of their positions) are known for every row without packing."""
+    (:func:`~eventstudy.inference.correlation_packing.compress`); ``pattern`` (the code of each row's available
+    dates), ``span`` (of their positions), ``start``, ``count`` (their run: -1 and 0 for none) and ``lead`` (the first
+    of their consecutive days, -1 if they are not: :func:`~eventstudy.inference.correlation_packing.patterns`) are
+    known for every row without packing; ``source`` is what kernels read rows from
+    (:func:`~eventstudy.inference.correlation_runs.run_cell_sums`)."""
 
     def __init__(self, x: ArRows, positions: RowPositions, used: np.ndarray, valid: np.ndarray | None = None):
         self.x, self.positions, self.used, self.valid = x, positions, used, valid
         self.renumber = renumbering(positions, used)
-        self.pattern, self.span = patterns(x, positions, self.renumber, used, valid)
+        self.pattern, self.span, keys, self.lead = patterns(x, positions, self.renumber, used, valid)
+        self.start, self.count = runs_of_keys(keys)
         self.width = x.width
+        self.source = (x.source(), valid, positions.table, positions.offset)
 
     def pack(self, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return compress(self.x, self.positions, self.renumber, self.used[rows], self.valid)
@@ -259,11 +259,12 @@ class _Rows:
         needed, at[entries] = np.unique(classes.rows[entries], return_inverse=True)
         return (*self.pack(needed), at)
 
-    def runs_of_classes(self, classes: _Classes, ca: np.ndarray, cb: np.ndarray, runs: np.ndarray, at: np.ndarray):
+    def runs_of_classes(self, classes: _Classes, ca, cb, runs: np.ndarray, at: np.ndarray, pack: np.ndarray):
         """:meth:`of_classes` of each run ``runs[r]:runs[r + 1]`` of the pairs of classes (ca, cb) in turn, as a
         generator, each row packed once while the runs from the first to the last that need one of its classes
         are taken (runs of neighbouring classes share most of them: each row packed once, not once per run). The
-        packed rows of a run are rows of one buffer (other rows in it belong to other runs' classes)."""
+        packed rows of a run are rows of one buffer (other rows in it belong to other runs' classes). Only the
+        entries where ``pack`` holds are packed (the others are read from the residuals where needed)."""
         n_runs, n_classes = len(runs) - 1, len(classes.ptr) - 1
         run = np.repeat(np.arange(n_runs), np.diff(runs))
         first, last = np.full(n_classes, n_runs), np.full(n_classes, -1)
@@ -278,7 +279,8 @@ class _Rows:
         buffer = (np.empty((0, self.width)), np.empty((0, self.width), np.int32), np.zeros(0, np.int64))
         free = np.zeros(0, dtype=np.int64)
         for r in range(n_runs):
-            rows = classes.rows[class_entries(classes.ptr, by_first[opens[r] : opens[r + 1]])]
+            entries = class_entries(classes.ptr, by_first[opens[r] : opens[r + 1]])
+            rows = classes.rows[entries[pack[entries]]]
             np.add.at(live, rows, 1)
             fresh = np.unique(rows[slot[rows] < 0])
             if len(fresh) > len(free):  # a larger buffer: the packed rows copied over, the new places free
@@ -290,7 +292,8 @@ class _Rows:
             entries = class_entries(classes.ptr, np.unique(np.r_[ca[runs[r] : runs[r + 1]], cb[runs[r] : runs[r + 1]]]))
             at[entries] = slot[classes.rows[entries]]
             yield (*buffer, at)
-            rows = classes.rows[class_entries(classes.ptr, np.sort(by_last[closes[r] : closes[r + 1]]))]
+            entries = class_entries(classes.ptr, np.sort(by_last[closes[r] : closes[r + 1]]))
+            rows = classes.rows[entries[pack[entries]]]
             np.subtract.at(live, rows, 1)
             done = np.unique(rows[live[rows] == 0])
             free, slot[done] = np.r_[slot[done], free], -1
@@ -393,9 +396,14 @@ def _class_pair_sums(rows: _Rows, classes: _Classes, ca, cb, min_shared: int) ->
     sums = np.zeros(len(item))
     runs = batch_bounds(ca[k], cb[k], n, ROWS_PER_BATCH)
     numbering = np.full(len(classes.rows), -1, dtype=np.int64)  # each batch numbers its classes' entries in place
-    packed = rows.runs_of_classes(classes, ca[k], cb[k], runs, numbering)
-    for (lo, hi), (xv, pv, cnt, at) in zip(_runs(np.searchsorted(item, runs)), packed, strict=True):
-        sums[lo:hi] = _cell_sums(xv, pv, cnt, at, classes.cell_ptr, p[lo:hi], q[lo:hi], min_shared)
+    cells = (classes.cell_ptr, *cell_runs(classes.cell_ptr, rows.start[classes.rows], rows.count[classes.rows]))
+    merged = (cells[1][p] < 0) | (cells[1][q] < 0)  # pairs of cells not both runs: their rows packed
+    pack = np.zeros(len(classes.rows), dtype=bool)
+    pack[class_entries(classes.cell_ptr, np.unique(np.r_[p[merged], q[merged]]))] = True
+    packed = rows.runs_of_classes(classes, ca[k], cb[k], runs, numbering, pack)
+    source = (rows.source, rows.used[classes.rows], rows.lead[classes.rows])
+    for (lo, hi), buffer in zip(_runs(np.searchsorted(item, runs)), packed, strict=True):
+        sums[lo:hi] = _cell_sums(buffer, source, cells, p[lo:hi], q[lo:hi], min_shared)
     partial[k] = np.bincount(item, weights=sums, minlength=len(k))
     for k in np.flatnonzero(by_blas):
         a, b = (classes.rows[classes.ptr[c] : classes.ptr[c + 1]] for c in (ca[k], cb[k]))
