@@ -277,3 +277,38 @@ def test_portfolios_of_groups_are_the_cells_sorted_by_group_date_pair_and_summed
     total = np.bincount(np.cumsum(new) - 1, weights=value, minlength=len(first))
     assert port.total.tobytes() == total.tobytes()
     assert set(port.group) == {0, 1, 3}
+
+
+def test_group_moments_are_the_masked_segment_sums_bit_for_bit():
+    """The compiled moments equal the two numpy passes (``np.bincount`` of the masked values, ``np.fmax.at`` and
+    ``np.fmin.at`` for a spread), bit for bit: NaN and infinite values, groups of equal values (m2 = m3 = 0
+    exactly; with an infinity, a spread), an empty group, pairs in several groups, values across magnitudes (cubes
+    that underflow)."""
+    from eventstudy.inference.groups import Groups
+    from eventstudy.inference.moments import group_moments
+
+    rng = np.random.default_rng(8)
+    values = rng.normal(size=300) * 10.0 ** rng.integers(-120, 3, 300)
+    values[rng.random(300) < 0.1] = np.nan
+    values[[3, 40]], values[[7]] = np.inf, -np.inf
+    values[200:230], values[230:240], values[235] = 0.1, 0.7, np.inf  # equal values; with an infinity
+    masks = rng.random((7, 300)) < 0.3
+    at = np.arange(300)
+    masks[4], masks[5], masks[6] = (at >= 230) & (at < 240), (at >= 200) & (at < 230), False
+    groups = Groups.from_masks(masks)
+    g, x = groups.group, values[groups.pair]
+    ok = np.isfinite(x)
+    n = np.bincount(g, weights=ok, minlength=7).round().astype(np.int64)
+    mean = np.where(n > 0, np.bincount(g, weights=np.where(ok, x, 0.0), minlength=7) / np.maximum(n, 1), np.nan)
+    high, low = np.full(7, -np.inf), np.full(7, np.inf)
+    np.fmax.at(high, g, x)
+    np.fmin.at(low, g, x)
+    d = np.where((high > low)[g] & ok, x - mean[g], 0.0)
+    got = group_moments(values, groups)
+    for a, b in zip(
+        (got.n, got.mean, got.m2, got.m3),
+        (n, mean, np.bincount(g, weights=d * d, minlength=7), np.bincount(g, weights=d * d * d, minlength=7)),
+        strict=True,
+    ):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    assert got.m2[5] == got.m3[5] == 0.0 and got.m2[4] > 0 and got.n[6] == 0 and (got.m3 != 0).sum() >= 4

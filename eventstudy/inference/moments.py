@@ -40,20 +40,36 @@ def group_moments(values: np.ndarray, groups: Groups) -> Moments:
     A group whose finite values are all equal gets m2 = m3 = 0 exactly (its computed mean can differ from the
     values in the last bit), so tests see "no dispersion" rather than a rounding residue.
     """
-    g, size = groups.group, groups.n_groups
-    x = np.asarray(values, dtype=float)[groups.pair]
-    ok = np.isfinite(x)
-    n = np.bincount(g, weights=ok, minlength=size).round().astype(np.int64)
-    total = np.bincount(g, weights=np.where(ok, x, 0.0), minlength=size)
-    mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    return Moments(*_moments(np.asarray(values, dtype=float), groups.group, groups.pair, groups.n_groups))
+
+
+@numba.njit(cache=True, nogil=True)
+def _moments(values, group, pair, size):  # pragma: no cover - compiled
+    """(n, mean, m2, m3) per group, the sums taken in entry order from 0.0, a value that does not count adding 0.0
+    (``np.bincount``'s sums of the masked values): n and the sum of the finite values; the mean; then, where a group
+    has two different values (its largest above its smallest, infinities included, NaN left out: ``np.fmax`` and
+    ``np.fmin``), d = x - mean of each finite value (else 0.0), m2 the sum of d d and m3 of d d d."""
+    n = np.zeros(size, np.int64)
+    total = np.zeros(size)
     high, low = np.full(size, -np.inf), np.full(size, np.inf)
-    np.fmax.at(high, g, x)
-    np.fmin.at(low, g, x)
-    spread = (high > low)[g] & ok
-    d = np.where(spread, x - mean[g], 0.0)
-    m2 = np.bincount(g, weights=d * d, minlength=size)
-    m3 = np.bincount(g, weights=d * d * d, minlength=size)
-    return Moments(n, mean, m2, m3)
+    for e in range(len(pair)):
+        g, x = group[e], values[pair[e]]
+        ok = np.isfinite(x)
+        n[g] += 1 if ok else 0
+        total[g] += x if ok else 0.0
+        high[g] = x if x > high[g] else high[g]
+        low[g] = x if x < low[g] else low[g]
+    mean = np.full(size, np.nan)
+    for g in range(size):
+        if n[g] > 0:
+            mean[g] = total[g] / max(n[g], 1)
+    m2, m3 = np.zeros(size), np.zeros(size)
+    for e in range(len(pair)):
+        g, x = group[e], values[pair[e]]
+        d = x - mean[g] if high[g] > low[g] and np.isfinite(x) else 0.0
+        m2[g] += d * d
+        m3[g] += d * d * d
+    return n, mean, m2, m3
 
 
 class DaySums(NamedTuple):
