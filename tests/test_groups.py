@@ -36,3 +36,28 @@ def test_group_result_rows():
     res = GroupResult(np.array([1.0, nan]), np.array([0.3, nan]), np.array([5, 0]))
     assert res[0] == result.TestResult(1.0, 0.3, 5)
     assert res[1].n == 0 and np.isnan(res[1].p_value)
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return a.view(np.int64) if a.dtype.kind == "f" else a
+
+
+def _entry_orders(rng: np.random.Generator, n_pairs: int) -> list[Groups]:
+    """One group; disjoint groups (pairs in no group, an empty group); overlapping groups, one empty."""
+    codes = rng.integers(-1, 40, n_pairs)
+    codes[codes == 7] = 8
+    masks = [np.ones(n_pairs, bool), rng.random(n_pairs) < 0.3, np.zeros(n_pairs, bool), rng.random(n_pairs) < 0.6]
+    return [Groups.one(n_pairs), Groups.from_codes(codes, 41), Groups.from_masks(masks)]
+
+
+def test_one_dimensional_sums_and_counts_are_bincounts_bit_for_bit():
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal(5_000) * 10.0 ** rng.integers(-8, 8, 5_000)
+    values[:4] = [-0.0, 0.0, 1e308, -1e308]
+    for groups in _entry_orders(rng, len(values)):
+        want = np.bincount(groups.group, weights=values[groups.pair], minlength=groups.n_groups)
+        np.testing.assert_array_equal(_bits(groups.sum(values)), _bits(want))
+        mask = values > 0
+        counts = np.bincount(groups.group, weights=mask[groups.pair].astype(float), minlength=groups.n_groups)
+        np.testing.assert_array_equal(groups.count(mask), counts.round().astype(np.int64))
+        assert groups.count(mask).dtype == np.int64
