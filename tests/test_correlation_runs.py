@@ -43,9 +43,10 @@ def _packed(rng, cells):
 
 def _source(xv, pv, cnt, rows, ptr, lead=True):
     """The packed cells as residuals that the run sums read: ((src, valid, table, offset), members, leads) with row i's
-    values on days 0 .. cnt[i] - 1 (NaN after) and its dates pv[i]; every member's lead day 0 (or -1: its days found
-    by reading its dates and values), and each cell's (start, length)."""
-    x = np.where(np.arange(WIDTH) < cnt[:, None], xv, np.nan)
+    values on days 0 .. cnt[i] - 1 (shifted off their zero mean: the reader centres them; NaN after) and its dates
+    pv[i]; every member's lead day 0 (or -1: its days found by reading its dates and values), and each cell's (start,
+    length)."""
+    x = np.where(np.arange(WIDTH) < cnt[:, None], xv + 0.3 + 0.1 * np.arange(len(xv))[:, None] % 1.7, np.nan)
     table = RowPositions.of(pv)
     leads = np.where((cnt > 0) & lead, 0, -1)[rows]
     first = rows[ptr[:-1]]

@@ -25,7 +25,7 @@ import numpy as np
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.ar_rows import ar_row
 from eventstudy.inference.correlation_kernels import cell_sums as _merged_cell_sums
-from eventstudy.inference.correlation_packing import centre, packed_row
+from eventstudy.inference.correlation_packing import packed_row
 from eventstudy.inference.threads import run_chunked
 
 RUN_MIN_MEMBERS = 16  # fewer members in a cell: the merged per-cell sums (no fewer reads of its rows to gain)
@@ -117,17 +117,40 @@ def _read_block(src, valid, table, offset, members, leads, n, values, block):  #
     """The rows ``members`` (at most 8) of the residuals (``rows`` of :func:`run_cell_sums`) packed into the rows of
     ``block`` (their n available values, centred: :func:`~eventstudy.inference.correlation_packing.packed_row`; a
     row whose values are those of n consecutive days from ``leads[g]`` is moved from there, its mask and dates not
-    read), in one call (a call's arguments cost reference counts). Not fastmath: the regeneration is the fit's."""
+    read, and centred beside the block's others: :func:`_centre_block`), in one call (a call's arguments cost
+    reference counts). Not fastmath: the regeneration is the fit's."""
     for g in range(len(members)):
         x = block[g]
         if leads[g] >= 0:
             ar_row(src, members[g], x)
             for t in range(n):
                 x[t] = x[leads[g] + t]
-            centre(x, n)
         else:
             ar_row(src, members[g], values)
             packed_row(values, valid, table, offset, members[g], x)
+    _centre_block(block, n, leads)
+
+
+@numba.njit(cache=True, nogil=True)
+def _centre_block(block, n, leads):  # pragma: no cover - compiled
+    """The rows g < len(leads) of ``block`` with ``leads[g] >= 0`` less the mean of their n values, as
+    :func:`~eventstudy.inference.correlation_packing.centre` takes it (each row's sum in order), the eight sums side
+    by side (eight chains of additions, not one: the same sums, a few times sooner)."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for t in range(n):
+        s0 += block[0, t]
+        s1 += block[1, t]
+        s2 += block[2, t]
+        s3 += block[3, t]
+        s4 += block[4, t]
+        s5 += block[5, t]
+        s6 += block[6, t]
+        s7 += block[7, t]
+    total = (s0, s1, s2, s3, s4, s5, s6, s7)
+    for g in range(len(leads)):
+        if leads[g] >= 0:
+            for t in range(n):
+                block[g, t] -= total[g] / n
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
@@ -169,25 +192,26 @@ def _cell_units(rows, members, leads, n, ilo, ihi, units, own):  # pragma: no co
                 weight[g, r] = k
                 centre[r] += k * sx[r] * inv[r]
                 own[r] += k * k * vx
-        x0, x1, x2, x3 = block[0], block[1], block[2], block[3]
-        x4, x5, x6, x7 = block[4], block[5], block[6], block[7]
-        for r in range(0, intervals, 2):  # two intervals a pass (an odd last one beside a spare row)
-            q = min(r + 1, intervals - 1)
-            _add_rows(units[r], units[q] if q > r else spare, weight, r, q, x0, x1, x2, x3, x4, x5, x6, x7, n)
+        _add_block(units, weight, block, n, spare)
     for r in range(intervals):
         units[r, :n] -= centre[r]
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _add_rows(u, v, w, r, q, x0, x1, x2, x3, x4, x5, x6, x7, n):  # pragma: no cover - compiled
-    """u += sum_g w[g, r] x_g and v += sum_g w[g, q] x_g on [0, n) (the whole run: aligned and vectorised; each
-    element of u and v loaded and stored once for eight products)."""
-    k0, k1, k2, k3, k4, k5, k6, k7 = w[0, r], w[1, r], w[2, r], w[3, r], w[4, r], w[5, r], w[6, r], w[7, r]
-    l0, l1, l2, l3, l4, l5, l6, l7 = w[0, q], w[1, q], w[2, q], w[3, q], w[4, q], w[5, q], w[6, q], w[7, q]
-    for t in range(n):
-        a, b, c, d, e, f, g, h = x0[t], x1[t], x2[t], x3[t], x4[t], x5[t], x6[t], x7[t]
-        u[t] += k0 * a + k1 * b + k2 * c + k3 * d + k4 * e + k5 * f + k6 * g + k7 * h
-        v[t] += l0 * a + l1 * b + l2 * c + l3 * d + l4 * e + l5 * f + l6 * g + l7 * h
+def _add_block(units, w, block, n, spare):  # pragma: no cover - compiled
+    """units[r] += sum_g w[g, r] x_g on [0, n) for every interval r, x_g the rows of ``block``: two intervals a pass
+    (an odd last one beside the ``spare`` row), aligned and vectorised, each element of their units loaded and stored
+    once for eight products; in one call (a call's arguments cost reference counts)."""
+    x0, x1, x2, x3, x4, x5, x6, x7 = block[0], block[1], block[2], block[3], block[4], block[5], block[6], block[7]
+    for r in range(0, len(units), 2):
+        q = min(r + 1, len(units) - 1)
+        u, v = units[r], units[q] if q > r else spare
+        k0, k1, k2, k3, k4, k5, k6, k7 = w[0, r], w[1, r], w[2, r], w[3, r], w[4, r], w[5, r], w[6, r], w[7, r]
+        l0, l1, l2, l3, l4, l5, l6, l7 = w[0, q], w[1, q], w[2, q], w[3, q], w[4, q], w[5, q], w[6, q], w[7, q]
+        for t in range(n):
+            a, b, c, d, e, f, g, h = x0[t], x1[t], x2[t], x3[t], x4[t], x5[t], x6[t], x7[t]
+            u[t] += k0 * a + k1 * b + k2 * c + k3 * d + k4 * e + k5 * f + k6 * g + k7 * h
+            v[t] += l0 * a + l1 * b + l2 * c + l3 * d + l4 * e + l5 * f + l6 * g + l7 * h
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
