@@ -275,6 +275,15 @@ def test_window_classes_read_at_the_distinct_offsets_of_a_table():
     want_code, want_wpos = cr._window_classes(windows.dense()[used])
     assert np.array_equal(code, want_code) and np.array_equal(wpos, want_wpos)
     assert (wpos == -1).any() and len(wpos) < len(used)  # padded windows and shared ones
+    earlier = RowPositions(table, start.astype(np.int64) - 2, length)  # the same rows' windows two days earlier
+    other = RowPositions(table, rng.permutation(start).astype(np.int64), length)  # other rows' windows
+    seen = []
+    with mock.patch.object(cr, "factorize_rows", wraps=cr.factorize_rows) as factorize:
+        got = [cr._window_classes_of(w, used, seen) for w in (windows, earlier, other)]
+    assert sum(len(call.args[0]) == len(used) for call in factorize.call_args_list) == 2  # offsets hashed twice
+    for w, (code, wpos) in zip((windows, earlier, other), got, strict=True):
+        want_code, want_wpos = cr._window_classes(w.dense()[used])
+        assert np.array_equal(code, want_code) and np.array_equal(wpos, want_wpos)
     groups = Groups.from_masks([np.ones(n, bool), np.arange(n) % 4 == 0])
     got = cr.correlations_of_windows(res, positions, [windows], [groups])[0]
     dense = cr.correlations_of_windows(res, positions, [windows.dense()], [groups])[0]

@@ -183,9 +183,9 @@ def _window_overlaps(rows: _Rows, groups: Groups, windows: dict) -> dict[int, tu
     (P,) codes of the windows' dates are dropped on return, before the pair sums, the largest step, begin."""
     local = np.full(groups.n_pairs, -1, dtype=np.int64)
     local[rows.used] = np.arange(len(rows.used))
-    overlaps, known = {}, []
+    overlaps, known, seen = {}, [], []
     for w, dates in windows.items():
-        window, wpos = _window_classes_of(dates, rows.used)
+        window, wpos = _window_classes_of(dates, rows.used, seen)
         same = next((classes for code, classes in known if np.array_equal(code, window)), None)
         classes = _Classes(groups.group, local[groups.pair], window, rows.pattern) if same is None else same
         known.append((window, classes))
@@ -305,14 +305,22 @@ def _grown(array: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _window_classes_of(windows: np.ndarray | RowPositions, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _window_classes_of(
+    windows: np.ndarray | RowPositions, used: np.ndarray, seen: list | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_window_classes` of the rows ``used`` of ``windows`` (P, L): an array, or the rows of one table
     (:class:`~eventstudy.inference.row_positions.RowPositions`), whose rows at one offset are one window: then only
-    the distinct offsets' rows are read (the same codes: each offset in order of its first row, and so each window)."""
+    the distinct offsets' rows are read (the same codes: each offset in order of its first row, and so each window).
+    ``seen``: (shifted offsets, inverse, first) of the windows read before, appended to; a window whose offsets are
+    one of theirs plus a constant (other days of the same rows' calendar) has its distinct offsets, not hashed again."""
     if not isinstance(windows, RowPositions):
         return _window_classes(np.asarray(windows)[used])
     offsets = windows.offset[used]
-    inverse, first = factorize_rows(offsets[:, None])  # the distinct offsets in order of their first row (hashed)
+    shifted = offsets - offsets[0] if len(offsets) else offsets
+    known = next(((inverse, first) for other, inverse, first in seen or [] if np.array_equal(other, shifted)), None)
+    inverse, first = known or factorize_rows(offsets[:, None])  # the distinct offsets in order of their first row
+    if seen is not None:
+        seen.append((shifted, inverse, first))
     code, wpos = _window_classes(RowPositions(windows.table, offsets[first], windows.width).dense())
     return code[inverse], wpos
 
