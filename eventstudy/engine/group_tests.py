@@ -79,16 +79,18 @@ def group_battery_groups(
         rows = np.flatnonzero(np.bincount(groups.pair, minlength=len(stage)))
         grid, (dense,) = calendar_positions(stage.dates[rows])
         positions, event = RowPositions.of(dense), stage.event_ar[rows]
-        est_ar, estimation = stage.estimation_ar.take(rows), stage.estimation[rows, :start]
         local = Groups(groups.group, np.searchsorted(rows, groups.pair), groups.n_groups, len(rows))
     else:
         (grid, positions), event, local = calendar, stage.event_ar, groups
-        est_ar, estimation = stage.estimation_ar, stage.estimation[:, :start]  # rows and a view: no copy
         positions = RowPositions.of(positions)
     ar_win = event[:, event_columns(stage, wmask)]
     n = pairs_with_returns(ar_win, local)
-    if portfolio is None:
+    if portfolio is None:  # the estimation rows read only here (``stage.estimation_ar`` is built at each read)
         port = portfolios(ar_win, positions.columns(columns_of(wmask)), local, len(grid))
+        if calendar is None:
+            est_ar, estimation = stage.estimation_ar.take(rows), stage.estimation[rows, :start]
+        else:  # the stage's rows and a view: no copy
+            est_ar, estimation = stage.estimation_ar, stage.estimation[:, :start]
         sd = estimation_sd(port, est_ar, estimation, positions.columns(slice(0, start)))
     else:
         port, sd = portfolio
