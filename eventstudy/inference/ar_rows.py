@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
-from eventstudy.inference.threads import chunk_bounds
+from eventstudy.inference.threads import chunk_bounds, run_chunked
 
 NAN_ROW = -1  # ``slot`` of a pair not studied: every value NaN
 MARKET_ROW = -2  # ``slot`` of a row regenerated from the grid: R_it - ((0.0 + alpha_i) + R_mt beta_i)
@@ -121,8 +121,7 @@ class ArRows:
         else:
             index = np.arange(len(self.slot), dtype=np.int64)[rows]
         out = np.empty((len(index), self.width))
-        bounds = chunk_bounds(np.full(len(index), max(self.width, 1)))
-        _take_chunks(self.source(), index, out, bounds)
+        run_chunked(_take, _take_chunks, (self.source(), index, out), np.full(len(index), max(self.width, 1)))
         return out
 
     def dense(self) -> np.ndarray:
