@@ -107,3 +107,28 @@ def test_positive_share_counts_as_numpy(data):
     m = np.isfinite(est).sum(axis=1)
     np.testing.assert_array_equal(share.count, m)
     np.testing.assert_array_equal(share.share, np.where(m > 0, (est > 0).sum(axis=1) / np.maximum(m, 1), 0.0))
+
+
+def test_grank_reads_corrados_ranks_only_where_the_sars_ties_are_the_ars(data):
+    """corrado_grank_windows walks each pair once for both tests: GRANK takes the ARs' average ranks from Corrado's
+    pass where the SARs (AR / sigma) share the ARs' order and ties. Two ARs one ulp apart whose quotients are equal
+    (a tie of the SARs only) must be ranked as SARs: GRANK of the quotients themselves, Corrado of the ARs."""
+    est, ar, _, members, csars = data
+    rng = np.random.default_rng(11)
+    est = est.copy()
+    sigma = rng.uniform(0.5, 2.0, P)
+    merged = 0
+    for i in range(10, P, 3):  # an AR and the next double, whose quotients round to one SAR
+        while True:
+            a, s = rng.uniform(1.5, 2.0), rng.uniform(3.0, 4.0)
+            if a / s == np.nextafter(a, 3.0) / s:
+                break
+        est[i, :2] = a, np.nextafter(a, 3.0)
+        sigma[i] = s
+        merged += 1
+    corrado, grank = rank_walks.corrado_grank_windows(est, None, sigma, ar, WINDOWS, csars, members)
+    sar = est / sigma[:, None]
+    assert merged > 50 and ((sar[:, 0] == sar[:, 1]) & (est[:, 0] != est[:, 1])).sum() == merged
+    for w, days in enumerate(WINDOWS):
+        _same(corrado[w], _corrado_reference(est, ar, days, members[w]))
+        _same(grank[w], _grank_reference(sar, csars[w], members[w]))

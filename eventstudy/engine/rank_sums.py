@@ -7,7 +7,9 @@ below it, 1/2 per equal one) and sets the denominator. So each pair's ranks are 
 (:func:`~eventstudy.engine.ranking.column_ranks`), each of its window days' values is placed among them in the same
 pass (windows share days), and every window's U row follows in loops over the days that
 the compiler vectorises. Each (window, group, day) sum adds its pairs' U in pair order, as a walk of one window at a
-time does: the sums do not depend on how many windows are taken together. (Compiled helpers are called once per
+time does: the sums do not depend on how many windows are taken together. Both tests are one walk
+(:func:`rank_walk`): a pair's row is read once, and where its SARs (AR / sigma_i) are ranked in its ARs' order with
+the same ties, GRANK's ranks are Corrado's, read in the same pass. (Compiled helpers are called once per
 pair or entry, never per value: a call counts references to its array arguments, which costs more than the value's
 work. numba's cache of a kernel does not notice a change in a helper of another module: clear
 ``__pycache__/rank_sums*.nb*`` when changing :mod:`~eventstudy.engine.ranking` while measuring.)
@@ -22,21 +24,27 @@ import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache k
 from eventstudy.engine.ranking import bounds, column_ranks, rank_rises, read_row
 
 
-@numba.njit(cache=True, nogil=True)
-def corrado_sums(
-    dense, est, order, count, first, ar, days, index, offsets, fields, pairs, groups, starts, e, sums, counts, n_used
-):  # pragma: no cover - compiled
-    """Add the pairs ``first:first + len(count)`` to Corrado's sums of U over each (window, group)'s pairs present
-    on each day, their number, and its pairs with a window value.
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
+def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - compiled
+    """Add the pairs ``first:first + len(count)`` to Corrado's sums (``corrado``) and GRANK's (``grank``), each pair's
+    row read once for both; a test with no windows adds nothing (the other test's walk alone).
 
-    ``dense``, ``est``, ``order``, ``count``: those pairs' ranked estimation ARs (:func:`~eventstudy.engine.ranking.
-    read_row`: rows of ``dense``, or of ``est`` (an :meth:`~eventstudy.inference.ar_rows.ArRows.source`) read into a
-    buffer where it is empty; each row read once); the window days' values are ``ar[:, days]`` (non-finite ones
-    missing) and window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``, ``offsets[w + 1]``), its twice-rises
-    packed in a bit field of ``fields`` bits (see below); its membership entries (pair ``pairs[e]`` in group
-    ``groups[e]``) are ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` (W,) the next one (advanced here). The
-    sums and counts (W, G, L1 + max L2) (window w's days after the L1 estimation days) and the pairs used (W, G) are
-    added to in place, so that blocks of pairs taken in turn add each sum's terms in pair order, as one walk does.
+    ``ars`` = (``dense``, ``est``, ``order``, ``count``): those pairs' ranked estimation ARs (rows of ``dense``, or
+    of ``est`` (an :meth:`~eventstudy.inference.ar_rows.ArRows.source`) where it is empty:
+    :func:`~eventstudy.engine.ranking.read_row`); ``sars`` = (``dense``, ``est``, ``scale``, ``scaled``, ``order``,
+    ``count``): their ranked SARs (divided by ``scale`` if ``scaled``); ``shared`` (B,): the rows whose SARs are
+    ranked in the ARs' order (the same valid values). Where a pair's SARs share its ARs' order and no two unequal ARs
+    have equal SARs (:func:`~eventstudy.engine.ranking.rank_rises` with ``q``), GRANK takes the ARs' average ranks
+    from Corrado's pass (the same numbers: the SARs' ties are the ARs'); other pairs' SARs are ranked anew.
+
+    ``corrado`` = (``ar``, ``days``, ``index``, ``offsets``, ``fields``, ``pairs``, ``groups``, ``starts``, ``e``,
+    ``sums``, ``counts``, ``n_used``): the window days' values are ``ar[:, days]`` (non-finite ones missing) and
+    window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``, ``offsets[w + 1]``), its twice-rises packed in a bit
+    field of ``fields`` bits (see below); its membership entries (pair ``pairs[e]`` in group ``groups[e]``) are
+    ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums of U over each
+    (window, group)'s pairs present on each day and their number (W, G, L1 + max L2) (window w's days after the L1
+    estimation days) and the pairs used (W, G) are added to in place, so that blocks of pairs taken in turn add each
+    sum's terms in pair order, as one walk does.
 
     U of a value = (values below it + (values equal to it, itself included, + 1) / 2) / (1 + m + q) - 1/2 among
     the pair's m valid estimation values and q valid window values (Corrado 1989; the average rank of
@@ -49,13 +57,30 @@ def corrado_sums(
     its field never reaches the sign bit, as twice a rise is at most twice the window's days), a window value adds 1
     to the fields of the windows it is in. A window value's own U adds the window's values below it and equal to it
     to its lo and hi - lo, read off the window's values in ascending order (runs of equal ones).
+
+    ``grank`` = (``gsar``, ``pairs``, ``groups``, ``starts``, ``e``, ``sums``, ``counts``, ``cum``, ``full``): window
+    w's entries (pair ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN: left out) are
+    ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` the next one (advanced here). The sums and counts (W, G,
+    L1), the cumulative day's sums (W, G) and the entries whose SARs are all valid (W, G: not in ``counts``, whose
+    days they all add 1 to) are added to in place. The GSAR is ranked among the pair's m SARs (lo below it, hi up to
+    it): U = (lo + (hi - lo + 2) / 2) / (m + 2) - 1/2; an SAR of rank r among its own rises by 1 if r > hi and by
+    1/2 if lo < r <= hi (Kolari & Pynnönen 2011). Its U without the rise and with a rise of 1 are the same for every
+    entry of the pair: computed once.
     """
-    n_windows = len(offsets) - 1
+    dense, est, order, count = ars
+    s_dense, s_est, scale, scaled, s_order, s_count = sars
+    ar, days, index, offsets, fields, pairs, groups, starts, e, sums, counts, n_used = corrado
+    gsar, g_pairs, g_groups, g_starts, g_e, g_sums, g_counts, cum, full = grank
+    n_windows, g_windows = len(offsets) - 1, len(g_starts) - 1
     l1 = est[3]
     u = np.empty(sums.shape[2])
     row = np.empty(l1)  # the pair's estimation ARs
+    q = np.empty(l1)  # ... and SARs
     no_scale = np.empty(0)
-    rank = np.empty(l1)
+    rank = np.empty(l1)  # the ARs' average ranks
+    own_rank = np.empty(l1)  # the SARs' where they are not the ARs'
+    below = np.empty(l1)  # GRANK's U of each SAR when the GSAR is above it (no rise) ...
+    above = np.empty(l1)  # ... and when below it (a rise of 1)
     per_word = 64 // fields
     n_words = (n_windows + per_word - 1) // per_word
     one = np.zeros((n_words, len(days)), np.int64)  # a window day's 1 in the fields of the windows it is in
@@ -70,43 +95,47 @@ def corrado_sums(
     sorted_values = np.empty(len(days))
     sorted_days = np.empty(len(days), np.int64)
     own = np.empty(len(days), np.int64)  # a window's valid days, as positions in sorted_days
+    valid_values = np.empty(len(days))  # the pair's valid window values in day order ...
+    valid_days = np.empty(len(days), np.int64)  # ... their days ...
+    spot = np.empty(len(days), np.int64)  # ... and places in ascending order
     for b in range(len(count)):
         i = first + b
         m = count[b]
         ranked = False
+        apart = False  # the ARs' ranks are the SARs'
         for w in range(n_windows):
             if e[w] == starts[w + 1] or pairs[e[w]] != i:
                 continue
             if not ranked:
                 read_row(dense, est, no_scale, False, b, row)
+                check = shared[b] and _has_entry(g_pairs, g_starts, g_e, i)
+                if check:
+                    read_row(s_dense, s_est, scale, scaled, b, q)
                 n_valid = 0
-                for d in range(len(days)):  # the valid days, in ascending order of their values (by insertion)
+                for d in range(len(days)):  # the valid days (no branch: a mispredicted one costs more than a day)
                     v = ar[i, days[d]]
-                    if np.isfinite(v):
-                        k = n_valid
-                        while k > 0 and sorted_values[k - 1] > v:
-                            sorted_values[k] = sorted_values[k - 1]
-                            sorted_days[k] = sorted_days[k - 1]
-                            k -= 1
-                        sorted_values[k] = v
-                        sorted_days[k] = d
-                        n_valid += 1
+                    valid_values[n_valid] = v
+                    valid_days[n_valid] = d
+                    n_valid += np.isfinite(v)
+                _sort_days(valid_values, valid_days, n_valid, sorted_values, sorted_days, spot)
                 for word in range(n_words):
-                    rank_rises(
-                        row, order[b], m, rank, sorted_values[:n_valid], sorted_days, one[word], lo, hi, rise2[word]
-                    )
+                    values = sorted_values[:n_valid]
+                    if check and word == 0:
+                        apart = rank_rises(row, order[b], m, rank, values, sorted_days, one[0], lo, hi, rise2[0], q)
+                    else:
+                        rank_rises(row, order[b], m, rank, values, sorted_days, one[word], lo, hi, rise2[word])
+                apart &= check
                 ranked = True
-            q = 0
-            for k in range(n_valid):
-                if place[w, sorted_days[k]] >= 0:
-                    own[q] = k
-                    q += 1
-            denom = 1.0 + m + q
+            q_w = 0
+            for k in range(n_valid):  # (no branch)
+                own[q_w] = k
+                q_w += place[w, sorted_days[k]] >= 0
+            denom = 1.0 + m + q_w
             width = offsets[w + 1] - offsets[w]
             u[l1 : l1 + width] = np.nan
             a = 0
-            for k in range(1, q + 1):  # the window's values in ascending order: [a, k) a run of equal ones
-                if k < q and sorted_values[own[k]] == sorted_values[own[a]]:
+            for k in range(1, q_w + 1):  # the window's values in ascending order: [a, k) a run of equal ones
+                if k < q_w and sorted_values[own[k]] == sorted_values[own[a]]:
                     continue
                 for t in range(a, k):
                     d = sorted_days[own[t]]
@@ -119,13 +148,63 @@ def corrado_sums(
             g = groups[e[w]]
             _add_first(sums[w, g], counts[w, g], rank, rise2[w // per_word], at, fields, denom, u, more)
             _add_corrado(sums[w, g], counts[w, g], u, rank, width, l1)
-            n_used[w, g] += q > 0
+            n_used[w, g] += q_w > 0
             e[w] += 1
             while e[w] < starts[w + 1] and pairs[e[w]] == i:
                 g = groups[e[w]]
-                n_used[w, g] += q > 0
+                n_used[w, g] += q_w > 0
                 _add_corrado(sums[w, g], counts[w, g], u, rank, width, 0)
                 e[w] += 1
+        m = s_count[b]
+        g_denom = m + 2.0
+        ranks = rank
+        granked = False
+        for w in range(g_windows):
+            while g_e[w] < g_starts[w + 1] and g_pairs[g_e[w]] == i:
+                x = gsar[g_e[w]]
+                g = g_groups[g_e[w]]
+                g_e[w] += 1
+                if x != x:
+                    continue
+                if not granked:
+                    if not apart:  # (q read where apart)
+                        read_row(s_dense, s_est, scale, scaled, b, q)
+                        column_ranks(q, s_order[b], m, own_rank)
+                        ranks = own_rank
+                    for c in range(l1):
+                        below[c] = (ranks[c] + 0.0) / g_denom - 0.5
+                        above[c] = (ranks[c] + 1.0) / g_denom - 0.5
+                    granked = True
+                g_lo, g_hi = bounds(q, s_order[b], m, x)
+                cum[w, g] += (g_lo + (g_hi - g_lo + 2) / 2.0) / g_denom - 0.5
+                full[w, g] += m == l1
+                _add_grank(g_sums[w, g], g_counts[w, g], ranks, below, above, g_lo, g_hi, g_denom, m < l1)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sort_days(values, days, n, sorted_values, sorted_days, spot):  # pragma: no cover - compiled
+    """The ``n`` values (none NaN) and their days into ``sorted_values`` and ``sorted_days`` in ascending order of
+    the values, equal ones in their order here (stable): each one's place is the number of values below it plus the
+    equal ones before it, counted in loops without branches that the compiler vectorises (a few values: cheaper
+    than an insertion sort's mispredicted branches)."""
+    for j in range(n):
+        spot[j] = 0
+    for t in range(n):
+        v = values[t]
+        for j in range(n):
+            spot[j] += (v < values[j]) | ((v == values[j]) & (t < j))
+    for j in range(n):
+        sorted_values[spot[j]] = values[j]
+        sorted_days[spot[j]] = days[j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _has_entry(pairs, starts, e, i):  # pragma: no cover - compiled
+    """Whether pair ``i`` has a next membership entry in any window (``e[w]`` each window's next one)."""
+    for w in range(len(starts) - 1):
+        if e[w] < starts[w + 1] and pairs[e[w]] == i:
+            return True
+    return False
 
 
 @numba.njit(cache=True, nogil=True)
@@ -156,54 +235,6 @@ def _add_corrado(sums, counts, u, rank, l2, start):  # pragma: no cover - compil
         if x == x:
             sums[c] += x
             counts[c] += 1.0
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
-def grank_sums(dense, est, scale, scaled, order, count, first, gsar, pairs, groups, starts, e, sums, counts, cum, full):  # noqa
-    """Add the pairs ``first:first + len(count)`` to GRANK's sums of U over each (window, group)'s pairs present on
-    each estimation day, their number, and the sum of the cumulative day's U.
-
-    ``dense``, ``est``, ``scale``, ``scaled``, ``order``, ``count``: those pairs' ranked estimation SARs (the rows
-    of ``dense``, or of ``est`` where it is empty, divided by ``scale`` if ``scaled``:
-    :meth:`~eventstudy.engine.ranking.RankedRows.source`; each row read once); window w's entries (pair
-    ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN: left out) are ``starts[w]:starts[w + 1]``,
-    sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums and counts (W, G, L1), the cumulative
-    day's sums (W, G) and the entries whose SARs are all valid (W, G: not in ``counts``, whose days they all add 1
-    to) are added to in place (blocks of pairs in turn add in pair order, as one walk does).
-
-    The GSAR is ranked among the pair's m SARs (lo below it, hi up to it): U = (lo + (hi - lo + 2) / 2) / (m + 2)
-    - 1/2; an SAR of rank r among its own rises by 1 if r > hi and by 1/2 if lo < r <= hi (Kolari & Pynnönen 2011).
-    Its U without the rise and with a rise of 1 are the same for every entry of the pair: computed once.
-    """
-    n_windows = len(starts) - 1
-    l1 = est[3]
-    row = np.empty(l1)  # the pair's SARs
-    rank = np.empty(l1)
-    below = np.empty(l1)  # U of each SAR when the GSAR is above it (no rise) ...
-    above = np.empty(l1)  # ... and when below it (a rise of 1)
-    for b in range(len(count)):
-        i = first + b
-        ranked = False
-        m = count[b]
-        denom = m + 2.0
-        for w in range(n_windows):
-            while e[w] < starts[w + 1] and pairs[e[w]] == i:
-                x = gsar[e[w]]
-                g = groups[e[w]]
-                e[w] += 1
-                if x != x:
-                    continue
-                if not ranked:
-                    read_row(dense, est, scale, scaled, b, row)
-                    column_ranks(row, order[b], m, rank)
-                    for c in range(l1):
-                        below[c] = (rank[c] + 0.0) / denom - 0.5
-                        above[c] = (rank[c] + 1.0) / denom - 0.5
-                    ranked = True
-                lo, hi = bounds(row, order[b], m, x)
-                cum[w, g] += (lo + (hi - lo + 2) / 2.0) / denom - 0.5
-                full[w, g] += m == l1
-                _add_grank(sums[w, g], counts[w, g], rank, below, above, lo, hi, denom, m < l1)
 
 
 @numba.njit(cache=True, nogil=True)

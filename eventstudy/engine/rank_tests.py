@@ -43,7 +43,7 @@ def corrado_rank_windows(
     event window's groups: window w's days are the columns ``columns[w]`` of ``ar`` (P, D), its groups
     ``members[w]``; ``ar_estimation`` (P, L1) the estimation days' ARs (an array, their
     :class:`~eventstudy.inference.ar_rows.ArRows` or their :class:`RankedRows`). Each pair's ranked estimation ARs
-    are walked once for all windows (:func:`~eventstudy.engine.rank_sums.corrado_sums`), windows taken together as
+    are walked once for all windows (:func:`~eventstudy.engine.rank_sums.rank_walk`), windows taken together as
     far as their sums fit ``SUMS_BYTES``; the results equal :func:`corrado_rank_groups` of each window bit for bit.
     """
     est = RankedRows.of(ar_estimation)
@@ -92,7 +92,7 @@ def grank_windows(
 ) -> list[GroupResult]:
     """Kolari & Pynnönen (2011) GRANK-T (see :func:`grank`) of every event window's groups ``members[w]``, each
     pair's CSAR over window w ``csars[w]`` (P,). Each pair's ranked SARs are walked once for all windows
-    (:func:`~eventstudy.engine.rank_sums.grank_sums`), windows taken together as far as their sums fit
+    (:func:`~eventstudy.engine.rank_sums.rank_walk`), windows taken together as far as their sums fit
     ``SUMS_BYTES``; the results equal :func:`grank_groups` of each window bit for bit.
 
     GSAR_i = CSAR_i / sd(CSAR over the group), so a pair's cumulative day and the shift of its estimation days'

@@ -7,10 +7,13 @@ compiled walks of :mod:`~eventstudy.engine.rank_sums`: every sum adds its terms 
 blocks, so the results are those of one walk of all pairs, bit for bit. :func:`corrado_grank_windows` (the engine's
 rank tests) reads the estimation ARs (:class:`~eventstudy.inference.ar_rows.ArRows`, stored or regenerated) a block
 of ``BLOCK_ROWS`` pairs at a time into a buffer (each row regenerated once), ranks the block's ARs and SARs
-(:class:`~eventstudy.engine.ranking.RankedRows`: the SARs in the ARs' order where it sorts them) and walks it for
-Corrado on this thread and GRANK on another, while a third reads and ranks the next block: at 1M pairs x 240 days
-no (P, L1) array of values or of their sort order (0.48 GB as int16) is ever held, only two blocks' (4,096 pairs:
-7.9 MB of values and 2 MB of order each, so that a block is still in the cache as it is walked).
+(:class:`~eventstudy.engine.ranking.RankedRows`: the SARs in the ARs' order where it sorts them) and walks it once
+for both tests on this thread (:func:`~eventstudy.engine.rank_sums.rank_walk`: each row read once, its ARs' ranks
+read once, and GRANK's taken from them where the SARs' ties are the ARs'), while another thread reads and ranks the
+next block: at 1M pairs x 240 days no (P, L1) array of values or of their sort order (0.48 GB as int16) is ever
+held, only two blocks' (4,096 pairs: 7.9 MB of values and 2 MB of order each, so that a block is still in the cache
+as it is walked). Both tests' walks are one compiled kernel; :meth:`CorradoWalk.add` and :meth:`GrankWalk.add` run
+it with the other test idle (no windows).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def corrado_grank_windows(
         ar_ranked = RankedRows.of(block, valid=clean)
         return ar_ranked, RankedRows.of(block, valid=clean, like=ar_ranked, scale=sigma[first:stop])
 
-    with ThreadPoolExecutor(2, thread_name_prefix="eventstudy-ranks") as pool:
+    with ThreadPoolExecutor(1, thread_name_prefix="eventstudy-ranks") as pool:
         for part in window_batches(members, [2 * l1 + len(c) for c in columns]):
             walks = CorradoWalk(l1, ar, columns, members, part), GrankWalk(l1, csars, members, part)
             ready = pool.submit(prepare, 0) if len(rows) else None
@@ -65,9 +68,7 @@ def corrado_grank_windows(
                 ar_ranked, sar_ranked = ready.result()
                 if first + BLOCK_ROWS < len(rows):  # the next block is read and ranked while this one is walked
                     ready = pool.submit(prepare, first + BLOCK_ROWS)
-                done = pool.submit(walks[1].add, sar_ranked, first)  # compiled walks release the GIL
-                walks[0].add(ar_ranked, first)
-                done.result()
+                _walk(first, ar_ranked, sar_ranked, walks[0].state(), walks[1].state())  # (releases the GIL)
             corrado += walks[0].results()
             grank += walks[1].results()
     return corrado, grank
@@ -84,7 +85,7 @@ class CorradoWalk:
         days, index = np.unique(np.concatenate([columns[w] for w in part]), return_inverse=True)
         self.days, self.index = days.astype(np.int64), index.astype(np.int64).reshape(-1)
         self.offsets = np.r_[0, np.cumsum(self.widths)].astype(np.int64)
-        self.fields = RISE_BITS if 2 * max(self.widths) < 1 << (RISE_BITS - 1) else 32  # (rank_sums.corrado_sums)
+        self.fields = RISE_BITS if 2 * max(self.widths) < 1 << (RISE_BITS - 1) else 32  # (rank_sums.rank_walk)
         self.pairs, self.groups, self.starts, _ = _by_pair(self.members)
         self.next = self.starts[:-1].copy()  # each window's next membership entry
         shape = (len(part), max(g.n_groups for g in self.members), l1 + max(self.widths))
@@ -92,9 +93,13 @@ class CorradoWalk:
 
     def add(self, est: RankedRows, first: int = 0) -> None:
         """Add the pairs ``first:first + len(est.count)``, ranked in ``est``."""
-        rank_sums.corrado_sums(
-            *est.source()[:2], est.order, est.count, first, self.ar, self.days, self.index, self.offsets, self.fields,
-            self.pairs, self.groups, self.starts, self.next, self.sums, self.counts, self.n,
+        _walk(first, est, est, self.state(), _idle_grank(self.l1))
+
+    def state(self) -> tuple:
+        """The arguments :func:`~eventstudy.engine.rank_sums.rank_walk` adds Corrado's sums with."""
+        return (
+            self.ar, self.days, self.index, self.offsets, self.fields, self.pairs, self.groups, self.starts, self.next,
+            self.sums, self.counts, self.n,
         )  # fmt: skip
 
     def results(self) -> list[GroupResult]:
@@ -126,16 +131,43 @@ class GrankWalk:
 
     def add(self, est: RankedRows, first: int = 0) -> None:
         """Add the pairs ``first:first + len(est.count)``, their SARs ranked in ``est``."""
-        rank_sums.grank_sums(
-            *est.source(), est.order, est.count, first, self.gsar, self.pairs, self.groups, self.starts, self.next,
-            self.sums, self.counts, self.cum, self.full,
-        )  # fmt: skip
+        _walk(first, est, est, _idle_corrado(), self.state())
+
+    def state(self) -> tuple:
+        """The arguments :func:`~eventstudy.engine.rank_sums.rank_walk` adds GRANK's sums with."""
+        return self.gsar, self.pairs, self.groups, self.starts, self.next, self.sums, self.counts, self.cum, self.full
 
     def results(self) -> list[GroupResult]:
         return [
             _grank_result(self.sums[k, :g], self.counts[k, :g] + self.full[k, :g, None], self.cum[k, :g], n, usable)
             for k, (g, (_, _, n, usable)) in enumerate(zip(self.n_groups, self.found, strict=True))
         ]
+
+
+def _walk(first: int, ars: RankedRows, sars: RankedRows, corrado: tuple, grank: tuple) -> None:
+    """Corrado's and GRANK's sums (:meth:`CorradoWalk.state`, :meth:`GrankWalk.state`) of the pairs ``first:first +
+    len(ars.count)``: ranked ARs ``ars`` and SARs ``sars`` (the ARs' ranks reused in the rows that share their order:
+    see :func:`~eventstudy.engine.rank_sums.rank_walk`; a test's idle state adds nothing)."""
+    if sars.order is ars.order and sars.count is ars.count:
+        shared = np.full(len(ars.count), sars is not ars)  # (a test alone: its own ranks)
+    else:
+        shared = (sars.order == ars.order).all(axis=1) & (sars.count == ars.count)
+    a_dense, a_src = ars.source()[:2]
+    rank_sums.rank_walk(first, (a_dense, a_src, ars.order, ars.count), (*sars.source(), sars.order, sars.count),
+                        shared, corrado, grank)  # fmt: skip
+
+
+def _idle_corrado() -> tuple:
+    """A :meth:`CorradoWalk.state` of no windows."""
+    none, index = np.zeros(0, np.int64), np.zeros(1, np.int64)
+    return (np.zeros((0, 0)), none, none, index, RISE_BITS, none, none, index, none, *np.zeros((2, 0, 0, 0)),
+            np.zeros((0, 0), np.int64))  # fmt: skip
+
+
+def _idle_grank(l1: int) -> tuple:
+    """A :meth:`GrankWalk.state` of no windows."""
+    none, index = np.zeros(0, np.int64), np.zeros(1, np.int64)
+    return np.zeros(0), none, none, index, none, *np.zeros((2, 0, 0, l1)), np.zeros((0, 0)), np.zeros((0, 0), np.int64)
 
 
 def _corrado_result(sums: np.ndarray, counts: np.ndarray, n: np.ndarray, l1: int) -> GroupResult:

@@ -330,13 +330,17 @@ def column_ranks(x, order, m, rank):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def rank_rises(x, order, m, rank, values, places, one, lo, hi, rise):  # pragma: no cover - compiled
+def rank_rises(x, order, m, rank, values, places, one, lo, hi, rise, q=None):  # pragma: no cover - compiled
     """:func:`column_ranks` of a row and, in the same pass, where the ascending values ``values`` (none NaN) of other
     days fall among its ``m`` sorted values: ``lo[places[j]]`` and ``hi[places[j]]`` the numbers of the row's values
     below ``values[j]`` and up to it, and ``rise[c]`` the sum of ``one[places[j]]`` over the values below the
     row's value in column c plus those up to it (for a single day: twice its rise in rank when that day joins the
     row's sample; ``one`` may pack several samples' 1s in bit fields). Missing columns' ``rise`` is left as it is.
-    ``values`` None (and the others): the ranks alone (numba compiles that case without the merge)."""
+    ``values`` None (and the others): the ranks alone (numba compiles that case without the merge).
+
+    ``q``: other values of the row that ``order`` sorts too, with the same ``m`` valid (the SARs of ARs ``x``).
+    Returns whether no two unequal values of ``x`` have equal ``q`` (q's ties are x's, so its average ranks are
+    the same: ``rank``); True without ``q``."""
     n = 0 if values is None else len(values)
     total = np.int64(0)
     below = 0  # values[:below] are < the current row value (lo found) ...
@@ -345,6 +349,11 @@ def rank_rises(x, order, m, rank, values, places, one, lo, hi, rise):  # pragma:
     next_upto = next_below
     a = 0  # the current run of equal values starts at sorted position a
     previous = x[order[0]] if m > 0 else np.nan
+    apart = True
+    previous_q = np.nan
+    if q is not None:
+        if m > 0:
+            previous_q = q[order[0]]
     for k in range(m):
         c = np.uint64(order[k])  # (unsigned: no check for a negative index)
         v = x[c]
@@ -353,6 +362,9 @@ def rank_rises(x, order, m, rank, values, places, one, lo, hi, rise):  # pragma:
                 _tie_ranks(order, a, k, rank)
             a = k
             previous = v
+            if q is not None:  # (q ascending too: a tie of q not of x is two neighbours)
+                apart &= q[c] != previous_q
+                previous_q = q[c]
         rank[c] = k + 1.0
         if values is not None:
             while next_below <= v:  # first row value >= values[below]: k below it
@@ -375,6 +387,7 @@ def rank_rises(x, order, m, rank, values, places, one, lo, hi, rise):  # pragma:
             hi[places[j]] = m
     for t in range(m, len(order)):
         rank[order[t]] = 0.0
+    return apart
 
 
 @numba.njit(cache=True, nogil=True)
