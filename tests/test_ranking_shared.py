@@ -32,13 +32,13 @@ def _check(ranked: RankedRows, x: np.ndarray, valid: np.ndarray | None = None) -
         assert ok[i, order[:m]].all()
         np.testing.assert_array_equal(x[i, order[:m]], np.sort(x[i, ok[i]]))
         ranks = np.full(x.shape[1], np.nan)
-        ranking.column_ranks(x[i], ranked.order[i], m, ranks)
+        ranking.column_ranks(x[i], ranked.order, i, m, ranks)
         expected_ranks = np.zeros(x.shape[1])
         expected_ranks[ok[i]] = stats.rankdata(x[i, ok[i]])
         np.testing.assert_array_equal(ranks, expected_ranks)
         w = np.sort(np.r_[x[i, ok[i]][:5], -np.inf, np.inf, 0.05])  # values of the row and others
         expected = ([(x[i, ok[i]] < v).sum() for v in w], [(x[i, ok[i]] <= v).sum() for v in w])
-        assert tuple(map(list, zip(*(ranking.bounds(x[i], ranked.order[i], m, v) for v in w), strict=True))) == expected
+        assert tuple(map(list, zip(*(ranking.bounds(x[i], ranked.order, i, m, v) for v in w), strict=True))) == expected
         _check_rises(x[i], ranked.order[i], m, w[1:-1], expected_ranks, ok[i])  # (finite values)
 
 
@@ -49,9 +49,10 @@ def _check_rises(x, order, m, w, expected_ranks, ok):
     places = rng.permutation(len(w) + 3)[: len(w)]  # the days the values are on
     one = np.zeros(len(w) + 3, np.int64)
     one[places] = np.int64(1) << (4 * np.arange(len(w)))  # 4-bit fields: a sum of two 1s per value
-    lo, hi, rise = np.full(len(one), -1), np.full(len(one), -1), np.full(len(x), -7, np.int64)
+    lo, hi, rise = np.full(len(one), -1), np.full(len(one), -1), np.full((1, len(x)), -7, np.int64)
     ranks = np.full(len(x), np.nan)
-    ranking.rank_rises(x, order, m, ranks, w, places, one, lo, hi, rise)
+    ranking.rank_rises(x, order[None], 0, m, ranks, w, len(w), places, one[None], 0, lo, hi, rise)
+    rise = rise[0]
     np.testing.assert_array_equal(ranks, expected_ranks)
     np.testing.assert_array_equal(lo[places], [(x[ok] < v).sum() for v in w])
     np.testing.assert_array_equal(hi[places], [(x[ok] <= v).sum() for v in w])

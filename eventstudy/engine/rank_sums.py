@@ -10,9 +10,11 @@ the compiler vectorises. Each (window, group, day) sum adds its pairs' U in pair
 time does: the sums do not depend on how many windows are taken together. Both tests are one walk
 (:func:`rank_walk`): a pair's row is read once, and where its SARs (AR / sigma_i) are ranked in its ARs' order with
 the same ties, GRANK's ranks are Corrado's, read in the same pass. (Compiled helpers are called once per
-pair or entry, never per value: a call counts references to its array arguments, which costs more than the value's
-work. numba's cache of a kernel does not notice a change in a helper of another module: clear
-``__pycache__/rank_sums*.nb*`` when changing :mod:`~eventstudy.engine.ranking` while measuring.)
+pair or entry, never per value, and count no references (``_nrt=False``; they take whole arrays and indices, never
+views): numba counts the references to a function's array arguments and to every view with atomic instructions,
+which cost more than the work at 1M pairs (170 a pair: a third of the walk's time). numba's cache of a kernel does
+not notice a change in a helper of another module: clear ``__pycache__/rank_sums*.nb*`` when changing
+:mod:`~eventstudy.engine.ranking` while measuring.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numba
 import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
-from eventstudy.engine.ranking import bounds, column_ranks, rank_rises, read_row
+from eventstudy.engine.ranking import bounds, column_ranks, rank_rises, read_row_called
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
@@ -77,8 +79,7 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
     row = np.empty(l1)  # the pair's estimation ARs
     q = np.empty(l1)  # ... and SARs
     no_scale = np.empty(0)
-    rank = np.empty(l1)  # the ARs' average ranks
-    own_rank = np.empty(l1)  # the SARs' where they are not the ARs'
+    rank = np.empty(l1)  # the ARs' average ranks (then the SARs')
     below = np.empty(l1)  # GRANK's U of each SAR when the GSAR is above it (no rise) ...
     above = np.empty(l1)  # ... and when below it (a rise of 1)
     per_word = 64 // fields
@@ -107,10 +108,10 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
             if e[w] == starts[w + 1] or pairs[e[w]] != i:
                 continue
             if not ranked:
-                read_row(dense, est, no_scale, False, b, row)
+                read_row_called(dense, est, no_scale, False, b, row)
                 check = shared[b] and _has_entry(g_pairs, g_starts, g_e, i)
                 if check:
-                    read_row(s_dense, s_est, scale, scaled, b, q)
+                    read_row_called(s_dense, s_est, scale, scaled, b, q)
                 n_valid = 0
                 for d in range(len(days)):  # the valid days (no branch: a mispredicted one costs more than a day)
                     v = ar[i, days[d]]
@@ -119,11 +120,14 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
                     n_valid += np.isfinite(v)
                 _sort_days(valid_values, valid_days, n_valid, sorted_values, sorted_days, spot)
                 for word in range(n_words):
-                    values = sorted_values[:n_valid]
                     if check and word == 0:
-                        apart = rank_rises(row, order[b], m, rank, values, sorted_days, one[0], lo, hi, rise2[0], q)
+                        apart = rank_rises(
+                            row, order, b, m, rank, sorted_values, n_valid, sorted_days, one, word, lo, hi, rise2, q
+                        )
                     else:
-                        rank_rises(row, order[b], m, rank, values, sorted_days, one[word], lo, hi, rise2[word])
+                        rank_rises(
+                            row, order, b, m, rank, sorted_values, n_valid, sorted_days, one, word, lo, hi, rise2
+                        )
                 apart &= check
                 ranked = True
             q_w = 0
@@ -132,7 +136,8 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
                 q_w += place[w, sorted_days[k]] >= 0
             denom = 1.0 + m + q_w
             width = offsets[w + 1] - offsets[w]
-            u[l1 : l1 + width] = np.nan
+            for t in range(l1, l1 + width):  # (a slice would be a view: an atomic count of references)
+                u[t] = np.nan
             a = 0
             for k in range(1, q_w + 1):  # the window's values in ascending order: [a, k) a run of equal ones
                 if k < q_w and sorted_values[own[k]] == sorted_values[own[a]]:
@@ -146,18 +151,17 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
             at = np.int64(fields * (w % per_word))
             more = e[w] + 1 < starts[w + 1] and pairs[e[w] + 1] == i  # the pair in more than one group
             g = groups[e[w]]
-            _add_first(sums[w, g], counts[w, g], rank, rise2[w // per_word], at, fields, denom, u, more)
-            _add_corrado(sums[w, g], counts[w, g], u, rank, width, l1)
+            _add_first(sums, counts, w, g, rank, rise2, w // per_word, at, fields, denom, u, more)
+            _add_corrado(sums, counts, w, g, u, rank, width, l1)
             n_used[w, g] += q_w > 0
             e[w] += 1
             while e[w] < starts[w + 1] and pairs[e[w]] == i:
                 g = groups[e[w]]
                 n_used[w, g] += q_w > 0
-                _add_corrado(sums[w, g], counts[w, g], u, rank, width, 0)
+                _add_corrado(sums, counts, w, g, u, rank, width, 0)
                 e[w] += 1
         m = s_count[b]
         g_denom = m + 2.0
-        ranks = rank
         granked = False
         for w in range(g_windows):
             while g_e[w] < g_starts[w + 1] and g_pairs[g_e[w]] == i:
@@ -168,20 +172,19 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
                     continue
                 if not granked:
                     if not apart:  # (q read where apart)
-                        read_row(s_dense, s_est, scale, scaled, b, q)
-                        column_ranks(q, s_order[b], m, own_rank)
-                        ranks = own_rank
+                        read_row_called(s_dense, s_est, scale, scaled, b, q)
+                        column_ranks(q, s_order, b, m, rank)  # (Corrado is done with the pair's ranks)
                     for c in range(l1):
-                        below[c] = (ranks[c] + 0.0) / g_denom - 0.5
-                        above[c] = (ranks[c] + 1.0) / g_denom - 0.5
+                        below[c] = (rank[c] + 0.0) / g_denom - 0.5
+                        above[c] = (rank[c] + 1.0) / g_denom - 0.5
                     granked = True
-                g_lo, g_hi = bounds(q, s_order[b], m, x)
+                g_lo, g_hi = bounds(q, s_order, b, m, x)
                 cum[w, g] += (g_lo + (g_hi - g_lo + 2) / 2.0) / g_denom - 0.5
                 full[w, g] += m == l1
-                _add_grank(g_sums[w, g], g_counts[w, g], ranks, below, above, g_lo, g_hi, g_denom, m < l1)
+                _add_grank(g_sums, g_counts, w, g, rank, below, above, g_lo, g_hi, g_denom, m < l1)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def _sort_days(values, days, n, sorted_values, sorted_days, spot):  # pragma: no cover - compiled
     """The ``n`` values (none NaN) and their days into ``sorted_values`` and ``sorted_days`` in ascending order of
     the values, equal ones in their order here (stable): each one's place is the number of values below it plus the
@@ -198,7 +201,7 @@ def _sort_days(values, days, n, sorted_values, sorted_days, spot):  # pragma: no
         sorted_days[spot[j]] = days[j]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def _has_entry(pairs, starts, e, i):  # pragma: no cover - compiled
     """Whether pair ``i`` has a next membership entry in any window (``e[w]`` each window's next one)."""
     for w in range(len(starts) - 1):
@@ -207,50 +210,51 @@ def _has_entry(pairs, starts, e, i):  # pragma: no cover - compiled
     return False
 
 
-@numba.njit(cache=True, nogil=True)
-def _add_first(sums, counts, rank, packed, at, fields, denom, u, keep):  # pragma: no cover - compiled
-    """Add the estimation days' U of a pair's first entry in a window (its rank ``rank`` risen by the window's
-    field, at bit ``at``, of the packed twice-rises ``packed``; 0.0 where ``rank`` is 0: missing), kept in ``u`` for
-    its other entries if ``keep``."""
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def _add_first(sums, counts, w, g, rank, packed, word, at, fields, denom, u, keep):  # pragma: no cover - compiled
+    """Add the estimation days' U of a pair's first entry in window ``w``, group ``g`` (its rank ``rank`` risen by
+    the window's field, at bit ``at``, of the packed twice-rises ``packed[word]``; 0.0 where ``rank`` is 0: missing),
+    kept in ``u`` for its other entries if ``keep``. (The helpers take whole arrays and indices: a view made per
+    call would count references atomically, twice a view, more than the call's work at 1M pairs.)"""
     mask = (np.int64(1) << np.int64(fields)) - 1
     for c in range(len(rank)):
-        x = (rank[c] + 0.5 * ((packed[c] >> at) & mask)) / denom - 0.5
+        x = (rank[c] + 0.5 * ((packed[word, c] >> at) & mask)) / denom - 0.5
         x = x if rank[c] > 0.0 else 0.0  # adding 0.0 leaves a sum as it is (the sums are never -0.0)
-        sums[c] += x
-        counts[c] += 1.0 if rank[c] > 0.0 else 0.0
+        sums[w, g, c] += x
+        counts[w, g, c] += 1.0 if rank[c] > 0.0 else 0.0
         if keep:
             u[c] = x
 
 
-@numba.njit(cache=True, nogil=True)
-def _add_corrado(sums, counts, u, rank, l2, start):  # pragma: no cover - compiled
-    """Add a U row from column ``start`` on (0 or L1): the estimation days' (0.0 where ``rank`` is 0: missing) then
-    the ``l2`` window days' (NaN: missing)."""
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def _add_corrado(sums, counts, w, g, u, rank, l2, start):  # pragma: no cover - compiled
+    """Add a U row to window ``w``, group ``g`` from column ``start`` on (0 or L1): the estimation days' (0.0 where
+    ``rank`` is 0: missing) then the ``l2`` window days' (NaN: missing)."""
     l1 = len(rank)
     for c in range(start, l1):
-        sums[c] += u[c]
-        counts[c] += 1.0 if rank[c] > 0.0 else 0.0
+        sums[w, g, c] += u[c]
+        counts[w, g, c] += 1.0 if rank[c] > 0.0 else 0.0
     for c in range(l1, l1 + l2):
         x = u[c]
         if x == x:
-            sums[c] += x
-            counts[c] += 1.0
+            sums[w, g, c] += x
+            counts[w, g, c] += 1.0
 
 
-@numba.njit(cache=True, nogil=True)
-def _add_grank(sums, counts, rank, below, above, lo, hi, denom, count):  # pragma: no cover - compiled
-    """Add one entry's U of the estimation SARs (its GSAR with lo SARs below and hi up to it; rank 0: missing), and
-    if ``count`` its valid days to ``counts``."""
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def _add_grank(sums, counts, w, g, rank, below, above, lo, hi, denom, count):  # pragma: no cover - compiled
+    """Add one entry's U of the estimation SARs to window ``w``, group ``g`` (its GSAR with lo SARs below and hi up
+    to it; rank 0: missing), and if ``count`` its valid days to ``counts``."""
     if lo == hi:  # no SAR equal to the GSAR
-        for c in range(len(sums)):
+        for c in range(len(rank)):
             r, up, down = rank[c], above[c], below[c]  # both read, then one chosen: the loop is vectorised
             x = up if r > hi else down
-            sums[c] += x if r > 0.0 else 0.0
+            sums[w, g, c] += x if r > 0.0 else 0.0
     else:
-        for c in range(len(sums)):
+        for c in range(len(rank)):
             r, up, down = rank[c], above[c], below[c]
             x = up if r > hi else ((r + 0.5) / denom - 0.5 if r > lo else down)
-            sums[c] += x if r > 0.0 else 0.0
+            sums[w, g, c] += x if r > 0.0 else 0.0
     if count:
-        for c in range(len(sums)):
-            counts[c] += 1.0 if rank[c] > 0.0 else 0.0
+        for c in range(len(rank)):
+            counts[w, g, c] += 1.0 if rank[c] > 0.0 else 0.0

@@ -193,6 +193,13 @@ def read_row(dense, src, scale, scaled, i, out):  # pragma: no cover - compiled
             out[t] = dense[i, t]
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def read_row_called(dense, src, scale, scaled, i, out):  # pragma: no cover - compiled
+    """:func:`read_row` as a call that counts no references (``_nrt=False``: inlined, the 12 arrays of ``src``
+    would be counted, atomically, at every row): for kernels that read a row once per pair among other work."""
+    read_row(dense, src, scale, scaled, i, out)
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _keys_range(dense, src, valid, scale, scaled, rows, bits, values, keys, count):  # pragma: no cover - compiled
     """Each row's keys: the float's bits made to sort as unsigned integers, the low ``bits`` the column index; its
@@ -301,65 +308,65 @@ def _shares_chunks(dense, src, valid, scale, scaled, order, count, out, bounds):
         _shares_range(dense, src, valid, scale, scaled, order, count, out, bounds[c], bounds[c + 1])
 
 
-@numba.njit(cache=True, nogil=True)
-def bounds(x, order, m, w):  # pragma: no cover - compiled
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def bounds(x, order, i, m, w):  # pragma: no cover - compiled
     """The numbers of a row's ``m`` sorted values below ``w`` and up to it (``w`` not NaN; ``x`` the row's values,
-    ``order`` its sort order): a binary search without branches on the values (a fixed number of halvings), then
-    the run of values equal to ``w``."""
+    ``order[i]`` its sort order, read in place: a view would count references): a binary search without branches on
+    the values (a fixed number of halvings), then the run of values equal to ``w``."""
     if m == 0:
         return 0, 0
     base = 0
     n = m
     while n > 1:  # the number below lies in [base, base + n]
         half = n // 2
-        base = base + half if x[order[base + half]] < w else base
+        base = base + half if x[order[i, base + half]] < w else base
         n -= half
-    lo = base + (x[order[base]] < w)
+    lo = base + (x[order[i, base]] < w)
     hi = lo
-    while hi < m and x[order[hi]] == w:
+    while hi < m and x[order[i, hi]] == w:
         hi += 1
     return lo, hi
 
 
-@numba.njit(cache=True, nogil=True)
-def column_ranks(x, order, m, rank):  # pragma: no cover - compiled
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def column_ranks(x, order, i, m, rank):  # pragma: no cover - compiled
     """A row's average rank in each column (1 = smallest; a run of equal values shares the mean of its positions, as
-    ``scipy.stats.rankdata`` gives it) into ``rank``, read through its sort order ``order`` (``x`` the row's values)
-    in one pass; 0 for its missing values."""
-    rank_rises(x, order, m, rank, None, None, None, None, None, None)
+    ``scipy.stats.rankdata`` gives it) into ``rank``, read through its sort order ``order[i]`` (``x`` the row's
+    values) in one pass; 0 for its missing values."""
+    rank_rises(x, order, i, m, rank, None, 0, None, None, 0, None, None, None)
 
 
-@numba.njit(cache=True, nogil=True)
-def rank_rises(x, order, m, rank, values, places, one, lo, hi, rise, q=None):  # pragma: no cover - compiled
-    """:func:`column_ranks` of a row and, in the same pass, where the ascending values ``values`` (none NaN) of other
-    days fall among its ``m`` sorted values: ``lo[places[j]]`` and ``hi[places[j]]`` the numbers of the row's values
-    below ``values[j]`` and up to it, and ``rise[c]`` the sum of ``one[places[j]]`` over the values below the
-    row's value in column c plus those up to it (for a single day: twice its rise in rank when that day joins the
-    row's sample; ``one`` may pack several samples' 1s in bit fields). Missing columns' ``rise`` is left as it is.
-    ``values`` None (and the others): the ranks alone (numba compiles that case without the merge).
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def rank_rises(x, order, i, m, rank, values, n, places, one, word, lo, hi, rise, q=None):  # pragma: no cover - compiled
+    """:func:`column_ranks` of a row and, in the same pass, where the ascending values ``values[:n]`` (none NaN) of
+    other days fall among its ``m`` sorted values: ``lo[places[j]]`` and ``hi[places[j]]`` the numbers of the row's
+    values below ``values[j]`` and up to it, and ``rise[word, c]`` the sum of ``one[word, places[j]]`` over the
+    values below the row's value in column c plus those up to it (for a single day: twice its rise in rank when that
+    day joins the row's sample; ``one`` may pack several samples' 1s in bit fields). Missing columns' ``rise`` is
+    left as it is. ``values`` None (and the others): the ranks alone (numba compiles that case without the merge).
+    Arrays are read with indices, never as views (a view counts references atomically: more than a pass's work).
 
-    ``q``: other values of the row that ``order`` sorts too, with the same ``m`` valid (the SARs of ARs ``x``).
+    ``q``: other values of the row that ``order[i]`` sorts too, with the same ``m`` valid (the SARs of ARs ``x``).
     Returns whether no two unequal values of ``x`` have equal ``q`` (q's ties are x's, so its average ranks are
     the same: ``rank``); True without ``q``."""
-    n = 0 if values is None else len(values)
     total = np.int64(0)
     below = 0  # values[:below] are < the current row value (lo found) ...
     upto = 0  # ... and values[:upto] <= it (hi found)
     next_below = np.inf if values is None or n == 0 else values[0]
     next_upto = next_below
     a = 0  # the current run of equal values starts at sorted position a
-    previous = x[order[0]] if m > 0 else np.nan
+    previous = x[order[i, 0]] if m > 0 else np.nan
     apart = True
     previous_q = np.nan
     if q is not None:
         if m > 0:
-            previous_q = q[order[0]]
+            previous_q = q[order[i, 0]]
     for k in range(m):
-        c = np.uint64(order[k])  # (unsigned: no check for a negative index)
+        c = np.uint64(order[i, k])  # (unsigned: no check for a negative index)
         v = x[c]
         if v != previous:
             if k - a > 1:  # (a call only for a tie: one per value would cost more than the pass)
-                _tie_ranks(order, a, k, rank)
+                _tie_ranks(order, i, a, k, rank)
             a = k
             previous = v
             if q is not None:  # (q ascending too: a tie of q not of x is two neighbours)
@@ -369,30 +376,30 @@ def rank_rises(x, order, m, rank, values, places, one, lo, hi, rise, q=None):  #
         if values is not None:
             while next_below <= v:  # first row value >= values[below]: k below it
                 lo[places[below]] = k
-                total += one[places[below]]
+                total += one[word, places[below]]
                 below += 1
                 next_below = values[below] if below < n else np.inf
             while next_upto < v:  # first row value > values[upto]: k up to it
                 hi[places[upto]] = k
-                total += one[places[upto]]
+                total += one[word, places[upto]]
                 upto += 1
                 next_upto = values[upto] if upto < n else np.inf
-            rise[c] = total
+            rise[word, c] = total
     if m - a > 1:
-        _tie_ranks(order, a, m, rank)
+        _tie_ranks(order, i, a, m, rank)
     if values is not None:
         for j in range(below, n):
             lo[places[j]] = m
         for j in range(upto, n):
             hi[places[j]] = m
-    for t in range(m, len(order)):
-        rank[order[t]] = 0.0
+    for t in range(m, order.shape[1]):
+        rank[order[i, t]] = 0.0
     return apart
 
 
-@numba.njit(cache=True, nogil=True)
-def _tie_ranks(order, a, k, rank):  # pragma: no cover - compiled
-    """The run of equal values at sorted positions [a, k): each its mean position + 1."""
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def _tie_ranks(order, i, a, k, rank):  # pragma: no cover - compiled
+    """The run of equal values at sorted positions [a, k) of row ``i``: each its mean position + 1."""
     r = a + (k - a + 1) / 2.0
     for t in range(a, k):
-        rank[order[t]] = r
+        rank[order[i, t]] = r
