@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from test_ar_rows import _regenerated
@@ -164,3 +167,22 @@ def test_the_engines_rank_tests_are_the_blocks_of_its_rows(study_stage, monkeypa
     grank = grank_windows(sar, [stage.csar[window] for window in windows], members)
     for result, c, g in zip(got, corrado, grank, strict=True):
         _same([result["corrado_rank"], result["grank"]], [c, g])
+
+
+def test_a_row_read_without_reference_counts_compiles_first():
+    """The rank walk reads rows through ``ranking.read_row_called``, compiled without reference counts
+    (``_nrt=False``), a flag numba passes on to the functions it compiles for it unless they set their own: the row
+    reader it calls (``ranked_row``, then ``ar_row``, whose slice copy needs the counts) sets it. A fresh process
+    without numba's cache, this its first compile, reads a stored row divided by its scale."""
+    code = """if True:
+        import numba.core.dispatcher as dispatcher
+        dispatcher.Dispatcher.enable_caching = lambda self: None  # compiled afresh, in this order
+        import numpy as np
+        from eventstudy.engine.ranking import read_row_called
+        from eventstudy.inference.ar_rows import ArRows
+        x = np.arange(12.0).reshape(3, 4)
+        out = np.empty(4)
+        read_row_called(np.empty((0, 4)), ArRows.of(x).source(), np.full(3, 4.0), True, 1, out)
+        assert (out == x[1] / 4.0).all(), out
+    """
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=600)

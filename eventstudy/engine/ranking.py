@@ -167,10 +167,12 @@ def _sort_rows(read: tuple, rows: np.ndarray, order: np.ndarray, count: np.ndarr
         list(pool.map(part, bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
+@numba.njit(cache=True, nogil=True, error_model="numpy", _nrt=True)  # x / 0: inf or NaN, as in numpy
 def ranked_row(src, scale, scaled, i, out):  # pragma: no cover - compiled
     """Row ``i`` of the ranked values into ``out[:L]``: the row of ``src``
-    (:func:`~eventstudy.inference.ar_rows.ar_row`), divided by ``scale[i]`` if ``scaled``."""
+    (:func:`~eventstudy.inference.ar_rows.ar_row`), divided by ``scale[i]`` if ``scaled``. Compiled with reference
+    counts (``_nrt=True``, set: callers compiled without them, :func:`read_row_called`, would pass that on to it and
+    to :func:`~eventstudy.inference.ar_rows.ar_row`, whose slice copy needs them)."""
     ar_row(src, i, out)
     if scaled:
         for t in range(src[3]):
@@ -200,10 +202,11 @@ def read_row_called(dense, src, scale, scaled, i, out):  # pragma: no cover - co
     read_row(dense, src, scale, scaled, i, out)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def _keys_range(dense, src, valid, scale, scaled, rows, bits, values, keys, count):  # pragma: no cover - compiled
     """Each row's keys: the float's bits made to sort as unsigned integers, the low ``bits`` the column index; its
-    values read in place (a row of ``dense``, not ``scaled``: :func:`_row_values`) or into ``values``."""
+    values read in place (a row of ``dense``, not ``scaled``) or into ``values``. No references counted
+    (``_nrt=False``): an array made per row would count them atomically."""
     index = (np.uint64(1) << bits) - np.uint64(1)
     sign = np.uint64(1) << np.uint64(63)
     exponent = np.uint64(0x7FF0000000000000)
@@ -211,7 +214,7 @@ def _keys_range(dense, src, valid, scale, scaled, rows, bits, values, keys, coun
         i = rows[b]
         if len(dense) == 0 or scaled:
             read_row(dense, src, scale, scaled, i, values[b])
-        x = _row_values(dense, scaled, values, b, i)
+        x = values[b] if len(dense) == 0 or scaled else dense[i]  # (a view: no reference counted)
         n = 0
         for c in range(keys.shape[1]):
             u = np.float64(x[c]).view(np.uint64)
@@ -224,15 +227,15 @@ def _keys_range(dense, src, valid, scale, scaled, rows, bits, values, keys, coun
         count[i] = n
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def _order_range(dense, scaled, values, rows, bits, keys, count, order):  # pragma: no cover - compiled
-    """Each row's columns from its sorted keys, the valid ones then put in ascending order of their values
-    (:func:`_row_values`) by insertion (only values whose keys agreed above the index bits can be out of order: a
-    value not below the largest so far, the usual case, stays where it is)."""
+    """Each row's columns from its sorted keys, the valid ones then put in ascending order of their values (a row
+    of ``dense`` in place, or of ``values``) by insertion (only values whose keys agreed above the index bits can be
+    out of order: a value not below the largest so far, the usual case, stays where it is). No references counted."""
     index = (np.uint64(1) << bits) - np.uint64(1)
     for b in range(len(rows)):
         i = rows[b]
-        x, key, out = _row_values(dense, scaled, values, b, i), keys[b], order[i]
+        x, key, out = values[b] if len(dense) == 0 or scaled else dense[i], keys[b], order[i]
         largest = -np.inf
         for k in range(count[i]):
             c = key[k] & index
@@ -248,13 +251,6 @@ def _order_range(dense, scaled, values, rows, bits, keys, count, order):  # prag
             out[j] = c
         for k in range(count[i], len(key)):
             out[k] = key[k] & index
-
-
-@numba.njit(cache=True, nogil=True)
-def _row_values(dense, scaled, values, b, i):  # pragma: no cover - compiled
-    """The ranked values of row ``i`` (the ``b``-th of a block): ``dense[i]`` itself where the rows are a plain
-    array not divided (no copy), else the block's buffer ``values[b]`` :func:`_keys_range` read it into."""
-    return values[b] if len(dense) == 0 or scaled else dense[i]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
