@@ -71,7 +71,7 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
     """
     dense, est, order, count = ars
     s_dense, s_est, scale, scaled, s_order, s_count = sars
-    ar, days, index, offsets, fields, pairs, groups, starts, e, sums, counts, n_used = corrado
+    ar, days, index, offsets, fields, pairs, groups, starts, e, sums, counts, n_used, c_full = corrado
     gsar, g_pairs, g_groups, g_starts, g_e, g_sums, g_counts, cum, full = grank
     n_windows, g_windows = len(offsets) - 1, len(g_starts) - 1
     l1 = est[3]
@@ -151,14 +151,16 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
             at = np.int64(fields * (w % per_word))
             more = e[w] + 1 < starts[w + 1] and pairs[e[w] + 1] == i  # the pair in more than one group
             g = groups[e[w]]
-            _add_first(sums, counts, w, g, rank, rise2, w // per_word, at, fields, denom, u, more)
-            _add_corrado(sums, counts, w, g, u, rank, width, l1)
+            _add_first(sums, counts, w, g, rank, rise2, w // per_word, at, fields, denom, u, more, m < l1)
+            _add_corrado(sums, counts, w, g, u, rank, width, l1, m < l1)
             n_used[w, g] += q_w > 0
+            c_full[w, g] += m == l1
             e[w] += 1
             while e[w] < starts[w + 1] and pairs[e[w]] == i:
                 g = groups[e[w]]
                 n_used[w, g] += q_w > 0
-                _add_corrado(sums, counts, w, g, u, rank, width, 0)
+                c_full[w, g] += m == l1
+                _add_corrado(sums, counts, w, g, u, rank, width, 0, m < l1)
                 e[w] += 1
         m = s_count[b]
         g_denom = m + 2.0
@@ -211,34 +213,48 @@ def _has_entry(pairs, starts, e, i):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
-def _add_first(sums, counts, w, g, rank, packed, word, at, fields, denom, u, keep):  # pragma: no cover - compiled
+def _add_first(
+    sums, counts, w, g, rank, packed, word, at, fields, denom, u, keep, count
+):  # pragma: no cover - compiled
     """Add the estimation days' U of a pair's first entry in window ``w``, group ``g`` (its rank ``rank`` risen by
     the window's field, at bit ``at``, of the packed twice-rises ``packed[word]``; 0.0 where ``rank`` is 0: missing),
-    kept in ``u`` for its other entries if ``keep``. (The helpers take whole arrays and indices: a view made per
-    call would count references atomically, twice a view, more than the call's work at 1M pairs.)"""
+    kept in ``u`` for its other entries if ``keep``, and if ``count`` its valid days to ``counts``. (The helpers
+    take whole arrays and indices: a view made per call would count references atomically.)"""
     mask = (np.int64(1) << np.int64(fields)) - 1
     for c in range(len(rank)):
         x = (rank[c] + 0.5 * ((packed[word, c] >> at) & mask)) / denom - 0.5
         x = x if rank[c] > 0.0 else 0.0  # adding 0.0 leaves a sum as it is (the sums are never -0.0)
         sums[w, g, c] += x
-        counts[w, g, c] += 1.0 if rank[c] > 0.0 else 0.0
         if keep:
             u[c] = x
+    if count:
+        _count_days(counts, w, g, rank, 0)
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
-def _add_corrado(sums, counts, w, g, u, rank, l2, start):  # pragma: no cover - compiled
+def _add_corrado(sums, counts, w, g, u, rank, l2, start, count):  # pragma: no cover - compiled
     """Add a U row to window ``w``, group ``g`` from column ``start`` on (0 or L1): the estimation days' (0.0 where
-    ``rank`` is 0: missing) then the ``l2`` window days' (NaN: missing)."""
+    ``rank`` is 0: missing; their valid days to ``counts`` if ``count``) then the ``l2`` window days' (NaN:
+    missing)."""
     l1 = len(rank)
     for c in range(start, l1):
         sums[w, g, c] += u[c]
-        counts[w, g, c] += 1.0 if rank[c] > 0.0 else 0.0
+    if count:
+        _count_days(counts, w, g, rank, start)
     for c in range(l1, l1 + l2):
         x = u[c]
         if x == x:
             sums[w, g, c] += x
             counts[w, g, c] += 1.0
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def _count_days(counts, w, g, rank, start):  # pragma: no cover - compiled
+    """Add 1 to ``counts[w, g]`` on each valid estimation day (``rank`` > 0) from ``start`` on: only for rows with a
+    missing day; a row valid on every day counts once in its window's and group's ``full`` instead (exact integers:
+    the same sums in any order)."""
+    for c in range(start, len(rank)):
+        counts[w, g, c] += 1.0 if rank[c] > 0.0 else 0.0
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
@@ -256,5 +272,4 @@ def _add_grank(sums, counts, w, g, rank, below, above, lo, hi, denom, count):  #
             x = up if r > hi else ((r + 0.5) / denom - 0.5 if r > lo else down)
             sums[w, g, c] += x if r > 0.0 else 0.0
     if count:
-        for c in range(len(rank)):
-            counts[w, g, c] += 1.0 if rank[c] > 0.0 else 0.0
+        _count_days(counts, w, g, rank, 0)

@@ -90,6 +90,7 @@ class CorradoWalk:
         self.next = self.starts[:-1].copy()  # each window's next membership entry
         shape = (len(part), max(g.n_groups for g in self.members), l1 + max(self.widths))
         self.sums, self.counts, self.n = np.zeros(shape), np.zeros(shape), np.zeros(shape[:2], np.int64)
+        self.full = np.zeros(shape[:2], np.int64)  # entries whose every estimation day is valid (not in ``counts``)
 
     def add(self, est: RankedRows, first: int = 0) -> None:
         """Add the pairs ``first:first + len(est.count)``, ranked in ``est``."""
@@ -99,14 +100,15 @@ class CorradoWalk:
         """The arguments :func:`~eventstudy.engine.rank_sums.rank_walk` adds Corrado's sums with."""
         return (
             self.ar, self.days, self.index, self.offsets, self.fields, self.pairs, self.groups, self.starts, self.next,
-            self.sums, self.counts, self.n,
+            self.sums, self.counts, self.n, self.full,
         )  # fmt: skip
 
     def results(self) -> list[GroupResult]:
         return [
             _corrado_result(
                 self.sums[k, : g.n_groups, : self.l1 + width],
-                self.counts[k, : g.n_groups, : self.l1 + width],
+                self.counts[k, : g.n_groups, : self.l1 + width]
+                + (np.arange(self.l1 + width) < self.l1) * self.full[k, : g.n_groups, None],
                 self.n[k, : g.n_groups],
                 self.l1,
             )
@@ -161,7 +163,7 @@ def _idle_corrado() -> tuple:
     """A :meth:`CorradoWalk.state` of no windows."""
     none, index = np.zeros(0, np.int64), np.zeros(1, np.int64)
     return (np.zeros((0, 0)), none, none, index, RISE_BITS, none, none, index, none, *np.zeros((2, 0, 0, 0)),
-            np.zeros((0, 0), np.int64))  # fmt: skip
+            *np.zeros((2, 0, 0), np.int64))  # fmt: skip
 
 
 def _idle_grank(l1: int) -> tuple:
