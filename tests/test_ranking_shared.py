@@ -38,7 +38,9 @@ def _check(ranked: RankedRows, x: np.ndarray, valid: np.ndarray | None = None) -
         np.testing.assert_array_equal(ranks, expected_ranks)
         w = np.sort(np.r_[x[i, ok[i]][:5], -np.inf, np.inf, 0.05])  # values of the row and others
         expected = ([(x[i, ok[i]] < v).sum() for v in w], [(x[i, ok[i]] <= v).sum() for v in w])
-        assert tuple(map(list, zip(*(ranking.bounds(x[i], ranked.order, i, m, v) for v in w), strict=True))) == expected
+        lo, hi = np.full(len(w), -1), np.full(len(w), -1)
+        ranking.bounds(x[i], ranked.order, i, m, w, len(w), lo, hi)
+        assert (list(lo), list(hi)) == expected
         _check_rises(x[i], ranked.order[i], m, w[1:-1], expected_ranks, ok[i])  # (finite values)
 
 

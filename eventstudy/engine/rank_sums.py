@@ -67,12 +67,13 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
     days they all add 1 to) are added to in place. The GSAR is ranked among the pair's m SARs (lo below it, hi up to
     it): U = (lo + (hi - lo + 2) / 2) / (m + 2) - 1/2; an SAR of rank r among its own rises by 1 if r > hi and by
     1/2 if lo < r <= hi (Kolari & Pynnönen 2011). Its U without the rise and with a rise of 1 are the same for every
-    entry of the pair: computed once.
+    entry of the pair: computed once; the pair's GSARs are placed among its SARs together
+    (:func:`~eventstudy.engine.ranking.bounds`).
     """
     dense, est, order, count = ars
     s_dense, s_est, scale, scaled, s_order, s_count = sars
     ar, days, index, offsets, fields, pairs, groups, starts, e, sums, counts, n_used, c_full = corrado
-    gsar, g_pairs, g_groups, g_starts, g_e, g_sums, g_counts, cum, full = grank
+    gsar, g_pairs, g_groups, g_starts, g_e, g_sums, g_counts, cum, full, most = grank
     n_windows, g_windows = len(offsets) - 1, len(g_starts) - 1
     l1 = est[3]
     u = np.empty(sums.shape[2])
@@ -80,6 +81,9 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
     q = np.empty(l1)  # ... and SARs
     no_scale = np.empty(0)
     rank = np.empty(l1)  # the ARs' average ranks (then the SARs')
+    found_x = np.empty(most)  # a pair's GSARs ...
+    found_w, found_g = np.empty(most, np.int64), np.empty(most, np.int64)  # ... their windows and groups ...
+    found_lo, found_hi = np.empty(most, np.int64), np.empty(most, np.int64)  # ... and SARs below and up to them
     below = np.empty(l1)  # GRANK's U of each SAR when the GSAR is above it (no rise) ...
     above = np.empty(l1)  # ... and when below it (a rise of 1)
     per_word = 64 // fields
@@ -164,26 +168,29 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
                 e[w] += 1
         m = s_count[b]
         g_denom = m + 2.0
-        granked = False
+        n_found = 0  # the pair's entries with a GSAR, in window order
         for w in range(g_windows):
             while g_e[w] < g_starts[w + 1] and g_pairs[g_e[w]] == i:
                 x = gsar[g_e[w]]
-                g = g_groups[g_e[w]]
+                found_w[n_found] = w
+                found_g[n_found] = g_groups[g_e[w]]
+                found_x[n_found] = x
+                n_found += x == x
                 g_e[w] += 1
-                if x != x:
-                    continue
-                if not granked:
-                    if not apart:  # (q read where apart)
-                        read_row_called(s_dense, s_est, scale, scaled, b, q)
-                        column_ranks(q, s_order, b, m, rank)  # (Corrado is done with the pair's ranks)
-                    for c in range(l1):
-                        below[c] = (rank[c] + 0.0) / g_denom - 0.5
-                        above[c] = (rank[c] + 1.0) / g_denom - 0.5
-                    granked = True
-                g_lo, g_hi = bounds(q, s_order, b, m, x)
-                cum[w, g] += (g_lo + (g_hi - g_lo + 2) / 2.0) / g_denom - 0.5
-                full[w, g] += m == l1
-                _add_grank(g_sums, g_counts, w, g, rank, below, above, g_lo, g_hi, g_denom, m < l1)
+        if n_found == 0:
+            continue
+        if not apart:  # (q read where apart)
+            read_row_called(s_dense, s_est, scale, scaled, b, q)
+            column_ranks(q, s_order, b, m, rank)  # (Corrado is done with the pair's ranks)
+        for c in range(l1):
+            below[c] = (rank[c] + 0.0) / g_denom - 0.5
+            above[c] = (rank[c] + 1.0) / g_denom - 0.5
+        bounds(q, s_order, b, m, found_x, n_found, found_lo, found_hi)
+        for k in range(n_found):
+            w, g, g_lo, g_hi = found_w[k], found_g[k], found_lo[k], found_hi[k]
+            cum[w, g] += (g_lo + (g_hi - g_lo + 2) / 2.0) / g_denom - 0.5
+            full[w, g] += m == l1
+            _add_grank(g_sums, g_counts, w, g, rank, below, above, g_lo, g_hi, g_denom, m < l1)
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)

@@ -130,6 +130,7 @@ class GrankWalk:
         shape = (len(part), max(self.n_groups), l1)
         self.sums, self.counts, self.cum = np.zeros(shape), np.zeros(shape), np.zeros(shape[:2])
         self.full = np.zeros(shape[:2], np.int64)  # entries whose every SAR is valid (not in ``counts``)
+        self.most = int(np.bincount(self.pairs).max()) if len(self.pairs) else 1  # entries of a pair, at most
 
     def add(self, est: RankedRows, first: int = 0) -> None:
         """Add the pairs ``first:first + len(est.count)``, their SARs ranked in ``est``."""
@@ -137,7 +138,8 @@ class GrankWalk:
 
     def state(self) -> tuple:
         """The arguments :func:`~eventstudy.engine.rank_sums.rank_walk` adds GRANK's sums with."""
-        return self.gsar, self.pairs, self.groups, self.starts, self.next, self.sums, self.counts, self.cum, self.full
+        return (self.gsar, self.pairs, self.groups, self.starts, self.next, self.sums, self.counts, self.cum, self.full,
+                self.most)  # fmt: skip
 
     def results(self) -> list[GroupResult]:
         return [
@@ -169,7 +171,17 @@ def _idle_corrado() -> tuple:
 def _idle_grank(l1: int) -> tuple:
     """A :meth:`GrankWalk.state` of no windows."""
     none, index = np.zeros(0, np.int64), np.zeros(1, np.int64)
-    return np.zeros(0), none, none, index, none, *np.zeros((2, 0, 0, l1)), np.zeros((0, 0)), np.zeros((0, 0), np.int64)
+    return (
+        np.zeros(0),
+        none,
+        none,
+        index,
+        none,
+        *np.zeros((2, 0, 0, l1)),
+        np.zeros((0, 0)),
+        np.zeros((0, 0), np.int64),
+        1,
+    )
 
 
 def _corrado_result(sums: np.ndarray, counts: np.ndarray, n: np.ndarray, l1: int) -> GroupResult:

@@ -305,23 +305,28 @@ def _shares_chunks(dense, src, valid, scale, scaled, order, count, out, bounds):
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
-def bounds(x, order, i, m, w):  # pragma: no cover - compiled
-    """The numbers of a row's ``m`` sorted values below ``w`` and up to it (``w`` not NaN; ``x`` the row's values,
-    ``order[i]`` its sort order, read in place: a view would count references): a binary search without branches on
-    the values (a fixed number of halvings), then the run of values equal to ``w``."""
-    if m == 0:
-        return 0, 0
-    base = 0
-    n = m
-    while n > 1:  # the number below lies in [base, base + n]
-        half = n // 2
-        base = base + half if x[order[i, base + half]] < w else base
-        n -= half
-    lo = base + (x[order[i, base]] < w)
-    hi = lo
-    while hi < m and x[order[i, hi]] == w:
-        hi += 1
-    return lo, hi
+def bounds(x, order, i, m, values, n, lo, hi):  # pragma: no cover - compiled
+    """For each of the ``n`` values ``values[j]`` (none NaN), the numbers of a row's ``m`` sorted values below it,
+    ``lo[j]``, and up to it, ``hi[j]`` (``x`` the row's values, ``order[i]`` its sort order, read in place: a view
+    would count references): binary searches without branches on the values (a fixed number of halvings), taken
+    together a halving at a time (independent loads that the processor overlaps: one search's time, not n), then
+    each value's run of equal row values."""
+    for j in range(n):
+        lo[j] = 0
+    size = m
+    while size > 1:  # the number below values[j] lies in [lo[j], lo[j] + size]
+        half = size // 2
+        for j in range(n):
+            probe = lo[j] + half
+            lo[j] = probe if x[order[i, probe]] < values[j] else lo[j]
+        size -= half
+    for j in range(n):
+        if m > 0:
+            lo[j] += x[order[i, lo[j]]] < values[j]
+        up = lo[j]
+        while up < m and x[order[i, up]] == values[j]:
+            up += 1
+        hi[j] = up
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
