@@ -60,6 +60,23 @@ def test_plain_import_loads_no_numeric_library():
     assert shown.stdout.split() == []
 
 
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_import_lets_idle_openmp_workers_sleep_unless_the_user_chose(given, expected):
+    """``import eventstudy`` sets OMP_WAIT_POLICY=PASSIVE before numba's OpenMP layer starts (its idle workers would
+    otherwise spin after every parallel kernel, taking a core from the study's other threads); a policy the user
+    set is kept. Checked in a fresh interpreter, after a parallel kernel has run (OpenMP read it then)."""
+    env = {"PYTHONPATH": str(ROOT)} | ({} if given is None else {"OMP_WAIT_POLICY": given})
+    probe = (
+        "import os, numpy as np, eventstudy\n"
+        "from eventstudy.inference.ar_rows import ArRows\n"
+        "ArRows.of(np.ones((3, 4))).take(slice(None))\n"
+        "print(os.environ['OMP_WAIT_POLICY'])"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.stdout.split() == [expected]
+
+
 def test_public_names_and_subpackages_load_on_use():
     import eventstudy
     from eventstudy.engine.study import EventStudy
