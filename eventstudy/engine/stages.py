@@ -11,6 +11,9 @@ exactly the per-pair numbers of the full run.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -52,9 +55,13 @@ def finish(study, stage: PairStage, prices_table: bool = True, release: bool = F
     read them, before the other tables are built (1M pairs: 2.35 GB less at that step and after ``fit``)."""
     clock = Stopwatch()
     labels, groups = _groups(study, stage)
-    est = estimation_sums(stage, study.windows, groups)  # the AAR frame's and the tests' (portfolio sd, signs)
-    aar = _aar_frame(study, stage, labels, groups, est.mean)
+
+    @functools.cache
+    def est() -> DaySums:  # the tests' (portfolio sd, signs) and the AAR frame's: computed once, by the tests, on
+        return estimation_sums(stage, study.windows, groups)  # this thread while their group tests run on another
+
     tests, placebo = _placebo(study, stage, labels, groups, _tests(study, stage, labels, groups, clock, est))
+    aar = _aar_frame(study, stage, labels, groups, est().mean)
     clock.lap("placebo")
     ar = ArSource(stage, study.windows)  # the frame is built when results.ar is first read
     if release:
@@ -108,10 +115,16 @@ def masking_cost(stage: PairStage, min_obs: int) -> int:
 
 
 def _tests(
-    study, stage: PairStage, labels: np.ndarray, groups: Groups, clock: Stopwatch, est: DaySums | None = None
+    study,
+    stage: PairStage,
+    labels: np.ndarray,
+    groups: Groups,
+    clock: Stopwatch,
+    est: DaySums | Callable[[], DaySums] | None = None,
 ) -> pd.DataFrame:
     """The battery on returns, the volatility tests, and the battery on abnormal volume, with a ``measure``
-    (``est``: the groups' estimation sums if computed before, :func:`~eventstudy.engine.tables.estimation_sums`)."""
+    (``est``: the groups' estimation sums, :func:`~eventstudy.engine.tables.estimation_sums`, or a call that
+    computes them: see :func:`~eventstudy.engine.tables.tests_frame`)."""
     bootstrap = (study.bootstrap_draws, study.seed)
     parts = {
         "return": tests_frame(stage, study.windows, groups, labels, clock, bootstrap, est),

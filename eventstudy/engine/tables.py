@@ -109,13 +109,14 @@ def tests_frame(
     labels: np.ndarray,
     clock=None,
     bootstrap: tuple[int, int] = (0, 0),
-    estimation: DaySums | None = None,
+    estimation: DaySums | Callable[[], DaySums] | None = None,
 ) -> pd.DataFrame:
     """The test battery of every group (``labels`` (G,) name the rows' ``group``) and event window.
 
     Rows in the order (window, group, test). A group's pairs are its members with a finite CAR in the window.
     ``bootstrap`` = (draws, seed) of the wild bootstrap of the CAAR (draws 0: off, its rows n/a).
-    ``estimation``: :func:`estimation_sums` of ``stage`` and ``groups`` if computed before (the AAR frame's): the
+    ``estimation``: :func:`estimation_sums` of ``stage`` and ``groups`` (the AAR frame's), or a call that computes
+    them (then called once the group tests have started on their thread, so the two run at once): the
     windows whose members are ``groups`` (no pair lacks a CAR, the usual case) take their ``portfolio_sd`` from its
     AAR, and every window the pairs' positive shares from its counts, rather than reading the estimation ARs again.
 
@@ -129,6 +130,8 @@ def tests_frame(
     # the grid's (no (P, D) datetime or positions array)
     grid, positions = stage.grid.calendar_rows(stage.cells, len(stage.days))
     group = _in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
+    if callable(estimation):
+        estimation = estimation()
     est_days, est_rows, clean = estimation_rows(stage, windows)
     lap("tests")
 
