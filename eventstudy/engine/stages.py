@@ -57,8 +57,10 @@ def finish(study, stage: PairStage, prices_table: bool = True, release: bool = F
     labels, groups = _groups(study, stage)
 
     @functools.cache
-    def est() -> DaySums:  # the tests' (portfolio sd, signs) and the AAR frame's: computed once, by the tests, on
-        return estimation_sums(stage, study.windows, groups)  # this thread while their group tests run on another
+    def est() -> DaySums:
+        """The groups' estimation day sums (the tests' portfolio sd and signs, the AAR frame's daily t): computed
+        once, by the tests on this thread while their group tests run on another."""
+        return estimation_sums(stage, study.windows, groups)
 
     tests, placebo = _placebo(study, stage, labels, groups, _tests(study, stage, labels, groups, clock, est))
     aar = _aar_frame(study, stage, labels, groups, est().mean)
