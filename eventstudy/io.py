@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
@@ -31,6 +32,7 @@ from eventstudy.table_source import TableSource
 RUN_MARKER = "run.json"
 MANIFEST = ".eventstudy-outputs"
 _TMP_PREFIX = ".eventstudy-"
+T = TypeVar("T")
 
 
 def _ordinary(path: Path, directory: bool = False) -> None:
@@ -323,39 +325,69 @@ def write_table(table: pd.DataFrame | TableSource, stem: Path, fmt: str = "csv")
 
     ``table`` is a frame or a :class:`~eventstudy.table_source.TableSource`: a source is written slice by slice
     (``ROW_GROUP_ROWS`` rows at a time: CSV rows appended, one Parquet row group each), so the whole frame is
-    never built; the file's bytes are those of its whole frame's.
+    never built; the file's bytes are those of its whole frame's. A source's next slice is built (and made ready
+    to encode) on a thread of its own while the current one is encoded (:func:`read_ahead`).
     """
     target = Path(f"{stem}.{fmt}")
-    _encode([table] if isinstance(table, pd.DataFrame) else table.slices(ROW_GROUP_ROWS), fmt, target)
+    if isinstance(table, pd.DataFrame):
+        _encode([table], fmt, target)
+    else:
+        _encode(table.slices(ROW_GROUP_ROWS), fmt, target, ahead=True)
     return target
 
 
-def _encode(frames: Iterable[pd.DataFrame], fmt: str, sink: io.BytesIO | Path) -> None:
+def _encode(frames: Iterable[pd.DataFrame], fmt: str, sink: io.BytesIO | Path, ahead: bool = False) -> None:
     """Encode the rows of ``frames`` (consecutive parts of one table, at least one) into ``sink``: CSV with the
     header once (:func:`eventstudy.csv_rows.write_csv`: pandas' ``to_csv`` bytes, built a column at a time), or
-    Parquet (:func:`_write_parquet`)."""
+    Parquet (:func:`_write_parquet`). ``ahead``: each part is built and prepared (neutralised, or made an Arrow
+    table) on a thread of its own while the one before it is encoded (:func:`read_ahead`)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown table format {fmt!r}: use csv or parquet")
-    if fmt == "parquet":
-        _write_parquet(frames, str(sink) if isinstance(sink, Path) else sink)
-        return
-    from eventstudy.csv_rows import write_csv  # numba and Arrow: loaded when a CSV is written
+    prepare = _arrow_table if fmt == "parquet" else neutralize_formulas
+    parts = map(prepare, frames)
+    with contextlib.closing(read_ahead(parts)) if ahead else contextlib.nullcontext(parts) as parts:
+        if fmt == "parquet":
+            _write_parquet(parts, str(sink) if isinstance(sink, Path) else sink)
+            return
+        from eventstudy.csv_rows import write_csv  # numba and Arrow: loaded when a CSV is written
 
-    with open(sink, "wb") if isinstance(sink, Path) else contextlib.nullcontext(sink) as handle:
-        for i, frame in enumerate(frames):
-            write_csv(neutralize_formulas(frame), handle, header=i == 0)
+        with open(sink, "wb") if isinstance(sink, Path) else contextlib.nullcontext(sink) as handle:
+            for i, frame in enumerate(parts):
+                write_csv(frame, handle, header=i == 0)
 
 
-def _write_parquet(frames: Iterable[pd.DataFrame], where: str | io.BytesIO) -> None:
-    """One Parquet file of ``frames``' rows: a row group per ``ROW_GROUP_ROWS`` rows of each frame, text columns
-    dictionary-encoded, numbers not (no dictionary attempt: a third faster)."""
+_END = object()
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of ``items`` in order, each next one computed on a thread of its own while the caller works on the
+    current one (one item ahead: at most two held). An error raised computing an item is raised where it is
+    yielded; a caller that stops early waits for the item under way, and no further one is computed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="eventstudy-read-ahead") as pool:
+        pending = pool.submit(next, items, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, items, _END)
+            yield item
+
+
+def _arrow_table(frame: pd.DataFrame):
+    """``frame`` as the Arrow table written to Parquet (pandas' schema metadata, no index)."""
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _write_parquet(tables: Iterable, where: str | io.BytesIO) -> None:
+    """One Parquet file of the Arrow ``tables``' rows (:func:`_arrow_table`): a row group per ``ROW_GROUP_ROWS``
+    rows of each table, text columns dictionary-encoded, numbers not (no dictionary attempt: a third faster)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     writer = None
     try:
-        for frame in frames:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+        for table in tables:
             if writer is None:
                 text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
                 writer = pq.ParquetWriter(where, table.schema, use_dictionary=text or False)
