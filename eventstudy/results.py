@@ -278,8 +278,10 @@ class EventStudyResults:
     def write_tables(self, folder: Path, fmt: str = "csv", tables: tuple[str, ...] = TABLES) -> None:
         """Write ``tables`` (default all; plus av and cav when computed) and ``run.json`` into an existing ``folder``
         (not atomic: see ``to_dir``), each through :func:`write_table` as held (an AR table not yet read is written
-        from its source in slices, its frame never built)."""
+        from its source in slices, its frame never built), the longest first (rows: with volume the AV table
+        second, not last), so that the two threads end about together."""
         names = [*tables, *(n for n in OPTIONAL_TABLES if getattr(self, n) is not None)]
+        names.sort(key=lambda name: -len(vars(self)[name]))  # stable: ties in the order given
         with ThreadPoolExecutor(2) as pool:  # Arrow encodes and compresses without the GIL: two tables at a time
             list(pool.map(lambda name: write_table(vars(self)[name], Path(folder) / name, fmt), names))
         (Path(folder) / "run.json").write_text(json.dumps(self.config, indent=2, default=str) + "\n")

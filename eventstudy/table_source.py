@@ -15,9 +15,11 @@ import pandas as pd
 
 
 class TableSource(Protocol):
-    """What a tidy table is built from. ``frame()`` is the whole table; ``slices(rows)`` yields its rows in order as
-    frames of ``rows`` rows each (the last one shorter; one empty frame, with the table's columns and dtypes, for an
-    empty table) whose concatenation is ``frame()``."""
+    """What a tidy table is built from. ``len()`` is its number of rows, ``frame()`` the whole table;
+    ``slices(rows)`` yields its rows in order as frames of ``rows`` rows each (the last one shorter; one empty
+    frame, with the table's columns and dtypes, for an empty table) whose concatenation is ``frame()``."""
+
+    def __len__(self) -> int: ...  # rows of the table
 
     def frame(self) -> pd.DataFrame: ...
 

@@ -1,6 +1,6 @@
 """A table source's slices are built one ahead on a thread of their own while the writer encodes the one before
 (:func:`eventstudy.io.read_ahead`): the same items in order, never more than one ahead, an error raised where its item
-would be, and nothing more built once the writer stops."""
+would be, and nothing more built once the writer stops; the tables are written longest first."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ import pandas as pd
 import pytest
 
 import eventstudy.io as eio
+import eventstudy.results as results_module
+from eventstudy import EventStudy
 from eventstudy.io import read_ahead
+from eventstudy.results import TABLES
+from eventstudy.simulate import simulate_study
 
 
 def _counted(n: int, log: list, fail_at: int | None = None):
@@ -97,3 +101,32 @@ def test_a_source_is_written_from_slices_built_ahead_with_the_whole_frames_bytes
     written = eio.write_table(source, tmp_path / "t", fmt).read_bytes()
     assert len(source.threads) == 6 and all(name.startswith("eventstudy-read-ahead") for name in source.threads)
     assert written == eio.table_bytes(frame, fmt)  # row groups of 7 rows either way
+
+
+class _InOrder:
+    """A thread pool that runs the calls one after another, in the order given."""
+
+    def __init__(self, workers: int) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def map(self, call, items):
+        return [call(item) for item in items]
+
+
+def test_the_tables_are_written_longest_first(tmp_path, monkeypatch):
+    sim = simulate_study(n_events=4, n_firms=3, effect=0.01, rho=0.2, same_date=False, seed=3)
+    results = EventStudy(sim.events, sim.prices, market=sim.market, calendar="data", placebo_draws=0).fit()
+    started = []
+    monkeypatch.setattr(results_module, "ThreadPoolExecutor", _InOrder)
+    monkeypatch.setattr(results_module, "write_table", lambda table, stem, fmt: started.append((stem.name, len(table))))
+    results.write_tables(tmp_path, "parquet")
+    rows = [n for _, n in started]
+    assert rows == sorted(rows, reverse=True) and len(started) == len(TABLES)
+    ties = [name for name, n in started if n == len(results.parameters)]  # equal lengths keep the tables' order
+    assert ties == [name for name in TABLES if name in ties]
