@@ -18,7 +18,7 @@ import statsmodels.api as sm
 
 import eventstudy.engine.pair_stage as stages
 from eventstudy import EventStudy
-from eventstudy.engine.models import _rank, fit_model, quadratic_form
+from eventstudy.engine.models import _rank, fit_model, linear_design, quadratic_form
 from eventstudy.engine.statistics import car_table, standardized_ar
 from eventstudy.engine.window_pass import Design, window_pass
 from eventstudy.inference import distributions as stats
@@ -50,7 +50,7 @@ def _reference_car(ar, returns, normal, design, xtx_inv, sigma, dof, window, kin
     )
 
 
-def _panel(seed: int, k: int, n_pairs: int = 70, n_days: int = 400):
+def _panel(seed: int, k: int, n_pairs: int = 70, n_days: int = 400, implicit: bool = False):
     rng = np.random.default_rng(seed)
     regressors = rng.normal(0.0, 0.01, (n_pairs, n_days, max(k - 1, 1)))
     returns = 0.001 + regressors.sum(axis=2) + rng.normal(0, 0.02, (n_pairs, n_days))
@@ -63,7 +63,8 @@ def _panel(seed: int, k: int, n_pairs: int = 70, n_days: int = 400):
     estimation = est_days[None, :] & ~np.isnan(returns) & ~np.isnan(regressors).any(axis=2) & (span == 1)
     estimation[5, 20:] = False  # too few days: no parameters (zero design rows)
     model = {0: "market-adjusted", 1: "constant-mean", 2: "market"}.get(k, "factor")
-    return fit_model(model, returns, regressors[:, :, : max(k - 1, 1)], estimation), returns, span, est_days
+    fit = fit_model(model, returns, regressors[:, :, : max(k - 1, 1)], estimation, implicit=implicit)
+    return fit, returns, span, est_days
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 3])
@@ -96,6 +97,39 @@ def test_window_pass_equals_the_array_expressions_bit_for_bit(k, kind):
     with np.errstate(invalid="ignore", divide="ignore"):
         expected = standardized_ar(ar, fit.sigma, factor, est_days)
     np.testing.assert_array_equal(sar, expected)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["simple", "log"])
+@pytest.mark.parametrize("spans", [True, False])
+def test_the_implicit_design_passes_equal_the_general_pass_bit_for_bit(k, kind, spans):
+    """The pass on an implicit design (an intercept, then regressors; zero rows for pairs without parameters) gives
+    the general pass's numbers on the explicit (P, D, k) design, bit for bit: among them the market model's (k = 2,
+    spans per pair, simple returns, SARs), compiled with these as constants; with the pairs in other chunks too."""
+    fit, returns, span, est_days = _panel(30 + k, k, n_pairs=90, implicit=True)
+    ar = fit.ar.copy()
+    ar[:2] = np.nan
+    fit.params[40], fit.xtx_inv[40] = np.nan, 0.0  # as a market-adjusted fallback pair (``combine``)
+    zero = ~np.isfinite(fit.params).all(axis=1)
+    assert zero[40] and np.isfinite(fit.regressors[40]).sum() > 300  # zero design rows, not zero regressors
+    days = np.arange(ar.shape[1])
+    holes = (days >= 210) & (days < 260) & (days % 7 != 3)
+    windows = np.stack([(days >= 200) & (days <= 202), days == 230, (days >= 205) & (days < 399), holes])
+    span = span if spans else None
+    implicit, explicit = fit.design_rows(), Design.explicit(linear_design(fit.params, fit.regressors))
+    assert implicit.intercept and not explicit.intercept and implicit.zero.tolist() == zero.tolist()
+    got = []
+    for design, rows in [(implicit, slice(None)), (explicit, slice(None)), (implicit, slice(7, 61))]:
+        d = Design(design.x[rows], design.intercept, design.zero[rows], design.k)
+        one = [None if a is None else a[rows] for a in (ar, fit.xtx_inv, span, returns, fit.normal, fit.sigma)]
+        sar = np.empty((len(one[0]), 230))  # the last 230 days: 30 estimation days among them
+        sums = window_pass(one[0], d, *one[1:3], windows, *one[3:5], kind, sar=(one[5], est_days, sar))
+        got.append({**vars(sums), "sar": sar})
+    assert np.isfinite(got[0]["sar"]).sum() > 10000 and (got[0]["s"][:, :, -1] != 0).any()
+    for name, values in got[1].items():
+        assert values.tobytes() == got[0][name].tobytes(), name
+        part = values[7:61] if name == "sar" else values[:, 7:61]  # sar (P, E), the sums (W, P[, k])
+        assert part.tobytes() == got[2][name].tobytes(), name
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,16 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from llvmlite import ir
+from llvmlite.binding import llvm_version_info
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.threads import chunk_bounds
 
 _PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE
+AHEAD = 8  # pairs ahead the window pass prefetches
 
 
 @dataclass
@@ -130,6 +135,36 @@ def column(x, intercept, p, d, a):  # pragma: no cover - compiled
     return x[p, d, a]
 
 
+_PREFETCH = "llvm.prefetch.p0" if llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"  # opaque pointers or not
+
+
+@intrinsic
+def _prefetch(typingctx, address):
+    """LLVM's prefetch of the cache line at ``address`` (intp) for reading, kept in every cache level (a hint: no
+    effect on any value, never a fault)."""
+
+    def codegen(context, builder, signature, args):
+        i32, ptr = ir.IntType(32), cgutils.voidptr_t
+        signature = ir.FunctionType(ir.VoidType(), [ptr, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, signature, _PREFETCH)
+        builder.call(fn, [builder.inttoptr(args[0], ptr), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(types.intp), codegen
+
+
+@numba.njit(cache=True, inline="always")
+def prefetch_row(a, p, lo, hi):  # pragma: no cover - compiled
+    """Prefetch the cache lines of ``a[p, lo:hi]`` (C-contiguous rows; trailing axes included)."""
+    base = a.ctypes.data + p * a.strides[0]
+    address = base + lo * a.strides[1]
+    address -= address % 64
+    last = base + hi * a.strides[1]
+    while address < last:
+        _prefetch(address)
+        address += 64
+
+
 @numba.njit(cache=True)
 def _pairwise_sum(values, lo, hi):  # pragma: no cover - compiled
     """numpy's pairwise summation of ``values[lo:hi]`` (``pairwise_sum_DOUBLE``), the order ``np.sum`` of a
@@ -195,50 +230,90 @@ def _pass(
     ar, x, intercept, zero, k, xtx_inv, span, per_pair, returns, normal, gross_r, gross_n, first, log, windows,
     bounds, do_sar, sigma, est_days, sar, n_days, car, s, sessions, covered, real, expected, last_valid, start, stop,
 ):  # pragma: no cover - compiled  # fmt: skip
+    """:func:`_pairs`; the market model's (an intercept and one column, spans per pair, simple returns, SARs) with
+    these as constants, so that its day loops do not branch on them."""
+    if k == 2 and intercept and per_pair and not log and do_sar:
+        _pairs(
+            ar, x, True, zero, 2, xtx_inv, span, True, returns, normal, gross_r, gross_n, first, False, windows,
+            bounds, True, sigma, est_days, sar, n_days, car, s, sessions, covered, real, expected, last_valid,
+            start, stop,
+        )  # fmt: skip
+    else:
+        _pairs(
+            ar, x, intercept, zero, k, xtx_inv, span, per_pair, returns, normal, gross_r, gross_n, first, log,
+            windows, bounds, do_sar, sigma, est_days, sar, n_days, car, s, sessions, covered, real, expected,
+            last_valid, start, stop,
+        )  # fmt: skip
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")  # inlined: constant arguments fold (30 at most)
+def _pairs(
+    ar, x, intercept, zero, k, xtx_inv, span, per_pair, returns, normal, gross_r, gross_n, first, log, windows,
+    bounds, do_sar, sigma, est_days, sar, n_days, car, s, sessions, covered, real, expected, last_valid, start, stop,
+):  # pragma: no cover - compiled  # fmt: skip
+    """The SARs and window sums of pairs [start, stop). A pair's values are read into locals once (an array read
+    in a day loop is read again every day: a store may alias it) and its sums kept in registers: the same
+    operations in the same order as through memory. The columns the pass reads of the pair AHEAD pairs on are
+    prefetched (a pair's days are a row apart from the last one's: no hardware prefetcher follows them)."""
     n_cols = ar.shape[1]
-    n_windows = windows.shape[0]
-    values = np.empty(n_cols)
-    design_values = np.empty(n_cols)
-    for p in range(start, stop):  # sums in registers: the same operations in the same order as through memory
+    values, design_values = np.empty(n_cols), np.empty(n_cols)
+    touch_lo = n_cols - sar.shape[1] if do_sar else n_cols  # the columns read: [touch_lo, touch_hi)
+    touch_hi = n_cols if do_sar else 0
+    for w in range(windows.shape[0]):
+        if bounds[w, 2] >= 0:
+            touch_lo, touch_hi = min(touch_lo, bounds[w, 0]), max(touch_hi, bounds[w, 1])
+    for p in range(start, stop):
+        ahead = p + AHEAD
+        if ahead < stop and touch_lo < touch_hi:
+            prefetch_row(ar, ahead, touch_lo, touch_hi)
+            prefetch_row(x, ahead, touch_lo, touch_hi)
+            if per_pair:
+                prefetch_row(span, ahead, touch_lo, touch_hi)
+            if windows.shape[0]:
+                prefetch_row(returns, ahead, touch_lo, touch_hi)
+                prefetch_row(normal, ahead, touch_lo, touch_hi)
         sp = p if per_pair else 0
+        zp = zero[p]
         if do_sar:
             skip = n_cols - sar.shape[1]  # ``sar`` holds the last days only
-            two = k == 2 and not zero[p]  # q = x'(X'X)^-1 x of a two-parameter model, its inverse in registers
+            sigma_p = sigma[p]
+            two = k == 2 and not zp  # q = x'(X'X)^-1 x of a two-parameter model, its inverse in registers
             i00, i01, i10, i11 = (xtx_inv[p, 0, 0], xtx_inv[p, 0, 1], xtx_inv[p, 1, 0], xtx_inv[p, 1, 1]) if two else (
                 0.0, 0.0, 0.0, 0.0)  # fmt: skip
             for d in range(skip, n_cols):
                 if est_days[d]:  # C = 1: sqrt(1) sigma is sigma itself
-                    sar[p, d - skip] = ar[p, d] / sigma[p]
+                    sar[p, d - skip] = ar[p, d] / sigma_p
                 else:
                     q = 0.0
                     if two:
                         x0, x1 = column(x, intercept, p, d, 0), column(x, intercept, p, d, 1)
                         q += x0 * ((0.0 + i00 * x0) + i01 * x1)
                         q += x1 * ((0.0 + i10 * x0) + i11 * x1)
-                    elif not zero[p]:
+                    elif not zp:
                         for a in range(k):
                             row = 0.0
                             for b in range(k):
                                 row += xtx_inv[p, a, b] * column(x, intercept, p, d, b)
                             q += column(x, intercept, p, d, a) * row
                     c = q + float(max(span[sp, d if per_pair else 0], 1))
-                    sar[p, d - skip] = ar[p, d] / (np.sqrt(c) * sigma[p])
-        for w in range(n_windows):
+                    sar[p, d - skip] = ar[p, d] / (np.sqrt(c) * sigma_p)
+        for w in range(windows.shape[0]):
             lo, hi = bounds[w, 0], bounds[w, 1]
             for a in range(k):
                 s[w, p, a] = 0.0
             s0, s1, gross_real, gross_expected, n_valid, n_sessions, n_covered = 0.0, 0.0, 1.0, 1.0, 0, 0, 0
             for d in range(lo, hi):
-                ok = windows[w, d] and not np.isnan(ar[p, d])
-                values[d - lo] = ar[p, d] if ok else 0.0
+                ar_d = ar[p, d]
+                ok = windows[w, d] and not np.isnan(ar_d)
+                values[d - lo] = ar_d if ok else 0.0
                 if k == 1:
-                    design_values[d - lo] = (0.0 if zero[p] else column(x, intercept, p, d, 0)) if ok else 0.0
+                    design_values[d - lo] = (0.0 if zp else column(x, intercept, p, d, 0)) if ok else 0.0
                 elif k == 2:
-                    s0 += (0.0 if zero[p] else column(x, intercept, p, d, 0)) if ok else 0.0
-                    s1 += (0.0 if zero[p] else column(x, intercept, p, d, 1)) if ok else 0.0
+                    s0 += (0.0 if zp else column(x, intercept, p, d, 0)) if ok else 0.0
+                    s1 += (0.0 if zp else column(x, intercept, p, d, 1)) if ok else 0.0
                 else:
                     for a in range(k):
-                        s[w, p, a] += (0.0 if zero[p] else column(x, intercept, p, d, a)) if ok else 0.0
+                        s[w, p, a] += (0.0 if zp else column(x, intercept, p, d, a)) if ok else 0.0
                 if ok:
                     n_valid += 1
                     k_days = span[sp, d if per_pair else 0]
