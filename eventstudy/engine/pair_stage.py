@@ -114,6 +114,9 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
         parts.append(part)
     del buffers, work
     stage = concat(parts, release=True)
+    stage.contamination = layout.contamination  # flagged on a thread while the chunks ran (panel_layout)
+    if stage.volume is not None:  # the volume measure's pairs are the same
+        stage.volume.contamination = stage.contamination
     stage.timings = clock.times
     release_freed_pages()  # the chunks' temporaries
     return stage
@@ -144,7 +147,7 @@ def _pair_chunk(
     """The pair stage of the layout's pairs ``rows``, written into ``out``'s arrays where the model allows
     (``HELD``; ``normal``, ``ar``: the chunk's (P, D) normal and abnormal returns; ``ar_stored``, when given: its
     estimation days' ARs, all stored there), gathered into ``buffers`` (see :meth:`PanelLayout.gather`)."""
-    panel = layout.gather(rows, buffers, out["estimation"])
+    panel = layout.gather(rows, buffers, out["estimation"], contamination=False)  # run_pairs takes the layout's
     clock.lap("panel")
     fit, status, reason = _estimate(study, panel, (out["normal"], out["ar"]))
     start = len(panel.days) - out["event_normal"].shape[1]  # the first event day
@@ -285,7 +288,7 @@ def concat(stages: list[PairStage], release: bool = False) -> PairStage:
             out[f.name] = _take([np.where(v >= 0, v + n, v) for v, n in zip(values, stored_before, strict=True)], order)
         elif f.name == "ar_stored":
             out[f.name] = _take(values, None)
-        elif f.name in ("volume", "stored_returns", "stored_design") and first is None:
+        elif f.name in ("volume", "stored_returns", "stored_design", "contamination") and first is None:
             out[f.name] = None
         elif f.name == "estimation_normal" and normals is None:
             out[f.name] = None

@@ -10,6 +10,7 @@ that same calendar, so a regression never pairs returns of different days.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +104,8 @@ class PanelLayout:
     """Everything of a panel but its (pairs x days) arrays: the grid, each pair's cell, status and contamination.
 
     :meth:`gather` builds the :class:`EventPanel` of any rows, so a large study is gathered and fitted in chunks.
+    The contamination labels are flagged on a thread of their own while the caller goes on (``labels``: their
+    future); :attr:`contamination` waits for them.
     """
 
     pairs: pd.DataFrame
@@ -111,7 +114,7 @@ class PanelLayout:
     grid: SessionGrid
     cells: np.ndarray
     blocked: np.ndarray  # (S, T) sessions masked out of each ticker's estimation windows
-    contamination: dict[Window, Labels]  # per event window (engine.contamination.Labels)
+    labels: Future  # of dict[Window, Labels]: per event window (engine.contamination.Labels)
     regressor_names: tuple[str, ...]
     windows: Windows
     kind: str
@@ -119,12 +122,24 @@ class PanelLayout:
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def gather(self, rows: slice, buffers: dict | None = None, estimation: np.ndarray | None = None) -> EventPanel:
+    @property
+    def contamination(self) -> dict[Window, Labels]:
+        """Per event window, each pair's contamination label (waits for the labels' thread; raises its error)."""
+        return self.labels.result()
+
+    def gather(
+        self,
+        rows: slice,
+        buffers: dict | None = None,
+        estimation: np.ndarray | None = None,
+        contamination: bool = True,
+    ) -> EventPanel:
         """The panel of the pairs ``rows`` (a slice of the layout's pairs), gathered in one compiled pass.
 
         ``buffers``: arrays kept by the caller between calls; the gathered arrays are written into them (a later
         call with at most as many pairs reuses them: no fresh pages to fault in). ``estimation``: the (P, D) array
-        to write the clean estimation days into.
+        to write the clean estimation days into. ``contamination`` False: the panel's ``contamination`` is None
+        (the caller takes the layout's, and does not wait for the labels here).
         """
         cells = self.cells[rows]
         n, n_days, n_reg = len(cells), len(self.days), len(self.grid.regressors)
@@ -154,7 +169,7 @@ class PanelLayout:
             estimation=estimation,
             estimation_bounds=bounds,
             masked=masked,
-            contamination={w: c[rows] for w, c in self.contamination.items()},
+            contamination={w: c[rows] for w, c in self.contamination.items()} if contamination else None,
             windows=self.windows,
             kind=self.kind,
             grid=self.grid,
@@ -247,7 +262,7 @@ def panel_layout(
     regressors = np.full((n_reg, n_sessions), np.nan)
     blocked = np.zeros((len(tickers), n_sessions), dtype=bool)
     cells = np.zeros((n_pairs, 3), dtype=np.int64)
-    contamination = {w: Labels.clean(n_pairs) for w in windows.events}
+    flags = []  # each venue's flag_contamination arguments: flagged on a thread while the layout goes on
     column_of = pd.Index(tickers)
     for venue_name, rows in alignment.groupby("venue", sort=False):
         venue = span[venue_name]
@@ -270,7 +285,8 @@ def panel_layout(
         cells[pos, 0] = np.where(day0 >= 0, block.start + day0 + days[0], -(2**40))  # no session: no day inside
         cells[pos, 1] = column_of.get_indexer(rows["ticker"])
         cells[pos, 2] = needed_venues.index(venue_name)
-        flag_contamination(contamination, rows, mask_alignment, confounders, venue, windows.events)
+        flags.append((rows, venue))
+    labels = _flag_in_background(n_pairs, flags, mask_alignment, confounders, windows.events)
     grid = SessionGrid(
         sessions=np.concatenate([span[v].sessions.values for v in needed_venues]).astype("datetime64[ns]"),
         blocks=tuple((v, int(ends[i]), int(ends[i + 1])) for i, v in enumerate(needed_venues)),
@@ -293,11 +309,35 @@ def panel_layout(
         grid=grid,
         cells=cells,
         blocked=blocked,
-        contamination=contamination,
+        labels=labels,
         regressor_names=tuple((["market"] if n_reg > len(factors) else []) + list(factors)),
         windows=windows,
         kind=kind,
     )
+
+
+def _flag_in_background(
+    n_pairs: int,
+    flags: list[tuple[pd.DataFrame, Venue]],
+    mask_alignment: pd.DataFrame,
+    confounders: pd.DataFrame | None,
+    windows: tuple[Window, ...],
+) -> Future:
+    """The future of the pairs' contamination labels (:func:`flag_contamination` of each venue's pairs ``flags``,
+    venue after venue, the same calls as on one thread) computed on a thread of its own: Arrow, numpy and the
+    compiled merge release the GIL, so the labels (1M pairs: ~1 s of one core) overlap the layout's and the pair
+    stage's serial steps instead of adding to them."""
+
+    def flag() -> dict[Window, Labels]:
+        contamination = {w: Labels.clean(n_pairs) for w in windows}
+        for rows, venue in flags:
+            flag_contamination(contamination, rows, mask_alignment, confounders, venue, windows)
+        return contamination
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="eventstudy-contamination")
+    labels = pool.submit(flag)
+    pool.shutdown(wait=False)  # the thread ends after the job; nothing here waits for it
+    return labels
 
 
 def _check_history(alignment: pd.DataFrame, explicit: np.ndarray, windows: Windows, span: Mapping[str, Venue]) -> None:
