@@ -77,6 +77,35 @@ def test_import_lets_idle_openmp_workers_sleep_unless_the_user_chose(given, expe
     assert shown.stdout.split() == [expected]
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.1])
+def test_numba_setup_runs_once_on_its_thread_and_a_fork_waits_for_it(delay):
+    """``warm_up()`` (called by ``read_prices`` and ``eventstudy run``) starts numba's first-call set-up on one
+    thread of its own, once; a fork while it runs waits for it, so the child never starts with numba's compiler
+    lock held by a thread it does not have (without the wait, such a child hung on its first kernel, 1 run in 3).
+    Each delay forks at another point of the set-up, in a fresh interpreter; the child runs a parallel kernel."""
+    probe = (
+        "import os, threading, time, numpy as np\n"
+        "from eventstudy import kernel_cache\n"
+        "from eventstudy.inference.ar_rows import ArRows\n"
+        "kernel_cache.warm_up(); kernel_cache.warm_up()\n"
+        "print(sum(t.name == 'eventstudy-numba-setup' for t in threading.enumerate()), flush=True)\n"
+        f"time.sleep({delay})\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    ArRows.of(np.ones((3, 4))).take(slice(None)); os._exit(0)\n"
+        "for _ in range(300):\n"
+        "    done, status = os.waitpid(pid, os.WNOHANG)\n"
+        "    if done: print('child', status); break\n"
+        "    time.sleep(0.1)\n"
+        "else:\n"
+        "    os.kill(pid, 9); print('child hung')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["1", "child", "0"]
+
+
 def test_public_names_and_subpackages_load_on_use():
     import eventstudy
     from eventstudy.engine.study import EventStudy

@@ -14,6 +14,7 @@ from eventstudy.engine.study import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, EventSt
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import read_events, read_listings
 from eventstudy.io import atomic_directory, check_output_folder, read_manifest
+from eventstudy.kernel_cache import warm_up
 from eventstudy.prices.files import MAX_MOVE, read_prices
 from eventstudy.results import TABLES
 
@@ -300,6 +301,7 @@ def run(
           --tickers MP,USAR,CRML,UUUU --market SPY --listings seeds/listings.csv \\
           --prices ../shared/data/prices --out runs/tightening
     """
+    warm_up()  # numba's set-up overlaps reading the inputs
     selected, mask_events, inputs = study_inputs(
         events_path, catalog, kind, event_ids, tickers, out, force, (listings, confounders, *prices, *factors_files)
     )

@@ -53,6 +53,7 @@ def read_prices(source: str | Path | Iterable[str | Path], tickers: Iterable[str
     """
     from eventstudy.prices.dataset import is_price_dataset, read_price_dataset  # it builds on this module
 
+    eventstudy.kernel_cache.warm_up()  # numba's set-up overlaps the reading
     paths = [Path(source)] if isinstance(source, str | Path) else [Path(p) for p in source]
     if not paths:
         raise PriceDataError("no price source given: pass a file or folder of prices")
