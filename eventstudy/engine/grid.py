@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba
+import numba.extending
 import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
@@ -119,7 +120,10 @@ class SessionGrid:
         first, column = (np.ascontiguousarray(cells[:, c]) for c in (CELL_START, CELL_COLUMN))
         chunks = chunk_bounds(np.full(len(cells), returns.shape[1] * (2 + len(self.regressors))))
         lo, hi = estimation_columns
-        matrices = (self.returns, self.span, self.regressors, blocked)
+        clean_regressors = ~np.isnan(self.regressors).any(axis=0)
+        if out[2].shape[2] == 1:  # the market alone: its (P, D) view, copied contiguously
+            out = (*out[:2], out[2][:, :, 0], *out[3:])
+        matrices = (self.returns, self.span, self.regressors, clean_regressors, blocked if blocked.any() else None)
         _gather_chunks(*matrices, first, column, bounds[:, 0], bounds[:, 1], lo, hi, *out, chunks)
 
     def dates(self, cells: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -223,13 +227,19 @@ def in_column(cells: np.ndarray, column: int) -> np.ndarray:
 @numba.njit(cache=True)
 def _take(matrix, first, column, lo, hi, fill, out, start, stop):  # pragma: no cover - compiled
     """out[p, j] = matrix[column[p], first[p] + j] where that session lies in [lo[p], hi[p]), else ``fill``, for the
-    pairs ``start <= p < stop``."""
+    pairs ``start <= p < stop``: the days inside the block [a, b) copied as runs of one length (no bounds test per
+    day: the loop vectorises), the others filled."""
     n_days = out.shape[1]
     for p in range(start, stop):
-        row = matrix[column[p]]
-        for j in range(n_days):
-            s = first[p] + j
-            out[p, j] = row[s] if lo[p] <= s < hi[p] else fill
+        s0 = first[p]
+        a = min(max(lo[p] - s0, 0), n_days)
+        b = max(min(hi[p] - s0, n_days), a)
+        row = out[p]
+        row[:a] = fill
+        row[b:] = fill
+        inside, source = row[a:b], matrix[column[p], s0 + a : s0 + b]
+        for t in range(len(inside)):
+            inside[t] = source[t]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -240,42 +250,97 @@ def _take_chunks(matrix, first, column, lo, hi, fill, out, bounds):  # pragma: n
         _take(matrix, first, column, lo, hi, fill, out, bounds[c], bounds[c + 1])
 
 
+def _copy_regressors(out, regressors, p, a, b, s0):  # pragma: no cover - compiled (its overload)
+    """out[p, a:b] = the regressors' returns on sessions s0 + a .. s0 + b: ``out`` (P, D, m), or (P, D) when the market
+    is the only regressor (a compiled case of its own: a contiguous copy that vectorises, not a strided one)."""
+
+
+@numba.extending.overload(_copy_regressors)
+def _copy_regressors_impl(out, regressors, p, a, b, s0):  # pragma: no cover - compiled
+    if out.ndim == 2:
+
+        def market(out, regressors, p, a, b, s0):
+            x_in, x_src = out[p, a:b], regressors[0, s0 + a : s0 + b]
+            for t in range(len(x_in)):
+                x_in[t] = x_src[t]
+
+        return market
+
+    def every(out, regressors, p, a, b, s0):
+        for m in range(regressors.shape[0]):
+            x_in, x_src = out[p, a:b, m], regressors[m, s0 + a : s0 + b]
+            for t in range(len(x_in)):
+                x_in[t] = x_src[t]
+
+    return every
+
+
 @numba.njit(cache=True)
-def _gather(returns, span, regressors, blocked, first, column, lo, hi, est_lo, est_hi, out_returns, out_span,
-            out_regressors, out_masked, out_estimation, out_bounds, start, stop):  # pragma: no cover  # fmt: skip
-    """:meth:`SessionGrid.gather_panel` of the pairs ``start <= p < stop``."""
-    n_days, n_reg = out_returns.shape[1], regressors.shape[0]
+def _gather(returns, span, regressors, clean_regressors, blocked, first, column, lo, hi, est_lo, est_hi,
+            out_returns, out_span, out_regressors, out_masked, out_estimation, out_bounds,
+            start, stop):  # pragma: no cover  # fmt: skip
+    """:meth:`SessionGrid.gather_panel` of the pairs ``start <= p < stop``: each pair's days inside its block
+    [a, b) copied from the matrices as runs of one length (no bounds test per day: the loops vectorise), the days
+    outside filled; ``clean_regressors`` (S,) whether every regressor has a return on a session; ``blocked`` None
+    when nothing is blocked (a compiled case of its own: ``masked`` all False, nothing read)."""
+    n_days = out_returns.shape[1]
     for p in range(start, stop):
-        c = column[p]
+        s0 = first[p]
+        a = min(max(lo[p] - s0, 0), n_days)
+        b = max(min(hi[p] - s0, n_days), a)
+        r_out, k_out, m_out, e_out = out_returns[p], out_span[p], out_masked[p], out_estimation[p]
+        r_out[:a] = np.nan
+        r_out[b:] = np.nan
+        k_out[:a] = 0
+        k_out[b:] = 0
+        out_regressors[p, :a] = np.nan
+        out_regressors[p, b:] = np.nan
+        e_out[:a] = False
+        e_out[b:] = False
+        # the days inside the block, as views of one length
+        r_in, k_in, e_in = r_out[a:b], k_out[a:b], e_out[a:b]
+        r_src, k_src = returns[column[p], s0 + a : s0 + b], span[column[p], s0 + a : s0 + b]
+        ok = clean_regressors[s0 + a : s0 + b]
+        for t in range(len(r_in)):
+            r_in[t] = r_src[t]
+            k_in[t] = k_src[t]
+        _copy_regressors(out_regressors, regressors, p, a, b, s0)
+        if blocked is None:
+            m_out[:] = False
+            for t in range(len(e_in)):
+                e_in[t] = (r_src[t] == r_src[t]) & (k_src[t] == 1) & ok[t]
+        else:
+            m_out[:a] = False
+            m_out[b:] = False
+            m_in, m_src = m_out[a:b], blocked[column[p], s0 + a : s0 + b]
+            for t in range(len(e_in)):
+                m_in[t] = m_src[t]
+            for t in range(len(e_in)):
+                e_in[t] = (r_src[t] == r_src[t]) & (k_src[t] == 1) & ok[t] & (not m_src[t])
+        # the estimation columns only: the days before est_lo and from est_hi are no estimation days
+        e_out[: min(est_lo, n_days)] = False
+        e_out[max(est_hi, 0) :] = False
         est_first, est_last = -1, -1
-        for j in range(n_days):
-            s = first[p] + j
-            inside = lo[p] <= s < hi[p]
-            r = returns[c, s] if inside else np.nan
-            k = span[c, s] if inside else 0
-            masked = blocked[c, s] if inside else False
-            clean = not np.isnan(r)
-            for m in range(n_reg):
-                x = regressors[m, s] if inside else np.nan
-                out_regressors[p, j, m] = x
-                clean = clean and not np.isnan(x)
-            out_returns[p, j] = r
-            out_span[p, j] = k
-            out_masked[p, j] = masked
-            estimation = est_lo <= j < est_hi and clean and not masked and k == 1
-            out_estimation[p, j] = estimation
-            if estimation:
-                est_first = j if est_first < 0 else est_first
-                est_last = j
+        for j in range(max(a, est_lo), min(b, est_hi)):
+            if e_out[j]:
+                est_first = j
+                break
+        if est_first >= 0:
+            for j in range(min(b, est_hi) - 1, est_first - 1, -1):
+                if e_out[j]:
+                    est_last = j
+                    break
         out_bounds[p, 0], out_bounds[p, 1] = est_first, est_last
 
 
 @numba.njit(cache=True, parallel=True)
-def _gather_chunks(returns, span, regressors, blocked, first, column, lo, hi, est_lo, est_hi, out_returns, out_span,
-                   out_regressors, out_masked, out_estimation, out_bounds, bounds):  # pragma: no cover  # fmt: skip
+def _gather_chunks(returns, span, regressors, clean_regressors, blocked, first, column, lo, hi, est_lo, est_hi,
+                   out_returns, out_span, out_regressors, out_masked, out_estimation, out_bounds,
+                   bounds):  # pragma: no cover  # fmt: skip
     for c in numba.prange(len(bounds) - 1):
-        _gather(returns, span, regressors, blocked, first, column, lo, hi, est_lo, est_hi, out_returns, out_span,
-                out_regressors, out_masked, out_estimation, out_bounds, bounds[c], bounds[c + 1])  # fmt: skip
+        _gather(returns, span, regressors, clean_regressors, blocked, first, column, lo, hi, est_lo, est_hi,
+                out_returns, out_span, out_regressors, out_masked, out_estimation, out_bounds, bounds[c],
+                bounds[c + 1])  # fmt: skip
 
 
 class GridArray(np.lib.mixins.NDArrayOperatorsMixin):
