@@ -13,6 +13,7 @@ import pytest
 import eventstudy.engine.pair_stage as stages
 from eventstudy import EventStudy
 from eventstudy.engine.grid import CELL_BLOCK, CELL_COLUMN, CELL_START
+from eventstudy.inference import ar_rows
 from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, ArRows, market_rows, matching_rows
 from eventstudy.simulate import simulate_study
 
@@ -162,3 +163,57 @@ def test_every_abnormal_return_is_the_return_less_the_normal_return(stage):
     expected = np.asarray(stage.returns) - np.asarray(stage.normal)
     assert np.isfinite(ar[active]).any() and np.isnan(ar[~active]).all()
     np.testing.assert_array_equal(ar[active], expected[active])
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "first days of wider rows", "fortran", "reversed"])
+def test_matching_rows_of_regenerated_rows_finds_every_kind_of_difference(layout):
+    """The regenerated rows' quick test (equal and non-zero, or both NaN, on every day) and the exact check behind it:
+    one last bit, a NaN for a number, a number outside the block, a zero's sign each make a row differ."""
+    rng = np.random.default_rng(9)
+    n, width, n_sessions = 60, 25, 80
+    returns, market = rng.normal(0.0, 0.02, (3, n_sessions)), rng.normal(0.0, 0.01, n_sessions)
+    returns[rng.random(returns.shape) < 0.05] = np.nan
+    params = np.stack([rng.normal(0.0, 1e-3, n), rng.normal(1.0, 0.3, n)], axis=1)
+    start, column = rng.integers(-10, n_sessions - 10, n), rng.integers(0, 3, n)
+    lo, hi = np.zeros(n, np.int64), np.full(n, n_sessions)
+    start[7] = 20  # row 7's day 4 regenerates as +0.0 exactly
+    returns[column[7], 24] = (0.0 + params[7, 0]) + market[24] * params[7, 1]
+    slot = np.full(n, MARKET_ROW)
+    rows = market_rows(np.zeros((0, width)), slot, width, returns, market, start, column, lo, hi, params)
+    expected = rows.dense()
+    assert expected[7, 4] == 0.0 and not np.signbit(expected[7, 4])
+    assert np.isnan(expected[start < 0, 0]).all() and np.isnan(expected).any(axis=1).sum() > 10
+    wrong = expected.copy()
+    inside = [i for i in np.flatnonzero((start >= 0) & (start + width <= n_sessions)) if i != 7]
+    outside, past = np.flatnonzero(start < 0)[0], np.flatnonzero(start + width > n_sessions)[0]
+    gap = next(i for i in inside[2:] if np.isnan(expected[i]).any())  # a day without a return in the block
+    first, last = np.flatnonzero(~np.isnan(expected[inside[0]]))[0], np.flatnonzero(~np.isnan(expected[inside[1]]))[-1]
+    changes = {
+        inside[0]: (first, np.nextafter(expected[inside[0], first], 1.0)),  # one last bit of the first number
+        inside[1]: (last, np.nextafter(expected[inside[1], last], -1.0)),
+        gap: (int(np.flatnonzero(np.isnan(expected[gap]))[0]), 0.5),
+        outside: (0, 0.0),
+        past: (width - 1, 1.0),  # its last days lie after the block
+        7: (4, -0.0),
+    }
+    assert len(changes) == 6
+    for i, (t, value) in changes.items():
+        wrong[i, t] = value
+
+    def laid_out(values: np.ndarray) -> np.ndarray:
+        if layout == "first days of wider rows":
+            wide = np.full((n, width + 7), 3.0)
+            wide[:, :width] = values
+            return wide[:, :width]
+        if layout == "fortran":
+            return np.asfortranarray(values)
+        return values[::-1][::-1] if layout == "contiguous" else np.ascontiguousarray(values[::-1])[::-1]
+
+    flat, step = ar_rows._flat_rows(laid_out(expected))
+    for i in range(n):  # the flat view's rows, and the quick test: a sufficient one, failed by a row with a zero
+        np.testing.assert_array_equal(flat[i * step : i * step + width], expected[i])
+        assert ar_rows._plainly_matches(rows.source(), i, expected[i]) == (i != 7)
+        assert not ar_rows._plainly_matches(rows.source(), i, wrong[i]) or i not in changes
+    assert matching_rows(rows, laid_out(expected)).all()
+    np.testing.assert_array_equal(np.flatnonzero(~matching_rows(rows, laid_out(wrong))), sorted(changes))
+    assert matching_rows(rows, laid_out(np.where(np.isnan(expected), -np.nan, expected))).all()  # any NaN is NaN

@@ -155,8 +155,21 @@ def matching_rows(rows: ArRows | np.ndarray, values: np.ndarray) -> np.ndarray:
     rows = ArRows.of(rows)
     same = np.empty(len(rows), dtype=bool)
     bounds = chunk_bounds(np.full(len(rows), max(rows.width, 1)))
-    _match_chunks(dense, rows.source(), np.asarray(values, dtype=float), same, bounds)
+    values = np.asarray(values, dtype=float)
+    _match_chunks(dense, rows.source(), values, *_flat_rows(values), same, bounds)
     return same
+
+
+def _flat_rows(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(flat, step)``: ``values`` (P, L) as one contiguous run of memory, row i at ``flat[i * step :]`` (a view
+    from its first value to its last when its days are contiguous, e.g. the first days of a wider array; else a
+    copy): compiled loops over a row then know it is contiguous and vectorise."""
+    n, width = values.shape
+    if values.strides[1] != values.itemsize or values.strides[0] < 0 or values.strides[0] % values.itemsize:
+        values = np.ascontiguousarray(values)
+    step = values.strides[0] // values.itemsize
+    length = (n - 1) * step + width if n and width else 0
+    return np.lib.stride_tricks.as_strided(values, shape=(length,), strides=(values.itemsize,), writeable=False), step
 
 
 # positions in :meth:`ArRows.source`. :func:`ar_value` indexes the tuple where it uses an array and binds none of them
@@ -230,12 +243,42 @@ def _take_chunks(src, index, out, bounds):  # pragma: no cover - compiled
         _take(src, index, out, bounds[c], bounds[c + 1])
 
 
+@numba.njit(cache=True, nogil=True)
+def _plainly_matches(src, i, values):  # pragma: no cover - compiled
+    """A sufficient test that the regenerated (``MARKET_ROW``) row ``i`` is ``values`` bit for bit, with
+    :func:`ar_row`'s values compared as they are computed (no row written): every day's two values are equal and
+    not zero (then their bits are too), or both NaN. Counts, no branch and no early exit, so the loop vectorises;
+    a row with a zero or a difference fails it and is checked exactly by the caller."""
+    width, returns, market, start, column, lo, hi, alpha, beta = src[WIDTH:]
+    first = start[i]
+    inside_lo = min(max(lo[i] - first, 0), width)
+    inside_hi = max(min(hi[i] - first, width), inside_lo)
+    a, b = 0.0 + alpha[i], beta[i]
+    y = returns[column[i], first + inside_lo : first + inside_hi]
+    x = market[first + inside_lo : first + inside_hi]
+    v = values[inside_lo:inside_hi]
+    unequal, both_nan = 0, 0  # every day counts in both or in neither when the test holds
+    for t in range(len(v)):
+        r = y[t] - (a + x[t] * b)
+        unequal += (r != v[t]) | (r == 0.0)
+        both_nan += (r != r) & (v[t] != v[t])
+    for t in range(inside_lo):  # days outside the block regenerate as NaN
+        unequal += values[t] == values[t]
+    for t in range(inside_hi, width):
+        unequal += values[t] == values[t]
+    return unequal == both_nan
+
+
 @numba.njit(cache=True, parallel=True)
-def _match_chunks(dense, src, values, same, bounds):  # pragma: no cover - compiled
+def _match_chunks(dense, src, values, flat, step, same, bounds):  # pragma: no cover - compiled
     width = src[3]
     for c in numba.prange(len(bounds) - 1):
         row = np.empty(width)
         for i in range(bounds[c], bounds[c + 1]):
+            row_values = flat[i * step : i * step + width]  # values[i], known contiguous
+            if dense is None and src[SLOT][i] == MARKET_ROW and _plainly_matches(src, i, row_values):
+                same[i] = True
+                continue
             read_ar_row(dense, src, i, row)
             ok = True
             for t in range(width):
