@@ -193,10 +193,25 @@ def ar_value(src, i, t):  # pragma: no cover - compiled
     return y - ((0.0 + src[ALPHA][i]) + x * src[BETA][i])
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _regenerated_days(src, i):  # pragma: no cover - compiled
+    """What the regenerated row ``i`` is computed from: the first and end of its days inside its grid block
+    ([inside_lo, inside_hi) of its width; the others regenerate as NaN), the stock's and the market's returns on
+    them as views of one length (no wrap-around index checks: the loops over them vectorise), and (0.0 + alpha,
+    beta)."""
+    width, returns, market, start, column, lo, hi, alpha, beta = src[WIDTH:]
+    first = start[i]
+    inside_lo = min(max(lo[i] - first, 0), width)
+    inside_hi = max(min(hi[i] - first, width), inside_lo)
+    y = returns[column[i], first + inside_lo : first + inside_hi]
+    x = market[first + inside_lo : first + inside_hi]
+    return inside_lo, inside_hi, y, x, 0.0 + alpha[i], beta[i]
+
+
 @numba.njit(cache=True, nogil=True)
 def ar_row(src, i, out):  # pragma: no cover - compiled
     """Row ``i`` into ``out[:L]`` (a regenerated row in one vectorised pass over its days inside the grid block)."""
-    stored, slot, col0, width, returns, market, start, column, lo, hi, alpha, beta = src
+    stored, slot, col0, width = src[STORED], src[SLOT], src[COL0], src[WIDTH]
     s = slot[i]
     if s >= 0:
         out[:width] = stored[s, col0 : col0 + width]  # a slice copy: 4x the element loop's speed
@@ -204,13 +219,7 @@ def ar_row(src, i, out):  # pragma: no cover - compiled
     if s == NAN_ROW:
         out[:width] = np.nan
         return
-    first = start[i]
-    inside_lo = min(max(lo[i] - first, 0), width)
-    inside_hi = max(min(hi[i] - first, width), inside_lo)
-    a, b = 0.0 + alpha[i], beta[i]
-    # the days inside the block as views of one length (no wrap-around index checks: the loop vectorises)
-    y = returns[column[i], first + inside_lo : first + inside_hi]
-    x = market[first + inside_lo : first + inside_hi]
+    inside_lo, inside_hi, y, x, a, b = _regenerated_days(src, i)
     inside = out[inside_lo:inside_hi]
     out[:inside_lo] = np.nan
     for t in range(len(inside)):
@@ -249,13 +258,8 @@ def _plainly_matches(src, i, values):  # pragma: no cover - compiled
     :func:`ar_row`'s values compared as they are computed (no row written): every day's two values are equal and
     not zero (then their bits are too), or both NaN. Counts, no branch and no early exit, so the loop vectorises;
     a row with a zero or a difference fails it and is checked exactly by the caller."""
-    width, returns, market, start, column, lo, hi, alpha, beta = src[WIDTH:]
-    first = start[i]
-    inside_lo = min(max(lo[i] - first, 0), width)
-    inside_hi = max(min(hi[i] - first, width), inside_lo)
-    a, b = 0.0 + alpha[i], beta[i]
-    y = returns[column[i], first + inside_lo : first + inside_hi]
-    x = market[first + inside_lo : first + inside_hi]
+    width = src[WIDTH]
+    inside_lo, inside_hi, y, x, a, b = _regenerated_days(src, i)
     v = values[inside_lo:inside_hi]
     unequal, both_nan = 0, 0  # every day counts in both or in neither when the test holds
     for t in range(len(v)):
