@@ -11,7 +11,9 @@ Every size runs in a fresh process: ``library`` reads the prices (only the study
 ``EventStudy(..., market model, --group-tests all, mask none).fit()`` and writes the tables as Parquet; ``cli`` is
 the whole ``eventstudy run`` process, once with ``--group-tests all`` and once with ``event+all`` (the battery of
 every event too: ``event+all s``). The memory-read limit is a numpy pass over an array of the bytes a pair
-needs (stock and market returns over 261 days), measured in the same process. The peer runs in its own
+needs (stock and market returns over 261 days), measured in the same process; the compute floor (``floor/s``,
+``floor.py``) is one compiled pass per pair that computes only the market model's AR, CAR and t of the four windows
+from a return matrix in memory, checked against the engine's CAR and t in the same process. The peer runs in its own
 virtualenv (the import names clash) on the same pairs, computing what it computes (market-model AR, CAR and its
 t over [-10, 10]), against our pair stage in the fresh process, run again in it (``x peer warm``) and run with the
 peer's one window [-10, 10] instead of our four (``x peer scope``); at the smallest size its numbers are checked
@@ -21,6 +23,7 @@ against ours. Not a test: prints a table.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -96,6 +99,7 @@ def child_library(data: Path, pairs: int, warm: bool = False) -> dict:
         "phases": {"import": imported, "read": read, **results.timings, "write": write},
         "peak_mb": peak,
         "read_gbs": memory_read_bandwidth(pairs),
+        **floor_of(events, prices, study, results.car),
     }
     if warm:
         del results
@@ -115,6 +119,22 @@ def pair_stage_seconds(study) -> float:
     with numpy_advice_off():
         timings = run_pairs(study, study.events, study.prices).timings
     return sum(timings[phase] for phase in ("panel", "model", "statistics"))
+
+
+def floor_of(events: pd.DataFrame, prices: pd.DataFrame, study, car: pd.DataFrame) -> dict:
+    """The compute floor's pairs/s on the same pairs (:mod:`floor`) and its largest differences from the engine's
+    CAR and t (the engine's car table holds each window's pairs in the events' order)."""
+    spec = importlib.util.spec_from_file_location("benchmark_floor", Path(__file__).with_name("floor.py"))
+    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))  # numba looks it up
+    spec.loader.exec_module(module)
+    floor = module.measure_floor(prices, events, "MKT", study.windows)
+    car_diff, t_diff = 0.0, 0.0
+    for w, window in enumerate(study.windows.events):
+        ours = car[car["window"] == f"{window[0]}..{window[1]}"]
+        car_diff = max(car_diff, float(np.nanmax(np.abs(ours["car"].to_numpy() - floor["car"][:, w]))))
+        t = ours["car_t"].to_numpy()
+        t_diff = max(t_diff, float(np.nanmax(np.abs(t - floor["t"][:, w]) / np.abs(t))))
+    return {"floor": floor["rate"], "floor_car_diff": car_diff, "floor_t_diff": t_diff}
 
 
 def memory_read_bandwidth(pairs: int) -> float:
@@ -252,7 +272,7 @@ def main() -> None:
         print(f"no peer virtualenv at {args.peer_venv} (pass --make-peer-venv): the peer ratio is skipped")
     ensure_universe(args.data, sizes[-1])
     print(f"universe: {TICKERS} tickers x {SESSIONS} sessions (Parquet, {args.data}); machine: {os.cpu_count()} cores")
-    rows, check = [], None
+    rows, check, floors = [], None, []
     for pairs in sizes:
         try:
             lib = measure_library(args.data, pairs, args.memory_limit, warm=pairs <= args.peer_max)
@@ -266,9 +286,13 @@ def main() -> None:
         if peer and check is None:
             check = check_against_peer(args.data, pairs, peer["npz"])
         rows.append(summarise(pairs, lib, cli, per_event, peer))
+        floors.append((lib["floor_car_diff"], lib["floor_t_diff"]))
         print_row(rows[-1], header=len(rows) == 1)
     if check:
         print(check)
+    if floors:
+        car_diff, t_diff = np.max(floors, axis=0)
+        print(f"the compute floor against the engine: max |CAR diff| {car_diff:.1e}, max rel. diff of t {t_diff:.1e}")
 
 
 def summarise(pairs: int, lib: dict, cli: tuple, per_event: tuple, peer: dict | None) -> dict:
@@ -288,6 +312,7 @@ def summarise(pairs: int, lib: dict, cli: tuple, per_event: tuple, peer: dict | 
         "peak MB": lib["peak_mb"],
         **{p: ph.get(p, 0.0) for p in PHASES},
         "limit/s": limit,
+        "floor/s": lib["floor"],
         "cli s": cli[0],
         "cli MB": cli[1],
         "event+all s": per_event[0],
