@@ -288,7 +288,8 @@ class _Rows:
                 free = np.r_[free, np.arange(len(buffer[2]), size)]
                 buffer = tuple(_grown(array, size) for array in buffer)
             slot[fresh], free = free[: len(fresh)], free[len(fresh) :]
-            compress(self.x, self.positions, self.renumber, self.used[fresh], self.valid, (*buffer, slot[fresh]))
+            into = (*buffer, slot[fresh], self.lead[fresh], self.start[fresh], self.count[fresh])  # runs: no test a day
+            compress(self.x, self.positions, self.renumber, self.used[fresh], self.valid, into)
             entries = class_entries(classes.ptr, np.unique(np.r_[ca[runs[r] : runs[r + 1]], cb[runs[r] : runs[r + 1]]]))
             at[entries] = slot[classes.rows[entries]]
             yield (*buffer, at)

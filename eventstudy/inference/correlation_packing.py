@@ -43,7 +43,7 @@ def compress(
     renumber: np.ndarray,
     rows: np.ndarray,
     valid: np.ndarray | None = None,
-    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    out: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Packed rows ``rows`` of ``x``: (R, D) centred values, (R, D) int32 positions (-1 past the end), (R,) counts.
 
@@ -53,17 +53,21 @@ def compress(
     contiguous, or the rows of one table, :class:`~eventstudy.inference.row_positions.RowPositions`), numbered by
     ``renumber`` (:func:`renumbering`).
     ``valid`` (N, D) or None: a value is available only where it holds (and it is finite, with a date).
-    ``out`` = (xv, pv, cnt, slots): row ``rows[r]`` is packed into row ``slots[r]`` of those arrays (returned).
+    ``out`` = (xv, pv, cnt, slots): row ``rows[r]`` is packed into row ``slots[r]`` of those arrays (returned); or
+    (xv, pv, cnt, slots, lead, start, count), with each of ``rows``' ``lead`` (:func:`patterns`) and run of dates
+    (:func:`runs_of_keys`): a row whose available values are ``count`` consecutive days from ``lead`` on the dates
+    of a run from ``start`` is moved from them without a test a day (the same values, centred alike, and positions).
     """
     x = ArRows.of(x)
     n, d = len(rows), x.width
     if out is None:
         xv, pv, cnt = np.empty((n, d)), np.empty((n, d), dtype=np.int32), np.zeros(n, dtype=np.int64)
-        slots = np.arange(n)
-    else:
-        xv, pv, cnt, slots = out
+        out = (xv, pv, cnt, np.arange(n))
+    xv, pv, cnt, slots = out[:4]
+    lead, start, count = out[4:] if len(out) > 4 else (np.full(n, -1, np.int64),) * 3
     positions = RowPositions.of(positions)
-    args = (x.source(), valid, positions.table, positions.offset, renumber, rows, slots, xv, pv, cnt)
+    table, offset = positions.table, positions.offset
+    args = (x.source(), valid, table, offset, renumber, rows, slots, xv, pv, cnt, lead, start, count)
     run_chunked(_compress_range, _compress_chunks, args, np.full(n, d))
     return xv, pv, cnt
 
@@ -82,13 +86,15 @@ def patterns(
 
     A row whose dates are a run of consecutive positions (complete data) is keyed exactly by its first position and
     count (keys >= ``RUN``: :func:`runs_of_keys`); only the other rows are hashed (keys < ``RUN``) and checked
-    against the first row of their hash.
+    against the first row of their hash. A row is first read in one branch-free pass (:func:`_available_days`: how
+    many values are available, the first and last such day); when they are consecutive days whose positions step by
+    one (:func:`_breaks` of the table: one subtraction), that is its run, else it is scanned day by day.
     """
     keys, span = np.empty(len(rows), dtype=np.uint64), np.zeros(len(rows), dtype=np.int64)
     lead = np.empty(len(rows), dtype=np.int64)
     positions, src = RowPositions.of(positions), ArRows.of(x).source()
     table, offset = positions.table, positions.offset
-    args = (src, valid, table, offset, renumber, rows, keys, span, lead)
+    args = (src, valid, table, offset, renumber, _breaks(table, renumber), rows, keys, span, lead)
     run_chunked(_patterns_range, _patterns_chunks, args, np.full(len(rows), src[3]))
     codes, _ = factorize_hashed(
         keys, lambda codes, first: _differs(src, table, offset, renumber, rows, codes, first, keys, valid)
@@ -128,13 +134,55 @@ def _available(values, valid, table, offset, renumber, i, out):  # pragma: no co
 
 
 @numba.njit(cache=True, nogil=True)
-def _patterns_range(src, valid, table, offset, renumber, rows, keys, span, lead, lo, hi):  # pragma: no cover
+def _breaks(table, renumber):  # pragma: no cover - compiled
+    """(T,) how many of the steps from ``table[j]`` to ``table[j + 1]``, j < t, are not from a date to the next
+    (renumbered) date: positions t0 < t1 of one row step by one all the way where the counts at t0 and t1 are equal."""
+    out = np.zeros(len(table), dtype=np.int64)
+    for j in range(1, len(table)):
+        a, b = table[j - 1], table[j]
+        step = a >= 0 and b >= 0 and renumber[b] == renumber[a] + 1
+        out[j] = out[j - 1] + (0 if step else 1)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _available_days(values, valid, table, base, i):  # pragma: no cover - compiled
+    """(k, first, last): how many of row i's ``values`` are available (a date ``table[base + t] >= 0``, finite, and
+    ``valid[i, t]`` where ``valid`` is given) and the first and last day t of them (len and -1 for none), in one pass
+    without branches (it vectorises)."""
+    width = len(values)
+    k, day, final = 0, width, -1
+    if valid is None:
+        for t in range(width):
+            ok = (table[base + t] >= 0) & np.isfinite(values[t])
+            k += ok
+            day = min(day, t if ok else width)
+            final = max(final, t if ok else -1)
+    else:
+        mask = valid[i]
+        for t in range(width):
+            ok = (table[base + t] >= 0) & np.isfinite(values[t]) & mask[t]
+            k += ok
+            day = min(day, t if ok else width)
+            final = max(final, t if ok else -1)
+    return k, day, final
+
+
+@numba.njit(cache=True, nogil=True)
+def _patterns_range(src, valid, table, offset, renumber, breaks, rows, keys, span, lead, lo, hi):  # pragma: no cover
     width = src[3]
     packed = np.empty(width, dtype=np.int32)
     values = np.empty(width)
     for r in range(lo, hi):
         i = rows[r]
         ar_row(src, i, values)
+        k, day, final = _available_days(values, valid, table, offset[i], i)
+        if k == 0 or final - day == k - 1 and breaks[offset[i] + final] == breaks[offset[i] + day]:
+            first = renumber[table[offset[i] + day]] if k else 0  # consecutive days, consecutive dates (or none)
+            span[r] = renumber[table[offset[i] + final]] - first if k else 0
+            lead[r] = day if k else -1
+            keys[r] = RUN + (np.uint64(first) << np.uint64(32)) + np.uint64(k)
+            continue
         k = 0
         first = 0
         last = -1
@@ -161,9 +209,9 @@ def _patterns_range(src, valid, table, offset, renumber, rows, keys, span, lead,
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _patterns_chunks(src, valid, table, offset, renumber, rows, hashes, span, lead, bounds):  # pragma: no cover
+def _patterns_chunks(src, valid, table, offset, renumber, breaks, rows, keys, span, lead, bounds):  # pragma: no cover
     for c in numba.prange(len(bounds) - 1):
-        _patterns_range(src, valid, table, offset, renumber, rows, hashes, span, lead, bounds[c], bounds[c + 1])
+        _patterns_range(src, valid, table, offset, renumber, breaks, rows, keys, span, lead, bounds[c], bounds[c + 1])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -217,20 +265,30 @@ def centre(xv, k):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _compress_range(src, valid, table, offset, renumber, rows, slots, xv, pv, cnt, lo, hi):  # pragma: no cover
+def _compress_range(src, valid, table, offset, renumber, rows, slots, xv, pv, cnt, lead, start, count, lo,
+                    hi):  # pragma: no cover  # fmt: skip
     d = src[3]
     values = np.empty(d)
     for s in range(lo, hi):
         i = rows[s]
         r = slots[s]
         ar_row(src, i, values)
-        k = packed_row(values, valid, table, offset, i, xv[r], renumber, pv[r])
+        if lead[s] >= 0 and start[s] >= 0:  # consecutive days on consecutive dates: packed_row's values, moved
+            k = count[s]
+            for t in range(k):
+                xv[r, t] = values[lead[s] + t]
+                pv[r, t] = start[s] + t
+            centre(xv[r], k)
+        else:
+            k = packed_row(values, valid, table, offset, i, xv[r], renumber, pv[r])
         xv[r, k:] = 0.0
         pv[r, k:] = -1
         cnt[r] = k
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _compress_chunks(src, valid, table, offset, renumber, rows, slots, xv, pv, cnt, bounds):  # pragma: no cover
+def _compress_chunks(src, valid, table, offset, renumber, rows, slots, xv, pv, cnt, lead, start, count,
+                     bounds):  # pragma: no cover  # fmt: skip
     for c in numba.prange(len(bounds) - 1):
-        _compress_range(src, valid, table, offset, renumber, rows, slots, xv, pv, cnt, bounds[c], bounds[c + 1])
+        _compress_range(src, valid, table, offset, renumber, rows, slots, xv, pv, cnt, lead, start, count, bounds[c],
+                        bounds[c + 1])  # fmt: skip
