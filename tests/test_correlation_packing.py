@@ -2,7 +2,8 @@
 the patterns (codes, spans, keys, leads) and the packed rows equal a day-by-day reading written out here, on rows
 that are runs, runs cut short at either end, a gap in their values, in their mask or in their dates, a day without
 a date between consecutive dates, a repeated date, a date another row has, or no value at all; serially and in
-parallel chunks."""
+parallel chunks. Regenerated rows known to be finite inside their grid block are not computed for their patterns:
+exactly those whose returns there are finite and whose values cannot overflow."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from eventstudy.inference import correlation_packing as ck
 from eventstudy.inference import threads
+from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, finite_inside, market_rows
 from eventstudy.inference.row_positions import RowPositions
 from eventstudy.inference.rows import factorize_rows
 
@@ -20,7 +22,7 @@ def _rows() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     d = 12
     base = np.arange(d, dtype=np.int32)
     kinds = []  # (positions, values, valid)
-    ones, full = np.ones(d), np.ones(d, bool)
+    full = np.ones(d, bool)
     rng = np.random.default_rng(3)
 
     def values():
@@ -111,3 +113,67 @@ def test_patterns_and_packed_rows_are_the_day_by_day_reading(monkeypatch, parall
             s, k = slots[r], len(days)
             assert cnt[s] == k and pv[s, :k].tolist() == dates and (pv[s, k:] == -1).all()
             assert xv[s, :k].tobytes() == np.array(centred).tobytes() and (xv[s, k:] == 0).all()
+
+
+def _regenerated_rows():
+    """Rows regenerated from a small grid (and a NaN row, a stored row): blocks cut at either end or empty, a missing
+    or infinite return or market return inside a block or outside it, a NaN alpha, and betas for which one market
+    return of 1e200 overflows (inside the block) or makes the bound unknown (outside it), beside plain rows."""
+    rng = np.random.default_rng(9)
+    width, sessions = 16, 60
+    returns = rng.normal(0, 0.02, (3, sessions))
+    market = rng.normal(0, 0.01, sessions)
+    returns[0, 20], returns[1, 5] = np.nan, np.inf
+    market[40], market[50] = np.nan, 1e200
+    #          start column lo  hi  alpha  beta    (sessions [start, start + width) of the row)
+    spec = [
+        (0, 2, 0, 60, 0.001, 1.2),  # plain
+        (10, 0, 0, 60, 0.0, 0.8),  # returns[0, 20] missing inside
+        (22, 0, 0, 60, 0.0, 0.8),  # plain, the missing return before it
+        (0, 1, 0, 60, 0.0, 0.5),  # returns[1, 5] infinite inside
+        (0, 1, 8, 60, 0.0, 0.5),  # its block starts after it: plain, the first days NaN
+        (20, 2, 0, 30, 0.0, 1.0),  # the block ends inside the row
+        (30, 2, 0, 30, 0.0, 1.0),  # an empty block: every value NaN
+        (30, 2, 0, 60, 0.0, 1.0),  # the missing market return inside
+        (2, 2, 0, 60, np.nan, 1.0),  # a NaN alpha
+        (42, 2, 0, 60, 0.0, 1e200),  # 1e200 * 1e200: infinite inside
+        (0, 2, 0, 60, 0.0, 1e200),  # finite values, but the bound is infinite: computed
+        (44, 2, 0, 60, 0.0, 0.0),  # beta 0: the market's 1e200 adds 0
+        (5, 0, 0, 60, 0.0, 0.8),  # returns[0, 20] missing on the last session
+        (5, 1, 0, 60, 0.0, 0.5),  # returns[1, 5] infinite on the first session
+        (25, 2, 0, 60, 0.0, 1.0),  # the market's missing return on the last session
+    ]
+    start, column, lo, hi, alpha, beta = (np.array([r[k] for r in spec]) for k in range(6))
+    slot = np.r_[np.full(len(spec), MARKET_ROW), NAN_ROW, 0]
+    pad = np.zeros(2, dtype=np.int64)
+    stored = rng.normal(size=(1, width))
+    stored[0, 3] = np.nan
+    params = np.c_[np.r_[alpha, 0, 0], np.r_[beta, 0, 0]]
+    ints = (np.r_[v, pad].astype(np.int64) for v in (start, column, lo, hi))
+    return market_rows(stored, slot, width, returns, market, *ints, params)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_regenerated_rows_known_finite_inside_their_block_take_the_patterns_of_their_values(monkeypatch, parallel):
+    if parallel:
+        monkeypatch.setattr(threads, "PARALLEL_WORK", 0)
+    rows = _regenerated_rows()
+    values = rows.dense()
+    index = np.arange(len(rows))[::-1]
+    known = finite_inside(rows, index)[::-1]
+    assert "".join("01"[int(k)] for k in known) == "10101110000100000"  # the rows of _regenerated_rows, in order
+    inside = (rows.start[:, None] + np.arange(rows.width)[None, :] >= rows.lo[:, None]) & (
+        rows.start[:, None] + np.arange(rows.width)[None, :] < rows.hi[:, None]
+    )
+    assert np.array_equal(np.isfinite(values[known]), inside[known])  # what "known" promises
+    assert not np.isfinite(values[:15][~known[:15]]).all()  # and the regenerated rows it refuses but one have gaps
+    positions = np.tile(np.arange(rows.width, dtype=np.int32), (len(rows), 1)) + rows.start[:, None].astype(np.int32)
+    positions[4, 2] = -1  # a day without a date
+    mask = np.random.default_rng(2).random(values.shape) > 0.05
+    mask[:, 7] = True
+    for valid in (None, mask, np.asfortranarray(mask)):
+        renumber = ck.renumbering(positions, index)
+        got = ck.patterns(rows, positions, renumber, index, valid)
+        for a, b in zip(got, ck.patterns(values, positions, renumber, index, valid), strict=True):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    assert (got[3] >= 0).any() and (got[3] < 0).any()

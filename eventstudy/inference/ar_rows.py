@@ -160,6 +160,45 @@ def matching_rows(rows: ArRows | np.ndarray, values: np.ndarray) -> np.ndarray:
     return same
 
 
+def finite_inside(rows: ArRows, index: np.ndarray) -> np.ndarray:
+    """(R,) bool: whether each row ``index[r]`` is regenerated (``MARKET_ROW``) with every value finite on its days
+    inside its grid block (:func:`inside_days`; the others are NaN), known without computing it: the stock's and the
+    market's returns are finite on those sessions and |R| + |alpha| + |R_m| |beta| (the largest finite |R| and |R_m|
+    of the grid) is below 1e300, so that R - ((0.0 + alpha) + R_m beta) cannot overflow. False: not known so."""
+    index = np.asarray(index, dtype=np.int64)
+    out = np.zeros(len(index), dtype=bool)
+    if not len(rows.start) or not (rows.slot[index] == MARKET_ROW).any():
+        return out
+    grid = (rows.returns, rows.market)
+    missing = [np.flatnonzero(~np.isfinite(values)) for values in grid]
+    _finite_inside(rows.source(), index, *missing, *(_largest(values) for values in grid), out)
+    return out
+
+
+def _largest(values: np.ndarray) -> float:
+    """The largest finite |value| (0.0 for none)."""
+    top = max(np.fmax.reduce(values, axis=None, initial=0.0), -np.fmin.reduce(values, axis=None, initial=0.0))
+    return float(top if np.isfinite(top) else np.abs(values[np.isfinite(values)]).max(initial=0.0))
+
+
+@numba.njit(cache=True, nogil=True)
+def _finite_inside(src, index, missing, missing_market, big, big_market, out):  # pragma: no cover - compiled
+    """:func:`finite_inside`; ``missing`` (sorted flat indices of the grid's non-finite returns) and
+    ``missing_market`` (sessions of the market's)."""
+    sessions = src[RETURNS].shape[1]
+    for r in range(len(index)):
+        i = index[r]
+        if src[SLOT][i] != MARKET_ROW:
+            continue
+        inside_lo, inside_hi = inside_days(src, i)
+        first, last = src[START][i] + inside_lo, src[START][i] + inside_hi  # sessions [first, last)
+        at = src[COLUMN][i] * sessions
+        gaps = np.searchsorted(missing, at + last) - np.searchsorted(missing, at + first)
+        gaps += np.searchsorted(missing_market, last) - np.searchsorted(missing_market, first)
+        bound = big + abs(src[ALPHA][i]) + big_market * abs(src[BETA][i])
+        out[r] = gaps == 0 and bound < 1e300  # False for a NaN or infinite bound
+
+
 def _flat_rows(values: np.ndarray) -> tuple[np.ndarray, int]:
     """``(flat, step)``: ``values`` (P, L) as one contiguous run of memory, row i at ``flat[i * step :]`` (a view
     from its first value to its last when its days are contiguous, e.g. the first days of a wider array; else a
@@ -194,15 +233,22 @@ def ar_value(src, i, t):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def inside_days(src, i):  # pragma: no cover - compiled
+    """The first and end of the regenerated row ``i``'s days inside its grid block ([inside_lo, inside_hi) of its
+    width; the others regenerate as NaN)."""
+    width, first = src[WIDTH], src[START][i]
+    inside_lo = min(max(src[LO][i] - first, 0), width)
+    return inside_lo, max(min(src[HI][i] - first, width), inside_lo)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _regenerated_days(src, i):  # pragma: no cover - compiled
     """What the regenerated row ``i`` is computed from: the first and end of its days inside its grid block
-    ([inside_lo, inside_hi) of its width; the others regenerate as NaN), the stock's and the market's returns on
-    them as views of one length (no wrap-around index checks: the loops over them vectorise), and (0.0 + alpha,
-    beta)."""
+    (:func:`inside_days`), the stock's and the market's returns on them as views of one length (no wrap-around index
+    checks: the loops over them vectorise), and (0.0 + alpha, beta)."""
     width, returns, market, start, column, lo, hi, alpha, beta = src[WIDTH:]
     first = start[i]
-    inside_lo = min(max(lo[i] - first, 0), width)
-    inside_hi = max(min(hi[i] - first, width), inside_lo)
+    inside_lo, inside_hi = inside_days(src, i)
     y = returns[column[i], first + inside_lo : first + inside_hi]
     x = market[first + inside_lo : first + inside_hi]
     return inside_lo, inside_hi, y, x, 0.0 + alpha[i], beta[i]

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
-from eventstudy.inference.ar_rows import ArRows, ar_row
+from eventstudy.inference.ar_rows import ArRows, _flat_rows, ar_row, finite_inside, inside_days
 from eventstudy.inference.row_positions import RowPositions
 from eventstudy.inference.rows import factorize_hashed, hash_row
 from eventstudy.inference.threads import run_chunked
@@ -87,14 +87,19 @@ def patterns(
     A row whose dates are a run of consecutive positions (complete data) is keyed exactly by its first position and
     count (keys >= ``RUN``: :func:`runs_of_keys`); only the other rows are hashed (keys < ``RUN``) and checked
     against the first row of their hash. A row is first read in one branch-free pass (:func:`_available_days`: how
-    many values are available, the first and last such day); when they are consecutive days whose positions step by
-    one (:func:`_breaks` of the table: one subtraction), that is its run, else it is scanned day by day.
+    many values are available, the first and last such day; a regenerated row finite on its days inside its block,
+    :func:`~eventstudy.inference.ar_rows.finite_inside`, is not computed: only its mask and dates are read); when
+    they are consecutive days whose positions step by one (:func:`_breaks` of the table: one subtraction), that is
+    its run, else it is scanned day by day.
     """
     keys, span = np.empty(len(rows), dtype=np.uint64), np.zeros(len(rows), dtype=np.int64)
     lead = np.empty(len(rows), dtype=np.int64)
-    positions, src = RowPositions.of(positions), ArRows.of(x).source()
+    x = ArRows.of(x)
+    positions, src = RowPositions.of(positions), x.source()
     table, offset = positions.table, positions.offset
-    args = (src, valid, table, offset, renumber, _breaks(table, renumber), rows, keys, span, lead)
+    known = finite_inside(x, rows)  # rows whose available days are known from the mask and the dates alone
+    mask = _flat_rows(valid) if valid is not None else (np.ones(src[3], dtype=np.bool_), 0)  # row i: mask[i * step:]
+    args = (src, valid, *mask, table, offset, renumber, _breaks(table, renumber), known, rows, keys, span, lead)
     run_chunked(_patterns_range, _patterns_chunks, args, np.full(len(rows), src[3]))
     codes, _ = factorize_hashed(
         keys, lambda codes, first: _differs(src, table, offset, renumber, rows, codes, first, keys, valid)
@@ -146,43 +151,43 @@ def _breaks(table, renumber):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _available_days(values, valid, table, base, i):  # pragma: no cover - compiled
-    """(k, first, last): how many of row i's ``values`` are available (a date ``table[base + t] >= 0``, finite, and
-    ``valid[i, t]`` where ``valid`` is given) and the first and last day t of them (len and -1 for none), in one pass
-    without branches (it vectorises)."""
+def _available_days(values, mask, table, lo, hi):  # pragma: no cover - compiled
+    """(k, first, last): how many of a row's ``values`` on days lo <= t < hi are available (a date ``table[t] >= 0``,
+    finite and ``mask[t]``: the row's days as contiguous views) and the first and last day t of them (len and -1 for
+    none), in one pass without branches (it vectorises)."""
     width = len(values)
     k, day, final = 0, width, -1
-    if valid is None:
-        for t in range(width):
-            ok = (table[base + t] >= 0) & np.isfinite(values[t])
-            k += ok
-            day = min(day, t if ok else width)
-            final = max(final, t if ok else -1)
-    else:
-        mask = valid[i]
-        for t in range(width):
-            ok = (table[base + t] >= 0) & np.isfinite(values[t]) & mask[t]
-            k += ok
-            day = min(day, t if ok else width)
-            final = max(final, t if ok else -1)
+    v, m, d = values[lo:hi], mask[lo:hi], table[lo:hi]
+    for t in range(hi - lo):
+        ok = (d[t] >= 0) & np.isfinite(v[t]) & m[t]
+        k += ok
+        day = min(day, t + lo if ok else width)
+        final = max(final, t + lo if ok else -1)
     return k, day, final
 
 
 @numba.njit(cache=True, nogil=True)
-def _patterns_range(src, valid, table, offset, renumber, breaks, rows, keys, span, lead, lo, hi):  # pragma: no cover
+def _patterns_range(src, valid, mask, step, table, offset, renumber, breaks, known, rows, keys, span, lead, lo,
+                    hi):  # pragma: no cover  # fmt: skip
     width = src[3]
     packed = np.empty(width, dtype=np.int32)
-    values = np.empty(width)
+    values, finite = np.empty(width), np.zeros(width)
     for r in range(lo, hi):
         i = rows[r]
-        ar_row(src, i, values)
-        k, day, final = _available_days(values, valid, table, offset[i], i)
+        days = (mask[i * step : i * step + width], table[offset[i] : offset[i] + width])
+        if known[r]:  # finite on its days inside the block, NaN on the others: not computed
+            k, day, final = _available_days(finite, *days, *inside_days(src, i))
+        else:
+            ar_row(src, i, values)
+            k, day, final = _available_days(values, *days, 0, width)
         if k == 0 or final - day == k - 1 and breaks[offset[i] + final] == breaks[offset[i] + day]:
             first = renumber[table[offset[i] + day]] if k else 0  # consecutive days, consecutive dates (or none)
             span[r] = renumber[table[offset[i] + final]] - first if k else 0
             lead[r] = day if k else -1
             keys[r] = RUN + (np.uint64(first) << np.uint64(32)) + np.uint64(k)
             continue
+        if known[r]:
+            ar_row(src, i, values)
         k = 0
         first = 0
         last = -1
@@ -209,9 +214,11 @@ def _patterns_range(src, valid, table, offset, renumber, breaks, rows, keys, spa
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _patterns_chunks(src, valid, table, offset, renumber, breaks, rows, keys, span, lead, bounds):  # pragma: no cover
+def _patterns_chunks(src, valid, mask, step, table, offset, renumber, breaks, known, rows, keys, span, lead,
+                     bounds):  # pragma: no cover  # fmt: skip
     for c in numba.prange(len(bounds) - 1):
-        _patterns_range(src, valid, table, offset, renumber, breaks, rows, keys, span, lead, bounds[c], bounds[c + 1])
+        _patterns_range(src, valid, mask, step, table, offset, renumber, breaks, known, rows, keys, span, lead,
+                        bounds[c], bounds[c + 1])  # fmt: skip
 
 
 @numba.njit(cache=True, nogil=True)
