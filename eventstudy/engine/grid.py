@@ -87,6 +87,8 @@ class SessionGrid:
         """(P,) int64: how many of each pair's consecutive panel days ``days`` hold True in ``matrix`` (T, S) bool
         (days without a session count as False): ``take(matrix, cells, days, False).sum(axis=1)`` from the
         matrix's running counts, without gathering."""
+        if not matrix.any():  # nothing to count (e.g. nothing blocked)
+            return np.zeros(len(cells), dtype=np.int64)
         running = np.zeros((matrix.shape[0], matrix.shape[1] + 1), dtype=np.int32)
         np.cumsum(matrix, axis=1, out=running[:, 1:])
         bounds = self.block_bounds(cells)

@@ -20,7 +20,7 @@ from eventstudy.engine.contamination import Labels, flag_contamination, session_
 from eventstudy.engine.grid import SessionGrid
 from eventstudy.errors import EventError, PriceDataError, WindowError
 from eventstudy.events.catalog import EventSet
-from eventstudy.prices.files import MAX_MOVE, price_matrix, returns_on_sessions
+from eventstudy.prices.files import MAX_MOVE, price_matrix, session_returns
 from eventstudy.timing.align import align_events
 from eventstudy.timing.venues import DATA_VENUE, Venue, venue_of
 
@@ -257,13 +257,13 @@ def panel_layout(
     n_pairs, n_reg = len(frame), (1 if any(bench.values()) else 0) + len(factors)
     ends = np.cumsum([0, *(len(span[v].sessions) for v in needed_venues)])
     n_sessions = int(ends[-1])
-    returns = np.full((len(tickers), n_sessions), np.nan)  # ticker-major: a pair's days are contiguous
-    spans = np.zeros((len(tickers), n_sessions), dtype=np.int16)
+    returns = spans = None  # ticker-major (T, S): a pair's days are contiguous
     regressors = np.full((n_reg, n_sessions), np.nan)
     blocked = np.zeros((len(tickers), n_sessions), dtype=bool)
     cells = np.zeros((n_pairs, 3), dtype=np.int64)
     flags = []  # each venue's flag_contamination arguments: flagged on a thread while the layout goes on
     column_of = pd.Index(tickers)
+    ticker_codes = pd.factorize(frame["ticker"])[0]  # positions in ``tickers`` (its order of first appearance)
     for venue_name, rows in alignment.groupby("venue", sort=False):
         venue = span[venue_name]
         block = slice(int(ends[needed_venues.index(venue_name)]), int(ends[needed_venues.index(venue_name) + 1]))
@@ -271,21 +271,38 @@ def panel_layout(
         regs = ([bench[venue_name]] if bench[venue_name] else []) + list(factors)
         if n_reg and len(regs) != n_reg:
             raise PriceDataError(f"no market benchmark for venue {venue_name}: pass --market {venue_name}=TICKER")
-        ret, ret_span = returns_on_sessions(
-            wide[list(dict.fromkeys(names + regs))], venue.sessions, listed, kind, max_move
+        columns = list(dict.fromkeys(names + regs))
+        small = len(venue.sessions) <= np.iinfo(np.int16).max  # spans written as int16 (the grid's) directly
+        _, ret, ret_span = session_returns(
+            wide if columns == list(wide.columns) else wide[columns],  # all of them: the table as it is
+            venue.sessions,
+            listed,
+            kind,
+            max_move,
+            np.int16 if small else np.int64,
         )
         cols = column_of.get_indexer(names)
-        returns[cols, block] = ret[names].to_numpy().T
-        spans[cols, block] = ret_span[names].to_numpy().T
-        one_session = np.where(ret_span[regs].to_numpy() == 1, ret[regs].to_numpy(), np.nan)  # both priced
-        regressors[:, block] = one_session.reshape(len(venue.sessions), n_reg).T
+        at = pd.Index(columns).get_indexer(names)
+        if len(needed_venues) == 1 and (cols == np.arange(len(tickers))).all() and (at == cols).all():
+            returns, spans = ret[: len(tickers)], ret_span[: len(tickers)].astype(np.int16, copy=False)  # views
+        else:
+            if returns is None:
+                returns = np.full((len(tickers), n_sessions), np.nan)
+                spans = np.zeros((len(tickers), n_sessions), dtype=np.int16)
+            returns[cols, block] = ret[at]
+            spans[cols, block] = ret_span[at]
+        reg_at = pd.Index(columns).get_indexer(regs)
+        regressors[:, block] = np.where(ret_span[reg_at] == 1, ret[reg_at], np.nan)  # both priced
         blocked[cols, block] = _blocked_sessions(block_alignment, confounders, venue, names, windows.event_span).T
         pos = rows.index.to_numpy()
         day0 = rows["day0_index"].to_numpy()
         cells[pos, 0] = np.where(day0 >= 0, block.start + day0 + days[0], -(2**40))  # no session: no day inside
-        cells[pos, 1] = column_of.get_indexer(rows["ticker"])
+        cells[pos, 1] = ticker_codes[pos]
         cells[pos, 2] = needed_venues.index(venue_name)
         flags.append((rows, venue))
+    if returns is None:  # no pair
+        returns = np.full((len(tickers), n_sessions), np.nan)
+        spans = np.zeros((len(tickers), n_sessions), dtype=np.int16)
     labels = _flag_in_background(n_pairs, flags, mask_alignment, confounders, windows.events)
     grid = SessionGrid(
         sessions=np.concatenate([span[v].sessions.values for v in needed_venues]).astype("datetime64[ns]"),
@@ -301,7 +318,7 @@ def panel_layout(
     priced = ~np.isnan(returns) & ~np.isnan(regressors).any(axis=0)[None, :]
     pairs["masked_days"] = grid.count(blocked, cells, est_cols)
     pairs["unmasked_obs"] = grid.count(priced, cells, est_cols)  # clean estimation returns without any masking
-    pairs["status"], pairs["reason"] = _pair_status(pairs, wide, listed)
+    pairs["status"], pairs["reason"] = _pair_status(pairs, wide, cells[:, 1], listed)
     return PanelLayout(
         pairs=pairs,
         alignment=alignment,
@@ -402,12 +419,12 @@ def _blocked_sessions(
 
 
 def _pair_status(
-    pairs: pd.DataFrame, wide: pd.DataFrame, listed: Mapping[str, pd.Timestamp]
+    pairs: pd.DataFrame, wide: pd.DataFrame, column: np.ndarray, listed: Mapping[str, pd.Timestamp]
 ) -> tuple[pd.api.extensions.ExtensionArray, pd.api.extensions.ExtensionArray]:
-    """Status before estimation: ``ok``, or why the pair cannot be studied (an error for explicit pairs)."""
-    valid = wide.notna().to_numpy()
+    """Status before estimation: ``ok``, or why the pair cannot be studied (an error for explicit pairs).
+    ``column``: each pair's ticker's column in the price table ``wide``."""
+    valid = ~np.isnan(wide.to_numpy())
     dates = wide.index.to_numpy()
-    column = wide.columns.get_indexer(pairs["ticker"])
     first = dates[valid.argmax(axis=0)][column]
     last = dates[len(dates) - 1 - valid[::-1].argmax(axis=0)][column]
     day0 = pairs["day0"].to_numpy(dtype="datetime64[ns]")

@@ -347,7 +347,7 @@ def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
     when = frame["date"].to_numpy()
     dates = None
     if when.dtype == np.dtype("datetime64[ns]"):  # dates at midnight: placed by day number, one compiled pass
-        wide, days, placed = _wide_by_day(column, when.view(np.int64), adj, close, len(tickers))
+        by_ticker, days, placed = _wide_by_day(column, when.view(np.int64), adj, close, len(tickers))
         dates = days.view("datetime64[ns]") if placed else None
     if dates is None:
         rows = np.flatnonzero(column >= 0)
@@ -355,19 +355,24 @@ def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
         has_adj = np.zeros(len(tickers), dtype=bool)
         has_adj[column[~np.isnan(adj[rows])]] = True
         row, dates = pd.factorize(when[rows], sort=True)  # hashing, not a sort of every row
-        wide = np.full((len(dates), len(tickers)), np.nan)
-        wide[row, column] = np.where(has_adj[column], adj[rows], close[rows])
+        by_ticker = np.full((len(tickers), len(dates)), np.nan)
+        by_ticker[column, row] = np.where(has_adj[column], adj[rows], close[rows])
+    # the (ticker x date) array is the frame's one block as it is (no copy): each column contiguous
     return pd.DataFrame(
-        wide, index=pd.DatetimeIndex(dates, name="date"), columns=pd.Index(tickers, dtype=object, name="ticker")
+        by_ticker.T,
+        index=pd.DatetimeIndex(dates, name="date"),
+        columns=pd.Index(tickers, dtype=object, name="ticker"),
+        copy=False,
     )
 
 
 @numba.njit(cache=True, nogil=True)
 def _wide_by_day(column, ns, adj, close, n_columns):  # pragma: no cover - compiled
-    """:func:`price_matrix`'s table when every wanted row's date (``ns``: int64 nanoseconds) is a midnight: the
-    sorted distinct dates of the rows with ``column`` >= 0, and each row's ``adj`` (``close`` for a column without
-    any adjusted price) placed at (its date, its column), later rows over earlier ones. Returns (table, dates,
-    True), or empty arrays and False when a date is not a midnight or the dates span over 10 million days."""
+    """:func:`price_matrix`'s table, transposed, when every wanted row's date (``ns``: int64 nanoseconds) is a
+    midnight: the sorted distinct dates of the rows with ``column`` >= 0, and each row's ``adj`` (``close`` for a
+    column without any adjusted price) placed at (its column, its date), later rows over earlier ones. Returns
+    ((columns x dates) table, dates, True), or empty arrays and False when a date is not a midnight or the dates
+    span over 10 million days."""
     day_ns = 86_400_000_000_000
     lo, hi, has_adj = np.iinfo(np.int64).max, np.iinfo(np.int64).min, np.zeros(n_columns, dtype=np.bool_)
     for i in range(len(column)):
@@ -378,7 +383,7 @@ def _wide_by_day(column, ns, adj, close, n_columns):  # pragma: no cover - compi
             if not np.isnan(adj[i]):
                 has_adj[column[i]] = True
     if lo > hi:  # no wanted row
-        return np.full((0, n_columns), np.nan), np.empty(0, dtype=np.int64), True
+        return np.full((n_columns, 0), np.nan), np.empty(0, dtype=np.int64), True
     if (hi - lo) // day_ns >= 10_000_000:
         return np.empty((0, 0)), np.empty(0, dtype=np.int64), False
     position = np.full((hi - lo) // day_ns + 1, -1, dtype=np.int64)
@@ -394,11 +399,11 @@ def _wide_by_day(column, ns, adj, close, n_columns):  # pragma: no cover - compi
     for d in range(len(position)):
         if position[d] >= 0:
             dates[position[d]] = lo + d * day_ns
-    wide = np.full((n_dates, n_columns), np.nan)
+    wide = np.full((n_columns, n_dates), np.nan)
     for i in range(len(column)):
         c = column[i]
         if c >= 0:
-            wide[position[(ns[i] - lo) // day_ns], c] = adj[i] if has_adj[c] else close[i]
+            wide[c, position[(ns[i] - lo) // day_ns]] = adj[i] if has_adj[c] else close[i]
     return wide, dates, True
 
 
@@ -426,6 +431,21 @@ def returns_on_sessions(
     -------
     (returns, span): two DataFrames indexed by ``sessions`` with one column per ticker; ``span`` is int64.
     """
+    index, out, span = session_returns(prices, sessions, listed, kind, max_move)
+    frame = partial(pd.DataFrame, index=index, columns=prices.columns, copy=False)  # the arrays' transposes
+    return frame(out.T), frame(span.T)
+
+
+def session_returns(
+    prices: pd.DataFrame,
+    sessions: pd.DatetimeIndex,
+    listed: Mapping[str, pd.Timestamp] | None = None,
+    kind: str = "simple",
+    max_move: float = MAX_MOVE,
+    span_dtype: type = np.int64,
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """:func:`returns_on_sessions` as arrays, ticker-major: the sessions' index, the (tickers x sessions) returns and
+    the sessions each spans (``span_dtype``: the values cast to it as ``astype`` would)."""
     if kind not in ("simple", "log"):
         raise PriceDataError(f"unknown return kind {kind!r}: use 'simple' or 'log'")
     on_grid = prices.reindex(sessions)
@@ -433,26 +453,26 @@ def returns_on_sessions(
         if ticker in on_grid.columns:
             on_grid.loc[on_grid.index < pd.Timestamp(first), ticker] = np.nan
     values = on_grid.to_numpy(dtype="float64")
-    ratio, span, (s, t, p) = _trade_to_trade(values, float(max_move))
+    ratio = np.empty((values.shape[1], values.shape[0]))
+    span = np.zeros((values.shape[1], values.shape[0]), dtype=span_dtype)
+    s, t, p = _trade_to_trade(values, float(max_move), ratio.T, span.T)
     if s >= 0:
         raise PriceDataError(
-            f"{on_grid.columns[t]}: price {values[s, t]:g} on {on_grid.index[s]:%Y-%m-%d} is {ratio[s, t]:.3g} times "
+            f"{on_grid.columns[t]}: price {values[s, t]:g} on {on_grid.index[s]:%Y-%m-%d} is {ratio[t, s]:.3g} times "
             f"{values[p, t]:g} on {on_grid.index[p]:%Y-%m-%d}, beyond the plausible one-day move of {max_move:g}x: "
             "fix the data (a bad print or a missed split), or allow it with --max-move"
         )
     out = np.log(ratio) if kind == "log" else np.subtract(ratio, 1.0, out=ratio)
-    frame = partial(pd.DataFrame, index=on_grid.index, columns=on_grid.columns)
-    return frame(out), frame(span)
+    return on_grid.index, out, span
 
 
 @numba.njit(cache=True, nogil=True)
-def _trade_to_trade(values, max_move):  # pragma: no cover - compiled
-    """One pass down each column of ``values`` (sessions x tickers): the price ratio ``P_s / P_p`` to the last
-    earlier priced session ``p`` (NaN where ``s`` or every earlier session lacks a price), the sessions it spans
-    ``s - p`` (0 without a return), and the first implausible move ``(s, t, p)`` in row-major order (-1s: none)."""
+def _trade_to_trade(values, max_move, ratio, span):  # pragma: no cover - compiled
+    """One pass down each column of ``values`` (sessions x tickers): into ``ratio`` the price ratio ``P_s / P_p``
+    to the last earlier priced session ``p`` (NaN where ``s`` or every earlier session lacks a price), into
+    ``span`` (zeros, of ``values``' shape) the sessions it spans ``s - p`` (0 without a return); returns the first
+    implausible move ``(s, t, p)`` in row-major order (-1s: none)."""
     n_sessions, n_tickers = values.shape
-    ratio = np.empty((n_tickers, n_sessions)).T  # column-major like ``values`` read from a frame
-    span = np.zeros((n_tickers, n_sessions), dtype=np.int64).T
     bad = (-1, -1, -1)
     for t in range(n_tickers):
         previous = -1
@@ -470,4 +490,4 @@ def _trade_to_trade(values, max_move):  # pragma: no cover - compiled
                 if (r > max_move or r * max_move < 1) and (bad[0] < 0 or s < bad[0]):
                     bad = (s, t, previous)
             previous = s
-    return ratio, span, bad
+    return bad
