@@ -52,3 +52,55 @@ def test_counts_equal_the_gathered_days_summed():
     for days in (np.arange(0, 30), np.arange(12, 13), np.arange(5, 45)):
         expected = grid.take(matrix, cells, days, False).sum(axis=1)
         np.testing.assert_array_equal(grid.count(matrix, cells, days), expected)
+    assert (grid.count(np.zeros_like(matrix), cells, np.arange(0, 30)) == 0).all()  # nothing to count
+
+
+@pytest.mark.parametrize("venues", [False, True])
+def test_layout_matrices_equal_each_tickers_own_returns(venues):
+    """The grid's returns, spans and regressors (views of one venue's arrays, or placed venue by venue) equal each
+    ticker's returns on its own venue's sessions, NaN and 0 off it; the market also a studied ticker."""
+    import exchange_calendars as xc
+
+    from eventstudy import EventStudy
+    from eventstudy.engine.stages import run_pairs
+    from eventstudy.prices.files import returns_on_sessions
+
+    rng = np.random.default_rng(5)
+    frames = []
+    for venue, tickers in (("XNYS", ["MKT", "AAA", "BBB"]), ("XSHG", ["600001.SS", "000300.SS"])):
+        sessions = xc.get_calendar(venue).sessions_in_range("2021-01-04", "2021-12-31")
+        for ticker in tickers:
+            px = pd.DataFrame({"date": sessions, "ticker": ticker})
+            px["adj_close"] = 10 * np.exp(np.cumsum(rng.normal(0, 0.01, len(sessions))))
+            frames.append(px.drop(px.index[rng.choice(len(px), 9, replace=False)]))
+    prices = pd.concat(frames, ignore_index=True)
+    for column in ("close", "open", "high", "low"):
+        prices[column] = prices["adj_close"]
+    prices["volume"] = 1e6
+    tickers = ["AAA", "MKT", "600001.SS", "BBB"] if venues else ["AAA", "MKT", "BBB"]
+    events = pd.DataFrame({"event_id": [f"E{i}" for i in range(len(tickers))], "ticker": tickers})
+    events["date"] = "2021-10-01"
+    market = {"XNYS": "MKT", "XSHG": "000300.SS"} if venues else "MKT"
+    study = EventStudy(
+        events, prices, market=market, calendar=None if venues else "data", estimation=(-60, -6), mask="none"
+    )
+    stage = run_pairs(study, study.events, study.prices)
+    grid = stage.grid
+    assert grid.tickers == tuple(tickers) and len(grid.blocks) == (2 if venues else 1)
+    wide = price_matrix(prices, sorted(set(prices["ticker"])))
+    venue_of = dict(zip(stage.pairs["ticker"], stage.pairs["venue"], strict=True))
+    returns, span = np.full(grid.returns.shape, np.nan), np.zeros(grid.span.shape, dtype=np.int16)
+    regressors = np.full(grid.regressors.shape, np.nan)
+    for venue, lo, hi in grid.blocks:
+        sessions = pd.DatetimeIndex(grid.sessions[lo:hi])
+        for i, ticker in enumerate(grid.tickers):
+            if venue_of[ticker] == venue:
+                ret, ret_span = returns_on_sessions(wide[[ticker]], sessions)
+                returns[i, lo:hi], span[i, lo:hi] = ret[ticker].to_numpy(), ret_span[ticker].to_numpy()
+        bench = market[venue] if venues else market
+        ret, ret_span = returns_on_sessions(wide[[bench]], sessions)
+        regressors[0, lo:hi] = np.where(ret_span[bench].to_numpy() == 1, ret[bench].to_numpy(), np.nan)
+    assert grid.span.dtype == np.int16 and (span > 1).any()
+    np.testing.assert_array_equal(grid.returns, returns)
+    np.testing.assert_array_equal(grid.span, span)
+    np.testing.assert_array_equal(grid.regressors, regressors)

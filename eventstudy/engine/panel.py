@@ -281,16 +281,15 @@ def panel_layout(
             max_move,
             np.int16 if small else np.int64,
         )
-        cols = column_of.get_indexer(names)
-        at = pd.Index(columns).get_indexer(names)
-        if len(needed_venues) == 1 and (cols == np.arange(len(tickers))).all() and (at == cols).all():
+        cols = column_of.get_indexer(names)  # ``names`` are the first rows of ``ret``
+        if len(needed_venues) == 1 and (cols == np.arange(len(tickers))).all():
             returns, spans = ret[: len(tickers)], ret_span[: len(tickers)].astype(np.int16, copy=False)  # views
         else:
             if returns is None:
                 returns = np.full((len(tickers), n_sessions), np.nan)
                 spans = np.zeros((len(tickers), n_sessions), dtype=np.int16)
-            returns[cols, block] = ret[at]
-            spans[cols, block] = ret_span[at]
+            returns[cols, block] = ret[: len(names)]
+            spans[cols, block] = ret_span[: len(names)]
         reg_at = pd.Index(columns).get_indexer(regs)
         regressors[:, block] = np.where(ret_span[reg_at] == 1, ret[reg_at], np.nan)  # both priced
         blocked[cols, block] = _blocked_sessions(block_alignment, confounders, venue, names, windows.event_span).T
