@@ -11,8 +11,9 @@ from eventstudy.engine.grid import SessionGrid
 from eventstudy.prices.files import price_matrix
 
 
+@pytest.mark.parametrize("unit", ["ns", "us"])  # nanoseconds (read_prices's): the compiled path if at midnight
 @pytest.mark.parametrize("intraday", [False, True])
-def test_price_matrix_equals_a_pivot_of_the_rows(intraday):
+def test_price_matrix_equals_a_pivot_of_the_rows(intraday, unit):
     rng = np.random.default_rng(4)
     dates = pd.bdate_range("1965-01-01", periods=300)  # before and after 1970: negative and positive day numbers
     rows = [(d, t) for t in ("A", "B", "C", "D") for d in dates if rng.random() < 0.8]
@@ -20,9 +21,12 @@ def test_price_matrix_equals_a_pivot_of_the_rows(intraday):
     frame["close"] = rng.uniform(5, 50, len(frame))
     frame["adj_close"] = np.where(frame["ticker"] == "B", np.nan, frame["close"] * 0.9)  # B: raw closes only
     frame.loc[frame.sample(frac=0.1, random_state=1).index, "adj_close"] = np.nan  # gaps in the adjusted closes
+    frame.loc[(frame["ticker"] == "A") & (frame.index > 0), "adj_close"] = np.nan  # A: one, on its run's first row
     if intraday:  # not at midnight: the hashing path
         frame["date"] = frame["date"] + pd.Timedelta(hours=16)
-    frame = frame.sample(frac=1.0, random_state=2).reset_index(drop=True)  # any row order
+    frame["date"] = frame["date"].astype(f"datetime64[{unit}]")
+    shuffled = frame.iloc[100:].sample(frac=1.0, random_state=2)  # any row order
+    frame = pd.concat([frame.iloc[:100], shuffled]).reset_index(drop=True)  # a run of one ticker, and single rows
     wanted = ["C", "A", "B"]
     got = price_matrix(frame, wanted)
     use = frame[frame["ticker"].isin(wanted)]

@@ -285,25 +285,33 @@ def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 def _ticker_codes(ticker: pd.Series) -> pd.Categorical:
     """Tickers as a categorical of their stripped text (hashing with Arrow; per-ticker, not per-row, string work)."""
+    starts, runs, names = _ticker_runs(ticker)
+    return pd.Categorical.from_codes(np.repeat(runs, np.diff(starts)), categories=names)
+
+
+def _ticker_runs(ticker: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """The tickers' runs of equal text: ``(starts, codes, names)``, run ``r`` the rows ``starts[r]:starts[r + 1]``
+    (``starts`` ends with the row count), its ticker ``names[codes[r]]`` (-1: missing); ``names`` the distinct
+    stripped texts. A sorted frame has one run per ticker: each ticker's text is hashed once."""
     if isinstance(ticker.dtype, pd.CategoricalDtype):
-        codes, names = ticker.cat.codes.to_numpy(), ticker.cat.categories.astype(str)
+        codes, names = ticker.cat.codes.to_numpy().astype(np.int64), ticker.cat.categories.astype(str)
+        starts = np.arange(len(codes) + 1)
     else:
         text = ticker if pd.api.types.is_string_dtype(ticker) else ticker.astype(str)
         values = pa.chunked_array([pa.array(text, from_pandas=True)]).combine_chunks()
-        if len(values) > 1:  # hash one row per run of equal tickers (a sorted frame: one per ticker)
+        if len(values) > 1:  # one row per run of equal tickers (a sorted frame: one per ticker)
             change = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).fill_null(True)  # null: a run
-            starts = np.flatnonzero(np.r_[True, change.to_numpy(zero_copy_only=False)])
+            starts = np.r_[0, pc.indices_nonzero(change).to_numpy() + 1, len(values)]
         else:
-            starts = np.arange(len(values))
-        encoded = values.take(pa.array(starts)).dictionary_encode()
-        runs = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        codes = np.repeat(runs, np.diff(np.r_[starts, len(values)]))
+            starts = np.arange(len(values) + 1)
+        encoded = values.take(pa.array(starts[:-1])).dictionary_encode()
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         names = pd.Index(encoded.dictionary.to_pylist(), dtype=object).astype(str)
     stripped = names.str.strip()
     if not stripped.is_unique:
         remap, stripped = pd.factorize(stripped)
         codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
-    return pd.Categorical.from_codes(codes, categories=pd.Index(stripped, dtype=object))
+    return starts.astype(np.int64), codes, pd.Index(stripped, dtype=object)
 
 
 def _parse_numbers(column: pd.Series, out: dict, col: str, path: Path) -> np.ndarray:
@@ -331,9 +339,9 @@ def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
         If a ticker is absent from the frame.
     """
     tickers = list(dict.fromkeys(tickers))
-    names = _ticker_codes(frame["ticker"])
-    column_of = np.full(len(names.categories) + 1, -1)
-    found = names.categories.get_indexer(tickers)
+    starts, runs, names = _ticker_runs(frame["ticker"])
+    column_of = np.full(len(names) + 1, -1)
+    found = names.get_indexer(tickers)
     missing = sorted(t for t, i in zip(tickers, found, strict=True) if i < 0)
     if missing:
         raise PriceDataError(
@@ -341,15 +349,16 @@ def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
             "import`) or remove them from the study"
         )
     column_of[found] = np.arange(len(tickers))
-    column = column_of[names.codes]
+    run_column = column_of[runs]  # each run's column, -1 for a ticker not wanted (or missing)
     adj = frame["adj_close"].to_numpy(dtype="float64")
     close = frame["close"].to_numpy(dtype="float64")
     when = frame["date"].to_numpy()
     dates = None
     if when.dtype == np.dtype("datetime64[ns]"):  # dates at midnight: placed by day number, one compiled pass
-        by_ticker, days, placed = _wide_by_day(column, when.view(np.int64), adj, close, len(tickers))
+        by_ticker, days, placed = _wide_by_day(starts, run_column, when.view(np.int64), adj, close, len(tickers))
         dates = days.view("datetime64[ns]") if placed else None
     if dates is None:
+        column = np.repeat(run_column, np.diff(starts))
         rows = np.flatnonzero(column >= 0)
         column = column[rows]
         has_adj = np.zeros(len(tickers), dtype=bool)
@@ -367,29 +376,33 @@ def price_matrix(frame: pd.DataFrame, tickers: Iterable[str]) -> pd.DataFrame:
 
 
 @numba.njit(cache=True, nogil=True)
-def _wide_by_day(column, ns, adj, close, n_columns):  # pragma: no cover - compiled
+def _wide_by_day(starts, run_column, ns, adj, close, n_columns):  # pragma: no cover - compiled
     """:func:`price_matrix`'s table, transposed, when every wanted row's date (``ns``: int64 nanoseconds) is a
-    midnight: the sorted distinct dates of the rows with ``column`` >= 0, and each row's ``adj`` (``close`` for a
-    column without any adjusted price) placed at (its column, its date), later rows over earlier ones. Returns
-    ((columns x dates) table, dates, True), or empty arrays and False when a date is not a midnight or the dates
-    span over 10 million days."""
+    midnight: the sorted distinct dates of the rows of runs (``starts[r]:starts[r + 1]``) with ``run_column`` >= 0,
+    and each row's ``adj`` (``close`` for a column without any adjusted price) placed at (its run's column, its
+    date), later rows over earlier ones. Returns ((columns x dates) table, dates, True), or empty arrays and False
+    when a date is not a midnight or the dates span over 10 million days."""
     day_ns = 86_400_000_000_000
     lo, hi, has_adj = np.iinfo(np.int64).max, np.iinfo(np.int64).min, np.zeros(n_columns, dtype=np.bool_)
-    for i in range(len(column)):
-        if column[i] >= 0:
+    for r in range(len(run_column)):
+        c = run_column[r]
+        if c < 0:
+            continue
+        for i in range(starts[r], starts[r + 1]):
             if ns[i] % day_ns != 0:
                 return np.empty((0, 0)), np.empty(0, dtype=np.int64), False
             lo, hi = min(lo, ns[i]), max(hi, ns[i])
             if not np.isnan(adj[i]):
-                has_adj[column[i]] = True
+                has_adj[c] = True
     if lo > hi:  # no wanted row
         return np.full((n_columns, 0), np.nan), np.empty(0, dtype=np.int64), True
     if (hi - lo) // day_ns >= 10_000_000:
         return np.empty((0, 0)), np.empty(0, dtype=np.int64), False
     position = np.full((hi - lo) // day_ns + 1, -1, dtype=np.int64)
-    for i in range(len(column)):
-        if column[i] >= 0:
-            position[(ns[i] - lo) // day_ns] = 0
+    for r in range(len(run_column)):
+        if run_column[r] >= 0:
+            for i in range(starts[r], starts[r + 1]):
+                position[(ns[i] - lo) // day_ns] = 0
     n_dates = 0
     for d in range(len(position)):
         if position[d] == 0:
@@ -400,10 +413,11 @@ def _wide_by_day(column, ns, adj, close, n_columns):  # pragma: no cover - compi
         if position[d] >= 0:
             dates[position[d]] = lo + d * day_ns
     wide = np.full((n_columns, n_dates), np.nan)
-    for i in range(len(column)):
-        c = column[i]
+    for r in range(len(run_column)):
+        c = run_column[r]
         if c >= 0:
-            wide[c, position[(ns[i] - lo) // day_ns]] = adj[i] if has_adj[c] else close[i]
+            for i in range(starts[r], starts[r + 1]):
+                wide[c, position[(ns[i] - lo) // day_ns]] = adj[i] if has_adj[c] else close[i]
     return wide, dates, True
 
 
