@@ -395,12 +395,12 @@ def _blocked_sessions(
     """(sessions, tickers) mask: each masking event's window span around its day 0, and each confounder's day."""
     n_sessions = len(venue.sessions)
     rows = mask_alignment[(mask_alignment["venue"] == venue.name) & (mask_alignment["day0_index"] >= 0)]
-    rows = rows[rows["ticker"].isin(names)]
+    cols = pd.Index(names).get_indexer(rows["ticker"]).astype(np.int64)  # -1: a ticker not of ``names``
+    rows, cols = rows[cols >= 0], cols[cols >= 0]
     if rows.empty:  # nothing masked by events (``mask="none"``)
         blocked = np.zeros((n_sessions, len(names)), dtype=bool)
     else:
         diff = np.zeros((n_sessions + 1, len(names)), dtype=np.int64)
-        cols = pd.Index(names).get_indexer(rows["ticker"]).astype(np.int64)
         start = np.clip(rows["day0_index"].to_numpy() + span[0], 0, n_sessions)
         stop = np.clip(rows["day0_index"].to_numpy() + span[1] + 1, 0, n_sessions)
         np.add.at(diff, (start, cols), 1)

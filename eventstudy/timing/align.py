@@ -52,7 +52,7 @@ def align_events(events: pd.DataFrame, venue_of_ticker: Mapping[str, str], venue
     """
     rows = events[["event_id", "ticker", "date", "time", "timezone"]].copy()
     codes, tickers = pd.factorize(rows["ticker"])  # each distinct ticker's venue looked up once
-    rows["venue"] = np.asarray([venue_of_ticker.get(t, np.nan) for t in tickers], dtype=object)[codes]
+    rows["venue"] = pd.array([venue_of_ticker.get(t, np.nan) for t in tickers], dtype="str").take(codes)  # Arrow
     rows["instant"] = announcement_instants(rows)
     parts = []
     for name, part in rows.groupby("venue", sort=False):
