@@ -37,7 +37,7 @@ FALLBACK_MIN_OBS = 20
 ACTIVE = ("ok", "fallback")
 
 
-CHUNK_PAIRS = 50_000  # pairs gathered and fitted at a time: bounds the pair stage's temporaries
+CHUNK_PAIRS = 25_000  # pairs gathered and fitted at a time: bounds the pair stage's temporaries (fresh pages)
 HELD = ("estimation", "event_ar", "event_normal", "event_sar")  # the (P, D) and (P, E) arrays a stage stores
 
 
