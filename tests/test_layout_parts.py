@@ -11,9 +11,10 @@ from eventstudy.engine.grid import SessionGrid
 from eventstudy.prices.files import price_matrix
 
 
+@pytest.mark.parametrize("text", [True, False])  # the tickers as text, or a categorical
 @pytest.mark.parametrize("unit", ["ns", "us"])  # nanoseconds (read_prices's): the compiled path if at midnight
 @pytest.mark.parametrize("intraday", [False, True])
-def test_price_matrix_equals_a_pivot_of_the_rows(intraday, unit):
+def test_price_matrix_equals_a_pivot_of_the_rows(intraday, unit, text):
     rng = np.random.default_rng(4)
     dates = pd.bdate_range("1965-01-01", periods=300)  # before and after 1970: negative and positive day numbers
     rows = [(d, t) for t in ("A", "B", "C", "D") for d in dates if rng.random() < 0.8]
@@ -28,7 +29,7 @@ def test_price_matrix_equals_a_pivot_of_the_rows(intraday, unit):
     shuffled = frame.iloc[100:].sample(frac=1.0, random_state=2)  # any row order
     frame = pd.concat([frame.iloc[:100], shuffled]).reset_index(drop=True)  # a run of one ticker, and single rows
     wanted = ["C", "A", "B"]
-    got = price_matrix(frame, wanted)
+    got = price_matrix(frame if text else frame.astype({"ticker": "category"}), wanted)
     use = frame[frame["ticker"].isin(wanted)]
     has_adj = use.groupby("ticker")["adj_close"].count() > 0
     value = np.where(use["ticker"].map(has_adj).to_numpy(dtype=bool), use["adj_close"], use["close"])

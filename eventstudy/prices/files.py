@@ -285,6 +285,9 @@ def _finish(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 def _ticker_codes(ticker: pd.Series) -> pd.Categorical:
     """Tickers as a categorical of their stripped text (hashing with Arrow; per-ticker, not per-row, string work)."""
+    if isinstance(ticker.dtype, pd.CategoricalDtype):
+        codes, names = _stripped(ticker.cat.codes.to_numpy(), ticker.cat.categories.astype(str))
+        return pd.Categorical.from_codes(codes, categories=names)
     starts, runs, names = _ticker_runs(ticker)
     return pd.Categorical.from_codes(np.repeat(runs, np.diff(starts)), categories=names)
 
@@ -294,24 +297,30 @@ def _ticker_runs(ticker: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Index]:
     (``starts`` ends with the row count), its ticker ``names[codes[r]]`` (-1: missing); ``names`` the distinct
     stripped texts. A sorted frame has one run per ticker: each ticker's text is hashed once."""
     if isinstance(ticker.dtype, pd.CategoricalDtype):
-        codes, names = ticker.cat.codes.to_numpy().astype(np.int64), ticker.cat.categories.astype(str)
-        starts = np.arange(len(codes) + 1)
+        codes = ticker.cat.codes.to_numpy()
+        starts = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1, len(codes)] if len(codes) else np.zeros(1)
+        runs, names = _stripped(codes[starts[:-1].astype(np.int64)], ticker.cat.categories.astype(str))
+        return starts.astype(np.int64), runs.astype(np.int64), names
+    text = ticker if pd.api.types.is_string_dtype(ticker) else ticker.astype(str)
+    values = pa.chunked_array([pa.array(text, from_pandas=True)]).combine_chunks()
+    if len(values) > 1:  # one row per run of equal tickers (a sorted frame: one per ticker)
+        change = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).fill_null(True)  # null: a run
+        starts = np.r_[0, pc.indices_nonzero(change).to_numpy() + 1, len(values)]
     else:
-        text = ticker if pd.api.types.is_string_dtype(ticker) else ticker.astype(str)
-        values = pa.chunked_array([pa.array(text, from_pandas=True)]).combine_chunks()
-        if len(values) > 1:  # one row per run of equal tickers (a sorted frame: one per ticker)
-            change = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).fill_null(True)  # null: a run
-            starts = np.r_[0, pc.indices_nonzero(change).to_numpy() + 1, len(values)]
-        else:
-            starts = np.arange(len(values) + 1)
-        encoded = values.take(pa.array(starts[:-1])).dictionary_encode()
-        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        names = pd.Index(encoded.dictionary.to_pylist(), dtype=object).astype(str)
+        starts = np.arange(len(values) + 1)
+    encoded = values.take(pa.array(starts[:-1])).dictionary_encode()
+    runs = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    runs, names = _stripped(runs, pd.Index(encoded.dictionary.to_pylist(), dtype=object).astype(str))
+    return starts.astype(np.int64), runs, names
+
+
+def _stripped(codes: np.ndarray, names: pd.Index) -> tuple[np.ndarray, pd.Index]:
+    """``codes`` into ``names`` (-1: missing) onto the distinct stripped texts of ``names``."""
     stripped = names.str.strip()
     if not stripped.is_unique:
         remap, stripped = pd.factorize(stripped)
         codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
-    return starts.astype(np.int64), codes, pd.Index(stripped, dtype=object)
+    return codes, pd.Index(stripped, dtype=object)
 
 
 def _parse_numbers(column: pd.Series, out: dict, col: str, path: Path) -> np.ndarray:
