@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from eventstudy.engine.grid import SessionGrid
-from eventstudy.prices.files import price_matrix
+from eventstudy.prices.matrix import price_matrix
 
 
 @pytest.mark.parametrize("text", [True, False])  # the tickers as text, or a categorical
@@ -68,7 +68,7 @@ def test_layout_matrices_equal_each_tickers_own_returns(venues):
 
     from eventstudy import EventStudy
     from eventstudy.engine.stages import run_pairs
-    from eventstudy.prices.files import returns_on_sessions
+    from eventstudy.prices.matrix import returns_on_sessions
 
     rng = np.random.default_rng(5)
     frames = []

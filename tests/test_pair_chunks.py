@@ -14,7 +14,7 @@ import pytest
 import eventstudy.engine.pair_stage as stages
 from eventstudy import EventStudy
 from eventstudy.engine.models import fit_ols
-from eventstudy.prices.files import price_matrix, returns_on_sessions
+from eventstudy.prices.matrix import price_matrix, returns_on_sessions
 from eventstudy.simulate import simulate_study
 
 ARRAYS = ("params", "sigma", "n_obs", "dof", "r2", "estimation_start", "estimation_end", "active", "cells")

@@ -142,7 +142,7 @@ def test_returns_on_sessions_equal_a_session_by_session_reference(kind):
     """The compiled pass gives every return and span exactly, with gaps, leading NaNs, listing dates, a reindex onto
     sessions the data lack, and names the first implausible move in (session, ticker) order."""
     from eventstudy.errors import PriceDataError
-    from eventstudy.prices.files import returns_on_sessions
+    from eventstudy.prices.matrix import returns_on_sessions
 
     rng = np.random.default_rng(7)
     dates = pd.bdate_range("2020-01-01", periods=300)

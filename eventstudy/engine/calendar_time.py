@@ -24,7 +24,7 @@ from eventstudy.errors import InputError
 from eventstudy.events.catalog import EventSet
 from eventstudy.inference.calendar_time import portfolio_series
 from eventstudy.inference.regression import REGRESSION_COLUMNS
-from eventstudy.prices.files import price_matrix
+from eventstudy.prices.matrix import price_matrix
 
 
 def calendar_portfolio(events: EventSet, prices: pd.DataFrame, horizon: int, **panel_options) -> pd.DataFrame:

@@ -20,7 +20,8 @@ from eventstudy.engine.contamination import Labels, flag_contamination, session_
 from eventstudy.engine.grid import SessionGrid
 from eventstudy.errors import EventError, PriceDataError, WindowError
 from eventstudy.events.catalog import EventSet
-from eventstudy.prices.files import MAX_MOVE, price_matrix, session_returns
+from eventstudy.prices.files import MAX_MOVE
+from eventstudy.prices.matrix import price_matrix, session_returns
 from eventstudy.timing.align import align_events
 from eventstudy.timing.venues import DATA_VENUE, Venue, venue_of
 
@@ -76,7 +77,7 @@ class EventPanel:
     pairs: pd.DataFrame  # one row per pair: event_id, ticker, venue, day0, status, reason, explicit, masked_days
     alignment: pd.DataFrame
     days: np.ndarray  # (D,) relative days
-    returns: np.ndarray  # (P, D) trade-to-trade returns (see prices.files.returns_on_sessions)
+    returns: np.ndarray  # (P, D) trade-to-trade returns (see prices.matrix.returns_on_sessions)
     span: np.ndarray  # (P, D) int16: sessions each return spans (1 normally, k after k - 1 missing, 0 = no return)
     regressors: np.ndarray  # (P, D, m): market first, then factors (one-session returns)
     regressor_names: tuple[str, ...]
@@ -215,7 +216,7 @@ def panel_layout(
     confounders
         ``date, ticker ('*' = all), label`` shocks masked out of estimation windows and flagged in event windows.
     max_move
-        Largest plausible one-day price factor (see :func:`~eventstudy.prices.files.returns_on_sessions`).
+        Largest plausible one-day price factor (see :func:`~eventstudy.prices.matrix.returns_on_sessions`).
     block_events
         Events whose event-window span is masked out of estimation windows: ``"mask"`` (default) the
         ``mask_events``; None: none (``mask_events`` are still flagged in event windows); or another EventSet.
