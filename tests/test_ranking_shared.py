@@ -98,6 +98,41 @@ def test_values_one_ulp_apart_in_any_order():
     _check(RankedRows.of(x[:, :200]), x[:, :200])
 
 
+@pytest.mark.parametrize("width", [37, 240, 512])
+def test_short_keys_give_the_order_of_long_keys(monkeypatch, width):
+    """Rows of up to 512 columns sort 32-bit keys, whose value bits tell apart only values a relative 2^-12 or more
+    apart: values closer than that (clusters a relative 2^-20 apart, of either sign, in scrambled columns, a row of
+    one cluster in descending columns) are ordered by the insertion pass. The order is that of 64-bit keys (equal
+    values in column order), with ties, -0 and +0, missing and non-finite values."""
+    assert ranking.key_layout(width)[1] is np.uint32
+    assert ranking.key_layout(513)[1] is np.uint64
+    rng = np.random.default_rng(width)
+    x = rng.normal(0, 0.02, (40, width))
+    for i in range(40):
+        cluster = rng.choice([-1.0, 1.0]) * rng.uniform(0.001, 0.05) * (1 + np.arange(12) * 2.0**-20)
+        x[i, rng.permutation(width)[:12]] = cluster
+    x[0] = 0.0123 * (1 + np.arange(width)[::-1] * 2.0**-30)  # one cluster, descending
+    x[1, : width // 3] = x[1, width // 3 : 2 * (width // 3)]  # ties
+    x[2, :4] = [-0.0, 0.0, np.inf, -np.inf]
+    x[rng.random(x.shape) < 0.05] = np.nan
+    valid = rng.random(x.shape) < 0.9
+    u = x.view(np.uint64)
+    value_bits = ((u ^ ((np.uint64(0) - (u >> np.uint64(63))) | np.uint64(1 << 63))) >> np.uint64(32)) >> np.uint64(
+        int(ranking.key_layout(width)[0])
+    )
+    ok = np.isfinite(x) & valid
+    same_key = (value_bits[:, :, None] == value_bits[:, None, :]) & (x[:, :, None] != x[:, None, :])
+    same_key &= ok[:, :, None] & ok[:, None, :]
+    assert same_key.any(axis=(1, 2)).all()  # every row has distinct values whose short keys agree
+    short = RankedRows.of(x, valid=valid)
+    _check(short, x, valid)
+    monkeypatch.setattr(ranking, "SHORT_KEY_INDEX_BITS", 0)  # 64-bit keys
+    assert ranking.key_layout(width)[1] is np.uint64
+    long = RankedRows.of(x, valid=valid)
+    np.testing.assert_array_equal(short.order, long.order)
+    np.testing.assert_array_equal(short.count, long.count)
+
+
 def _merged_by_division(rng, n_rows, width):
     """AR rows with neighbours one ulp apart and sigmas that merge some of them into one SAR (a tie)."""
     ar = rng.normal(0, 0.02, (n_rows, width))
