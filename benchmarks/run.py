@@ -81,7 +81,7 @@ def child_library(data: Path, pairs: int, warm: bool = False) -> dict:
 
     imported = time.perf_counter() - start
     events = pd.read_csv(events_file(data, pairs), dtype=str)
-    prices = read_prices(data / "prices.parquet", [*dict.fromkeys(events["ticker"]), "MKT"])
+    prices = read_prices(data / "prices.parquet", [*events["ticker"].unique().tolist(), "MKT"])
     study = EventStudy(events, prices, market="MKT", calendar="data", group_tests="all", mask="none")
     read = time.perf_counter() - start - imported
     results = study.fit(prices_table=False)  # the prices table is not written below
@@ -201,7 +201,7 @@ def measure_peer(venv: Path, data: Path, pairs: int) -> dict | None:
     if not python.is_file():
         return None
     events = pd.read_csv(events_file(data, pairs))
-    tickers = [*dict.fromkeys(events["ticker"]), "MKT"]
+    tickers = [*events["ticker"].unique().tolist(), "MKT"]
     wide_csv, events_csv, out = (data / f"peer_{pairs}_{name}" for name in ("returns.csv", "events.csv", "ar.npz"))
     if not wide_csv.is_file():
         long = pd.read_parquet(data / "prices.parquet", filters=[("ticker", "in", tickers)])
@@ -222,7 +222,7 @@ def check_against_peer(data: Path, pairs: int, npz: str) -> str:
     from eventstudy.prices.files import read_prices
 
     events = pd.read_csv(events_file(data, pairs), dtype=str)
-    prices = read_prices(data / "prices.parquet", [*dict.fromkeys(events["ticker"]), "MKT"])
+    prices = read_prices(data / "prices.parquet", [*events["ticker"].unique().tolist(), "MKT"])
     res = EventStudy(
         events, prices, market="MKT", calendar="data", windows=[(-10, 10)], group_tests="all", mask="none"
     ).fit()
