@@ -157,9 +157,7 @@ def test_the_engines_rank_tests_are_the_blocks_of_its_rows(study_stage, monkeypa
     windows = study.windows.events
     members = [_groups(len(plain), np.random.default_rng(w)) for w in range(len(windows))]
     clean = stage.estimation[:, : stage.event_start]
-    none = None
-    est = tables.Estimation(rows, none, none, stage.sigma, clean, none, none)
-    got = tables._rank_windows(stage, windows, est, members)
+    got = tables._rank_windows(stage, windows, rows, clean, members)
     ar_ranked = RankedRows.of(plain, valid=clean)
     columns = [np.flatnonzero((stage.days >= a) & (stage.days <= b)) - stage.event_start for a, b in windows]
     corrado = corrado_rank_windows(ar_ranked, stage.event_ar, columns, members)

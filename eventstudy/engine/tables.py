@@ -130,9 +130,10 @@ def tests_frame(
     # the grid's (no (P, D) datetime or positions array)
     grid, positions = stage.grid.calendar_rows(stage.cells, len(stage.days))
     group = _in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
+    est_days, est_rows, clean = estimation_rows(stage, windows)
+    ranks = _in_background(_rank_windows, stage, windows.events, est_rows, clean, members)  # the longest walk: first
     if callable(estimation):
         estimation = estimation()
-    est_days, est_rows, clean = estimation_rows(stage, windows)
     lap("tests")
 
     def window_sd(window_groups: Groups) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +152,7 @@ def tests_frame(
         else PositiveShare.of_counts(estimation.positive, estimation.finite),
         (grid, positions),
     )
-    others = _in_background(_other_windows, stage, windows.events, est, members)
+    others = _in_background(_other_windows, stage, windows.events, est, members, ranks)
     lap("rank tests")
     # rbar of every window at once: the rows' patterns, packing and shared pairs of window classes done once
     rbars = correlations_of_windows(
@@ -244,25 +245,30 @@ def _same_groups(a: Groups, b: Groups) -> bool:
     return a.n_groups == b.n_groups and np.array_equal(a.group, b.group) and np.array_equal(a.pair, b.pair)
 
 
-def _other_windows(stage, windows: list, est: Estimation, members: list[Groups]) -> list[dict[str, GroupResult]]:
+def _other_windows(
+    stage, windows: list, est: Estimation, members: list[Groups], ranks: Future
+) -> list[dict[str, GroupResult]]:
     """Every test of every window's groups but kp_bmp_t (which needs rbar) and the group tests, run beside rbar:
-    Corrado and GRANK (:func:`_rank_windows`), then the other tests of each window (:func:`_window_battery`), so
-    that no test waits for rbar to end before it starts."""
-    ranks = _rank_windows(stage, windows, est, members)
-    return [
-        _window_battery(stage, w, window, est, window_members) | ranks[w]
+    the other tests of each window (:func:`_window_battery`), then Corrado's and GRANK's (``ranks``: the
+    :func:`_rank_windows` started before the estimation sums), so that no test waits for rbar to end before it
+    starts."""
+    batteries = [
+        _window_battery(stage, w, window, est, window_members)
         for w, (window, window_members) in enumerate(zip(windows, members, strict=True))
     ]
+    return [battery | rank for battery, rank in zip(batteries, ranks.result(), strict=True)]
 
 
-def _rank_windows(stage, windows: list, est: Estimation, members: list[Groups]) -> list[dict[str, GroupResult]]:
+def _rank_windows(
+    stage, windows: list, rows: ArRows, clean: np.ndarray, members: list[Groups]
+) -> list[dict[str, GroupResult]]:
     """Corrado and GRANK of every window's groups (:func:`~eventstudy.engine.rank_walks.corrado_grank_windows`): the
-    estimation ARs read, ranked and walked a block of pairs at a time, GRANK's walk on a thread of its own (the
-    estimation-day SARs are AR / sigma_i, C = 1, for every model, GARCH included: divided as the kernels read them,
-    ranked in the ARs' order where it sorts them)."""
+    estimation ARs ``rows`` (valid where ``clean``) read, ranked and walked a block of pairs at a time, GRANK's walk
+    on a thread of its own (the estimation-day SARs are AR / sigma_i, C = 1, for every model, GARCH included: divided
+    as the kernels read them, ranked in the ARs' order where it sorts them)."""
     columns = [np.flatnonzero(window_days(stage, window)) - stage.event_start for window in windows]  # after L1
     csars = [stage.csar[window] for window in windows]
-    corrado, grank = corrado_grank_windows(est.rows, est.clean, est.sigma, stage.event_ar, columns, csars, members)
+    corrado, grank = corrado_grank_windows(rows, clean, stage.sigma, stage.event_ar, columns, csars, members)
     return [{"corrado_rank": c, "grank": g} for c, g in zip(corrado, grank, strict=True)]
 
 
