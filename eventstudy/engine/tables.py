@@ -189,11 +189,12 @@ def _in_background(function: Callable, *args) -> Future:
     """``function(*args)`` started on a thread of its own; ``.result()`` waits for it (and raises its error).
 
     The group tests of every window (:func:`group_battery_windows`: calendar-time portfolios, Binder's systems,
-    BHAR, bootstrap) and the other tests but kp_bmp_t (:func:`_other_windows`) each run on one while rbar is
-    computed: their compiled kernels and batched linear algebra release the GIL for
-    most of their time, so on two cores they fill the time the main thread's serial steps leave. The results do
-    not depend on the threads. Where numba's threading layer is ``workqueue`` (no OpenMP or
-    TBB), two threads may not launch parallel kernels at once (numba aborts the process), so the call runs here.
+    BHAR, bootstrap), Corrado's and GRANK's walk (:func:`_rank_windows`, started first: the longest) and the other
+    tests but kp_bmp_t (:func:`_other_windows`) each run on one while the estimation sums and rbar are computed:
+    their compiled kernels and batched linear algebra release the GIL for most of their time, so on two cores they
+    fill the time the main thread's serial steps leave. The results do not depend on the threads. Where numba's
+    threading layer is ``workqueue`` (no OpenMP or TBB), two threads may not launch parallel kernels at once (numba
+    aborts the process), so the call runs here.
     """
     if not _concurrent_kernels():
         done: Future = Future()
