@@ -298,3 +298,39 @@ def test_pairs_with_returns_counts_each_groups_rows_with_a_finite_value():
         want = groups.count(np.isfinite(values).any(axis=1))
         np.testing.assert_array_equal(pairs_with_returns(values, groups), want)
     assert want[4] == 0 and 0 < np.delete(want, 4).min() < want.max()
+
+
+def test_the_tables_no_test_feeds_are_built_while_the_rank_walk_runs(monkeypatch):
+    """``finish`` builds the AAR, car and parameter tables on the calling thread while Corrado's and GRANK's walk
+    still runs on its own (the walk's last second at 1M pairs otherwise left a core idle): a walk that waits for the
+    car table ends; had the tables come after the tests, it would wait in vain. The numbers are those of a fit
+    whose walk does not wait."""
+    import threading
+
+    from eventstudy import EventStudy
+    from eventstudy.engine import stages
+    from eventstudy.simulate import simulate_study
+
+    sim = simulate_study(n_events=12, n_firms=5, effect=0.01, rho=0.2, same_date=False, seed=8)
+    study = EventStudy(sim.events, sim.prices, market=sim.market, calendar="data", min_obs=100)
+    want = study.fit()
+    if not tables._concurrent_kernels():
+        pytest.skip("numba's workqueue layer: the tests run on the calling thread")
+    built, walked = threading.Event(), []
+    car_frame, rank_windows = stages.car_frame, tables._rank_windows
+
+    def car_then_signal(stage):
+        frame = car_frame(stage)
+        built.set()
+        return frame
+
+    def walk_after_the_tables(*args):
+        walked.append(built.wait(timeout=10))
+        return rank_windows(*args)
+
+    monkeypatch.setattr(stages, "car_frame", car_then_signal)
+    monkeypatch.setattr(tables, "_rank_windows", walk_after_the_tables)
+    got = study.fit()
+    assert walked and all(walked)  # (the first walk is the study's; the placebo draws' come after its tables)
+    for name in ("tests", "car", "aar", "parameters"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name))

@@ -110,6 +110,7 @@ def tests_frame(
     clock=None,
     bootstrap: tuple[int, int] = (0, 0),
     estimation: DaySums | Callable[[], DaySums] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> pd.DataFrame:
     """The test battery of every group (``labels`` (G,) name the rows' ``group``) and event window.
 
@@ -119,6 +120,8 @@ def tests_frame(
     them (then called once the group tests have started on their thread, so the two run at once): the
     windows whose members are ``groups`` (no pair lacks a CAR, the usual case) take their ``portfolio_sd`` from its
     AAR, and every window the pairs' positive shares from its counts, rather than reading the estimation ARs again.
+    ``meanwhile``: work that needs no test (the study's other tables), called once on this thread after rbar, while
+    the rank walk and the group tests end on theirs (at 1M pairs the walk's last second left a core idle).
 
     ``clock`` (a :class:`~eventstudy.engine.stages.Stopwatch`) gets the phases "tests" (the main thread's work:
     the shared estimation arrays, rbar and kp_bmp_t) and "rank tests" (starting the other tests' thread and, after
@@ -164,6 +167,8 @@ def tests_frame(
     )
     lap("tests")
     kp = [kp_bmp_t_groups(stage.csar[window], rbars[w], members[w]) for w, window in enumerate(windows.events)]
+    if meanwhile is not None:
+        meanwhile()  # (its own laps)
     batteries = [{**o, "kp_bmp_t": k} for o, k in zip(others.result(), kp, strict=True)]
     batteries = [{name: b[name] for name in TEST_NAMES} | g for b, g in zip(batteries, group.result(), strict=True)]
     lap("rank tests")
