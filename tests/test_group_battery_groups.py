@@ -7,6 +7,7 @@ per-group Binder system built from the group's rows as the engine did one group 
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,6 +30,7 @@ from eventstudy.inference.calendar_time import (
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.result import NA
 from eventstudy.inference.result import TestResult as Result
+from eventstudy.inference.threads import concurrent_kernels
 from eventstudy.simulate import simulate_study
 
 SESSIONS = pd.bdate_range("2022-01-03", periods=500).values
@@ -278,7 +280,7 @@ def test_group_tests_leave_the_calling_thread_only_on_a_threadsafe_numba_layer(m
             raise ValueError("Threading layer is not initialized.")
         return layer
 
-    monkeypatch.setattr(tables.numba, "threading_layer", threading_layer)
+    monkeypatch.setattr(numba, "threading_layer", threading_layer)
     ran_on = tables._in_background(threading.current_thread).result()
     assert (ran_on is not threading.current_thread()) is own_thread
 
@@ -314,7 +316,7 @@ def test_the_tables_no_test_feeds_are_built_while_the_rank_walk_runs(monkeypatch
     sim = simulate_study(n_events=12, n_firms=5, effect=0.01, rho=0.2, same_date=False, seed=8)
     study = EventStudy(sim.events, sim.prices, market=sim.market, calendar="data", min_obs=100)
     want = study.fit()
-    if not tables._concurrent_kernels():
+    if not concurrent_kernels():
         pytest.skip("numba's workqueue layer: the tests run on the calling thread")
     built, walked = threading.Event(), []
     car_frame, rank_windows = stages.car_frame, tables._rank_windows

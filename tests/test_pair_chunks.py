@@ -125,3 +125,40 @@ def test_estimation_start_and_end_are_the_first_and_last_clean_estimation_dates(
     for i in range(len(stage)):
         clean = dates[i][estimation[i]]
         assert stage.estimation_start[i] == clean[0] and stage.estimation_end[i] == clean[-1]
+
+
+@pytest.mark.parametrize("model", ["market", "garch"])
+@pytest.mark.parametrize("gaps", [True, False])
+def test_chunks_finished_beside_the_next_chunks_model_give_the_numbers_of_one_thread(study, model, gaps, monkeypatch):
+    """With a threadsafe numba layer, chunk k's statistics and stage (``_finish_chunk``) run on a thread of their
+    own while chunk k + 1 is gathered and fitted (two work buffers, taken in turn): every array and CAR table is what
+    the chunks give one after another on the calling thread. Without gaps the chunks' ARs stay in the work buffers
+    (bridging gaps makes arrays of its own), so a buffer reused too early would show."""
+    import threading
+    import time
+
+    if not gaps:
+        sim = simulate_study(n_events=15, n_firms=5, effect=0.01, rho=0.2, same_date=False, seed=8)
+        study = EventStudy(sim.events, sim.prices, market=sim.market, calendar="data", min_obs=200)
+    study.model = model
+    monkeypatch.setattr(stages, "CHUNK_PAIRS", 7)
+    monkeypatch.setattr(stages, "concurrent_kernels", lambda: False)
+    alone = stages.run_pairs(study, study.events, study.prices)
+    finish, threads = stages._finish_chunk, []
+
+    def recorded(*args):  # late: a buffer reused before its chunk is finished would be overwritten by then
+        threads.append(threading.current_thread().name)
+        time.sleep(0.05)
+        return finish(*args)
+
+    monkeypatch.setattr(stages, "concurrent_kernels", lambda: True)
+    monkeypatch.setattr(stages, "_finish_chunk", recorded)
+    beside = stages.run_pairs(study, study.events, study.prices)
+    assert len(threads) == -(-len(study.events.frame) // 7) >= 4
+    assert set(threads) == {"eventstudy-chunks_0"}
+    pd.testing.assert_frame_equal(beside.pairs, alone.pairs)
+    for name in (*ARRAYS, *PANELS, "ar_slot", "ar_stored", "event_sar", "event_normal"):
+        np.testing.assert_array_equal(getattr(beside, name), getattr(alone, name), err_msg=name)
+    for window, table in alone.cars.items():
+        for column, values in table.items():
+            np.testing.assert_array_equal(beside.cars[window][column], values, err_msg=f"{window} {column}")

@@ -226,7 +226,7 @@ def in_column(cells: np.ndarray, column: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _take(matrix, first, column, lo, hi, fill, out, start, stop):  # pragma: no cover - compiled
     """out[p, j] = matrix[column[p], first[p] + j] where that session lies in [lo[p], hi[p]), else ``fill``, for the
     pairs ``start <= p < stop``: the days inside the block [a, b) copied as runs of one length (no bounds test per
@@ -244,7 +244,7 @@ def _take(matrix, first, column, lo, hi, fill, out, start, stop):  # pragma: no 
             inside[t] = source[t]
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _take_chunks(matrix, first, column, lo, hi, fill, out, bounds):  # pragma: no cover - compiled
     """:func:`_take` over the chunks of pairs ``bounds`` on every thread (the only entry point: one compiled
     function per signature to load from numba's cache, not a serial and a parallel one)."""
@@ -277,7 +277,7 @@ def _copy_regressors_impl(out, regressors, p, a, b, s0):  # pragma: no cover - c
     return every
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _gather(returns, span, regressors, clean_regressors, blocked, first, column, lo, hi, est_lo, est_hi,
             out_returns, out_span, out_regressors, out_masked, out_estimation, out_bounds,
             start, stop):  # pragma: no cover  # fmt: skip
@@ -335,7 +335,7 @@ def _gather(returns, span, regressors, clean_regressors, blocked, first, column,
         out_bounds[p, 0], out_bounds[p, 1] = est_first, est_last
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _gather_chunks(returns, span, regressors, clean_regressors, blocked, first, column, lo, hi, est_lo, est_hi,
                    out_returns, out_span, out_regressors, out_masked, out_estimation, out_bounds,
                    bounds):  # pragma: no cover  # fmt: skip

@@ -102,7 +102,7 @@ def quadratic_form(design: np.ndarray, xtx_inv: np.ndarray) -> np.ndarray:
     return _quadratic_form(design, xtx_inv)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _quadratic_form(design, xtx_inv):  # pragma: no cover - compiled
     n_pairs, n_days, k = design.shape
     out = np.zeros((n_pairs, n_days))
@@ -212,7 +212,7 @@ def _ols_moments(y, x, k, intercept, mask) -> tuple[np.ndarray, ...]:
     return xtx, xty, n, total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _moments(y, x, intercept, mask, xtx, xty, n, total, start, stop):  # pragma: no cover - compiled
     n_days, k = y.shape[1], xtx.shape[1]
     if intercept and k == 2:  # the market model: the same sums in the same order, in registers
@@ -245,7 +245,7 @@ def _moments(y, x, intercept, mask, xtx, xty, n, total, start, stop):  # pragma:
                 xtx[p, b, a] = xtx[p, a, b]
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _moments_chunks(y, x, intercept, mask, xtx, xty, n, total, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
         _moments(y, x, intercept, mask, xtx, xty, n, total, bounds[c], bounds[c + 1])
@@ -261,13 +261,13 @@ def _ols_residuals(y, x, k, intercept, mask, params, mean, out, ar) -> tuple[np.
     return ssr, sst
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _residuals_chunks(y, x, intercept, mask, params, mean, out, ar, ssr, sst, bounds):  # pragma: no cover - compiled
     for c in numba.prange(len(bounds) - 1):
         _residuals(y, x, intercept, mask, params, mean, out, ar, ssr, sst, bounds[c], bounds[c + 1])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _residuals(y, x, intercept, mask, params, mean, out, ar, ssr, sst, start, stop):  # pragma: no cover - compiled
     n_days, k = y.shape[1], params.shape[1]
     with_ar = ar.shape[0] > 0

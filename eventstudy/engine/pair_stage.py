@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import fields
 
 import numpy as np
@@ -29,6 +30,7 @@ from eventstudy.engine.volume import volume_stage
 from eventstudy.engine.window_pass import window_complete, window_pass
 from eventstudy.events.catalog import EventSet
 from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, matching_rows
+from eventstudy.inference.threads import concurrent_kernels
 
 _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # a Linux libc other than glibc (musl)
@@ -46,7 +48,11 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
 
     ``prices`` must hold the subset's tickers, the market and the factors (with ``calendar="data"`` their dates
     are the sessions: give the same dates as the full run). The pairs are gathered and fitted ``CHUNK_PAIRS`` at a
-    time (every pair's numbers depend on its own row only, so chunks give exactly the numbers of one pass).
+    time (every pair's numbers depend on its own row only, so chunks give exactly the numbers of one pass). Where
+    numba's threading layer lets two threads launch parallel kernels (and no volume is studied: its stage reads the
+    gathered arrays), chunk k's statistics and stage (:func:`_finish_chunk`) run on a thread of their own while
+    chunk k + 1 is gathered and fitted on this one, into the other of two work buffers (their serial numpy and
+    Arrow steps fill the core the compiled kernels leave idle); the chunks are finished in order, one at a time.
 
     The estimation days' normal returns are kept (``PairStage.estimation_normal``) with ``estimation_normal``, and
     otherwise only where a group of the study's battery can be one of Binder's systems (its pairs on one day 0 and
@@ -87,31 +93,28 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
     held |= {name: np.empty((len(layout), n_event)) for name in HELD[1:]}
     if not (study.model == "market" and study.beta == "ols"):  # no row regenerates: all stored, in place
         held["ar_stored"] = np.empty((len(layout), n_days - n_event))
-    work = np.empty((2, min(CHUNK_PAIRS, len(layout)), n_days))  # a chunk's normal and abnormal returns, every day
+    size = min(CHUNK_PAIRS, len(layout))
+    work = [np.empty((2, size, n_days))]  # a chunk's normal and abnormal returns, every day (two: see below)
     keep = estimation_normal or _event_systems(study)
-    pooled, dates = not keep, None  # whether the studied pairs so far share one day 0 and venue (``dates``)
-    parts, buffers = [], {}  # the chunks write into the run's arrays; their gathered arrays reuse ``buffers``
-    for start in range(0, max(len(layout), 1), CHUNK_PAIRS):
-        rows = slice(start, min(start + CHUNK_PAIRS, len(layout)))
-        n = rows.stop - rows.start
-        out = {k: v[rows] for k, v in held.items()} | {"normal": work[0, :n], "ar": work[1, :n]}
-        part = _pair_chunk(study, layout, index, rows, clock, out, buffers)
-        for name in HELD:  # a model that made arrays of its own (fallback, gaps, GARCH): copied, then freed
-            values = getattr(part, name)
-            if values.base is not held[name]:
-                held[name][rows] = values
-                setattr(part, name, held[name][rows])
-        if pooled:
-            found = part.pairs.loc[part.active, ["day0", "venue"]]
-            dates = (found if dates is None else pd.concat([dates, found])).drop_duplicates()
-            pooled = len(dates) <= 1
-            for kept in parts if not pooled else ():  # no Binder system: the estimation days' normals are not read
-                kept.estimation_normal = kept.normal_slot = None
-        if keep or pooled:  # the rows the grid does not regenerate, copied (``work`` is reused by the next chunk)
-            part.normal_slot, part.estimation_normal = _estimation_normals(part)
-        else:
-            part.estimation_normal = None
-        parts.append(part)
+    state = {"pooled": not keep, "dates": None}  # whether the studied pairs so far share one day 0 and venue
+    parts, buffers, finishing = [], {}, []  # the chunks write into the run's arrays; gathers reuse ``buffers``
+    with ThreadPoolExecutor(1, thread_name_prefix="eventstudy-chunks") as pool:
+        for k, start in enumerate(range(0, max(len(layout), 1), CHUNK_PAIRS)):
+            rows = slice(start, min(start + CHUNK_PAIRS, len(layout)))
+            if k >= len(work):
+                finishing[k - len(work)].result()  # done with the buffer this chunk reuses
+                clock.lap("statistics")
+            n, w = rows.stop - rows.start, work[k % len(work)]
+            out = {name: v[rows] for name, v in held.items()} | {"normal": w[0, :n], "ar": w[1, :n]}
+            modelled = _pair_model(study, layout, rows, clock, out, buffers)
+            if k == 0 and len(layout) > n and not study.volume and concurrent_kernels():  # (a kernel has run now)
+                work.append(np.empty_like(w))  # chunk k + 1 modelled into the other while chunk k is finished
+            args = (study, index, rows, out, modelled, held, keep, state, parts)
+            finishing.append(pool.submit(_finish_chunk, *args) if len(work) > 1 else _done(_finish_chunk(*args)))
+            clock.lap("statistics")
+        for done in finishing:
+            done.result()
+        clock.lap("statistics")
     del buffers, work
     stage = concat(parts, release=True)
     stage.contamination = layout.contamination  # flagged on a thread while the chunks ran (panel_layout)
@@ -141,12 +144,43 @@ def release_freed_pages() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _pair_chunk(
-    study, layout: PanelLayout, index: np.ndarray, rows: slice, clock: Stopwatch, out: dict, buffers: dict
-) -> PairStage:
-    """The pair stage of the layout's pairs ``rows``, written into ``out``'s arrays where the model allows
-    (``HELD``; ``normal``, ``ar``: the chunk's (P, D) normal and abnormal returns; ``ar_stored``, when given: its
-    estimation days' ARs, all stored there), gathered into ``buffers`` (see :meth:`PanelLayout.gather`)."""
+def _done(value) -> Future:
+    done: Future = Future()
+    done.set_result(value)
+    return done
+
+
+def _finish_chunk(
+    study, index: np.ndarray, rows: slice, out: dict, modelled: tuple, held: dict, keep: bool, state: dict, parts: list
+) -> None:
+    """A modelled chunk's statistics and stage (:func:`_pair_statistics`), its arrays moved into the run's ``held``
+    ones, appended to ``parts``; called for each chunk in turn (on one thread: ``state`` and earlier ``parts``
+    change here)."""
+    part = _pair_statistics(study, index, rows, out, *modelled)
+    for name in HELD:  # a model that made arrays of its own (fallback, gaps, GARCH): copied, then freed
+        values = getattr(part, name)
+        if values.base is not held[name]:
+            held[name][rows] = values
+            setattr(part, name, held[name][rows])
+    if state["pooled"]:
+        found = part.pairs.loc[part.active, ["day0", "venue"]]
+        state["dates"] = (found if state["dates"] is None else pd.concat([state["dates"], found])).drop_duplicates()
+        state["pooled"] = len(state["dates"]) <= 1
+        for kept in parts if not state["pooled"] else ():  # no Binder system: the estimation days' normals unread
+            kept.estimation_normal = kept.normal_slot = None
+    if keep or state["pooled"]:  # the rows the grid does not regenerate, copied (the work buffer is reused)
+        part.normal_slot, part.estimation_normal = _estimation_normals(part)
+    else:
+        part.estimation_normal = None
+    parts.append(part)
+
+
+def _pair_model(study, layout: PanelLayout, rows: slice, clock: Stopwatch, out: dict, buffers: dict) -> tuple:
+    """The layout's pairs ``rows`` gathered (into ``buffers``, see :meth:`PanelLayout.gather`) and fitted, their
+    normal and abnormal returns written into ``out`` (``normal``, ``ar``: the chunk's (P, D) arrays; ``event_normal``
+    and, with GARCH, ``event_sar`` too, where the model allows: ``HELD``), and the window sums: ``(panel, fit,
+    status, reason, active, masks, sums)``. What :func:`_pair_statistics` reads of the panel is not in ``buffers``
+    (the next chunk's gather overwrites them)."""
     panel = layout.gather(rows, buffers, out["estimation"], contamination=False)  # run_pairs takes the layout's
     clock.lap("panel")
     fit, status, reason = _estimate(study, panel, (out["normal"], out["ar"]))
@@ -154,14 +188,12 @@ def _pair_chunk(
     out["event_normal"][:] = fit.normal[:, start:]
     clock.lap("model")
     active = np.isin(status, ACTIVE)
+    fit.ar[~active] = np.nan  # the chunk's own array: pairs not studied get NaN in place
     est_days = (panel.days >= study.windows.estimation[0]) & (panel.days <= study.windows.estimation[1])
-    ar = fit.ar  # the chunk's own array: pairs not studied get NaN in place
-    ar[~active] = np.nan
-    windows = study.windows.events
-    masks = np.stack([panel.day_mask(w) for w in windows])
+    masks = np.stack([panel.day_mask(w) for w in study.windows.events])
     garch = fit.variance is not None  # its SAR divides by the conditional variance: fit.standardized_ar
     sums = window_pass(
-        ar,
+        fit.ar,
         fit.design_rows(),
         fit.xtx_inv,
         panel.span,
@@ -171,7 +203,19 @@ def _pair_chunk(
         study.returns,
         sar=None if garch else (fit.sigma, est_days, out["event_sar"]),
     )
-    sar = fit.standardized_ar(ar, est_days, out=out["event_sar"]) if garch else out["event_sar"]
+    if garch:
+        fit.standardized_ar(fit.ar, est_days, out=out["event_sar"])
+    return panel, fit, status, reason, active, masks, sums
+
+
+def _pair_statistics(
+    study, index: np.ndarray, rows: slice, out: dict, panel, fit, status, reason, active, masks, sums
+) -> PairStage:
+    """The pair stage of a modelled chunk (:func:`_pair_model`): each window's CAR statistics, the estimation rows
+    the grid does not regenerate, and the stage's fields."""
+    ar = fit.ar
+    start = len(panel.days) - out["event_normal"].shape[1]  # the first event day
+    windows = study.windows.events
     cars = {}
     for i, w in enumerate(windows):
         table = car_statistics(sums, i, fit.xtx_inv, fit.sigma, fit.dof)
@@ -179,9 +223,8 @@ def _pair_chunk(
     first, last = np.maximum(panel.estimation_bounds, 0).T  # the gather's first and last clean estimation days
     has = panel.estimation_bounds[:, 0] >= 0
     nat = np.datetime64("NaT")
-    csar = {w: cumulative_sar(cars[w]["car"], cars[w]["car_se"]) for w in study.windows.events}
+    csar = {w: cumulative_sar(cars[w]["car"], cars[w]["car_se"]) for w in windows}
     slot, stored = _estimation_rows(panel, fit.params, active, ar[:, :start], out.get("ar_stored"))
-    clock.lap("statistics")
     stage = PairStage(
         index=index[rows],
         days=panel.days,
@@ -204,7 +247,7 @@ def _pair_chunk(
         ar_slot=slot,
         ar_stored=stored,
         event_normal=out["event_normal"],
-        event_sar=sar,
+        event_sar=out["event_sar"],
         estimation_normal=fit.normal[:, :start],  # a view of the chunk's array: run_pairs copies it or drops it
         cars=cars,
         csar=csar,

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
-import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -41,6 +40,7 @@ from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.moments import DaySums, group_day_sums
 from eventstudy.inference.result import NA
 from eventstudy.inference.row_positions import RowPositions
+from eventstudy.inference.threads import concurrent_kernels
 
 TESTS_COLUMNS = ["group", "window", "test", "family", "statistic", "p_value", "n", "rbar"]
 
@@ -201,7 +201,7 @@ def _in_background(function: Callable, *args) -> Future:
     threading layer is ``workqueue`` (no OpenMP or TBB), two threads may not launch parallel kernels at once (numba
     aborts the process), so the call runs here.
     """
-    if not _concurrent_kernels():
+    if not concurrent_kernels():
         done: Future = Future()
         done.set_result(function(*args))
         return done
@@ -210,15 +210,6 @@ def _in_background(function: Callable, *args) -> Future:
         return pool.submit(function, *args)
     finally:
         pool.shutdown(wait=False)  # the submitted call still runs; the thread ends with it
-
-
-def _concurrent_kernels() -> bool:
-    """Whether two threads may launch numba's parallel kernels at once: a threadsafe layer (OpenMP, TBB) is in use
-    (the pair stage's parallel kernels have chosen it by now; before any has run, assume not)."""
-    try:
-        return numba.threading_layer() != "workqueue"
-    except ValueError:  # no parallel kernel has run yet
-        return False
 
 
 class Estimation(NamedTuple):

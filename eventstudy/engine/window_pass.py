@@ -165,7 +165,7 @@ def prefetch_row(a, p, lo, hi):  # pragma: no cover - compiled
         address += 64
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _pairwise_sum(values, lo, hi):  # pragma: no cover - compiled
     """numpy's pairwise summation of ``values[lo:hi]`` (``pairwise_sum_DOUBLE``), the order ``np.sum`` of a
     contiguous row adds in: blocks of up to 128 values (:func:`_block_sum`), longer runs split in halves (cut at a
@@ -196,7 +196,7 @@ def _pairwise_sum(values, lo, hi):  # pragma: no cover - compiled
     return partial[0]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _block_sum(values, lo, hi):  # pragma: no cover - compiled
     """numpy's sum of at most 128 values: in order below 8, else 8 interleaved accumulators and the rest."""
     n = hi - lo
@@ -225,7 +225,7 @@ def _block_sum(values, lo, hi):  # pragma: no cover - compiled
     return res
 
 
-@numba.njit(cache=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, never an exception
 def _pass(
     ar, x, intercept, zero, k, xtx_inv, span, per_pair, returns, normal, gross_r, gross_n, first, log, windows,
     bounds, do_sar, sigma, est_days, sar, n_days, car, s, sessions, covered, real, expected, last_valid, start, stop,
@@ -338,7 +338,7 @@ def _pairs(
             last_valid[w, p] = last >= 0 and not np.isnan(ar[p, last])
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _pass_chunks(
     ar, x, intercept, zero, k, xtx_inv, span, per_pair, returns, normal, gross_r, gross_n, first, log, windows,
     bounds, do_sar, sigma, est_days, sar, n_days, car, s, sessions, covered, real, expected, last_valid, chunks,

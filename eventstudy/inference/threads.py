@@ -48,3 +48,13 @@ def split_elementwise(fn: Callable, *arrays: np.ndarray, min_items: int = 100_00
     with ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-elementwise") as pool:
         parts = pool.map(lambda lo, hi: fn(*(a[lo:hi] for a in arrays)), cuts[:-1], cuts[1:])
         return np.concatenate(list(parts))
+
+
+def concurrent_kernels() -> bool:
+    """Whether two threads may launch numba's parallel kernels at once: a threadsafe layer (OpenMP, TBB) is in use
+    (numba chooses it at the first parallel kernel; before any has run, assume not). Under the ``workqueue`` layer
+    numba aborts the process when two threads launch parallel kernels at once."""
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel kernel has run yet
+        return False
