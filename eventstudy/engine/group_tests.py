@@ -200,7 +200,8 @@ def binder_windows(stage, wmasks: list[np.ndarray], groups: list[Groups]) -> lis
                 same = win.any(axis=1) & np.where(est[b] | win, agree[b], True).all(axis=1)
                 win &= same[:, None]
                 part = fit if len(b) == len(fit.ok) and (b == np.arange(len(b))).all() else _take_fit(fit, b)
-                res = binder_window(part, y[b][:, wmask], x[b][:, wmask], win[:, wmask])
+                days = np.flatnonzero(wmask)[None, :]  # the window's days of the systems b (one copy, not two)
+                res = binder_window(part, y[b[:, None], days], x[b[:, None], days], win[:, wmask])
                 for target, value in zip(out[w], (res.f, res.f_p, res.z, res.z_p), strict=True):
                     target[row[use]] = value
     return [
@@ -230,7 +231,9 @@ def _binder_systems(stage, idx: np.ndarray) -> tuple:
 def _systems(idx, design, params, normal, returns, span, estimation):  # pragma: no cover - compiled
     """Each system's (days x tickers) returns net of the model's non-regression part, its regressors (the first
     pair's design), its clean estimation days where every ticker has a return, the days where every ticker has
-    a return, and the days where every pair's design equals the first pair's."""
+    a return, and the days where every pair's design equals the first pair's. One pair's row at a time, its days
+    in loops without a branch (the day's flags and-ed as integers), each value computed as
+    ``returns - (normal - regression)`` with the regression summed over the regressors in order from 0.0."""
     batch, n = idx.shape
     days, k = design.shape[1], design.shape[2]
     y = np.empty((batch, days, n))
@@ -239,31 +242,34 @@ def _systems(idx, design, params, normal, returns, span, estimation):  # pragma:
     have = np.ones((batch, days), np.bool_)
     agree = np.ones((batch, days), np.bool_)
     clean = np.empty(days, np.bool_)
+    value = np.empty(days)
     for b in range(batch):
         clean[:] = True
         for m in range(n):  # one pair's row at a time (contiguous reads)
             i = idx[b, m]
+            row, p = design[i], params[b, m]
             for d in range(days):
                 regression = 0.0
                 finite = span[i, d] == 1
                 for j in range(k):
-                    regression += design[i, d, j] * params[b, m, j]
-                    finite = finite and np.isfinite(design[i, d, j])
-                value = returns[i, d] - (normal[i, d] - regression)
-                y[b, d, m] = value
-                have[b, d] = have[b, d] and finite and np.isfinite(value)
-                clean[d] = clean[d] and estimation[i, d]
-        first = idx[b, 0]
-        x[b] = design[first]
+                    regression += row[d, j] * p[j]
+                    finite &= np.isfinite(row[d, j])
+                v = returns[i, d] - (normal[i, d] - regression)
+                value[d] = v
+                have[b, d] &= finite & np.isfinite(v)
+                clean[d] &= estimation[i, d]
+            y[b, :, m] = value
+        first = design[idx[b, 0]]
+        x[b] = first
         for d in range(days):
-            est[b, d] = clean[d] and have[b, d]
+            est[b, d] = clean[d] & have[b, d]
         for m in range(1, n):
-            i = idx[b, m]
+            row = design[idx[b, m]]
             for d in range(days):
+                same = True
                 for j in range(k):
-                    agree[b, d] = agree[b, d] and abs(design[i, d, j] - design[first, d, j]) <= 1e-8 + 1e-5 * abs(
-                        design[first, d, j]
-                    )
+                    same &= abs(row[d, j] - first[d, j]) <= 1e-8 + 1e-5 * abs(first[d, j])
+                agree[b, d] &= same
     return y, x, est, have, agree
 
 
