@@ -69,7 +69,6 @@ def finish(study, stage: PairStage, prices_table: bool = True, release: bool = F
     def untested() -> None:
         """The tables no test feeds (the AAR frame, car, parameters): built while the rank tests end."""
         built["aar"] = _aar_frame(study, stage, labels, groups, est().mean)
-        clock.lap("placebo")
         built.update(car=car_frame(stage), parameters=parameter_frame(stage))
         clock.lap("tables")
 
