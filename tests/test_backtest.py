@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -138,6 +139,8 @@ def test_benchmark_smallest_size_runs(tmp_path, monkeypatch, capsys, repo_root):
         return child
 
     monkeypatch.setattr(bench, "measure_library", library)
+    compiled = Path(importlib.util.cache_from_source(str(repo_root / "eventstudy" / "engine" / "grid.py")))
+    compiled.unlink(missing_ok=True)
     bench.main()
     out = capsys.readouterr().out
     assert "no peer virtualenv" in out or "agreement with the peer" in out
@@ -148,3 +151,6 @@ def test_benchmark_smallest_size_runs(tmp_path, monkeypatch, capsys, repo_root):
     # the compute floor (benchmarks/floor.py) computes the engine's CAR and t, and is printed with its agreement
     assert child["floor"] > 0 and child["floor_car_diff"] < 1e-14 and child["floor_t_diff"] < 1e-9
     assert "the compute floor against the engine" in out
+    # prepared first: the package's bytecode compiled (under PYTHONDONTWRITEBYTECODE every process would compile it)
+    assert "prepared in" in out and out.index("prepared in") < out.index("1,000 ")
+    assert compiled.is_file()
