@@ -148,6 +148,7 @@ def _tests(
     tests = pd.concat(parts.values(), ignore_index=True)
     measures = np.repeat(np.arange(len(parts)), [len(part) for part in parts.values()])
     tests.insert(0, "measure", text_column(np.array(list(parts), dtype=object), measures))
+    clock.lap("tests")  # the volatility tests and the table's assembly (not the placebo's phase that follows)
     return tests
 
 
