@@ -297,6 +297,7 @@ def main() -> None:
         print(f"the compute floor against the engine: max |CAR diff| {car_diff:.1e}, max rel. diff of t {t_diff:.1e}")
 
 
+PREPARE_PAIRS = 30_000  # more than one chunk of the pair stage (25,000 pairs) and parallel kernels
 PREPARED = "the package's bytecode compiled, the kernels of a study in numba's on-disk cache"
 
 
@@ -306,14 +307,17 @@ def prepare(data: Path, limit_gb: float, cli: bool) -> float:
     The package's bytecode: pip compiles it at install, but a source tree (this script runs the checkout) under
     ``PYTHONDONTWRITEBYTECODE=1``, as this project's machines set it, has none, and every process would compile its
     modules again (about 0.3 s of each process). numba's on-disk cache of the kernels: a fresh checkout compiles
-    them on their first use (a minute or more), which the first sizes' rows would show instead of the engine.
+    them on their first use (a minute or more), which the first sizes' rows would show instead of the engine. A study
+    of ``PREPARE_PAIRS`` pairs runs every kernel the sizes do: the parallel ones (a job of 1,000 pairs runs the
+    serial kernels only) and the pair stage's pipeline of several chunks.
     """
     clock = time.perf_counter()
     compileall.compile_dir(ROOT / "eventstudy", quiet=1)
-    measure_library(data, SIZES[0], limit_gb, warm=True)
+    pairs = min(PREPARE_PAIRS, json.loads((data / "universe.json").read_text())["pairs"])
+    measure_library(data, pairs, limit_gb, warm=True)
     if cli:
         for group_tests in ("all", "event+all"):
-            measure_cli(data, SIZES[0], limit_gb, group_tests)
+            measure_cli(data, pairs, limit_gb, group_tests)
     return time.perf_counter() - clock
 
 
