@@ -232,7 +232,7 @@ def _systems(idx, design, params, normal, returns, span, estimation):  # pragma:
     """Each system's (days x tickers) returns net of the model's non-regression part, its regressors (the first
     pair's design), its clean estimation days where every ticker has a return, the days where every ticker has
     a return, and the days where every pair's design equals the first pair's. One pair's row at a time, its days
-    in loops without a branch (the day's flags and-ed as integers), each value computed as
+    in loops without a branch (the day's flags combined with ``&``, not ``and``), each value computed as
     ``returns - (normal - regression)`` with the regression summed over the regressors in order from 0.0."""
     batch, n = idx.shape
     days, k = design.shape[1], design.shape[2]
