@@ -92,10 +92,11 @@ def test_variance_ratio_is_the_f_test_for_one_pair():
     assert np.isnan(variance_ratio(ar[:, :1], sigma, dof).statistic)  # a one-day window has no variance
 
 
-@pytest.mark.parametrize("days", [2, 7, 8, 21, 128, 129, 300])
+@pytest.mark.parametrize("days", [2, 7, 8, 21, 128, 129, 300, 1100])
 def test_row_variances_are_numpys_nanvar_bit_for_bit(days):
     """The compiled walk against np.nanvar(ddof=1) of each row (numpy's pairwise sums below 8, at 8 to 128 and
-    above 128 values), on a strided view with NaN and inf, rows of very different scales."""
+    above 128 values, runs split over several levels), on a strided view with NaN and inf, rows of very different
+    scales."""
     rng = np.random.default_rng(days)
     x = rng.standard_normal((2000, days + 5)) * rng.choice([1e-4, 1.0, 1e5], (2000, 1)) + 3.0
     x[rng.random(x.shape) < 0.2] = np.nan

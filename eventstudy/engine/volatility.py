@@ -61,6 +61,7 @@ def row_variances(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @numba.njit(cache=True, nogil=True)
 def _row_variances(x, count, variance):  # pragma: no cover - compiled
     values = np.empty(x.shape[1])
+    scratch = (np.empty((3, 64), dtype=np.int64), np.empty(64))  # _pairwise_sum's stacks
     for i in range(x.shape[0]):
         present = 0
         for t in range(x.shape[1]):
@@ -70,11 +71,11 @@ def _row_variances(x, count, variance):  # pragma: no cover - compiled
             values[t] = 0.0 if np.isnan(v) else v
         if present < 2:
             continue
-        mean = (0.0 + _pairwise_sum(values, 0, len(values))) / present  # nanvar: sum(a with NaN as 0) / count
+        mean = (0.0 + _pairwise_sum(values, 0, len(values), scratch)) / present  # nanvar: sum(a with NaN as 0) / count
         for t in range(x.shape[1]):
             v = x[i, t]
             values[t] = 0.0 if np.isnan(v) else (v - mean) * (v - mean)
-        variance[i] = (0.0 + _pairwise_sum(values, 0, len(values))) / (present - 1)
+        variance[i] = (0.0 + _pairwise_sum(values, 0, len(values), scratch)) / (present - 1)
 
 
 def csect_variance(csar: np.ndarray, dof: np.ndarray) -> TestResult:

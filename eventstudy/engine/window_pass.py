@@ -165,17 +165,20 @@ def prefetch_row(a, p, lo, hi):  # pragma: no cover - compiled
         address += 64
 
 
-@numba.njit(cache=True, nogil=True)
-def _pairwise_sum(values, lo, hi):  # pragma: no cover - compiled
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def _pairwise_sum(values, lo, hi, scratch):  # pragma: no cover - compiled
     """numpy's pairwise summation of ``values[lo:hi]`` (``pairwise_sum_DOUBLE``), the order ``np.sum`` of a
     contiguous row adds in: blocks of up to 128 values (:func:`_block_sum`), longer runs split in halves (cut at a
     multiple of 8) and the halves' sums added. Without recursion (numba cannot load a cached recursive function):
-    the halves are visited depth first with a stack of runs and one of partial sums."""
+    the halves are visited depth first with a stack of runs and one of partial sums, the caller's ``scratch`` ((3, 64)
+    int64 and (64,) float64, made once for many calls). No reference counting and no allocation in a call: numba
+    would count the references to ``values`` with atomic instructions at each (eight calls a pair in the window
+    pass)."""
     if hi - lo <= _PAIRWISE_BLOCK:
         return _block_sum(values, lo, hi)
-    run_lo, run_hi = np.empty(64, dtype=np.int64), np.empty(64, dtype=np.int64)
-    state, partial = np.zeros(64, dtype=np.int64), np.empty(64)
-    run_lo[0], run_hi[0], top, n_partial = lo, hi, 0, 0
+    runs, partial = scratch
+    run_lo, run_hi, state = runs[0], runs[1], runs[2]
+    run_lo[0], run_hi[0], state[0], top, n_partial = lo, hi, 0, 0, 0
     while top >= 0:
         a, b = run_lo[top], run_hi[top]
         half = (b - a) // 2
@@ -196,7 +199,7 @@ def _pairwise_sum(values, lo, hi):  # pragma: no cover - compiled
     return partial[0]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def _block_sum(values, lo, hi):  # pragma: no cover - compiled
     """numpy's sum of at most 128 values: in order below 8, else 8 interleaved accumulators and the rest."""
     n = hi - lo
@@ -257,6 +260,7 @@ def _pairs(
     prefetched (a pair's days are a row apart from the last one's: no hardware prefetcher follows them)."""
     n_cols = ar.shape[1]
     values, design_values = np.empty(n_cols), np.empty(n_cols)
+    scratch = (np.empty((3, 64), dtype=np.int64), np.empty(64))  # _pairwise_sum's stacks
     touch_lo = n_cols - sar.shape[1] if do_sar else n_cols  # the columns read: [touch_lo, touch_hi)
     touch_hi = n_cols if do_sar else 0
     for w in range(windows.shape[0]):
@@ -329,9 +333,9 @@ def _pairs(
             sessions[w, p] += n_sessions
             covered[w, p] += n_covered
             real[w, p], expected[w, p] = gross_real, gross_expected
-            car[w, p] = 0.0 + _pairwise_sum(values, 0, hi - lo)
+            car[w, p] = 0.0 + _pairwise_sum(values, 0, hi - lo, scratch)
             if k == 1:
-                s[w, p, 0] = 0.0 + _pairwise_sum(design_values, 0, hi - lo)
+                s[w, p, 0] = 0.0 + _pairwise_sum(design_values, 0, hi - lo, scratch)
             elif k == 2:
                 s[w, p, 0], s[w, p, 1] = s0, s1
             last = bounds[w, 2]

@@ -254,13 +254,18 @@ def _regenerated_days(src, i):  # pragma: no cover - compiled
     return inside_lo, inside_hi, y, x, 0.0 + alpha[i], beta[i]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def ar_row(src, i, out):  # pragma: no cover - compiled
-    """Row ``i`` into ``out[:L]`` (a regenerated row in one vectorised pass over its days inside the grid block)."""
+    """Row ``i`` into ``out[:L]`` (a regenerated row in one vectorised pass over its days inside the grid block).
+    Compiled without reference counting: numba would count the references to each of ``src``'s arrays and to every
+    view at each call, with atomic instructions (more than a regenerated row's arithmetic), so the stored row is
+    copied by a loop over views, not a slice assignment (which may allocate a copy of its source)."""
     stored, slot, col0, width = src[STORED], src[SLOT], src[COL0], src[WIDTH]
     s = slot[i]
     if s >= 0:
-        out[:width] = stored[s, col0 : col0 + width]  # a slice copy: 4x the element loop's speed
+        row, into = stored[s, col0 : col0 + width], out[:width]
+        for t in range(width):
+            into[t] = row[t]
         return
     if s == NAN_ROW:
         out[:width] = np.nan
@@ -286,7 +291,7 @@ def read_ar_row(dense, src, i, out):  # pragma: no cover - compiled
         ar_row(src, i, out)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)  # (a view a row, its references not counted: see ar_row)
 def _take(src, index, out, first, stop):  # pragma: no cover - compiled
     for r in range(first, stop):
         ar_row(src, index[r], out[r])
@@ -298,7 +303,7 @@ def _take_chunks(src, index, out, bounds):  # pragma: no cover - compiled
         _take(src, index, out, bounds[c], bounds[c + 1])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)  # (no reference counting: see ar_row)
 def _plainly_matches(src, i, values):  # pragma: no cover - compiled
     """A sufficient test that the regenerated (``MARKET_ROW``) row ``i`` is ``values`` bit for bit, with
     :func:`ar_row`'s values compared as they are computed (no row written): every day's two values are equal and

@@ -112,13 +112,14 @@ def _units_chunks(src, valid, table, offset, members, leads, ptr, size, length, 
                      bounds[c], bounds[c + 1])  # fmt: skip
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def _read_block(src, valid, table, offset, members, leads, n, values, block):  # pragma: no cover - compiled
     """The rows ``members`` (at most 8) of the residuals (``rows`` of :func:`run_cell_sums`) packed into the rows of
     ``block`` (their n available values, centred: :func:`~eventstudy.inference.correlation_packing.packed_row`; a
     row whose values are those of n consecutive days from ``leads[g]`` is moved from there, its mask and dates not
-    read, and centred beside the block's others: :func:`_centre_block`), in one call (a call's arguments cost
-    reference counts). Not fastmath: the regeneration is the fit's."""
+    read, and centred beside the block's others: :func:`_centre_block`), in one call, compiled without reference
+    counting (numba would count the references to its arguments' arrays and to each row's view with atomic
+    instructions). Not fastmath: the regeneration is the fit's."""
     for g in range(len(members)):
         x = block[g]
         if leads[g] >= 0:

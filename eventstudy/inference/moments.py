@@ -147,8 +147,20 @@ def _day_sums(dense, src, keep, masked, group, pair, order, n_groups):  # pragma
     n = np.zeros((n_groups, width), dtype=np.int64)
     positive = np.zeros(len(src[1]), dtype=np.int64)
     finite = np.zeros(len(src[1]), dtype=np.int64)
-    row, clean = np.empty(width), np.empty(width)
-    counted = np.empty(width, dtype=np.int64)
+    buffers = (np.empty(width), np.empty(width), np.empty(width, dtype=np.int64))
+    _add_day_sums(dense, src, keep, masked, group, pair, order, total, n, positive, finite, buffers)
+    return total, n, positive, finite
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def _add_day_sums(
+    dense, src, keep, masked, group, pair, order, total, n, positive, finite, buffers
+):  # pragma: no cover - compiled
+    """:func:`_day_sums`' pass into its arrays (``buffers``: a row, its clean values and counted days), compiled
+    without reference counting (numba would count the references to the rows' arrays at every row it reads, with
+    atomic instructions)."""
+    row, clean, counted = buffers
+    width = len(row)
     last = -1
     for k in range(len(order)):
         e = order[k]
@@ -170,7 +182,6 @@ def _day_sums(dense, src, keep, masked, group, pair, order, n_groups):  # pragma
         for d in range(width):
             total[g, d] += clean[d]
             n[g, d] += counted[d]
-    return total, n, positive, finite
 
 
 def t_p_values(t: np.ndarray, dof: np.ndarray) -> np.ndarray:

@@ -141,13 +141,24 @@ def _walk(
     portfolio's moves from the previous one (``i``: pair i enters, ``~i``: it leaves, in merge order), their plan
     lines gathered, then applied; (s, m) over the first member's dates when the members changed (or the group
     starts), else the previous portfolio's. At the group's end the dates its members touched are cleared."""
-    stored, returns, market = src[0], src[4], src[5]
     total = np.zeros(n_grid)
     count = np.zeros(n_grid, np.int32)  # a date's members (fewer than 2**31): int32 loops 10% faster than int64
-    row = np.empty(src[3])
-    moves = np.empty(most, np.int64)
     lines = np.empty((most, PLAN_COLUMNS), np.int64)
-    bits, plan_bits = lines.view(np.float64), plan.view(np.float64)
+    buffers = (total, count, np.empty(src[3]), np.empty(most, np.int64), lines, lines.view(np.float64))
+    _walk_groups(group_starts, starts, pair, plan, plan.view(np.float64), src, kept, kept_at, table, offset, s, m,
+                 buffers)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def _walk_groups(
+    group_starts, starts, pair, plan, plan_bits, src, kept, kept_at, table, offset, s, m, buffers
+):  # pragma: no cover - compiled
+    """:func:`_walk`'s loop over the groups, with its ``buffers`` (the table's sums and counts, a row, a step's
+    moves and plan lines, those as float64). Without reference counting: numba counts each view's references with
+    atomic instructions, and a move makes several views (200,000 pairs' walks 0.28 -> 0.27 s without them)."""
+    total, count, row, moves, lines, bits = buffers
+    stored, returns, market = src[0], src[4], src[5]
+    n_grid = len(total)
     for g in range(len(group_starts) - 1):
         a, b = 0, 0  # the previous portfolio's members
         low, high = n_grid, 0  # the dates touched
