@@ -68,7 +68,8 @@ def kernel_symbols() -> list[tuple[int, str]]:
     from numba.core.registry import CPUDispatcher
 
     found: dict[int, str] = {}
-    for dispatcher in (o for o in gc.get_objects() if isinstance(o, CPUDispatcher)):
+    # (the type, not isinstance: isinstance of a weak proxy whose object died raises ReferenceError)
+    for dispatcher in (o for o in gc.get_objects() if issubclass(type(o), CPUDispatcher)):
         owner = f"{dispatcher.py_func.__module__}.{dispatcher.py_func.__qualname__}"
         for result in list(dispatcher.overloads.values()):
             library = result.library

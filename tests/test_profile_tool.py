@@ -7,6 +7,7 @@ import importlib.util
 import shutil
 import subprocess
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -38,7 +39,9 @@ def test_the_perf_map_names_every_loaded_kernel_at_its_address(profile, tmp_path
     engine gives its symbol), sorted, each range at most 64 kB and ending before the next begins."""
     sim = simulate_study(n_events=4, n_firms=5, effect=0.01, seed=3)
     EventStudy(sim.events, sim.prices, market=sim.market, calendar="data").fit()
+    gone = weakref.proxy(_Gone())  # a proxy whose object died: the scan of the heap's objects must pass it by
     symbols = profile.kernel_symbols()
+    assert gone is not None
     names = {name for _, name in symbols}
     assert {"eventstudy.engine.models._residuals", "eventstudy.engine.window_pass._pass"} <= names
     assert "NRT_incref" in names  # numba's reference counting, where the kernels spend time on it
@@ -52,6 +55,10 @@ def test_the_perf_map_names_every_loaded_kernel_at_its_address(profile, tmp_path
     starts, sizes = (np.array([int(r[i], 16) for r in rows]) for i in (0, 1))
     assert len(rows) == len(symbols) and np.all(np.diff(starts) > 0)
     assert np.all((sizes > 0) & (sizes <= 1 << 16)) and np.all(starts[:-1] + sizes[:-1] <= starts[1:])
+
+
+class _Gone:
+    pass
 
 
 REPORT = """# Samples: 9K of event 'cpu-clock:pppH'
