@@ -172,8 +172,8 @@ def _pairwise_sum(values, lo, hi, scratch):  # pragma: no cover - compiled
     multiple of 8) and the halves' sums added. Without recursion (numba cannot load a cached recursive function):
     the halves are visited depth first with a stack of runs and one of partial sums, the caller's ``scratch`` ((3, 64)
     int64 and (64,) float64, made once for many calls). No reference counting and no allocation in a call: numba
-    would count the references to ``values`` with atomic instructions at each (eight calls a pair in the window
-    pass)."""
+    would count the references to ``values`` with atomic instructions at each (a call a pair and window in the
+    window pass)."""
     if hi - lo <= _PAIRWISE_BLOCK:
         return _block_sum(values, lo, hi)
     runs, partial = scratch
