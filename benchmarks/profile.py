@@ -35,8 +35,8 @@ KINDS = (  # (pattern of perf's "dso" column, kind of code); the first that matc
     (r"^\[JIT\]", "compiled kernels (numba)"),
     (r"^\[kernel", "operating system (page faults, zeroing fresh pages, scheduling)"),
     (r"_multiarray_umath|_umath_linalg", "numpy"),
+    (r"openblas|lapack", "BLAS / LAPACK (scipy's and numpy's OpenBLAS)"),
     (r"_ufuncs|scipy", "scipy (Student t and normal tails)"),
-    (r"openblas|lapack", "BLAS / LAPACK"),
     (r"libpython|\bpython", "Python interpreter"),
     (r"arrow|parquet", "Arrow"),
     (r"^libc\.|^libm\.", "C library (copies, allocation, libm)"),
@@ -158,7 +158,8 @@ def main() -> None:
     print("phases (s): " + ", ".join(f"{k} {v:.2f}" for k, v in results.timings.items() if v >= 0.005))
     kinds: dict[str, int] = {}
     for n, dso in by_dso:
-        kinds[kind_of(dso)] = kinds.get(kind_of(dso), 0) + n
+        kind = kind_of(dso)
+        kinds[kind] = kinds.get(kind, 0) + n
     print("\nCPU by kind of code:")
     for kind, n in sorted(kinds.items(), key=lambda item: -item[1]):
         print(f"  {100 * n / total:5.1f}%  {n / args.frequency:6.2f} s  {kind}")

@@ -20,7 +20,7 @@ import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.engine.group_tests import event_columns
-from eventstudy.engine.window_pass import _pairwise_sum
+from eventstudy.engine.window_pass import _pairwise_sum, pairwise_scratch
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.moments import group_moments, z_p_values
@@ -61,7 +61,7 @@ def row_variances(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @numba.njit(cache=True, nogil=True)
 def _row_variances(x, count, variance):  # pragma: no cover - compiled
     values = np.empty(x.shape[1])
-    scratch = (np.empty((3, 64), dtype=np.int64), np.empty(64))  # _pairwise_sum's stacks
+    scratch = pairwise_scratch()
     for i in range(x.shape[0]):
         present = 0
         for t in range(x.shape[1]):

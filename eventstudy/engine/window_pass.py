@@ -165,13 +165,19 @@ def prefetch_row(a, p, lo, hi):  # pragma: no cover - compiled
         address += 64
 
 
+@numba.njit(cache=True, nogil=True)
+def pairwise_scratch():  # pragma: no cover - compiled
+    """The stacks :func:`_pairwise_sum` needs for more than 128 values: (3, 64) int64 runs, (64,) float64 sums."""
+    return np.empty((3, 64), dtype=np.int64), np.empty(64)
+
+
 @numba.njit(cache=True, nogil=True, _nrt=False)
 def _pairwise_sum(values, lo, hi, scratch):  # pragma: no cover - compiled
     """numpy's pairwise summation of ``values[lo:hi]`` (``pairwise_sum_DOUBLE``), the order ``np.sum`` of a
     contiguous row adds in: blocks of up to 128 values (:func:`_block_sum`), longer runs split in halves (cut at a
     multiple of 8) and the halves' sums added. Without recursion (numba cannot load a cached recursive function):
-    the halves are visited depth first with a stack of runs and one of partial sums, the caller's ``scratch`` ((3, 64)
-    int64 and (64,) float64, made once for many calls). No reference counting and no allocation in a call: numba
+    the halves are visited depth first with a stack of runs and one of partial sums, the caller's ``scratch``
+    (:func:`pairwise_scratch`, made once for many calls). No reference counting and no allocation in a call: numba
     would count the references to ``values`` with atomic instructions at each (a call a pair and window in the
     window pass)."""
     if hi - lo <= _PAIRWISE_BLOCK:
@@ -260,7 +266,7 @@ def _pairs(
     prefetched (a pair's days are a row apart from the last one's: no hardware prefetcher follows them)."""
     n_cols = ar.shape[1]
     values, design_values = np.empty(n_cols), np.empty(n_cols)
-    scratch = (np.empty((3, 64), dtype=np.int64), np.empty(64))  # _pairwise_sum's stacks
+    scratch = pairwise_scratch()
     touch_lo = n_cols - sar.shape[1] if do_sar else n_cols  # the columns read: [touch_lo, touch_hi)
     touch_hi = n_cols if do_sar else 0
     for w in range(windows.shape[0]):
