@@ -5,9 +5,10 @@ and do not see the OpenMP threads its parallel loops run on. This script records
 with Linux ``perf`` during the second ``fit()`` of a study of the benchmark's universe (the first loads the kernels
 from numba's cache), after writing a perf map (``/tmp/perf-PID.map``, perf's convention for code generated at run
 time) that names the addresses of every loaded numba kernel: its own body, the parallel loop bodies and the helpers
-it calls that the compiler did not inline. It prints the phases of that ``fit()``, its CPU seconds by kind of code
-(compiled kernels, the operating system's page faults, numpy, scipy, Python, ...) and the functions that took the
-most.
+it calls that the compiler did not inline. It prints the phases of that ``fit()``, how many of the machine's cores
+its two stages kept busy (the pair stage: panel, model and per-pair statistics; the group stage: the tests and the
+tables), its CPU seconds by kind of code (compiled kernels, the operating system's page faults, numpy, scipy,
+Python, ...) and the functions that took the most.
 
     python benchmarks/profile.py --pairs 1000000          # perf needed (Debian: apt-get install linux-perf)
 """
@@ -115,6 +116,17 @@ def perf_report(data: Path, sort: str) -> list[tuple[int, str]]:
     return parse_report(done.stdout)
 
 
+def busy() -> tuple[float, float]:
+    """(wall clock, CPU seconds of this process: every thread's, user and system) now."""
+    times = os.times()
+    return time.perf_counter(), times.user + times.system
+
+
+def utilization(start: tuple[float, float], stop: tuple[float, float]) -> float:
+    """The cores kept busy on average between two :func:`busy` readings: CPU seconds over wall seconds."""
+    return (stop[1] - start[1]) / max(stop[0] - start[0], 1e-9)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=100_000, help="pairs of the study (the universe's first)")
@@ -125,6 +137,8 @@ def main() -> None:
     if shutil.which("perf") is None:
         sys.exit("perf is not installed: install it (Debian: apt-get install linux-perf) or profile with py-spy")
     from eventstudy import EventStudy
+    from eventstudy.engine.stages import finish, run_pairs
+    from eventstudy.hugepages import numpy_advice_off
     from eventstudy.prices.files import read_prices
 
     bench.ensure_universe(args.data, args.pairs)
@@ -145,17 +159,26 @@ def main() -> None:
         time.sleep(0.5)  # (perf attaches to every thread)
         if recorder.poll() is not None:
             sys.exit(f"perf record failed: {recorder.stderr.read().strip()} (see /proc/sys/kernel/perf_event_paranoid)")
-        clock = time.perf_counter()
-        results = measured.fit(prices_table=False)
-        wall = time.perf_counter() - clock
+        with numpy_advice_off():  # fit()'s two stages, as it runs them, each timed
+            start = busy()
+            stage = run_pairs(measured, measured.events, measured.prices)
+            paired = busy()
+            results = finish(measured, stage, prices_table=False, release=True)
+            done = busy()
+        del stage
         recorder.send_signal(signal.SIGINT)
         recorder.wait()
         by_symbol, by_dso = perf_report(data, "sym"), perf_report(data, "dso")
     perf_map.unlink(missing_ok=True)
     total = sum(n for n, _ in by_dso)
     seconds = total / args.frequency
+    wall = done[0] - start[0]
     print(f"{args.pairs:,} pairs: fit {wall:.2f} s of wall, {seconds:.1f} s of CPU sampled ({total:,} samples)")
     print("phases (s): " + ", ".join(f"{k} {v:.2f}" for k, v in results.timings.items() if v >= 0.005))
+    cores = os.cpu_count() or 1
+    for name, (a, b) in {"pair stage": (start, paired), "group stage": (paired, done)}.items():
+        cpu = f"{b[1] - a[1]:.2f} s of CPU: {utilization(a, b):.2f} of {cores} cores busy"
+        print(f"{name}: {b[0] - a[0]:.2f} s of wall, {cpu}")
     kinds: dict[str, int] = {}
     for n, dso in by_dso:
         kind = kind_of(dso)

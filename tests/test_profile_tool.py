@@ -4,6 +4,7 @@ record this process) the whole profile of a small universe."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -86,6 +87,14 @@ def test_the_report_is_read_as_samples_and_names(profile):
     assert profile.kind_of("libfoo.so") == "other"
 
 
+def test_utilization_is_cpu_seconds_over_wall_seconds(profile):
+    assert profile.utilization((10.0, 4.0), (12.0, 7.5)) == pytest.approx(1.75)  # 3.5 s of CPU in 2 s
+    before = profile.busy()
+    sum(i * i for i in range(200_000))  # this thread's work: its CPU seconds are the process's
+    after = profile.busy()
+    assert after[0] > before[0] and after[1] >= before[1]
+
+
 def _perf_records() -> bool:
     if shutil.which("perf") is None:
         return False
@@ -101,3 +110,5 @@ def test_the_profile_of_a_small_universe(profile, tmp_path, monkeypatch, capsys)
     profile.main()
     out = capsys.readouterr().out
     assert "1,000 pairs: fit" in out and "CPU by kind of code" in out and "top 5 functions" in out
+    assert re.search(r"pair stage: [\d.]+ s of wall, [\d.]+ s of CPU: [\d.]+ of \d+ cores busy", out)
+    assert re.search(r"group stage: [\d.]+ s of wall", out)
