@@ -18,7 +18,7 @@ import statsmodels.api as sm
 
 import eventstudy.engine.pair_stage as stages
 from eventstudy import EventStudy
-from eventstudy.engine.models import _rank, fit_model, linear_design, quadratic_form
+from eventstudy.engine.models import _rank, _solve, _solve_2x2, fit_model, linear_design, quadratic_form
 from eventstudy.engine.statistics import car_table, standardized_ar
 from eventstudy.engine.window_pass import Design, window_pass
 from eventstudy.inference import distributions as stats
@@ -219,3 +219,41 @@ def test_rank_screen_equals_matrix_rank():
     assert set(np.unique(expected)) == {0, 1, 2}
     np.testing.assert_array_equal(_rank(xtx), expected)
     np.testing.assert_array_equal(_rank(xtx[:, :1, :1]), np.linalg.matrix_rank(xtx[:, :1, :1]))
+
+
+def _numpy_solve(xtx, xty, n):
+    """The inverse and parameters as numpy gives them: the screen's rank, LAPACK's inverse, einsum's sums."""
+    k = xtx.shape[1]
+    full_rank = (_rank(xtx) == k) & (n > k)
+    xtx_inv = np.linalg.inv(np.where(full_rank[:, None, None], xtx, np.eye(k)))
+    return xtx_inv, np.einsum("pkl,pl->pk", xtx_inv, xty), full_rank
+
+
+def test_the_compiled_2x2_solve_gives_numpys_bits():
+    """The market model's X'X (counts, sums and sums of squares of returns, from 3 to 250 days) solved by the
+    compiled pass and by numpy: the same bits, the compiled pass taking all but the undecided and exchanged ones;
+    singular, near-singular, row-exchanging and underdetermined X'X are numpy's too."""
+    rng = np.random.default_rng(3)
+    size = 400_000
+    n = rng.integers(3, 251, size).astype(float)
+    x = rng.normal(0.0, 0.02, (size, 250)) * 10.0 ** rng.uniform(-1, 1, (size, 1))
+    x = np.where(np.arange(250) < n[:, None], x, 0.0)
+    x[:1000] = 0.25  # a constant market over the window: singular
+    x[1000:2000, :] += 0.01 * 10.0 ** rng.integers(-12, -6, (1000, 1)) * (np.arange(250) % 2)  # near constant
+    x[2000:2500] += 5.0  # |sum x| above the count: LU exchanges the rows
+    x = np.where(np.arange(250) < n[:, None], x, 0.0)
+    xtx = np.empty((size, 2, 2))
+    xtx[:, 0, 0], xtx[:, 0, 1] = n, x.sum(axis=1)
+    xtx[:, 1, 0], xtx[:, 1, 1] = xtx[:, 0, 1], (x * x).sum(axis=1)
+    xty = rng.normal(0.0, 0.02, (size, 2)) * [[1.0, 0.05]]
+    n[2500:2600] = 2.0  # rank 2 without a degree of freedom
+    xtx_inv, params, full_rank = _solve(xtx, xty, n)
+    expected = _numpy_solve(xtx, xty, n)
+    np.testing.assert_array_equal(full_rank, expected[2])
+    assert full_rank.mean() > 0.99 and not full_rank[:1000].any() and not full_rank[2500:2600].any()
+    for got, want in zip((xtx_inv, params), expected[:2], strict=True):
+        same = got[full_rank].view(np.int64) == want[full_rank].view(np.int64)
+        assert same.all(), f"{(~same).sum()} values differ"
+    done = np.zeros(size, dtype=bool)
+    _solve_2x2(xtx, xty, n, np.empty_like(xtx), np.empty_like(xty), np.zeros(size, dtype=bool), done)
+    assert done[2600:].mean() > 0.99 and not done[:1000].any() and not done[2000:2500].any()
