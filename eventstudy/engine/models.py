@@ -7,7 +7,7 @@ For pair i with estimation-window design rows x_t (t in the clean estimation day
 * factor model:    x_t = (1, R_mt, F_1t, ..., F_mt) AR_it = R_it - x_t' beta_i
 * market-adjusted: nothing estimated               AR_it = R_it - R_mt
 
-``beta_i = (X_i'X_i)^-1 X_i'y_i`` is solved for every pair in one batched call; sigma_i^2 = SSR_i / (L1_i - k)
+``beta_i = (X_i'X_i)^-1 X_i'y_i`` is solved for every pair at once (:func:`_solve`); sigma_i^2 = SSR_i / (L1_i - k)
 with k the number of parameters (market-adjusted: the sample variance of AR with L1 - 1 degrees of freedom).
 The prediction-error factor of an out-of-sample day is C_it = 1 + x_t'(X_i'X_i)^-1 x_t (MacKinlay 1997,
 eq. 7-8 and 15-16; STATISTICS.md table), which is 1 + 1/L1 for the constant mean, 1 + 1/L1 + (R_mt - mean R_m)^2
