@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import weakref
 
 import numpy as np
@@ -90,9 +91,12 @@ def test_the_report_is_read_as_samples_and_names(profile):
 def test_utilization_is_cpu_seconds_over_wall_seconds(profile):
     assert profile.utilization((10.0, 4.0), (12.0, 7.5)) == pytest.approx(1.75)  # 3.5 s of CPU in 2 s
     before = profile.busy()
-    sum(i * i for i in range(200_000))  # this thread's work: its CPU seconds are the process's
+    while time.perf_counter() < before[0] + 0.3:  # one thread busy: about one core (0.3 s: clock ticks are 10 ms)
+        pass
     after = profile.busy()
-    assert after[0] > before[0] and after[1] >= before[1]
+    assert 0.3 < profile.utilization(before, after) < 1.2
+    time.sleep(0.3)  # idle: the CPU seconds do not move with the wall clock
+    assert profile.utilization(after, profile.busy()) < 0.3
 
 
 def _perf_records() -> bool:

@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.engine.statistics import standardized_ar
-from eventstudy.engine.window_pass import Design, column, fused_multiply_add, window_pass
+from eventstudy.engine.window_pass import Design, column, window_pass
 from eventstudy.errors import InputError
 from eventstudy.inference.threads import chunk_bounds
 
@@ -200,25 +203,25 @@ def _solve(xtx: np.ndarray, xty: np.ndarray, n: np.ndarray) -> tuple[np.ndarray,
     full_rank, done = np.zeros(len(xtx), dtype=bool), np.zeros(len(xtx), dtype=bool)
     if k == 2:
         _solve_2x2(xtx, xty, n, xtx_inv, params, full_rank, done)
-    rest = np.flatnonzero(~done)
-    if len(rest):
-        part = xtx[rest]
+    rest = np.flatnonzero(~done) if done.any() else slice(None)  # (every pair: views, no copies)
+    part = xtx[rest]
+    if len(part):
         full_rank[rest] = (_rank(part) == k) & (n[rest] > k)
-        xtx_inv[rest] = np.linalg.inv(np.where(full_rank[rest, None, None], part, np.eye(k)))
-        params[rest] = np.einsum("pkl,pl->pk", xtx_inv[rest], xty[rest])
+        inverse = np.linalg.inv(np.where(full_rank[rest, None, None], part, np.eye(k)))
+        xtx_inv[rest], params[rest] = inverse, np.einsum("pkl,pl->pk", inverse, xty[rest])
     return xtx_inv, params, full_rank
 
 
 @numba.njit(cache=True, nogil=True)
 def _solve_2x2(xtx, xty, n, xtx_inv, params, full_rank, done):  # pragma: no cover - compiled
-    """:func:`_solve` of the 2 x 2 X'X [[a, b], [b', d]] that :func:`_rank`'s screen decides (rank 2: (a > 0),
-    (d > 0), ad - b^2 > 1e-10 (a + d)^2, numpy's operations) and whose LU needs no row exchange (|b'| <= |a|):
+    """:func:`_solve` of the 2 x 2 X'X [[a, b], [b', d]] that :func:`_rank`'s screen decides (:func:`_rank_two`)
+    and whose LU needs no row exchange (|b'| <= |a|):
     L = [[1, 0], [l, 1]] with l = b' (1 / a), U = [[a, b], [0, u]] with u = d - l b, and each column c of the
     inverse from L y = e_c, U x = y: x_1 = y_1 (1 / u), x_0 = fma(-b, x_1, y_0) (1 / a). beta_k = (0 + inv_k0 X'y_0)
     + inv_k1 X'y_1, einsum's order. ``done`` marks the pairs solved."""
     for p in range(len(xtx)):
         a, b, b1, d = xtx[p, 0, 0], xtx[p, 0, 1], xtx[p, 1, 0], xtx[p, 1, 1]
-        if not ((a > 0) & (d > 0) & (a * d - b * b > 1e-10 * ((a + d) * (a + d)))) or abs(b1) > abs(a):
+        if not _rank_two(a, b, d) or abs(b1) > abs(a):
             continue
         done[p] = True
         if not n[p] > 2:  # rank 2, but no degree of freedom: the inverse of I
@@ -243,11 +246,38 @@ def _rank(xtx: np.ndarray) -> np.ndarray:
     rounding (below eps (a + d)^2), so its rank is 2."""
     if xtx.shape[1:] != (2, 2):
         return np.linalg.matrix_rank(xtx)
-    a, b, d = xtx[:, 0, 0], xtx[:, 0, 1], xtx[:, 1, 1]
-    clear = (a > 0) & (d > 0) & (a * d - b * b > 1e-10 * (a + d) ** 2)
+    clear = np.empty(len(xtx), dtype=bool)
+    _screen_2x2(xtx, clear)
     rank = np.full(len(xtx), 2)
     rank[~clear] = np.linalg.matrix_rank(xtx[~clear])
     return rank
+
+
+@numba.njit(cache=True, nogil=True)
+def _screen_2x2(xtx, clear):  # pragma: no cover - compiled
+    """:func:`_rank_two` of every 2 x 2 X'X into ``clear``."""
+    for p in range(len(xtx)):
+        clear[p] = _rank_two(xtx[p, 0, 0], xtx[p, 0, 1], xtx[p, 1, 1])
+
+
+@numba.njit(cache=True, inline="always")
+def _rank_two(a, b, d):  # pragma: no cover - compiled
+    """Whether the screen of :func:`_rank` decides that X'X = [[a, b], [b, d]] has rank 2: a > 0, d > 0 and
+    ad - b^2 > 1e-10 (a + d)^2."""
+    return a > 0 and d > 0 and a * d - b * b > 1e-10 * ((a + d) * (a + d))
+
+
+@intrinsic
+def fused_multiply_add(typingctx, x, y, z):
+    """x y + z rounded once (LLVM's ``llvm.fma.f64``: the processor's fused multiply-add, else an exact software
+    one), for code that must round as a library that fuses does; numba itself never fuses a multiply and an add."""
+
+    def codegen(context, builder, signature, args):
+        double = ir.DoubleType()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(double, [double] * 3), "llvm.fma.f64")
+        return builder.call(fn, args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
 
 
 def _ols_moments(y, x, k, intercept, mask) -> tuple[np.ndarray, ...]:

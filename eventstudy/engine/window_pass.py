@@ -153,19 +153,6 @@ def _prefetch(typingctx, address):
     return types.void(types.intp), codegen
 
 
-@intrinsic
-def fused_multiply_add(typingctx, x, y, z):
-    """x y + z rounded once (LLVM's ``llvm.fma.f64``: the processor's fused multiply-add, else an exact software
-    one), for code that must round as a library that fuses does; numba itself never fuses a multiply and an add."""
-
-    def codegen(context, builder, signature, args):
-        double = ir.DoubleType()
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(double, [double] * 3), "llvm.fma.f64")
-        return builder.call(fn, args)
-
-    return types.float64(types.float64, types.float64, types.float64), codegen
-
-
 @numba.njit(cache=True, inline="always")
 def prefetch_row(a, p, lo, hi):  # pragma: no cover - compiled
     """Prefetch the cache lines of ``a[p, lo:hi]`` (C-contiguous rows; trailing axes included)."""
