@@ -6,15 +6,12 @@ other machines) into exactly the in-process arrays, in the study's pair order (s
 
 from __future__ import annotations
 
-import ctypes
-import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import fields
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from eventstudy.engine.contamination import Labels
 from eventstudy.engine.factor_models import FACTOR_MODELS
@@ -23,7 +20,8 @@ from eventstudy.engine.garch import conditional_car
 from eventstudy.engine.grid import merge_grids
 from eventstudy.engine.models import combine, fit_model
 from eventstudy.engine.normal import estimate_normal
-from eventstudy.engine.panel import EventPanel, PanelLayout, panel_layout
+from eventstudy.engine.pages import populate_in_background, release_freed_pages
+from eventstudy.engine.panel import EventPanel, PanelLayout, panel_days, panel_layout
 from eventstudy.engine.stage_arrays import PairStage
 from eventstudy.engine.statistics import car_statistics, cumulative_sar
 from eventstudy.engine.volume import volume_stage
@@ -32,9 +30,6 @@ from eventstudy.events.catalog import EventSet
 from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, matching_rows
 from eventstudy.inference.threads import concurrent_kernels
 
-_LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
-if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # a Linux libc other than glibc (musl)
-    _LIBC = None
 FALLBACK_MIN_OBS = 20
 ACTIVE = ("ok", "fallback")
 
@@ -53,6 +48,9 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
     gathered arrays), chunk k's statistics and stage (:func:`_finish_chunk`) run on a thread of their own while
     chunk k + 1 is gathered and fitted on this one, into the other of two work buffers (their serial numpy and
     Arrow steps fill the core the compiled kernels leave idle); the chunks are finished in order, one at a time.
+    The run's arrays and the work buffers are made before the layout, and their pages mapped on a thread of their
+    own while the layout is built on one core (:func:`~eventstudy.engine.pages.populate_in_background`: the chunks
+    then write into mapped pages, 1M pairs' 1.2 GB, instead of faulting them in on the pipeline's busy threads).
 
     The estimation days' normal returns are kept (``PairStage.estimation_normal``) with ``estimation_normal``, and
     otherwise only where a group of the study's battery can be one of Binder's systems (its pairs on one day 0 and
@@ -71,6 +69,8 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
         block = "mask"
     else:
         block = study.events
+    held, work = _arrays(study, len(frame), panel_days(study.windows))  # the layout's pairs and days
+    pages = populate_in_background([*work, *held.values()])  # mapped on the core the layout leaves idle
     layout = panel_layout(
         EventSet(frame.reset_index(drop=True)),
         prices,
@@ -88,13 +88,6 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
     )
     clock.lap("panel")
     release_freed_pages()  # the price matrix and alignment temporaries
-    n_days, n_event = len(layout.days), int((layout.days > study.windows.estimation[1]).sum())
-    held = {"estimation": np.empty((len(layout), n_days), dtype=bool)}
-    held |= {name: np.empty((len(layout), n_event)) for name in HELD[1:]}
-    if not (study.model == "market" and study.beta == "ols"):  # no row regenerates: all stored, in place
-        held["ar_stored"] = np.empty((len(layout), n_days - n_event))
-    size = min(CHUNK_PAIRS, len(layout))
-    work = [np.empty((2, size, n_days))]  # a chunk's normal and abnormal returns, every day (two: see below)
     keep = estimation_normal or _event_systems(study)
     state = {"pooled": not keep, "dates": None}  # whether the studied pairs so far share one day 0 and venue
     parts, buffers, finishing = [], {}, []  # the chunks write into the run's arrays; gathers reuse ``buffers``
@@ -107,8 +100,8 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
             n, w = rows.stop - rows.start, work[k % len(work)]
             out = {name: v[rows] for name, v in held.items()} | {"normal": w[0, :n], "ar": w[1, :n]}
             modelled = _pair_model(study, layout, rows, clock, out, buffers)
-            if k == 0 and len(layout) > n and not study.volume and concurrent_kernels():  # (a kernel has run now)
-                work.append(np.empty_like(w))  # chunk k + 1 modelled into the other while chunk k is finished
+            if k == 0 and not concurrent_kernels():  # (a kernel has run now) one buffer: chunks finished in turn
+                del work[1:]
             args = (study, index, rows, out, modelled, held, keep, state, parts)
             finishing.append(pool.submit(_finish_chunk, *args) if len(work) > 1 else _done(_finish_chunk(*args)))
             clock.lap("statistics")
@@ -116,6 +109,7 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
             done.result()
         clock.lap("statistics")
     del buffers, work
+    pages.join()
     stage = concat(parts, release=True)
     stage.contamination = layout.contamination  # flagged on a thread while the chunks ran (panel_layout)
     if stage.volume is not None:  # the volume measure's pairs are the same
@@ -125,23 +119,26 @@ def run_pairs(study, events: EventSet, prices: pd.DataFrame, estimation_normal: 
     return stage
 
 
+def _arrays(study, n_pairs: int, days: np.ndarray) -> tuple[dict, list]:
+    """``(held, work)``: the run's (pairs x days) arrays the stage keeps (``HELD``, and ``ar_stored`` for a model
+    whose estimation rows are not regenerated) and the chunks' work buffers (a chunk's normal and abnormal returns,
+    every day; two where chunk k + 1 may be modelled into one while chunk k is finished: more than one chunk and
+    no volume), not yet written."""
+    n_days, n_event = len(days), int((days > study.windows.estimation[1]).sum())
+    held = {"estimation": np.empty((n_pairs, n_days), dtype=bool)}
+    held |= {name: np.empty((n_pairs, n_event)) for name in HELD[1:]}
+    if not (study.model == "market" and study.beta == "ols"):  # no row regenerates: all stored, in place
+        held["ar_stored"] = np.empty((n_pairs, n_days - n_event))
+    pipelined = n_pairs > CHUNK_PAIRS and not study.volume
+    return held, [np.empty((2, min(CHUNK_PAIRS, n_pairs), n_days)) for _ in range(1 + pipelined)]
+
+
 def _event_systems(study) -> bool:
     """Whether a group of one event can be one of Binder's systems: ``group_tests="event+all"`` and an event
     with two tickers."""
     if study.group_tests != "event+all":
         return False
     return bool(study.events.frame[["event_id", "ticker"]].drop_duplicates()["event_id"].duplicated().any())
-
-
-def release_freed_pages() -> None:
-    """Hand the heap pages freed by a stage's temporaries back to the system (glibc ``malloc_trim``; elsewhere
-    nothing). glibc keeps freed blocks below its (adaptive, up to 32 MB) mmap threshold in the heap, so without
-    this a stage's peak stays in the process's resident memory (190 MB at 100k pairs) while the next stage
-    allocates fresh pages for its own arrays. Arrow's pool (mimalloc or jemalloc) keeps the pages of the layout's
-    Arrow work (contamination labels) the same way: handed back too (100k run's peak about 1.90 -> 1.77 GB)."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-    pa.default_memory_pool().release_unused()
 
 
 def _done(value) -> Future:

@@ -254,7 +254,7 @@ def panel_layout(
         block_alignment = mask_alignment.iloc[0:0]
     else:
         block_alignment = align_events(_restrict(block_events, tickers).frame, venue_map, span)
-    days = np.arange(windows.estimation[0], windows.report_span[1] + 1)
+    days = panel_days(windows)
     n_pairs, n_reg = len(frame), (1 if any(bench.values()) else 0) + len(factors)
     ends = np.cumsum([0, *(len(span[v].sessions) for v in needed_venues)])
     n_sessions = int(ends[-1])
@@ -331,6 +331,11 @@ def panel_layout(
         windows=windows,
         kind=kind,
     )
+
+
+def panel_days(windows: Windows) -> np.ndarray:
+    """The panel's days relative to day 0: the estimation window's first to the last day reported."""
+    return np.arange(windows.estimation[0], windows.report_span[1] + 1)
 
 
 def _flag_in_background(

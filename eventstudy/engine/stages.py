@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from eventstudy.engine.ar_table import ArSource
-from eventstudy.engine.pair_stage import PairStage, Stopwatch, concat, release_freed_pages, run_pairs
+from eventstudy.engine.pages import release_freed_pages
+from eventstudy.engine.pair_stage import PairStage, Stopwatch, concat, run_pairs
 from eventstudy.engine.panel import Windows
 from eventstudy.engine.placebo import (
     chunks,
