@@ -121,9 +121,9 @@ def _placebo(
 
 def masking_cost(stage: PairStage, min_obs: int) -> int:
     """Pairs left ``insufficient`` only because masked event days took their estimation returns below min_obs."""
-    status = stage.pairs["status"].to_numpy()
+    insufficient = (stage.pairs["status"] == "insufficient").to_numpy(dtype=bool)  # compared in Arrow: no strings
     unmasked = stage.pairs["unmasked_obs"].to_numpy()
-    return int(((status == "insufficient") & (stage.n_obs < min_obs) & (unmasked >= min_obs)).sum())
+    return int((insufficient & (stage.n_obs < min_obs) & (unmasked >= min_obs)).sum())
 
 
 def _tests(
