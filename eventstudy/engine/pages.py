@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # a Linux libc other than glibc (musl)
     _LIBC = None
 MADV_POPULATE_WRITE = 23  # <linux/mman.h> (Python's mmap module names it from 3.13 on)
