@@ -16,6 +16,7 @@ eq. 7-8 and 15-16; STATISTICS.md table), which is 1 + 1/L1 for the constant mean
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numba
@@ -188,6 +189,37 @@ def _fit_ols(
     return params, xtx_inv, ssr, sst, n, full_rank, fitted
 
 
+@functools.cache
+def lu_rounding() -> bool | None:
+    """How this machine's ``np.linalg.inv`` rounds the back substitution of a 2 x 2 LU: True where its BLAS fuses
+    it into one multiply-add (OpenBLAS's Haswell and Skylake kernels), False where it rounds the product and the sum
+    apart (its Zen kernels), None where neither gives numpy's bits (then :func:`_solve` leaves every X'X to numpy).
+    Found once a process from 20,000 fixed market-model X'X, both ways against numpy's inverse, bit for bit."""
+    rng = np.random.default_rng(20261202)
+    size = 20_000
+    count = rng.integers(3, 251, size).astype(float)
+    x = rng.normal(0.0, 0.02, (size, 250)) * 10.0 ** rng.uniform(-1, 1, (size, 1))
+    x = np.where(np.arange(250) < count[:, None], x, 0.0)
+    xtx = np.empty((size, 2, 2))
+    xtx[:, 0, 0], xtx[:, 0, 1] = count, x.sum(axis=1)
+    xtx[:, 1, 0], xtx[:, 1, 1] = xtx[:, 0, 1], (x * x).sum(axis=1)
+    xty = rng.normal(0.0, 0.02, (size, 2)) * [[1.0, 0.05]]
+    for fused in (True, False):
+        inv, params, full_rank, done = (
+            np.empty_like(xtx),
+            np.empty_like(xty),
+            np.zeros(size, bool),
+            np.zeros(size, bool),
+        )
+        _solve_2x2(xtx, xty, count, inv, params, full_rank, done, fused)
+        want = np.linalg.inv(xtx[full_rank])
+        if np.array_equal(inv[full_rank].view(np.int64), want.view(np.int64)) and np.array_equal(
+            params[full_rank].view(np.int64), np.einsum("pkl,pl->pk", want, xty[full_rank]).view(np.int64)
+        ):
+            return fused
+    return None
+
+
 def _solve(xtx: np.ndarray, xty: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(xtx_inv, params, full_rank)`` of every pair: full rank where X'X (P, k, k) has rank k and n > k; there
     (X'X)^-1 by ``np.linalg.inv`` (LAPACK's LU solve of X'X X = I) and beta = (X'X)^-1 X'y as ``np.einsum`` sums it,
@@ -195,14 +227,16 @@ def _solve(xtx: np.ndarray, xty: np.ndarray, n: np.ndarray) -> tuple[np.ndarray,
 
     A 2 x 2 X'X that :func:`_rank`'s screen decides, with no row exchange in the LU (|b| <= |a|), is solved by a
     compiled pass with the operations of the LU solve OpenBLAS runs (the multipliers by reciprocals, the back
-    substitution with one fused multiply-add): the same bits as ``np.linalg.inv`` and ``np.einsum`` on the
-    1,000,000 X'X of the benchmark's 1M-pair study and on the test's 400,000 random ones, in 5 ns a pair instead of
-    207 (the screen, numpy's per-matrix LAPACK call and einsum, 25,000 pairs at a time); the rest go through numpy."""
+    substitution rounded as this machine's BLAS rounds it: :func:`lu_rounding`): the same bits as ``np.linalg.inv``
+    and ``np.einsum`` on the 1,000,000 X'X of the benchmark's 1M-pair study and on the test's 400,000 random ones,
+    in 5 ns a pair instead of 207 (the screen, numpy's per-matrix LAPACK call and einsum, 25,000 pairs at a time);
+    the rest go through numpy."""
     k = xtx.shape[1]
     xtx_inv, params = np.empty_like(xtx), np.empty_like(xty)
     full_rank, done = np.zeros(len(xtx), dtype=bool), np.zeros(len(xtx), dtype=bool)
-    if k == 2:
-        _solve_2x2(xtx, xty, n, xtx_inv, params, full_rank, done)
+    fused = lu_rounding() if k == 2 else None
+    if fused is not None:
+        _solve_2x2(xtx, xty, n, xtx_inv, params, full_rank, done, fused)
     rest = np.flatnonzero(~done) if done.any() else slice(None)  # (every pair: views, no copies)
     part = xtx[rest]
     if len(part):
@@ -213,11 +247,12 @@ def _solve(xtx: np.ndarray, xty: np.ndarray, n: np.ndarray) -> tuple[np.ndarray,
 
 
 @numba.njit(cache=True, nogil=True)
-def _solve_2x2(xtx, xty, n, xtx_inv, params, full_rank, done):  # pragma: no cover - compiled
+def _solve_2x2(xtx, xty, n, xtx_inv, params, full_rank, done, fused):  # pragma: no cover - compiled
     """:func:`_solve` of the 2 x 2 X'X [[a, b], [b', d]] that :func:`_rank`'s screen decides (:func:`_rank_two`)
     and whose LU needs no row exchange (|b'| <= |a|):
     L = [[1, 0], [l, 1]] with l = b' (1 / a), U = [[a, b], [0, u]] with u = d - l b, and each column c of the
-    inverse from L y = e_c, U x = y: x_1 = y_1 (1 / u), x_0 = fma(-b, x_1, y_0) (1 / a). beta_k = (0 + inv_k0 X'y_0)
+    inverse from L y = e_c, U x = y: x_1 = y_1 (1 / u), x_0 = fma(-b, x_1, y_0) (1 / a) (``fused``; else -b x_1 + y_0
+    rounded twice: :func:`lu_rounding`). beta_k = (0 + inv_k0 X'y_0)
     + inv_k1 X'y_1, einsum's order. ``done`` marks the pairs solved."""
     for p in range(len(xtx)):
         a, b, b1, d = xtx[p, 0, 0], xtx[p, 0, 1], xtx[p, 1, 0], xtx[p, 1, 1]
@@ -234,7 +269,8 @@ def _solve_2x2(xtx, xty, n, xtx_inv, params, full_rank, done):  # pragma: no cov
             for c in range(2):
                 y0 = 1.0 if c == 0 else 0.0
                 x1 = ((0.0 if c == 0 else 1.0) - low * y0) * ru
-                xtx_inv[p, 0, c], xtx_inv[p, 1, c] = fused_multiply_add(-b, x1, y0) * ra, x1
+                y = fused_multiply_add(-b, x1, y0) if fused else -b * x1 + y0
+                xtx_inv[p, 0, c], xtx_inv[p, 1, c] = y * ra, x1
         for j in range(2):
             params[p, j] = (0.0 + xtx_inv[p, j, 0] * xty[p, 0]) + xtx_inv[p, j, 1] * xty[p, 1]
 
