@@ -18,7 +18,8 @@ import statsmodels.api as sm
 
 import eventstudy.engine.pair_stage as stages
 from eventstudy import EventStudy
-from eventstudy.engine.models import _rank, _solve, _solve_2x2, fit_model, linear_design, lu_rounding, quadratic_form
+from eventstudy.engine.models import fit_model, linear_design, quadratic_form
+from eventstudy.engine.normal_equations import _solve_2x2, lu_rounding, matrix_rank, solve
 from eventstudy.engine.statistics import car_table, standardized_ar
 from eventstudy.engine.window_pass import Design, window_pass
 from eventstudy.inference import distributions as stats
@@ -217,14 +218,14 @@ def test_rank_screen_equals_matrix_rank():
     xtx[6000:6100, :, 1] = 3 * xtx[6000:6100, :, 0]  # singular
     expected = np.linalg.matrix_rank(xtx)
     assert set(np.unique(expected)) == {0, 1, 2}
-    np.testing.assert_array_equal(_rank(xtx), expected)
-    np.testing.assert_array_equal(_rank(xtx[:, :1, :1]), np.linalg.matrix_rank(xtx[:, :1, :1]))
+    np.testing.assert_array_equal(matrix_rank(xtx), expected)
+    np.testing.assert_array_equal(matrix_rank(xtx[:, :1, :1]), np.linalg.matrix_rank(xtx[:, :1, :1]))
 
 
 def _numpy_solve(xtx, xty, n):
     """The inverse and parameters as numpy gives them: the screen's rank, LAPACK's inverse, einsum's sums."""
     k = xtx.shape[1]
-    full_rank = (_rank(xtx) == k) & (n > k)
+    full_rank = (matrix_rank(xtx) == k) & (n > k)
     xtx_inv = np.linalg.inv(np.where(full_rank[:, None, None], xtx, np.eye(k)))
     return xtx_inv, np.einsum("pkl,pl->pk", xtx_inv, xty), full_rank
 
@@ -247,7 +248,7 @@ def test_the_compiled_2x2_solve_gives_numpys_bits():
     xtx[:, 1, 0], xtx[:, 1, 1] = xtx[:, 0, 1], (x * x).sum(axis=1)
     xty = rng.normal(0.0, 0.02, (size, 2)) * [[1.0, 0.05]]
     n[2500:2600] = 2.0  # rank 2 without a degree of freedom
-    xtx_inv, params, full_rank = _solve(xtx, xty, n)
+    xtx_inv, params, full_rank = solve(xtx, xty, n)
     expected = _numpy_solve(xtx, xty, n)
     np.testing.assert_array_equal(full_rank, expected[2])
     assert full_rank.mean() > 0.99 and not full_rank[:1000].any() and not full_rank[2500:2600].any()
