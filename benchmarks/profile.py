@@ -11,6 +11,7 @@ tables), its CPU seconds by kind of code (compiled kernels, the operating system
 Python, ...) and the functions that took the most.
 
     python benchmarks/profile.py --pairs 1000000          # perf needed (Debian: apt-get install linux-perf)
+    python benchmarks/profile.py --group-tests event+all  # the battery of every event too
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=100_000, help="pairs of the study (the universe's first)")
     parser.add_argument("--data", type=Path, default=bench.ROOT.parent / "eventstudy-bench", help="universe folder")
+    parser.add_argument("--group-tests", default="all", help="the study's battery: all (default) or event+all")
     parser.add_argument("--top", type=int, default=30, help="functions to print")
     parser.add_argument("--frequency", type=int, default=499, help="samples a second per thread")
     args = parser.parse_args()
@@ -146,7 +148,7 @@ def main() -> None:
     prices = read_prices(args.data / "prices.parquet", [*events["ticker"].unique().tolist(), "MKT"])
 
     def study():
-        return EventStudy(events, prices, market="MKT", calendar="data", group_tests="all", mask="none")
+        return EventStudy(events, prices, market="MKT", calendar="data", group_tests=args.group_tests, mask="none")
 
     study().fit(prices_table=False)  # the kernels loaded (and compiled, on a cold cache); its results let go
     perf_map = Path(f"/tmp/perf-{os.getpid()}.map")

@@ -24,15 +24,18 @@ def lu_rounding() -> bool | None:
     """How this machine's ``np.linalg.inv`` rounds the back substitution of a 2 x 2 LU: True where its BLAS fuses
     it into one multiply-add (OpenBLAS's Haswell and Skylake kernels), False where it rounds the product and the sum
     apart (its Zen kernels), None where neither gives numpy's bits (then :func:`solve` leaves every X'X to numpy).
-    Found once a process from 20,000 fixed market-model X'X, both ways against numpy's inverse, bit for bit."""
+    Found once a process from 20,000 fixed market-model X'X, both ways against numpy's inverse, bit for bit: each
+    the count L, sum and sum of squares of L returns of a random scale, drawn as their sufficient statistics (the
+    mean normal, the variance chi-square), 15 ms instead of the 160 ms of drawing the returns themselves."""
     rng = np.random.default_rng(20261202)
     size = 20_000
     count = rng.integers(3, 251, size).astype(float)
-    x = rng.normal(0.0, 0.02, (size, 250)) * 10.0 ** rng.uniform(-1, 1, (size, 1))
-    x = np.where(np.arange(250) < count[:, None], x, 0.0)
+    scale = 0.02 * 10.0 ** rng.uniform(-1, 1, size)
+    mean = rng.normal(0.0, 3.0, size) * scale / np.sqrt(count)
+    total = mean * count
     xtx = np.empty((size, 2, 2))
-    xtx[:, 0, 0], xtx[:, 0, 1] = count, x.sum(axis=1)
-    xtx[:, 1, 0], xtx[:, 1, 1] = xtx[:, 0, 1], (x * x).sum(axis=1)
+    xtx[:, 0, 0], xtx[:, 0, 1] = count, total
+    xtx[:, 1, 0], xtx[:, 1, 1] = total, scale * scale * rng.chisquare(count - 1) + total * mean
     xty = rng.normal(0.0, 0.02, (size, 2)) * [[1.0, 0.05]]
     for fused in (True, False):
         inv, params, full_rank, done = (
