@@ -156,18 +156,28 @@ def test_calendar_time_estimation_sd_of_rows_is_that_of_the_array(study_stage, r
         _same_bits(getattr(got, field), getattr(want, field))
 
 
-def _walk_alone(port, values, keep, positions):
-    """The estimation sd of one window's portfolios by a walk of that window alone over dense rows, in plain Python:
-    each pair added and removed day by day, every member removed at a group's end (the compiled walk reads runs in
-    place and clears the table instead; the same additions and removals in the same order)."""
+def _walk_alone(ports, values, keep, positions, offset, kinds, room):
+    """The estimation sd of every window's portfolios by a walk over dense rows, in plain Python: a group's units
+    (its pairs whose rows share one date row (``offset``) and are runs (``kinds``), in the same portfolios of every
+    window; up to ``room`` units of two pairs or more, in the order first seen) summed first, pair by pair; then
+    each window's portfolios walked, a unit added and removed at once with its per-date counts and sums, any other
+    pair day by day, every member removed at a group's end (the compiled walk reads runs in place and clears the
+    table instead; the same additions and removals in the same order)."""
     values, keep, positions = values.tolist(), keep.tolist(), positions.tolist()
-    s, m = np.full(len(port.group), np.nan), np.zeros(len(port.group), np.int64)
-    total, count = [0.0] * port.n_grid, [0] * port.n_grid
+    out = [(np.full(len(port.group), np.nan), np.zeros(len(port.group), np.int64)) for port in ports]
+    total, count = [0.0] * ports[0].n_grid, [0] * ports[0].n_grid
 
     def move(i, sign):
         for p, k, v in zip(positions[i], keep[i], values[i], strict=True):
             if p >= 0 and k and np.isfinite(v):
                 count[p] += int(sign)
+                total[p] = 0.0 if count[p] == 0 else total[p] + sign * v
+
+    def move_unit(unit, sign):
+        lead, sums, counts = unit
+        for p, c, v in zip(positions[lead], counts, sums, strict=True):
+            if c:
+                count[p] += int(sign) * c
                 total[p] = 0.0 if count[p] == 0 else total[p] + sign * v
 
     def sd(i, n):
@@ -182,23 +192,54 @@ def _walk_alone(port, values, keep, positions):
             var += (x - acc / len(series)) * (x - acc / len(series))
         return np.sqrt(var / (len(series) - 1)), len(series)
 
-    for g in range(port.n_groups):
-        prev = []
-        for k in range(port.group_starts[g], port.group_starts[g + 1]):
-            now = port.pair[port.starts[k] : port.starts[k + 1]].tolist()
-            moved = False
-            for i in sorted(set(prev) ^ set(now)):  # the merge order of the two sorted member lists
-                move(i, -1.0 if i in prev else 1.0)
-                moved = True
-            s[k], m[k] = sd(now[0], len(now)) if moved or k == port.group_starts[g] else (s[k - 1], m[k - 1])
-            prev = now
-        for i in prev:
-            move(i, -1.0)
-    return s, m
+    def units_of(g):
+        in_ports = {}  # each pair of the group (in the order first seen): its portfolios in each window
+        for w, port in enumerate(ports):
+            for k in range(port.group_starts[g], port.group_starts[g + 1]):
+                for i in port.pair[port.starts[k] : port.starts[k + 1]].tolist():
+                    in_ports.setdefault(i, [[] for _ in ports])[w].append(k)
+        keys = {}
+        for i, ks in in_ports.items():
+            runs = all(k == list(range(k[0], k[-1] + 1)) for k in ks if k)
+            if kinds[i] in (walk.REGENERATED, walk.STORED) and runs:
+                keys.setdefault((offset[i], str(ks)), []).append(i)
+        unit_of = {}
+        for members in [m for m in keys.values() if len(m) > 1][:room]:
+            sums, counts = [0.0] * len(values[0]), [0] * len(values[0])
+            for i in members:
+                for t, (k, v) in enumerate(zip(keep[i], values[i], strict=True)):
+                    if k and np.isfinite(v):
+                        sums[t] += v
+                        counts[t] += 1
+            unit_of |= dict.fromkeys(members, (members[0], sums, counts))
+        return unit_of
+
+    for g in range(ports[0].n_groups):
+        unit_of = units_of(g)
+        for port, (s, m) in zip(ports, out, strict=True):
+            prev = []
+            for k in range(port.group_starts[g], port.group_starts[g + 1]):
+                now = port.pair[port.starts[k] : port.starts[k + 1]].tolist()
+                moved = []
+                for i in sorted(set(prev) ^ set(now)):  # the merge order of the two sorted member lists
+                    sign = -1.0 if i in prev else 1.0
+                    if i not in unit_of:
+                        move(i, sign)
+                    elif unit_of[i][0] not in moved:  # a unit's first pair to move moves it
+                        move_unit(unit_of[i], sign)
+                    moved.append(unit_of[i][0] if i in unit_of else i)
+                s[k], m[k] = sd(now[0], len(now)) if moved or k == port.group_starts[g] else (s[k - 1], m[k - 1])
+                prev = now
+            for i in prev:
+                if i not in unit_of:
+                    move(i, -1.0)
+                elif unit_of[i][0] == i:
+                    move_unit(unit_of[i], -1.0)
+    return out
 
 
 @pytest.mark.parametrize("unkept", ["clean", "trimmed", "holes"])
-def test_the_windows_estimation_sd_is_each_window_walked_alone(study_stage, rows, groups, unkept):
+def test_the_windows_estimation_sd_is_each_window_walked_alone(study_stage, rows, groups, unkept, monkeypatch):
     """Each window's (s, m) are those of a walk of the rows themselves, to the bit: rows stored, regenerated and NaN,
     unkept days (the clean days; a shorter run of kept days; holes in it), rows on consecutive dates and rows with
     gaps and dates out of order, several overlapping groups."""
@@ -230,12 +271,20 @@ def test_the_windows_estimation_sd_is_each_window_walked_alone(study_stage, rows
         kinds = {walk.SKIP, walk.REGENERATED, walk.STORED, walk.OTHER}
         assert set(np.unique(plan[stage.active, walk.KIND])) == kinds - {walk.SKIP}  # every path walked
         assert (plan[~stage.active, walk.KIND] == walk.SKIP).all()
-        got = walk.estimation_sd_windows(ports, mixed, keep, est)
-        for port, (s, m) in zip(ports, got, strict=True):
-            want = _walk_alone(port, plain, keep, est.dense())
-            _same_bits(s, want[0])
-            _same_bits(m, want[1])
-            assert np.isfinite(s).sum() > 10 and len(np.unique(port.group)) > 5
+        width, walked = keep.shape[1], {}
+        for cells, room in ((walk.UNIT_CELLS, len(keep) // 2), (3 * width, 3), (0, 0)):  # units: all, 3, none
+            monkeypatch.setattr(walk, "UNIT_CELLS", cells)
+            got = walk.estimation_sd_windows(ports, mixed, keep, est)
+            want = _walk_alone(ports, plain, keep, est.dense(), est.offset, plan[:, walk.KIND], room)
+            for port, (s, m), (want_s, want_m) in zip(ports, got, want, strict=True):
+                _same_bits(s, want_s)
+                _same_bits(m, want_m)
+                assert np.isfinite(s).sum() > 10 and len(np.unique(port.group)) > 5
+            walked[room] = np.concatenate([s for s, _ in got])
+        # units change only the order of the sums: the same sds to rounding; rows sharing dates make units
+        np.testing.assert_allclose(walked[0], walked[len(keep) // 2], rtol=1e-12)
+        shared = len(np.unique(est.offset)) < len(est.offset)
+        assert shared == (walked[0][~np.isnan(walked[0])] != walked[len(keep) // 2][~np.isnan(walked[0])]).any()
         _same_bits(estimation_sd(ports[1], mixed, keep, est)[0], got[1][0])
     assert walk.estimation_sd_windows([], mixed, keep, dense) == []
     none = np.zeros((len(dense), 0), np.int32)  # an estimation window of no days: no date, m = 0

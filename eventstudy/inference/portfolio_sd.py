@@ -5,12 +5,15 @@ weighted mean of its members' estimation residuals on each calendar date where e
 its standard deviation (ddof = 1) over those m_d dates (Jaffe 1974; Mandelker 1974: the standardized portfolio
 residuals of :func:`~eventstudy.inference.calendar_time.calendar_time_z`).
 
-One compiled pass per event window walks each group's portfolios in date order, keeping per calendar date the sum and
-count of the current members' residuals: a pair is added when it enters and removed when it leaves, in the merge
-order of the two portfolios' sorted member lists (the sum reset to 0.0 when the count reaches 0), and (s, m) are
-recomputed only when the member set changes, over the dates of one member (every full date is one of its dates). At
-a group's end the table's dates its members touched are set to 0.0 and 0, what removing them one by one leaves. So
-the work is O(pair-group memberships x days) however many groups and portfolios there are.
+One compiled pass walks each group's portfolios of every event window in date order, keeping per calendar date the
+sum and count of the current members' residuals: a pair is added when it enters and removed when it leaves, in the
+merge order of the two portfolios' sorted member lists (the sum reset to 0.0 when the count reaches 0), and (s, m)
+are recomputed only when the member set changes, over the dates of one member (every full date is one of its dates).
+At a group's end the table's dates its members touched are set to 0.0 and 0, what removing them one by one leaves.
+Pairs that share their estimation dates and are members of the same portfolios in every window (a pooled group's
+pairs of one day-0 session) move together as a unit, their residuals summed once per group
+(:mod:`eventstudy.inference.portfolio_moves`): a pooled group of 1,000,000 pairs reads each pair's row once instead
+of twice a window. So the work is O(pair-group memberships x days) however many groups and portfolios there are.
 
 No row is held between moves: each move reads the pair's residuals where they are. A plan made once per pair (one
 64-byte line: :data:`PLAN_COLUMNS`) says where: a row regenerated from the session grid
@@ -20,8 +23,8 @@ that run, R_it - ((0.0 + alpha_i) + R_mt beta_i), the same operations as :func:`
 every row in the portfolios was tens of MB, read from memory); a stored row is read in place over that run; any other
 row (unkept days inside, dates with gaps or out of order) is read with ``ar_row`` and applied day by day. A step's
 plan lines are gathered before any is applied (independent reads, many in flight, instead of one memory latency a
-move). Each date's cell sees the additions and removals of a walk of the rows themselves, in the same order, so every
-(s, m) is that walk's to the bit.
+move). Each date's cell sees the additions and removals of a walk of the rows and units themselves, in the same
+order, so every (s, m) is that walk's to the bit.
 """
 
 from __future__ import annotations
@@ -33,14 +36,35 @@ import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.ar_rows import NAN_ROW, ArRows, ar_row
+from eventstudy.inference.portfolio_moves import (
+    ALPHA,
+    BETA,
+    DAYS,
+    FIRST,
+    KIND,
+    OTHER,
+    PLAN_COLUMNS,
+    POSITION,
+    REGENERATED,
+    ROW,
+    SKIP,
+    STORED,
+    UNIT,
+    UNSEEN,
+    diff_moves,
+    group_units,
+    move_days,
+    move_regenerated,
+    move_run,
+    move_sums,
+)
 from eventstudy.inference.row_positions import RowPositions
 
 if TYPE_CHECKING:
     from eventstudy.inference.calendar_time import Portfolios
 
-SKIP, REGENERATED, STORED, OTHER = 0, 1, 2, 3  # a pair's plan: no kept residual, a run regenerated or stored, other
-KIND, ROW, FIRST, POSITION, DAYS, ALPHA, BETA = range(7)  # plan columns (int64; ALPHA and BETA hold float64 bits)
-PLAN_COLUMNS = 8  # one 64-byte line a pair
+UNIT_CELLS = 1 << 22  # a group's unit rows held at most (cells: 48 MB)
+UNIT_TABLE = 1 << 24  # units only where the estimation rows' date table is at most this long (one int64 a place)
 
 
 def estimation_sd_windows(
@@ -63,14 +87,23 @@ def estimation_sd_windows(
     kept = RowPositions.of(np.asarray(keep, dtype=bool))  # the mask's rows as windows onto one flat array
     plan = np.empty((len(rows), PLAN_COLUMNS), np.int64)
     _plan(rows.source(), kept.table, kept.offset, positions.table, positions.offset, plan)
-    out = []
-    for port in ports:
-        s, m = np.full(len(port.group), np.nan), np.zeros(len(port.group), np.int64)
-        most = 2 * int(np.diff(port.starts).max(initial=0)) + 1  # moves of a step: at most both member lists
-        walked = (port.group_starts, port.starts, port.pair, port.n_grid, most)
-        _walk(*walked, plan, rows.source(), kept.table, kept.offset, positions.table, positions.offset, s, m)
-        out.append((s, m))
-    return out
+    n_groups = max(port.n_groups for port in ports)
+    t_at = np.cumsum([0, *(len(port.group) for port in ports)])
+    m_at = np.cumsum([0, *(len(port.pair) for port in ports)])
+    group_starts = np.stack(  # (W, G + 1) each window's groups' first portfolio, on the windows' portfolios joined
+        [
+            np.pad(port.group_starts, (0, n_groups - port.n_groups), mode="edge") + t_at[w]
+            for w, port in enumerate(ports)
+        ]
+    )
+    starts = np.concatenate([*(port.starts[:-1] + m_at[w] for w, port in enumerate(ports)), m_at[-1:]])
+    most = 2 * max(int(np.diff(port.starts).max(initial=0)) for port in ports) + 1  # a step's moves at most
+    s, m = np.full(t_at[-1], np.nan), np.zeros(t_at[-1], np.int64)
+    units = len(positions.table) <= UNIT_TABLE and t_at[-1] < 2**31 and rows.width > 0
+    pairs = np.concatenate([port.pair for port in ports])
+    walked = (group_starts, starts, pairs, ports[0].n_grid, most, UNIT_CELLS if units else 0)
+    _walk(*walked, plan, rows.source(), kept.table, kept.offset, positions.table, positions.offset, s, m)
+    return [(s[t_at[w] : t_at[w + 1]], m[t_at[w] : t_at[w + 1]]) for w in range(len(ports))]
 
 
 def estimation_sd(
@@ -135,130 +168,134 @@ def _plan(src, kept, kept_at, table, offset, plan):  # pragma: no cover - compil
 
 @numba.njit(cache=True, nogil=True)
 def _walk(
-    group_starts, starts, pair, n_grid, most, plan, src, kept, kept_at, table, offset, s, m
+    group_starts, starts, pair, n_grid, most, unit_cells, plan, src, kept, kept_at, table, offset, s, m
 ):  # pragma: no cover - compiled
-    """Walk one window's portfolios (group by group, in date order) with a (date -> sum, count) table: each
-    portfolio's moves from the previous one (``i``: pair i enters, ``~i``: it leaves, in merge order), their plan
-    lines gathered, then applied; (s, m) over the first member's dates when the members changed (or the group
-    starts), else the previous portfolio's. At the group's end the dates its members touched are cleared."""
+    """Walk every window's portfolios, group by group (:func:`_walk_groups`), with its buffers: the (date -> sum,
+    count) table, a row, a step's moves and plan lines, and the units' (at most ``unit_cells`` cells of unit rows;
+    0: no unit)."""
+    n_pairs, n_windows, width = len(plan), group_starts.shape[0], src[3]
     total = np.zeros(n_grid)
     count = np.zeros(n_grid, np.int32)  # a date's members (fewer than 2**31): int32 loops 10% faster than int64
     lines = np.empty((most, PLAN_COLUMNS), np.int64)
-    buffers = (total, count, np.empty(src[3]), np.empty(most, np.int64), lines, lines.view(np.float64))
+    buffers = (total, count, np.empty(width), np.empty(most, np.int64), lines, lines.view(np.float64))
+    room = min(n_pairs // 2, unit_cells // max(width, 1))  # units held at once (of two pairs at least)
+    n = n_pairs if room > 0 else 0
+    track = np.zeros(
+        (n, 1 + 3 * n_windows), np.int32
+    )  # a pair's unit, then per window: first, last portfolio, how many
+    track[:, 0] = UNSEEN
+    units = (
+        track,
+        np.empty(n, np.int64),  # the group's pairs, in the order first seen
+        np.full(len(table) if room > 0 else 0, -1, np.int64),  # a unit of each estimation row (-1: none yet)
+        np.empty(n, np.int64),  # each unit's first pair (then: where each held unit's pairs start)
+        np.empty(n, np.int64),  # the next unit of the same estimation row (then: the held units' pairs)
+        np.empty(n, np.int64),  # its pairs
+        np.empty(n, np.int64),  # its place among the units held (-1: not held)
+        np.empty((room, width)),  # a held unit's sums on its row's dates (zeroed when held),
+        np.empty((room, width), np.int32),  # counts,
+        np.empty(room, np.int64),  # first date
+        np.full(room, -1, np.int64),  # and the step that last moved it
+    )
     _walk_groups(group_starts, starts, pair, plan, plan.view(np.float64), src, kept, kept_at, table, offset, s, m,
-                 buffers)  # fmt: skip
+                 buffers, units)  # fmt: skip
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
 def _walk_groups(
-    group_starts, starts, pair, plan, plan_bits, src, kept, kept_at, table, offset, s, m, buffers
+    group_starts, starts, pair, plan, plan_bits, src, kept, kept_at, table, offset, s, m, buffers, units
 ):  # pragma: no cover - compiled
-    """:func:`_walk`'s loop over the groups, with its ``buffers`` (the table's sums and counts, a row, a step's
-    moves and plan lines, those as float64). Without reference counting: numba counts each view's references with
-    atomic instructions, and a move makes several views (200,000 pairs' walks 0.28 -> 0.27 s without them)."""
+    """:func:`_walk`'s loop over the groups: the group's units made and summed (:func:`group_units`), then each
+    window's portfolios walked in date order, a unit moved once a step (its first pair's move), any other pair by its
+    plan line. Without reference counting: numba counts each view's references with atomic instructions, and a move
+    makes several views (200,000 pairs' walks 0.28 -> 0.27 s without them)."""
     total, count, row, moves, lines, bits = buffers
-    stored, returns, market = src[0], src[4], src[5]
-    n_grid = len(total)
-    for g in range(len(group_starts) - 1):
-        a, b = 0, 0  # the previous portfolio's members
-        low, high = n_grid, 0  # the dates touched
-        for k in range(group_starts[g], group_starts[g + 1]):
-            c, d = starts[k], starts[k + 1]
-            n_moves = _diff(pair, a, b, c, d, moves)
-            for j in range(n_moves):  # independent reads: many in flight
-                i = moves[j] if moves[j] >= 0 else ~moves[j]
-                for f in range(PLAN_COLUMNS):
-                    lines[j, f] = plan[i, f]
-            for j in range(n_moves):
-                sign, kind = 1.0 if moves[j] >= 0 else -1.0, lines[j, KIND]
-                p, days, r, first = lines[j, POSITION], lines[j, DAYS], lines[j, ROW], lines[j, FIRST]
-                if kind == REGENERATED:
-                    x = market[first : first + days]
-                    y = returns[r, first : first + days]
-                    _move_regenerated(
-                        sign, y, x, bits[j, ALPHA], bits[j, BETA], total[p : p + days], count[p : p + days]
-                    )
-                elif kind == STORED:
-                    _move_run(sign, stored[r, first : first + days], total[p : p + days], count[p : p + days])
-                elif kind == OTHER:
+    track, seen, sums, counts, base, moved = units[0], units[1], units[7], units[8], units[9], units[10]
+    stored, returns, market, width = src[0], src[4], src[5], src[3]
+    n_grid, n_windows = len(total), group_starts.shape[0]
+    step = 0
+    for g in range(group_starts.shape[1] - 1):
+        n_seen = (
+            group_units(g, group_starts, starts, pair, moves, plan, plan_bits, src, table, offset, units)
+            if len(sums)
+            else 0
+        )
+        for w in range(n_windows):
+            a, b = 0, 0  # the previous portfolio's members
+            low, high = n_grid, 0  # the dates touched
+            for k in range(group_starts[w, g], group_starts[w, g + 1]):
+                c, d = starts[k], starts[k + 1]
+                n_moves = diff_moves(pair, a, b, c, d, moves)
+                step += 1
+                for j in range(n_moves):  # independent reads: many in flight
                     i = moves[j] if moves[j] >= 0 else ~moves[j]
-                    ar_row(src, i, row)
-                    _move_days(sign, row, kept[kept_at[i] :], table[offset[i] :], total, count)
-                if kind != SKIP:
-                    low, high = min(low, p), max(high, p + days)
-            if k == group_starts[g] or n_moves > 0:
-                s[k], m[k] = _lead_sd(
-                    pair[c], d - c, plan, plan_bits, src, kept, kept_at, table, offset, total, count, row
-                )
-            else:
-                s[k], m[k] = s[k - 1], m[k - 1]
-            a, b = c, d
-        if high > low:  # every member leaves: the table of no member
-            total[low:high] = 0.0
-            count[low:high] = 0
+                    if n_seen and track[i, 0] >= 0:  # a unit's pair: its unit, not its plan line
+                        lines[j, KIND], lines[j, ROW] = UNIT, track[i, 0]
+                    else:
+                        for f in range(PLAN_COLUMNS):
+                            lines[j, f] = plan[i, f]
+                for j in range(n_moves):
+                    i = moves[j] if moves[j] >= 0 else ~moves[j]
+                    sign, kind = 1.0 if moves[j] >= 0 else -1.0, lines[j, KIND]
+                    if kind == UNIT:  # the unit's pairs all move in this step: once
+                        u = lines[j, ROW]
+                        if moved[u] != step:
+                            moved[u], p = step, base[u]
+                            move_sums(sign, sums[u], counts[u], total[p : p + width], count[p : p + width])
+                            low, high = min(low, p), max(high, p + width)
+                        continue
+                    p, days, r, first = lines[j, POSITION], lines[j, DAYS], lines[j, ROW], lines[j, FIRST]
+                    if kind == REGENERATED:
+                        x = market[first : first + days]
+                        y = returns[r, first : first + days]
+                        move_regenerated(
+                            sign, y, x, bits[j, ALPHA], bits[j, BETA], total[p : p + days], count[p : p + days]
+                        )
+                    elif kind == STORED:
+                        move_run(sign, stored[r, first : first + days], total[p : p + days], count[p : p + days])
+                    elif kind == OTHER:
+                        ar_row(src, i, row)
+                        move_days(sign, row, kept[kept_at[i] :], table[offset[i] :], total, count)
+                    if kind != SKIP:
+                        low, high = min(low, p), max(high, p + days)
+                if k == group_starts[w, g] or n_moves > 0:
+                    u = track[pair[c], 0] if n_seen else -1
+                    if u >= 0:
+                        s[k], m[k] = _run_sd(d - c, total[base[u] : base[u] + width], count[base[u] : base[u] + width])
+                    else:
+                        s[k], m[k] = _lead_sd(
+                            pair[c], d - c, plan, plan_bits, src, kept, kept_at, table, offset, total, count, row
+                        )
+                else:
+                    s[k], m[k] = s[k - 1], m[k - 1]
+                a, b = c, d
+            if high > low:  # every member leaves: the table of no member
+                total[low:high] = 0.0
+                count[low:high] = 0
+        for q in range(n_seen):  # the group's pairs as unseen again
+            track[seen[q], :] = 0
+            track[seen[q], 0] = UNSEEN
 
 
 @numba.njit(cache=True, inline="always")
-def _diff(pair, a, b, c, d, moves):  # pragma: no cover - compiled
-    """The moves from members ``pair[a:b]`` to ``pair[c:d]`` (both sorted) in merge order into ``moves`` (``i``:
-    pair i enters, ``~i``: it leaves); returns how many."""
-    n = 0
-    x, y = a, c
-    while x < b or y < d:
-        if y >= d or (x < b and pair[x] < pair[y]):
-            moves[n] = ~pair[x]
-            n += 1
-            x += 1
-        elif x >= b or pair[y] < pair[x]:
-            moves[n] = pair[y]
-            n += 1
-            y += 1
-        else:
-            x += 1
-            y += 1
-    return n
-
-
-@numba.njit(cache=True, inline="always")
-def _move_regenerated(sign, y, x, alpha, beta, total, count):  # pragma: no cover - compiled
-    """:func:`_move_run` of a regenerated run: the residual y - (alpha + x beta) of returns ``y`` and market ``x``
-    (``alpha`` already 0.0 + alpha: :func:`~eventstudy.inference.ar_rows.ar_row`'s operations, its bits)."""
-    step = np.int32(sign)
-    for t in range(len(y)):
-        v = y[t] - (alpha + x[t] * beta)
-        ok = np.isfinite(v)
-        c = count[t] + (step if ok else np.int32(0))
-        total_t = total[t] + (sign * v if ok else 0.0)
-        count[t] = c
-        total[t] = 0.0 if c == 0 else total_t
-
-
-@numba.njit(cache=True, inline="always")
-def _move_run(sign, row, total, count):  # pragma: no cover - compiled
-    """Add (``sign`` 1.0) or remove (-1.0) a row on consecutive dates (``total`` and ``count`` its slices): on each
-    date with a finite residual v the count moves by 1 or -1 and the sum by v or -v, the sum reset to 0.0 when the
-    count reaches 0. Branch-free so the loop vectorises: a day without a residual adds 0 to the count and +0.0 to the
-    sum, which leaves a sum that is never -0.0 (it starts at +0.0 and is a rounded sum) bit for bit unchanged, and a
-    sum whose count stays 0 is 0.0 already."""
-    step = np.int32(sign)
-    for t in range(len(row)):
-        v = row[t]
-        ok = np.isfinite(v)
-        c = count[t] + (step if ok else np.int32(0))
-        total_t = total[t] + (sign * v if ok else 0.0)
-        count[t] = c
-        total[t] = 0.0 if c == 0 else total_t
-
-
-@numba.njit(cache=True, inline="always")
-def _move_days(sign, row, kept, positions, total, count):  # pragma: no cover - compiled
-    """:func:`_move_run` of a row day by day: its kept days with a finite residual and a date (``positions`` -1:
-    none)."""
-    for t in range(len(row)):
-        p = positions[t]
-        if p >= 0 and kept[t] and np.isfinite(row[t]):
-            count[p] += int(sign)
-            total[p] = 0.0 if count[p] == 0 else total[p] + sign * row[t]
+def _run_sd(n, total, count):  # pragma: no cover - compiled
+    """(s, m) of a portfolio of ``n`` members over consecutive dates (``total`` and ``count`` their slices): the sd
+    (ddof = 1) of ``total / n`` where all ``n`` have a residual (:func:`_sd`'s dates and order)."""
+    m = 0
+    acc = 0.0
+    for t in range(len(total)):
+        if count[t] == n:
+            m += 1
+            acc += total[t] / n
+    if m < 2:
+        return np.nan, m
+    mean = acc / m
+    var = 0.0
+    for t in range(len(total)):
+        if count[t] == n:
+            d = total[t] / n - mean
+            var += d * d
+    return np.sqrt(var / (m - 1)), m
 
 
 @numba.njit(cache=True, inline="always")
