@@ -156,6 +156,18 @@ def test_calendar_time_estimation_sd_of_rows_is_that_of_the_array(study_stage, r
         _same_bits(getattr(got, field), getattr(want, field))
 
 
+def _reenters(port) -> bool:
+    """Whether a pair of some group is in portfolios of it that are not consecutive."""
+    for g in range(port.n_groups):
+        seen = {}
+        for k in range(port.group_starts[g], port.group_starts[g + 1]):
+            for i in port.pair[port.starts[k] : port.starts[k + 1]].tolist():
+                if seen.setdefault(i, k - 1) != k - 1:
+                    return True
+                seen[i] = k
+    return False
+
+
 def _walk_alone(ports, values, keep, positions, offset, kinds, room):
     """The estimation sd of every window's portfolios by a walk over dense rows, in plain Python: a group's units
     (its pairs whose rows share one date row (``offset``) and are runs (``kinds``), in the same portfolios of every
@@ -260,10 +272,16 @@ def test_the_windows_estimation_sd_is_each_window_walked_alone(study_stage, rows
     dense[gappy, 40:45] = -1  # no date: a gap
     dense[gappy, 60], dense[gappy, 61] = dense[gappy, 61], dense[gappy, 60]  # out of order
     windows = [(5, 12), (4, 6), (0, 1), (9, 20)]
+    event_ar = stage.event_ar.copy()
+    if unkept == "holes":  # a window day without an AR: the pair leaves that day's portfolio and enters again (pairs
+        holed = np.flatnonzero(np.random.default_rng(9).random(len(keep)) < 0.5)  # of one day 0 with as many
+        # portfolios, the same first and last, but not the same ones)
+        event_ar[holed, 7 + holed % 3] = event_ar[holed, 12] = np.nan
     ports = [
-        portfolios(stage.event_ar[:, a:b], positions.columns(slice(start + a, start + b)), groups, len(grid))
+        portfolios(event_ar[:, a:b], positions.columns(slice(start + a, start + b)), groups, len(grid))
         for a, b in windows
     ]
+    assert (unkept == "holes") == any(_reenters(port) for port in ports)
     for est in (positions.columns(slice(0, start)), RowPositions.of(dense)):
         plan = np.empty((len(keep), walk.PLAN_COLUMNS), np.int64)
         kept = RowPositions.of(keep)
