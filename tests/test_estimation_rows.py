@@ -299,11 +299,16 @@ def test_the_windows_estimation_sd_is_each_window_walked_alone(study_stage, rows
                 _same_bits(m, want_m)
                 assert np.isfinite(s).sum() > 10 and len(np.unique(port.group)) > 5
             walked[room] = np.concatenate([s for s, _ in got])
+        _same_bits(estimation_sd(ports[1], mixed, keep, est)[0], got[1][0])  # one window alone: the same walk
+        for guard in ("UNIT_TRACK", "UNIT_TABLE"):  # units off where their records or date table would be too large
+            monkeypatch.setattr(walk, "UNIT_CELLS", 1 << 22)
+            monkeypatch.setattr(walk, guard, 0)
+            _same_bits(np.concatenate([s for s, _ in walk.estimation_sd_windows(ports, mixed, keep, est)]), walked[0])
+            monkeypatch.undo()
         # units change only the order of the sums: the same sds to rounding; rows sharing dates make units
         np.testing.assert_allclose(walked[0], walked[len(keep) // 2], rtol=1e-12)
         shared = len(np.unique(est.offset)) < len(est.offset)
         assert shared == (walked[0][~np.isnan(walked[0])] != walked[len(keep) // 2][~np.isnan(walked[0])]).any()
-        _same_bits(estimation_sd(ports[1], mixed, keep, est)[0], got[1][0])
     assert walk.estimation_sd_windows([], mixed, keep, dense) == []
     none = np.zeros((len(dense), 0), np.int32)  # an estimation window of no days: no date, m = 0
     for s, m in walk.estimation_sd_windows(ports, none.astype(float), none.astype(bool), none):

@@ -64,7 +64,8 @@ if TYPE_CHECKING:
     from eventstudy.inference.calendar_time import Portfolios
 
 UNIT_CELLS = 1 << 22  # a group's unit rows held at most (cells: 48 MB)
-UNIT_TABLE = 1 << 24  # units only where the estimation rows' date table is at most this long (one int64 a place)
+UNIT_TABLE = 1 << 22  # units only where the estimation rows' date table is at most this long (one int64 a place)
+UNIT_TRACK = 1 << 29  # and where the pairs' records of their portfolios take at most this many bytes (512 MB)
 
 
 def estimation_sd_windows(
@@ -99,7 +100,8 @@ def estimation_sd_windows(
     starts = np.concatenate([*(port.starts[:-1] + m_at[w] for w, port in enumerate(ports)), m_at[-1:]])
     most = 2 * max(int(np.diff(port.starts).max(initial=0)) for port in ports) + 1  # a step's moves at most
     s, m = np.full(t_at[-1], np.nan), np.zeros(t_at[-1], np.int64)
-    units = len(positions.table) <= UNIT_TABLE and t_at[-1] < 2**31 and rows.width > 0
+    track = 4 * len(rows) * (1 + 3 * len(ports))
+    units = len(positions.table) <= UNIT_TABLE and track <= UNIT_TRACK and t_at[-1] < 2**31 and rows.width > 0
     pairs = np.concatenate([port.pair for port in ports])
     walked = (group_starts, starts, pairs, ports[0].n_grid, most, UNIT_CELLS if units else 0)
     _walk(*walked, plan, rows.source(), kept.table, kept.offset, positions.table, positions.offset, s, m)
