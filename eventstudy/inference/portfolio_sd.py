@@ -262,8 +262,8 @@ def _walk_groups(
                         low, high = min(low, p), max(high, p + days)
                 if k == group_starts[w, g] or n_moves > 0:
                     u = track[pair[c], 0] if n_seen else -1
-                    if u >= 0:
-                        s[k], m[k] = _run_sd(d - c, total[base[u] : base[u] + width], count[base[u] : base[u] + width])
+                    if u >= 0:  # over its unit's row of dates (the sums are finite)
+                        s[k], m[k] = _sd(sums[u], table[:0], d - c, total[base[u] :], count[base[u] :])
                     else:
                         s[k], m[k] = _lead_sd(
                             pair[c], d - c, plan, plan_bits, src, kept, kept_at, table, offset, total, count, row
@@ -277,27 +277,6 @@ def _walk_groups(
         for q in range(n_seen):  # the group's pairs as unseen again
             track[seen[q], :] = 0
             track[seen[q], 0] = UNSEEN
-
-
-@numba.njit(cache=True, inline="always")
-def _run_sd(n, total, count):  # pragma: no cover - compiled
-    """(s, m) of a portfolio of ``n`` members over consecutive dates (``total`` and ``count`` their slices): the sd
-    (ddof = 1) of ``total / n`` where all ``n`` have a residual (:func:`_sd`'s dates and order)."""
-    m = 0
-    acc = 0.0
-    for t in range(len(total)):
-        if count[t] == n:
-            m += 1
-            acc += total[t] / n
-    if m < 2:
-        return np.nan, m
-    mean = acc / m
-    var = 0.0
-    for t in range(len(total)):
-        if count[t] == n:
-            d = total[t] / n - mean
-            var += d * d
-    return np.sqrt(var / (m - 1)), m
 
 
 @numba.njit(cache=True, inline="always")
