@@ -182,9 +182,7 @@ def _walk(
     buffers = (total, count, np.empty(width), np.empty(most, np.int64), lines, lines.view(np.float64))
     room = min(n_pairs // 2, unit_cells // max(width, 1))  # units held at once (of two pairs at least)
     n = n_pairs if room > 0 else 0
-    track = np.zeros(
-        (n, 1 + 3 * n_windows), np.int32
-    )  # a pair's unit, then per window: first, last portfolio, how many
+    track = np.zeros((n, 1 + 3 * n_windows), np.int32)  # a pair's unit, then per window: entry, exit, entries
     track[:, 0] = UNSEEN
     units = (
         track,
