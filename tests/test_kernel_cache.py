@@ -1,10 +1,13 @@
 """numba's cache of a kernel is renewed when a module it compiles code from changes (eventstudy/kernel_cache.py)."""
 
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import numba
 
 from eventstudy import kernel_cache
 
@@ -85,3 +88,95 @@ def test_every_module_with_cached_kernels_imports_the_locator_before_them():
             continue
         assert "import eventstudy.kernel_cache" in text, path
         assert text.index("import eventstudy.kernel_cache") < text.index("cache=True"), path
+
+
+TWO_KERNELS = """import numba
+
+import eventstudy.kernel_cache  # noqa: F401
+
+
+@numba.njit(cache=True)
+def double(x):
+    return x * 2.0
+
+
+@numba.njit(cache=True)
+def square(x):
+    return x * x
+"""
+
+
+def _probe(tmp_path: Path, code: str) -> str:
+    """Run ``code`` in a fresh interpreter on the copied package (``_package``'s), return what it prints."""
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NUMBA_DISABLE_JIT": "0"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_the_kernels_a_study_loaded_are_loaded_ahead_by_the_next_process_and_given_to_their_first_call(tmp_path):
+    package = _package(tmp_path, HELPER.format(offset=0.0, step=1.0))
+    (package / "probe_two.py").write_text(TWO_KERNELS)
+    calls = "from eventstudy.probe_two import double, square\nprint(double(3.0), square(3.0))\n"
+    record = "from eventstudy import kernel_cache as kc\nkc.record_first_fit()\nprint(kc._record_path().is_file())\n"
+    # compiled afresh: nothing was loaded from the cache, so nothing is recorded
+    assert _probe(tmp_path, calls + record).split() == ["6.0", "9.0", "False"]
+    # loaded from numba's cache by their calls: recorded in the order called
+    assert _probe(tmp_path, calls + record).split() == ["6.0", "9.0", "True"]
+    listed = "import pickle\nprint([k[:2] for k in pickle.load(open(kc._record_path(), 'rb'))])\n"
+    assert _probe(tmp_path, "from eventstudy import kernel_cache as kc\n" + listed) == (
+        "[('eventstudy.probe_two', 'double'), ('eventstudy.probe_two', 'square')]"
+    )
+    # the next process loads both ahead without installing them; each first call gets the code loaded ahead
+    ahead = (
+        "import eventstudy.probe_two as two\nfrom eventstudy import kernel_cache as kc\n"
+        "kc.warm_up(); kc._setup[0].join()\n"
+        "print(len(kc._ready), two.double.signatures, two.square.signatures)\n"
+        "print(two.double(3.0), len(kc._ready), two.square(3.0), len(kc._ready))\n"
+        "print(dict(two.double.stats.cache_hits), dict(two.square.stats.cache_misses))\n"
+    )
+    lines = _probe(tmp_path, ahead).splitlines()
+    assert lines[0] == "2 [] []"  # loaded, not installed: a call asks numba's cache as before
+    assert lines[1].split() == ["6.0", "1", "9.0", "0"]  # each call took its kernel's code loaded ahead
+    assert lines[2] == "{(float64,): 1} {}"
+
+
+def test_a_damaged_or_stale_record_loads_nothing_and_compiles_nothing(tmp_path):
+    package = _package(tmp_path, HELPER.format(offset=0.0, step=1.0))
+    (package / "probe_two.py").write_text(TWO_KERNELS)
+    calls = "import eventstudy.probe_two as two\nprint(two.double(3.0))\n"
+    _probe(tmp_path, calls)  # compiled into the cache
+    path = Path(_probe(tmp_path, "from eventstudy import kernel_cache as kc\nprint(kc._record_path())"))
+    cached = sorted((package / "__pycache__").glob("probe_two.*.nbc"))
+    ahead = (
+        "import eventstudy.probe_two as two\nfrom eventstudy import kernel_cache as kc\n"
+        "kc.warm_up(); kc._setup[0].join()\nprint(len(kc._ready), two.square.signatures)\n" + calls +
+        "kc.record_first_fit()\n"
+    )  # fmt: skip
+    for damage in (b"", b"not a pickle", b"\x80\x05K\x01.", pickle.dumps([("eventstudy.probe_two", "gone", ())])):
+        path.write_bytes(damage)
+        assert _probe(tmp_path, ahead).splitlines() == ["0 []", "6.0"]
+        assert ("eventstudy.probe_two", "double") in [k[:2] for k in pickle.loads(path.read_bytes())]  # written anew
+    # a signature never compiled, and a kernel not called before: nothing is compiled on the loading thread
+    never = [("eventstudy.probe_two", "double", (numba.int64,)), ("eventstudy.probe_two", "square", (numba.float64,))]
+    path.write_bytes(pickle.dumps(never))
+    assert _probe(tmp_path, ahead).splitlines() == ["0 []", "6.0"]
+    assert sorted((package / "__pycache__").glob("probe_two.*.nbc")) == cached
+
+
+def test_a_process_s_first_fit_records_the_kernels_it_loaded_and_later_fits_do_not(tmp_path, monkeypatch):
+    from eventstudy import EventStudy
+    from eventstudy.simulate import simulate_study
+
+    sim = simulate_study(n_events=4, n_firms=3, effect=0.01, seed=1)
+    path = tmp_path / "record.pickle"
+    loaded = [("eventstudy.engine.grid", "_gather", (numba.float64,))]
+    monkeypatch.setattr(kernel_cache, "_record_path", lambda: path)
+    monkeypatch.setattr(kernel_cache, "_recorded", [])
+    monkeypatch.setattr(kernel_cache, "_noted", list(loaded))
+    study = EventStudy(sim.events, sim.prices, market=sim.market, calendar="data")
+    study.fit()
+    assert pickle.loads(path.read_bytes())[: len(loaded)] == loaded
+    path.unlink()
+    study.fit()
+    assert not path.exists()

@@ -14,6 +14,7 @@ from eventstudy.engine.volume import VOLUME_MODELS, check_volume
 from eventstudy.errors import InputError
 from eventstudy.events.catalog import EventSet, read_confounders, read_events
 from eventstudy.hugepages import numpy_advice_off
+from eventstudy.kernel_cache import record_first_fit
 from eventstudy.prices.factors import read_factors
 from eventstudy.prices.files import LONG_COLUMNS, MAX_MOVE, read_prices
 from eventstudy.results import EventStudyResults
@@ -206,4 +207,6 @@ class EventStudy:
         if self.volume is not None:
             check_volume(self.prices, self.volume, list((self.market or {}).values()))
         with numpy_advice_off():  # its (pairs x days) arrays without huge-page stalls (eventstudy.hugepages)
-            return finish(self, run_pairs(self, self.events, self.prices), prices_table, release=True)
+            results = finish(self, run_pairs(self, self.events, self.prices), prices_table, release=True)
+        record_first_fit()  # the kernels it loaded, for the next process to load ahead (eventstudy.kernel_cache)
+        return results
