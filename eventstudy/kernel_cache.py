@@ -137,7 +137,8 @@ class _Noted(caching.CompileResultCacheImpl):
         if getattr(_ahead, "on", False):
             _ready[key] = cres = super().rebuild(target_context, payload)
             return cres
-        _noted.append(key)
+        if not _recorded:  # the record is the first study's: later loads are not kept
+            _noted.append(key)
         cres = _ready.pop(key, None)
         return super().rebuild(target_context, payload) if cres is None else cres
 
