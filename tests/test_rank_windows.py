@@ -10,7 +10,7 @@ from scipy import stats
 
 from eventstudy.engine import rank_tests as rt
 from eventstudy.engine import rank_walks
-from eventstudy.inference.groups import Groups
+from eventstudy.inference.groups import GroupResult, Groups
 
 P, L1, D = 300, 60, 30  # pairs, estimation days, window days to choose from
 WINDOWS = [np.arange(10, 13), np.arange(11, 12), np.arange(11, 17), np.arange(6, 22), np.arange(0, 30)]
@@ -58,7 +58,23 @@ def _corrado_reference(est, ar, days, groups: Groups):
         sums[g, ok] += u[ok]
         counts[g, ok] += 1
         n[g] += ok[L1:].any()
-    return rank_walks._corrado_result(sums, counts, n, L1)
+    return _corrado_numpy(sums, counts, n, L1)
+
+
+def _corrado_numpy(sums: np.ndarray, counts: np.ndarray, n: np.ndarray, l1: int) -> GroupResult:
+    """Corrado's Z from day sums of U (G, L1 + L2) and counts, in numpy (the engine's formulas before its one-pass
+    kernel, engine.rank_walks._corrado_rows)."""
+    window = np.arange(sums.shape[1]) >= l1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = np.where(counts > 0, np.sqrt(counts) * (sums / np.maximum(counts, 1)), 0.0)
+        have = counts > 0
+        win_days = have & window[None, :]
+        n_win = win_days.sum(axis=1)
+        s_k = np.sqrt((k**2).sum(axis=1) / np.maximum(have.sum(axis=1), 1))
+        z = np.where(win_days, k, 0.0).sum(axis=1) / (np.sqrt(n_win) * s_k)
+    usable = (n > 0) & (have.sum(axis=1) >= 3) & (n_win > 0)
+    z = np.where(usable, z, np.nan)
+    return GroupResult(z, np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan), n)
 
 
 def _grank_reference(sar, csar, groups: Groups):
@@ -70,7 +86,25 @@ def _grank_reference(sar, csar, groups: Groups):
             sums[g, ok[:L1]] += u[:L1][ok[:L1]]
             counts[g, ok[:L1]] += 1
             cum[g] += u[L1]
-    return rank_walks._grank_result(sums, counts, cum, n, usable)
+    return _grank_numpy(sums, counts, cum, n, usable)
+
+
+def _grank_numpy(sums, counts, cum, n, usable) -> GroupResult:
+    """t_grank from the estimation days' sums of U (G, L1), their counts and the cumulative day's sums (G,), in
+    numpy (the engine's formulas before its one-pass kernel, engine.rank_walks._grank_rows)."""
+    days = counts > 0
+    big_t = days.sum(axis=1) + (n > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ubar = np.where(days, sums / np.maximum(counts, 1), 0.0)
+        ubar0 = cum / n
+        total = (counts / n[:, None] * ubar**2).sum(axis=1) + ubar0**2
+        s_u = np.sqrt(total / big_t)
+        z = ubar0 / s_u
+        room = big_t - 1 - z**2
+        t = z * np.sqrt((big_t - 2) / room)
+    t = np.where(usable & (big_t >= 3) & (room > 0), t, np.nan)
+    p = np.where(np.isfinite(t), 2 * stats.t.sf(np.abs(t), np.maximum(big_t - 2, 1)), np.nan)
+    return GroupResult(t, p, n)
 
 
 def _same(a, b):
@@ -99,6 +133,33 @@ def test_windows_at_once_equal_each_window_from_scipy_bit_for_bit(data, monkeypa
     # the windows' results differ: a window mixed up with another would show
     assert len({corrado[w].statistic[-2] for w in range(len(WINDOWS))}) == len(WINDOWS)
     assert len({grank[w].statistic[-2] for w in range(len(WINDOWS))}) == len(WINDOWS)
+
+
+@pytest.mark.parametrize(("l1", "width"), [(240, 21), (60, 3), (200, 1), (2, 5)])
+def test_the_one_pass_results_equal_numpys_formulas_bit_for_bit(l1, width):
+    """Corrado's and GRANK's results from the day sums in one compiled pass a group (the sums of a row numpy's
+    pairwise ones, rows longer than its 128-value blocks too) equal the same formulas in numpy over (G, L) arrays,
+    bit for bit: days without a U, groups with none, partial and full rows (``full``: every estimation day valid),
+    rows that are slices of larger sums arrays, as the walks hold them."""
+    rng = np.random.default_rng(l1 + width)
+    n_groups, spare = 400, 3
+    counts = rng.integers(0, 40, (n_groups + spare, l1 + width + spare)).astype(float)
+    counts[rng.random(counts.shape) < 0.2] = 0.0
+    counts[:3] = 0.0  # groups with no U on any day
+    full = rng.integers(0, 30, n_groups + spare)
+    full[5:9] = 0
+    sums = rng.normal(0.0, 2.0, counts.shape) * np.sqrt(counts)
+    n = rng.integers(0, 50, n_groups)
+    n[10:14] = 0
+    got = rank_walks._corrado_result(*rank_walks._corrado_rows(sums, counts, full, n_groups, l1 + width, l1), n)
+    on_days = (np.arange(l1 + width) < l1) * full[:n_groups, None]
+    _same(got, _corrado_numpy(sums[:n_groups, : l1 + width], counts[:n_groups, : l1 + width] + on_days, n, l1))
+    assert np.isfinite(got.statistic).sum() > n_groups // 2
+    g_sums, g_counts = sums[:, :l1].copy(), counts[:, :l1].copy()
+    cum, usable = rng.normal(0.0, 3.0, n_groups), rng.random(n_groups) < 0.9
+    got = rank_walks._grank_result(*rank_walks._grank_rows(g_sums, g_counts, full, n, n_groups), cum, n, usable)
+    _same(got, _grank_numpy(g_sums[:n_groups], g_counts[:n_groups] + full[:n_groups, None], cum, n, usable))
+    assert np.isfinite(got.statistic).sum() > n_groups // 3
 
 
 def test_positive_share_counts_as_numpy(data):
