@@ -62,19 +62,15 @@ def _corrado_reference(est, ar, days, groups: Groups):
 
 
 def _corrado_numpy(sums: np.ndarray, counts: np.ndarray, n: np.ndarray, l1: int) -> GroupResult:
-    """Corrado's Z from day sums of U (G, L1 + L2) and counts, in numpy (the engine's formulas before its one-pass
-    kernel, engine.rank_walks._corrado_rows)."""
+    """Corrado's Z from day sums of U (G, L1 + L2) and counts: the (G, L) reductions in numpy (the engine's
+    expressions before its one-pass kernel, engine.rank_walks._corrado_rows), the (G,) formula the engine's."""
     window = np.arange(sums.shape[1]) >= l1
     with np.errstate(invalid="ignore", divide="ignore"):
         k = np.where(counts > 0, np.sqrt(counts) * (sums / np.maximum(counts, 1)), 0.0)
-        have = counts > 0
-        win_days = have & window[None, :]
-        n_win = win_days.sum(axis=1)
-        s_k = np.sqrt((k**2).sum(axis=1) / np.maximum(have.sum(axis=1), 1))
-        z = np.where(win_days, k, 0.0).sum(axis=1) / (np.sqrt(n_win) * s_k)
-    usable = (n > 0) & (have.sum(axis=1) >= 3) & (n_win > 0)
-    z = np.where(usable, z, np.nan)
-    return GroupResult(z, np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan), n)
+    have = counts > 0
+    win_days = have & window[None, :]
+    k_window = np.where(win_days, k, 0.0).sum(axis=1)
+    return rank_walks._corrado_result((k**2).sum(axis=1), k_window, have.sum(axis=1), win_days.sum(axis=1), n)
 
 
 def _grank_reference(sar, csar, groups: Groups):
@@ -90,21 +86,14 @@ def _grank_reference(sar, csar, groups: Groups):
 
 
 def _grank_numpy(sums, counts, cum, n, usable) -> GroupResult:
-    """t_grank from the estimation days' sums of U (G, L1), their counts and the cumulative day's sums (G,), in
-    numpy (the engine's formulas before its one-pass kernel, engine.rank_walks._grank_rows)."""
+    """t_grank from the estimation days' sums of U (G, L1), their counts and the cumulative day's sums (G,): the
+    (G, L1) reduction in numpy (the engine's expression before its one-pass kernel, engine.rank_walks._grank_rows),
+    the (G,) formula the engine's."""
     days = counts > 0
-    big_t = days.sum(axis=1) + (n > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         ubar = np.where(days, sums / np.maximum(counts, 1), 0.0)
-        ubar0 = cum / n
-        total = (counts / n[:, None] * ubar**2).sum(axis=1) + ubar0**2
-        s_u = np.sqrt(total / big_t)
-        z = ubar0 / s_u
-        room = big_t - 1 - z**2
-        t = z * np.sqrt((big_t - 2) / room)
-    t = np.where(usable & (big_t >= 3) & (room > 0), t, np.nan)
-    p = np.where(np.isfinite(t), 2 * stats.t.sf(np.abs(t), np.maximum(big_t - 2, 1)), np.nan)
-    return GroupResult(t, p, n)
+        weighted = (counts / n[:, None] * ubar**2).sum(axis=1)
+    return rank_walks._grank_result(weighted, days.sum(axis=1), cum, n, usable)
 
 
 def _same(a, b):
