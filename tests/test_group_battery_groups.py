@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from eventstudy import EventStudy
-from eventstudy.engine import tables
+from eventstudy.engine import group_tests, tables
 from eventstudy.engine.group_tests import GROUP_TEST_NAMES, binder_windows, group_battery, group_battery_groups
 from eventstudy.engine.stages import run_pairs
 from eventstudy.inference.bhar import bhar_skew_t
@@ -207,6 +207,31 @@ def test_binder_windows_share_systems_across_windows(stage):
             _same(average[g], want_average)
             finite += np.isfinite(joint.statistic[g])
     assert finite >= 18
+
+
+def test_binder_batches_written_over_each_other_give_the_numbers_of_one_batch(stage, monkeypatch):
+    """Every system in a batch of its own (each batch's arrays written over the previous one's, in buffers
+    reshaped for systems of several sizes) gives the numbers of all systems in one batch, bit for bit."""
+    stage, _ = stage
+    events = pd.factorize(stage.pairs["event_id"])[0]
+    rng = np.random.default_rng(5)
+    wmasks = [(stage.days >= lo) & (stage.days <= hi) for lo, hi in [(0, 0), (-2, 3)]]
+    masks = [[m & stage.active for m in _random_groups(len(events), events, rng)] for _ in wmasks]
+    groups = [Groups.from_masks(window_masks) for window_masks in masks]
+    together = binder_windows(stage, wmasks, groups)
+    monkeypatch.setattr(group_tests, "BATCH_CELLS", 1)  # one system a batch
+    apart = binder_windows(stage, wmasks, groups)
+    sizes = set()
+    for w, (joint, average) in enumerate(apart):
+        for a, b in [(joint, together[w][0]), (average, together[w][1])]:
+            np.testing.assert_array_equal(a.statistic, b.statistic)
+            np.testing.assert_array_equal(a.p_value, b.p_value)
+        for g, mask in enumerate(masks[w]):  # and both are each system's own
+            want_joint, want_average = _binder_alone(stage, wmasks[w], np.flatnonzero(mask))
+            _same(joint[g], want_joint)
+            _same(average[g], want_average)
+        sizes |= set(groups[w].sizes[np.isfinite(joint.statistic)].tolist())
+    assert len(sizes) >= 2  # systems of several sizes were solved
 
 
 def test_tests_frame_group_rows_are_group_battery_groups_of_each_window(stage, monkeypatch):

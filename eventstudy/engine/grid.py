@@ -53,11 +53,15 @@ class SessionGrid:
         at, column = cells[:, CELL_START], cells[:, CELL_COLUMN]
         return market_rows(stored, slot, width, self.returns, self.regressors[0], at, column, *bounds.T, params)
 
-    def market_normals(self, cells: np.ndarray, params: np.ndarray, width: int) -> np.ndarray:
+    def market_normals(
+        self, cells: np.ndarray, params: np.ndarray, width: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """(P, ``width``) the first panel days' market-model normal returns (0.0 + alpha) + R_m beta of the pairs
-        ``cells`` with ``params`` (P, 2), NaN outside the calendar: the IEEE operations of the fit's, in its order."""
+        ``cells`` with ``params`` (P, 2), NaN outside the calendar: the IEEE operations of the fit's, in its order
+        (computed in the gathered market returns' array, or written to ``out``: no other temporary)."""
         market = self.take(self.regressors, in_column(cells, 0), np.arange(width), np.nan)
-        return (0.0 + params[:, :1]) + market * params[:, 1:2]
+        np.multiply(market, params[:, 1:2], out=market)
+        return np.add(0.0 + params[:, :1], market, out=market if out is None else out)
 
     def positions(self, cells: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(P, C) session positions of the panel days ``days`` (indices into the panel's days: (C,) for every pair

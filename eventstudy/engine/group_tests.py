@@ -28,7 +28,7 @@ import pandas as pd
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
 from eventstudy.inference.bhar import bhar_skew_t_groups
-from eventstudy.inference.binder import BinderEstimation, binder_estimation, binder_window
+from eventstudy.inference.binder import BinderEstimation, binder_window, masked_estimation
 from eventstudy.inference.bootstrap import bootstrap_p
 from eventstudy.inference.calendar_time import (
     Portfolios,
@@ -181,6 +181,7 @@ def binder_windows(stage, wmasks: list[np.ndarray], groups: list[Groups]) -> lis
     out = [tuple(np.full(g.n_groups, np.nan) for _ in range(4)) for g in groups]
     candidates = _one_date(stage, groups)
     k = max(stage.design.shape[2], 1)
+    buffers = _Buffers()
     for count in np.unique(np.concatenate([g.sizes[c] for g, c in zip(groups, candidates, strict=True)])):
         chosen = [np.flatnonzero(c & (g.sizes == count)) for g, c in zip(groups, candidates, strict=True)]
         idx = [g.pair[g.starts[c][:, None] + np.arange(count)[None, :]] for g, c in zip(groups, chosen, strict=True)]
@@ -190,7 +191,7 @@ def binder_windows(stage, wmasks: list[np.ndarray], groups: list[Groups]) -> lis
         row = np.concatenate(chosen)
         step = max(1, BATCH_CELLS // (count * len(stage.days) * k))
         for lo in range(0, len(systems), step):
-            y, x, est, have, agree, fit = _binder_systems(stage, systems[lo : lo + step])
+            y, x, est, have, agree, fit = _binder_systems(stage, systems[lo : lo + step], buffers)
             for w, wmask in enumerate(wmasks):
                 use = np.flatnonzero((window == w) & (which >= lo) & (which < lo + step))
                 if not len(use):
@@ -214,30 +215,50 @@ def _take_fit(fit: BinderEstimation, b: np.ndarray) -> BinderEstimation:
     return BinderEstimation(*(getattr(fit, f.name)[b] for f in fields(BinderEstimation)))
 
 
-def _binder_systems(stage, idx: np.ndarray) -> tuple:
+class _Buffers:
+    """Flat arrays that every batch of one :func:`binder_windows` call views in its own shape: a batch's systems are
+    written over the previous batch's, not into fresh pages that the system must map and zero first."""
+
+    def __init__(self) -> None:
+        self.flat: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        size = int(np.prod(shape))
+        if name not in self.flat or len(self.flat[name]) < size:
+            self.flat[name] = np.empty(size)
+        return self.flat[name][:size].reshape(shape)
+
+
+def _binder_systems(stage, idx: np.ndarray, buffers: _Buffers) -> tuple:
     """The systems of the pairs ``idx`` (B, N): their (B, D, N) returns net of the model's non-regression part,
     (B, D, k) regressors, (B, D) clean estimation days, days every ticker trades (one-session returns only: a
     trade-to-trade return after a gap leaves that day out), days every pair has the same regressors
-    (``np.allclose``), and the estimation half of the system on the estimation days (``est``)."""
+    (``np.allclose``), and the estimation half of the system on the estimation days (``est``). The returns and
+    regressors are views of ``buffers``, valid until the next batch."""
     params = np.nan_to_num(stage.params[idx])
     rows, local = np.unique(idx, return_inverse=True)  # only the batch's rows (the stage gathers them on demand)
     panels = (stage.design, stage.normal, stage.returns, stage.span, stage.estimation)
     design, normal, returns, span, estimation = (np.ascontiguousarray(v[rows]) for v in panels)
-    y, x, est, have, agree = _systems(local.reshape(idx.shape), design, params, normal, returns, span, estimation)
-    return y, x, est, have, agree, binder_estimation(y, x, est)
+    (batch, n), (days, k) = idx.shape, design.shape[1:]
+    y, ye, resid = (buffers(name, (batch, days, n)) for name in ("y", "ye", "resid"))
+    x, xe = (buffers(name, (batch, days, k)) for name in ("x", "xe"))
+    est, have, agree = _systems(
+        local.reshape(idx.shape), design, params, normal, returns, span, estimation, y, x, ye, xe
+    )
+    return y, x, est, have, agree, masked_estimation(ye, xe, est, resid)
 
 
 @numba.njit(cache=True, nogil=True)
-def _systems(idx, design, params, normal, returns, span, estimation):  # pragma: no cover - compiled
-    """Each system's (days x tickers) returns net of the model's non-regression part, its regressors (the first
-    pair's design), its clean estimation days where every ticker has a return, the days where every ticker has
-    a return, and the days where every pair's design equals the first pair's. One pair's row at a time, its days
-    in loops without a branch (the day's flags combined with ``&``, not ``and``), each value computed as
-    ``returns - (normal - regression)`` with the regression summed over the regressors in order from 0.0."""
+def _systems(idx, design, params, normal, returns, span, estimation, y, x, ye, xe):  # pragma: no cover - compiled
+    """Each system's (days x tickers) returns net of the model's non-regression part (to ``y``), its regressors
+    (the first pair's design, to ``x``), the same two zero off the system's estimation days (to ``ye`` and ``xe``:
+    ``np.where(est, y, 0.0)``), and (returned) its clean estimation days where every ticker has a return, the days
+    where every ticker has a return, and the days where every pair's design equals the first pair's. One pair's row
+    at a time, its days in loops without a branch (the day's flags combined with ``&``, not ``and``), each value
+    computed as ``returns - (normal - regression)`` with the regression summed over the regressors in order from
+    0.0."""
     batch, n = idx.shape
     days, k = design.shape[1], design.shape[2]
-    y = np.empty((batch, days, n))
-    x = np.empty((batch, days, k))
     est = np.zeros((batch, days), np.bool_)
     have = np.ones((batch, days), np.bool_)
     agree = np.ones((batch, days), np.bool_)
@@ -263,6 +284,10 @@ def _systems(idx, design, params, normal, returns, span, estimation):  # pragma:
         x[b] = first
         for d in range(days):
             est[b, d] = clean[d] & have[b, d]
+            for m in range(n):
+                ye[b, d, m] = y[b, d, m] if est[b, d] else 0.0
+            for j in range(k):
+                xe[b, d, j] = x[b, d, j] if est[b, d] else 0.0
         for m in range(1, n):
             row = design[idx[b, m]]
             for d in range(days):
@@ -270,7 +295,7 @@ def _systems(idx, design, params, normal, returns, span, estimation):  # pragma:
                 for j in range(k):
                     same &= abs(row[d, j] - first[d, j]) <= 1e-8 + 1e-5 * abs(first[d, j])
                 agree[b, d] &= same
-    return y, x, est, have, agree
+    return est, have, agree
 
 
 def _one_date(stage, groups: list[Groups]) -> list[np.ndarray]:

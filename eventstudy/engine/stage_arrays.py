@@ -115,7 +115,11 @@ class PairStage:
                     "the pair stage holds the normal returns of the event days only (no group of the study's battery "
                     "is on one day 0): read event_normal, or keep them all with run_pairs(..., estimation_normal=True)"
                 )
-            return np.concatenate([self._estimation_normals(rows), self.event_normal[rows]], axis=1)
+            event = self.event_normal[rows]
+            out = np.empty((len(event), len(self.days)))
+            self._estimation_normals(rows, out[:, : self.event_start])
+            out[:, self.event_start :] = event
+            return out
 
         return self._composed(build, self.event_normal)
 
@@ -148,18 +152,22 @@ class PairStage:
             return ArRows(self.ar_stored, self.ar_slot, 0, width)
         return self.grid.market_rows(self.cells, self.params, self.ar_slot, self.ar_stored, width)
 
-    def _estimation_normals(self, rows) -> np.ndarray:
-        """(n, L1) the estimation days' normal returns of ``rows``: stored, NaN or regenerated (``normal_slot``)."""
+    def _estimation_normals(self, rows, out: np.ndarray) -> None:
+        """Write the estimation days' normal returns of ``rows`` to ``out`` (n, L1): stored, NaN or regenerated
+        (``normal_slot``)."""
         if self.normal_slot is None:
-            return self.estimation_normal[rows]
+            out[:] = self.estimation_normal[rows]
+            return
         slot = self.normal_slot[rows]
-        out = np.full((len(slot), self.event_start), np.nan)
         stored, market = slot >= 0, slot == MARKET_ROW
+        if market.all():  # every row regenerated: written in place
+            self.grid.market_normals(self.cells[rows], self.params[rows], self.event_start, out)
+            return
+        out[:] = np.nan
         out[stored] = self.estimation_normal[slot[stored]]
         if market.any():
             cells, params = self.cells[rows][market], self.params[rows][market]
             out[market] = self.grid.market_normals(cells, params, self.event_start)
-        return out
 
     @property
     def event_start(self) -> int:

@@ -99,17 +99,26 @@ def binder_sur_batch(
 
 def binder_estimation(y_est: np.ndarray, x_est: np.ndarray, est: np.ndarray) -> BinderEstimation:
     """The estimation half of :func:`binder_sur_batch`: B = (X'X)^-1 X'Y and Sigma = E'E / (L1 - k)."""
-    n, k = y_est.shape[2], x_est.shape[2]
+    xe, ye = np.where(est[..., None], x_est, 0.0), np.where(est[..., None], y_est, 0.0)
+    return masked_estimation(ye, xe, est)
+
+
+def masked_estimation(
+    ye: np.ndarray, xe: np.ndarray, est: np.ndarray, resid: np.ndarray | None = None
+) -> BinderEstimation:
+    """:func:`binder_estimation` of the returns ``ye`` and regressors ``xe`` already zero off the estimation days
+    ``est``; the residuals are computed in ``resid`` (the shape of ``ye``) when given, else in a new array."""
+    n, k = ye.shape[2], xe.shape[2]
     l1 = est.sum(axis=1)
     dof = l1 - k
     ok = (n >= 1) & (dof > n)
-    xe, ye = np.where(est[..., None], x_est, 0.0), np.where(est[..., None], y_est, 0.0)
     xtx = xe.transpose(0, 2, 1) @ xe
     if k:
         ok &= np.linalg.matrix_rank(xtx) == k
     xtx_inv = _inverse(xtx, ok)
     b = xtx_inv @ xe.transpose(0, 2, 1) @ ye
-    resid = ye - xe @ b
+    resid = np.matmul(xe, b, out=resid)
+    np.subtract(ye, resid, out=resid)  # ye - X b, in the product's array
     sigma = resid.transpose(0, 2, 1) @ resid / np.maximum(dof, 1)[:, None, None]
     sigma_inv = _inverse(sigma, ok)
     ok &= np.isfinite(sigma_inv).all(axis=(1, 2))
