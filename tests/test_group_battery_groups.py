@@ -30,7 +30,7 @@ from eventstudy.inference.calendar_time import (
 from eventstudy.inference.groups import Groups
 from eventstudy.inference.result import NA
 from eventstudy.inference.result import TestResult as Result
-from eventstudy.inference.threads import concurrent_kernels
+from eventstudy.inference.threads import concurrent_kernels, in_background
 from eventstudy.simulate import simulate_study
 
 SESSIONS = pd.bdate_range("2022-01-03", periods=500).values
@@ -306,7 +306,7 @@ def test_group_tests_leave_the_calling_thread_only_on_a_threadsafe_numba_layer(m
         return layer
 
     monkeypatch.setattr(numba, "threading_layer", threading_layer)
-    ran_on = tables._in_background(threading.current_thread).result()
+    ran_on = in_background(threading.current_thread).result()
     assert (ran_on is not threading.current_thread()) is own_thread
 
 

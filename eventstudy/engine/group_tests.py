@@ -42,6 +42,7 @@ from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.portfolio_sd import estimation_sd, estimation_sd_windows
 from eventstudy.inference.result import TestResult
 from eventstudy.inference.row_positions import RowPositions
+from eventstudy.inference.threads import in_background
 
 GROUP_TEST_NAMES = (
     "calendar_time_z",
@@ -51,6 +52,7 @@ GROUP_TEST_NAMES = (
     "bhar_skew_t",
     "wild_bootstrap",
 )
+_LATER = object()  # group_battery_groups' binder: the caller adds Binder's tests
 BATCH_CELLS = 1 << 22  # (systems x tickers x days x regressors) cells per Binder batch, to bound memory
 
 
@@ -61,7 +63,7 @@ def group_battery_groups(
     groups: Groups,
     bootstrap: tuple[int, int] = (0, 0),
     calendar: tuple[np.ndarray, np.ndarray | RowPositions] | None = None,
-    binder: tuple[GroupResult, GroupResult] | None = None,
+    binder: tuple[GroupResult, GroupResult] | object | None = None,
     portfolio: tuple[Portfolios, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, GroupResult]:
     """The group tests of every group of ``groups`` (pairs of ``stage``) over one event window (``wmask``: (D,)
@@ -70,9 +72,9 @@ def group_battery_groups(
     :meth:`~eventstudy.engine.grid.SessionGrid.calendar_rows` (the tests depend only on the order of the positions,
     so a grid of all the stage's dates gives the same numbers as one of the groups' pairs only): the stage's arrays
     are then read in place (views, no copy of the groups' rows); without it only the groups' pairs' dates are
-    gathered. ``binder`` = this window's :func:`binder_windows` computed with the other
-    windows', ``portfolio`` its portfolios and their estimation-period (s, m) computed with the other windows'
-    (:func:`group_battery_windows`; needs ``calendar``). The estimation days' ARs are read as rows
+    gathered. ``binder`` = this window's :func:`binder_windows` computed with the other windows' (``_LATER``: left
+    out, the caller adds them), ``portfolio`` its portfolios and their estimation-period (s, m) computed with the
+    other windows' (:func:`group_battery_windows`; needs ``calendar``). The estimation days' ARs are read as rows
     (``stage.estimation_ar``: stored or regenerated), the window's from ``stage.event_ar``."""
     start = stage.event_start
     if calendar is None:  # the dates of the groups' pairs only, and their rows of the stage's arrays
@@ -94,15 +96,19 @@ def group_battery_groups(
         sd = estimation_sd(port, est_ar, estimation, positions.columns(slice(0, start)))
     else:
         port, sd = portfolio
-    joint, average = binder_windows(stage, [wmask], [groups])[0] if binder is None else binder
-    return {
+    others = {
         "calendar_time_z": standardized_z_of(port, *sd, n),
         "calendar_time_nw": newey_west_t(port, int(wmask.sum()) - 1, n),
-        "binder_wald": joint,
-        "binder_caar_z": average,
         "bhar_skew_t": _bhar(stage, window, groups),
         "wild_bootstrap": bootstrap_p(port, n, *bootstrap),
     }
+    return others if binder is _LATER else _with_binder(others, binder or binder_windows(stage, [wmask], [groups])[0])
+
+
+def _with_binder(others: dict[str, GroupResult], binder: tuple[GroupResult, GroupResult]) -> dict[str, GroupResult]:
+    """The group tests ``others`` and Binder's two, in the order of ``GROUP_TEST_NAMES``."""
+    tests = {**others, "binder_wald": binder[0], "binder_caar_z": binder[1]}
+    return {name: tests[name] for name in GROUP_TEST_NAMES}
 
 
 def columns_of(wmask: np.ndarray) -> slice | np.ndarray:
@@ -129,9 +135,10 @@ def group_battery_windows(
     calendar: tuple[np.ndarray, np.ndarray | RowPositions],
 ) -> list[dict[str, GroupResult]]:
     """:func:`group_battery_groups` of each event window ``windows[w]`` and its groups ``members[w]``, the Binder
-    systems shared by the windows (:func:`binder_windows`); ``calendar`` as for :func:`group_battery_groups`."""
+    systems shared by the windows (:func:`binder_windows`, on a thread of its own while this one computes the other
+    tests: each test's numbers are those of one thread); ``calendar`` as for :func:`group_battery_groups`."""
     wmasks = [window_days(stage, window) for window in windows]
-    binder = binder_windows(stage, wmasks, members)
+    binder = in_background(binder_windows, stage, wmasks, members)
     grid, positions = calendar[0], RowPositions.of(calendar[1])
     ports = [
         portfolios(stage.event_ar[:, event_columns(stage, wmask)], positions.columns(columns_of(wmask)), g, len(grid))
@@ -141,12 +148,11 @@ def group_battery_windows(
     sds = estimation_sd_windows(
         ports, stage.estimation_ar, stage.estimation[:, :start], positions.columns(slice(0, start))
     )
-    return [
-        group_battery_groups(stage, window, wmask, groups, bootstrap, calendar, window_binder, portfolio)
-        for window, wmask, groups, window_binder, portfolio in zip(
-            windows, wmasks, members, binder, zip(ports, sds, strict=True), strict=True
-        )
+    others = [
+        group_battery_groups(stage, window, wmask, groups, bootstrap, calendar, _LATER, portfolio)
+        for window, wmask, groups, portfolio in zip(windows, wmasks, members, zip(ports, sds, strict=True), strict=True)
     ]
+    return [_with_binder(o, b) for o, b in zip(others, binder.result(), strict=True)]
 
 
 def window_days(stage, window) -> np.ndarray:

@@ -40,7 +40,7 @@ from eventstudy.inference.groups import GroupResult, Groups
 from eventstudy.inference.moments import DaySums, group_day_sums
 from eventstudy.inference.result import NA
 from eventstudy.inference.row_positions import RowPositions
-from eventstudy.inference.threads import concurrent_kernels
+from eventstudy.inference.threads import in_background
 
 TESTS_COLUMNS = ["group", "window", "test", "family", "statistic", "p_value", "n", "rbar"]
 
@@ -132,9 +132,12 @@ def tests_frame(
     # every day's date as an int position on the sorted session dates: each pair's row a window onto one table of
     # the grid's (no (P, D) datetime or positions array)
     grid, positions = stage.grid.calendar_rows(stage.cells, len(stage.days))
-    group = _in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
+    # the group tests, the rank walk and the other tests each on a thread of their own (in_background) while the
+    # estimation sums and rbar are computed here: their kernels and batched algebra release the GIL for most of
+    # their time, so on two cores they fill the time this thread's serial steps leave
+    group = in_background(group_battery_windows, stage, windows.events, members, bootstrap, (grid, positions))
     est_days, est_rows, clean = estimation_rows(stage, windows)
-    ranks = _in_background(_rank_windows, stage, windows.events, est_rows, clean, members)  # the longest walk: first
+    ranks = in_background(_rank_windows, stage, windows.events, est_rows, clean, members)  # the longest walk: first
     if callable(estimation):
         estimation = estimation()
     lap("tests")
@@ -155,7 +158,7 @@ def tests_frame(
         else PositiveShare.of_counts(estimation.positive, estimation.finite),
         (grid, positions),
     )
-    others = _in_background(_other_windows, stage, windows.events, est, members, ranks)
+    others = in_background(_other_windows, stage, windows.events, est, members, ranks)
     lap("rank tests")
     # rbar of every window at once: the rows' patterns, packing and shared pairs of window classes done once
     rbars = correlations_of_windows(
@@ -188,28 +191,6 @@ def estimation_sums(stage, windows: Windows, groups: Groups) -> DaySums:
     a pair in no group)."""
     _, rows, clean = estimation_rows(stage, windows)
     return group_day_sums(rows, groups, clean)
-
-
-def _in_background(function: Callable, *args) -> Future:
-    """``function(*args)`` started on a thread of its own; ``.result()`` waits for it (and raises its error).
-
-    The group tests of every window (:func:`group_battery_windows`: calendar-time portfolios, Binder's systems,
-    BHAR, bootstrap), Corrado's and GRANK's walk (:func:`_rank_windows`, started first: the longest) and the other
-    tests but kp_bmp_t (:func:`_other_windows`) each run on one while the estimation sums and rbar are computed:
-    their compiled kernels and batched linear algebra release the GIL for most of their time, so on two cores they
-    fill the time the main thread's serial steps leave. The results do not depend on the threads. Where numba's
-    threading layer is ``workqueue`` (no OpenMP or TBB), two threads may not launch parallel kernels at once (numba
-    aborts the process), so the call runs here.
-    """
-    if not concurrent_kernels():
-        done: Future = Future()
-        done.set_result(function(*args))
-        return done
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventstudy-tests")
-    try:
-        return pool.submit(function, *args)
-    finally:
-        pool.shutdown(wait=False)  # the submitted call still runs; the thread ends with it
 
 
 class Estimation(NamedTuple):

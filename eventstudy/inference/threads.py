@@ -8,7 +8,7 @@ never waits on one heavy chunk. Each chunk writes only its own items' slots: res
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -58,3 +58,19 @@ def concurrent_kernels() -> bool:
         return numba.threading_layer() != "workqueue"
     except ValueError:  # no parallel kernel has run yet
         return False
+
+
+def in_background(function: Callable, *args) -> Future:
+    """``function(*args)`` started on a thread of its own; ``.result()`` waits for it (and raises its error). The
+    result does not depend on the thread. Where numba's threading layer is ``workqueue`` (no OpenMP or TBB), two
+    threads may not launch parallel kernels at once (numba aborts the process), so the call runs here
+    (:func:`concurrent_kernels`)."""
+    if not concurrent_kernels():
+        done: Future = Future()
+        done.set_result(function(*args))
+        return done
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventstudy-tests")
+    try:
+        return pool.submit(function, *args)
+    finally:
+        pool.shutdown(wait=False)  # the submitted call still runs; the thread ends with it
