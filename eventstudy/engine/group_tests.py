@@ -260,33 +260,35 @@ def _systems(idx, design, params, normal, returns, span, estimation, y, x, ye, x
     (the first pair's design, to ``x``), the same two zero off the system's estimation days (to ``ye`` and ``xe``:
     ``np.where(est, y, 0.0)``), and (returned) its clean estimation days where every ticker has a return, the days
     where every ticker has a return, and the days where every pair's design equals the first pair's. One pair's row
-    at a time, its days in loops without a branch (the day's flags combined with ``&``, not ``and``), each value
-    computed as ``returns - (normal - regression)`` with the regression summed over the regressors in order from
-    0.0."""
+    at a time, read once (its values and its comparison with the first pair's design), its days in loops without a
+    branch (the day's flags combined with ``&``, not ``and``), each value computed as ``returns - (normal -
+    regression)`` with the regression summed over the regressors in order from 0.0."""
     batch, n = idx.shape
     days, k = design.shape[1], design.shape[2]
     est = np.zeros((batch, days), np.bool_)
     have = np.ones((batch, days), np.bool_)
     agree = np.ones((batch, days), np.bool_)
     clean = np.empty(days, np.bool_)
-    value = np.empty(days)
     for b in range(batch):
         clean[:] = True
-        for m in range(n):  # one pair's row at a time (contiguous reads)
+        first = design[idx[b, 0]]
+        for m in range(n):  # one pair's row at a time (contiguous reads), compared with the first pair's as read
             i = idx[b, m]
             row, p = design[i], params[b, m]
             for d in range(days):
                 regression = 0.0
                 finite = span[i, d] == 1
+                same = True
                 for j in range(k):
                     regression += row[d, j] * p[j]
                     finite &= np.isfinite(row[d, j])
+                    same &= abs(row[d, j] - first[d, j]) <= 1e-8 + 1e-5 * abs(first[d, j])
                 v = returns[i, d] - (normal[i, d] - regression)
-                value[d] = v
+                y[b, d, m] = v
                 have[b, d] &= finite & np.isfinite(v)
                 clean[d] &= estimation[i, d]
-            y[b, :, m] = value
-        first = design[idx[b, 0]]
+                if m:
+                    agree[b, d] &= same
         x[b] = first
         for d in range(days):
             est[b, d] = clean[d] & have[b, d]
@@ -294,13 +296,6 @@ def _systems(idx, design, params, normal, returns, span, estimation, y, x, ye, x
                 ye[b, d, m] = y[b, d, m] if est[b, d] else 0.0
             for j in range(k):
                 xe[b, d, j] = x[b, d, j] if est[b, d] else 0.0
-        for m in range(1, n):
-            row = design[idx[b, m]]
-            for d in range(days):
-                same = True
-                for j in range(k):
-                    same &= abs(row[d, j] - first[d, j]) <= 1e-8 + 1e-5 * abs(first[d, j])
-                agree[b, d] &= same
     return est, have, agree
 
 
