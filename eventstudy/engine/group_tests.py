@@ -102,7 +102,9 @@ def group_battery_groups(
         "bhar_skew_t": _bhar(stage, window, groups),
         "wild_bootstrap": bootstrap_p(port, n, *bootstrap),
     }
-    return others if binder is _LATER else _with_binder(others, binder or binder_windows(stage, [wmask], [groups])[0])
+    if binder is _LATER:
+        return others
+    return _with_binder(others, binder_windows(stage, [wmask], [groups])[0] if binder is None else binder)
 
 
 def _with_binder(others: dict[str, GroupResult], binder: tuple[GroupResult, GroupResult]) -> dict[str, GroupResult]:
