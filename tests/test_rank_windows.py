@@ -132,9 +132,9 @@ def test_the_one_pass_results_equal_numpys_formulas_bit_for_bit(l1, width):
     rows that are slices of larger sums arrays, as the walks hold them."""
     rng = np.random.default_rng(l1 + width)
     n_groups, spare = 400, 3
-    counts = rng.integers(0, 40, (n_groups + spare, l1 + width + spare)).astype(float)
-    counts[rng.random(counts.shape) < 0.2] = 0.0
-    counts[:3] = 0.0  # groups with no U on any day
+    counts = rng.integers(0, 40, (n_groups + spare, l1 + width + spare)).astype(np.int32)  # as the walks count
+    counts[rng.random(counts.shape) < 0.2] = 0
+    counts[:3] = 0  # groups with no U on any day
     full = rng.integers(0, 30, n_groups + spare)
     full[5:9] = 0
     sums = rng.normal(0.0, 2.0, counts.shape) * np.sqrt(counts)

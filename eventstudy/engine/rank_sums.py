@@ -44,8 +44,9 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
     window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``, ``offsets[w + 1]``), its twice-rises packed in a bit
     field of ``fields`` bits (see below); its membership entries (pair ``pairs[e]`` in group ``groups[e]``) are
     ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums of U over each
-    (window, group)'s pairs present on each day and their number (W, G, L1 + max L2) (window w's days after the L1
-    estimation days) and the pairs used (W, G) are added to in place, so that blocks of pairs taken in turn add each
+    (window, group)'s pairs present on each day (W, G, L1 + max L2) (window w's days after the L1 estimation days),
+    their numbers (the same shape, int32: half the bytes of float counts) and the pairs used (W, G) are added to in
+    place, so that blocks of pairs taken in turn add each
     sum's terms in pair order, as one walk does.
 
     U of a value = (values below it + (values equal to it, itself included, + 1) / 2) / (1 + m + q) - 1/2 among
@@ -63,11 +64,11 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
     ``grank`` = (``gsar``, ``pairs``, ``groups``, ``starts``, ``e``, ``sums``, ``counts``, ``cum``, ``full``): window
     w's entries (pair ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN: left out) are
     ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` the next one (advanced here). The sums and counts (W, G,
-    L1), the cumulative day's sums (W, G) and the entries whose SARs are all valid (W, G: not in ``counts``, whose
-    days they all add 1 to) are added to in place. The GSAR is ranked among the pair's m SARs (lo below it, hi up to
-    it): U = (lo + (hi - lo + 2) / 2) / (m + 2) - 1/2; an SAR of rank r among its own rises by 1 if r > hi and by
-    1/2 if lo < r <= hi (Kolari & Pynnönen 2011). Its U without the rise and with a rise of 1 are the same for every
-    entry of the pair: computed once; the pair's GSARs are placed among its SARs together
+    L1; int32 counts), the cumulative day's sums (W, G) and the entries whose SARs are all valid (W, G: not in
+    ``counts``, whose days they all add 1 to) are added to in place. The GSAR is ranked among the pair's m SARs (lo
+    below it, hi up to it): U = (lo + (hi - lo + 2) / 2) / (m + 2) - 1/2; an SAR of rank r among its own rises by 1
+    if r > hi and by 1/2 if lo < r <= hi (Kolari & Pynnönen 2011). Its U without the rise and with a rise of 1 are
+    the same for every entry of the pair: computed once; the pair's GSARs are placed among its SARs together
     (:func:`~eventstudy.engine.ranking.bounds`).
     """
     dense, est, order, count = ars
@@ -252,7 +253,7 @@ def _add_corrado(sums, counts, w, g, u, rank, l2, start, count):  # pragma: no c
         x = u[c]
         if x == x:
             sums[w, g, c] += x
-            counts[w, g, c] += 1.0
+            counts[w, g, c] += 1
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
@@ -261,7 +262,7 @@ def _count_days(counts, w, g, rank, start):  # pragma: no cover - compiled
     missing day; a row valid on every day counts once in its window's and group's ``full`` instead (exact integers:
     the same sums in any order)."""
     for c in range(start, len(rank)):
-        counts[w, g, c] += 1.0 if rank[c] > 0.0 else 0.0
+        counts[w, g, c] += 1 if rank[c] > 0.0 else 0
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)

@@ -35,6 +35,7 @@ from eventstudy.inference.ar_rows import ArRows
 from eventstudy.inference.groups import GroupResult, Groups
 
 SUMS_BYTES = 256 << 20  # Corrado's and GRANK's (window, group, day) sums and counts held at once, at most
+CELL_BYTES = 8 + 4  # a (window, group, day) cell's sum (float64) and count (int32: exact up to 2**31 pairs)
 BLOCK_ROWS = 1 << 12  # pairs whose estimation ARs are read and ranked at a time by corrado_grank_windows
 RISE_BITS = 16  # bits of a window's field of packed twice-rises in Corrado's walk (32 for a longer window)
 
@@ -95,7 +96,7 @@ class CorradoWalk:
         self.pairs, self.groups, self.starts, _ = _by_pair(self.members)
         self.next = self.starts[:-1].copy()  # each window's next membership entry
         shape = (len(part), max(g.n_groups for g in self.members), l1 + max(self.widths))
-        self.sums, self.counts, self.n = np.zeros(shape), np.zeros(shape), np.zeros(shape[:2], np.int64)
+        self.sums, self.counts, self.n = np.zeros(shape), np.zeros(shape, np.int32), np.zeros(shape[:2], np.int64)
         self.full = np.zeros(shape[:2], np.int64)  # entries whose every estimation day is valid (not in ``counts``)
 
     def add(self, est: RankedRows, first: int = 0) -> None:
@@ -131,7 +132,7 @@ class GrankWalk:
         self.next = self.starts[:-1].copy()  # each window's next membership entry
         self.n_groups = [members[w].n_groups for w in part]
         shape = (len(part), max(self.n_groups), l1)
-        self.sums, self.counts, self.cum = np.zeros(shape), np.zeros(shape), np.zeros(shape[:2])
+        self.sums, self.counts, self.cum = np.zeros(shape), np.zeros(shape, np.int32), np.zeros(shape[:2])
         self.full = np.zeros(shape[:2], np.int64)  # entries whose every SAR is valid (not in ``counts``)
         self.most = int(np.bincount(self.pairs).max()) if len(self.pairs) else 1  # entries of a pair, at most
 
@@ -167,8 +168,8 @@ def _walk(first: int, ars: RankedRows, sars: RankedRows, corrado: tuple, grank: 
 def _idle_corrado() -> tuple:
     """A :meth:`CorradoWalk.state` of no windows."""
     none, index = np.zeros(0, np.int64), np.zeros(1, np.int64)
-    return (np.zeros((0, 0)), none, none, index, RISE_BITS, none, none, index, none, *np.zeros((2, 0, 0, 0)),
-            *np.zeros((2, 0, 0), np.int64))  # fmt: skip
+    return (np.zeros((0, 0)), none, none, index, RISE_BITS, none, none, index, none, np.zeros((0, 0, 0)),
+            np.zeros((0, 0, 0), np.int32), *np.zeros((2, 0, 0), np.int64))  # fmt: skip
 
 
 def _idle_grank(l1: int) -> tuple:
@@ -180,7 +181,8 @@ def _idle_grank(l1: int) -> tuple:
         none,
         index,
         none,
-        *np.zeros((2, 0, 0, l1)),
+        np.zeros((0, 0, l1)),
+        np.zeros((0, 0, l1), np.int32),
         np.zeros((0, 0)),
         np.zeros((0, 0), np.int64),
         1,
@@ -229,7 +231,7 @@ def window_batches(members: list[Groups], widths: list[int]) -> list[list[int]]:
     out: list[list[int]] = []
     used = 0
     for w, (groups, width) in enumerate(zip(members, widths, strict=True)):
-        size = 16 * groups.n_groups * width
+        size = CELL_BYTES * groups.n_groups * width
         if out and used + size <= SUMS_BYTES:
             out[-1].append(w)
             used += size
