@@ -129,26 +129,35 @@ def test_the_one_pass_results_equal_numpys_formulas_bit_for_bit(l1, width):
     """Corrado's and GRANK's results from the day sums in one compiled pass a group (the sums of a row numpy's
     pairwise ones, rows longer than its 128-value blocks too) equal the same formulas in numpy over (G, L) arrays,
     bit for bit: days without a U, groups with none, partial and full rows (``full``: every estimation day valid),
-    rows that are slices of larger sums arrays, as the walks hold them."""
+    groups in rows of their own in any order and rows longer than a window, as the walks hold them; each group's
+    row is zeroed once read (for a group that opens later)."""
     rng = np.random.default_rng(l1 + width)
     n_groups, spare = 400, 3
     counts = rng.integers(0, 40, (n_groups + spare, l1 + width + spare)).astype(np.int32)  # as the walks count
     counts[rng.random(counts.shape) < 0.2] = 0
     counts[:3] = 0  # groups with no U on any day
-    full = rng.integers(0, 30, n_groups + spare)
+    full = rng.integers(0, 30, n_groups)
     full[5:9] = 0
     sums = rng.normal(0.0, 2.0, counts.shape) * np.sqrt(counts)
     n = rng.integers(0, 50, n_groups)
     n[10:14] = 0
-    got = rank_walks._corrado_result(*rank_walks._corrado_rows(sums, counts, full, n_groups, l1 + width, l1), n)
-    on_days = (np.arange(l1 + width) < l1) * full[:n_groups, None]
-    _same(got, _corrado_numpy(sums[:n_groups, : l1 + width], counts[:n_groups, : l1 + width] + on_days, n, l1))
+    row = rng.permutation(n_groups + spare)[:n_groups]  # each group's row
+    groups = rng.permutation(n_groups)  # closed in any order
+    out, days = np.full((2, n_groups), np.nan), np.full((2, n_groups), -1)
+    c_sums, c_counts = sums.copy(), counts.copy()
+    rank_walks._corrado_rows(c_sums, c_counts, full, row, groups, l1 + width, l1, *out, *days)
+    got = rank_walks._corrado_result(*out, *days, n)
+    on_days = (np.arange(l1 + width) < l1) * full[:, None]
+    _same(got, _corrado_numpy(sums[row, : l1 + width], counts[row, : l1 + width] + on_days, n, l1))
     assert np.isfinite(got.statistic).sum() > n_groups // 2
+    assert not c_sums[row].any() and not c_counts[row].any() and c_sums[~np.isin(np.arange(len(sums)), row)].any()
     g_sums, g_counts = sums[:, :l1].copy(), counts[:, :l1].copy()
     cum, usable = rng.normal(0.0, 3.0, n_groups), rng.random(n_groups) < 0.9
-    got = rank_walks._grank_result(*rank_walks._grank_rows(g_sums, g_counts, full, n, n_groups), cum, n, usable)
-    _same(got, _grank_numpy(g_sums[:n_groups], g_counts[:n_groups] + full[:n_groups, None], cum, n, usable))
+    rank_walks._grank_rows(g_sums, g_counts, full, n, row, groups, out[0], days[0])
+    got = rank_walks._grank_result(out[0], days[0], cum, n, usable)
+    _same(got, _grank_numpy(sums[row, :l1], counts[row, :l1] + full[:, None], cum, n, usable))
     assert np.isfinite(got.statistic).sum() > n_groups // 3
+    assert not g_sums[row].any() and not g_counts[row].any()
 
 
 def test_positive_share_counts_as_numpy(data):

@@ -148,6 +148,75 @@ def test_blocks_of_rows_give_the_tests_of_one_walk_bit_for_bit(study_stage, monk
     assert np.isfinite(got[0][0].statistic).all() and np.isfinite(got[1][0].statistic).sum() >= 2
 
 
+def _event_groups(n: int, size: int, rng) -> Groups:
+    """Groups of ``size`` consecutive pairs (every event's battery), a pair or two left out of some, then the pooled
+    group and one of scattered pairs."""
+    masks = [(np.arange(n) // size == g) & (rng.random(n) < 0.9) for g in range(-(-n // size))]
+    return Groups.from_masks([*masks, np.ones(n, bool), rng.random(n) < 0.2])
+
+
+def test_rows_of_groups_that_have_closed_are_reused_and_give_the_numbers_of_one_walk(study_stage, monkeypatch):
+    """Walked in blocks of 7 pairs, groups of 5 consecutive pairs share a few rows of sums (each read off and zeroed
+    once the walk has passed its last pair): Corrado and GRANK are those of one walk of all pairs in rows of their
+    own, bit for bit, and the windows fit one batch."""
+    study, stage = study_stage
+    rows, plain = _mixed(stage, nan_rows=(2,))
+    windows = study.windows.events
+    members = [_event_groups(len(plain), 5, np.random.default_rng(w)) for w in range(len(windows))]
+    clean = stage.estimation[:, : stage.event_start]
+    columns = [np.flatnonzero((stage.days >= a) & (stage.days <= b)) - stage.event_start for a, b in windows]
+    csars = [stage.csar[window] for window in windows]
+    ar_ranked = RankedRows.of(plain, valid=clean)
+    want = (
+        corrado_rank_windows(ar_ranked, stage.event_ar, columns, members),
+        grank_windows(RankedRows.of(plain, valid=clean, like=ar_ranked, scale=stage.sigma), csars, members),
+    )
+    plans = []
+    plan = rank_walks.slot_plan
+    monkeypatch.setattr(rank_walks, "slot_plan", lambda *a: plans.append(plan(*a)) or plans[-1])
+    monkeypatch.setattr(rank_walks, "BLOCK_ROWS", 7)
+    got = rank_walks.corrado_grank_windows(rows, clean, stage.sigma, stage.event_ar, columns, csars, members)
+    for a, b in zip(got, want, strict=True):
+        _same(a, b)
+    assert all(p.rows < 8 < g.n_groups for p, g in zip(plans, members, strict=True))  # rows reused
+    assert np.isfinite(got[0][0].statistic).sum() >= 10 and np.isfinite(got[1][0].statistic).sum() >= 10
+
+
+def test_a_slot_plan_gives_groups_open_at_once_rows_of_their_own():
+    """Two groups open in a common block never share a row; the rows are the most groups open in one block (plus
+    the zero row of the groups with no pair, which no group open uses)."""
+    rng = np.random.default_rng(3)
+    n, block = 500, 16
+    masks = [(np.arange(n) >= a) & (np.arange(n) < a + w) & (rng.random(n) < 0.8)
+             for a, w in zip(rng.integers(0, n, 120), rng.integers(1, 60, 120), strict=True)]  # fmt: skip
+    groups = Groups.from_masks([*masks, np.zeros(n, bool)])
+    plan = rank_walks.slot_plan(groups, block)
+    spans = [(groups.pair[groups.group == g] // block) for g in range(groups.n_groups)]
+    used = [len(x) > 0 for x in spans]
+    first, last = [x.min() if len(x) else -1 for x in spans], [x.max() if len(x) else -1 for x in spans]
+    blocks = range(n // block + 1)
+    open_at = [[g for g in range(groups.n_groups) if used[g] and first[g] <= b <= last[g]] for b in blocks]
+    for gs in open_at:
+        assert len({plan.row[g] for g in gs}) == len(gs) and plan.rows - 1 not in {plan.row[g] for g in gs}
+    assert plan.rows == max(len(gs) for gs in open_at) + 1
+    assert all(plan.row[g] == plan.rows - 1 for g in range(groups.n_groups) if not used[g])
+    np.testing.assert_array_equal(plan.last, last)
+
+
+def test_a_walk_taken_out_of_its_blocks_is_refused(study_stage):
+    """A walk closes groups after each block of its plan: pairs given out of order, or more than a block at once,
+    would mix groups that share a row, so they are refused."""
+    _, stage = study_stage
+    plain = np.array(stage.ar[:, : stage.event_start])
+    members = [_event_groups(len(plain), 5, np.random.default_rng(0))]
+    plans = [rank_walks.slot_plan(members[0], 7)]
+    walk = rank_walks.CorradoWalk(plain.shape[1], stage.event_ar, [np.arange(3)], members, [0], plans)
+    with pytest.raises(ValueError, match="not the next block of 7"):
+        walk.add(RankedRows.of(plain[:14]))
+    with pytest.raises(ValueError, match="not the next block of 7 after 0"):
+        walk.walked_block(7, 14)
+
+
 def test_the_engines_rank_tests_are_the_blocks_of_its_rows(study_stage, monkeypatch):
     """``tables._rank_windows`` reads the stage's rows a block at a time: its results are Corrado's and GRANK's of
     the plain estimation ARs."""

@@ -40,14 +40,15 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
     from Corrado's pass (the same numbers: the SARs' ties are the ARs'); other pairs' SARs are ranked anew.
 
     ``corrado`` = (``ar``, ``days``, ``index``, ``offsets``, ``fields``, ``pairs``, ``groups``, ``starts``, ``e``,
-    ``sums``, ``counts``, ``n_used``): the window days' values are ``ar[:, days]`` (non-finite ones missing) and
-    window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``, ``offsets[w + 1]``), its twice-rises packed in a bit
-    field of ``fields`` bits (see below); its membership entries (pair ``pairs[e]`` in group ``groups[e]``) are
-    ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` (W,) the next one (advanced here). The sums of U over each
-    (window, group)'s pairs present on each day (W, G, L1 + max L2) (window w's days after the L1 estimation days),
-    their numbers (the same shape, int32: half the bytes of float counts) and the pairs used (W, G) are added to in
-    place, so that blocks of pairs taken in turn add each
-    sum's terms in pair order, as one walk does.
+    ``sums``, ``counts``, ``row``, ``n_used``, ``full``): the window days' values are ``ar[:, days]`` (non-finite
+    ones missing) and window w's are ``days[index[a:b]]`` (a, b = ``offsets[w]``, ``offsets[w + 1]``), its
+    twice-rises packed in a bit field of ``fields`` bits (see below); its membership entries (pair ``pairs[e]`` in
+    group ``groups[e]``) are ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` (W,) the next one (advanced
+    here). The sums of U over each (window, group)'s pairs present on each day (W, R, L1 + max L2: group g's in
+    row ``row[w, g]``, window w's days after the L1 estimation days), their numbers (the same shape, int32: half
+    the bytes of float counts), the pairs used and the entries whose estimation days are all valid (W, G: not in
+    ``counts``) are added to in place, so that blocks of pairs taken in turn add each sum's terms in pair order, as
+    one walk does.
 
     U of a value = (values below it + (values equal to it, itself included, + 1) / 2) / (1 + m + q) - 1/2 among
     the pair's m valid estimation values and q valid window values (Corrado 1989; the average rank of
@@ -61,11 +62,12 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
     to the fields of the windows it is in. A window value's own U adds the window's values below it and equal to it
     to its lo and hi - lo, read off the window's values in ascending order (runs of equal ones).
 
-    ``grank`` = (``gsar``, ``pairs``, ``groups``, ``starts``, ``e``, ``sums``, ``counts``, ``cum``, ``full``): window
-    w's entries (pair ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN: left out) are
-    ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` the next one (advanced here). The sums and counts (W, G,
-    L1; int32 counts), the cumulative day's sums (W, G) and the entries whose SARs are all valid (W, G: not in
-    ``counts``, whose days they all add 1 to) are added to in place. The GSAR is ranked among the pair's m SARs (lo
+    ``grank`` = (``gsar``, ``pairs``, ``groups``, ``starts``, ``e``, ``sums``, ``counts``, ``row``, ``cum``,
+    ``full``, ``most``): window w's entries (pair ``pairs[e]`` in group ``groups[e]``, its GSAR ``gsar[e]``, NaN:
+    left out; ``most`` a pair's entries at most) are ``starts[w]:starts[w + 1]``, sorted by pair, ``e[w]`` the next
+    one (advanced here). The sums and counts (W, R, L1: group g's in row ``row[w, g]``; int32 counts), the
+    cumulative day's sums (W, G) and the entries whose SARs are all valid (W, G: not in ``counts``, whose days they
+    all add 1 to) are added to in place. The GSAR is ranked among the pair's m SARs (lo
     below it, hi up to it): U = (lo + (hi - lo + 2) / 2) / (m + 2) - 1/2; an SAR of rank r among its own rises by 1
     if r > hi and by 1/2 if lo < r <= hi (Kolari & Pynnönen 2011). Its U without the rise and with a rise of 1 are
     the same for every entry of the pair: computed once; the pair's GSARs are placed among its SARs together
@@ -73,8 +75,8 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
     """
     dense, est, order, count = ars
     s_dense, s_est, scale, scaled, s_order, s_count = sars
-    ar, days, index, offsets, fields, pairs, groups, starts, e, sums, counts, n_used, c_full = corrado
-    gsar, g_pairs, g_groups, g_starts, g_e, g_sums, g_counts, cum, full, most = grank
+    ar, days, index, offsets, fields, pairs, groups, starts, e, sums, counts, c_row, n_used, c_full = corrado
+    gsar, g_pairs, g_groups, g_starts, g_e, g_sums, g_counts, g_row, cum, full, most = grank
     n_windows, g_windows = len(offsets) - 1, len(g_starts) - 1
     l1 = est[3]
     u = np.empty(sums.shape[2])
@@ -156,8 +158,9 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
             at = np.int64(fields * (w % per_word))
             more = e[w] + 1 < starts[w + 1] and pairs[e[w] + 1] == i  # the pair in more than one group
             g = groups[e[w]]
-            _add_first(sums, counts, w, g, rank, rise2, w // per_word, at, fields, denom, u, more, m < l1)
-            _add_corrado(sums, counts, w, g, u, rank, width, l1, m < l1)
+            r = c_row[w, g]
+            _add_first(sums, counts, w, r, rank, rise2, w // per_word, at, fields, denom, u, more, m < l1)
+            _add_corrado(sums, counts, w, r, u, rank, width, l1, m < l1)
             n_used[w, g] += q_w > 0
             c_full[w, g] += m == l1
             e[w] += 1
@@ -165,7 +168,7 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
                 g = groups[e[w]]
                 n_used[w, g] += q_w > 0
                 c_full[w, g] += m == l1
-                _add_corrado(sums, counts, w, g, u, rank, width, 0, m < l1)
+                _add_corrado(sums, counts, w, c_row[w, g], u, rank, width, 0, m < l1)
                 e[w] += 1
         m = s_count[b]
         g_denom = m + 2.0
@@ -191,7 +194,7 @@ def rank_walk(first, ars, sars, shared, corrado, grank):  # pragma: no cover - c
             w, g, g_lo, g_hi = found_w[k], found_g[k], found_lo[k], found_hi[k]
             cum[w, g] += (g_lo + (g_hi - g_lo + 2) / 2.0) / g_denom - 0.5
             full[w, g] += m == l1
-            _add_grank(g_sums, g_counts, w, g, rank, below, above, g_lo, g_hi, g_denom, m < l1)
+            _add_grank(g_sums, g_counts, w, g_row[w, g], rank, below, above, g_lo, g_hi, g_denom, m < l1)
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
@@ -224,10 +227,11 @@ def _has_entry(pairs, starts, e, i):  # pragma: no cover - compiled
 def _add_first(
     sums, counts, w, g, rank, packed, word, at, fields, denom, u, keep, count
 ):  # pragma: no cover - compiled
-    """Add the estimation days' U of a pair's first entry in window ``w``, group ``g`` (its rank ``rank`` risen by
-    the window's field, at bit ``at``, of the packed twice-rises ``packed[word]``; 0.0 where ``rank`` is 0: missing),
-    kept in ``u`` for its other entries if ``keep``, and if ``count`` its valid days to ``counts``. (The helpers
-    take whole arrays and indices: a view made per call would count references atomically.)"""
+    """Add the estimation days' U of a pair's first entry in window ``w`` to its group's row ``g`` (its rank
+    ``rank`` risen by the window's field, at bit ``at``, of the packed twice-rises ``packed[word]``; 0.0 where
+    ``rank`` is 0: missing), kept in ``u`` for its other entries if ``keep``, and if ``count`` its valid days to
+    ``counts``. (The helpers take whole arrays and indices: a view made per call would count references
+    atomically.)"""
     mask = (np.int64(1) << np.int64(fields)) - 1
     for c in range(len(rank)):
         x = (rank[c] + 0.5 * ((packed[word, c] >> at) & mask)) / denom - 0.5
@@ -241,9 +245,9 @@ def _add_first(
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
 def _add_corrado(sums, counts, w, g, u, rank, l2, start, count):  # pragma: no cover - compiled
-    """Add a U row to window ``w``, group ``g`` from column ``start`` on (0 or L1): the estimation days' (0.0 where
-    ``rank`` is 0: missing; their valid days to ``counts`` if ``count``) then the ``l2`` window days' (NaN:
-    missing)."""
+    """Add a U row to window ``w``'s row ``g`` (a group's) from column ``start`` on (0 or L1): the estimation days'
+    (0.0 where ``rank`` is 0: missing; their valid days to ``counts`` if ``count``) then the ``l2`` window days'
+    (NaN: missing)."""
     l1 = len(rank)
     for c in range(start, l1):
         sums[w, g, c] += u[c]
@@ -267,8 +271,8 @@ def _count_days(counts, w, g, rank, start):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
 def _add_grank(sums, counts, w, g, rank, below, above, lo, hi, denom, count):  # pragma: no cover - compiled
-    """Add one entry's U of the estimation SARs to window ``w``, group ``g`` (its GSAR with lo SARs below and hi up
-    to it; rank 0: missing), and if ``count`` its valid days to ``counts``."""
+    """Add one entry's U of the estimation SARs to window ``w``'s row ``g`` (its group's; its GSAR with lo SARs
+    below and hi up to it; rank 0: missing), and if ``count`` its valid days to ``counts``."""
     if lo == hi:  # no SAR equal to the GSAR
         for c in range(len(rank)):
             r, up, down = rank[c], above[c], below[c]  # both read, then one chosen: the loop is vectorised

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 import eventstudy.kernel_cache  # noqa: F401  (before the kernels: their cache keyed on what they compile in)
-from eventstudy.engine.rank_walks import CorradoWalk, GrankWalk, window_batches
+from eventstudy.engine.rank_walks import CorradoWalk, GrankWalk, slot_plan, window_batches
 from eventstudy.engine.ranking import RankedRows
 from eventstudy.inference import distributions as stats
 from eventstudy.inference.ar_rows import ArRows, ar_row
@@ -52,8 +52,9 @@ def corrado_rank_windows(
     ar = np.asarray(ar, dtype=float)
     columns = [np.asarray(c, dtype=np.int64).reshape(-1) for c in columns]
     out: list[GroupResult] = []
-    for part in window_batches(members, [est.values.width + len(c) for c in columns]):
-        walk = CorradoWalk(est.values.width, ar, columns, members, part)
+    plans = [slot_plan(groups, max(len(est.count), 1)) for groups in members]  # the pairs in one block
+    for part in window_batches(plans, [est.values.width + len(c) for c in columns]):
+        walk = CorradoWalk(est.values.width, ar, columns, members, part, plans)
         walk.add(est)
         out += walk.results()
     return out
@@ -101,8 +102,9 @@ def grank_windows(
     """
     est = RankedRows.of(sar_estimation)
     out: list[GroupResult] = []
-    for part in window_batches(members, [est.values.width] * len(members)):
-        walk = GrankWalk(est.values.width, csars, members, part)
+    plans = [slot_plan(groups, max(len(est.count), 1)) for groups in members]  # the pairs in one block
+    for part in window_batches(plans, [est.values.width] * len(members)):
+        walk = GrankWalk(est.values.width, csars, members, part, plans)
         walk.add(est)
         out += walk.results()
     return out

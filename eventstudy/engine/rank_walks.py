@@ -4,7 +4,12 @@ pairs at a time.
 :class:`CorradoWalk` and :class:`GrankWalk` hold the (window, group, day) sums of a batch of windows
 (:func:`window_batches`: as many as fit ``SUMS_BYTES``) and add the pairs of a block at a time in pair order with the
 compiled walks of :mod:`~eventstudy.engine.rank_sums`: every sum adds its terms in the same order whatever the
-blocks, so the results are those of one walk of all pairs, bit for bit. :func:`corrado_grank_windows` (the engine's
+blocks, so the results are those of one walk of all pairs, bit for bit. A group's sums take a row only while the
+walk is among its pairs (:func:`slot_plan`): once the walk has passed its last pair its results are read off the
+row, which is zeroed for a group that opens later. With every event's battery (``event+all``: an event's pairs
+are consecutive) 100,000 groups share about 400 rows a window, so every window fits one walk: each pair's row is
+read and ranked once, where rows of all the groups at once (0.4 GB a window at 100,000 events) made one walk a
+window. :func:`corrado_grank_windows` (the engine's
 rank tests) reads the estimation ARs (:class:`~eventstudy.inference.ar_rows.ArRows`, stored or regenerated) a block
 of ``BLOCK_ROWS`` pairs at a time into a buffer (each row regenerated once), ranks the block's ARs and SARs
 (:class:`~eventstudy.engine.ranking.RankedRows`: the SARs in the ARs' order where it sorts them) and walks it once
@@ -22,6 +27,7 @@ numpy expressions over (G, L) arrays: with every event's battery (``event+all``)
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -67,87 +73,215 @@ def corrado_grank_windows(
         ar_ranked = RankedRows.of(block, valid=clean)
         return ar_ranked, RankedRows.of(block, valid=clean, like=ar_ranked, scale=sigma[first:stop])
 
+    plans = [slot_plan(groups, BLOCK_ROWS) for groups in members]
     with ThreadPoolExecutor(1, thread_name_prefix="eventstudy-ranks") as pool:
-        for part in window_batches(members, [2 * l1 + len(c) for c in columns]):
-            walks = CorradoWalk(l1, ar, columns, members, part), GrankWalk(l1, csars, members, part)
+        for part in window_batches(plans, [2 * l1 + len(c) for c in columns]):
+            walks = CorradoWalk(l1, ar, columns, members, part, plans), GrankWalk(l1, csars, members, part, plans)
             ready = pool.submit(prepare, 0) if len(rows) else None
             for first in range(0, len(rows), BLOCK_ROWS):
                 ar_ranked, sar_ranked = ready.result()
                 if first + BLOCK_ROWS < len(rows):  # the next block is read and ranked while this one is walked
                     ready = pool.submit(prepare, first + BLOCK_ROWS)
                 _walk(first, ar_ranked, sar_ranked, walks[0].state(), walks[1].state())  # (releases the GIL)
+                for walk in walks:
+                    walk.walked_block(first, min(first + BLOCK_ROWS, len(rows)))
             corrado += walks[0].results()
             grank += walks[1].results()
     return corrado, grank
 
 
-class CorradoWalk:
-    """Corrado's day sums of the windows ``part`` (indices into ``columns`` and ``members``, see
-    :func:`corrado_rank_windows`), added a block of pairs at a time in pair order (:meth:`add`: the sums are those
-    of one walk of all pairs, bit for bit), and the windows' results (:meth:`results`)."""
+class SlotPlan(NamedTuple):
+    """Which row of a window's sums each group's day sums use while its pairs are walked, a block of pairs at a time.
 
-    def __init__(self, l1: int, ar: np.ndarray, columns: list[np.ndarray], members: list[Groups], part: list[int]):
+    A group's row is in use from the block of its first pair to the block of its last; its results are then read
+    off the row and the row is zeroed for a group that opens later (:meth:`CorradoWalk.walked_block`). With groups of
+    consecutive pairs (every event's battery: the pairs of an event are consecutive) a few hundred rows serve
+    100,000 groups, and every window fits one walk."""
+
+    row: np.ndarray  # (G,) each group's row; ``rows - 1`` (a row never written: zeros) for a group with no pair
+    last: np.ndarray  # (G,) the block of the group's last pair (-1: no pair)
+    order: np.ndarray  # (G,) the groups by ``last``
+    rows: int  # rows of the sums: the most groups open in one block, plus the zero row
+    block_rows: int  # pairs a block
+
+
+def slot_plan(groups: Groups, block_rows: int) -> SlotPlan:
+    """The rows of ``groups``'s day sums for a walk of blocks of ``block_rows`` pairs (``pairs // block_rows``),
+    reused greedily: the fewest rows (the most groups open in one block, an interval graph's colouring)."""
+    starts = groups.starts  # (entries sorted by group, then pair)
+    used = starts[1:] > starts[:-1]
+    first, last = np.full(groups.n_groups, -1), np.full(groups.n_groups, -1)
+    first[used] = groups.pair[starts[:-1][used]] // block_rows
+    last[used] = groups.pair[starts[1:][used] - 1] // block_rows
+    order = np.argsort(last, kind="stable")
+    row, n_rows = _assign_rows(first, last, np.argsort(first, kind="stable"), order)
+    row[~used] = n_rows  # the zero row
+    return SlotPlan(row, last, order, n_rows + 1, block_rows)
+
+
+@numba.njit(cache=True, nogil=True)
+def _assign_rows(first, last, by_first, by_last):  # pragma: no cover - compiled
+    """Each used group (``first`` >= 0) a row free from block ``first[g]`` to block ``last[g]``: groups taken by
+    their first block, the rows of those whose last block is earlier freed first. Returns (rows, their number)."""
+    row = np.full(len(first), -1, np.int64)
+    free = np.empty(len(first), np.int64)
+    n_free, n_rows, k = 0, 0, 0
+    for g in by_first:
+        if first[g] < 0:
+            continue
+        while k < len(by_last) and last[by_last[k]] < first[g]:
+            if last[by_last[k]] >= 0:
+                free[n_free] = row[by_last[k]]
+                n_free += 1
+            k += 1
+        if n_free > 0:
+            n_free -= 1
+            row[g] = free[n_free]
+        else:
+            row[g] = n_rows
+            n_rows += 1
+    return row, n_rows
+
+
+class _Rows:
+    """The rows of a batch of windows' day sums (``part``: indices into ``plans``), their groups' finished results,
+    and the closing of each group's row once the walk has passed its last pair (:meth:`close`)."""
+
+    def __init__(self, plans: list[SlotPlan], part: list[int], n_groups: list[int], width: int, results: int):
+        self.plans = [plans[w] for w in part]
+        self.n_groups, self.block = n_groups, self.plans[0].block_rows
+        self.row = np.zeros((len(part), max(n_groups)), np.int64)  # (W, G) each group's row
+        for k, plan in enumerate(self.plans):
+            self.row[k, : len(plan.row)] = plan.row
+        shape = (len(part), max(plan.rows for plan in self.plans), width)
+        self.sums, self.counts = np.zeros(shape), np.zeros(shape, np.int32)
+        self.closed = [0] * len(part)  # each window's groups closed: a prefix of its plan's order
+        self.walked = 0  # pairs walked
+        self.out = [np.zeros((len(part), max(n_groups))) for _ in range(results)]  # (W, G) results ...
+        self.out_days = [np.zeros((len(part), max(n_groups)), np.int64) for _ in range(results)]  # ... and days
+
+    def check(self, first: int, stop: int) -> None:
+        """Refuse pairs ``first:stop`` unless they are the next block (or part of it) of the plans' blocks."""
+        if first != self.walked or (stop > first and first // self.block != (stop - 1) // self.block):
+            raise ValueError(f"pairs {first}:{stop} are not the next block of {self.block} after {self.walked}")
+
+    def close(self, first: int, stop: int, reduce) -> None:
+        """After the walk of pairs ``first:stop`` (:meth:`check`), ``reduce`` (k, groups) the rows of window k's
+        groups whose last pair has been walked, which are then zeroed."""
+        self.check(first, stop)
+        self.walked = stop
+        for k, plan in enumerate(self.plans):
+            end = int(np.searchsorted(plan.last, stop // self.block - 1, side="right", sorter=plan.order))
+            if end > self.closed[k]:
+                reduce(k, plan.order[self.closed[k] : end])
+                self.closed[k] = end
+
+    def finish(self, reduce) -> None:
+        """``reduce`` every group not closed yet (the last block's, those with no pair: the zero row)."""
+        for k, plan in enumerate(self.plans):
+            reduce(k, plan.order[self.closed[k] :])
+            self.closed[k] = len(plan.order)
+
+
+class CorradoWalk(_Rows):
+    """Corrado's day sums of the windows ``part`` (indices into ``columns``, ``members`` and ``plans``, see
+    :func:`corrado_rank_windows`), added a block of pairs at a time in pair order (:meth:`add`: the sums are those
+    of one walk of all pairs, bit for bit) in the rows of their :func:`slot_plan`, and the windows' results
+    (:meth:`results`)."""
+
+    def __init__(
+        self,
+        l1: int,
+        ar: np.ndarray,
+        columns: list[np.ndarray],
+        members: list[Groups],
+        part: list[int],
+        plans: list[SlotPlan],
+    ):
         self.l1, self.ar, self.members = l1, ar, [members[w] for w in part]
         self.widths = [len(columns[w]) for w in part]
+        super().__init__(plans, part, [g.n_groups for g in self.members], l1 + max(self.widths), 2)
         days, index = np.unique(np.concatenate([columns[w] for w in part]), return_inverse=True)
         self.days, self.index = days.astype(np.int64), index.astype(np.int64).reshape(-1)
         self.offsets = np.r_[0, np.cumsum(self.widths)].astype(np.int64)
         self.fields = RISE_BITS if 2 * max(self.widths) < 1 << (RISE_BITS - 1) else 32  # (rank_sums.rank_walk)
         self.pairs, self.groups, self.starts, _ = _by_pair(self.members)
         self.next = self.starts[:-1].copy()  # each window's next membership entry
-        shape = (len(part), max(g.n_groups for g in self.members), l1 + max(self.widths))
-        self.sums, self.counts, self.n = np.zeros(shape), np.zeros(shape, np.int32), np.zeros(shape[:2], np.int64)
-        self.full = np.zeros(shape[:2], np.int64)  # entries whose every estimation day is valid (not in ``counts``)
+        self.n = np.zeros(self.row.shape, np.int64)
+        self.full = np.zeros(self.row.shape, np.int64)  # entries whose every estimation day is valid (not in counts)
 
     def add(self, est: RankedRows, first: int = 0) -> None:
-        """Add the pairs ``first:first + len(est.count)``, ranked in ``est``."""
+        """Add the pairs ``first:first + len(est.count)`` (the next block), ranked in ``est``."""
+        self.check(first, first + len(est.count))
         _walk(first, est, est, self.state(), _idle_grank(self.l1))
+        self.walked_block(first, first + len(est.count))
+
+    def walked_block(self, first: int, stop: int) -> None:
+        """Close the groups whose pairs have all been walked, once pairs ``first:stop`` have been."""
+        self.close(first, stop, self._reduce)
 
     def state(self) -> tuple:
         """The arguments :func:`~eventstudy.engine.rank_sums.rank_walk` adds Corrado's sums with."""
         return (
             self.ar, self.days, self.index, self.offsets, self.fields, self.pairs, self.groups, self.starts, self.next,
-            self.sums, self.counts, self.n, self.full,
+            self.sums, self.counts, self.row, self.n, self.full,
         )  # fmt: skip
 
+    def _reduce(self, k: int, groups: np.ndarray) -> None:
+        (k_squared, k_window), (n_days, n_win) = self.out, self.out_days
+        _corrado_rows(self.sums[k], self.counts[k], self.full[k], self.row[k], groups, self.l1 + self.widths[k],
+                      self.l1, k_squared[k], k_window[k], n_days[k], n_win[k])  # fmt: skip
+
     def results(self) -> list[GroupResult]:
+        self.finish(self._reduce)
+        (k_squared, k_window), (n_days, n_win) = self.out, self.out_days
         return [
-            _corrado_result(
-                *_corrado_rows(self.sums[k], self.counts[k], self.full[k], g.n_groups, self.l1 + width, self.l1),
-                self.n[k, : g.n_groups],
-            )
-            for k, (g, width) in enumerate(zip(self.members, self.widths, strict=True))
+            _corrado_result(k_squared[k, :g], k_window[k, :g], n_days[k, :g], n_win[k, :g], self.n[k, :g])
+            for k, g in enumerate(self.n_groups)
         ]
 
 
-class GrankWalk:
-    """GRANK's day sums of the windows ``part`` (indices into ``csars`` and ``members``, see :func:`grank_windows`),
-    added a block of pairs at a time in pair order (:meth:`add`: the sums are those of one walk of all pairs, bit for
-    bit), and the windows' results (:meth:`results`)."""
+class GrankWalk(_Rows):
+    """GRANK's day sums of the windows ``part`` (indices into ``csars``, ``members`` and ``plans``, see
+    :func:`grank_windows`), added a block of pairs at a time in pair order (:meth:`add`: the sums are those of one
+    walk of all pairs, bit for bit) in the rows of their :func:`slot_plan` (a group's entries with a GSAR are among
+    its members), and the windows' results (:meth:`results`)."""
 
-    def __init__(self, l1: int, csars: list[np.ndarray], members: list[Groups], part: list[int]):
+    def __init__(self, l1: int, csars: list[np.ndarray], members: list[Groups], part: list[int], plans: list[SlotPlan]):
+        self.l1 = l1
         self.found = [_gsar(csars[w], members[w]) for w in part]
+        super().__init__(plans, part, [members[w].n_groups for w in part], l1, 1)
         self.pairs, self.groups, self.starts, orders = _by_pair([f[0] for f in self.found])
         self.gsar = np.concatenate([f[1][o] for f, o in zip(self.found, orders, strict=True)] + [np.zeros(0)])
         self.next = self.starts[:-1].copy()  # each window's next membership entry
-        self.n_groups = [members[w].n_groups for w in part]
-        shape = (len(part), max(self.n_groups), l1)
-        self.sums, self.counts, self.cum = np.zeros(shape), np.zeros(shape, np.int32), np.zeros(shape[:2])
-        self.full = np.zeros(shape[:2], np.int64)  # entries whose every SAR is valid (not in ``counts``)
+        self.cum = np.zeros(self.row.shape)
+        self.full = np.zeros(self.row.shape, np.int64)  # entries whose every SAR is valid (not in ``counts``)
         self.most = int(np.bincount(self.pairs).max()) if len(self.pairs) else 1  # entries of a pair, at most
 
     def add(self, est: RankedRows, first: int = 0) -> None:
-        """Add the pairs ``first:first + len(est.count)``, their SARs ranked in ``est``."""
+        """Add the pairs ``first:first + len(est.count)`` (the next block), their SARs ranked in ``est``."""
+        self.check(first, first + len(est.count))
         _walk(first, est, est, _idle_corrado(), self.state())
+        self.walked_block(first, first + len(est.count))
+
+    def walked_block(self, first: int, stop: int) -> None:
+        """Close the groups whose pairs have all been walked, once pairs ``first:stop`` have been."""
+        self.close(first, stop, self._reduce)
 
     def state(self) -> tuple:
         """The arguments :func:`~eventstudy.engine.rank_sums.rank_walk` adds GRANK's sums with."""
-        return (self.gsar, self.pairs, self.groups, self.starts, self.next, self.sums, self.counts, self.cum, self.full,
-                self.most)  # fmt: skip
+        return (self.gsar, self.pairs, self.groups, self.starts, self.next, self.sums, self.counts, self.row,
+                self.cum, self.full, self.most)  # fmt: skip
+
+    def _reduce(self, k: int, groups: np.ndarray) -> None:
+        n = self.found[k][2]
+        _grank_rows(self.sums[k], self.counts[k], self.full[k], n, self.row[k], groups, self.out[0][k],
+                    self.out_days[0][k])  # fmt: skip
 
     def results(self) -> list[GroupResult]:
+        self.finish(self._reduce)
         return [
-            _grank_result(*_grank_rows(self.sums[k], self.counts[k], self.full[k], n, g), self.cum[k, :g], n, usable)
+            _grank_result(self.out[0][k, :g], self.out_days[0][k, :g], self.cum[k, :g], n, usable)
             for k, (g, (_, _, n, usable)) in enumerate(zip(self.n_groups, self.found, strict=True))
         ]
 
@@ -169,7 +303,7 @@ def _idle_corrado() -> tuple:
     """A :meth:`CorradoWalk.state` of no windows."""
     none, index = np.zeros(0, np.int64), np.zeros(1, np.int64)
     return (np.zeros((0, 0)), none, none, index, RISE_BITS, none, none, index, none, np.zeros((0, 0, 0)),
-            np.zeros((0, 0, 0), np.int32), *np.zeros((2, 0, 0), np.int64))  # fmt: skip
+            np.zeros((0, 0, 0), np.int32), *np.zeros((3, 0, 0), np.int64))  # fmt: skip
 
 
 def _idle_grank(l1: int) -> tuple:
@@ -183,6 +317,7 @@ def _idle_grank(l1: int) -> tuple:
         none,
         np.zeros((0, 0, l1)),
         np.zeros((0, 0, l1), np.int32),
+        np.zeros((0, 0), np.int64),
         np.zeros((0, 0)),
         np.zeros((0, 0), np.int64),
         1,
@@ -203,35 +338,39 @@ def _corrado_result(
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _corrado_rows(sums, counts, full, n_groups, width, l1):  # pragma: no cover - compiled
-    """Each group's (sum of K_t^2, sum of K_t over the window days, days T with a U, window days L2 with one) from
-    its day sums of U ``sums[g, :width]`` and their counts (``counts[g]``, plus ``full[g]`` on each of the ``l1``
-    estimation days), K_t = sqrt(n_t) * mean U_t (0 on a day without one): one pass a group, no (G, L) array. The
-    sums are numpy's pairwise ones over the whole row (``(K**2).sum(axis=1)``, the window's with the other days 0.0),
-    so the numbers are those of the same formulas in numpy, bit for bit."""
-    k_squared, k_window = np.empty(n_groups), np.empty(n_groups)
-    n_days, n_win = np.zeros(n_groups, np.int64), np.zeros(n_groups, np.int64)
+def _corrado_rows(sums, counts, full, row, groups, width, l1, k_squared, k_window, n_days, n_win):  # pragma: no cover
+    """Each group g of ``groups``'s (sum of K_t^2, sum of K_t over the window days, days T with a U, window days L2
+    with one) into ``k_squared[g]``, ``k_window[g]``, ``n_days[g]``, ``n_win[g]`` from its day sums of U
+    ``sums[row[g], :width]`` and their counts (``counts[row[g]]``, plus ``full[g]`` on each of the ``l1`` estimation
+    days), K_t = sqrt(n_t) * mean U_t (0 on a day without one): one pass a group, no (G, L) array; the group's row
+    is then zeroed (for a group that opens later). The sums are numpy's pairwise ones over the whole row
+    (``(K**2).sum(axis=1)``, the window's with the other days 0.0), so the numbers are those of the same formulas in
+    numpy, bit for bit."""
     squares, window = np.empty(width), np.empty(width)
     scratch = pairwise_scratch()
-    for g in range(n_groups):
+    for g in groups:
+        r = row[g]
+        n_days[g], n_win[g] = 0, 0
         for t in range(width):
-            c = counts[g, t] + (full[g] if t < l1 else 0)
-            k = np.sqrt(c) * (sums[g, t] / max(c, 1.0)) if c > 0 else 0.0
+            c = counts[r, t] + (full[g] if t < l1 else 0)
+            k = np.sqrt(c) * (sums[r, t] / max(c, 1.0)) if c > 0 else 0.0
             squares[t] = k**2
             window[t] = k if t >= l1 and c > 0 else 0.0
             n_days[g] += c > 0
             n_win[g] += t >= l1 and c > 0
         k_squared[g] = _pairwise_sum(squares, 0, width, scratch)
         k_window[g] = _pairwise_sum(window, 0, width, scratch)
-    return k_squared, k_window, n_days, n_win
+        sums[r, :] = 0.0
+        counts[r, :] = 0
 
 
-def window_batches(members: list[Groups], widths: list[int]) -> list[list[int]]:
-    """Consecutive windows whose (G, width) sums and counts together take at most ``SUMS_BYTES`` (one at least)."""
+def window_batches(plans: list[SlotPlan], widths: list[int]) -> list[list[int]]:
+    """Consecutive windows whose (rows, width) sums and counts (:func:`slot_plan`) together take at most
+    ``SUMS_BYTES`` (one at least)."""
     out: list[list[int]] = []
     used = 0
-    for w, (groups, width) in enumerate(zip(members, widths, strict=True)):
-        size = CELL_BYTES * groups.n_groups * width
+    for w, (plan, width) in enumerate(zip(plans, widths, strict=True)):
+        size = CELL_BYTES * plan.rows * width
         if out and used + size <= SUMS_BYTES:
             out[-1].append(w)
             used += size
@@ -283,20 +422,23 @@ def _grank_result(weighted: np.ndarray, n_days: np.ndarray, cum: np.ndarray, n: 
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _grank_rows(sums, counts, full, n, n_groups):  # pragma: no cover - compiled
-    """Each group's (sum over the estimation days of (n_t / n) Ubar_t^2, days with a U) from its day sums of U
-    ``sums[g]`` and their counts n_t (``counts[g]`` plus ``full[g]``), Ubar_t = sum / n_t (0 without one): one pass a
-    group, no (G, L1) array; the sum is numpy's pairwise one over the row (``(n_t / n * Ubar**2).sum(axis=1)``), bit
-    for bit."""
+def _grank_rows(sums, counts, full, n, row, groups, weighted, n_days):  # pragma: no cover - compiled
+    """Each group g of ``groups``'s (sum over the estimation days of (n_t / n) Ubar_t^2, days with a U) into
+    ``weighted[g]`` and ``n_days[g]`` from its day sums of U ``sums[row[g]]`` and their counts n_t
+    (``counts[row[g]]`` plus ``full[g]``), Ubar_t = sum / n_t (0 without one): one pass a group, no (G, L1) array;
+    the group's row is then zeroed. The sum is numpy's pairwise one over the row (``(n_t / n * Ubar**2).sum(axis=1)``),
+    bit for bit."""
     l1 = sums.shape[1]
-    weighted, n_days = np.empty(n_groups), np.zeros(n_groups, np.int64)
     terms = np.empty(l1)
     scratch = pairwise_scratch()
-    for g in range(n_groups):
+    for g in groups:
+        r = row[g]
+        n_days[g] = 0
         for t in range(l1):
-            c = counts[g, t] + full[g]
-            ubar = sums[g, t] / max(c, 1.0) if c > 0 else 0.0
+            c = counts[r, t] + full[g]
+            ubar = sums[r, t] / max(c, 1.0) if c > 0 else 0.0
             terms[t] = c / n[g] * ubar**2
             n_days[g] += c > 0
         weighted[g] = _pairwise_sum(terms, 0, l1, scratch)
-    return weighted, n_days
+        sums[r, :] = 0.0
+        counts[r, :] = 0
