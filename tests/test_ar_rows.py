@@ -217,3 +217,57 @@ def test_matching_rows_of_regenerated_rows_finds_every_kind_of_difference(layout
     assert matching_rows(rows, laid_out(expected)).all()
     np.testing.assert_array_equal(np.flatnonzero(~matching_rows(rows, laid_out(wrong))), sorted(changes))
     assert matching_rows(rows, laid_out(np.where(np.isnan(expected), -np.nan, expected))).all()  # any NaN is NaN
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "first days of wider rows", "reversed"])
+def test_matching_normals_finds_every_kind_of_difference_from_the_grids_normal_returns(layout):
+    """matching_normals computes each row's normal returns as SessionGrid.market_normals does ((0.0 + alpha) + R_m
+    beta on the days inside the block, NaN outside) and compares them as they are computed: the same answer as
+    matching_rows on the array of them; one last bit, a NaN for a number, a number outside the block and a zero's
+    sign each make a row differ, and a row not regenerated never matches."""
+    rng = np.random.default_rng(11)
+    n, width, n_sessions = 60, 25, 80
+    returns, market = rng.normal(0.0, 0.02, (3, n_sessions)), rng.normal(0.0, 0.01, n_sessions)
+    market[rng.random(n_sessions) < 0.05] = np.nan
+    params = np.stack([rng.normal(0.0, 1e-3, n), rng.normal(1.0, 0.3, n)], axis=1)
+    start, column = rng.integers(-10, n_sessions - 10, n), rng.integers(0, 3, n)
+    lo, hi = np.zeros(n, np.int64), np.full(n, n_sessions)
+    start[7], params[7, 0] = 20, -0.0  # row 7's day 4 is (0.0 + -0.0) + 0.0 * beta = +0.0
+    market[24] = 0.0
+    slot = np.full(n, MARKET_ROW)
+    slot[9] = NAN_ROW
+    rows = market_rows(np.zeros((0, width)), slot, width, returns, market, start, column, lo, hi, params)
+    at = start[:, None] + np.arange(width)
+    inside = (at >= 0) & (at < n_sessions)
+    x = np.where(inside, market[np.clip(at, 0, n_sessions - 1)], np.nan)
+    expected = (0.0 + params[:, :1]) + x * params[:, 1:]  # market_normals' operations
+    assert expected[7, 4] == 0.0 and not np.signbit(expected[7, 4]) and np.isnan(expected[start < 0, 0]).all()
+    wrong = expected.copy()
+    whole = [i for i in np.flatnonzero((start >= 0) & (start + width <= n_sessions)) if i not in (7, 9)]
+    outside, past = np.flatnonzero(start < 0)[0], np.flatnonzero(start + width > n_sessions)[0]
+    gap = next(i for i in whole[2:] if np.isnan(expected[i]).any())
+    first, last = np.flatnonzero(~np.isnan(expected[whole[0]]))[0], np.flatnonzero(~np.isnan(expected[whole[1]]))[-1]
+    changes = {
+        whole[0]: (first, np.nextafter(expected[whole[0], first], 1.0)),
+        whole[1]: (last, np.nextafter(expected[whole[1], last], -1.0)),
+        gap: (int(np.flatnonzero(np.isnan(expected[gap]))[0]), 0.5),
+        outside: (0, 0.0),
+        past: (width - 1, 1.0),
+        7: (4, -0.0),
+    }
+    for i, (t, value) in changes.items():
+        wrong[i, t] = value
+
+    def laid_out(values: np.ndarray) -> np.ndarray:
+        if layout == "first days of wider rows":
+            wide = np.full((n, width + 7), 3.0)
+            wide[:, :width] = values
+            return wide[:, :width]
+        return values[::-1][::-1] if layout == "contiguous" else np.ascontiguousarray(values[::-1])[::-1]
+
+    for values in (expected, wrong, np.where(np.isnan(expected), -np.nan, expected)):
+        got = ar_rows.matching_normals(rows, laid_out(values))
+        np.testing.assert_array_equal(got, matching_rows(expected, values) & (slot == MARKET_ROW))
+    np.testing.assert_array_equal(np.flatnonzero(~ar_rows.matching_normals(rows, wrong)), sorted([*changes, 9]))
+    with pytest.raises(ValueError, match="do not match the rows"):
+        ar_rows.matching_normals(rows, expected[:, 1:])

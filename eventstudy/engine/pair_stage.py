@@ -27,7 +27,7 @@ from eventstudy.engine.statistics import car_statistics, cumulative_sar
 from eventstudy.engine.volume import volume_stage
 from eventstudy.engine.window_pass import window_complete, window_pass
 from eventstudy.events.catalog import EventSet
-from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, matching_rows
+from eventstudy.inference.ar_rows import MARKET_ROW, NAN_ROW, matching_normals, matching_rows
 from eventstudy.inference.threads import concurrent_kernels
 
 FALLBACK_MIN_OBS = 20
@@ -281,12 +281,14 @@ def _estimation_rows(
 
 def _estimation_normals(part: PairStage) -> tuple[np.ndarray, np.ndarray]:
     """``(normal_slot, estimation_normal)`` of a chunk whose ``estimation_normal`` holds every row: the rows the
-    grid regenerates bit for bit (:meth:`~eventstudy.engine.grid.SessionGrid.market_normals`, checked row by row with
-    :func:`~eventstudy.inference.ar_rows.matching_rows`) are not stored, the others are copied."""
+    grid regenerates bit for bit (:meth:`~eventstudy.engine.grid.SessionGrid.market_normals`, checked row by row as
+    they are computed with :func:`~eventstudy.inference.ar_rows.matching_normals`) are not stored, the others are
+    copied."""
     normal = part.estimation_normal
     slot = np.full(len(normal), MARKET_ROW, dtype=np.int64)
     if part.params.shape[1] == 2:  # alpha, beta
-        same = matching_rows(part.grid.market_normals(part.cells, part.params, normal.shape[1]), normal)
+        rows = part.grid.market_rows(part.cells, part.params, slot, np.empty((0, normal.shape[1])), normal.shape[1])
+        same = matching_normals(rows, normal)
     else:
         same = np.zeros(len(normal), dtype=bool)
     slot[~same] = np.arange(int((~same).sum()))

@@ -16,6 +16,7 @@ place, no copy), so the kernels have one code path.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numba
@@ -158,6 +159,48 @@ def matching_rows(rows: ArRows | np.ndarray, values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     _match_chunks(dense, rows.source(), values, *_flat_rows(values), same, bounds)
     return same
+
+
+def matching_normals(rows: ArRows, values: np.ndarray) -> np.ndarray:
+    """(P,) bool: whether each regenerated (``MARKET_ROW``) row's market-model normal returns, (0.0 + alpha) + R_m
+    beta on its days inside its grid block and NaN outside (what
+    :meth:`~eventstudy.engine.grid.SessionGrid.market_normals` computes), are ``values``'s (P, L) row bit for bit
+    (any NaN matching any NaN); False for the other rows. Each row's values are computed as they are compared (one
+    pass a row, no (P, L) array of them)."""
+    same = np.zeros(len(rows), dtype=bool)
+    values = np.asarray(values, dtype=float)
+    if values.shape != rows.shape:
+        raise ValueError(f"values {values.shape} do not match the rows {rows.shape}")
+    _normals_chunks(rows.source(), *_flat_rows(values), same, chunk_bounds(np.full(len(rows), max(rows.width, 1))))
+    return same
+
+
+@numba.njit(cache=True, parallel=True)
+def _normals_chunks(src, flat, step, same, bounds):  # pragma: no cover - compiled
+    width = src[WIDTH]
+    for c in numba.prange(len(bounds) - 1):
+        for i in range(bounds[c], bounds[c + 1]):
+            if src[SLOT][i] == MARKET_ROW:
+                same[i] = _normals_match(src, i, flat[i * step : i * step + width])
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)  # (no reference counting: see ar_row)
+def _normals_match(src, i, values):  # pragma: no cover - compiled
+    """Whether the regenerated row ``i``'s normal returns are ``values`` bit for bit: every day's two values equal
+    with the same sign (zeros), or both NaN; counted without a branch or an early exit, so the loop vectorises."""
+    width = src[WIDTH]
+    inside_lo, inside_hi, _, x, a, b = _regenerated_days(src, i)
+    v = values[inside_lo:inside_hi]
+    differ = 0
+    for t in range(len(v)):
+        r = a + x[t] * b  # (0.0 + alpha) + R_m beta: market_normals' operations, in its order
+        same = (r == v[t]) & (math.copysign(1.0, r) == math.copysign(1.0, v[t]))
+        differ += not (same | ((r != r) & (v[t] != v[t])))
+    for t in range(inside_lo):  # days outside the block are NaN
+        differ += values[t] == values[t]
+    for t in range(inside_hi, width):
+        differ += values[t] == values[t]
+    return differ == 0
 
 
 def finite_inside(rows: ArRows, index: np.ndarray) -> np.ndarray:
